@@ -1,0 +1,89 @@
+//! berth-runtime: turns an OCI runtime spec into a running, isolated process.
+//!
+//! The engine builds an [`oci_spec::runtime::Spec`] from a Docker create request (as dockerd
+//! does for containerd); this crate applies it: namespaces, the overlay rootfs mounted inside
+//! the container's own mount namespace, pivot_root, /proc, /dev, masked and read-only paths,
+//! capabilities, seccomp, the cgroup, the user, and finally execve.
+//!
+//! [`spawn`] forks. It must be called from a single-threaded process: berth calls it only from
+//! the supervisor (see berth-supervisor), which never starts a second thread.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the container's root filesystem comes from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Rootfs {
+    /// An overlay of image layers, mounted inside the container's mount namespace so that it
+    /// disappears with the namespace and never shows on the host.
+    Overlay {
+        /// Layer directories, top-most first (overlayfs `lowerdir` order).
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A directory prepared by the caller, used as it is.
+    Directory(PathBuf),
+}
+
+/// Everything the runtime needs to start one container, apart from its stdio descriptors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// The container's full ID (64 hex characters).
+    pub id: String,
+    pub spec: oci_spec::runtime::Spec,
+    pub rootfs: Rootfs,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals (`--init`).
+    pub init: bool,
+}
+
+/// The descriptors the container's process gets as 0, 1 and 2.
+/// Without stdin the process gets /dev/null.
+#[derive(Debug)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// A started container.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Spawned {
+    /// The container's PID 1, as seen from the host.
+    pub pid: i32,
+}
+
+/// Why a container could not be started, in a form that crosses the supervisor socket.
+///
+/// The message follows runc's wording, because the docker CLI picks its exit code by
+/// searching the text: "executable file not found" or "no such file or directory" gives 127,
+/// "permission denied" gives 126, anything else 125.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StartFailure {
+    pub kind: StartFailureKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum StartFailureKind {
+    /// The command does not exist (exit code 127).
+    NotFound,
+    /// The command exists but cannot be executed (exit code 126).
+    PermissionDenied,
+    /// Anything else: a mount, cgroup or namespace failed (exit code 125).
+    Other,
+}
+
+impl StartFailureKind {
+    /// The exit code Docker records for a container that failed this way.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StartFailureKind::NotFound => 127,
+            StartFailureKind::PermissionDenied => 126,
+            StartFailureKind::Other => 125,
+        }
+    }
+}

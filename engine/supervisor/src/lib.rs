@@ -1,0 +1,1 @@
+//! The supervisor: the one process that parents every container.
