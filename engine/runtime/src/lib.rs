@@ -23,6 +23,8 @@ pub enum Rootfs {
         lower: Vec<PathBuf>,
         upper: PathBuf,
         work: PathBuf,
+        /// An empty directory to mount the overlay on (inside the container's namespace).
+        merged: PathBuf,
     },
     /// A directory prepared by the caller, used as it is.
     Directory(PathBuf),
