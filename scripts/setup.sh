@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Set up berth on a fresh Debian 12 machine, as root, and run a first container:
+# system packages, a release build, the binaries and man pages in /usr/local, berthd in the
+# background, a busybox image made from Debian's busybox-static, then
+# `berth run --rm busybox echo hello`. Safe to run again.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh must run as root (it installs packages and starts berthd)" >&2
+  exit 1
+fi
+
+log() { echo "[setup] $*" >&2; }
+
+# --- system packages --------------------------------------------------------------------
+export DEBIAN_FRONTEND=noninteractive
+packages=(busybox-static man-db tar ca-certificates)
+command -v cc >/dev/null 2>&1 || packages+=(build-essential pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# --- build ------------------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+log "cargo build --release --bins"
+cargo build --release --bins
+release_dir=${CARGO_TARGET_DIR:-$repo/target}/release
+
+# --- install ----------------------------------------------------------------------------
+# Copy then rename, so replacing a binary that is running (berthd) never fails with ETXTBSY.
+for bin in berth berthd; do
+  install -m 0755 "$release_dir/$bin" "/usr/local/bin/.$bin.new"
+  mv -f "/usr/local/bin/.$bin.new" "/usr/local/bin/$bin"
+done
+log "installed /usr/local/bin/berth and /usr/local/bin/berthd"
+
+man_dir=/usr/local/share/man/man1
+mkdir -p "$man_dir"
+/usr/local/bin/berth __man "$man_dir"
+mandb -q || log "mandb failed; man pages are in $man_dir"
+log "man pages in $man_dir"
+
+# --- berthd -----------------------------------------------------------------------------
+host=unix:///run/berth/berth.sock
+berth() { /usr/local/bin/berth -H "$host" "$@"; }
+daemon_answers() { berth version >/dev/null 2>&1; }
+
+# A berthd left running from an earlier setup keeps its old binary; restart it so the one
+# just installed is in use. Its containers survive: berthd restores them when it comes back.
+restart_stale_daemon() {
+  local dir pid
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
+    [ "$(readlink "$dir/exe" 2>/dev/null)" = "/usr/local/bin/berthd (deleted)" ] || continue
+    # The supervisor is the same binary (`berthd supervise`); only the daemon is restarted.
+    tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -q '^[^ ]* supervise' && continue
+    log "stopping berthd $pid (its binary was replaced)"
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 300); do
+      [ -e "$dir" ] || break
+      sleep 0.1
+    done
+  done
+}
+restart_stale_daemon
+
+if ! daemon_answers; then
+  log "starting berthd (log: /var/log/berthd.log)"
+  mkdir -p /run/berth
+  setsid /usr/local/bin/berthd --host "$host" </dev/null >>/var/log/berthd.log 2>&1 &
+  for _ in $(seq 1 300); do
+    daemon_answers && break
+    sleep 0.1
+  done
+  if ! daemon_answers; then
+    echo "berthd did not answer on $host within 30 s; last lines of /var/log/berthd.log:" >&2
+    tail -n 20 /var/log/berthd.log >&2 || true
+    exit 1
+  fi
+fi
+log "berthd answers on $host"
+
+# --- busybox image and a first container --------------------------------------------------
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bash "$repo/scripts/make-busybox-rootfs.sh" "$work/busybox.tar"
+berth import "$work/busybox.tar" busybox
+berth run --rm busybox echo hello

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run every check of the project, as root: formatting, clippy, the unit tests and the
+# integration tests in tests/ (real containers, driven through berth and the docker CLI).
+# Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh must run as root (the integration tests start real containers)" >&2
+  exit 1
+fi
+
+log() { echo "[test] $*" >&2; }
+
+# --- what the tests need at run time -------------------------------------------------------
+# busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
+# tests.
+export DEBIAN_FRONTEND=noninteractive
+packages=(busybox-static man-db tmux)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# --- checks -------------------------------------------------------------------------------
+failed=()
+step() {
+  local name=$1
+  shift
+  log "$name: $*"
+  if "$@"; then
+    log "$name: ok"
+  else
+    log "$name: FAILED"
+    failed+=("$name")
+  fi
+}
+
+step fmt cargo fmt --all --check
+# The integration tests run the berth and berthd binaries, which `cargo test` does not build
+# for another crate's tests.
+step build cargo build --bins
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+# Most integration tests wait on containers and daemons rather than compute, so they are run
+# with more threads than the two cores.
+step test env RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --workspace
+
+if [ ${#failed[@]} -gt 0 ]; then
+  log "failed: ${failed[*]}"
+  exit 1
+fi
+log "all checks passed"
