@@ -1,0 +1,166 @@
+//! Nothing is lost when berthd dies: after `kill -9` (or a clean stop) and a restart on the
+//! same roots, every container is listed with its true state, running ones still run and are
+//! adopted again, and one that exited meanwhile reports its real exit code.
+
+use std::fs;
+use std::path::Path;
+
+use berth_tests::{eventually, Daemon};
+
+/// True once `pid` has exited (gone, or a zombie not yet reaped by its parent).
+fn has_exited(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may contain spaces.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+fn is_alive(pid: i32) -> bool {
+    !has_exited(pid)
+}
+
+/// A container that prints "before", waits for `go` to appear in the bind-mounted `trigger`
+/// directory, prints "after" and exits with 42.
+fn start_waiter(d: &Daemon, name: &str, trigger: &Path) {
+    let bind = format!("{}:/trigger", trigger.display());
+    d.run_detached(&[
+        "--name",
+        name,
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo after; exit 42",
+    ]);
+    d.wait_for_output(name, "before");
+}
+
+#[test]
+fn kill_9_of_berthd_loses_nothing() {
+    let mut d = Daemon::with_busybox();
+    let trigger = tempfile::tempdir().unwrap();
+    d.run_detached(&["--name", "keeper", "busybox", "sleep", "1000"]);
+    start_waiter(&d, "waiter", trigger.path());
+    d.berth(&["run", "--name", "finished", "busybox", "sh", "-c", "exit 3"])
+        .code(3);
+    d.berth(&["create", "--name", "fresh", "busybox", "true"])
+        .ok();
+    let keeper_pid = d.container_pid("keeper");
+    let waiter_pid = d.container_pid("waiter");
+    let ids_before = {
+        let mut ids = d.container_ids();
+        ids.sort();
+        ids
+    };
+
+    d.kill9();
+    assert!(is_alive(keeper_pid), "keeper died with berthd");
+    // The waiter exits while berthd is down.
+    fs::write(trigger.path().join("go"), "").unwrap();
+    eventually("the waiter to exit while berthd is down", || {
+        has_exited(waiter_pid)
+    });
+    d.restart();
+
+    let mut ids_after = d.container_ids();
+    ids_after.sort();
+    assert_eq!(ids_after, ids_before, "every container is still listed");
+    let keeper = d.inspect("keeper");
+    assert_eq!(keeper["State"]["Status"], "running", "{keeper}");
+    assert_eq!(
+        keeper["State"]["Pid"], keeper_pid,
+        "the same process, adopted"
+    );
+    let waiter = d.inspect("waiter");
+    assert_eq!(waiter["State"]["Status"], "exited", "{waiter}");
+    assert_eq!(
+        waiter["State"]["ExitCode"], 42,
+        "its real exit code: {waiter}"
+    );
+    assert_eq!(
+        d.logs("waiter").0,
+        "before\nafter\n",
+        "output written while berthd was down"
+    );
+    assert_eq!(d.inspect("finished")["State"]["ExitCode"], 3);
+    assert_eq!(d.state("fresh"), "created");
+
+    // The adopted container is fully managed again.
+    d.berth(&["kill", "keeper"]).ok();
+    assert_eq!(d.berth(&["wait", "keeper"]).ok().out(), "137");
+    assert!(has_exited(keeper_pid));
+    d.berth(&["start", "fresh"]).ok();
+    assert_eq!(d.berth(&["wait", "fresh"]).ok().out(), "0");
+    d.berth(&["run", "--rm", "busybox", "echo", "still works"])
+        .ok()
+        .stdout_has("still works");
+    // Names survive too.
+    d.berth(&["create", "--name", "keeper", "busybox"])
+        .code(125)
+        .stderr_has("Conflict");
+}
+
+#[test]
+fn a_clean_stop_leaves_containers_running() {
+    let mut d = Daemon::with_busybox();
+    d.run_detached(&["--name", "survivor", "busybox", "sleep", "1000"]);
+    let pid = d.container_pid("survivor");
+    let status = d.terminate();
+    assert!(
+        status.success(),
+        "berthd exits cleanly on SIGTERM: {status}"
+    );
+    assert!(is_alive(pid), "survivor was stopped with berthd");
+    d.restart();
+    assert_eq!(d.state("survivor"), "running");
+    assert_eq!(d.container_pid("survivor"), pid);
+    d.berth(&["stop", "-t", "1", "survivor"]).ok();
+    assert_eq!(d.inspect("survivor")["State"]["ExitCode"], 137);
+}
+
+#[test]
+fn wait_and_logs_work_on_a_container_adopted_after_a_crash() {
+    let mut d = Daemon::with_busybox();
+    let trigger = tempfile::tempdir().unwrap();
+    start_waiter(&d, "later", trigger.path());
+    d.kill9();
+    d.restart();
+    assert_eq!(d.state("later"), "running");
+    let waiting = d.berth_background(&["wait", "later"]);
+    fs::write(trigger.path().join("go"), "").unwrap();
+    assert_eq!(waiting.finish().ok().out(), "42");
+    assert_eq!(d.berth(&["logs", "later"]).ok().stdout, "before\nafter\n");
+}
+
+#[test]
+fn restart_policies_apply_after_a_crash() {
+    let mut d = Daemon::with_busybox();
+    let trigger = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/trigger", trigger.path().display());
+    // Fails once the trigger exists; on-failure brings it back (and it fails again).
+    d.run_detached(&[
+        "--name",
+        "phoenix",
+        "--restart",
+        "on-failure:1",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; while [ ! -e /trigger/go ]; do sleep 0.05; done; exit 1",
+    ]);
+    d.wait_for_output("phoenix", "up");
+    d.kill9();
+    fs::write(trigger.path().join("go"), "").unwrap();
+    d.restart();
+    eventually("phoenix to be restarted once and exit again", || {
+        let c = d.inspect("phoenix");
+        c["RestartCount"] == 1 && c["State"]["Status"] == "exited"
+    });
+    assert_eq!(d.logs("phoenix").0, "up\nup\n");
+}
