@@ -1,1 +1,71 @@
-//! The supervisor: the one process that parents every container.
+//! The supervisor: the one process that parents every container of a berthd instance.
+//!
+//! # Why one supervisor, and not a shim per container
+//!
+//! A container's exit status goes to its parent, and its stdio pipes close when the last
+//! process holding them dies. So whoever parents the containers decides what survives a
+//! `kill -9` of berthd. Docker puts a containerd-shim behind every container (about 13 MB of
+//! RSS each on this machine kind); Podman a conmon (1.9 MB). berth has exactly one supervisor
+//! per berthd instance (per exec root), and a container costs it a table entry and a few
+//! descriptors.
+//!
+//! The supervisor is the hidden `berthd supervise --exec-root DIR` mode of the berthd binary,
+//! running [`run`]. It
+//! - detaches from the daemon at start (fork, setsid, stdio to /dev/null and
+//!   `supervisor.log`), so the daemon's death, signals and terminal never reach it;
+//! - is a child subreaper, so a container's PID 1 stays its (grand)child even if the runtime
+//!   forks through an intermediate process;
+//! - is single-threaded, a `poll` loop over its listening socket, the daemon connection and a
+//!   signalfd for SIGCHLD — because `berth_runtime::spawn` forks and requires it;
+//! - keeps, for each container, the daemon's ends of its stdio pipes (passed to it at spawn),
+//!   so a restarted daemon gets them back with nothing the container wrote lost;
+//! - reaps every child, writes a container's exit to `<state_dir>/exit.json` (atomically)
+//!   *before* telling the daemon, and keeps it until the daemon releases the container;
+//! - exits by itself once no daemon is connected and it holds no container.
+//!
+//! # The socket
+//!
+//! `<exec_root>/supervisor.sock`, SOCK_SEQPACKET, mode 0600, one daemon connection at a time
+//! (a new connection replaces the old: the connecting daemon is the live one). JSON messages,
+//! descriptors as SCM_RIGHTS; see [`protocol`]'s module documentation for the exchange. The
+//! daemon's side is [`SupervisorClient`]. A restarted daemon connects, calls
+//! [`SupervisorClient::list`] and re-adopts what it finds: running containers with their pipe
+//! ends, and exits that happened while it was down.
+//!
+//! # Adding a kind of work
+//!
+//! Issue 3's exec (a process joining a running container's namespaces, maybe with a pty) is a
+//! new request next to spawn: the same descriptor passing (the pty master among the kept
+//! descriptors), the same table entry keyed by the exec's ID, the same reaping and exit events.
+
+mod client;
+mod exit;
+mod framing;
+pub mod protocol;
+mod spawner;
+mod supervisor;
+
+pub use client::{ClientError, KnownContainer, SupervisorClient};
+pub use exit::{read_exit_record, ExitFileError, ExitRecord, EXIT_FILE};
+pub use protocol::{ExitEvent, Refusal, SpawnRequest};
+pub use spawner::Spawner;
+pub use supervisor::{run, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
+
+/// The files of a supervisor in its exec root.
+pub mod paths {
+    use std::path::{Path, PathBuf};
+
+    pub fn socket(exec_root: &Path) -> PathBuf {
+        exec_root.join("supervisor.sock")
+    }
+
+    /// Held (flock) by the live supervisor for its whole life.
+    pub fn lock(exec_root: &Path) -> PathBuf {
+        exec_root.join("supervisor.lock")
+    }
+
+    /// The supervisor's stderr.
+    pub fn log(exec_root: &Path) -> PathBuf {
+        exec_root.join("supervisor.log")
+    }
+}
