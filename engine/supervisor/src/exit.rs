@@ -5,7 +5,7 @@
 //! notification and its own bookkeeping finds it too.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -67,7 +67,8 @@ pub enum ExitFileError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("writing {path}: {source}")]
+    /// The source names the path already.
+    #[error("writing the exit record: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
 
@@ -93,26 +94,8 @@ pub(crate) fn write_exit_record(
 ) -> Result<(), ExitFileError> {
     let path = state_dir.join(EXIT_FILE);
     let bytes = serde_json::to_vec(record).expect("an exit record always serializes");
-    write_atomic(&path, &bytes).map_err(|source| ExitFileError::Write { path, source })
-}
-
-// fsdriver::atomic::write_atomic is being written; until it lands, the same steps here:
-// temp file in the same directory, fsync, rename over, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    fsdriver::atomic::write_atomic(&path, &bytes)
+        .map_err(|source| ExitFileError::Write { path, source })
 }
 
 #[cfg(test)]

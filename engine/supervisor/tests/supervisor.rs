@@ -470,7 +470,9 @@ fn a_failing_start_command_is_reported() {
     let fixture = Fixture::new();
     as_daemon(async {
         let mut command = Command::new(env!("CARGO_BIN_EXE_plain-supervisor"));
-        command.arg("--no-such-flag");
+        command
+            .arg("--no-such-flag")
+            .stderr(std::process::Stdio::null());
         let result = SupervisorClient::connect_or_start(fixture.exec_root.path(), command).await;
         assert!(
             matches!(result, Err(ClientError::StartCommandFailed { .. })),
