@@ -8,10 +8,30 @@
 //! [`spawn`] forks. It must be called from a single-threaded process: berth calls it only from
 //! the supervisor (see berth-supervisor), which never starts a second thread.
 
+mod capabilities;
+mod child;
+pub mod defaults;
+mod devices;
+mod exec;
+mod init;
+mod mount_options;
+mod mounts;
+mod namespaces;
+mod os_error;
+mod plan;
+mod rootfs;
+mod seccomp;
+mod spawn;
+mod user;
+
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use plan::{cgroup_path, PlanError, USER_ANNOTATION};
+pub use seccomp::{SeccompError, SeccompFilter};
+pub use spawn::{cgroup, spawn, SpawnError};
 
 /// Where the container's root filesystem comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

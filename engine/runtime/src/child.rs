@@ -1,0 +1,328 @@
+//! The container's process between clone(2) and execve(2). It runs in the supervisor's
+//! copied memory; every failure becomes a [`StartFailure`] written to the report pipe.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use oci_spec::runtime::Capability;
+
+use crate::capabilities;
+use crate::devices;
+use crate::exec::{self, ExecError, PreparedExec};
+use crate::init;
+use crate::mounts::{self, RootDir};
+use crate::namespaces;
+use crate::os_error::OsError;
+use crate::plan::Plan;
+use crate::rootfs;
+use crate::user;
+use crate::{StartFailure, StartFailureKind, Stdio};
+
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+/// Sets up the container and execs its program; never returns.
+pub fn run(plan: &Plan, stdio: Stdio, go: OwnedFd, report: OwnedFd) -> ! {
+    let failure = match set_up_and_exec(plan, stdio, go, &report) {
+        Ok(never) => match never {},
+        Err(failure) => failure,
+    };
+    let code = failure.kind.exit_code();
+    if let Ok(message) = serde_json::to_vec(&failure) {
+        let _ = std::fs::File::from(report).write_all(&message);
+    }
+    // SAFETY: leaves without running the supervisor's destructors or atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+enum Never {}
+
+fn other(error: impl std::fmt::Display) -> StartFailure {
+    StartFailure {
+        kind: StartFailureKind::Other,
+        message: error.to_string(),
+    }
+}
+
+fn exec_failure(error: ExecError) -> StartFailure {
+    StartFailure {
+        kind: error.kind(),
+        message: error.to_string(),
+    }
+}
+
+fn os_failure(what: String) -> impl FnOnce(OsError) -> StartFailure {
+    move |e| other(format!("{what}: {e}"))
+}
+
+fn set_up_and_exec(
+    plan: &Plan,
+    stdio: Stdio,
+    go: OwnedFd,
+    report: &OwnedFd,
+) -> Result<Never, StartFailure> {
+    reset_signals();
+    wait_for_go(go)?;
+    install_stdio(stdio)?;
+    // Whatever the supervisor had open must not reach the container's program.
+    // SAFETY: only sets close-on-exec flags.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+
+    for namespace in &plan.joined {
+        namespace.join().map_err(other)?;
+    }
+    // The supervisor has put us into our cgroup: a namespace made now has it as its root.
+    if plan.namespaces.new_cgroup {
+        namespaces::unshare_cgroup().map_err(other)?;
+    }
+    if plan.namespaces.new_network() {
+        namespaces::bring_up_loopback().map_err(other)?;
+    }
+
+    // Modes below are exact; the process's own umask comes back before exec.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let root_path = rootfs::mount_rootfs(&plan.rootfs).map_err(other)?;
+    {
+        let root = RootDir::open(&root_path).map_err(other)?;
+        for entry in &plan.mounts {
+            mounts::mount_one(&root, entry, &plan.cgroup_mounts).map_err(other)?;
+        }
+        devices::populate(&root, &plan.devices).map_err(other)?;
+    }
+    rootfs::pivot(&root_path).map_err(other)?;
+
+    if let Some(hostname) = &plan.hostname {
+        nix::unistd::sethostname(hostname)
+            .map_err(|e| other(format!("sethostname {hostname}: {}", OsError::from(e))))?;
+    }
+    if let Some(domainname) = &plan.domainname {
+        set_domainname(domainname)?;
+    }
+    for (key, value) in &plan.sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .map_err(|e| other(format!("sysctl {key}={value}: {}", OsError::from(e))))?;
+    }
+    std::fs::create_dir_all(&plan.cwd).map_err(|e| {
+        other(format!(
+            "creating the working directory {}: {}",
+            plan.cwd.display(),
+            OsError::from(e)
+        ))
+    })?;
+    rootfs::mask(&plan.masked_paths).map_err(other)?;
+    rootfs::make_readonly(&plan.readonly_paths).map_err(other)?;
+    if plan.root_readonly {
+        rootfs::remount_readonly(Path::new("/")).map_err(other)?;
+    }
+    std::env::set_current_dir(&plan.cwd).map_err(|e| {
+        other(format!(
+            "chdir to {}: {}",
+            plan.cwd.display(),
+            OsError::from(e)
+        ))
+    })?;
+
+    set_rlimits(plan)?;
+    if let Some(score) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string()).map_err(|e| {
+            other(format!(
+                "setting oom_score_adj to {score}: {}",
+                OsError::from(e)
+            ))
+        })?;
+    }
+
+    let program = exec::find_executable(&plan.args[0], exec::path_variable(&plan.env))
+        .map_err(exec_failure)?;
+    let home = become_user(plan)?;
+    let mut env = plan.env.clone();
+    if !env.iter().any(|var| var.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    let prepared = PreparedExec::new(&program, &plan.args, &env).map_err(exec_failure)?;
+    drop_privileges(plan)?;
+
+    if plan.init {
+        let report = report
+            .try_clone()
+            .map_err(|e| other(format!("init: {}", OsError::from(e))))?;
+        init::fork_container_process(report).map_err(other)?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        plan.user.umask as libc::mode_t,
+    ));
+    Err(exec_failure(prepared.exec()))
+}
+
+/// The supervisor's handlers and blocked signals must not outlive the fork: exec keeps
+/// ignored signals ignored (Rust ignores SIGPIPE) and blocked ones blocked.
+fn reset_signals() {
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: restores default dispositions; the numbers glibc reserves just fail.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+/// Blocks until the supervisor has placed us in our cgroup. A closed pipe means it gave up.
+fn wait_for_go(go: OwnedFd) -> Result<(), StartFailure> {
+    let mut byte = [0u8; 1];
+    match std::fs::File::from(go).read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(other("the supervisor abandoned the start")),
+    }
+}
+
+fn install_stdio(stdio: Stdio) -> Result<(), StartFailure> {
+    let stdin = match stdio.stdin {
+        Some(fd) => fd,
+        None => std::fs::File::open("/dev/null")
+            .map_err(|e| other(format!("opening /dev/null for stdin: {}", OsError::from(e))))?
+            .into(),
+    };
+    // First away from 0-2, so that installing one cannot close another.
+    let high = |fd: &OwnedFd| -> Result<OwnedFd, StartFailure> {
+        fd.as_fd().try_clone_to_owned().map_err(|e| {
+            other(format!(
+                "duplicating a stdio descriptor: {}",
+                OsError::from(e)
+            ))
+        })
+    };
+    let sources = [high(&stdin)?, high(&stdio.stdout)?, high(&stdio.stderr)?];
+    drop((stdin, stdio.stdout, stdio.stderr));
+    for (target, source) in sources.iter().enumerate() {
+        // SAFETY: dup2 onto the standard descriptors, which this process owns.
+        if unsafe { libc::dup2(source.as_raw_fd(), target as libc::c_int) } < 0 {
+            return Err(other(format!(
+                "installing descriptor {target}: {}",
+                OsError::from(std::io::Error::last_os_error())
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn set_domainname(domainname: &str) -> Result<(), StartFailure> {
+    // SAFETY: the pointer and length describe `domainname`.
+    let rc = unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) };
+    if rc != 0 {
+        return Err(other(format!(
+            "setdomainname {domainname}: {}",
+            OsError::from(std::io::Error::last_os_error())
+        )));
+    }
+    Ok(())
+}
+
+fn set_rlimits(plan: &Plan) -> Result<(), StartFailure> {
+    for limit in &plan.rlimits {
+        let value = libc::rlimit {
+            rlim_cur: limit.soft,
+            rlim_max: limit.hard,
+        };
+        // SAFETY: `value` is a valid rlimit for the call.
+        if unsafe { libc::setrlimit(limit.resource, &value) } != 0 {
+            return Err(other(format!(
+                "setting {} to {}:{}: {}",
+                limit.name,
+                limit.soft,
+                limit.hard,
+                OsError::from(std::io::Error::last_os_error())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Switches to the container's user and groups (resolving `-u` in the container's own
+/// /etc/passwd and /etc/group); returns the user's home directory. The bounding set is cut
+/// first, while we still hold CAP_SETPCAP, and the permitted set survives the switch so that
+/// the container's capabilities can be set afterwards.
+fn become_user(plan: &Plan) -> Result<String, StartFailure> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok();
+    let group = std::fs::read_to_string("/etc/group").ok();
+    let (uid, gid, mut groups, home) = match &plan.user.name {
+        Some(name) => {
+            let resolved =
+                user::resolve(name, passwd.as_deref(), group.as_deref()).map_err(other)?;
+            (
+                resolved.uid,
+                resolved.gid,
+                resolved.supplementary_gids,
+                resolved.home,
+            )
+        }
+        None => (
+            plan.user.uid,
+            plan.user.gid,
+            Vec::new(),
+            user::home_of(plan.user.uid, passwd.as_deref()),
+        ),
+    };
+    for gid in &plan.user.additional_gids {
+        if !groups.contains(gid) {
+            groups.push(*gid);
+        }
+    }
+
+    capabilities::drop_bounding(plan.capabilities.bounding, plan.available_capabilities)
+        .map_err(other)?;
+    // SAFETY: plain prctl calls with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let gids: Vec<nix::unistd::Gid> = groups
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids)
+        .map_err(|e| other(format!("setgroups {groups:?}: {}", OsError::from(e))))?;
+    let gid_ = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setresgid(gid_, gid_, gid_)
+        .map_err(|e| other(format!("setgid {gid}: {}", OsError::from(e))))?;
+    let uid_ = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(uid_, uid_, uid_)
+        .map_err(|e| other(format!("setuid {uid}: {}", OsError::from(e))))?;
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    Ok(home)
+}
+
+/// Sets the container's capabilities, no_new_privs and seccomp filter. Installing a filter
+/// needs CAP_SYS_ADMIN or no_new_privs: without the latter, CAP_SYS_ADMIN is held just long
+/// enough to install it, and the final capset is the only call left after the filter.
+fn drop_privileges(plan: &Plan) -> Result<(), StartFailure> {
+    let caps = &plan.capabilities;
+    let install = |filter: &crate::seccomp::SeccompFilter| filter.install().map_err(other);
+    match &plan.seccomp {
+        Some(filter)
+            if !plan.no_new_privileges && !caps.effective.contains(Capability::SysAdmin) =>
+        {
+            capabilities::set(&caps.plus(Capability::SysAdmin)).map_err(other)?;
+            install(filter)?;
+            capabilities::set(caps).map_err(other)?;
+        }
+        seccomp => {
+            capabilities::set(caps).map_err(other)?;
+            if plan.no_new_privileges {
+                set_no_new_privileges()?;
+            }
+            if let Some(filter) = seccomp {
+                install(filter)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_no_new_privileges() -> Result<(), StartFailure> {
+    // SAFETY: plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(os_failure("setting no_new_privs".into())(
+            std::io::Error::last_os_error().into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The supervisor's side of starting a container: the cgroup, the clone, and the handshake
+//! that tells a started program from a failed setup.
+//!
+//! Two pipes link the supervisor and the new process. Over `go` the supervisor says the
+//! process now sits in its cgroup (with its limits in force), so it may unshare its cgroup
+//! namespace and go on. `report` is close-on-exec: a successful execve closes it with
+//! nothing written, while a failure is written there as a [`StartFailure`] before the
+//! process exits.
+
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use crate::child;
+use crate::namespaces::{self, NamespaceError};
+use crate::os_error::OsError;
+use crate::plan::{self, Plan, PlanError};
+use crate::{ContainerConfig, Spawned, StartFailure, StartFailureKind, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cgroup {path}: {source}")]
+    Cgroup {
+        path: String,
+        source: berth_cgroups::CgroupError,
+    },
+    #[error("{what}: {source}")]
+    Os { what: &'static str, source: OsError },
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    /// The container's process reported why it could not start.
+    #[error(transparent)]
+    Start(StartFailure),
+    #[error("the container's process sent an unreadable failure report: {0:?}")]
+    Report(String),
+}
+
+impl SpawnError {
+    pub fn to_start_failure(&self) -> StartFailure {
+        match self {
+            SpawnError::Start(failure) => failure.clone(),
+            other => StartFailure {
+                kind: StartFailureKind::Other,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<&SpawnError> for StartFailure {
+    fn from(error: &SpawnError) -> StartFailure {
+        error.to_start_failure()
+    }
+}
+
+fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> SpawnError {
+    move |e| SpawnError::Os {
+        what,
+        source: e.into(),
+    }
+}
+
+/// The host's cgroup layout, read once per supervisor.
+fn hierarchy() -> Result<&'static berth_cgroups::Hierarchy, SpawnError> {
+    static HIERARCHY: OnceLock<berth_cgroups::Hierarchy> = OnceLock::new();
+    if let Some(known) = HIERARCHY.get() {
+        return Ok(known);
+    }
+    let detected = berth_cgroups::detect().map_err(|source| SpawnError::Cgroup {
+        path: "/".into(),
+        source,
+    })?;
+    Ok(HIERARCHY.get_or_init(|| detected))
+}
+
+/// The manager of the container's cgroup (for its limits, stats and removal).
+pub fn cgroup(
+    config: &ContainerConfig,
+) -> Result<Box<dyn berth_cgroups::CgroupManager>, SpawnError> {
+    let path = plan::cgroup_path(config);
+    berth_cgroups::manager(hierarchy()?, &path)
+        .map_err(|source| SpawnError::Cgroup { path, source })
+}
+
+/// Starts the container described by `config` with `stdio` as its 0, 1 and 2, and returns
+/// once its program runs. Must be called from a single-threaded process.
+///
+/// The container's cgroup is created here and removed again if the start fails; after a
+/// successful start the caller removes it (see [`cgroup`]) once the container has exited.
+pub fn spawn(config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, SpawnError> {
+    let plan = Plan::new(config, hierarchy()?)?;
+    let cgroup = cgroup(config)?;
+    let cgroup_error = |source| SpawnError::Cgroup {
+        path: plan.cgroup_path.clone(),
+        source,
+    };
+    cgroup.create().map_err(cgroup_error)?;
+    let resources = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let started = cgroup
+        .apply(&resources)
+        .map_err(cgroup_error)
+        .and_then(|()| start(&plan, stdio, &*cgroup));
+    if started.is_err() {
+        if let Err(e) = cgroup.remove() {
+            tracing::warn!(cgroup = %plan.cgroup_path, error = %e, "removing the cgroup of a failed start");
+        }
+    }
+    started
+}
+
+fn start(
+    plan: &Plan,
+    stdio: Stdio,
+    cgroup: &dyn berth_cgroups::CgroupManager,
+) -> Result<Spawned, SpawnError> {
+    let (go_read, go_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the start pipe"))?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the report pipe"))?;
+
+    let flags = plan.namespaces.clone_flags.bits() | libc::SIGCHLD;
+    let clone = || {
+        // A raw clone behaves like fork but can create namespaces for the child alone. The
+        // caller is single-threaded, so the copied memory holds no lock taken by another
+        // thread.
+        // SAFETY: no stack is given, so the child runs on a copy of ours, as after fork.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        }
+    };
+    let pid = match &plan.join_pid {
+        Some(pid_namespace) => namespaces::with_pid_namespace_for_children(pid_namespace, clone)?,
+        None => clone(),
+    };
+    if pid < 0 {
+        return Err(SpawnError::Os {
+            what: "clone",
+            source: std::io::Error::last_os_error().into(),
+        });
+    }
+    if pid == 0 {
+        drop((go_write, report_read));
+        child::run(plan, stdio, go_read, report_write);
+    }
+    let pid = pid as i32;
+    drop((go_read, report_write, stdio));
+
+    if let Err(source) = cgroup.add_task(pid) {
+        abandon(pid);
+        return Err(SpawnError::Cgroup {
+            path: plan.cgroup_path.clone(),
+            source,
+        });
+    }
+    // If the child died already the write fails; its report (or silence) says the rest.
+    let _ = std::fs::File::from(go_write).write_all(&[1]);
+
+    let mut report = Vec::new();
+    std::fs::File::from(report_read)
+        .read_to_end(&mut report)
+        .map_err(|e| SpawnError::Os {
+            what: "reading the start report",
+            source: e.into(),
+        })?;
+    if report.is_empty() {
+        return Ok(Spawned { pid });
+    }
+    let _ = waitpid(Pid::from_raw(pid), None);
+    match serde_json::from_slice::<StartFailure>(&report) {
+        Ok(failure) => Err(SpawnError::Start(failure)),
+        Err(_) => Err(SpawnError::Report(
+            String::from_utf8_lossy(&report).into_owned(),
+        )),
+    }
+}
+
+/// Kills and reaps a child that will never be told to go on.
+fn abandon(pid: i32) {
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
+}
