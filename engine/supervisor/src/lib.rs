@@ -48,7 +48,7 @@ mod supervisor;
 pub use client::{ClientError, KnownContainer, SupervisorClient};
 pub use exit::{read_exit_record, ExitFileError, ExitRecord, EXIT_FILE};
 pub use protocol::{ExitEvent, Refusal, SpawnRequest};
-pub use spawner::Spawner;
+pub use spawner::{RuntimeSpawner, Spawner};
 pub use supervisor::{run, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
 
 /// The files of a supervisor in its exec root.

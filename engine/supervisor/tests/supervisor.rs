@@ -288,6 +288,37 @@ fn mistakes_are_refused_and_start_failures_reported() {
 }
 
 #[test]
+fn a_container_inherits_only_its_stdio() {
+    let mut fixture = Fixture::new();
+    as_daemon(async {
+        let (client, mut events) = fixture.connect().await;
+        // The supervisor holds a listener, a signalfd, a lock, the connection and this kept
+        // pipe end: none of them may reach the container.
+        let (kept, _kept_write) = pipe();
+        let request = fixture.request(
+            "fds",
+            "for fd in /proc/$$/fd/*; do echo \"${fd##*/}\"; done",
+        );
+        let (out_read, out_write) = pipe();
+        let stdio = Stdio {
+            stdin: None,
+            stdout: out_write,
+            stderr: dev_null(),
+        };
+        client
+            .spawn(request, stdio, vec![kept])
+            .await
+            .unwrap()
+            .unwrap();
+        let listed = read_to_end(out_read);
+        // 0, 1, 2, and the directory the shell's glob reads.
+        assert_eq!(listed.lines().count(), 4, "{listed}");
+        next_exit(&mut events).await;
+        client.release("fds").await.unwrap();
+    });
+}
+
+#[test]
 fn pipes_and_exits_survive_the_daemon() {
     let mut fixture = Fixture::new();
     let (stdin_write, kept_before, state_dir, pid) = as_daemon(async {

@@ -13,7 +13,6 @@ use berth_runtime::Stdio;
 use chrono::Utc;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::SigmaskHow;
 use rustix::net::SocketFlags;
 use rustix::process::WaitOptions;
 
@@ -294,7 +293,6 @@ impl<S: Spawner> Supervisor<S> {
 
     fn handle(&mut self, request: Request, fds: Vec<OwnedFd>) {
         let Request { seq, body } = request;
-        let spawning = matches!(body, RequestBody::Spawn { .. });
         let (reply, reply_fds) = match body {
             RequestBody::Spawn {
                 request,
@@ -315,11 +313,9 @@ impl<S: Spawner> Supervisor<S> {
                 Err(refusal) => (Reply::Refused(refusal), Vec::new()),
             },
         };
+        // Queued before the loop looks at the signalfd again: the daemon always hears
+        // `Spawned` before that container's `Exited`.
         self.send(&SupervisorMessage::Reply { seq, reply }, reply_fds);
-        if spawning {
-            // After the reply, so that the daemon always hears `Spawned` before `Exited`.
-            self.reap();
-        }
     }
 
     fn spawn(
@@ -347,21 +343,12 @@ impl<S: Spawner> Supervisor<S> {
         let (stdout, stderr) = (next(), next());
         let kept: Vec<OwnedFd> = fds.collect();
 
-        // The child inherits the signal mask across fork and exec: SIGCHLD must not stay
-        // blocked in containers. A SIGCHLD arriving meanwhile is discarded rather than queued
-        // on the signalfd, which is why the caller reaps right after replying.
-        let mask = &self.resources.child_signal;
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(mask), None);
-        let result = self.spawner.spawn(
-            &config,
-            Stdio {
-                stdin,
-                stdout,
-                stderr,
-            },
-        );
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(mask), None);
-
+        let stdio = Stdio {
+            stdin,
+            stdout,
+            stderr,
+        };
+        let result = self.spawner.spawn(&config, stdio);
         match result {
             Ok(spawned) => {
                 self.table.insert(config.id, spawned.pid, state_dir, kept);

@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
-use nix::sys::signal::{SigHandler, SigSet, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::ForkResult;
 use rustix::fs::Mode;
@@ -23,9 +23,8 @@ pub(crate) struct Resources {
     pub _lock: Flock<File>,
     pub listener: OwnedFd,
     pub socket_path: PathBuf,
+    /// Reports SIGCHLD, which stays blocked for the supervisor's whole life.
     pub child_exits: SignalFd,
-    /// SIGCHLD alone: blocked while the signalfd reports it, unblocked around a spawn.
-    pub child_signal: SigSet,
 }
 
 pub(crate) fn prepare(exec_root: &Path) -> Result<Resources, SupervisorError> {
@@ -37,25 +36,19 @@ pub(crate) fn prepare(exec_root: &Path) -> Result<Resources, SupervisorError> {
         source,
     })?;
     redirect_stdio(&paths::log(exec_root))?;
-    // Rust starts every program with SIGPIPE ignored, and an ignored signal stays ignored
-    // across execve: containers would inherit it. The supervisor itself never writes to a pipe
-    // (sockets are written with MSG_NOSIGNAL), so the default action costs it nothing.
-    // SAFETY: SIG_DFL installs no handler; nothing else in this single thread races on it.
-    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) }
-        .map_err(|source| SupervisorError::Process("restoring SIGPIPE", source))?;
+    keep_inherited_descriptors_from_containers()?;
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|source| SupervisorError::Process("becoming a child subreaper", source))?;
 
     let lock = lock(&paths::lock(exec_root))?;
     let socket_path = paths::socket(exec_root);
     let listener = listen(&socket_path)?;
-    let (child_exits, child_signal) = route_child_signals()?;
+    let child_exits = route_child_signals()?;
     Ok(Resources {
         _lock: lock,
         listener,
         socket_path,
         child_exits,
-        child_signal,
     })
 }
 
@@ -126,6 +119,21 @@ fn redirect_stdio(log: &Path) -> Result<(), SupervisorError> {
     redirected.map_err(|source| SupervisorError::Process("redirecting stdio", source))
 }
 
+/// Descriptors the daemon inherited without close-on-exec (from a shell, a test harness) came
+/// along into the supervisor; whatever the spawner, they must not go on into containers.
+fn keep_inherited_descriptors_from_containers() -> Result<(), SupervisorError> {
+    let close_on_exec = libc::CLOSE_RANGE_CLOEXEC as libc::c_int;
+    // SAFETY: only sets FD_CLOEXEC on descriptors 3 and up; nothing is closed.
+    if unsafe { libc::close_range(3, libc::c_uint::MAX, close_on_exec) } != 0 {
+        let errno = nix::errno::Errno::last();
+        return Err(SupervisorError::Process(
+            "marking inherited descriptors close-on-exec",
+            errno,
+        ));
+    }
+    Ok(())
+}
+
 fn lock(path: &Path) -> Result<Flock<File>, SupervisorError> {
     let file = OpenOptions::new()
         .read(true)
@@ -185,7 +193,7 @@ fn listen(path: &Path) -> Result<OwnedFd, SupervisorError> {
     Ok(socket)
 }
 
-fn route_child_signals() -> Result<(SignalFd, SigSet), SupervisorError> {
+fn route_child_signals() -> Result<SignalFd, SupervisorError> {
     let mut child_signal = SigSet::empty();
     child_signal.add(Signal::SIGCHLD);
     child_signal
@@ -196,5 +204,5 @@ fn route_child_signals() -> Result<(SignalFd, SigSet), SupervisorError> {
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(|source| SupervisorError::Process("creating the signalfd", source))?;
-    Ok((signal_fd, child_signal))
+    Ok(signal_fd)
 }
