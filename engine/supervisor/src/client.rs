@@ -71,17 +71,12 @@ pub struct KnownContainer {
     pub id: String,
     pub pid: i32,
     pub state_dir: PathBuf,
-    /// `None` while the container runs.
+    /// Not reaped yet; `exit` is `None` exactly then.
+    pub running: bool,
     pub exit: Option<ExitRecord>,
     /// Copies of the descriptors the daemon asked the supervisor to keep when it spawned the
     /// container, in the same order.
     pub kept: Vec<OwnedFd>,
-}
-
-impl KnownContainer {
-    pub fn is_running(&self) -> bool {
-        self.exit.is_none()
-    }
 }
 
 /// A connection to the supervisor. Cheap to clone; every clone shares the connection, which
@@ -324,6 +319,7 @@ impl SupervisorClient {
                     id,
                     pid,
                     state_dir,
+                    running: exit.is_none(),
                     exit,
                     kept: fds.by_ref().take(kept).collect(),
                 }

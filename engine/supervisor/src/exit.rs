@@ -59,7 +59,7 @@ fn rfc3339<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, 
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ExitFileError {
+pub(crate) enum ExitFileError {
     #[error("reading {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path} is not a valid exit record: {source}")]
@@ -72,9 +72,20 @@ pub enum ExitFileError {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// The exit recorded in `state_dir`, or `None` if the container has not exited (or was never
-/// started) as far as the supervisor wrote.
-pub fn read_exit_record(state_dir: &Path) -> Result<Option<ExitRecord>, ExitFileError> {
+/// The exit recorded in `state_dir`, or `None` if there is none: the container has not
+/// exited (or the supervisor that saw it exit could not write the file, and logged why). An
+/// unreadable file is logged here and reads as `None` too.
+pub fn read_exit_record(state_dir: &Path) -> Option<ExitRecord> {
+    match load_exit_record(state_dir) {
+        Ok(record) => record,
+        Err(error) => {
+            tracing::warn!("{error}");
+            None
+        }
+    }
+}
+
+fn load_exit_record(state_dir: &Path) -> Result<Option<ExitRecord>, ExitFileError> {
     let path = state_dir.join(EXIT_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
@@ -116,7 +127,7 @@ mod tests {
             text.contains("\"2025-03-04T05:06:07.000000009Z\""),
             "{text}"
         );
-        assert_eq!(read_exit_record(dir.path()).unwrap(), Some(record));
+        assert_eq!(read_exit_record(dir.path()), Some(record));
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             1,
@@ -135,11 +146,12 @@ mod tests {
     #[test]
     fn no_file_means_no_exit_and_a_broken_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_exit_record(dir.path()).unwrap(), None);
+        assert_eq!(load_exit_record(dir.path()).unwrap(), None);
         fs::write(dir.path().join(EXIT_FILE), b"{not json").unwrap();
         assert!(matches!(
-            read_exit_record(dir.path()),
+            load_exit_record(dir.path()),
             Err(ExitFileError::Parse { .. })
         ));
+        assert_eq!(read_exit_record(dir.path()), None);
     }
 }

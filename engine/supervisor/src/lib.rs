@@ -10,7 +10,7 @@
 //! descriptors.
 //!
 //! The supervisor is the hidden `berthd supervise --exec-root DIR` mode of the berthd binary,
-//! running [`run`]. It
+//! running [`run_supervisor`]. It
 //! - detaches from the daemon at start (fork, setsid, stdio to /dev/null and
 //!   `supervisor.log`), so the daemon's death, signals and terminal never reach it;
 //! - is a child subreaper, so a container's PID 1 stays its (grand)child even if the runtime
@@ -46,10 +46,10 @@ mod spawner;
 mod supervisor;
 
 pub use client::{ClientError, KnownContainer, SupervisorClient};
-pub use exit::{read_exit_record, ExitFileError, ExitRecord, EXIT_FILE};
+pub use exit::{read_exit_record, ExitRecord, EXIT_FILE};
 pub use protocol::{ExitEvent, Refusal, SpawnRequest};
 pub use spawner::{RuntimeSpawner, Spawner};
-pub use supervisor::{run, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
+pub use supervisor::{run, run_supervisor, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
 
 /// The files of a supervisor in its exec root.
 pub mod paths {

@@ -180,17 +180,14 @@ fn a_container_runs_exits_and_is_released() {
         assert_eq!((event.id.as_str(), event.pid), ("exit3", spawned.pid));
         assert_eq!((event.exit.exit_code, event.exit.signal), (3, None));
         // Written before the event was sent.
-        assert_eq!(
-            read_exit_record(&state_dir).unwrap(),
-            Some(event.exit.clone())
-        );
+        assert_eq!(read_exit_record(&state_dir), Some(event.exit.clone()));
         // EOF proves the supervisor closed its copies of the child's ends after spawning.
         assert_eq!(read_to_end(out_read), "out\n");
         assert_eq!(read_to_end(err_read), "err\n");
 
         let listed = client.list().await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert!(!listed[0].is_running());
+        assert!(!listed[0].running);
         assert_eq!(listed[0].exit, Some(event.exit));
 
         client.release("exit3").await.unwrap();
@@ -359,7 +356,7 @@ fn pipes_and_exits_survive_the_daemon() {
             None => next_exit(&mut events).await.exit,
         };
         assert_eq!((exit.exit_code, exit.signal), (42, None));
-        assert_eq!(read_exit_record(&state_dir).unwrap(), Some(exit));
+        assert_eq!(read_exit_record(&state_dir), Some(exit));
         assert_eq!(
             read_to_end(survivor.kept.remove(0)),
             "before the crash\ngot hello\n"
@@ -389,7 +386,7 @@ fn the_supervisor_outlives_a_daemon_while_it_holds_containers() {
             first_pid,
             "the same supervisor answered"
         );
-        assert!(client.list().await.unwrap()[0].is_running());
+        assert!(client.list().await.unwrap()[0].running);
         assert!(client.signal("held", libc::SIGKILL).await.unwrap());
         let exit = next_exit(&mut events).await.exit;
         assert_eq!((exit.exit_code, exit.signal), (137, Some(libc::SIGKILL)));

@@ -22,7 +22,7 @@ use crate::protocol::{
     ExitEvent, Refusal, Reply, Request, RequestBody, SpawnDescriptors, SpawnRequest,
     SupervisorMessage, PROTOCOL_VERSION,
 };
-use crate::spawner::Spawner;
+use crate::spawner::{RuntimeSpawner, Spawner};
 use connection::Connection;
 use setup::Resources;
 use table::{Table, Target};
@@ -150,6 +150,15 @@ pub fn run<S: Spawner>(options: SupervisorOptions, spawner: S) -> Result<(), Sup
         supervisor.adopt(socket);
     }
     supervisor.serve()
+}
+
+/// `berthd supervise --exec-root DIR`: the supervisor of `exec_root` with berth-runtime's
+/// spawner, connected as [`crate::SupervisorClient::connect_or_start`] arranges. See [`run`].
+pub fn run_supervisor(exec_root: &Path) -> Result<(), SupervisorError> {
+    run(
+        SupervisorOptions::from_env(exec_root.to_owned())?,
+        RuntimeSpawner,
+    )
 }
 
 struct Supervisor<S> {
