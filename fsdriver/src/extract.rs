@@ -735,11 +735,13 @@ fn read_metadata<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Metadata> {
             )
         })
     };
-    let uid = id(header.uid()?, "uid")?;
-    let gid = id(header.gid()?, "gid")?;
-    let mode = Mode::from_raw_mode(header.mode()? & 0o7777);
+    let old = header.as_old();
+    let uid = id(blank_is_zero(header.uid(), &old.uid)?, "uid")?;
+    let gid = id(blank_is_zero(header.gid(), &old.gid)?, "gid")?;
+    let mode = blank_is_zero(header.mode().map(u64::from), &old.mode)?;
+    let mode = Mode::from_raw_mode((mode & 0o7777) as u32);
     let mtime = Timespec {
-        tv_sec: i64::try_from(header.mtime()?).unwrap_or(i64::MAX),
+        tv_sec: i64::try_from(blank_is_zero(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX),
         tv_nsec: 0,
     };
     let mut times = Timestamps {
@@ -773,6 +775,15 @@ fn read_metadata<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Metadata> {
         times,
         xattrs,
     })
+}
+
+/// Some archivers leave numeric fields they do not care about empty; Go's archive/tar (and so
+/// Docker) reads those as 0, where the tar crate reports an error.
+fn blank_is_zero(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 /// PAX times are decimal seconds with an optional fraction, e.g. `1700000000.25`.

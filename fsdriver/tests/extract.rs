@@ -143,6 +143,24 @@ fn round_trip_preserves_everything() {
 }
 
 #[test]
+fn blank_numeric_fields_read_as_zero() {
+    let scene = Scene::new();
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..4].copy_from_slice(b"file");
+    header.set_size(2);
+    header.set_entry_type(EntryType::Regular);
+    header.set_mode(0o640);
+    header.set_cksum();
+    assert!(header.uid().is_err(), "the tar crate refuses a blank uid");
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, &b"ok"[..]).unwrap();
+    scene.extract(&builder.into_inner().unwrap()).unwrap();
+    let meta = fs::metadata(scene.layer().join("file")).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (0, 0, 0));
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+}
+
+#[test]
 fn whiteouts_become_overlay_whiteouts() {
     let scene = Scene::new();
     let tar = Tar::new()
