@@ -1,1 +1,65 @@
-//! The image service.
+//! The image service: references, tags, import and image metadata, over fsdriver's content
+//! and layer stores.
+
+pub mod changes;
+pub mod parse;
+pub mod reference;
+mod store;
+mod tags;
+
+use std::path::PathBuf;
+
+pub use fsdriver::Digest;
+pub use store::{ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
+
+/// How a failure is reported (the API maps these to 404, 409, 400 and 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidArgument,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No such image: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Reference(#[from] reference::ReferenceError),
+    #[error(transparent)]
+    Change(#[from] changes::ChangeError),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error(transparent)]
+    Store(#[from] fsdriver::Error),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Reference(_) | Error::Change(_) | Error::InvalidArgument(_) => {
+                ErrorKind::InvalidArgument
+            }
+            Error::Store(e) => match e.kind() {
+                fsdriver::ErrorKind::NotFound => ErrorKind::NotFound,
+                fsdriver::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                fsdriver::ErrorKind::Internal => ErrorKind::Internal,
+            },
+            Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}

@@ -1,0 +1,863 @@
+//! The image store: images, their tags, and the layers and blobs they keep alive.
+//!
+//! Layout under the store root (the daemon uses `<data-root>/image`):
+//! - `blobs/…` and `layers/…`: fsdriver's content and layer stores;
+//! - `images/<id hex>.json`: one file per image, naming its manifest blob (the manifest names
+//!   the config, whose digest is the image ID, and the layer blobs);
+//! - `repositories.json`: the tags;
+//! - `leases/<holder>`: layers kept alive for a container even if its image is removed.
+//!
+//! Every file is written atomically; an image file is written only once its blobs and layers
+//! are stored, and whatever a crash leaves unreferenced is collected at the next open.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use fsdriver::content::ContentStore;
+use fsdriver::layer::{LayerError, LayerStore};
+use fsdriver::Digest;
+use oci_spec::image::{
+    Arch, Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
+    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use crate::changes::apply_changes;
+use crate::parse::{self, descriptor_digest};
+use crate::reference::Reference;
+use crate::tags::Tags;
+use crate::Error;
+
+/// An image as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    /// The digest of the image's config, as in Docker.
+    pub id: Digest,
+    /// Tags, familiar form (`busybox:latest`), sorted.
+    pub repo_tags: Vec<String>,
+    /// Digest references, familiar form (`busybox@sha256:…`), sorted.
+    pub repo_digests: Vec<String>,
+    pub created: Option<DateTime<Utc>>,
+    /// Sum of the layers' sizes.
+    pub size: u64,
+    pub config: ImageConfiguration,
+    /// Layer diff_ids, bottom-most first (the config's order).
+    pub layers: Vec<Digest>,
+    /// The image's manifest blob.
+    pub manifest: Digest,
+}
+
+/// Options of [`ImageStore::import`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The history comment; empty means Docker's default, `Imported from -`.
+    pub message: String,
+    /// `--change` instructions (see [`crate::changes`]).
+    pub changes: Vec<String>,
+}
+
+/// What [`ImageStore::remove`] did, in order; Docker's `Untagged`/`Deleted` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveAction {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+/// A container using an image, as reported by the caller of [`ImageStore::remove`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    pub container_id: String,
+    pub running: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ImageFile {
+    manifest: Digest,
+}
+
+/// An image as held in memory.
+#[derive(Debug, Clone)]
+struct Image {
+    id: Digest,
+    manifest: Digest,
+    config: ImageConfiguration,
+    layers: Vec<Digest>,
+    /// Every blob the image needs: manifest, config and layer blobs.
+    blobs: Vec<Digest>,
+    size: u64,
+    created: Option<DateTime<Utc>>,
+}
+
+struct State {
+    images: BTreeMap<Digest, Image>,
+    tags: Tags,
+    leases: BTreeMap<String, Vec<Digest>>,
+}
+
+/// How an image was named by the caller.
+enum Found {
+    ById(Digest),
+    ByReference(Reference, Digest),
+}
+
+impl Found {
+    fn id(&self) -> &Digest {
+        match self {
+            Found::ById(id) | Found::ByReference(_, id) => id,
+        }
+    }
+}
+
+pub struct ImageStore {
+    content: ContentStore,
+    layers: LayerStore,
+    images_dir: PathBuf,
+    leases_dir: PathBuf,
+    state: Mutex<State>,
+    /// Held shared while an import stores layers and blobs it has not yet recorded in
+    /// `state`, exclusively while unreferenced layers and blobs are deleted, so a deletion
+    /// never takes away something an import is about to reference.
+    gc: RwLock<()>,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store under `root`. Only one store may be open per
+    /// root (the daemon's data-root lock guarantees it).
+    pub fn open(root: &Path) -> Result<ImageStore, Error> {
+        let images_dir = root.join("images");
+        let leases_dir = root.join("leases");
+        for dir in [root, &images_dir, &leases_dir] {
+            fs::create_dir_all(dir).map_err(|source| Error::Io {
+                op: "creating",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let content = ContentStore::open(root).map_err(fsdriver::Error::from)?;
+        let layers = LayerStore::open(root).map_err(fsdriver::Error::from)?;
+        let tags = Tags::load(&root.join("repositories.json"))?;
+        let mut store = ImageStore {
+            content,
+            layers,
+            images_dir,
+            leases_dir,
+            state: Mutex::new(State {
+                images: BTreeMap::new(),
+                tags,
+                leases: BTreeMap::new(),
+            }),
+            gc: RwLock::new(()),
+        };
+        let all_loaded = store.load_images()?;
+        store.load_leases()?;
+        if all_loaded {
+            store.collect_unreferenced()?;
+        } else {
+            tracing::warn!("some images could not be loaded; skipping garbage collection");
+        }
+        Ok(store)
+    }
+
+    /// Stores a single-layer image from a tar stream (gzip, zstd or plain), like
+    /// `docker import`, and tags it as `reference` (default tag `latest`) if given.
+    pub fn import(
+        &self,
+        reader: impl Read,
+        reference: Option<&str>,
+        options: ImportOptions,
+    ) -> Result<ImageRecord, Error> {
+        // Everything the caller controls is checked before anything is stored.
+        let reference = reference.map(parse_tag_reference).transpose()?;
+        let mut config = Config::default();
+        apply_changes(&mut config, &options.changes)?;
+
+        let _gc = self.gc.read();
+        let layer = fsdriver::import::ingest_layer(&self.content, &self.layers, reader)
+            .map_err(fsdriver::Error::from)?;
+        let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
+        let history = HistoryBuilder::default()
+            .created(created.clone())
+            .comment(if options.message.is_empty() {
+                "Imported from -".to_string()
+            } else {
+                options.message
+            })
+            .build()
+            .expect("history has no required fields");
+        let rootfs = RootFsBuilder::default()
+            .typ("layers")
+            .diff_ids(vec![layer.diff_id.to_string()])
+            .build()
+            .expect("rootfs is complete");
+        let image_config = ImageConfigurationBuilder::default()
+            .created(created)
+            .architecture(Arch::default())
+            .os(Os::Linux)
+            .config(config)
+            .rootfs(rootfs)
+            .history(vec![history])
+            .build()
+            .expect("image config is complete");
+        let config_bytes = serde_json::to_vec(&image_config).expect("image config serializes");
+        let config_blob = self.put(&config_bytes)?;
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(descriptor(MediaType::ImageConfig, &config_blob))
+            .layers(vec![descriptor(
+                MediaType::from(layer.media_type),
+                &layer.blob,
+            )])
+            .build()
+            .expect("manifest is complete");
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+        let manifest_blob = self.put(&manifest_bytes)?;
+
+        let image = Image {
+            id: config_blob.digest.clone(),
+            manifest: manifest_blob.digest.clone(),
+            created: parse_created(&image_config),
+            config: image_config,
+            layers: vec![layer.diff_id.clone()],
+            blobs: vec![manifest_blob.digest, config_blob.digest, layer.blob.digest],
+            size: layer.layer.size,
+        };
+        let mut state = self.state.lock();
+        self.write_image_file(&image)?;
+        let id = image.id.clone();
+        state.images.insert(id.clone(), image);
+        if let Some(reference) = reference {
+            let mut tags = state.tags.clone();
+            tags.insert(reference, id.clone());
+            tags.save()?;
+            state.tags = tags;
+        }
+        Ok(record(&state, &state.images[&id]))
+    }
+
+    /// Finds an image as Docker does: by reference (`busybox` means `busybox:latest`), by
+    /// full ID (`sha256:<hex>` or bare hex), or by a unique prefix of its ID.
+    pub fn resolve(&self, name_or_id: &str) -> Result<ImageRecord, Error> {
+        let state = self.state.lock();
+        let found = find(&state, name_or_id)?;
+        Ok(record(&state, &state.images[found.id()]))
+    }
+
+    /// Every image, newest first.
+    pub fn list(&self) -> Vec<ImageRecord> {
+        let state = self.state.lock();
+        let mut records: Vec<ImageRecord> = state
+            .images
+            .values()
+            .map(|image| record(&state, image))
+            .collect();
+        records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        records
+    }
+
+    /// Points the reference `target` (default tag `latest`) at the image `source` names.
+    pub fn tag(&self, source: &str, target: &str) -> Result<(), Error> {
+        let target = parse_tag_reference(target)?;
+        let mut state = self.state.lock();
+        let id = find(&state, source)?.id().clone();
+        let mut tags = state.tags.clone();
+        tags.insert(target, id);
+        tags.save()?;
+        state.tags = tags;
+        Ok(())
+    }
+
+    /// Removes a reference or an image, with Docker's rules:
+    /// - by reference, when the image has other references, only that reference goes;
+    /// - by ID, an image with references in several repositories needs `force`;
+    /// - an image used by a running container is never deleted, one used by a stopped
+    ///   container only with `force`.
+    ///
+    /// `in_use_by` reports a container using the image: a running one if there is any.
+    /// Layers and blobs are deleted once no image and no lease needs them.
+    pub fn remove(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
+    ) -> Result<Vec<RemoveAction>, Error> {
+        let deleted = {
+            let mut state = self.state.lock();
+            let found = find(&state, name_or_id)?;
+            let mut removal = Removal {
+                id: found.id().clone(),
+                tags: state.tags.clone(),
+                actions: Vec::new(),
+            };
+            match removal.plan(found, name_or_id, force, in_use_by)? {
+                Plan::UntagOnly => {
+                    removal.tags.save()?;
+                    state.tags = removal.tags;
+                    return Ok(removal.actions);
+                }
+                Plan::Delete => {}
+            }
+            removal.tags.save()?;
+            state.tags = removal.tags;
+            self.remove_image_file(&removal.id)?;
+            let image = state
+                .images
+                .remove(&removal.id)
+                .expect("a found image is in the store");
+            removal.actions.push(RemoveAction::Deleted(removal.id));
+            (removal.actions, image)
+        };
+        let (actions, image) = deleted;
+        self.collect(&image.layers, &image.blobs)?;
+        Ok(actions)
+    }
+
+    /// The image's layer directories, top-most first (overlayfs `lowerdir` order).
+    pub fn rootfs_layers(&self, image: &ImageRecord) -> Result<Vec<PathBuf>, Error> {
+        image
+            .layers
+            .iter()
+            .rev()
+            .map(|diff_id| {
+                if self.layers.contains(diff_id) {
+                    Ok(self.layers.path(diff_id))
+                } else {
+                    Err(Error::Internal(format!(
+                        "layer {diff_id} of image {} is missing",
+                        image.id
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    /// Keeps the image's layers stored for `holder` (a container ID) until
+    /// [`ImageStore::release_layers`], even if the image is removed meanwhile; returns
+    /// the layer directories top-most first.
+    pub fn lease_layers(&self, holder: &str, image: &ImageRecord) -> Result<Vec<PathBuf>, Error> {
+        check_holder(holder)?;
+        let mut state = self.state.lock();
+        if !state.images.contains_key(&image.id) {
+            return Err(Error::NotFound(image.id.to_string()));
+        }
+        let paths = self.rootfs_layers(image)?;
+        let path = self.leases_dir.join(holder);
+        let json = serde_json::to_vec(&image.layers).expect("a lease serializes");
+        fsdriver::atomic::write_atomic(&path, &json).map_err(|source| Error::Io {
+            op: "writing",
+            path,
+            source,
+        })?;
+        state
+            .leases
+            .insert(holder.to_string(), image.layers.clone());
+        Ok(paths)
+    }
+
+    /// Ends `holder`'s lease (if any) and deletes the layers nothing else needs.
+    pub fn release_layers(&self, holder: &str) -> Result<(), Error> {
+        check_holder(holder)?;
+        let released = {
+            let mut state = self.state.lock();
+            let path = self.leases_dir.join(holder);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        op: "removing",
+                        path,
+                        source,
+                    })
+                }
+            }
+            state.leases.remove(holder).unwrap_or_default()
+        };
+        self.collect(&released, &[])
+    }
+
+    fn put(&self, bytes: &[u8]) -> Result<fsdriver::content::Descriptor, Error> {
+        Ok(self.content.put(bytes).map_err(fsdriver::Error::from)?)
+    }
+
+    fn image_file(&self, id: &Digest) -> PathBuf {
+        self.images_dir.join(format!("{}.json", id.hex()))
+    }
+
+    fn write_image_file(&self, image: &Image) -> Result<(), Error> {
+        let path = self.image_file(&image.id);
+        let json = serde_json::to_vec(&ImageFile {
+            manifest: image.manifest.clone(),
+        })
+        .expect("an image file serializes");
+        fsdriver::atomic::write_atomic(&path, &json).map_err(|source| Error::Io {
+            op: "writing",
+            path,
+            source,
+        })
+    }
+
+    fn remove_image_file(&self, id: &Digest) -> Result<(), Error> {
+        let path = self.image_file(id);
+        fs::remove_file(&path)
+            .and_then(|()| fsdriver::atomic::sync_dir(&self.images_dir))
+            .map_err(|source| Error::Io {
+                op: "removing",
+                path,
+                source,
+            })
+    }
+
+    /// Loads every image file; returns whether all of them loaded.
+    fn load_images(&mut self) -> Result<bool, Error> {
+        let entries = fs::read_dir(&self.images_dir).map_err(|source| Error::Io {
+            op: "listing",
+            path: self.images_dir.clone(),
+            source,
+        })?;
+        let mut all_loaded = true;
+        let mut images = BTreeMap::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Io {
+                op: "listing",
+                path: self.images_dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|hex| Digest::from_hex(hex).ok())
+            else {
+                // Temporary files of an interrupted atomic write.
+                continue;
+            };
+            match self.load_image(&id) {
+                Ok(image) => {
+                    images.insert(id, image);
+                }
+                Err(e) => {
+                    tracing::error!(%id, "cannot load image: {e}");
+                    all_loaded = false;
+                }
+            }
+        }
+        self.state.get_mut().images = images;
+        Ok(all_loaded)
+    }
+
+    fn load_image(&self, id: &Digest) -> Result<Image, Error> {
+        let path = self.image_file(id);
+        let bytes = fs::read(&path).map_err(|source| Error::Io {
+            op: "reading",
+            path: path.clone(),
+            source,
+        })?;
+        let corrupt = |reason: String| Error::Internal(format!("image {id} is corrupt: {reason}"));
+        let file: ImageFile = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+        let read = |digest: &Digest| self.content.read(digest).map_err(fsdriver::Error::from);
+        let manifest =
+            parse::parse_manifest(&read(&file.manifest)?).map_err(|e| corrupt(e.to_string()))?;
+        if descriptor_digest(manifest.config()) != *id {
+            return Err(corrupt("its manifest names another config".into()));
+        }
+        let config = parse::parse_config(&read(id)?).map_err(|e| corrupt(e.to_string()))?;
+        let layers = parse::diff_ids(&config);
+        if layers.len() != manifest.layers().len() {
+            return Err(corrupt(
+                "config and manifest disagree on the number of layers".into(),
+            ));
+        }
+        let mut size = 0;
+        for diff_id in &layers {
+            size += self
+                .layers
+                .info(diff_id)
+                .map_err(fsdriver::Error::from)?
+                .size;
+        }
+        let mut blobs = vec![file.manifest.clone(), id.clone()];
+        blobs.extend(manifest.layers().iter().map(descriptor_digest));
+        Ok(Image {
+            id: id.clone(),
+            manifest: file.manifest,
+            created: parse_created(&config),
+            config,
+            layers,
+            blobs,
+            size,
+        })
+    }
+
+    fn load_leases(&mut self) -> Result<(), Error> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io {
+                op: "reading",
+                path,
+                source,
+            }
+        };
+        let mut leases = BTreeMap::new();
+        for entry in fs::read_dir(&self.leases_dir).map_err(io_err(&self.leases_dir))? {
+            let entry = entry.map_err(io_err(&self.leases_dir))?;
+            let holder = entry.file_name().to_string_lossy().into_owned();
+            if check_holder(&holder).is_err() {
+                continue; // a temporary file of an interrupted atomic write
+            }
+            let bytes = fs::read(entry.path()).map_err(io_err(&entry.path()))?;
+            let layers: Vec<Digest> = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Internal(format!("lease {} is corrupt: {e}", entry.path().display()))
+            })?;
+            leases.insert(holder, layers);
+        }
+        self.state.get_mut().leases = leases;
+        Ok(())
+    }
+
+    /// Deletes whichever of `layers` and `blobs` no image or lease references any more.
+    fn collect(&self, layers: &[Digest], blobs: &[Digest]) -> Result<(), Error> {
+        let _gc = self.gc.write();
+        let (layers, blobs) = {
+            let state = self.state.lock();
+            let (kept_layers, kept_blobs) = referenced(&state);
+            let layers: Vec<Digest> = layers
+                .iter()
+                .filter(|d| !kept_layers.contains(d))
+                .cloned()
+                .collect();
+            let blobs: Vec<Digest> = blobs
+                .iter()
+                .filter(|d| !kept_blobs.contains(d))
+                .cloned()
+                .collect();
+            (layers, blobs)
+        };
+        for diff_id in &layers {
+            match self.layers.remove(diff_id) {
+                Ok(()) | Err(LayerError::NotFound(_)) => {}
+                Err(e) => return Err(fsdriver::Error::from(e).into()),
+            }
+        }
+        for digest in &blobs {
+            match self.content.delete(digest) {
+                Ok(()) | Err(fsdriver::content::ContentError::NotFound(_)) => {}
+                Err(e) => return Err(fsdriver::Error::from(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every layer and blob nothing references: what an import or a removal
+    /// interrupted by a crash left behind.
+    fn collect_unreferenced(&self) -> Result<(), Error> {
+        let layers = self.layers.list().map_err(fsdriver::Error::from)?;
+        let blobs = self.content.list().map_err(fsdriver::Error::from)?;
+        self.collect(&layers, &blobs)
+    }
+}
+
+/// The layers and blobs that images and leases need.
+fn referenced(state: &State) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
+    let mut layers: BTreeSet<Digest> = state.leases.values().flatten().cloned().collect();
+    let mut blobs = BTreeSet::new();
+    for image in state.images.values() {
+        layers.extend(image.layers.iter().cloned());
+        blobs.extend(image.blobs.iter().cloned());
+    }
+    (layers, blobs)
+}
+
+/// The tag bookkeeping of one [`ImageStore::remove`] call, done on a copy of the tags that
+/// is saved only if the removal goes ahead.
+struct Removal {
+    id: Digest,
+    tags: Tags,
+    actions: Vec<RemoveAction>,
+}
+
+enum Plan {
+    /// Only references were removed; the image stays.
+    UntagOnly,
+    /// The image itself is to be deleted (its references are already removed).
+    Delete,
+}
+
+/// Which conflicts to check (Docker's hard and soft conflicts).
+struct ConflictCheck {
+    /// Other references to the image (soft).
+    references: bool,
+    /// A stopped container using the image (soft).
+    stopped: bool,
+}
+
+struct Conflict {
+    message: String,
+    /// The conflict is a container using the image.
+    used: bool,
+}
+
+impl Removal {
+    fn plan(
+        &mut self,
+        found: Found,
+        asked: &str,
+        force: bool,
+        in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
+    ) -> Result<Plan, Error> {
+        let mut untagged_last = false;
+        match found {
+            Found::ByReference(reference, _) => {
+                let refs = self.tags.refs_of(&self.id);
+                if !force && is_single_reference(&refs) {
+                    if let Some(user) = in_use_by(&self.id) {
+                        return Err(Error::Conflict(format!(
+                            "conflict: unable to remove repository reference \"{asked}\" (must force) - container {} is using its referenced image {}",
+                            short_id(&user.container_id),
+                            self.id.short()
+                        )));
+                    }
+                }
+                self.untag(&reference);
+                if reference.digest().is_none() {
+                    self.untag_orphaned_digests(&reference);
+                }
+                if !self.tags.refs_of(&self.id).is_empty() {
+                    return Ok(Plan::UntagOnly);
+                }
+                untagged_last = true;
+            }
+            Found::ById(_) => {
+                let refs = self.tags.refs_of(&self.id);
+                if is_single_reference(&refs) {
+                    let check = ConflictCheck {
+                        references: false,
+                        stopped: !force,
+                    };
+                    if let Some(conflict) = self.conflict(&check, in_use_by) {
+                        return Err(Error::Conflict(conflict.message));
+                    }
+                    for reference in refs {
+                        self.untag(&reference);
+                    }
+                }
+            }
+        }
+        let check = ConflictCheck {
+            references: !force,
+            stopped: !force,
+        };
+        if let Some(conflict) = self.conflict(&check, in_use_by) {
+            // Having just removed the last reference, a container still using the image
+            // keeps it (as an untagged image) without failing the removal.
+            if untagged_last && conflict.used {
+                return Ok(Plan::UntagOnly);
+            }
+            return Err(Error::Conflict(conflict.message));
+        }
+        for reference in self.tags.refs_of(&self.id) {
+            self.untag(&reference);
+        }
+        Ok(Plan::Delete)
+    }
+
+    fn untag(&mut self, reference: &Reference) {
+        self.tags.remove(reference);
+        self.actions
+            .push(RemoveAction::Untagged(reference.familiar()));
+    }
+
+    /// Once the last tag of a repository is gone, its digest references to the image go too.
+    fn untag_orphaned_digests(&mut self, removed: &Reference) {
+        let remaining = self.tags.refs_of(&self.id);
+        let same_repository = |r: &&Reference| r.name() == removed.name();
+        if remaining
+            .iter()
+            .filter(same_repository)
+            .any(|r| r.digest().is_none())
+        {
+            return;
+        }
+        for reference in remaining.iter().filter(same_repository) {
+            self.untag(reference);
+        }
+    }
+
+    /// Docker's order: a running container (cannot be forced), other references, a stopped
+    /// container.
+    fn conflict(
+        &self,
+        check: &ConflictCheck,
+        in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
+    ) -> Option<Conflict> {
+        let id = self.id.short();
+        let user = in_use_by(&self.id);
+        if let Some(user) = user.as_ref().filter(|u| u.running) {
+            return Some(Conflict {
+                message: format!(
+                    "conflict: unable to delete {id} (cannot be forced) - image is being used by running container {}",
+                    short_id(&user.container_id)
+                ),
+                used: true,
+            });
+        }
+        if check.references && !self.tags.refs_of(&self.id).is_empty() {
+            return Some(Conflict {
+                message: format!(
+                    "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories"
+                ),
+                used: false,
+            });
+        }
+        if let Some(user) = user.as_ref().filter(|_| check.stopped) {
+            return Some(Conflict {
+                message: format!(
+                    "conflict: unable to delete {id} (must be forced) - image is being used by stopped container {}",
+                    short_id(&user.container_id)
+                ),
+                used: true,
+            });
+        }
+        None
+    }
+}
+
+/// Whether the references amount to one name: a single tag, possibly with digest references
+/// of that same repository.
+fn is_single_reference(refs: &[Reference]) -> bool {
+    if refs.len() <= 1 {
+        return refs.len() == 1;
+    }
+    let tagged: Vec<&Reference> = refs.iter().filter(|r| r.digest().is_none()).collect();
+    if tagged.len() > 1 {
+        return false;
+    }
+    let single = tagged.first().copied().unwrap_or(&refs[0]);
+    let digest_repositories: BTreeSet<String> = refs
+        .iter()
+        .filter(|r| r.digest().is_some())
+        .map(Reference::name)
+        .collect();
+    digest_repositories.len() == 1 && digest_repositories.contains(&single.name())
+}
+
+fn find(state: &State, input: &str) -> Result<Found, Error> {
+    let by_id = |id: Digest| {
+        if state.images.contains_key(&id) {
+            Ok(Found::ById(id))
+        } else {
+            Err(Error::NotFound(id.to_string()))
+        }
+    };
+    if fsdriver::digest::is_sha256_hex(input) {
+        return by_id(Digest::from_hex(input).expect("checked as hex"));
+    }
+    if let Some(hex) = input.strip_prefix("sha256:") {
+        if let Ok(id) = Digest::parse(input) {
+            return by_id(id);
+        }
+        return find_by_prefix(state, hex).ok_or_else(|| Error::NotFound(input.to_string()));
+    }
+    let reference = Reference::parse(input)?;
+    if let Some(id) = state.tags.get(&reference) {
+        if state.images.contains_key(id) {
+            return Ok(Found::ByReference(reference.clone(), id.clone()));
+        }
+    }
+    find_by_prefix(state, input).ok_or_else(|| Error::NotFound(reference.familiar()))
+}
+
+/// The image whose ID starts with `prefix`, if exactly one does.
+fn find_by_prefix(state: &State, prefix: &str) -> Option<Found> {
+    if prefix.is_empty()
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut matches = state
+        .images
+        .keys()
+        .filter(|id| id.hex().starts_with(prefix));
+    let first = matches.next()?;
+    match matches.next() {
+        Some(_) => None,
+        None => Some(Found::ById(first.clone())),
+    }
+}
+
+fn record(state: &State, image: &Image) -> ImageRecord {
+    let mut repo_tags = Vec::new();
+    let mut repo_digests = Vec::new();
+    for reference in state.tags.refs_of(&image.id) {
+        match reference.digest() {
+            Some(digest) => repo_digests.push(format!("{}@{digest}", reference.familiar_name())),
+            None => repo_tags.push(reference.familiar()),
+        }
+    }
+    repo_tags.sort();
+    repo_digests.sort();
+    ImageRecord {
+        id: image.id.clone(),
+        repo_tags,
+        repo_digests,
+        created: image.created,
+        size: image.size,
+        config: image.config.clone(),
+        layers: image.layers.clone(),
+        manifest: image.manifest.clone(),
+    }
+}
+
+/// A reference that can be created by tagging: a name and tag, never a digest.
+fn parse_tag_reference(text: &str) -> Result<Reference, Error> {
+    let reference = Reference::parse(text)?;
+    if reference.digest().is_some() {
+        return Err(Error::InvalidArgument(
+            "refusing to create a tag with a digest reference".into(),
+        ));
+    }
+    Ok(reference)
+}
+
+fn parse_created(config: &ImageConfiguration) -> Option<DateTime<Utc>> {
+    let created = config.created().as_deref()?;
+    DateTime::parse_from_rfc3339(created)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn descriptor(media_type: MediaType, blob: &fsdriver::content::Descriptor) -> Descriptor {
+    let digest = oci_spec::image::Digest::from_str(blob.digest.as_str())
+        .expect("a sha256 digest is a valid OCI digest");
+    Descriptor::new(media_type, blob.size, digest)
+}
+
+/// Docker's 12-character short form of a container or image ID.
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+/// A lease holder names a file: letters, digits, `_`, `.` and `-`, not starting with `.`.
+fn check_holder(holder: &str) -> Result<(), Error> {
+    let ok = !holder.is_empty()
+        && !holder.starts_with('.')
+        && holder
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid lease holder {holder:?}"
+        )))
+    }
+}

@@ -1,0 +1,524 @@
+//! The image store through its public API, with layer tars built in the test. Runs as root
+//! (layer extraction chowns).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use berth_images::parse::{parse_config, parse_manifest};
+use berth_images::{Digest, ErrorKind, ImageStore, ImageUser, ImportOptions, RemoveAction};
+
+fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o755);
+        header.set_size(data.len() as u64);
+        header.set_mtime(1_600_000_000);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, path, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+fn busybox_tar() -> Vec<u8> {
+    layer_tar(&[
+        ("bin/busybox", b"\x7fELF pretend"),
+        ("etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+    ])
+}
+
+fn import(store: &ImageStore, tar: &[u8], reference: Option<&str>) -> berth_images::ImageRecord {
+    store
+        .import(tar, reference, ImportOptions::default())
+        .unwrap()
+}
+
+fn changes(changes: &[&str]) -> ImportOptions {
+    ImportOptions {
+        message: String::new(),
+        changes: changes.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn count(dir: &Path) -> usize {
+    fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// No blob, no layer, no image, no tag.
+fn assert_empty(root: &Path) {
+    assert_eq!(count(&root.join("blobs/sha256")), 0);
+    assert_eq!(count(&root.join("layers")), 0);
+    assert_eq!(count(&root.join("images")), 0);
+    let tags = fs::read_to_string(root.join("repositories.json")).unwrap_or_default();
+    assert!(!tags.contains("sha256:"), "{tags}");
+}
+
+fn not_used(_: &Digest) -> Option<ImageUser> {
+    None
+}
+
+const CONTAINER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn import_stores_config_manifest_layer_and_tag() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let tar = busybox_tar();
+    let image = import(&store, &tar, Some("busybox"));
+
+    assert_eq!(image.repo_tags, ["busybox:latest"]);
+    assert!(image.repo_digests.is_empty());
+    assert_eq!(image.layers, [Digest::of_bytes(&tar)]);
+    assert_eq!(image.size, 12 + 26);
+    let config_bytes = fs::read(root.path().join("blobs/sha256").join(image.id.hex())).unwrap();
+    assert_eq!(
+        image.id,
+        Digest::of_bytes(&config_bytes),
+        "the ID is the config's digest"
+    );
+    let config = parse_config(&config_bytes).unwrap();
+    assert_eq!(config, image.config);
+    assert_eq!(config.os().to_string(), "linux");
+    assert_eq!(config.architecture().to_string(), "amd64");
+    assert_eq!(
+        config.rootfs().diff_ids(),
+        &[Digest::of_bytes(&tar).to_string()]
+    );
+    let history = config.history().as_ref().unwrap();
+    assert_eq!(history[0].comment().as_deref(), Some("Imported from -"));
+    assert!(image.created.is_some());
+    assert_eq!(
+        config.created().as_deref().map(|c| c.ends_with('Z')),
+        Some(true)
+    );
+
+    let manifest_bytes =
+        fs::read(root.path().join("blobs/sha256").join(image.manifest.hex())).unwrap();
+    let manifest = parse_manifest(&manifest_bytes).unwrap();
+    assert_eq!(manifest.config().digest().to_string(), image.id.to_string());
+    assert_eq!(
+        manifest.layers()[0].media_type().to_string(),
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert_eq!(
+        manifest.layers()[0].digest().to_string(),
+        Digest::of_bytes(&tar).to_string()
+    );
+
+    let layers = store.rootfs_layers(&image).unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(
+        fs::read(layers[0].join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
+}
+
+#[test]
+fn import_applies_changes_message_and_compression() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&busybox_tar()).unwrap();
+    let gz = gz.finish().unwrap();
+    let options = ImportOptions {
+        message: "from a test".into(),
+        changes: vec![
+            "CMD [\"/bin/sh\"]".into(),
+            "ENV PATH=/bin".into(),
+            "WORKDIR /root".into(),
+            "EXPOSE 80".into(),
+            "LABEL a=b".into(),
+            "USER 1000".into(),
+            "STOPSIGNAL SIGINT".into(),
+            "VOLUME /data".into(),
+            "ENTRYPOINT [\"/bin/busybox\"]".into(),
+        ],
+    };
+    let image = store
+        .import(&gz[..], Some("localhost:5000/tools/bb:1.0"), options)
+        .unwrap();
+    assert_eq!(image.repo_tags, ["localhost:5000/tools/bb:1.0"]);
+    assert_eq!(image.layers, [Digest::of_bytes(&busybox_tar())]);
+    let config = image.config.config().clone().unwrap();
+    assert_eq!(config.cmd().clone().unwrap(), ["/bin/sh"]);
+    assert_eq!(config.entrypoint().clone().unwrap(), ["/bin/busybox"]);
+    assert_eq!(config.env().clone().unwrap(), ["PATH=/bin"]);
+    assert_eq!(config.working_dir().as_deref(), Some("/root"));
+    assert_eq!(config.exposed_ports().clone().unwrap(), ["80/tcp"]);
+    assert_eq!(config.labels().clone().unwrap()["a"], "b");
+    assert_eq!(config.user().as_deref(), Some("1000"));
+    assert_eq!(config.stop_signal().as_deref(), Some("SIGINT"));
+    assert_eq!(config.volumes().clone().unwrap(), ["/data"]);
+    let history = image.config.history().clone().unwrap();
+    assert_eq!(history[0].comment().as_deref(), Some("from a test"));
+    let manifest = parse_manifest(
+        &fs::read(root.path().join("blobs/sha256").join(image.manifest.hex())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest.layers()[0].media_type().to_string(),
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        manifest.layers()[0].digest().to_string(),
+        Digest::of_bytes(&gz).to_string()
+    );
+}
+
+#[test]
+fn bad_imports_store_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let tar = busybox_tar();
+    let cases: Vec<(&str, Vec<u8>, Option<&str>, ImportOptions)> = vec![
+        ("bad change", tar.clone(), Some("x"), changes(&["RUN true"])),
+        (
+            "bad reference",
+            tar.clone(),
+            Some("Bad/Name"),
+            ImportOptions::default(),
+        ),
+        (
+            "digest reference",
+            tar.clone(),
+            Some("x@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            ImportOptions::default(),
+        ),
+        (
+            "truncated tar",
+            tar[..700].to_vec(),
+            Some("x"),
+            ImportOptions::default(),
+        ),
+        ("garbage", vec![0x42; 3000], None, ImportOptions::default()),
+    ];
+    for (what, input, reference, options) in cases {
+        let err = store.import(&input[..], reference, options).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{what}: {err}");
+        assert_empty(root.path());
+    }
+    let err = store
+        .import(&tar[..], None, changes(&["ONBUILD RUN x"]))
+        .unwrap_err();
+    assert!(err.to_string().contains("not supported"), "{err}");
+    assert_eq!(
+        store
+            .import(&tar[..], Some("Bad"), ImportOptions::default())
+            .unwrap_err()
+            .to_string(),
+        "invalid reference format: repository name (library/Bad) must be lowercase"
+    );
+    assert!(store.list().is_empty());
+}
+
+#[test]
+fn resolve_by_reference_id_and_prefix() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let image = import(&store, &busybox_tar(), Some("busybox"));
+    let hex = image.id.hex().to_string();
+    for name in [
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox:latest",
+        image.id.as_str(),
+        &hex,
+        &hex[..12],
+        &hex[..3],
+        &format!("sha256:{}", &hex[..12]),
+    ] {
+        assert_eq!(store.resolve(name).unwrap().id, image.id, "{name}");
+    }
+    let missing = |name: &str| store.resolve(name).unwrap_err();
+    assert_eq!(
+        missing("nosuch").to_string(),
+        "No such image: nosuch:latest"
+    );
+    assert_eq!(missing("busybox:1").to_string(), "No such image: busybox:1");
+    assert_eq!(missing("nosuch").kind(), ErrorKind::NotFound);
+    let other_hex = if hex.starts_with('0') { "1" } else { "0" }.repeat(64);
+    assert_eq!(
+        missing(&other_hex).to_string(),
+        format!("No such image: sha256:{other_hex}")
+    );
+    assert_eq!(missing("Busybox").kind(), ErrorKind::InvalidArgument);
+
+    // With 17 images, two IDs share their first hex digit: that prefix is ambiguous.
+    let mut ids = vec![image.id.clone()];
+    for i in 0..16 {
+        ids.push(
+            store
+                .import(&busybox_tar()[..], None, changes(&[&format!("ENV N={i}")]))
+                .unwrap()
+                .id,
+        );
+    }
+    let shared = (0..16)
+        .map(|d| format!("{d:x}"))
+        .find(|p| {
+            ids.iter()
+                .filter(|id| id.hex().starts_with(p.as_str()))
+                .count()
+                > 1
+        })
+        .unwrap();
+    assert_eq!(missing(&shared).kind(), ErrorKind::NotFound);
+    // The layer was stored once for all 17 images.
+    assert_eq!(count(&root.path().join("layers")), 1);
+}
+
+#[test]
+fn tag_list_and_persistence() {
+    let root = tempfile::tempdir().unwrap();
+    let tar = busybox_tar();
+    let (first, second) = {
+        let store = ImageStore::open(root.path()).unwrap();
+        let first = import(&store, &tar, Some("busybox"));
+        store.tag("busybox", "localhost:5000/bb:v1").unwrap();
+        store.tag(&first.id.hex()[..8], "user/app").unwrap();
+        let second = store
+            .import(&tar[..], Some("busybox"), changes(&["CMD [\"sh\"]"]))
+            .unwrap();
+        // The tag moved; the first image keeps its other tags.
+        let list = store.list();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].id, second.id, "newest first");
+        assert_eq!(
+            list[1].repo_tags,
+            ["localhost:5000/bb:v1", "user/app:latest"]
+        );
+        assert_eq!(list[0].repo_tags, ["busybox:latest"]);
+
+        let err = store.tag("nosuch", "x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let err = store
+            .tag("busybox", &format!("x@{}", first.id))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err
+            .to_string()
+            .contains("refusing to create a tag with a digest reference"));
+        (first.id, second.id)
+    };
+    // Reopened: same images and tags.
+    let store = ImageStore::open(root.path()).unwrap();
+    let list = store.list();
+    assert_eq!(
+        list.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        [second, first.clone()]
+    );
+    assert_eq!(store.resolve("user/app").unwrap().id, first);
+    assert_eq!(
+        store
+            .resolve("localhost:5000/bb:v1")
+            .unwrap()
+            .repo_tags
+            .len(),
+        2
+    );
+    let json = fs::read_to_string(root.path().join("repositories.json")).unwrap();
+    assert!(json.contains("\"docker.io/user/app\""), "{json}");
+}
+
+#[test]
+fn remove_by_tag_untags_until_the_last_one() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let image = import(&store, &busybox_tar(), Some("busybox"));
+    store.tag("busybox", "other:1").unwrap();
+    assert_eq!(
+        store.remove("other:1", false, &not_used).unwrap(),
+        [RemoveAction::Untagged("other:1".into())]
+    );
+    assert_eq!(
+        store.resolve(image.id.as_str()).unwrap().repo_tags,
+        ["busybox:latest"]
+    );
+    assert_eq!(
+        store.remove("busybox", false, &not_used).unwrap(),
+        [
+            RemoveAction::Untagged("busybox:latest".into()),
+            RemoveAction::Deleted(image.id.clone())
+        ]
+    );
+    assert!(store.list().is_empty());
+    assert_empty(root.path());
+    assert_eq!(
+        store
+            .remove("busybox", false, &not_used)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn remove_by_id_with_several_tags_must_be_forced() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let image = import(&store, &busybox_tar(), Some("busybox"));
+    store.tag("busybox", "other").unwrap();
+    let err = store
+        .remove(&image.id.hex()[..12], false, &not_used)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        err.to_string(),
+        format!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", image.id.short())
+    );
+    assert_eq!(store.list().len(), 1);
+    let actions = store.remove(image.id.as_str(), true, &not_used).unwrap();
+    assert_eq!(
+        actions,
+        [
+            RemoveAction::Untagged("busybox:latest".into()),
+            RemoveAction::Untagged("other:latest".into()),
+            RemoveAction::Deleted(image.id.clone()),
+        ]
+    );
+    assert_empty(root.path());
+}
+
+#[test]
+fn images_used_by_containers() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let image = import(&store, &busybox_tar(), Some("busybox"));
+    let id = image.id.clone();
+    let running = |d: &Digest| {
+        (*d == id).then(|| ImageUser {
+            container_id: CONTAINER.into(),
+            running: true,
+        })
+    };
+    let stopped = |d: &Digest| {
+        (*d == id).then(|| ImageUser {
+            container_id: CONTAINER.into(),
+            running: false,
+        })
+    };
+    let short = &CONTAINER[..12];
+
+    for force in [false, true] {
+        let err = store.remove(id.as_str(), force, &running).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert_eq!(
+            err.to_string(),
+            format!("conflict: unable to delete {} (cannot be forced) - image is being used by running container {short}", id.short())
+        );
+    }
+    let err = store.remove(id.as_str(), false, &stopped).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("conflict: unable to delete {} (must be forced) - image is being used by stopped container {short}", id.short())
+    );
+    let err = store.remove("busybox", false, &stopped).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("conflict: unable to remove repository reference \"busybox\" (must force) - container {short} is using its referenced image {}", id.short())
+    );
+    assert_eq!(store.resolve("busybox").unwrap().id, id, "nothing changed");
+
+    // Forced by name while running: the tag goes, the image stays for its container.
+    assert_eq!(
+        store.remove("busybox", true, &running).unwrap(),
+        [RemoveAction::Untagged("busybox:latest".into())]
+    );
+    let dangling = store.resolve(id.as_str()).unwrap();
+    assert!(dangling.repo_tags.is_empty());
+
+    // A stopped container's lease keeps the layers after a forced removal.
+    let leased = store.lease_layers(CONTAINER, &dangling).unwrap();
+    assert_eq!(leased, store.rootfs_layers(&dangling).unwrap());
+    assert_eq!(
+        store.remove(id.as_str(), true, &stopped).unwrap(),
+        [RemoveAction::Deleted(id.clone())]
+    );
+    assert!(leased[0].join("bin/busybox").is_file());
+    assert_eq!(
+        count(&root.path().join("blobs/sha256")),
+        0,
+        "blobs are not leased"
+    );
+    // ...until the container releases them.
+    store.release_layers(CONTAINER).unwrap();
+    assert_empty(root.path());
+    store.release_layers(CONTAINER).unwrap();
+    assert_eq!(
+        store.release_layers("../x").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn shared_layers_live_as_long_as_an_image_uses_them() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let a = import(&store, &busybox_tar(), Some("a"));
+    let b = store
+        .import(&busybox_tar()[..], Some("b"), changes(&["CMD [\"x\"]"]))
+        .unwrap();
+    assert_eq!(a.layers, b.layers);
+    store.remove("a", false, &not_used).unwrap();
+    assert!(store.rootfs_layers(&b).unwrap()[0]
+        .join("bin/busybox")
+        .is_file());
+    store.remove("b", false, &not_used).unwrap();
+    assert_empty(root.path());
+}
+
+#[test]
+fn leases_and_leftovers_across_reopen() {
+    let root = tempfile::tempdir().unwrap();
+    let tar = busybox_tar();
+    {
+        let store = ImageStore::open(root.path()).unwrap();
+        let image = import(&store, &tar, Some("busybox"));
+        store.lease_layers(CONTAINER, &image).unwrap();
+        store.remove("busybox", false, &not_used).unwrap();
+    }
+    // What a crash between storing a layer and recording its image leaves behind.
+    {
+        let content = fsdriver::content::ContentStore::open(root.path()).unwrap();
+        content.put(b"an orphan blob").unwrap();
+        let layers = fsdriver::layer::LayerStore::open(root.path()).unwrap();
+        layers.extract(&layer_tar(&[("orphan", b"o")])[..]).unwrap();
+    }
+    let store = ImageStore::open(root.path()).unwrap();
+    assert_eq!(count(&root.path().join("blobs/sha256")), 0);
+    let layers = fsdriver::layer::LayerStore::open(root.path()).unwrap();
+    assert_eq!(
+        layers.list().unwrap(),
+        [Digest::of_bytes(&tar)],
+        "only the leased layer is kept"
+    );
+    store.release_layers(CONTAINER).unwrap();
+    assert_empty(root.path());
+}
+
+#[test]
+fn the_store_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ImageStore>();
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let store = &store;
+            s.spawn(move || {
+                let tag = format!("img{i}");
+                store
+                    .import(
+                        &busybox_tar()[..],
+                        Some(&tag),
+                        changes(&[&format!("ENV I={i}")]),
+                    )
+                    .unwrap();
+            });
+        }
+    });
+    assert_eq!(store.list().len(), 4);
+}
