@@ -64,6 +64,7 @@ fn set_up_and_exec(
 ) -> Result<Never, StartFailure> {
     reset_signals();
     wait_for_go(go)?;
+    let stdin_is_null = stdio.stdin.is_none();
     install_stdio(stdio)?;
     // Whatever the supervisor had open must not reach the container's program.
     // SAFETY: only sets close-on-exec flags.
@@ -91,6 +92,12 @@ fn set_up_and_exec(
         devices::populate(&root, &plan.devices).map_err(other)?;
     }
     rootfs::pivot(&root_path).map_err(other)?;
+    if stdin_is_null {
+        // The host's /dev/null served until now; the container's own shows as /dev/null.
+        let null = std::fs::File::open("/dev/null")
+            .map_err(|e| other(format!("opening /dev/null for stdin: {}", OsError::from(e))))?;
+        dup_onto(&null, 0)?;
+    }
 
     if let Some(hostname) = &plan.hostname {
         nix::unistd::sethostname(hostname)
@@ -196,13 +203,18 @@ fn install_stdio(stdio: Stdio) -> Result<(), StartFailure> {
     let sources = [high(&stdin)?, high(&stdio.stdout)?, high(&stdio.stderr)?];
     drop((stdin, stdio.stdout, stdio.stderr));
     for (target, source) in sources.iter().enumerate() {
-        // SAFETY: dup2 onto the standard descriptors, which this process owns.
-        if unsafe { libc::dup2(source.as_raw_fd(), target as libc::c_int) } < 0 {
-            return Err(other(format!(
-                "installing descriptor {target}: {}",
-                OsError::from(std::io::Error::last_os_error())
-            )));
-        }
+        dup_onto(source, target as libc::c_int)?;
+    }
+    Ok(())
+}
+
+fn dup_onto(source: &impl AsRawFd, target: libc::c_int) -> Result<(), StartFailure> {
+    // SAFETY: dup2 onto a standard descriptor, which this process owns.
+    if unsafe { libc::dup2(source.as_raw_fd(), target) } < 0 {
+        return Err(other(format!(
+            "installing descriptor {target}: {}",
+            OsError::from(std::io::Error::last_os_error())
+        )));
     }
     Ok(())
 }

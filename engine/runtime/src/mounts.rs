@@ -8,6 +8,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::os_error::OsError;
@@ -91,36 +92,81 @@ impl RootDir {
         .map_err(io::Error::from)
     }
 
-    /// Opens `inside`, creating it and its missing parents first.
+    /// Opens `inside`, creating it and its missing parents first. A dangling symlink on
+    /// the way is followed inside the rootfs and its target created, as runc does.
     pub fn ensure(&self, inside: &Path, kind: MountPointKind) -> Result<OwnedFd, MountError> {
-        match self.open_inside(inside) {
-            Ok(fd) => return Ok(fd),
+        let mut wanted = relative(inside);
+        // The kernel's own limit on symlinks in one lookup.
+        for _ in 0..40 {
+            match self.create_missing(inside, &wanted, kind)? {
+                Creation::Done(fd) => return Ok(fd),
+                Creation::DanglingLink { link, rest } => {
+                    let parent = link.parent().unwrap_or(Path::new(""));
+                    let parent_fd = self.open_inside(parent).map_err(|e| {
+                        MountError::os(&Path::new("/").join(parent), "resolving", e)
+                    })?;
+                    let name = link.file_name().unwrap_or_default();
+                    let target =
+                        rustix::fs::readlinkat(&parent_fd, name, Vec::new()).map_err(|e| {
+                            MountError::os(&Path::new("/").join(&link), "reading the link", e)
+                        })?;
+                    let target = PathBuf::from(std::ffi::OsString::from_vec(target.into_bytes()));
+                    // Absolute targets start again at the rootfs; `..` is resolved by
+                    // openat2, which never climbs above it.
+                    wanted = if target.is_absolute() {
+                        relative(&target)
+                    } else {
+                        parent.join(target)
+                    };
+                    wanted.push(rest);
+                }
+            }
+        }
+        Err(MountError::Invalid {
+            destination: inside.display().to_string(),
+            reason: "too many levels of symbolic links".into(),
+        })
+    }
+
+    /// Creates each missing component of `wanted`, stopping at a dangling symlink.
+    fn create_missing(
+        &self,
+        inside: &Path,
+        wanted: &Path,
+        kind: MountPointKind,
+    ) -> Result<Creation, MountError> {
+        let shown = |prefix: &Path| Path::new("/").join(prefix);
+        match self.open_inside(wanted) {
+            Ok(fd) => return Ok(Creation::Done(fd)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(MountError::os(inside, "resolving the mount point", e)),
         }
-        let relative = relative(inside);
-        let components: Vec<_> = relative.components().collect();
+        let components: Vec<Component> = wanted.components().collect();
         let mut prefix = PathBuf::new();
         let mut parent = self
-            .open_inside(Path::new("/"))
+            .open_inside(Path::new(""))
             .map_err(|e| MountError::os(inside, "opening /", e))?;
         for (i, component) in components.iter().enumerate() {
-            let Component::Normal(name) = *component else {
-                return Err(MountError::Invalid {
-                    destination: inside.display().to_string(),
-                    reason: "the path must not contain `..`".into(),
-                });
+            prefix.push(component);
+            let name = match *component {
+                Component::Normal(name) => name,
+                // `..` names a directory that exists, since its parent does.
+                _ => {
+                    parent = self
+                        .open_inside(&prefix)
+                        .map_err(|e| MountError::os(&shown(&prefix), "resolving", e))?;
+                    continue;
+                }
             };
-            prefix.push(name);
-            let last = i + 1 == components.len();
             match self.open_inside(&prefix) {
                 Ok(fd) => {
                     parent = fd;
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(MountError::os(&prefix, "resolving", e)),
+                Err(e) => return Err(MountError::os(&shown(&prefix), "resolving", e)),
             }
+            let last = i + 1 == components.len();
             let created = if last && kind == MountPointKind::File {
                 rustix::fs::openat(
                     &parent,
@@ -138,19 +184,14 @@ impl RootDir {
             };
             match created {
                 Ok(()) => {}
-                // Something exists but cannot be resolved: a symlink pointing nowhere.
+                // It exists but does not resolve: a symlink to something missing.
                 Err(rustix::io::Errno::EXIST) => {
-                    return Err(MountError::Invalid {
-                        destination: inside.display().to_string(),
-                        reason: format!(
-                            "{} is a dangling symbolic link",
-                            Path::new("/").join(&prefix).display()
-                        ),
-                    })
+                    let rest: PathBuf = components[i + 1..].iter().collect();
+                    return Ok(Creation::DanglingLink { link: prefix, rest });
                 }
                 Err(e) => {
                     return Err(MountError::os(
-                        &Path::new("/").join(&prefix),
+                        &shown(&prefix),
                         "creating the mount point",
                         e,
                     ))
@@ -158,10 +199,20 @@ impl RootDir {
             }
             parent = self
                 .open_inside(&prefix)
-                .map_err(|e| MountError::os(&prefix, "opening the new mount point", e))?;
+                .map_err(|e| MountError::os(&shown(&prefix), "opening the new mount point", e))?;
         }
-        Ok(parent)
+        Ok(Creation::Done(parent))
     }
+}
+
+enum Creation {
+    Done(OwnedFd),
+    /// `link` (relative to the rootfs) is a symlink whose target is missing; `rest` is
+    /// what was still to be created beyond it.
+    DanglingLink {
+        link: PathBuf,
+        rest: PathBuf,
+    },
 }
 
 /// `inside` relative to the rootfs (`/etc/hosts` → `etc/hosts`).
