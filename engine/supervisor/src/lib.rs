@@ -27,10 +27,23 @@
 //!
 //! `<exec_root>/supervisor.sock`, SOCK_SEQPACKET, mode 0600, one daemon connection at a time
 //! (a new connection replaces the old: the connecting daemon is the live one). JSON messages,
-//! descriptors as SCM_RIGHTS; see [`protocol`]'s module documentation for the exchange. The
+//! descriptors as SCM_RIGHTS; `src/protocol.rs` documents the exchange. The
 //! daemon's side is [`SupervisorClient`]. A restarted daemon connects, calls
 //! [`SupervisorClient::list`] and re-adopts what it finds: running containers with their pipe
 //! ends, and exits that happened while it was down.
+//!
+//! # Costs and limits
+//!
+//! - A running container costs the supervisor about 0.6 KB of RSS (measured over 300
+//!   containers by `a_running_container_costs_the_supervisor_a_few_kilobytes_at_most`), plus
+//!   the kernel's pipe buffers it would have anyway.
+//! - Starts are serialized through the one thread; the runtime's fork and handshake take about
+//!   a millisecond, so this bounds throughput, not latency.
+//! - While the daemon is down nobody reads the containers' pipes: a container that fills its
+//!   pipe (64 KiB) waits in `write` until a daemon is back. Its output is delayed, never lost.
+//! - The supervisor is the one thing that must not die: if it is killed, its containers are
+//!   reparented to init and their exit codes are lost (the daemon then reports 255, as Docker
+//!   does after a reboot). It holds no state on disk besides each container's `exit.json`.
 //!
 //! # Adding a kind of work
 //!
@@ -41,13 +54,13 @@
 mod client;
 mod exit;
 mod framing;
-pub mod protocol;
+mod protocol;
 mod spawner;
 mod supervisor;
 
 pub use client::{ClientError, KnownContainer, SupervisorClient};
 pub use exit::{read_exit_record, ExitRecord, EXIT_FILE};
-pub use protocol::{ExitEvent, Refusal, SpawnRequest};
+pub use protocol::{ExitEvent, Refusal, SpawnRequest, PROTOCOL_VERSION};
 pub use spawner::{RuntimeSpawner, Spawner};
 pub use supervisor::{run, run_supervisor, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
 
