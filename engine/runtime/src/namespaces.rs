@@ -143,8 +143,9 @@ impl OpenNamespace {
     }
 }
 
-/// Creates a pid namespace child in `pid_namespace`: switches this process's namespace for
-/// children, runs `create`, and switches back, so the supervisor itself never moves.
+/// Creates a child in `pid_namespace`: switches this process's namespace for children, runs
+/// `create` (which must not return in the child), and switches back, so the supervisor itself
+/// never moves.
 pub fn with_pid_namespace_for_children<T>(
     pid_namespace: &OpenNamespace,
     create: impl FnOnce() -> T,

@@ -8,6 +8,7 @@
 //! process exits.
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 
 use nix::sys::signal::{kill, Signal};
@@ -129,12 +130,13 @@ fn start(
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the report pipe"))?;
 
     let flags = plan.namespaces.clone_flags.bits() | libc::SIGCHLD;
-    let clone = || {
+    let parent_ends = [go_write.as_raw_fd(), report_read.as_raw_fd()];
+    let clone = move || {
         // A raw clone behaves like fork but can create namespaces for the child alone. The
         // caller is single-threaded, so the copied memory holds no lock taken by another
         // thread.
         // SAFETY: no stack is given, so the child runs on a copy of ours, as after fork.
-        unsafe {
+        let pid = unsafe {
             libc::syscall(
                 libc::SYS_clone,
                 flags as libc::c_ulong,
@@ -143,7 +145,17 @@ fn start(
                 0usize,
                 0usize,
             )
+        };
+        if pid == 0 {
+            for fd in parent_ends {
+                // SAFETY: the child's copies of the supervisor's ends; it never uses them,
+                // and holding the write end of `go` would hide the supervisor's death.
+                unsafe { libc::close(fd) };
+            }
+            child::run(plan, stdio, go_read, report_write);
         }
+        // The parent's copies of the child's ends close here.
+        pid
     };
     let pid = match &plan.join_pid {
         Some(pid_namespace) => namespaces::with_pid_namespace_for_children(pid_namespace, clone)?,
@@ -155,12 +167,7 @@ fn start(
             source: std::io::Error::last_os_error().into(),
         });
     }
-    if pid == 0 {
-        drop((go_write, report_read));
-        child::run(plan, stdio, go_read, report_write);
-    }
     let pid = pid as i32;
-    drop((go_read, report_write, stdio));
 
     if let Err(source) = cgroup.add_task(pid) {
         abandon(pid);

@@ -248,6 +248,8 @@ struct Started {
 struct Finished {
     status: i32,
     output: String,
+    /// Read from the cgroup after the exit, before its removal.
+    oom_killed: bool,
 }
 
 impl Started {
@@ -269,10 +271,18 @@ impl Started {
             WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
             other => return Err(format!("unexpected wait status {other:?}")),
         };
+        let oom_killed = self
+            .cgroup
+            .oom_killed()
+            .map_err(|e| format!("reading the OOM state: {e}"))?;
         self.cgroup
             .remove()
             .map_err(|e| format!("removing the cgroup: {e}"))?;
-        Ok(Finished { status, output })
+        Ok(Finished {
+            status,
+            output,
+            oom_killed,
+        })
     }
 }
 
@@ -594,11 +604,7 @@ fn user_by_name_gets_groups_and_home(fx: &Fixture) -> TestResult {
         ],
     );
     c.annotate_user("app");
-    // Docker gives a non-root user no effective capabilities.
-    let mut caps = c.process().capabilities().clone().unwrap_or_default();
-    caps.set_effective(Some(HashSet::new()))
-        .set_permitted(Some(HashSet::new()));
-    c.process().set_capabilities(Some(caps));
+    // A non-root user keeps no capability across execve: CapEff is 0, as under Docker.
     let run = c.run()?;
     ensure!(
         status_field(&run.output, "Uid") == Some("1000\t1000\t1000\t1000"),
@@ -958,93 +964,164 @@ fn unsupported_spec_features_are_refused(fx: &Fixture) -> TestResult {
     }
 }
 
+fn memory_limit_kills_and_pids_limit_contains_a_fork_bomb(fx: &Fixture) -> TestResult {
+    let limits = |c: &mut Container, memory: Option<i64>, pids: Option<i64>| {
+        let mut resources = c.linux().resources().clone().unwrap_or_default();
+        if let Some(limit) = memory {
+            let mut m = oci_spec::runtime::LinuxMemory::default();
+            m.set_limit(Some(limit)).set_swap(Some(limit));
+            resources.set_memory(Some(m));
+        }
+        if let Some(limit) = pids {
+            let mut p = oci_spec::runtime::LinuxPids::default();
+            p.set_limit(limit);
+            resources.set_pids(Some(p));
+        }
+        c.linux().set_resources(Some(resources));
+    };
+    // 64 MiB held in a shell variable against a 16 MiB limit: the OOM killer ends it.
+    let mut c = container(
+        fx,
+        "oom",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    limits(&mut c, Some(16 * 1024 * 1024), None);
+    let run = c.run()?;
+    ensure!(
+        run.status == 137 && run.oom_killed,
+        "status {} (OOM killed: {}), output {:?}",
+        run.status,
+        run.oom_killed,
+        run.output
+    );
+
+    // Forks beyond the limit fail instead of filling the host.
+    let script = "n=0; while [ $n -lt 64 ]; do sleep 1000 & n=$((n+1)); done 2>&1 | head -1; echo tasks=$(ls /sys/fs/cgroup/pids/ >/dev/null; cat /sys/fs/cgroup/pids/pids.current)";
+    let mut c = container(fx, "pids", &["sh", "-c", script]);
+    limits(&mut c, None, Some(16));
+    let run = c.run()?;
+    ensure!(
+        run.output.contains("can't fork")
+            || run.output.contains("Resource temporarily unavailable"),
+        "{:?}",
+        run.output
+    );
+    let tasks: u32 = run
+        .output
+        .rsplit("tasks=")
+        .next()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| format!("no task count in {:?}", run.output))?;
+    ensure!(tasks <= 16, "{tasks} tasks under a limit of 16");
+    Ok(())
+}
+
+fn joined_namespaces_are_shared(fx: &Fixture) -> TestResult {
+    let mut first = container(
+        fx,
+        "join-first",
+        &["sh", "-c", "echo ready; exec sleep 1000"],
+    );
+    first.config.init = false;
+    let mut running = first.start().map_err(|f| f.message)?;
+    running.read_line()?;
+    let ns = |kind: &str| format!("/proc/{}/ns/{kind}", running.pid);
+    let host_view = |kind: &str| {
+        std::fs::read_link(ns(kind))
+            .map(|l| l.display().to_string())
+            .map_err(|e| e.to_string())
+    };
+    let (net, pid) = (host_view("net")?, host_view("pid")?);
+
+    let mut second = container(
+        fx,
+        "join-second",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; echo $$; ps -o comm | grep -c sleep",
+        ],
+    );
+    let mut namespaces: Vec<LinuxNamespace> = oci_spec::runtime::get_default_namespaces()
+        .into_iter()
+        .filter(|n| {
+            !matches!(
+                n.typ(),
+                LinuxNamespaceType::Network | LinuxNamespaceType::Pid
+            )
+        })
+        .collect();
+    for (typ, path) in [
+        (LinuxNamespaceType::Network, ns("net")),
+        (LinuxNamespaceType::Pid, ns("pid")),
+    ] {
+        let mut joined = LinuxNamespace::default();
+        joined.set_typ(typ).set_path(Some(path.into()));
+        namespaces.push(joined);
+    }
+    second.linux().set_namespaces(Some(namespaces));
+    let run = second.run()?;
+    kill(running.pid, Signal::SIGKILL).map_err(|e| e.to_string())?;
+    running.finish()?;
+    let lines: Vec<&str> = run.output.lines().collect();
+    ensure!(
+        lines.first() == Some(&net.as_str()),
+        "net namespace {:?}, wanted {net}",
+        lines.first()
+    );
+    ensure!(
+        lines.get(1).is_some_and(|p| *p != "1"),
+        "the joining process is PID 1 of a new namespace ({pid}): {:?}",
+        run.output
+    );
+    ensure!(
+        lines.get(2) == Some(&"1"),
+        "the first container's sleep is not visible: {:?}",
+        run.output
+    );
+    Ok(())
+}
+
 type Test = fn(&Fixture) -> TestResult;
 
-const TESTS: &[(&str, Test)] = &[
-    (
-        "default_container_has_dockers_capabilities_and_seccomp",
-        default_container_has_dockers_capabilities_and_seccomp,
-    ),
-    (
-        "privileged_container_gets_every_capability_the_host_has",
-        privileged_container_gets_every_capability_the_host_has,
-    ),
-    (
-        "seccomp_filter_follows_the_profile",
-        seccomp_filter_follows_the_profile,
-    ),
-    ("hostname_and_pid_namespace", hostname_and_pid_namespace),
-    (
-        "proc_paths_are_masked_and_read_only",
-        proc_paths_are_masked_and_read_only,
-    ),
-    (
-        "dev_is_a_private_tmpfs_with_the_standard_nodes",
-        dev_is_a_private_tmpfs_with_the_standard_nodes,
-    ),
-    (
-        "dev_mounts_are_devpts_shm_and_mqueue",
-        dev_mounts_are_devpts_shm_and_mqueue,
-    ),
-    (
-        "loopback_is_up_in_a_new_network_namespace",
-        loopback_is_up_in_a_new_network_namespace,
-    ),
-    (
-        "host_network_shares_the_hosts_interfaces",
-        host_network_shares_the_hosts_interfaces,
-    ),
-    (
-        "user_by_name_gets_groups_and_home",
-        user_by_name_gets_groups_and_home,
-    ),
-    (
-        "user_with_group_and_numeric_forms",
-        user_with_group_and_numeric_forms,
-    ),
-    (
-        "unknown_user_fails_with_dockers_message",
-        unknown_user_fails_with_dockers_message,
-    ),
-    ("root_gets_home_from_passwd", root_gets_home_from_passwd),
-    ("exit_code_is_propagated", exit_code_is_propagated),
-    (
-        "missing_and_unrunnable_commands_are_classified",
-        missing_and_unrunnable_commands_are_classified,
-    ),
-    (
-        "init_reaps_orphans_and_forwards_signals",
-        init_reaps_orphans_and_forwards_signals,
-    ),
-    (
-        "readonly_rootfs_refuses_writes_but_not_to_its_mounts",
-        readonly_rootfs_refuses_writes_but_not_to_its_mounts,
-    ),
-    (
-        "bind_mounts_files_dirs_and_read_only",
-        bind_mounts_files_dirs_and_read_only,
-    ),
-    (
-        "directory_rootfs_without_etc_gets_one_for_binds",
-        directory_rootfs_without_etc_gets_one_for_binds,
-    ),
-    (
-        "mounts_cannot_escape_the_rootfs_through_symlinks",
-        mounts_cannot_escape_the_rootfs_through_symlinks,
-    ),
-    (
-        "cgroup_limits_apply_and_the_namespace_hides_the_path",
-        cgroup_limits_apply_and_the_namespace_hides_the_path,
-    ),
-    (
-        "no_stray_descriptors_and_stdin_is_dev_null",
-        no_stray_descriptors_and_stdin_is_dev_null,
-    ),
-    ("rlimits_cwd_and_environment", rlimits_cwd_and_environment),
-    (
-        "unsupported_spec_features_are_refused",
-        unsupported_spec_features_are_refused,
-    ),
+/// Names each test after its function.
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as Test)),*]
+    };
+}
+
+const TESTS: &[(&str, Test)] = tests![
+    default_container_has_dockers_capabilities_and_seccomp,
+    privileged_container_gets_every_capability_the_host_has,
+    seccomp_filter_follows_the_profile,
+    hostname_and_pid_namespace,
+    proc_paths_are_masked_and_read_only,
+    dev_is_a_private_tmpfs_with_the_standard_nodes,
+    dev_mounts_are_devpts_shm_and_mqueue,
+    loopback_is_up_in_a_new_network_namespace,
+    host_network_shares_the_hosts_interfaces,
+    user_by_name_gets_groups_and_home,
+    user_with_group_and_numeric_forms,
+    unknown_user_fails_with_dockers_message,
+    root_gets_home_from_passwd,
+    exit_code_is_propagated,
+    missing_and_unrunnable_commands_are_classified,
+    init_reaps_orphans_and_forwards_signals,
+    readonly_rootfs_refuses_writes_but_not_to_its_mounts,
+    bind_mounts_files_dirs_and_read_only,
+    directory_rootfs_without_etc_gets_one_for_binds,
+    mounts_cannot_escape_the_rootfs_through_symlinks,
+    cgroup_limits_apply_and_the_namespace_hides_the_path,
+    no_stray_descriptors_and_stdin_is_dev_null,
+    rlimits_cwd_and_environment,
+    unsupported_spec_features_are_refused,
+    memory_limit_kills_and_pids_limit_contains_a_fork_bomb,
+    joined_namespaces_are_shared,
 ];
 
 fn main() {
