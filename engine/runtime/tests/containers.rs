@@ -906,7 +906,23 @@ fn cgroup_limits_apply_and_the_namespace_hides_the_path(fx: &Fixture) -> TestRes
     if !matches!(fx.hierarchy, berth_cgroups::Hierarchy::V1 { .. }) {
         return Err("this test reads cgroup v1 files; the host is v2".into());
     }
-    expect_output(&c.run()?, "0\n67108864\n32\n")
+    expect_output(&c.run()?, "0\n67108864\n32\n")?;
+
+    // Without a cgroup namespace the container's own cgroup directories are bound at
+    // /sys/fs/cgroup, so it still sees its limits and nothing of the host's tree.
+    let mut c = container(fx, "cgroup-host-ns", &["sh", "-c", "cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/pids | grep -c '^berth'; grep -q ':/berth-runtime-test-' /proc/self/cgroup && echo host-paths"]);
+    let namespaces: Vec<LinuxNamespace> = oci_spec::runtime::get_default_namespaces()
+        .into_iter()
+        .filter(|ns| ns.typ() != LinuxNamespaceType::Cgroup)
+        .collect();
+    c.linux().set_namespaces(Some(namespaces));
+    let mut resources = c.linux().resources().clone().unwrap_or_default();
+    let mut pids = oci_spec::runtime::LinuxPids::default();
+    pids.set_limit(24);
+    resources.set_pids(Some(pids));
+    c.linux().set_resources(Some(resources));
+    let run = c.run()?;
+    expect_output(&run, "24\n0\nhost-paths\n")
 }
 
 fn no_stray_descriptors_and_stdin_is_dev_null(fx: &Fixture) -> TestResult {
@@ -930,7 +946,11 @@ fn rlimits_cwd_and_environment(fx: &Fixture) -> TestResult {
     let mut c = container(
         fx,
         "limits",
-        &["sh", "-c", "ulimit -n; pwd; echo $GREETING"],
+        &[
+            "sh",
+            "-c",
+            "ulimit -n; pwd; echo $GREETING; umask; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status",
+        ],
     );
     let nofile = PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
@@ -941,11 +961,19 @@ fn rlimits_cwd_and_environment(fx: &Fixture) -> TestResult {
     let process = c.process();
     process
         .set_rlimits(Some(vec![nofile]))
-        .set_cwd("/does/not/exist".into());
+        .set_cwd("/does/not/exist".into())
+        .set_oom_score_adj(Some(500))
+        .set_no_new_privileges(Some(true));
+    let mut user = process.user().clone();
+    user.set_umask(Some(0o027));
+    process.set_user(user);
     let mut env = process.env().clone().unwrap_or_default();
     env.push("GREETING=hello".into());
     process.set_env(Some(env));
-    expect_output(&c.run()?, "512\n/does/not/exist\nhello\n")
+    expect_output(
+        &c.run()?,
+        "512\n/does/not/exist\nhello\n0027\n500\nNoNewPrivs:\t1\n",
+    )
 }
 
 fn unsupported_spec_features_are_refused(fx: &Fixture) -> TestResult {
