@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
@@ -21,7 +20,6 @@ pub(crate) struct V1Manager {
     mounts: BTreeMap<String, PathBuf>,
     /// Hierarchy name → this cgroup's directory in it.
     dirs: BTreeMap<String, PathBuf>,
-    freezer_timeout: Duration,
 }
 
 impl V1Manager {
@@ -35,7 +33,6 @@ impl V1Manager {
                 .iter()
                 .map(|(name, mount)| (name.clone(), mount.join(relative)))
                 .collect(),
-            freezer_timeout: FREEZER_TIMEOUT,
         }
     }
 
@@ -73,7 +70,7 @@ impl V1Manager {
     fn set_state(&self, wanted: &'static str, undo: &'static str, op: &'static str) -> Result<()> {
         let path = self.dir_of("freezer", "the freezer")?.join("freezer.state");
         fsio::write(&path, wanted)?;
-        if fsio::wait_until(self.freezer_timeout, || Ok(self.freezer_state()? == wanted))? {
+        if fsio::wait_until(FREEZER_TIMEOUT, || Ok(self.freezer_state()? == wanted))? {
             return Ok(());
         }
         fsio::write(&path, undo)?;
@@ -189,5 +186,81 @@ impl CgroupManager for V1Manager {
 
     fn path(&self) -> &str {
         &self.cgroup_path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxPidsBuilder, LinuxResourcesBuilder};
+    use std::fs;
+
+    /// A fake v1 layout: cpu and cpuacct co-mounted, cpuset and memory on their own.
+    fn fake_mounts(root: &Path) -> BTreeMap<String, PathBuf> {
+        let mut mounts = BTreeMap::new();
+        for (name, dir) in [
+            ("cpu", "cpu,cpuacct"),
+            ("cpuacct", "cpu,cpuacct"),
+            ("cpuset", "cpuset"),
+            ("memory", "memory"),
+            ("freezer", "freezer"),
+        ] {
+            fs::create_dir_all(root.join(dir)).unwrap();
+            mounts.insert(name.to_string(), root.join(dir));
+        }
+        mounts
+    }
+
+    #[test]
+    fn create_makes_each_hierarchy_once_and_inherits_cpuset_values_at_every_level() {
+        let root = tempfile::tempdir().unwrap();
+        let mounts = fake_mounts(root.path());
+        let cpuset = &mounts["cpuset"];
+        fs::write(cpuset.join("cpuset.cpus"), "0-1\n").unwrap();
+        fs::write(cpuset.join("cpuset.mems"), "0\n").unwrap();
+        // The kernel gives new cpuset cgroups empty files; the fake levels exist already.
+        for level in ["berth", "berth/c1"] {
+            fs::create_dir_all(cpuset.join(level)).unwrap();
+            fs::write(cpuset.join(level).join("cpuset.cpus"), "\n").unwrap();
+            fs::write(cpuset.join(level).join("cpuset.mems"), "\n").unwrap();
+        }
+
+        let manager = V1Manager::new(&mounts, "/berth/c1");
+        manager.create().unwrap();
+
+        assert_eq!(
+            manager.hierarchies().len(),
+            4,
+            "cpu and cpuacct share one directory"
+        );
+        for dir in ["cpu,cpuacct", "memory", "freezer"] {
+            assert!(root.path().join(dir).join("berth/c1").is_dir(), "{dir}");
+        }
+        for level in ["berth", "berth/c1"] {
+            let read = |file: &str| fs::read_to_string(cpuset.join(level).join(file)).unwrap();
+            assert_eq!(read("cpuset.cpus"), "0-1", "{level}");
+            assert_eq!(read("cpuset.mems"), "0", "{level}");
+        }
+    }
+
+    #[test]
+    fn a_limit_for_an_unmounted_hierarchy_is_refused_by_name() {
+        let root = tempfile::tempdir().unwrap();
+        let manager = V1Manager::new(&fake_mounts(root.path()), "/berth/c1");
+        let resources = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+            .build()
+            .unwrap();
+        let err = manager.apply(&resources).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CgroupError::ControllerUnavailable {
+                    controller: "pids",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }
