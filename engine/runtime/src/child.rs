@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
@@ -24,7 +25,7 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 
 /// Sets up the container and execs its program; never returns.
 pub fn run(plan: &Plan, stdio: Stdio, go: OwnedFd, report: OwnedFd) -> ! {
-    let failure = match set_up_and_exec(plan, stdio, go, &report) {
+    let failure = match set_up_and_exec(plan, stdio, go) {
         Ok(never) => match never {},
         Err(failure) => failure,
     };
@@ -56,12 +57,7 @@ fn os_failure(what: String) -> impl FnOnce(OsError) -> StartFailure {
     move |e| other(format!("{what}: {e}"))
 }
 
-fn set_up_and_exec(
-    plan: &Plan,
-    stdio: Stdio,
-    go: OwnedFd,
-    report: &OwnedFd,
-) -> Result<Never, StartFailure> {
+fn set_up_and_exec(plan: &Plan, stdio: Stdio, go: OwnedFd) -> Result<Never, StartFailure> {
     reset_signals();
     wait_for_go(go)?;
     let stdin_is_null = stdio.stdin.is_none();
@@ -111,13 +107,17 @@ fn set_up_and_exec(
         std::fs::write(&path, value)
             .map_err(|e| other(format!("sysctl {key}={value}: {}", OsError::from(e))))?;
     }
-    std::fs::create_dir_all(&plan.cwd).map_err(|e| {
-        other(format!(
-            "creating the working directory {}: {}",
-            plan.cwd.display(),
-            OsError::from(e)
-        ))
-    })?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&plan.cwd)
+        .map_err(|e| {
+            other(format!(
+                "creating the working directory {}: {}",
+                plan.cwd.display(),
+                OsError::from(e)
+            ))
+        })?;
     rootfs::mask(&plan.masked_paths).map_err(other)?;
     rootfs::make_readonly(&plan.readonly_paths).map_err(other)?;
     if plan.root_readonly {
@@ -152,10 +152,7 @@ fn set_up_and_exec(
     drop_privileges(plan)?;
 
     if plan.init {
-        let report = report
-            .try_clone()
-            .map_err(|e| other(format!("init: {}", OsError::from(e))))?;
-        init::fork_container_process(report).map_err(other)?;
+        init::fork_container_process().map_err(other)?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         plan.user.umask as libc::mode_t,

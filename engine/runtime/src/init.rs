@@ -1,8 +1,6 @@
 //! `--init`: PID 1 stays a minimal init that reaps every child, forwards signals to the
 //! container's process, and exits with that process's status.
 
-use std::os::fd::OwnedFd;
-
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -31,9 +29,9 @@ const SYNCHRONOUS: [Signal; 7] = [
 /// Forks the container's process. Returns in that process (with its signal mask cleared);
 /// in the calling process, which becomes the init, it never returns.
 ///
-/// `report` is the start-failure pipe: the init closes its copy so that the supervisor sees
-/// the pipe close once the container's process has exec'd.
-pub fn fork_container_process(report: OwnedFd) -> Result<(), InitError> {
+/// The init closes every descriptor but 0-2, among them its copy of the start-report pipe,
+/// so that the supervisor sees the pipe close once the container's process has exec'd.
+pub fn fork_container_process() -> Result<(), InitError> {
     let mut forwarded = SigSet::all();
     for signal in SYNCHRONOUS {
         forwarded.remove(signal);
@@ -50,11 +48,11 @@ pub fn fork_container_process(report: OwnedFd) -> Result<(), InitError> {
             Ok(())
         }
         ForkResult::Parent { child } => {
-            drop(report);
             // Orphans re-parent to us even without a pid namespace of our own.
             // SAFETY: plain prctl with integer arguments.
             unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-            // Nothing the supervisor handed down stays open in the init.
+            // Nothing the supervisor handed down stays open in the init, the report pipe
+            // included.
             // SAFETY: closes descriptors only; none is used past this point.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
             supervise(child, &forwarded)

@@ -98,6 +98,24 @@ impl Plan {
         if args.is_empty() {
             return Err(invalid("process.args is empty"));
         }
+        if let Rootfs::Overlay {
+            lower,
+            upper,
+            work,
+            merged,
+        } = &config.rootfs
+        {
+            if let Some(relative) = lower
+                .iter()
+                .chain([upper, work, merged])
+                .find(|p| !p.is_absolute())
+            {
+                return Err(PlanError::Invalid(format!(
+                    "the rootfs path {} is not absolute",
+                    relative.display()
+                )));
+            }
+        }
         let cwd = process.cwd().clone();
         if !cwd.is_absolute() {
             return Err(PlanError::Invalid(format!(
@@ -222,7 +240,7 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
             process.is_some_and(|p| p.scheduler().is_some() || p.io_priority().is_some()),
             "process scheduling and I/O priority",
         ),
-        (spec.hooks().is_some(), "OCI hooks"),
+        (spec.hooks().as_ref().is_some_and(has_hooks), "OCI hooks"),
         (
             linux.is_some_and(|l| l.uid_mappings().is_some() || l.gid_mappings().is_some()),
             "user namespace id mappings",
@@ -247,6 +265,21 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
         Some((_, what)) => Err(PlanError::Unsupported(what)),
         None => Ok(()),
     }
+}
+
+// prestart is deprecated in the spec, but a spec naming it still asks for hooks.
+#[allow(deprecated)]
+fn has_hooks(hooks: &oci_spec::runtime::Hooks) -> bool {
+    [
+        hooks.prestart(),
+        hooks.create_runtime(),
+        hooks.create_container(),
+        hooks.start_container(),
+        hooks.poststart(),
+        hooks.poststop(),
+    ]
+    .iter()
+    .any(|list| list.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
 fn rlimit(typ: PosixRlimitType, soft: u64, hard: u64) -> Rlimit {

@@ -949,7 +949,7 @@ fn rlimits_cwd_and_environment(fx: &Fixture) -> TestResult {
         &[
             "sh",
             "-c",
-            "ulimit -n; pwd; echo $GREETING; umask; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status",
+            "ulimit -n; pwd; stat -c %a /does /does/not/exist; echo $GREETING; umask; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status",
         ],
     );
     let nofile = PosixRlimitBuilder::default()
@@ -972,7 +972,7 @@ fn rlimits_cwd_and_environment(fx: &Fixture) -> TestResult {
     process.set_env(Some(env));
     expect_output(
         &c.run()?,
-        "512\n/does/not/exist\nhello\n0027\n500\nNoNewPrivs:\t1\n",
+        "512\n/does/not/exist\n755\n755\nhello\n0027\n500\nNoNewPrivs:\t1\n",
     )
 }
 
