@@ -57,11 +57,11 @@ pub(crate) fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     file.write_all(value.as_bytes())
 }
 
-/// Creates one directory; returns false if it already existed.
-pub(crate) fn mkdir(path: &Path) -> Result<bool> {
+/// Creates one directory; one that exists already is fine.
+pub(crate) fn mkdir(path: &Path) -> Result<()> {
     match fs::create_dir(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(io_error("mkdir", path, e)),
     }
 }
