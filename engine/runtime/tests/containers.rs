@@ -1114,6 +1114,58 @@ fn joined_namespaces_are_shared(fx: &Fixture) -> TestResult {
     Ok(())
 }
 
+/// A system call through the i386 ABI (`int 0x80`), as a 32-bit program makes it.
+fn i386_syscall(number: u32, first: u32) -> i32 {
+    let result: i32;
+    // SAFETY: int 0x80 with IA32 emulation; the arguments are integers or a null pointer.
+    unsafe {
+        // rbx belongs to LLVM: the first argument is swapped in and out around the call.
+        std::arch::asm!(
+            "xchg {first}, rbx",
+            "int 0x80",
+            "xchg {first}, rbx",
+            first = inout(reg) u64::from(first) => _,
+            inlateout("eax") number as i32 => result,
+            in("ecx") 0u32, in("edx") 0u32, in("esi") 0u32, in("edi") 0u32,
+        );
+    }
+    result
+}
+
+fn the_kernel_applies_the_i386_rules_to_32_bit_calls(_: &Fixture) -> TestResult {
+    let filter = berth_runtime::SeccompFilter::compile(&defaults::seccomp_profile())
+        .map_err(|e| e.to_string())?;
+    // SAFETY: the test process is single-threaded; the child only makes system calls.
+    match unsafe { nix::unistd::fork() }.map_err(|e| e.to_string())? {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: plain prctl; no_new_privs lets an unprivileged filter in.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            let installed = filter.install().is_ok();
+            // i386 getpid (20) is allowed; i386 mount (21, x86_64's access) is refused with
+            // EPERM, where without a filter it would fail with EFAULT on its null arguments.
+            let getpid = i386_syscall(20, 0);
+            let mount = i386_syscall(21, 0);
+            let code = if !installed {
+                2
+            } else if getpid == std::process::id() as i32 && mount == -libc::EPERM {
+                0
+            } else {
+                1
+            };
+            // SAFETY: leaves the forked copy of the test runner at once.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            match waitpid(child, None).map_err(|e| e.to_string())? {
+                WaitStatus::Exited(_, 0) => Ok(()),
+                other => Err(format!(
+                    "the filtered child ended with {other:?} (1: wrong results, 2: no filter)"
+                )),
+            }
+        }
+    }
+}
+
 type Test = fn(&Fixture) -> TestResult;
 
 /// Names each test after its function.
@@ -1150,6 +1202,7 @@ const TESTS: &[(&str, Test)] = tests![
     unsupported_spec_features_are_refused,
     memory_limit_kills_and_pids_limit_contains_a_fork_bomb,
     joined_namespaces_are_shared,
+    the_kernel_applies_the_i386_rules_to_32_bit_calls,
 ];
 
 fn main() {

@@ -1,5 +1,5 @@
 //! The default seccomp profile: an allow-list equivalent to Docker's default profile for
-//! x86_64. Everything not listed fails with EPERM; some system calls are allowed only when the
+//! x86_64 hosts, for 64-bit and 32-bit programs. Everything not listed fails with EPERM; some system calls are allowed only when the
 //! container holds the capability that makes them meaningful, as Docker does.
 
 use oci_spec::runtime::{
@@ -318,6 +318,69 @@ const ALWAYS_ALLOWED: &[&str] = &[
     "modify_ldt",
 ];
 
+/// Allowed for 32-bit programs: the i386 ABI's own calls (64-bit time, 32-bit ids,
+/// socketcall…).
+const I386_ONLY_ALLOWED: &[&str] = &[
+    "chown32",
+    "clock_adjtime64",
+    "clock_getres_time64",
+    "clock_gettime64",
+    "clock_nanosleep_time64",
+    "fadvise64_64",
+    "fchown32",
+    "fcntl64",
+    "fstat64",
+    "fstatat64",
+    "fstatfs64",
+    "ftruncate64",
+    "futex_time64",
+    "getegid32",
+    "geteuid32",
+    "getgid32",
+    "getgroups32",
+    "getresgid32",
+    "getresuid32",
+    "getuid32",
+    "io_pgetevents_time64",
+    "ipc",
+    "lchown32",
+    "_llseek",
+    "lstat64",
+    "mmap2",
+    "mq_timedreceive_time64",
+    "mq_timedsend_time64",
+    "_newselect",
+    "ppoll_time64",
+    "pselect6_time64",
+    "recvmmsg_time64",
+    "rt_sigtimedwait_time64",
+    "sched_rr_get_interval_time64",
+    "semtimedop_time64",
+    "sendfile64",
+    "setfsgid32",
+    "setfsuid32",
+    "setgid32",
+    "setgroups32",
+    "setregid32",
+    "setresgid32",
+    "setresuid32",
+    "setreuid32",
+    "setuid32",
+    "sigprocmask",
+    "sigreturn",
+    "socketcall",
+    "stat64",
+    "statfs64",
+    "timer_gettime64",
+    "timer_settime64",
+    "timerfd_gettime64",
+    "timerfd_settime64",
+    "truncate64",
+    "ugetrlimit",
+    "utimensat_time64",
+    "waitpid",
+];
+
 /// System calls allowed only while the container holds a capability.
 const CAPABILITY_GATED: &[(Capability, &[&str])] = &[
     (Capability::DacReadSearch, &["open_by_handle_at"]),
@@ -370,7 +433,10 @@ const CAPABILITY_GATED: &[(Capability, &[&str])] = &[
         ],
     ),
     (Capability::SysRawio, &["iopl", "ioperm"]),
-    (Capability::SysTime, &["settimeofday", "clock_settime"]),
+    (
+        Capability::SysTime,
+        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
+    ),
     (Capability::SysTtyConfig, &["vhangup"]),
     (
         Capability::SysNice,
@@ -408,7 +474,10 @@ pub fn seccomp_profile() -> LinuxSeccomp {
 /// (`--cap-add SYS_ADMIN` also allows mount(2), and so on).
 pub fn seccomp_profile_for(capabilities: &[Capability]) -> LinuxSeccomp {
     let holds = |cap: Capability| capabilities.contains(&cap);
-    let mut syscalls = vec![allow(ALWAYS_ALLOWED, Vec::new())];
+    let mut syscalls = vec![
+        allow(ALWAYS_ALLOWED, Vec::new()),
+        allow(I386_ONLY_ALLOWED, Vec::new()),
+    ];
 
     // socket(2) for every address family but AF_ALG (38) and AF_VSOCK (40).
     let family = |op, value| arg(0, op, value, None);
@@ -466,7 +535,7 @@ pub fn seccomp_profile_for(capabilities: &[Capability]) -> LinuxSeccomp {
     profile
         .set_default_action(LinuxSeccompAction::ScmpActErrno)
         .set_default_errno_ret(Some(libc::EPERM as u32))
-        .set_architectures(Some(vec![Arch::ScmpArchX86_64]))
+        .set_architectures(Some(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86]))
         .set_syscalls(Some(syscalls));
     profile
 }
@@ -501,7 +570,7 @@ fn arg(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seccomp::syscall_number;
+    use crate::seccomp::{syscall_number, Abi};
 
     fn all_names(profile: &LinuxSeccomp) -> Vec<String> {
         profile
@@ -514,12 +583,19 @@ mod tests {
     }
 
     #[test]
-    fn every_listed_system_call_exists_on_x86_64() {
+    fn every_listed_system_call_exists_on_x86_64_or_i386() {
         let everything: Vec<Capability> = CAPABILITY_GATED.iter().map(|(cap, _)| *cap).collect();
         for name in all_names(&seccomp_profile_for(&everything)) {
             assert!(
-                syscall_number(&name).is_some(),
-                "{name} is not an x86_64 system call"
+                syscall_number(Abi::X86_64, &name).is_some()
+                    || syscall_number(Abi::I386, &name).is_some(),
+                "{name} is a system call of neither ABI"
+            );
+        }
+        for name in I386_ONLY_ALLOWED {
+            assert!(
+                syscall_number(Abi::X86_64, name).is_none(),
+                "{name} also exists on x86_64"
             );
         }
     }

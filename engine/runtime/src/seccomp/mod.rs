@@ -7,8 +7,9 @@
 //! Semantics follow runc's: the rules of one system call are tried in profile order and the
 //! first whose conditions all hold decides; conditions of one rule are ANDed, except that a
 //! rule naming the same argument twice is split into one rule per condition (ORed); names
-//! unknown on x86_64 are skipped. Only the x86_64 ABI is filtered: calls through the 32-bit
-//! and x32 ABIs get the default action.
+//! an ABI lacks are skipped. The x86_64 ABI is always filtered, the i386 one (32-bit
+//! programs) when the profile lists SCMP_ARCH_X86; any other ABI, x32 included, gets the
+//! default action.
 
 mod bpf;
 mod syscalls;
@@ -41,6 +42,7 @@ pub enum SeccompError {
 }
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 /// System call numbers with this bit come from the x32 ABI.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 const SECCOMP_DATA_NR: u32 = 0;
@@ -53,12 +55,33 @@ const SECCOMP_FILTER_FLAG_LOG: libc::c_uint = 2;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_uint = 4;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_uint = 32;
 
-/// The x86_64 number of a system call.
-pub(crate) fn syscall_number(name: &str) -> Option<u32> {
-    syscalls::X86_64
+/// The system call ABIs of an x86_64 kernel that a filter can tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Abi {
+    X86_64,
+    /// 32-bit programs (IA32 emulation).
+    I386,
+}
+
+impl Abi {
+    fn audit_arch(self) -> u32 {
+        match self {
+            Abi::X86_64 => AUDIT_ARCH_X86_64,
+            Abi::I386 => AUDIT_ARCH_I386,
+        }
+    }
+}
+
+/// The number of a system call in `abi`.
+pub(crate) fn syscall_number(abi: Abi, name: &str) -> Option<u32> {
+    let table = match abi {
+        Abi::X86_64 => syscalls::X86_64,
+        Abi::I386 => syscalls::I386,
+    };
+    table
         .binary_search_by(|(known, _)| known.cmp(&name))
         .ok()
-        .map(|at| syscalls::X86_64[at].1)
+        .map(|at| table[at].1)
 }
 
 /// A compiled filter, ready to install.
@@ -89,48 +112,40 @@ impl SeccompFilter {
         }
         let default_action = action_value(profile.default_action(), profile.default_errno_ret())?;
 
-        let mut rules: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
-        for syscall in profile.syscalls().iter().flatten() {
-            let action = action_value(syscall.action(), syscall.errno_ret())?;
-            let conditions = syscall.args().clone().unwrap_or_default();
-            for name in syscall.names() {
-                let Some(number) = syscall_number(name) else {
-                    tracing::debug!(syscall = %name, "seccomp: not an x86_64 system call, skipped");
-                    continue;
-                };
-                if let Some(bad) = conditions.iter().find(|c| c.index() > 5) {
-                    return Err(SeccompError::ArgumentIndex {
-                        syscall: name.clone(),
-                        index: bad.index(),
-                    });
-                }
-                rules
-                    .entry(number)
-                    .or_default()
-                    .extend(split_rules(&conditions, action));
-            }
+        let mut abis = vec![Abi::X86_64];
+        if profile
+            .architectures()
+            .iter()
+            .flatten()
+            .any(|a| *a == Arch::ScmpArchX86)
+        {
+            abis.push(Abi::I386);
         }
-
         let mut asm = Assembler::default();
-        let native = asm.new_label();
         asm.statement(LD_W_ABS, SECCOMP_DATA_ARCH);
-        asm.branch(
-            JEQ_K,
-            AUDIT_ARCH_X86_64,
-            Target::Label(native),
-            Target::Next,
-        );
-        asm.statement(RET_K, default_action);
-        asm.place(native);
-        asm.statement(LD_W_ABS, SECCOMP_DATA_NR);
-        let not_x32 = asm.new_label();
-        asm.branch(JGE_K, X32_SYSCALL_BIT, Target::Next, Target::Label(not_x32));
-        asm.statement(RET_K, default_action);
-        asm.place(not_x32);
-        for (number, rules) in &rules {
-            emit_syscall(&mut asm, *number, rules, default_action);
+        let abi_labels: Vec<usize> = abis.iter().map(|_| asm.new_label()).collect();
+        for (abi, label) in abis.iter().zip(&abi_labels) {
+            // The ABI blocks are far apart: a short test, then a long jump.
+            let other = asm.new_label();
+            asm.branch(JEQ_K, abi.audit_arch(), Target::Next, Target::Label(other));
+            asm.jump(Target::Label(*label));
+            asm.place(other);
         }
         asm.statement(RET_K, default_action);
+        for (abi, label) in abis.iter().zip(&abi_labels) {
+            asm.place(*label);
+            asm.statement(LD_W_ABS, SECCOMP_DATA_NR);
+            if *abi == Abi::X86_64 {
+                let not_x32 = asm.new_label();
+                asm.branch(JGE_K, X32_SYSCALL_BIT, Target::Next, Target::Label(not_x32));
+                asm.statement(RET_K, default_action);
+                asm.place(not_x32);
+            }
+            for (number, rules) in rules_for(profile, *abi)? {
+                emit_syscall(&mut asm, number, &rules, default_action);
+            }
+            asm.statement(RET_K, default_action);
+        }
 
         Ok(SeccompFilter {
             program: asm.finish()?,
@@ -171,6 +186,31 @@ impl SeccompFilter {
         }
         bpf::run(&self.program, &data)
     }
+}
+
+/// The profile's rules for `abi`, by system call number, in profile order.
+fn rules_for(profile: &LinuxSeccomp, abi: Abi) -> Result<BTreeMap<u32, Vec<Rule>>, SeccompError> {
+    let mut rules: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
+    for syscall in profile.syscalls().iter().flatten() {
+        let action = action_value(syscall.action(), syscall.errno_ret())?;
+        let conditions = syscall.args().clone().unwrap_or_default();
+        for name in syscall.names() {
+            if let Some(bad) = conditions.iter().find(|c| c.index() > 5) {
+                return Err(SeccompError::ArgumentIndex {
+                    syscall: name.clone(),
+                    index: bad.index(),
+                });
+            }
+            // Profiles list the calls of every architecture; those this ABI lacks are skipped.
+            if let Some(number) = syscall_number(abi, name) {
+                rules
+                    .entry(number)
+                    .or_default()
+                    .extend(split_rules(&conditions, action));
+            }
+        }
+    }
+    Ok(rules)
 }
 
 fn action_value(action: LinuxSeccompAction, errno: Option<u32>) -> Result<u32, SeccompError> {
@@ -319,7 +359,11 @@ mod tests {
     const ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
 
     fn nr(name: &str) -> u32 {
-        syscall_number(name).unwrap()
+        syscall_number(Abi::X86_64, name).unwrap()
+    }
+
+    fn nr32(name: &str) -> u32 {
+        syscall_number(Abi::I386, name).unwrap()
     }
 
     fn call(filter: &SeccompFilter, name: &str, args: &[u64]) -> u32 {
@@ -335,11 +379,17 @@ mod tests {
         assert_eq!(nr("mseal"), libc::SYS_mseal as u32);
         assert_eq!(nr("futex_waitv"), libc::SYS_futex_waitv as u32);
         assert_eq!(nr("_sysctl"), libc::SYS__sysctl as u32);
-        assert!(syscall_number("socketcall").is_none());
-        assert!(
-            syscalls::X86_64.windows(2).all(|w| w[0].0 < w[1].0),
-            "table must stay sorted"
-        );
+        assert!(syscall_number(Abi::X86_64, "socketcall").is_none());
+        assert_eq!(nr32("read"), 3);
+        assert_eq!(nr32("socketcall"), 102);
+        assert_eq!(nr32("mount"), 21);
+        assert_eq!(nr32("clone3"), 435);
+        for table in [syscalls::X86_64, syscalls::I386] {
+            assert!(
+                table.windows(2).all(|w| w[0].0 < w[1].0),
+                "tables must stay sorted"
+            );
+        }
     }
 
     #[test]
@@ -376,10 +426,41 @@ mod tests {
         assert_eq!(call(&filter, "personality", &[0xffff_ffff]), ALLOW);
         assert_eq!(call(&filter, "personality", &[1]), EPERM);
         assert_eq!(call(&filter, "personality", &[0x1_0000_0008]), EPERM);
-        // Another ABI or the x32 numbering never reaches the x86_64 rules.
-        assert_eq!(filter.evaluate(0x4000_0003, 3, [0; 6]), EPERM);
+        // The x32 numbering and unknown ABIs never reach the x86_64 rules.
         assert_eq!(
             filter.evaluate(AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | nr("read"), [0; 6]),
+            EPERM
+        );
+        assert_eq!(filter.evaluate(0xc000_00b7, nr("read"), [0; 6]), EPERM);
+    }
+
+    #[test]
+    fn i386_programs_get_their_own_numbers_checked() {
+        let filter = SeccompFilter::compile(&crate::defaults::seccomp_profile()).unwrap();
+        let call32 = |name: &str, args: &[u64]| {
+            let mut all = [0u64; 6];
+            all[..args.len()].copy_from_slice(args);
+            filter.evaluate(AUDIT_ARCH_I386, nr32(name), all)
+        };
+        assert_eq!(call32("read", &[]), ALLOW);
+        assert_eq!(call32("socketcall", &[]), ALLOW);
+        assert_eq!(call32("chown32", &[]), ALLOW);
+        assert_eq!(call32("waitpid", &[]), ALLOW);
+        assert_eq!(call32("mount", &[]), EPERM);
+        assert_eq!(call32("umount", &[]), EPERM);
+        assert_eq!(call32("clone3", &[]), ENOSYS);
+        assert_eq!(call32("clone", &[libc::CLONE_NEWNET as u64]), EPERM);
+        assert_eq!(call32("socket", &[40]), EPERM);
+        // i386's 21 is mount, x86_64's 21 is access: each ABI has its own table.
+        assert_eq!(filter.evaluate(AUDIT_ARCH_X86_64, 21, [0; 6]), ALLOW);
+        assert_eq!(filter.evaluate(AUDIT_ARCH_I386, 21, [0; 6]), EPERM);
+
+        // A profile that does not list SCMP_ARCH_X86 leaves 32-bit calls to the default.
+        let mut only_64 = crate::defaults::seccomp_profile();
+        only_64.set_architectures(Some(vec![Arch::ScmpArchX86_64]));
+        let filter = SeccompFilter::compile(&only_64).unwrap();
+        assert_eq!(
+            filter.evaluate(AUDIT_ARCH_I386, nr32("read"), [0; 6]),
             EPERM
         );
     }
