@@ -7,6 +7,30 @@
 //!
 //! [`spawn`] forks. It must be called from a single-threaded process: berth calls it only from
 //! the supervisor (see berth-supervisor), which never starts a second thread.
+//!
+//! What [`spawn`] does, in order:
+//! 1. In the caller: checks the spec and decides everything ([`PlanError`] for what berth
+//!    does not support), compiles the seccomp filter, opens namespaces to join, creates the
+//!    cgroup (`linux.cgroupsPath`, default `/berth/<id>`) and writes its limits.
+//! 2. clone(2) with new mount, uts, ipc, net and pid namespaces as listed; a pid namespace
+//!    given by path is entered for the child only. The caller moves the child into the
+//!    cgroup, then lets it go on.
+//! 3. In the child: joins namespaces given by path, unshares its cgroup namespace (so its
+//!    own cgroup is the root it sees), brings up `lo` in a new network namespace, makes every
+//!    mount private and mounts the rootfs, then `spec.mounts` in order, each destination
+//!    resolved inside the rootfs, then the /dev nodes and links; pivot_root; hostname,
+//!    sysctls, the working directory (created if missing), masked and read-only paths, a
+//!    read-only root; rlimits and oom_score_adj; the user (from [`USER_ANNOTATION`] when
+//!    present, resolved in the container's /etc/passwd and /etc/group); capabilities,
+//!    no_new_privs and seccomp; with `init`, the fork of the container's process under a
+//!    minimal init; execve.
+//! 4. The caller returns once the program runs; a failure anywhere before is reported back
+//!    as a [`StartFailure`] (kind NotFound, PermissionDenied or Other, runc's wording), the
+//!    child reaped and the cgroup removed.
+//!
+//! After a successful start the caller owns the child (waitpid) and, once it has exited, the
+//! cgroup ([`cgroup`] gives its manager, for stats, OOM state and removal). The overlay mount
+//! lives only in the container's mount namespace and goes away with it.
 
 mod capabilities;
 mod child;
