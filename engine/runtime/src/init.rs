@@ -1,5 +1,12 @@
 //! `--init`: PID 1 stays a minimal init that reaps every child, forwards signals to the
 //! container's process, and exits with that process's status.
+//!
+//! The init is the runtime's own process, forked after the whole setup: it already runs as
+//! the container's user, with its capabilities, no_new_privs and seccomp filter, so nothing
+//! inside the container holds more privilege than the container's program. It needs no
+//! binary in the image or bind-mounted from the host, and its pages are shared with the
+//! supervisor it was copied from until written. It only waits for signals, forwards them and
+//! reaps, all system calls the default profile allows.
 
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
