@@ -39,7 +39,10 @@ fn scene() -> &'static Scene {
     static SCENE: OnceLock<Scene> = OnceLock::new();
     SCENE.get_or_init(|| {
         let base = std::env::temp_dir().join(format!("berth-fuzz-tar-{}", std::process::id()));
-        let levels: Vec<PathBuf> = ["", "a", "a/b", "a/b/c"].iter().map(|l| base.join(l)).collect();
+        let levels: Vec<PathBuf> = ["", "a", "a/b", "a/b/c"]
+            .iter()
+            .map(|l| base.join(l))
+            .collect();
         for level in &levels {
             fs::create_dir_all(level).unwrap();
             fs::write(level.join("sentinel"), b"untouched").unwrap();
@@ -63,8 +66,17 @@ fuzz_target!(|data: &[u8]| {
         if let Some(next) = scene.levels.get(i + 1) {
             expected.insert(next.file_name().unwrap().into());
         }
-        assert_eq!(listing(level), expected, "something was written in {}", level.display());
+        assert_eq!(
+            listing(level),
+            expected,
+            "something was written in {}",
+            level.display()
+        );
         assert_eq!(fs::read(level.join("sentinel")).unwrap(), b"untouched");
     }
-    assert_eq!(listing(Path::new("/")), scene.root_entries, "something was written in /");
+    assert_eq!(
+        listing(Path::new("/")),
+        scene.root_entries,
+        "something was written in /"
+    );
 });

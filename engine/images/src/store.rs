@@ -843,7 +843,7 @@ fn descriptor(media_type: MediaType, blob: &fsdriver::content::Descriptor) -> De
 /// Docker's 12-character short form of a container or image ID.
 fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
+    id.get(..12).unwrap_or(id)
 }
 
 /// A lease holder names a file: letters, digits, `_`, `.` and `-`, not starting with `.`.
