@@ -1,1 +1,161 @@
-fn main() {}
+//! berth: a Docker-compatible command line speaking the Docker Engine API to
+//! berthd (or any Engine API daemon) over a unix socket.
+
+mod args;
+mod client;
+mod commands;
+mod error;
+mod format;
+mod options;
+mod stream;
+mod timestamps;
+mod usage;
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+
+use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use client::{Client, Host};
+use commands::inspect::Kind;
+use commands::{container, images, inspect, logs, man, ps, system, unknown};
+use error::CliError;
+
+fn main() {
+    // Like any Unix filter, die quietly when the reader of our output goes
+    // away (`berth logs x | head`) instead of reporting EPIPE.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread
+    // exists has no memory-safety implications.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let code = match Cli::try_parse_from(&argv) {
+        Ok(cli) => execute(cli),
+        Err(e) => usage::report_parse_error(&e, &argv),
+    };
+    std::process::exit(code);
+}
+
+fn execute(cli: Cli) -> i32 {
+    if cli.version {
+        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if let Some(flag) = cli.unsupported_global() {
+        return report(CliError::Unsupported(format!("the global flag {flag}")));
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return 0;
+    };
+    if let Command::Man { dir } = &command {
+        return match man::write_pages(dir) {
+            Ok(_) => 0,
+            Err(e) => report(e),
+        };
+    }
+    let host = match Host::resolve(cli.host.as_deref(), |name| std::env::var(name).ok()) {
+        Ok(host) => host,
+        Err(e) => return report(e.into()),
+    };
+    let debug = cli.debug || cli.log_level == "debug";
+    let mut client = Client::new(host).with_debug(debug);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return report(CliError::io("starting the async runtime", e)),
+    };
+    match runtime.block_on(dispatch(&mut client, command, debug)) {
+        Ok(()) => 0,
+        Err(e) => report(e),
+    }
+}
+
+/// Prints the failure as docker would (nothing for a container's own exit
+/// status) and returns the exit status.
+fn report(e: CliError) -> i32 {
+    let message = match &e {
+        CliError::Unsupported(_) => format!("berth: {e}"),
+        _ => e.to_string(),
+    };
+    if !message.is_empty() {
+        let _ = writeln!(std::io::stderr(), "{message}");
+    }
+    e.exit_code()
+}
+
+async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<(), CliError> {
+    match command {
+        Command::Run(args) => container::run(client, args).await,
+        Command::Create(args) => container::create(client, args).await,
+        Command::Start(args) => container::start(client, args).await,
+        Command::Stop(args) => container::stop(client, args).await,
+        Command::Kill(args) => container::kill(client, args).await,
+        Command::Rm(args) => container::rm(client, args).await,
+        Command::Wait(args) => container::wait(client, args).await,
+        Command::Restart(args) => container::restart(client, args).await,
+        Command::Rename(args) => container::rename(client, args).await,
+        Command::Inspect(args) => {
+            let kind = Kind::from_flag(args.kind.as_deref());
+            inspect::inspect(client, kind, &args.names, args.format.as_deref(), args.size).await
+        }
+        Command::Logs(args) => logs::logs(client, args).await,
+        Command::Ps(args) => ps::ps(client, args).await,
+        Command::Info(args) => system::info(client, args, debug).await,
+        Command::Version(args) => system::version(client, args, debug).await,
+        Command::Import(args) => images::import(client, args).await,
+        Command::Images(args) => images::images(client, args).await,
+        Command::Rmi(args) => images::rmi(client, args).await,
+        Command::Tag(args) => images::tag(client, args).await,
+        Command::Container(sub) => match sub {
+            ContainerCommand::Run(args) => container::run(client, args).await,
+            ContainerCommand::Create(args) => container::create(client, args).await,
+            ContainerCommand::Start(args) => container::start(client, args).await,
+            ContainerCommand::Stop(args) => container::stop(client, args).await,
+            ContainerCommand::Kill(args) => container::kill(client, args).await,
+            ContainerCommand::Rm(args) => container::rm(client, args).await,
+            ContainerCommand::Wait(args) => container::wait(client, args).await,
+            ContainerCommand::Restart(args) => container::restart(client, args).await,
+            ContainerCommand::Rename(args) => container::rename(client, args).await,
+            ContainerCommand::Inspect(args) => {
+                inspect::inspect(
+                    client,
+                    Kind::Container,
+                    &args.names,
+                    args.format.as_deref(),
+                    args.size,
+                )
+                .await
+            }
+            ContainerCommand::Logs(args) => logs::logs(client, args).await,
+            ContainerCommand::Ls(args) => ps::ps(client, args).await,
+            ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
+        },
+        Command::Image(sub) => match sub {
+            ImageCommand::Ls(args) => images::images(client, args).await,
+            ImageCommand::Rm(args) => images::rmi(client, args).await,
+            ImageCommand::Tag(args) => images::tag(client, args).await,
+            ImageCommand::Import(args) => images::import(client, args).await,
+            ImageCommand::Inspect(args) => {
+                inspect::inspect(
+                    client,
+                    Kind::Image,
+                    &args.names,
+                    args.format.as_deref(),
+                    false,
+                )
+                .await
+            }
+            ImageCommand::External(argv) => Err(unknown::refuse("image", &argv)),
+        },
+        Command::System(sub) => match sub {
+            SystemCommand::Info(args) => system::info(client, args, debug).await,
+            SystemCommand::External(argv) => Err(unknown::refuse("system", &argv)),
+        },
+        Command::External(argv) => Err(unknown::refuse("", &argv)),
+        Command::Man { .. } => unreachable!("handled before connecting"),
+    }
+}

@@ -1,0 +1,363 @@
+//! HTTP/1.1 over the daemon's unix socket, speaking the Docker Engine API.
+//!
+//! Plain requests share one keep-alive connection; long-lived exchanges
+//! (`wait`, streamed bodies, the hijacked attach stream) each get a connection
+//! of their own so they never block the shared one.
+
+pub mod host;
+pub mod query;
+
+use bytes::Bytes;
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE, USER_AGENT};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use host::Host;
+
+/// Every path is sent with this prefix; berthd and dockerd both accept it.
+pub const API_PREFIX: &str = "/v1.49";
+
+const USER_AGENT_VALUE: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+
+pub type RequestBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("Cannot connect to the berth daemon at {host}. Is the berth daemon running?")]
+    Unreachable {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "permission denied while trying to connect to the berth daemon socket at {host}: {source}"
+    )]
+    PermissionDenied {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Error response from daemon: {message}")]
+    Daemon { status: u16, message: String },
+    #[error("error talking to the berth daemon at {host}: {source}")]
+    Protocol {
+        host: String,
+        #[source]
+        source: hyper::Error,
+    },
+    #[error("the berth daemon sent an answer to {what} that berth cannot read: {source}")]
+    Decode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the berth daemon did not switch protocols for {path} (answered HTTP {status})")]
+    NoUpgrade { path: String, status: u16 },
+}
+
+impl ClientError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Daemon { status: 404, .. })
+    }
+}
+
+pub struct Client {
+    host: Host,
+    shared: Option<SendRequest<RequestBody>>,
+    debug: bool,
+}
+
+pub fn empty_body() -> RequestBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn bytes_body(data: impl Into<Bytes>) -> RequestBody {
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+impl Client {
+    pub fn new(host: Host) -> Client {
+        Client {
+            host,
+            shared: None,
+            debug: false,
+        }
+    }
+
+    /// With `-D`, every request is traced on stderr.
+    pub fn with_debug(mut self, debug: bool) -> Client {
+        self.debug = debug;
+        self
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Opens a fresh connection; upgrades are enabled so the same code path
+    /// serves the hijacked attach stream.
+    pub async fn connect(&self) -> Result<SendRequest<RequestBody>, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.host.socket)
+            .await
+            .map_err(|source| {
+                let host = self.host.display.clone();
+                if source.kind() == std::io::ErrorKind::PermissionDenied {
+                    ClientError::PermissionDenied { host, source }
+                } else {
+                    ClientError::Unreachable { host, source }
+                }
+            })?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| self.protocol(source))?;
+        tokio::spawn(async move {
+            // The connection's fate is reported through the request futures.
+            let _ = connection.with_upgrades().await;
+        });
+        Ok(sender)
+    }
+
+    fn protocol(&self, source: hyper::Error) -> ClientError {
+        ClientError::Protocol {
+            host: self.host.display.clone(),
+            source,
+        }
+    }
+
+    fn build(
+        &self,
+        method: Method,
+        path: &str,
+        body: RequestBody,
+        json: bool,
+    ) -> Request<RequestBody> {
+        if self.debug {
+            eprintln!("DEBU {method} {API_PREFIX}{path} ({})", self.host.display);
+        }
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{API_PREFIX}{path}"))
+            .header(HOST, "berth")
+            .header(USER_AGENT, USER_AGENT_VALUE);
+        if json {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+        }
+        builder
+            .body(body)
+            .expect("request parts are built from valid static headers and an escaped path")
+    }
+
+    async fn send_shared(
+        &mut self,
+        request: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let reusable = self.shared.as_mut().is_some_and(|s| !s.is_closed());
+        if !reusable {
+            self.shared = Some(self.connect().await?);
+        }
+        let sender = self
+            .shared
+            .as_mut()
+            .expect("connection was just established");
+        sender.ready().await.map_err(|e| self.protocol(e))?;
+        let sender = self
+            .shared
+            .as_mut()
+            .expect("connection was just established");
+        let response = sender.send_request(request).await;
+        response.map_err(|e| self.protocol(e))
+    }
+
+    /// Sends a request on the shared connection and reads the whole answer.
+    /// Error statuses become [`ClientError::Daemon`].
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
+        let json = body.is_some();
+        let body = body.map(bytes_body).unwrap_or_else(empty_body);
+        let request = self.build(method, path, body, json);
+        let response = self.send_shared(request).await?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.protocol(e))?
+            .to_bytes();
+        if status.is_client_error() || status.is_server_error() {
+            return Err(daemon_error(status, &bytes));
+        }
+        Ok(bytes)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
+        let bytes = self.call(Method::GET, path, None).await?;
+        decode(path, &bytes)
+    }
+
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let encoded = serde_json::to_vec(body).map_err(|source| ClientError::Decode {
+            what: path.to_owned(),
+            source,
+        })?;
+        let bytes = self.call(Method::POST, path, Some(encoded)).await?;
+        decode(path, &bytes)
+    }
+
+    /// Sends a request on a dedicated connection and hands back the response
+    /// with its body unread, for answers that arrive over time.
+    pub async fn stream(
+        &self,
+        method: Method,
+        path: &str,
+        body: RequestBody,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let mut sender = self.connect().await?;
+        let request = self.build(method, path, body, false);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.protocol(e))?;
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.protocol(e))?
+                .to_bytes();
+            return Err(daemon_error(status, &bytes));
+        }
+        Ok(response)
+    }
+
+    /// Performs the HTTP/1.1 upgrade the attach endpoint requires (101
+    /// Switching Protocols) and returns the raw duplex stream.
+    pub async fn upgrade(&self, path: &str) -> Result<Upgraded, ClientError> {
+        let mut sender = self.connect().await?;
+        let mut request = self.build(Method::POST, path, empty_body(), false);
+        let headers = request.headers_mut();
+        headers.insert(
+            CONNECTION,
+            hyper::header::HeaderValue::from_static("Upgrade"),
+        );
+        headers.insert(UPGRADE, hyper::header::HeaderValue::from_static("tcp"));
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.protocol(e))?;
+        let status = response.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            if status.is_client_error() || status.is_server_error() {
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| self.protocol(e))?
+                    .to_bytes();
+                return Err(daemon_error(status, &bytes));
+            }
+            return Err(ClientError::NoUpgrade {
+                path: path.to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        let raw_stream = is_raw_stream(&response);
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .map_err(|e| self.protocol(e))?;
+        Ok(Upgraded {
+            io: TokioIo::new(upgraded),
+            raw_stream,
+        })
+    }
+}
+
+/// The hijacked connection of an attach, and whether the daemon announced a
+/// raw (TTY) stream rather than the 8-byte framed one.
+pub struct Upgraded {
+    pub io: TokioIo<hyper::upgrade::Upgraded>,
+    pub raw_stream: bool,
+}
+
+/// Docker ≥ 1.42 names the stream format in Content-Type; older daemons say
+/// nothing, and then the stream is framed unless the container has a TTY.
+pub fn is_raw_stream<B>(response: &Response<B>) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/vnd.docker.raw-stream"))
+}
+
+pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|source| ClientError::Decode {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+fn daemon_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let message = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => parsed.message,
+        Err(_) => {
+            let text = String::from_utf8_lossy(body).trim().to_owned();
+            if text.is_empty() {
+                format!(
+                    "request returned {} with an empty body",
+                    status.canonical_reason().unwrap_or(status.as_str())
+                )
+            } else {
+                text
+            }
+        }
+    };
+    ClientError::Daemon {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_errors_carry_the_message_field() {
+        let err = daemon_error(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"No such container: x"}"#,
+        );
+        assert!(err.is_not_found());
+        assert_eq!(
+            err.to_string(),
+            "Error response from daemon: No such container: x"
+        );
+        let plain = daemon_error(StatusCode::INTERNAL_SERVER_ERROR, b"boom\n");
+        assert_eq!(plain.to_string(), "Error response from daemon: boom");
+        let empty = daemon_error(StatusCode::CONFLICT, b"");
+        assert_eq!(
+            empty.to_string(),
+            "Error response from daemon: request returned Conflict with an empty body"
+        );
+    }
+}

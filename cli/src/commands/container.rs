@@ -1,0 +1,525 @@
+//! Container lifecycle: `run`, `create`, `start`, `stop`, `kill`, `rm`,
+//! `wait`, `restart`, `rename`.
+
+use std::io::Write;
+
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
+use http_body_util::BodyExt;
+use hyper::Method;
+use tokio::io::AsyncReadExt;
+
+use crate::args::{
+    ContainerOptions, CreateArgs, KillArgs, RenameArgs, RestartArgs, RmArgs, RunArgs, StartArgs,
+    StopArgs, WaitArgs,
+};
+use crate::client::query::{segment, Query};
+use crate::client::{empty_body, Client, Upgraded};
+use crate::error::{start_failure_code, CliError, EXIT_DAEMON_OR_ARGS};
+use crate::options::{create_body, Environment};
+use crate::stream::Output;
+
+/// docker's shape for a failed `run`/`create`: prefixed, with a pointer to
+/// the command's help.
+fn run_failure(command: &str, code: i32, message: impl std::fmt::Display) -> CliError {
+    CliError::Status {
+        code,
+        message: format!("berth: {message}\n\nRun 'berth {command} --help' for more information"),
+    }
+}
+
+/// The flags of the interactive-session work that berth does not have yet.
+fn refuse_interactive(opts: &ContainerOptions) -> Result<(), CliError> {
+    if opts.interactive {
+        return Err(CliError::Unsupported(
+            "-i/--interactive (attaching STDIN)".into(),
+        ));
+    }
+    if opts.tty {
+        return Err(CliError::Unsupported("-t/--tty (pseudo-TTYs)".into()));
+    }
+    if opts.pull == "always" {
+        return Err(CliError::Unsupported(
+            "--pull always (pulling images)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn build_body(
+    opts: &ContainerOptions,
+    attach: bool,
+    command: &str,
+) -> Result<ContainerCreateBody, CliError> {
+    let lookup = |key: &str| std::env::var(key).ok();
+    let cwd =
+        std::env::current_dir().map_err(|e| CliError::io("reading the current directory", e))?;
+    let env = Environment {
+        lookup_env: &lookup,
+        current_dir: &cwd,
+    };
+    create_body(opts, attach, &env).map_err(|e| run_failure(command, EXIT_DAEMON_OR_ARGS, e))
+}
+
+/// `NAME` → `NAME:latest` unless a tag or digest is given, with docker.io's
+/// default prefixes dropped, for the "Unable to find image" line.
+fn familiar_with_tag(image: &str) -> String {
+    let short = image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image);
+    let last_segment = short.rsplit('/').next().unwrap_or(short);
+    if short.contains('@') || last_segment.contains(':') {
+        short.to_owned()
+    } else {
+        format!("{short}:latest")
+    }
+}
+
+async fn create_container(
+    client: &mut Client,
+    opts: &ContainerOptions,
+    body: &ContainerCreateBody,
+) -> Result<String, crate::client::ClientError> {
+    let path = format!(
+        "/containers/create{}",
+        Query::new().param_opt("name", opts.name.clone()).build()
+    );
+    match client
+        .post_json::<_, ContainerCreateResponse>(&path, body)
+        .await
+    {
+        Ok(created) => {
+            for warning in &created.warnings {
+                eprintln!("WARNING: {warning}");
+            }
+            Ok(created.id)
+        }
+        Err(e) if e.is_not_found() => {
+            if !opts.quiet {
+                eprintln!(
+                    "Unable to find image '{}' locally",
+                    familiar_with_tag(opts.image())
+                );
+            }
+            // berth cannot pull yet, so the daemon's answer is final.
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliError> {
+    let opts = &args.container;
+    refuse_interactive(opts)?;
+    let body = build_body(opts, true, "create")?;
+    let id = create_container(client, opts, &body).await?;
+    println!("{id}");
+    Ok(())
+}
+
+pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
+    let opts = &args.container;
+    refuse_interactive(opts)?;
+    if args.detach_keys.is_some() {
+        return Err(CliError::Unsupported("--detach-keys".into()));
+    }
+    let body = build_body(opts, !args.detach, "run")?;
+    let id = create_container(client, opts, &body)
+        .await
+        .map_err(|e| run_failure("run", EXIT_DAEMON_OR_ARGS, e))?;
+
+    if args.detach {
+        start_container(client, &id).await.map_err(start_failure)?;
+        println!("{id}");
+        return Ok(());
+    }
+    let condition = if opts.rm { "removed" } else { "next-exit" };
+    let signals = args
+        .sig_proxy
+        .then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
+    let result = attach_start_wait(client, &id, condition, Caller::Run).await;
+    if let Some(task) = signals {
+        task.abort();
+    }
+    result
+}
+
+fn start_failure(e: crate::client::ClientError) -> CliError {
+    let message = e.to_string();
+    run_failure("run", start_failure_code(&message), message)
+}
+
+async fn start_container(client: &mut Client, id: &str) -> Result<(), crate::client::ClientError> {
+    client
+        .call(
+            Method::POST,
+            &format!("/containers/{}/start", segment(id)),
+            None,
+        )
+        .await
+        .map(drop)
+}
+
+/// Who runs the foreground flow decides how its failures read: `run` fails
+/// in docker's `docker: …` shape with exit codes 125/126/127, `start -a`
+/// with the daemon's plain error and status 1.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Run,
+    StartAttach,
+}
+
+impl Caller {
+    fn failure(self, e: crate::client::ClientError, starting: bool) -> CliError {
+        match self {
+            Caller::Run if starting => start_failure(e),
+            Caller::Run => run_failure("run", EXIT_DAEMON_OR_ARGS, e),
+            Caller::StartAttach => CliError::Client(e),
+        }
+    }
+}
+
+/// The foreground flow docker uses: attach before start so no output is
+/// lost, register the wait before start so the exit cannot be missed, then
+/// start, copy the stream until it ends, and exit with the container's code.
+async fn attach_start_wait(
+    client: &mut Client,
+    id: &str,
+    condition: &str,
+    caller: Caller,
+) -> Result<(), CliError> {
+    let attach_path = format!(
+        "/containers/{}/attach?stream=1&stdout=1&stderr=1",
+        segment(id)
+    );
+    let attached = client
+        .upgrade(&attach_path)
+        .await
+        .map_err(|e| caller.failure(e, false))?;
+    let pump = tokio::spawn(copy_output(attached));
+
+    // The daemon answers the wait's headers once the waiter is registered;
+    // only then is it safe to start.
+    let wait_path = format!("/containers/{}/wait?condition={condition}", segment(id));
+    let waiting = client
+        .stream(Method::POST, &wait_path, empty_body())
+        .await
+        .map_err(|e| caller.failure(e, false))?;
+
+    if let Err(e) = start_container(client, id).await {
+        pump.abort();
+        if condition == "removed" {
+            // With --rm the daemon removes the container; let that finish.
+            let _ = waiting.into_body().collect().await;
+        }
+        return Err(caller.failure(e, true));
+    }
+
+    let status = read_wait_status(waiting).await;
+    match pump.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("berth: {e}"),
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => eprintln!("berth: the output stream failed: {e}"),
+    }
+    match status {
+        0 => Ok(()),
+        code => Err(CliError::Status {
+            code,
+            message: String::new(),
+        }),
+    }
+}
+
+/// Reads `{"StatusCode": N, "Error": …}`; a wait that fails is reported and
+/// counts as 125, as docker counts it.
+async fn read_wait_status(response: hyper::Response<hyper::body::Incoming>) -> i32 {
+    let bytes = match response.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            eprintln!("Error waiting for container: {e}");
+            return EXIT_DAEMON_OR_ARGS;
+        }
+    };
+    match serde_json::from_slice::<ContainerWaitResponse>(&bytes) {
+        Ok(ContainerWaitResponse {
+            error: Some(err), ..
+        }) if err.message.as_deref().is_some_and(|m| !m.is_empty()) => {
+            eprintln!(
+                "Error waiting for container: {}",
+                err.message.unwrap_or_default()
+            );
+            EXIT_DAEMON_OR_ARGS
+        }
+        Ok(answer) => answer.status_code as i32,
+        Err(e) => {
+            eprintln!("Error waiting for container: unreadable answer: {e}");
+            EXIT_DAEMON_OR_ARGS
+        }
+    }
+}
+
+async fn copy_output(attached: Upgraded) -> Result<(), CliError> {
+    let Upgraded { mut io, raw_stream } = attached;
+    let mut output = Output::new(std::io::stdout(), std::io::stderr(), raw_stream);
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = io
+            .read(&mut buf)
+            .await
+            .map_err(|e| CliError::io("reading the attach stream", e))?;
+        if n == 0 {
+            break;
+        }
+        output.write(&buf[..n])?;
+    }
+    output.finish()?;
+    Ok(())
+}
+
+/// Relays the signals a user sends to `berth run` (Ctrl-C, kill) to the
+/// container, as docker's --sig-proxy does.
+fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let kinds = [
+            (SignalKind::interrupt(), "SIGINT"),
+            (SignalKind::terminate(), "SIGTERM"),
+            (SignalKind::hangup(), "SIGHUP"),
+            (SignalKind::quit(), "SIGQUIT"),
+            (SignalKind::user_defined1(), "SIGUSR1"),
+            (SignalKind::user_defined2(), "SIGUSR2"),
+        ];
+        let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+        for (kind, name) in kinds {
+            let Ok(mut stream) = signal(kind) else {
+                continue;
+            };
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if sender.send(name).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut client = client;
+        while let Some(name) = received.recv().await {
+            let path = format!("/containers/{}/kill?signal={name}", segment(&id));
+            if let Err(e) = client.call(Method::POST, &path, None).await {
+                eprintln!("berth: forwarding {name} to the container failed: {e}");
+            }
+        }
+    })
+}
+
+pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError> {
+    if args.interactive {
+        return Err(CliError::Unsupported(
+            "-i/--interactive (attaching STDIN)".into(),
+        ));
+    }
+    if args.detach_keys.is_some() {
+        return Err(CliError::Unsupported("--detach-keys".into()));
+    }
+    if args.attach {
+        if args.containers.len() > 1 {
+            return Err(CliError::Usage(
+                "you cannot start and attach multiple containers at once".into(),
+            ));
+        }
+        return attach_start_wait(
+            client,
+            &args.containers[0],
+            "next-exit",
+            Caller::StartAttach,
+        )
+        .await;
+    }
+    let mut failed = Vec::new();
+    let mut errors = Vec::new();
+    for container in &args.containers {
+        match start_container(client, container).await {
+            Ok(()) => println!("{container}"),
+            Err(e) => {
+                errors.push(e.to_string());
+                failed.push(container.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    errors.push(format!(
+        "Error: failed to start containers: {}",
+        failed.join(", ")
+    ));
+    Err(CliError::Status {
+        code: 1,
+        message: errors.join("\n"),
+    })
+}
+
+/// Runs one request per container, printing each name that succeeded and
+/// reporting all failures at the end, as docker does.
+async fn for_each_container(
+    client: &mut Client,
+    containers: &[String],
+    method: Method,
+    path_of: impl Fn(&str) -> String,
+) -> Result<(), CliError> {
+    let mut errors = Vec::new();
+    let mut out = std::io::stdout();
+    for container in containers {
+        match client.call(method.clone(), &path_of(container), None).await {
+            Ok(_) => writeln!(out, "{container}").map_err(|e| CliError::io("writing output", e))?,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Status {
+            code: 1,
+            message: errors.join("\n"),
+        })
+    }
+}
+
+pub fn stop_path(container: &str, signal: Option<&str>, time: Option<i64>, action: &str) -> String {
+    let query = Query::new()
+        .param_opt("signal", signal)
+        .param_opt("t", time.map(|t| t.to_string()));
+    format!(
+        "/containers/{}/{action}{}",
+        segment(container),
+        query.build()
+    )
+}
+
+pub async fn stop(client: &mut Client, args: StopArgs) -> Result<(), CliError> {
+    let (signal, time) = (args.signal.as_deref(), args.time);
+    for_each_container(client, &args.containers, Method::POST, |c| {
+        stop_path(c, signal, time, "stop")
+    })
+    .await
+}
+
+pub async fn restart(client: &mut Client, args: RestartArgs) -> Result<(), CliError> {
+    let (signal, time) = (args.signal.as_deref(), args.time);
+    for_each_container(client, &args.containers, Method::POST, |c| {
+        stop_path(c, signal, time, "restart")
+    })
+    .await
+}
+
+pub async fn kill(client: &mut Client, args: KillArgs) -> Result<(), CliError> {
+    let signal = args.signal.as_deref();
+    for_each_container(client, &args.containers, Method::POST, |c| {
+        format!(
+            "/containers/{}/kill{}",
+            segment(c),
+            Query::new().param_opt("signal", signal).build()
+        )
+    })
+    .await
+}
+
+pub async fn rm(client: &mut Client, args: RmArgs) -> Result<(), CliError> {
+    let query = Query::new()
+        .flag("force", args.force)
+        .flag("v", args.volumes)
+        .build();
+    for_each_container(client, &args.containers, Method::DELETE, |c| {
+        format!("/containers/{}{query}", segment(c))
+    })
+    .await
+}
+
+pub async fn wait(client: &mut Client, args: WaitArgs) -> Result<(), CliError> {
+    let mut errors = Vec::new();
+    for container in &args.containers {
+        let path = format!("/containers/{}/wait", segment(container));
+        match client.stream(Method::POST, &path, empty_body()).await {
+            Ok(response) => {
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| CliError::Status {
+                        code: 1,
+                        message: format!("waiting for {container}: {e}"),
+                    })?
+                    .to_bytes();
+                let answer: ContainerWaitResponse = crate::client::decode(&path, &bytes)?;
+                match answer
+                    .error
+                    .and_then(|e| e.message)
+                    .filter(|m| !m.is_empty())
+                {
+                    Some(message) => errors.push(message),
+                    None => println!("{}", answer.status_code),
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Status {
+            code: 1,
+            message: errors.join("\n"),
+        })
+    }
+}
+
+pub async fn rename(client: &mut Client, args: RenameArgs) -> Result<(), CliError> {
+    if args.new_name.trim().is_empty() {
+        return Err(CliError::Usage(
+            "Error: neither old nor new names may be empty".into(),
+        ));
+    }
+    let path = format!(
+        "/containers/{}/rename{}",
+        segment(&args.container),
+        Query::new().param("name", args.new_name.clone()).build()
+    );
+    client.call(Method::POST, &path, None).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_for_the_missing_image_message() {
+        assert_eq!(familiar_with_tag("busybox"), "busybox:latest");
+        assert_eq!(
+            familiar_with_tag("docker.io/library/busybox"),
+            "busybox:latest"
+        );
+        assert_eq!(familiar_with_tag("busybox:1.36"), "busybox:1.36");
+        assert_eq!(
+            familiar_with_tag("localhost:5000/x"),
+            "localhost:5000/x:latest"
+        );
+        assert_eq!(familiar_with_tag("x@sha256:abcd"), "x@sha256:abcd");
+    }
+
+    #[test]
+    fn stop_kill_and_restart_queries() {
+        assert_eq!(stop_path("web", None, None, "stop"), "/containers/web/stop");
+        assert_eq!(
+            stop_path("web", Some("SIGINT"), Some(3), "stop"),
+            "/containers/web/stop?signal=SIGINT&t=3"
+        );
+        assert_eq!(
+            stop_path("web", None, Some(0), "restart"),
+            "/containers/web/restart?t=0"
+        );
+    }
+}

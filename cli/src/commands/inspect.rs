@@ -1,0 +1,120 @@
+//! `inspect`, `container inspect`, `image inspect`: the daemon's JSON
+//! document, indented as docker prints it, or rendered through `--format`.
+
+use std::io::Write;
+
+use hyper::Method;
+
+use crate::client::query::{segment, Query};
+use crate::client::{Client, ClientError};
+use crate::error::CliError;
+use crate::format::{json, Template};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Containers first, then images, as docker looks them up.
+    Any,
+    Container,
+    Image,
+}
+
+impl Kind {
+    pub fn from_flag(flag: Option<&str>) -> Kind {
+        match flag {
+            Some("container") => Kind::Container,
+            Some("image") => Kind::Image,
+            _ => Kind::Any,
+        }
+    }
+}
+
+async fn fetch(
+    client: &mut Client,
+    kind: Kind,
+    name: &str,
+    size: bool,
+) -> Result<bytes::Bytes, String> {
+    let container_path = format!(
+        "/containers/{}/json{}",
+        segment(name),
+        Query::new().flag("size", size).build()
+    );
+    let image_path = format!("/images/{}/json", segment(name));
+    let plain = |e: ClientError| e.to_string();
+    match kind {
+        Kind::Container => client
+            .call(Method::GET, &container_path, None)
+            .await
+            .map_err(plain),
+        Kind::Image => client
+            .call(Method::GET, &image_path, None)
+            .await
+            .map_err(plain),
+        Kind::Any => match client.call(Method::GET, &container_path, None).await {
+            Err(e) if e.is_not_found() => match client.call(Method::GET, &image_path, None).await {
+                Err(e) if e.is_not_found() => Err(format!("Error: No such object: {name}")),
+                other => other.map_err(plain),
+            },
+            other => other.map_err(plain),
+        },
+    }
+}
+
+pub async fn inspect(
+    client: &mut Client,
+    kind: Kind,
+    names: &[String],
+    format: Option<&str>,
+    size: bool,
+) -> Result<(), CliError> {
+    // A template that does not parse fails before anything is fetched.
+    let template = match format {
+        Some(f) if !f.is_empty() && f != "json" => Some(Template::parse(f)?),
+        _ => None,
+    };
+    let mut documents = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match fetch(client, kind, name, size).await {
+            Ok(raw) => documents.push(raw),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut text = String::new();
+    match &template {
+        Some(template) => {
+            for raw in &documents {
+                let value: serde_json::Value = crate::client::decode("inspect", raw)?;
+                match template.render(&value) {
+                    Ok(rendered) => {
+                        text.push_str(&rendered);
+                        text.push('\n');
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        None => {
+            let joined: Vec<&[u8]> = documents.iter().map(|d| d.as_ref()).collect();
+            let array = [b"[".as_slice(), &joined.join(b",".as_slice()), b"]"].concat();
+            if format == Some("json") {
+                let value: serde_json::Value = crate::client::decode("inspect", &array)?;
+                text.push_str(&value.to_string());
+            } else {
+                text.push_str(&json::indent(&array, "", "    "));
+            }
+            text.push('\n');
+        }
+    }
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| CliError::io("writing output", e))?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Status {
+            code: 1,
+            message: errors.join("\n"),
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! `berth logs`: `GET /containers/{id}/logs`, demultiplexed to stdout and
+//! stderr.
+
+use http_body_util::BodyExt;
+use hyper::Method;
+
+use crate::args::LogsArgs;
+use crate::client::query::{segment, Query};
+use crate::client::{empty_body, is_raw_stream, Client};
+use crate::error::CliError;
+use crate::stream::Output;
+use crate::timestamps::api_timestamp;
+
+pub fn logs_path(
+    args: &LogsArgs,
+    now: chrono::DateTime<chrono::Local>,
+) -> Result<String, CliError> {
+    let timestamp = |flag: &str, value: &Option<String>| -> Result<Option<String>, CliError> {
+        value
+            .as_deref()
+            .map(|v| {
+                api_timestamp(v, now)
+                    .map_err(|e| CliError::Usage(format!("invalid value for \"{flag}\": {e}")))
+            })
+            .transpose()
+    };
+    let query = Query::new()
+        .param("stdout", "1")
+        .param("stderr", "1")
+        .param_opt("since", timestamp("since", &args.since)?)
+        .param_opt("until", timestamp("until", &args.until)?)
+        .flag("timestamps", args.timestamps)
+        .flag("follow", args.follow)
+        .flag("details", args.details)
+        .param("tail", args.tail.clone());
+    Ok(format!(
+        "/containers/{}/logs{}",
+        segment(&args.container),
+        query.build()
+    ))
+}
+
+pub async fn logs(client: &mut Client, args: LogsArgs) -> Result<(), CliError> {
+    let path = logs_path(&args, chrono::Local::now())?;
+    let response = client.stream(Method::GET, &path, empty_body()).await?;
+    let mut output = Output::new(
+        std::io::stdout(),
+        std::io::stderr(),
+        is_raw_stream(&response),
+    );
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| CliError::Status {
+            code: 1,
+            message: format!("reading logs: {e}"),
+        })?;
+        if let Some(data) = frame.data_ref() {
+            output.write(data)?;
+        }
+    }
+    output.finish()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn flags_become_query_parameters() {
+        let now = chrono::Local
+            .timestamp_opt(1_800_000_000, 0)
+            .single()
+            .unwrap();
+        let args = LogsArgs {
+            follow: false,
+            since: Some("2024-01-01T00:00:00Z".into()),
+            until: Some("10m".into()),
+            tail: "5".into(),
+            timestamps: true,
+            details: false,
+            container: "web".into(),
+        };
+        assert_eq!(
+            logs_path(&args, now).unwrap(),
+            "/containers/web/logs?stdout=1&stderr=1&since=1704067200.000000000&until=1799999400&timestamps=1&tail=5"
+        );
+        let args = LogsArgs {
+            since: Some("whenever".into()),
+            ..args
+        };
+        assert!(logs_path(&args, now).is_err());
+    }
+}

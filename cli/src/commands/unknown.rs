@@ -1,0 +1,108 @@
+//! Commands docker has and berth does not have yet are refused by name with
+//! status 125; anything else is an unknown command, as docker reports it.
+
+use crate::error::CliError;
+
+/// docker's top-level commands that berth does not provide yet.
+const LATER_TOP_LEVEL: &[&str] = &[
+    "attach",
+    "build",
+    "builder",
+    "buildx",
+    "checkpoint",
+    "commit",
+    "compose",
+    "config",
+    "context",
+    "cp",
+    "diff",
+    "events",
+    "exec",
+    "export",
+    "history",
+    "load",
+    "login",
+    "logout",
+    "manifest",
+    "network",
+    "node",
+    "pause",
+    "plugin",
+    "port",
+    "pull",
+    "push",
+    "save",
+    "search",
+    "secret",
+    "service",
+    "stack",
+    "stats",
+    "swarm",
+    "top",
+    "trust",
+    "unpause",
+    "update",
+    "volume",
+];
+const LATER_CONTAINER: &[&str] = &[
+    "attach", "commit", "cp", "diff", "exec", "export", "pause", "port", "prune", "stats", "top",
+    "unpause", "update",
+];
+const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
+const LATER_SYSTEM: &[&str] = &["df", "events", "prune", "dial-stdio"];
+
+/// `group` is the management command (`container`, `image`, `system`) or
+/// empty for a top-level command; `argv` starts with the unknown name.
+pub fn refuse(group: &str, argv: &[String]) -> CliError {
+    let name = argv.first().map(String::as_str).unwrap_or("");
+    let later = match group {
+        "" => LATER_TOP_LEVEL,
+        "container" => LATER_CONTAINER,
+        "image" => LATER_IMAGE,
+        "system" => LATER_SYSTEM,
+        _ => &[],
+    };
+    let full = if group.is_empty() {
+        format!("berth {name}")
+    } else {
+        format!("berth {group} {name}")
+    };
+    if later.contains(&name) {
+        CliError::Unsupported(format!("'{full}'"))
+    } else {
+        let help = if group.is_empty() {
+            "berth --help".to_owned()
+        } else {
+            format!("berth {group} --help")
+        };
+        CliError::Status {
+            code: 1,
+            message: format!("berth: unknown command: {full}\n\nRun '{help}' for more information"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_commands_are_named_and_unknown_ones_are_unknown() {
+        let exec = refuse("", &["exec".into(), "-it".into()]);
+        assert_eq!(exec.exit_code(), 125);
+        assert_eq!(
+            exec.to_string(),
+            "'berth exec' is not supported by berth yet"
+        );
+        let prune = refuse("image", &["prune".into()]);
+        assert_eq!(
+            prune.to_string(),
+            "'berth image prune' is not supported by berth yet"
+        );
+        let frob = refuse("", &["frob".into()]);
+        assert_eq!(frob.exit_code(), 1);
+        assert!(frob
+            .to_string()
+            .starts_with("berth: unknown command: berth frob"));
+    }
+}
