@@ -5,6 +5,8 @@ mod args;
 mod client;
 mod commands;
 mod error;
+#[cfg(test)]
+mod fake_daemon;
 mod format;
 mod options;
 mod stream;

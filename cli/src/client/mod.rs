@@ -340,6 +340,57 @@ fn daemon_error(status: StatusCode, body: &[u8]) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_daemon::{FakeDaemon, Reply};
+
+    fn routes(method: &str, path: &str) -> Reply {
+        match (method, path) {
+            ("GET", "/v1.49/version") => {
+                Reply::Json(200, r#"{"Version":"9.9","ApiVersion":"1.49"}"#.into())
+            }
+            ("GET", "/v1.49/containers/nope/json") => {
+                Reply::Json(404, r#"{"message":"No such container: nope"}"#.into())
+            }
+            _ => Reply::Json(500, r#"{"message":"unexpected"}"#.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_use_the_api_prefix_and_keep_one_connection() {
+        let daemon = FakeDaemon::start(routes);
+        let mut client = Client::new(daemon.host());
+        let version: bollard_stubs::models::SystemVersion = client.get("/version").await.unwrap();
+        assert_eq!(version.version.as_deref(), Some("9.9"));
+        let err = client
+            .get::<serde_json::Value>("/containers/nope/json")
+            .await
+            .unwrap_err();
+        assert!(err.is_not_found());
+        assert_eq!(
+            err.to_string(),
+            "Error response from daemon: No such container: nope"
+        );
+        assert_eq!(
+            daemon.lines(),
+            ["GET /v1.49/version", "GET /v1.49/containers/nope/json"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_absent_daemon_reads_like_docker() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::parse(&format!("unix://{}/none.sock", dir.path().display())).unwrap();
+        let err = Client::new(host.clone())
+            .get::<serde_json::Value>("/version")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+                host.display
+            )
+        );
+    }
 
     #[test]
     fn daemon_errors_carry_the_message_field() {

@@ -137,7 +137,7 @@ pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
     let signals = args
         .sig_proxy
         .then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
-    let result = attach_start_wait(client, &id, condition, Caller::Run).await;
+    let result = attach_start_wait(client, &id, condition, Caller::Run, terminal()).await;
     if let Some(task) = signals {
         task.abort();
     }
@@ -187,6 +187,7 @@ async fn attach_start_wait(
     id: &str,
     condition: &str,
     caller: Caller,
+    terminal: Terminal,
 ) -> Result<(), CliError> {
     let attach_path = format!(
         "/containers/{}/attach?stream=1&stdout=1&stderr=1",
@@ -196,7 +197,7 @@ async fn attach_start_wait(
         .upgrade(&attach_path)
         .await
         .map_err(|e| caller.failure(e, false))?;
-    let pump = tokio::spawn(copy_output(attached));
+    let pump = tokio::spawn(copy_output(attached, terminal));
 
     // The daemon answers the wait's headers once the waiter is registered;
     // only then is it safe to start.
@@ -259,9 +260,18 @@ async fn read_wait_status(response: hyper::Response<hyper::body::Incoming>) -> i
     }
 }
 
-async fn copy_output(attached: Upgraded) -> Result<(), CliError> {
+/// Where a container's stdout and stderr go: the terminal's, or buffers in
+/// tests.
+type Terminal = (Box<dyn Write + Send>, Box<dyn Write + Send>);
+
+fn terminal() -> Terminal {
+    (Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+}
+
+async fn copy_output(attached: Upgraded, terminal: Terminal) -> Result<(), CliError> {
     let Upgraded { mut io, raw_stream } = attached;
-    let mut output = Output::new(std::io::stdout(), std::io::stderr(), raw_stream);
+    let (stdout, stderr) = terminal;
+    let mut output = Output::new(stdout, stderr, raw_stream);
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let n = io
@@ -335,6 +345,7 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
             &args.containers[0],
             "next-exit",
             Caller::StartAttach,
+            terminal(),
         )
         .await;
     }
@@ -494,6 +505,157 @@ pub async fn rename(client: &mut Client, args: RenameArgs) -> Result<(), CliErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_daemon::{FakeDaemon, Reply};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![kind, 0, 0, 0];
+        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn foreground_routes(method: &str, path: &str) -> Reply {
+        match (method, path) {
+            ("POST", p) if p.contains("/attach?") => {
+                Reply::Upgrade([frame(1, b"hello\n"), frame(2, b"oops\n")].concat())
+            }
+            ("POST", p) if p.contains("/wait?condition=") => {
+                Reply::AfterStart(r#"{"StatusCode":3}"#.into())
+            }
+            ("POST", p) if p.ends_with("/start") => Reply::Empty(204),
+            _ => Reply::Json(404, r#"{"message":"unexpected"}"#.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn foreground_run_attaches_and_waits_before_starting_and_exits_with_the_code() {
+        let daemon = FakeDaemon::start(foreground_routes);
+        let mut client = Client::new(daemon.host());
+        let (out, err) = (Shared::default(), Shared::default());
+        let terminal: Terminal = (Box::new(out.clone()), Box::new(err.clone()));
+        let result = attach_start_wait(&mut client, "c1", "next-exit", Caller::Run, terminal).await;
+        assert!(
+            matches!(result, Err(CliError::Status { code: 3, ref message }) if message.is_empty()),
+            "{result:?}"
+        );
+        assert_eq!(out.text(), "hello\n");
+        assert_eq!(err.text(), "oops\n");
+        assert_eq!(
+            daemon.lines(),
+            [
+                "POST /v1.49/containers/c1/attach?stream=1&stdout=1&stderr=1",
+                "POST /v1.49/containers/c1/wait?condition=next-exit",
+                "POST /v1.49/containers/c1/start",
+            ]
+        );
+        let attach = daemon.requests.lock().unwrap()[0].clone();
+        let header = |name: &str| {
+            attach
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("connection").as_deref(), Some("Upgrade"));
+        assert_eq!(header("upgrade").as_deref(), Some("tcp"));
+    }
+
+    fn missing_executable_routes(method: &str, path: &str) -> Reply {
+        match (method, path) {
+            ("POST", p) if p.contains("/attach?") => Reply::Upgrade(Vec::new()),
+            ("POST", p) if p.contains("/wait?") => Reply::AfterStart(r#"{"StatusCode":0}"#.into()),
+            ("POST", p) if p.ends_with("/start") => Reply::Json(
+                400,
+                r#"{"message":"exec: \"nope\": executable file not found in $PATH"}"#.into(),
+            ),
+            _ => Reply::Json(404, r#"{"message":"unexpected"}"#.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_failure_maps_to_docker_exit_codes() {
+        let daemon = FakeDaemon::start(missing_executable_routes);
+        let mut client = Client::new(daemon.host());
+        let terminal: Terminal = (Box::new(Shared::default()), Box::new(Shared::default()));
+        let err = attach_start_wait(&mut client, "c1", "next-exit", Caller::Run, terminal)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 127);
+        assert_eq!(
+            err.to_string(),
+            "berth: Error response from daemon: exec: \"nope\": executable file not found in $PATH\n\nRun 'berth run --help' for more information"
+        );
+        let terminal: Terminal = (Box::new(Shared::default()), Box::new(Shared::default()));
+        let err = attach_start_wait(
+            &mut client,
+            "c1",
+            "next-exit",
+            Caller::StartAttach,
+            terminal,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.exit_code(),
+            1,
+            "start -a reports the daemon's error plainly"
+        );
+    }
+
+    fn no_image_routes(_: &str, path: &str) -> Reply {
+        if path.starts_with("/v1.49/containers/create") {
+            Reply::Json(404, r#"{"message":"No such image: busybox:latest"}"#.into())
+        } else {
+            Reply::Json(500, r#"{"message":"unexpected"}"#.into())
+        }
+    }
+
+    #[tokio::test]
+    async fn run_with_a_missing_image_fails_with_125_and_the_daemon_message() {
+        let daemon = FakeDaemon::start(no_image_routes);
+        let mut client = Client::new(daemon.host());
+        let args = match <crate::args::Cli as clap::Parser>::try_parse_from([
+            "berth", "run", "--name", "web", "-m", "64m", "busybox", "true",
+        ])
+        .unwrap()
+        .command
+        {
+            Some(crate::args::Command::Run(run)) => run,
+            _ => unreachable!(),
+        };
+        let err = run(&mut client, args).await.unwrap_err();
+        assert_eq!(err.exit_code(), 125);
+        assert!(err
+            .to_string()
+            .starts_with("berth: Error response from daemon: No such image: busybox:latest"));
+        let requests = daemon.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].path, "/v1.49/containers/create?name=web");
+        let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(body["Image"], "busybox");
+        assert_eq!(body["Cmd"], serde_json::json!(["true"]));
+        assert_eq!(body["HostConfig"]["Memory"], 64 * 1024 * 1024);
+    }
 
     #[test]
     fn image_names_for_the_missing_image_message() {

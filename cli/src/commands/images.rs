@@ -279,6 +279,42 @@ fn print_json_messages(bytes: &[u8]) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_daemon::{FakeDaemon, Reply};
+
+    fn import_routes(_: &str, path: &str) -> Reply {
+        if path.starts_with("/v1.49/images/create?") {
+            Reply::Json(200, "{\"status\":\"sha256:1234\"}\n".into())
+        } else {
+            Reply::Json(500, r#"{"message":"unexpected"}"#.into())
+        }
+    }
+
+    #[tokio::test]
+    async fn import_streams_the_file_as_the_body() {
+        let daemon = FakeDaemon::start(import_routes);
+        let dir = tempfile::tempdir().unwrap();
+        let tarball = dir.path().join("rootfs.tar");
+        let content: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&tarball, &content).unwrap();
+        let mut client = Client::new(daemon.host());
+        let args = ImportArgs {
+            change: vec![],
+            message: None,
+            platform: None,
+            source: tarball.display().to_string(),
+            reference: Some("busybox".into()),
+        };
+        import(&mut client, args).await.unwrap();
+        let requests = daemon.requests.lock().unwrap().clone();
+        assert_eq!(
+            requests[0].path,
+            "/v1.49/images/create?fromSrc=-&repo=busybox&tag=latest"
+        );
+        assert!(
+            requests[0].body == content,
+            "the body is the file, byte for byte"
+        );
+    }
 
     #[test]
     fn image_rows_match_docker() {
