@@ -133,13 +133,25 @@ pub enum Command {
     #[command(override_usage = "berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]")]
     Tag(TagArgs),
     /// Manage containers
-    #[command(subcommand, override_usage = "berth container COMMAND")]
+    #[command(
+        subcommand,
+        override_usage = "berth container COMMAND",
+        arg_required_else_help = true
+    )]
     Container(ContainerCommand),
     /// Manage images
-    #[command(subcommand, override_usage = "berth image COMMAND")]
+    #[command(
+        subcommand,
+        override_usage = "berth image COMMAND",
+        arg_required_else_help = true
+    )]
     Image(ImageCommand),
     /// Manage berth
-    #[command(subcommand, override_usage = "berth system COMMAND")]
+    #[command(
+        subcommand,
+        override_usage = "berth system COMMAND",
+        arg_required_else_help = true
+    )]
     System(SystemCommand),
     /// Write the man pages (berth.1, berth-<command>.1) into DIR
     #[command(name = "__man", hide = true)]

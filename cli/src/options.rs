@@ -281,7 +281,7 @@ fn parse_volume(spec: &str, cwd: &Path) -> Result<Volume, OptionsError> {
                 }
             }
             let source = if source.starts_with('.') {
-                cwd.join(source).display().to_string()
+                absolute_from(cwd, source)
             } else {
                 (*source).to_owned()
             };
@@ -294,6 +294,23 @@ fn parse_volume(spec: &str, cwd: &Path) -> Result<Volume, OptionsError> {
         }
         _ => Err(error("too many colons")),
     }
+}
+
+/// `cwd` joined with the relative `path`, cleaned lexically (`.` dropped,
+/// `..` climbing) as Go's `filepath.Abs` does.
+fn absolute_from(cwd: &Path, path: &str) -> String {
+    use std::path::Component;
+    let mut parts: Vec<String> = Vec::new();
+    for component in cwd.join(path).components() {
+        match component {
+            Component::Normal(name) => parts.push(name.to_string_lossy().into_owned()),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// Splits a `--mount` value the way a CSV record splits: commas separate
@@ -723,7 +740,7 @@ mod tests {
         assert_eq!(hc["Init"], true);
         assert_eq!(
             hc["Binds"],
-            serde_json::json!(["/tmp:/mnt:ro", "/work/dir/./rel:/rel"])
+            serde_json::json!(["/tmp:/mnt:ro", "/work/dir/rel:/rel"])
         );
         assert_eq!(hc["Tmpfs"], serde_json::json!({"/run": "size=1m"}));
         assert_eq!(hc["ReadonlyRootfs"], true);
@@ -877,6 +894,16 @@ mod tests {
             create_body(&opts, true, &env),
             Err(OptionsError::File { .. })
         ));
+    }
+
+    #[test]
+    fn relative_bind_sources_become_clean_absolute_paths() {
+        assert_eq!(
+            absolute_from(Path::new("/work/dir"), "./a/../b"),
+            "/work/dir/b"
+        );
+        assert_eq!(absolute_from(Path::new("/work/dir"), "../x"), "/work/x");
+        assert_eq!(absolute_from(Path::new("/"), "."), "/");
     }
 
     #[test]

@@ -374,11 +374,13 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
 }
 
 /// Runs one request per container, printing each name that succeeded and
-/// reporting all failures at the end, as docker does.
+/// reporting all failures at the end, as docker does. `rm -f` passes
+/// `forgive_missing`: a container that is already gone is not an error.
 async fn for_each_container(
     client: &mut Client,
     containers: &[String],
     method: Method,
+    forgive_missing: bool,
     path_of: impl Fn(&str) -> String,
 ) -> Result<(), CliError> {
     let mut errors = Vec::new();
@@ -386,6 +388,7 @@ async fn for_each_container(
     for container in containers {
         match client.call(method.clone(), &path_of(container), None).await {
             Ok(_) => writeln!(out, "{container}").map_err(|e| CliError::io("writing output", e))?,
+            Err(e) if forgive_missing && e.is_not_found() => {}
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -412,7 +415,7 @@ pub fn stop_path(container: &str, signal: Option<&str>, time: Option<i64>, actio
 
 pub async fn stop(client: &mut Client, args: StopArgs) -> Result<(), CliError> {
     let (signal, time) = (args.signal.as_deref(), args.time);
-    for_each_container(client, &args.containers, Method::POST, |c| {
+    for_each_container(client, &args.containers, Method::POST, false, |c| {
         stop_path(c, signal, time, "stop")
     })
     .await
@@ -420,7 +423,7 @@ pub async fn stop(client: &mut Client, args: StopArgs) -> Result<(), CliError> {
 
 pub async fn restart(client: &mut Client, args: RestartArgs) -> Result<(), CliError> {
     let (signal, time) = (args.signal.as_deref(), args.time);
-    for_each_container(client, &args.containers, Method::POST, |c| {
+    for_each_container(client, &args.containers, Method::POST, false, |c| {
         stop_path(c, signal, time, "restart")
     })
     .await
@@ -428,7 +431,7 @@ pub async fn restart(client: &mut Client, args: RestartArgs) -> Result<(), CliEr
 
 pub async fn kill(client: &mut Client, args: KillArgs) -> Result<(), CliError> {
     let signal = args.signal.as_deref();
-    for_each_container(client, &args.containers, Method::POST, |c| {
+    for_each_container(client, &args.containers, Method::POST, false, |c| {
         format!(
             "/containers/{}/kill{}",
             segment(c),
@@ -443,8 +446,8 @@ pub async fn rm(client: &mut Client, args: RmArgs) -> Result<(), CliError> {
         .flag("force", args.force)
         .flag("v", args.volumes)
         .build();
-    for_each_container(client, &args.containers, Method::DELETE, |c| {
-        format!("/containers/{}{query}", segment(c))
+    for_each_container(client, &args.containers, Method::DELETE, args.force, |c| {
+        format!("/containers/{}{query}", segment(c.trim_matches('/')))
     })
     .await
 }
