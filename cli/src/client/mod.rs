@@ -276,7 +276,8 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        let raw_stream = is_raw_stream(&response);
+        // Without a TTY (berth has none yet) the stream is framed.
+        let raw_stream = stream_format(&response).unwrap_or(false);
         let upgraded = hyper::upgrade::on(response)
             .await
             .map_err(|e| self.protocol(e))?;
@@ -294,14 +295,18 @@ pub struct Upgraded {
     pub raw_stream: bool,
 }
 
-/// Docker ≥ 1.42 names the stream format in Content-Type; older daemons say
-/// nothing, and then the stream is framed unless the container has a TTY.
-pub fn is_raw_stream<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/vnd.docker.raw-stream"))
+/// Docker ≥ 1.42 names the stream format in Content-Type: `Some(true)` for
+/// a raw (TTY) stream, `Some(false)` for the framed one, `None` when the
+/// daemon does not say.
+pub fn stream_format<B>(response: &Response<B>) -> Option<bool> {
+    let content_type = response.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    if content_type.starts_with("application/vnd.docker.raw-stream") {
+        Some(true)
+    } else if content_type.starts_with("application/vnd.docker.multiplexed-stream") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ClientError> {
