@@ -78,20 +78,13 @@ impl Template {
     ) -> Result<String, TemplateError> {
         let mut text = String::new();
         if let Some(header_template) = &self.headers {
-            let mut header_fields: HashMap<String, Value> = headers
+            // Fields without a title read as an empty heading.
+            let header_fields: HashMap<String, Value> = headers
                 .iter()
                 .map(|(field, title)| (field.to_string(), Value::from(*title)))
                 .collect();
-            // Fields without a title still resolve, to an empty heading.
-            if let Some(serde_json::Value::Object(first)) = rows.first() {
-                for key in first.keys() {
-                    header_fields
-                        .entry(key.clone())
-                        .or_insert_with(|| Value::from(""));
-                }
-            }
             let heading = header_template
-                .render(&Context::from(Value::Object(header_fields)))
+                .render(&Context::from(Value::Map(header_fields)))
                 .map_err(|e| TemplateError::Execute(e.to_string()))?;
             text.push_str(&heading);
             text.push('\n');
@@ -288,7 +281,8 @@ pub fn to_json(value: &Value) -> serde_json::Value {
 /// Go's `fmt.Sprint` of a value decoded from JSON.
 pub fn go_format(value: &Value) -> String {
     match value {
-        Value::NoValue => "<no value>".to_owned(),
+        // A field the daemon omitted prints as its zero value would.
+        Value::NoValue => String::new(),
         Value::Nil => "<nil>".to_owned(),
         Value::Function(_) => "<func>".to_owned(),
         Value::Bool(b) => b.to_string(),
