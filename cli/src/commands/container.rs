@@ -94,7 +94,7 @@ async fn create_container(
             }
             Ok(created.id)
         }
-        Err(e) if e.is_not_found() => {
+        Err(e) if e.is_not_found() && opts.pull == "missing" => {
             if !opts.quiet {
                 eprintln!(
                     "Unable to find image '{}' locally",
