@@ -45,7 +45,16 @@ fn go_arch() -> &'static str {
 
 pub async fn info(client: &mut Client, args: FormatOnly, debug: bool) -> Result<(), CliError> {
     let template = args.format.as_deref().map(Template::parse).transpose()?;
-    let raw = client.call(Method::GET, "/info", None).await?;
+    let answer = client.call(Method::GET, "/info", None).await;
+    let raw = match (answer, &template) {
+        (Ok(raw), _) => raw,
+        (Err(e), Some(_)) => return Err(e.into()),
+        (Err(e), None) => {
+            // As docker does, the client half is shown even without a daemon.
+            write_out(&format!("{}\nServer:\n", client_section(debug)))?;
+            return Err(e.into());
+        }
+    };
     if let Some(template) = template {
         let mut value: Value = crate::client::decode("/info", &raw)?;
         if let Value::Object(map) = &mut value {
@@ -61,8 +70,12 @@ fn field(out: &mut String, indent: usize, label: &str, value: impl std::fmt::Dis
     let _ = writeln!(out, "{:indent$}{label}: {value}", "");
 }
 
+fn client_section(debug: bool) -> String {
+    format!("Client:\n Version: {CLIENT_VERSION}\n Debug Mode: {debug}\n")
+}
+
 pub fn render_info(info: &SystemInfo, debug: bool) -> String {
-    let mut out = format!("Client:\n Version: {CLIENT_VERSION}\n Debug Mode: {debug}\n\nServer:\n");
+    let mut out = format!("{}\nServer:\n", client_section(debug));
     let o = &mut out;
     let num = |n: Option<i64>| n.unwrap_or(0);
     let text = |s: &Option<String>| s.clone().unwrap_or_default();
