@@ -1,0 +1,435 @@
+//! `/containers/…`: each handler finds the container's actor and sends it a message.
+
+use actix::{Actor, Addr};
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
+use hyper::{Request, Response, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use super::http::{json, no_content, read_json, ApiResult, Body, Query};
+use crate::container::actor::{
+    Attach, ContainerActor, Inspect, Kill, LogSource, Remove, Renamed, Snapshot, Start, Stop, Wait,
+    WaitCondition,
+};
+use crate::container::create::{check_supported, merge_config, validate_name};
+use crate::container::output::Chunk;
+use crate::container::record::{ContainerDir, ContainerRecord, State};
+use crate::container::registry::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
+use crate::container::{files, logs, signal, view};
+use crate::engine::Engine;
+use crate::ids;
+
+async fn find(engine: &Engine, id: &str) -> Result<(String, Addr<ContainerActor>), ApiError> {
+    engine.registry().send(Lookup(id.to_string())).await?
+}
+
+pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let body: ContainerCreateBody = read_json(req.into_body()).await?;
+    let host_config = body.host_config.clone().unwrap_or_default();
+    check_supported(&body, &host_config)?;
+
+    let image_name = body
+        .image
+        .clone()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("config cannot be empty in order to create a container")
+        })?;
+    let id = ids::new_container_id();
+    let images = engine.images.clone();
+    let lookup = image_name.clone();
+    let holder = id.clone();
+    let (image, layers) = actix_rt::task::spawn_blocking(move || {
+        let image = images.resolve(&lookup)?;
+        // The lease keeps the layers on disk even if the image is removed while the
+        // container exists, as Docker keeps them.
+        let layers = images.lease_layers(&holder, &image)?;
+        Ok::<_, berth_images::Error>((image, layers))
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("resolving image: {err}")))?
+    .map_err(|err| match err.kind() {
+        berth_images::ErrorKind::NotFound => {
+            ApiError::not_found(format!("No such image: {image_name}"))
+        }
+        _ => ApiError::from(err),
+    })?;
+
+    let config = merge_config(&body, &image.config, &id)?;
+    let name = match query.get("name").filter(|n| !n.is_empty()) {
+        Some(name) => validate_name(name)?,
+        None => ids::random_name(),
+    };
+    let reserved = engine
+        .registry()
+        .send(Reserve {
+            id: id.clone(),
+            name: name.clone(),
+        })
+        .await?;
+    if let Err(err) = reserved {
+        let _ = engine.images.release_layers(&id);
+        return Err(err);
+    }
+
+    let record = ContainerRecord {
+        id: id.clone(),
+        name,
+        created: chrono::Utc::now(),
+        image_id: image.id.to_string(),
+        config,
+        host_config,
+        layers,
+        state: State::created(),
+    };
+    let dir = ContainerDir::new(&engine.config.containers_dir(), &id);
+    let prepared = {
+        let record = record.clone();
+        let dir = dir.clone();
+        actix_rt::task::spawn_blocking(move || files::prepare(&record, &dir))
+            .await
+            .unwrap_or_else(|err| Err(ApiError::internal(format!("preparing container: {err}"))))
+    };
+    if let Err(err) = prepared {
+        engine.registry().do_send(Unregister { id: id.clone() });
+        let _ = std::fs::remove_dir_all(&dir.root);
+        let _ = engine.images.release_layers(&id);
+        return Err(err);
+    }
+    let addr = ContainerActor::new(record, dir, engine.services.clone()).start();
+    engine.registry().do_send(Register {
+        id: id.clone(),
+        addr,
+    });
+    json(
+        StatusCode::CREATED,
+        &ContainerCreateResponse {
+            id,
+            warnings: Vec::new(),
+        },
+    )
+}
+
+pub async fn inspect(engine: &Engine, id: &str) -> ApiResult {
+    let (_, addr) = find(engine, id).await?;
+    json(StatusCode::OK, &addr.send(Inspect).await?)
+}
+
+pub async fn start(engine: &Engine, id: &str) -> ApiResult {
+    let (_, addr) = find(engine, id).await?;
+    addr.send(Start).await??;
+    no_content()
+}
+
+fn stop_message(query: &Query) -> Result<Stop, ApiError> {
+    Ok(Stop {
+        timeout: query.int("t")?,
+        signal: query
+            .get("signal")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    })
+}
+
+pub async fn stop(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let (_, addr) = find(engine, id).await?;
+    let exited = addr.send(stop_message(&query)?).await??;
+    let _ = exited.await;
+    no_content()
+}
+
+pub async fn restart(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let (_, addr) = find(engine, id).await?;
+    match addr.send(stop_message(&query)?).await? {
+        Ok(exited) => {
+            let _ = exited.await;
+        }
+        Err(err) if err.status == StatusCode::NOT_MODIFIED => {}
+        Err(err) => return Err(err),
+    }
+    addr.send(Start).await??;
+    no_content()
+}
+
+pub async fn kill(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let signal = signal::parse(
+        query
+            .get("signal")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("SIGKILL"),
+    )?;
+    let (_, addr) = find(engine, id).await?;
+    addr.send(Kill { signal }).await??;
+    no_content()
+}
+
+pub async fn wait(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let condition = match query.get("condition").unwrap_or("") {
+        "" | "not-running" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: \"{other}\""
+            )))
+        }
+    };
+    let (_, addr) = find(engine, id).await?;
+    let exited = addr.send(Wait(condition)).await??;
+    // Docker sends the headers at once and the body when the condition is met, so that a
+    // client can start the container after the wait is registered.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+    actix_rt::spawn(async move {
+        let body = match exited.await {
+            Ok(code) => ContainerWaitResponse {
+                status_code: code,
+                error: None,
+            },
+            Err(_) => ContainerWaitResponse {
+                status_code: -1,
+                error: Some(bollard_stubs::models::ContainerWaitExitError {
+                    message: Some("container vanished while waiting".to_string()),
+                }),
+            },
+        };
+        let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+        bytes.push(b'\n');
+        let _ = tx.send(Ok(Frame::data(Bytes::from(bytes)))).await;
+    });
+    let mut response = Response::new(channel_body(rx));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// A response body fed by a channel: it ends when the sender is dropped.
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>) -> Body {
+    use http_body_util::{BodyExt, StreamBody};
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    StreamBody::new(stream).boxed_unsync()
+}
+
+pub async fn rename(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let new_name = validate_name(query.get("name").unwrap_or(""))?;
+    let (full_id, addr) = find(engine, id).await?;
+    engine
+        .registry()
+        .send(RenameEntry {
+            id: full_id,
+            new_name: new_name.clone(),
+        })
+        .await??;
+    addr.send(Renamed(new_name)).await?;
+    no_content()
+}
+
+pub async fn remove(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    if query.flag("link") {
+        return Err(ApiError::unsupported("links"));
+    }
+    let (_, addr) = find(engine, id).await?;
+    let removed = addr
+        .send(Remove {
+            force: query.flag("force"),
+        })
+        .await??;
+    removed
+        .await
+        .map_err(|_| ApiError::internal("container actor stopped during removal"))??;
+    no_content()
+}
+
+pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    let filters = query.filters()?;
+    for key in filters.keys() {
+        if !matches!(key, "name" | "status" | "label" | "id") {
+            return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+        }
+    }
+    for status in filters.get("status") {
+        if !matches!(
+            status.as_str(),
+            "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter 'status={status}'"
+            )));
+        }
+    }
+    let all = query.flag("all") || !filters.get("status").is_empty();
+    let limit = query.int("limit")?.filter(|n| *n > 0);
+    let addrs = engine.registry().send(All).await?;
+    let mut records: Vec<ContainerRecord> = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        if let Ok(record) = addr.send(Snapshot).await {
+            records.push(record);
+        }
+    }
+    records.retain(|r| all || limit.is_some() || r.state.status.is_live());
+    records.retain(|r| matches_filters(r, &filters));
+    records.sort_by_key(|r| std::cmp::Reverse(r.created));
+    if let Some(limit) = limit {
+        records.truncate(limit as usize);
+    }
+    let now = chrono::Utc::now();
+    let summaries: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let image = r
+                .config
+                .image
+                .clone()
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| r.image_id.clone());
+            view::summary(r, image, now)
+        })
+        .collect();
+    json(StatusCode::OK, &summaries)
+}
+
+fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> bool {
+    let names = filters.get("name");
+    if !names.is_empty()
+        && !names
+            .iter()
+            .any(|n| record.name.contains(n.trim_start_matches('/')))
+    {
+        return false;
+    }
+    let ids = filters.get("id");
+    if !ids.is_empty() && !ids.iter().any(|i| record.id.starts_with(i.as_str())) {
+        return false;
+    }
+    let statuses = filters.get("status");
+    if !statuses.is_empty() && !statuses.iter().any(|s| s == record.state.status.as_str()) {
+        return false;
+    }
+    let labels = record.config.labels.clone().unwrap_or_default();
+    filters
+        .get("label")
+        .iter()
+        .all(|wanted| match wanted.split_once('=') {
+            Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
+            None => labels.contains_key(wanted.as_str()),
+        })
+}
+
+pub async fn attach(engine: &Engine, id: &str, mut req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    if query.flag("stdin") {
+        return Err(ApiError::unsupported("attaching stdin"));
+    }
+    if query.flag("logs") {
+        return Err(ApiError::unsupported("attach with logs=1"));
+    }
+    if !query.flag("stream") {
+        return Err(ApiError::unsupported("attach without stream=1"));
+    }
+    let want_stdout = query.flag("stdout");
+    let want_stderr = query.flag("stderr");
+    let (_, addr) = find(engine, id).await?;
+    let (mut output, tty) = addr.send(Attach).await??;
+    let upgrading = hyper::upgrade::on(&mut req);
+    actix_rt::spawn(async move {
+        let upgraded = match upgrading.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!("attach upgrade failed: {err}");
+                return;
+            }
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        while let Some(Chunk { stream, data }) = output.recv().await {
+            let wanted = match stream {
+                crate::container::output::StreamKind::Stdout => want_stdout,
+                crate::container::output::StreamKind::Stderr => want_stderr,
+            };
+            if !wanted {
+                continue;
+            }
+            let result = if tty {
+                io.write_all(&data).await
+            } else {
+                let header = logs::frame_header(stream as u8, data.len());
+                match io.write_all(&header).await {
+                    Ok(()) => io.write_all(&data).await,
+                    Err(err) => Err(err),
+                }
+            };
+            if result.is_err() {
+                return;
+            }
+        }
+        let _ = io.flush().await;
+        let _ = io.shutdown().await;
+    });
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let mut response = Response::new(super::http::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static("tcp"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+pub async fn logs(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let query = Query::parse(req.uri().query());
+    if query.flag("follow") {
+        return Err(ApiError::unsupported("following logs (-f)"));
+    }
+    let stdout = query.flag("stdout");
+    let stderr = query.flag("stderr");
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let options = logs::ReadOptions {
+        stdout,
+        stderr,
+        timestamps: query.flag("timestamps"),
+        tail: match query.get("tail") {
+            None | Some("") | Some("all") => None,
+            Some(n) => Some(
+                n.parse::<usize>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid value for tail: {n:?}")))?,
+            ),
+        },
+        since: logs::parse_time(query.get("since"))?,
+        until: logs::parse_time(query.get("until"))?,
+    };
+    let (_, addr) = find(engine, id).await?;
+    let (path, tty) = addr.send(LogSource).await?;
+    let body = actix_rt::task::spawn_blocking(move || logs::read(&path, &options, tty))
+        .await
+        .map_err(|err| ApiError::internal(format!("reading logs: {err}")))??;
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let mut response = Response::new(super::http::full(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}

@@ -1,0 +1,614 @@
+//! One actor per container. It owns the container's record and state machine
+//! (created → running → exited → removing); everything else reaches them by message.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use berth_supervisor::{ExitRecord, SpawnRequest};
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use super::output::{self, Chunk, OutputHub};
+use super::record::{ContainerDir, ContainerRecord, Status};
+use super::registry::Unregister;
+use super::spec;
+use super::view;
+use crate::api::error::ApiError;
+use crate::engine::Services;
+
+pub struct ContainerActor {
+    record: ContainerRecord,
+    dir: ContainerDir,
+    services: Arc<Services>,
+    hub: Arc<OutputHub>,
+    waiters: Vec<Waiter>,
+    /// Replies owed to a forced remove that is waiting for the container to die.
+    pending_removals: Vec<oneshot::Sender<Result<(), ApiError>>>,
+    kill_timer: Option<SpawnHandle>,
+    persist_seq: Arc<AtomicU64>,
+    persist_lock: Arc<parking_lot::Mutex<()>>,
+}
+
+struct Waiter {
+    condition: WaitCondition,
+    reply: oneshot::Sender<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl Actor for ContainerActor {
+    type Context = Context<Self>;
+}
+
+impl ContainerActor {
+    pub fn new(record: ContainerRecord, dir: ContainerDir, services: Arc<Services>) -> Self {
+        ContainerActor {
+            record,
+            dir,
+            services,
+            hub: Arc::default(),
+            waiters: Vec::new(),
+            pending_removals: Vec::new(),
+            kill_timer: None,
+            persist_seq: Arc::default(),
+            persist_lock: Arc::default(),
+        }
+    }
+
+    /// Saves the record off the actor's thread. Writes may finish out of order, so each
+    /// carries a sequence number and a write that is no longer the newest is skipped.
+    fn persist(&self) {
+        let seq = self.persist_seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let latest = self.persist_seq.clone();
+        let lock = self.persist_lock.clone();
+        let record = self.record.clone();
+        let dir = self.dir.clone();
+        actix_rt::task::spawn_blocking(move || {
+            let _guard = lock.lock();
+            if latest.load(Ordering::SeqCst) != seq {
+                return;
+            }
+            if let Err(err) = record.save(&dir) {
+                tracing::error!("{err}");
+            }
+        });
+    }
+
+    fn not_running(&self) -> ApiError {
+        ApiError::conflict(format!("Container {} is not running", self.record.id))
+    }
+
+    fn wake(&mut self, removed: bool) {
+        let code = self.record.state.exit_code as i64;
+        let waiters = std::mem::take(&mut self.waiters);
+        for waiter in waiters {
+            let done = match waiter.condition {
+                WaitCondition::NotRunning | WaitCondition::NextExit => true,
+                WaitCondition::Removed => removed,
+            };
+            if done {
+                let _ = waiter.reply.send(code);
+            } else {
+                self.waiters.push(waiter);
+            }
+        }
+    }
+
+    fn signal(&self, signal: i32, ctx: &mut Context<Self>) {
+        let supervisor = self.services.supervisor.clone();
+        let id = self.record.id.clone();
+        ctx.spawn(
+            async move {
+                if let Err(err) = supervisor.signal(&id, signal).await {
+                    tracing::error!("signalling container {id}: {err}");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn prepare_start(&self) -> Result<PreparedStart, ApiError> {
+        let config = spec::runtime_config(&self.record, &self.dir)?;
+        let pipe = || -> Result<(OwnedFd, OwnedFd), ApiError> {
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|err| ApiError::internal(format!("creating a stdio pipe: {err}")))?;
+            // A larger pipe lets a chatty container run on while the daemon is restarting.
+            let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+            Ok((read, write))
+        };
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, stderr_write) = pipe()?;
+        let dup = |fd: &OwnedFd| {
+            fd.try_clone()
+                .map_err(|err| ApiError::internal(format!("duplicating a stdio pipe: {err}")))
+        };
+        let keep = vec![dup(&stdout_read)?, dup(&stderr_read)?];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.log(&self.record.id))
+            .map_err(|err| {
+                ApiError::internal(format!(
+                    "opening log file {}: {err}",
+                    self.dir.log(&self.record.id).display()
+                ))
+            })?;
+        Ok(PreparedStart {
+            request: SpawnRequest {
+                config,
+                state_dir: self.dir.root.clone(),
+            },
+            stdio: berth_runtime::Stdio {
+                stdin: None,
+                stdout: stdout_write,
+                stderr: stderr_write,
+            },
+            keep,
+            output: (stdout_read, stderr_read, log),
+        })
+    }
+
+    /// Starts copying output until every writer of the pipes is gone.
+    fn start_pump(
+        &self,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        log: std::fs::File,
+        ctx: &mut Context<Self>,
+    ) {
+        let hub = self.hub.clone();
+        ctx.spawn(output::pump(stdout, stderr, log, hub).into_actor(self));
+    }
+}
+
+struct PreparedStart {
+    request: SpawnRequest,
+    stdio: berth_runtime::Stdio,
+    keep: Vec<OwnedFd>,
+    output: (OwnedFd, OwnedFd, std::fs::File),
+}
+
+// ---- messages -------------------------------------------------------------------------
+
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct Start;
+
+impl Handler<Start> for ContainerActor {
+    type Result = AtomicResponse<Self, Result<(), ApiError>>;
+
+    fn handle(&mut self, _: Start, _: &mut Context<Self>) -> Self::Result {
+        let refuse = |err| AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+        match self.record.state.status {
+            Status::Running | Status::Paused | Status::Restarting => {
+                return refuse(ApiError::not_modified())
+            }
+            Status::Removing | Status::Dead => {
+                return refuse(ApiError::conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    self.record.id
+                )))
+            }
+            Status::Created | Status::Exited => {}
+        }
+        let prepared = match self.prepare_start() {
+            Ok(prepared) => prepared,
+            Err(err) => return refuse(err),
+        };
+        let PreparedStart {
+            request,
+            stdio,
+            keep,
+            output: (stdout, stderr, log),
+        } = prepared;
+        let supervisor = self.services.supervisor.clone();
+        AtomicResponse::new(Box::pin(
+            async move { supervisor.spawn(request, stdio, keep).await }
+                .into_actor(self)
+                .map(move |outcome, act, ctx| {
+                    let state = &mut act.record.state;
+                    match outcome {
+                        Ok(Ok(spawned)) => {
+                            state.status = Status::Running;
+                            state.pid = spawned.pid;
+                            state.started_at = Some(Utc::now());
+                            state.finished_at = None;
+                            state.exit_code = 0;
+                            state.error.clear();
+                            state.oom_killed = false;
+                            state.stopped_by_user = false;
+                            act.persist();
+                            act.start_pump(stdout, stderr, log, ctx);
+                            Ok(())
+                        }
+                        Ok(Err(failure)) => {
+                            state.exit_code = failure.kind.exit_code();
+                            state.error = failure.message.clone();
+                            act.persist();
+                            act.hub.close();
+                            if let Some(h) = &act.services.cgroups {
+                                let cgroup = spec::cgroup_path(&act.record.id);
+                                let removed =
+                                    berth_cgroups::manager(h, &cgroup).and_then(|cg| cg.remove());
+                                if let Err(err) = removed {
+                                    tracing::warn!("removing cgroup {cgroup}: {err}");
+                                }
+                            }
+                            if act.record.host_config.auto_remove == Some(true) {
+                                act.remove_now(ctx);
+                            }
+                            let status = match failure.kind {
+                                berth_runtime::StartFailureKind::Other => {
+                                    hyper::StatusCode::INTERNAL_SERVER_ERROR
+                                }
+                                _ => hyper::StatusCode::BAD_REQUEST,
+                            };
+                            Err(ApiError::new(
+                                status,
+                                format!(
+                                    "failed to start container {}: {}",
+                                    act.record.id, failure.message
+                                ),
+                            ))
+                        }
+                        Err(err) => {
+                            act.hub.close();
+                            Err(ApiError::internal(format!("supervisor: {err}")))
+                        }
+                    }
+                }),
+        ))
+    }
+}
+
+/// The supervisor saw the container's PID 1 exit (or a restarted daemon found it exited).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Exited(pub ExitRecord);
+
+impl Handler<Exited> for ContainerActor {
+    type Result = ();
+
+    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
+        if !self.record.state.status.is_live() {
+            return;
+        }
+        if let Some(timer) = self.kill_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let cgroup = self.services.cgroups.as_ref().and_then(|h| {
+            berth_cgroups::manager(h, &spec::cgroup_path(&self.record.id))
+                .map_err(|err| tracing::warn!("cgroup of {}: {err}", self.record.id))
+                .ok()
+        });
+        let state = &mut self.record.state;
+        state.status = Status::Exited;
+        state.pid = 0;
+        state.exit_code = exit.exit_code;
+        state.finished_at = Some(exit.finished_at);
+        state.oom_killed = cgroup
+            .as_ref()
+            .is_some_and(|cg| cg.oom_killed().unwrap_or(false));
+        if let Some(cg) = cgroup {
+            if let Err(err) = cg.remove() {
+                tracing::warn!("removing cgroup of {}: {err}", self.record.id);
+            }
+        }
+        let supervisor = self.services.supervisor.clone();
+        let id = self.record.id.clone();
+        actix_rt::spawn(async move {
+            if let Err(err) = supervisor.release(&id).await {
+                tracing::warn!("releasing {id} in the supervisor: {err}");
+            }
+        });
+        self.persist();
+        self.wake(false);
+
+        if !self.pending_removals.is_empty() || self.record.host_config.auto_remove == Some(true) {
+            self.remove_now(ctx);
+            return;
+        }
+        if let Some(delay) = self.restart_delay() {
+            self.record.state.restart_count += 1;
+            ctx.run_later(delay, |act, ctx| {
+                if act.record.state.status == Status::Exited && !act.record.state.stopped_by_user {
+                    ctx.notify(Start);
+                }
+            });
+        }
+    }
+}
+
+impl ContainerActor {
+    /// Whether the restart policy brings the container back, and after how long (Docker
+    /// doubles the delay from 100 ms on each consecutive restart).
+    fn restart_delay(&self) -> Option<Duration> {
+        use bollard_stubs::models::RestartPolicyNameEnum as Policy;
+        let policy = self.record.host_config.restart_policy.as_ref()?;
+        let state = &self.record.state;
+        let restart = match policy.name? {
+            Policy::ALWAYS | Policy::UNLESS_STOPPED => !state.stopped_by_user,
+            Policy::ON_FAILURE => {
+                let max = policy.maximum_retry_count.unwrap_or(0);
+                state.exit_code != 0
+                    && !state.stopped_by_user
+                    && (max == 0 || state.restart_count < max)
+            }
+            _ => false,
+        };
+        let doublings = state.restart_count.min(10) as u32;
+        restart.then(|| Duration::from_millis(100 << doublings))
+    }
+
+    fn remove_now(&mut self, ctx: &mut Context<Self>) {
+        self.record.state.status = Status::Removing;
+        self.services.registry.do_send(Unregister {
+            id: self.record.id.clone(),
+        });
+        let dir = self.dir.root.clone();
+        let replies = std::mem::take(&mut self.pending_removals);
+        let images = self.services.images.clone();
+        let id = self.record.id.clone();
+        ctx.spawn(
+            async move {
+                actix_rt::task::spawn_blocking(move || {
+                    if let Err(err) = images.release_layers(&id) {
+                        tracing::warn!("releasing the layers of {id}: {err}");
+                    }
+                    std::fs::remove_dir_all(&dir).map_err(|e| (dir, e))
+                })
+                .await
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                let outcome = match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err((dir, err))) if err.kind() == std::io::ErrorKind::NotFound => {
+                        let _ = dir;
+                        Ok(())
+                    }
+                    Ok(Err((dir, err))) => Err(ApiError::internal(format!(
+                        "removing container directory {}: {err}",
+                        dir.display()
+                    ))),
+                    Err(err) => Err(ApiError::internal(format!("removing container: {err}"))),
+                };
+                for reply in replies {
+                    let _ = reply.send(outcome.clone());
+                }
+                act.record.state.status = Status::Dead;
+                act.wake(true);
+                ctx.stop();
+            }),
+        );
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<i64>, ApiError>")]
+pub struct Stop {
+    pub timeout: Option<i64>,
+    pub signal: Option<String>,
+}
+
+impl Handler<Stop> for ContainerActor {
+    type Result = Result<oneshot::Receiver<i64>, ApiError>;
+
+    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        if !self.record.state.status.is_live() {
+            return Err(ApiError::not_modified());
+        }
+        let signal_name = msg
+            .signal
+            .or_else(|| self.record.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".to_string());
+        let signal = super::signal::parse(&signal_name)?;
+        let timeout = msg
+            .timeout
+            .or(self.record.config.stop_timeout)
+            .unwrap_or(10);
+        self.record.state.stopped_by_user = true;
+        let (reply, rx) = oneshot::channel();
+        self.waiters.push(Waiter {
+            condition: WaitCondition::NextExit,
+            reply,
+        });
+        if timeout == 0 {
+            self.signal(libc::SIGKILL, ctx);
+        } else {
+            self.signal(signal, ctx);
+            if timeout > 0 {
+                let handle = ctx.run_later(Duration::from_secs(timeout as u64), |act, ctx| {
+                    act.kill_timer = None;
+                    if act.record.state.status.is_live() {
+                        act.signal(libc::SIGKILL, ctx);
+                    }
+                });
+                self.kill_timer = Some(handle);
+            }
+        }
+        Ok(rx)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct Kill {
+    pub signal: i32,
+}
+
+impl Handler<Kill> for ContainerActor {
+    type Result = Result<(), ApiError>;
+
+    fn handle(&mut self, msg: Kill, ctx: &mut Context<Self>) -> Self::Result {
+        if !self.record.state.status.is_live() {
+            return Err(self.not_running());
+        }
+        if msg.signal == libc::SIGKILL {
+            self.record.state.stopped_by_user = true;
+        }
+        self.signal(msg.signal, ctx);
+        Ok(())
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<i64>, ApiError>")]
+pub struct Wait(pub WaitCondition);
+
+impl Handler<Wait> for ContainerActor {
+    type Result = Result<oneshot::Receiver<i64>, ApiError>;
+
+    fn handle(&mut self, Wait(condition): Wait, _: &mut Context<Self>) -> Self::Result {
+        let (reply, rx) = oneshot::channel();
+        if condition == WaitCondition::NotRunning && !self.record.state.status.is_live() {
+            let _ = reply.send(self.record.state.exit_code as i64);
+        } else {
+            self.waiters.push(Waiter { condition, reply });
+        }
+        Ok(rx)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<Result<(), ApiError>>, ApiError>")]
+pub struct Remove {
+    pub force: bool,
+}
+
+impl Handler<Remove> for ContainerActor {
+    type Result = Result<oneshot::Receiver<Result<(), ApiError>>, ApiError>;
+
+    fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) -> Self::Result {
+        let (reply, rx) = oneshot::channel();
+        match self.record.state.status {
+            Status::Removing | Status::Dead => {
+                return Err(ApiError::conflict(format!(
+                    "removal of container {} is already in progress",
+                    self.record.id
+                )))
+            }
+            status if status.is_live() => {
+                if !msg.force {
+                    return Err(ApiError::conflict(format!(
+                        "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                        self.record.name
+                    )));
+                }
+                self.record.state.stopped_by_user = true;
+                self.pending_removals.push(reply);
+                self.signal(libc::SIGKILL, ctx);
+            }
+            _ => {
+                self.pending_removals.push(reply);
+                self.remove_now(ctx);
+            }
+        }
+        Ok(rx)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Renamed(pub String);
+
+impl Handler<Renamed> for ContainerActor {
+    type Result = ();
+    fn handle(&mut self, Renamed(name): Renamed, _: &mut Context<Self>) {
+        self.record.name = name;
+        self.persist();
+    }
+}
+
+/// Subscribes to the container's output, for attach.
+#[derive(Message)]
+#[rtype(result = "Result<(mpsc::Receiver<Chunk>, bool), ApiError>")]
+pub struct Attach;
+
+impl Handler<Attach> for ContainerActor {
+    /// The subscription, and whether the container has a TTY.
+    type Result = Result<(mpsc::Receiver<Chunk>, bool), ApiError>;
+    fn handle(&mut self, _: Attach, _: &mut Context<Self>) -> Self::Result {
+        match self.record.state.status {
+            Status::Exited | Status::Removing | Status::Dead
+                if self.record.host_config.auto_remove != Some(true) =>
+            {
+                Err(ApiError::conflict(
+                    "You cannot attach to a stopped container, start it first",
+                ))
+            }
+            _ => Ok((self.hub.subscribe(), self.record.config.tty == Some(true))),
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "bollard_stubs::models::ContainerInspectResponse")]
+pub struct Inspect;
+
+impl Handler<Inspect> for ContainerActor {
+    type Result = MessageResult<Inspect>;
+    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(view::inspect(&self.record, &self.dir))
+    }
+}
+
+/// A copy of the record, for listings and filters.
+#[derive(Message)]
+#[rtype(result = "ContainerRecord")]
+pub struct Snapshot;
+
+impl Handler<Snapshot> for ContainerActor {
+    type Result = MessageResult<Snapshot>;
+    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.record.clone())
+    }
+}
+
+/// The log file and whether the container has a TTY, for `logs`.
+#[derive(Message)]
+#[rtype(result = "(std::path::PathBuf, bool)")]
+pub struct LogSource;
+
+impl Handler<LogSource> for ContainerActor {
+    type Result = MessageResult<LogSource>;
+    fn handle(&mut self, _: LogSource, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((
+            self.dir.log(&self.record.id),
+            self.record.config.tty == Some(true),
+        ))
+    }
+}
+
+/// After a daemon restart: the supervisor still runs this container. Take its output back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt {
+    pub pid: i32,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+impl Handler<Adopt> for ContainerActor {
+    type Result = ();
+    fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
+        self.record.state.status = Status::Running;
+        self.record.state.pid = msg.pid;
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.log(&self.record.id))
+        {
+            Ok(log) => self.start_pump(msg.stdout, msg.stderr, log, ctx),
+            Err(err) => tracing::error!("reopening the log of {}: {err}", self.record.id),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Turning a Docker create request into a container's configuration: the image's defaults
+//! merged in, and everything berth cannot honour yet refused with a clear error.
+
+use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
+use oci_spec::image::ImageConfiguration;
+
+use crate::api::error::ApiError;
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Docker's rule for container names.
+pub fn validate_name(name: &str) -> Result<String, ApiError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = bare.chars();
+    let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && bare.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid {
+        return Err(ApiError::bad_request(format!(
+            "Invalid container name ({bare}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    Ok(bare.to_string())
+}
+
+/// Merges the image's configuration under the request's, as dockerd does.
+pub fn merge_config(
+    body: &ContainerCreateBody,
+    image: &ImageConfiguration,
+    id: &str,
+) -> Result<ContainerConfig, ApiError> {
+    let image_config = image.config().clone().unwrap_or_default();
+
+    let requested_entrypoint = body.entrypoint.clone().filter(|e| !e.is_empty());
+    let entrypoint_reset = matches!(&body.entrypoint, Some(e) if e.len() == 1 && e[0].is_empty());
+    let requested_cmd = body.cmd.clone().filter(|c| !c.is_empty());
+
+    let (entrypoint, cmd) = match (requested_entrypoint, requested_cmd) {
+        (Some(entrypoint), cmd) => (Some(entrypoint), cmd),
+        (None, cmd) if entrypoint_reset => (None, cmd),
+        (None, Some(cmd)) => (image_config.entrypoint().clone(), Some(cmd)),
+        (None, None) => (
+            image_config.entrypoint().clone(),
+            image_config.cmd().clone(),
+        ),
+    };
+    if entrypoint.as_ref().is_none_or(Vec::is_empty) && cmd.as_ref().is_none_or(Vec::is_empty) {
+        return Err(ApiError::bad_request("No command specified"));
+    }
+
+    let mut env: Vec<String> = image_config.env().clone().unwrap_or_default();
+    for var in body.env.clone().unwrap_or_default() {
+        let key = var.split('=').next().unwrap_or_default().to_string();
+        env.retain(|existing| existing.split('=').next() != Some(key.as_str()));
+        env.push(var);
+    }
+    if !env.iter().any(|v| v.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+
+    let working_dir = body
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .or_else(|| image_config.working_dir().clone())
+        .filter(|w| !w.is_empty());
+    if let Some(dir) = &working_dir {
+        if !dir.starts_with('/') {
+            return Err(ApiError::bad_request(format!(
+                "the working directory '{dir}' is invalid, it needs to be an absolute path"
+            )));
+        }
+    }
+
+    let mut labels = image_config.labels().clone().unwrap_or_default();
+    labels.extend(body.labels.clone().unwrap_or_default());
+
+    let hostname = body
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| id[..12].to_string());
+
+    Ok(ContainerConfig {
+        hostname: Some(hostname),
+        domainname: body.domainname.clone(),
+        user: body
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| image_config.user().clone())
+            .or(Some(String::new())),
+        attach_stdin: body.attach_stdin,
+        attach_stdout: body.attach_stdout,
+        attach_stderr: body.attach_stderr,
+        tty: Some(body.tty.unwrap_or(false)),
+        open_stdin: Some(body.open_stdin.unwrap_or(false)),
+        stdin_once: Some(body.stdin_once.unwrap_or(false)),
+        env: Some(env),
+        cmd,
+        image: body.image.clone(),
+        working_dir: Some(working_dir.unwrap_or_default()),
+        entrypoint,
+        labels: Some(labels.into_iter().collect()),
+        stop_signal: body
+            .stop_signal
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| image_config.stop_signal().clone()),
+        stop_timeout: body.stop_timeout,
+        exposed_ports: body.exposed_ports.clone(),
+        volumes: body.volumes.clone(),
+        ..Default::default()
+    })
+}
+
+/// Refuses what berth cannot do yet, so that nothing a user asked for is silently dropped.
+pub fn check_supported(body: &ContainerCreateBody, host: &HostConfig) -> Result<(), ApiError> {
+    if body.tty == Some(true) {
+        return Err(ApiError::unsupported("TTYs (-t)"));
+    }
+    if body.open_stdin == Some(true) {
+        return Err(ApiError::unsupported("an open stdin (-i)"));
+    }
+    let unsupported_if = |set: bool, what: &str| {
+        if set {
+            Err(ApiError::unsupported(what))
+        } else {
+            Ok(())
+        }
+    };
+    unsupported_if(
+        host.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
+            || host.publish_all_ports == Some(true),
+        "publishing ports",
+    )?;
+    unsupported_if(
+        host.devices.as_ref().is_some_and(|d| !d.is_empty()),
+        "--device",
+    )?;
+    unsupported_if(host.dns.as_ref().is_some_and(|d| !d.is_empty()), "--dns")?;
+    unsupported_if(
+        host.extra_hosts.as_ref().is_some_and(|d| !d.is_empty()),
+        "--add-host",
+    )?;
+    unsupported_if(
+        host.volumes_from.as_ref().is_some_and(|d| !d.is_empty()),
+        "--volumes-from",
+    )?;
+    unsupported_if(host.links.as_ref().is_some_and(|d| !d.is_empty()), "--link")?;
+    unsupported_if(
+        host.userns_mode
+            .as_ref()
+            .is_some_and(|m| !m.is_empty() && m != "host"),
+        "--userns",
+    )?;
+    unsupported_if(
+        host.pid_mode.as_ref().is_some_and(|m| !m.is_empty()),
+        "--pid",
+    )?;
+    unsupported_if(
+        host.ipc_mode
+            .as_ref()
+            .is_some_and(|m| !m.is_empty() && m != "private" && m != "shareable"),
+        "--ipc modes other than private",
+    )?;
+    unsupported_if(
+        host.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
+        "--ulimit",
+    )?;
+    if let Some(log) = &host.log_config {
+        unsupported_if(
+            log.typ
+                .as_ref()
+                .is_some_and(|t| !t.is_empty() && t != "json-file"),
+            "log drivers other than json-file",
+        )?;
+    }
+    match host.network_mode.as_deref() {
+        None | Some("") | Some("default") | Some("bridge") | Some("none") | Some("host") => {}
+        Some(other) => {
+            return Err(ApiError::unsupported(&format!(
+                "the network mode {other:?}"
+            )));
+        }
+    }
+    if let Some(policy) = host.restart_policy.as_ref().and_then(|p| p.name.as_ref()) {
+        use bollard_stubs::models::RestartPolicyNameEnum as P;
+        if !matches!(
+            policy,
+            P::EMPTY | P::NO | P::ALWAYS | P::UNLESS_STOPPED | P::ON_FAILURE
+        ) {
+            return Err(ApiError::bad_request("invalid restart policy"));
+        }
+        if host.auto_remove == Some(true) && !matches!(policy, P::EMPTY | P::NO) {
+            return Err(ApiError::bad_request(
+                "can't create 'AutoRemove' container with restart policy",
+            ));
+        }
+    }
+    for opt in host.security_opt.iter().flatten() {
+        let known = matches!(
+            opt.as_str(),
+            "no-new-privileges"
+                | "no-new-privileges=true"
+                | "no-new-privileges:true"
+                | "no-new-privileges=false"
+                | "no-new-privileges:false"
+                | "seccomp=unconfined"
+                | "seccomp:unconfined"
+        );
+        if !known {
+            return Err(ApiError::unsupported(&format!(
+                "the security option {opt:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+
+    fn image(entrypoint: Option<Vec<&str>>, cmd: Option<Vec<&str>>) -> ImageConfiguration {
+        let mut config = ConfigBuilder::default()
+            .env(vec!["PATH=/bin".to_string(), "A=image".to_string()])
+            .build()
+            .unwrap();
+        config.set_entrypoint(entrypoint.map(|e| e.into_iter().map(String::from).collect()));
+        config.set_cmd(cmd.map(|e| e.into_iter().map(String::from).collect()));
+        ImageConfigurationBuilder::default()
+            .config(config)
+            .build()
+            .unwrap()
+    }
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn names_follow_docker_rules() {
+        assert_eq!(validate_name("/web-1").unwrap(), "web-1");
+        assert!(validate_name("a").is_err());
+        assert!(validate_name("-x").is_err());
+        assert!(validate_name("a b").is_err());
+    }
+
+    #[test]
+    fn request_cmd_keeps_image_entrypoint() {
+        let body = ContainerCreateBody {
+            cmd: Some(vec!["echo".into(), "hi".into()]),
+            env: Some(vec!["A=request".into()]),
+            ..Default::default()
+        };
+        let merged =
+            merge_config(&body, &image(Some(vec!["/init"]), Some(vec!["sh"])), ID).unwrap();
+        assert_eq!(merged.entrypoint, Some(vec!["/init".to_string()]));
+        assert_eq!(merged.cmd, Some(vec!["echo".to_string(), "hi".to_string()]));
+        assert_eq!(
+            merged.env,
+            Some(vec!["PATH=/bin".to_string(), "A=request".to_string()])
+        );
+        assert_eq!(merged.hostname.as_deref(), Some("0123456789ab"));
+    }
+
+    #[test]
+    fn request_entrypoint_drops_image_cmd() {
+        let body = ContainerCreateBody {
+            entrypoint: Some(vec!["ls".into()]),
+            ..Default::default()
+        };
+        let merged = merge_config(&body, &image(None, Some(vec!["sh"])), ID).unwrap();
+        assert_eq!(merged.entrypoint, Some(vec!["ls".to_string()]));
+        assert_eq!(merged.cmd, None);
+    }
+
+    #[test]
+    fn no_command_anywhere_is_refused() {
+        let err =
+            merge_config(&ContainerCreateBody::default(), &image(None, None), ID).unwrap_err();
+        assert_eq!(err.message, "No command specified");
+    }
+
+    #[test]
+    fn relative_workdir_is_refused() {
+        let body = ContainerCreateBody {
+            cmd: Some(vec!["true".into()]),
+            working_dir: Some("tmp".into()),
+            ..Default::default()
+        };
+        assert!(merge_config(&body, &image(None, None), ID).is_err());
+    }
+}

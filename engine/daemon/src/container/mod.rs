@@ -1,0 +1,13 @@
+//! Containers: one actor each, an index of them, and the pieces that build their runtime
+//! configuration and carry their output.
+
+pub mod actor;
+pub mod create;
+pub mod files;
+pub mod logs;
+pub mod output;
+pub mod record;
+pub mod registry;
+pub mod signal;
+pub mod spec;
+pub mod view;

@@ -1,0 +1,178 @@
+//! What berth remembers of a container: its configuration as created, and its state.
+//! Written atomically to `<data-root>/containers/<id>/config.json` on every change.
+
+use std::path::{Path, PathBuf};
+
+use bollard_stubs::models::{ContainerConfig, HostConfig};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Docker's container states. `Removing` and `Dead` exist in the API but berth passes
+/// through them without stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    /// Whether the container has a live process (paused containers do).
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub oom_killed: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Set by `stop` and `kill`, so that a restart policy does not bring the container back.
+    pub stopped_by_user: bool,
+    pub restart_count: i64,
+}
+
+impl State {
+    pub fn created() -> State {
+        State {
+            status: Status::Created,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            stopped_by_user: false,
+            restart_count: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// Without the leading slash that the API shows.
+    pub name: String,
+    pub created: DateTime<Utc>,
+    /// The image ID (`sha256:…`) the container was created from.
+    pub image_id: String,
+    /// The container's configuration with the image's defaults merged in.
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    /// Extracted image layers, top-most first.
+    pub layers: Vec<PathBuf>,
+    pub state: State,
+}
+
+impl ContainerRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// The command as Docker reports it: `Path` is the first word, `Args` the rest.
+    pub fn command(&self) -> Vec<String> {
+        let mut argv = self.config.entrypoint.clone().unwrap_or_default();
+        argv.extend(self.config.cmd.clone().unwrap_or_default());
+        argv
+    }
+}
+
+/// The files of one container inside the data root.
+#[derive(Debug, Clone)]
+pub struct ContainerDir {
+    pub root: PathBuf,
+}
+
+impl ContainerDir {
+    pub fn new(containers_dir: &Path, id: &str) -> ContainerDir {
+        ContainerDir {
+            root: containers_dir.join(id),
+        }
+    }
+    pub fn record(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    pub fn log(&self, id: &str) -> PathBuf {
+        self.root.join(format!("{id}-json.log"))
+    }
+    pub fn hostname(&self) -> PathBuf {
+        self.root.join("hostname")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.root.join("hosts")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.root.join("resolv.conf")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.root.join("rootfs/upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.root.join("rootfs/work")
+    }
+    pub fn merged(&self) -> PathBuf {
+        self.root.join("rootfs/merged")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("writing container state {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading container state {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("decoding container state {path}: {source}")]
+    Decode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+impl ContainerRecord {
+    pub fn save(&self, dir: &ContainerDir) -> Result<(), RecordError> {
+        let path = dir.record();
+        let bytes = serde_json::to_vec(self).map_err(|err| RecordError::Decode {
+            path: path.clone(),
+            source: err,
+        })?;
+        fsdriver::atomic::write_atomic(&path, &bytes)
+            .map_err(|source| RecordError::Write { path, source })
+    }
+
+    pub fn load(dir: &ContainerDir) -> Result<ContainerRecord, RecordError> {
+        let path = dir.record();
+        let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Decode { path, source })
+    }
+}

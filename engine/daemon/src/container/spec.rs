@@ -1,0 +1,448 @@
+//! Building the OCI runtime spec for a container, as dockerd builds one for containerd.
+
+use std::collections::HashSet;
+
+use berth_runtime::{ContainerConfig as RuntimeConfig, Rootfs};
+use bollard_stubs::models::{HostConfig, MountTypeEnum};
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+};
+
+use super::record::{ContainerDir, ContainerRecord};
+use crate::api::error::ApiError;
+
+/// The cgroup every container of this engine lives under.
+pub fn cgroup_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
+fn invalid(err: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("building the runtime spec: {err}"))
+}
+
+pub fn runtime_config(
+    record: &ContainerRecord,
+    dir: &ContainerDir,
+) -> Result<RuntimeConfig, ApiError> {
+    let host = &record.host_config;
+    let config = &record.config;
+    let privileged = host.privileged == Some(true);
+
+    let mut env = config.env.clone().unwrap_or_default();
+    let hostname = config.hostname.clone().unwrap_or_default();
+    if !env.iter().any(|v| v.starts_with("HOSTNAME=")) {
+        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
+    }
+
+    let capabilities = capabilities(host)?;
+    let caps = LinuxCapabilitiesBuilder::default()
+        .bounding(capabilities.clone())
+        .effective(capabilities.clone())
+        .permitted(capabilities.clone())
+        .inheritable(HashSet::new())
+        .ambient(HashSet::new())
+        .build()
+        .map_err(invalid)?;
+
+    let no_new_privileges = host.security_opt.iter().flatten().any(|o| {
+        matches!(
+            o.as_str(),
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true"
+        )
+    });
+    let seccomp_unconfined = privileged
+        || host
+            .security_opt
+            .iter()
+            .flatten()
+            .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
+
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(record.command())
+        .env(env)
+        .cwd(
+            config
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".to_string()),
+        )
+        .capabilities(caps)
+        .no_new_privileges(no_new_privileges)
+        .build()
+        .map_err(invalid)?;
+
+    let network_host = host.network_mode.as_deref() == Some("host");
+    let mut namespaces: Vec<LinuxNamespace> = [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Cgroup,
+    ]
+    .into_iter()
+    .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+    .collect::<Result<_, _>>()
+    .map_err(invalid)?;
+    if !network_host {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(cgroup_path(&record.id))
+        .resources(resources(host)?);
+    if !privileged {
+        linux = linux
+            .masked_paths(berth_runtime::defaults::masked_paths())
+            .readonly_paths(berth_runtime::defaults::readonly_paths());
+    }
+    if !seccomp_unconfined {
+        let granted: Vec<Capability> = capabilities.iter().copied().collect();
+        linux = linux.seccomp(berth_runtime::defaults::seccomp_profile_for(&granted));
+    }
+
+    let mut annotations = std::collections::HashMap::new();
+    annotations.insert(
+        berth_runtime::USER_ANNOTATION.to_string(),
+        config
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "0".into()),
+    );
+
+    let spec: Spec = SpecBuilder::default()
+        .version("1.2.0")
+        .hostname(hostname)
+        .root(
+            RootBuilder::default()
+                .path(dir.merged())
+                .readonly(host.readonly_rootfs == Some(true))
+                .build()
+                .map_err(invalid)?,
+        )
+        .process(process)
+        .mounts(mounts(record, dir, privileged)?)
+        .linux(linux.build().map_err(invalid)?)
+        .annotations(annotations)
+        .build()
+        .map_err(invalid)?;
+
+    Ok(RuntimeConfig {
+        id: record.id.clone(),
+        spec,
+        rootfs: Rootfs::Overlay {
+            lower: record.layers.clone(),
+            upper: dir.upper(),
+            work: dir.work(),
+            merged: dir.merged(),
+        },
+        init: host.init == Some(true),
+    })
+}
+
+fn parse_capability(name: &str) -> Result<Capability, ApiError> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    serde_json::from_value(serde_json::Value::String(format!("CAP_{bare}")))
+        .map_err(|_| ApiError::bad_request(format!("unknown capability: \"{name}\"")))
+}
+
+fn capabilities(host: &HostConfig) -> Result<HashSet<Capability>, ApiError> {
+    let all = || -> HashSet<Capability> {
+        berth_runtime::defaults::all_capabilities()
+            .into_iter()
+            .collect()
+    };
+    if host.privileged == Some(true) {
+        return Ok(all());
+    }
+    let mut set: HashSet<Capability> = berth_runtime::defaults::capabilities()
+        .into_iter()
+        .collect();
+    for name in host.cap_drop.iter().flatten() {
+        if name.eq_ignore_ascii_case("ALL") {
+            set.clear();
+        } else {
+            set.remove(&parse_capability(name)?);
+        }
+    }
+    for name in host.cap_add.iter().flatten() {
+        if name.eq_ignore_ascii_case("ALL") {
+            set = all();
+        } else {
+            set.insert(parse_capability(name)?);
+        }
+    }
+    Ok(set)
+}
+
+fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources, ApiError> {
+    let mut resources =
+        LinuxResourcesBuilder::default().devices(berth_cgroups::docker_default_device_rules());
+    if let Some(limit) = host.memory.filter(|m| *m > 0) {
+        if limit < 6 * 1024 * 1024 {
+            return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
+        }
+        let swap = match host.memory_swap {
+            Some(s) if s > 0 => s,
+            Some(-1) => -1,
+            _ => limit * 2,
+        };
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .swap(swap)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    let mut cpu = LinuxCpuBuilder::default();
+    let mut cpu_set = false;
+    if let Some(nano) = host.nano_cpus.filter(|n| *n > 0) {
+        let period: u64 = 100_000;
+        cpu = cpu
+            .period(period)
+            .quota(nano * period as i64 / 1_000_000_000);
+        cpu_set = true;
+    } else if let Some(quota) = host.cpu_quota.filter(|q| *q > 0) {
+        cpu = cpu
+            .quota(quota)
+            .period(host.cpu_period.filter(|p| *p > 0).unwrap_or(100_000) as u64);
+        cpu_set = true;
+    }
+    if let Some(shares) = host.cpu_shares.filter(|s| *s > 0) {
+        cpu = cpu.shares(shares as u64);
+        cpu_set = true;
+    }
+    if cpu_set {
+        resources = resources.cpu(cpu.build().map_err(invalid)?);
+    }
+    if let Some(limit) = host.pids_limit.filter(|p| *p > 0) {
+        resources = resources.pids(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    resources.build().map_err(invalid)
+}
+
+fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Result<Mount, ApiError> {
+    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+    if readonly {
+        options.push("ro".to_string());
+    }
+    MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options)
+        .build()
+        .map_err(invalid)
+}
+
+fn tmpfs(destination: &str, extra: &str) -> Result<Mount, ApiError> {
+    let mut options: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+    for opt in extra.split(',').filter(|o| !o.is_empty()) {
+        let flip = match opt {
+            "exec" => Some("noexec"),
+            "suid" => Some("nosuid"),
+            "dev" => Some("nodev"),
+            _ => None,
+        };
+        match flip {
+            Some(negated) => options.retain(|o| o != negated),
+            None => options.push(opt.to_string()),
+        }
+    }
+    MountBuilder::default()
+        .destination(destination)
+        .typ("tmpfs")
+        .source("tmpfs")
+        .options(options)
+        .build()
+        .map_err(invalid)
+}
+
+fn mounts(
+    record: &ContainerRecord,
+    dir: &ContainerDir,
+    privileged: bool,
+) -> Result<Vec<Mount>, ApiError> {
+    let host = &record.host_config;
+    let mut mounts: Vec<Mount> = berth_runtime::defaults::mounts();
+    if privileged {
+        // /sys stays writable for privileged containers, as in Docker.
+        for mount in &mut mounts {
+            if mount.destination().as_os_str() == "/sys" {
+                if let Some(options) = mount.options().clone() {
+                    mount.set_options(Some(options.into_iter().filter(|o| o != "ro").collect()));
+                }
+            }
+        }
+    }
+    let etc_readonly = host.readonly_rootfs == Some(true);
+    mounts.push(bind(&dir.resolv_conf(), "/etc/resolv.conf", etc_readonly)?);
+    mounts.push(bind(&dir.hostname(), "/etc/hostname", etc_readonly)?);
+    mounts.push(bind(&dir.hosts(), "/etc/hosts", etc_readonly)?);
+
+    let mut user_mounts = Vec::new();
+    for spec in host.binds.iter().flatten() {
+        user_mounts.push(parse_bind(spec)?);
+    }
+    for m in host.mounts.iter().flatten() {
+        let target = m.target.clone().ok_or_else(|| {
+            ApiError::bad_request("invalid mount config: Target must not be empty")
+        })?;
+        match m.typ {
+            Some(MountTypeEnum::BIND) => {
+                let source = m.source.clone().ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid mount config for type \"bind\": field Source must not be empty",
+                    )
+                })?;
+                if !std::path::Path::new(&source).exists() {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {source}"
+                    )));
+                }
+                user_mounts.push(bind(
+                    std::path::Path::new(&source),
+                    &target,
+                    m.read_only == Some(true),
+                )?);
+            }
+            Some(MountTypeEnum::TMPFS) => {
+                let mut extra = Vec::new();
+                if let Some(opts) = &m.tmpfs_options {
+                    if let Some(size) = opts.size_bytes.filter(|s| *s > 0) {
+                        extra.push(format!("size={size}"));
+                    }
+                    if let Some(mode) = opts.mode.filter(|m| *m > 0) {
+                        extra.push(format!("mode={mode:o}"));
+                    }
+                }
+                if m.read_only == Some(true) {
+                    extra.push("ro".into());
+                }
+                user_mounts.push(tmpfs(&target, &extra.join(","))?);
+            }
+            ref other => {
+                return Err(ApiError::unsupported(&format!(
+                    "mounts of type {}",
+                    other.map(|t| t.to_string()).unwrap_or_default()
+                )))
+            }
+        }
+    }
+    for (target, options) in host.tmpfs.iter().flatten() {
+        user_mounts.push(tmpfs(target, options)?);
+    }
+    // Parents before children, whatever order the user gave.
+    user_mounts.sort_by_key(|m| m.destination().components().count());
+    mounts.extend(user_mounts);
+    Ok(mounts)
+}
+
+/// `HOST:CONTAINER[:ro|rw]`. Named volumes are a later issue.
+fn parse_bind(spec: &str) -> Result<Mount, ApiError> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [source, target] => (*source, *target, ""),
+        [source, target, mode] => (*source, *target, *mode),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "invalid volume specification: '{spec}'"
+            )))
+        }
+    };
+    if !source.starts_with('/') {
+        return Err(ApiError::unsupported(&format!(
+            "named volumes ({source:?})"
+        )));
+    }
+    if !target.starts_with('/') {
+        return Err(ApiError::bad_request(format!(
+            "invalid volume specification: '{spec}': invalid mount config: mount path must be absolute"
+        )));
+    }
+    let mut readonly = false;
+    for option in mode.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => readonly = true,
+            "rw" => readonly = false,
+            "z" | "Z" | "rprivate" | "private" => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid volume specification: '{spec}': invalid mode: {other}"
+                )))
+            }
+        }
+    }
+    if !std::path::Path::new(source).exists() {
+        // Docker creates a missing bind source directory for -v.
+        std::fs::create_dir_all(source).map_err(|err| {
+            ApiError::internal(format!("creating bind source directory {source}: {err}"))
+        })?;
+    }
+    bind(std::path::Path::new(source), target, readonly)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_specs_parse_like_docker() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().to_str().unwrap();
+        let m = parse_bind(&format!("{src}:/data:ro")).unwrap();
+        assert_eq!(m.destination().to_str(), Some("/data"));
+        assert!(m.options().as_ref().unwrap().contains(&"ro".to_string()));
+        assert!(parse_bind(&format!("{src}:data")).is_err());
+        assert!(parse_bind(&format!("{src}:/data:bogus")).is_err());
+        assert_eq!(
+            parse_bind("vol:/data").unwrap_err().status,
+            hyper::StatusCode::NOT_IMPLEMENTED
+        );
+    }
+
+    #[test]
+    fn capabilities_add_and_drop() {
+        let host = HostConfig {
+            cap_add: Some(vec!["NET_ADMIN".into()]),
+            cap_drop: Some(vec!["cap_chown".into()]),
+            ..Default::default()
+        };
+        let caps = capabilities(&host).unwrap();
+        assert!(caps.contains(&Capability::NetAdmin));
+        assert!(!caps.contains(&Capability::Chown));
+        let bad = HostConfig {
+            cap_add: Some(vec!["NOPE".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            capabilities(&bad).unwrap_err().status,
+            hyper::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn tmpfs_options_flip_defaults() {
+        let m = tmpfs("/t", "exec,size=1m").unwrap();
+        let opts = m.options().clone().unwrap();
+        assert!(!opts.contains(&"noexec".to_string()));
+        assert!(opts.contains(&"size=1m".to_string()));
+    }
+}

@@ -1,0 +1,276 @@
+//! The container as the API shows it: `inspect` and the `ps` summary.
+
+use bollard_stubs::models::{
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, MountPoint,
+    MountPointTypeEnum, NetworkSettings,
+};
+use chrono::{DateTime, Utc};
+
+use super::record::{ContainerDir, ContainerRecord, Status};
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn time(t: &Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+        .unwrap_or_else(|| ZERO_TIME.to_string())
+}
+
+fn state_enum(status: Status) -> ContainerStateStatusEnum {
+    match status {
+        Status::Created => ContainerStateStatusEnum::CREATED,
+        Status::Running => ContainerStateStatusEnum::RUNNING,
+        Status::Paused => ContainerStateStatusEnum::PAUSED,
+        Status::Restarting => ContainerStateStatusEnum::RESTARTING,
+        Status::Removing => ContainerStateStatusEnum::REMOVING,
+        Status::Exited => ContainerStateStatusEnum::EXITED,
+        Status::Dead => ContainerStateStatusEnum::DEAD,
+    }
+}
+
+fn mounts(record: &ContainerRecord) -> Vec<MountPoint> {
+    let mut mounts = Vec::new();
+    for bind in record.host_config.binds.iter().flatten() {
+        let parts: Vec<&str> = bind.split(':').collect();
+        if parts.len() < 2 {
+            continue;
+        }
+        let mode = parts.get(2).copied().unwrap_or("");
+        mounts.push(MountPoint {
+            typ: Some(MountPointTypeEnum::BIND),
+            source: Some(parts[0].to_string()),
+            destination: Some(parts[1].to_string()),
+            mode: Some(mode.to_string()),
+            rw: Some(!mode.split(',').any(|m| m == "ro")),
+            propagation: Some("rprivate".to_string()),
+            ..Default::default()
+        });
+    }
+    for m in record.host_config.mounts.iter().flatten() {
+        mounts.push(MountPoint {
+            typ: m.typ.map(|t| match t {
+                bollard_stubs::models::MountTypeEnum::TMPFS => MountPointTypeEnum::TMPFS,
+                _ => MountPointTypeEnum::BIND,
+            }),
+            source: m.source.clone().or(Some(String::new())),
+            destination: m.target.clone(),
+            mode: Some(String::new()),
+            rw: Some(m.read_only != Some(true)),
+            propagation: Some(String::new()),
+            ..Default::default()
+        });
+    }
+    mounts
+}
+
+pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspectResponse {
+    let state = &record.state;
+    let argv = record.command();
+    let network_mode = record
+        .host_config
+        .network_mode
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "none".to_string());
+    let mut lower = record
+        .layers
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    if lower.is_empty() {
+        lower = String::new();
+    }
+    ContainerInspectResponse {
+        id: Some(record.id.clone()),
+        created: Some(
+            record
+                .created
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                .parse()
+                .unwrap_or_default(),
+        ),
+        path: argv.first().cloned(),
+        args: Some(argv.iter().skip(1).cloned().collect()),
+        state: Some(ContainerState {
+            status: Some(state_enum(state.status)),
+            running: Some(state.status.is_live()),
+            paused: Some(state.status == Status::Paused),
+            restarting: Some(state.status == Status::Restarting),
+            oom_killed: Some(state.oom_killed),
+            dead: Some(state.status == Status::Dead),
+            pid: Some(state.pid as i64),
+            exit_code: Some(state.exit_code as i64),
+            error: Some(state.error.clone()),
+            started_at: Some(time(&state.started_at)),
+            finished_at: Some(time(&state.finished_at)),
+            health: None,
+        }),
+        image: Some(record.image_id.clone()),
+        resolv_conf_path: Some(dir.resolv_conf().display().to_string()),
+        hostname_path: Some(dir.hostname().display().to_string()),
+        hosts_path: Some(dir.hosts().display().to_string()),
+        log_path: Some(dir.log(&record.id).display().to_string()),
+        name: Some(format!("/{}", record.name)),
+        restart_count: Some(state.restart_count),
+        driver: Some("overlay2".to_string()),
+        platform: Some("linux".to_string()),
+        mount_label: Some(String::new()),
+        process_label: Some(String::new()),
+        app_armor_profile: Some(String::new()),
+        exec_ids: None,
+        host_config: Some(record.host_config.clone()),
+        graph_driver: Some(DriverData {
+            name: "overlay2".to_string(),
+            data: [
+                ("LowerDir".to_string(), lower),
+                ("UpperDir".to_string(), dir.upper().display().to_string()),
+                ("WorkDir".to_string(), dir.work().display().to_string()),
+                ("MergedDir".to_string(), dir.merged().display().to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        }),
+        mounts: Some(mounts(record)),
+        config: Some(record.config.clone()),
+        network_settings: Some(NetworkSettings {
+            networks: Some([(network_mode, Default::default())].into_iter().collect()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Docker's human "Up 5 minutes" / "Exited (0) 3 seconds ago" text.
+pub fn status_text(record: &ContainerRecord, now: DateTime<Utc>) -> String {
+    let state = &record.state;
+    match state.status {
+        Status::Created => "Created".to_string(),
+        Status::Running | Status::Paused => {
+            let since = state.started_at.unwrap_or(record.created);
+            let up = format!("Up {}", human_duration(now - since));
+            if state.status == Status::Paused {
+                format!("{up} (Paused)")
+            } else {
+                up
+            }
+        }
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            state.exit_code,
+            human_duration(now - state.finished_at.unwrap_or(now))
+        ),
+        Status::Removing => "Removal In Progress".to_string(),
+        Status::Dead => "Dead".to_string(),
+        Status::Exited => match state.finished_at {
+            Some(finished) => format!(
+                "Exited ({}) {} ago",
+                state.exit_code,
+                human_duration(now - finished)
+            ),
+            None => format!("Exited ({})", state.exit_code),
+        },
+    }
+}
+
+/// Go's `units.HumanDuration`, which Docker uses for these texts.
+pub fn human_duration(d: chrono::Duration) -> String {
+    let seconds = d.num_seconds();
+    if seconds < 1 {
+        return "Less than a second".to_string();
+    }
+    if seconds == 1 {
+        return "1 second".to_string();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = d.num_minutes();
+    if minutes == 1 {
+        return "About a minute".to_string();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    let hours = (d.num_seconds() as f64 / 3600.0).round() as i64;
+    if hours == 1 {
+        return "About an hour".to_string();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", hours / 24 / 365)
+}
+
+pub fn summary(
+    record: &ContainerRecord,
+    image_name: String,
+    now: DateTime<Utc>,
+) -> ContainerSummary {
+    let argv = record.command();
+    let command = argv
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    ContainerSummary {
+        id: Some(record.id.clone()),
+        names: Some(vec![format!("/{}", record.name)]),
+        image: Some(image_name),
+        image_id: Some(record.image_id.clone()),
+        command: Some(command),
+        created: Some(record.created.timestamp()),
+        ports: Some(Vec::new()),
+        labels: record.config.labels.clone(),
+        state: Some(match record.state.status {
+            Status::Created => ContainerSummaryStateEnum::CREATED,
+            Status::Running => ContainerSummaryStateEnum::RUNNING,
+            Status::Paused => ContainerSummaryStateEnum::PAUSED,
+            Status::Restarting => ContainerSummaryStateEnum::RESTARTING,
+            Status::Removing => ContainerSummaryStateEnum::REMOVING,
+            Status::Exited => ContainerSummaryStateEnum::EXITED,
+            Status::Dead => ContainerSummaryStateEnum::DEAD,
+        }),
+        status: Some(status_text(record, now)),
+        host_config: Some(ContainerSummaryHostConfig {
+            network_mode: Some(
+                record
+                    .host_config
+                    .network_mode
+                    .clone()
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "none".to_string()),
+            ),
+            annotations: None,
+        }),
+        mounts: Some(mounts(record)),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations_match_go_units() {
+        let s = chrono::Duration::seconds;
+        assert_eq!(human_duration(s(0)), "Less than a second");
+        assert_eq!(human_duration(s(1)), "1 second");
+        assert_eq!(human_duration(s(45)), "45 seconds");
+        assert_eq!(human_duration(s(61)), "About a minute");
+        assert_eq!(human_duration(s(600)), "10 minutes");
+        assert_eq!(human_duration(s(3600)), "About an hour");
+        assert_eq!(human_duration(s(3 * 3600)), "3 hours");
+        assert_eq!(human_duration(s(5 * 86400)), "5 days");
+    }
+}

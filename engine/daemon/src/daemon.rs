@@ -1,0 +1,245 @@
+//! Start-up and shutdown: the data-root lock, the supervisor, re-adopting containers a
+//! previous daemon left behind, and the API socket.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use anyhow::{Context as _, Result};
+use berth_supervisor::{ExitRecord, SupervisorClient};
+
+use crate::api;
+use crate::config::DaemonConfig;
+use crate::container::actor::{Adopt, ContainerActor, Exited};
+use crate::container::record::{ContainerDir, ContainerRecord};
+use crate::container::registry::{Lookup, Register, Registry, Reserve};
+use crate::engine::{Engine, Services};
+
+/// Holds the data root for this daemon; a second berthd on the same root is refused.
+fn lock_data_root(data_root: &Path) -> Result<File> {
+    std::fs::create_dir_all(data_root)
+        .with_context(|| format!("creating data root {}", data_root.display()))?;
+    let path = data_root.join("berthd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match rustix::fs::flock(
+        file.as_fd(),
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    ) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let owner = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another berthd (pid {}) is already running with data root {}",
+                owner.trim(),
+                data_root.display()
+            );
+        }
+        Err(err) => return Err(err).with_context(|| format!("locking {}", path.display())),
+    }
+    std::fs::write(&path, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(file)
+}
+
+pub fn run(config: DaemonConfig) -> Result<()> {
+    let _lock = lock_data_root(&config.data_root)?;
+    std::fs::create_dir_all(&config.exec_root)
+        .with_context(|| format!("creating exec root {}", config.exec_root.display()))?;
+    std::fs::create_dir_all(config.containers_dir())
+        .with_context(|| format!("creating {}", config.containers_dir().display()))?;
+
+    let system = System::new();
+    system.block_on(serve(config))
+}
+
+async fn serve(config: DaemonConfig) -> Result<()> {
+    let cgroups = match berth_cgroups::detect() {
+        Ok(hierarchy) => Some(hierarchy),
+        Err(err) => {
+            tracing::warn!("no usable cgroup hierarchy, containers will run without limits: {err}");
+            None
+        }
+    };
+    let images_dir = config.images_dir();
+    let images =
+        actix_rt::task::spawn_blocking(move || berth_images::ImageStore::open(&images_dir))
+            .await?
+            .with_context(|| {
+                format!(
+                    "opening the image store in {}",
+                    config.images_dir().display()
+                )
+            })?;
+
+    let mut start = std::process::Command::new(
+        std::env::current_exe().context("finding the berthd executable")?,
+    );
+    start
+        .arg("supervise")
+        .arg("--exec-root")
+        .arg(&config.exec_root);
+    let (supervisor, mut exits) = SupervisorClient::connect_or_start(&config.exec_root, start)
+        .await
+        .context("starting the supervisor")?;
+
+    let registry = Registry::default().start();
+    let images = Arc::new(images);
+    let services = Arc::new(Services {
+        supervisor: supervisor.clone(),
+        registry: registry.clone(),
+        images: images.clone(),
+        cgroups,
+    });
+    let engine = Engine {
+        config: Arc::new(config.clone()),
+        images,
+        services: services.clone(),
+        started: chrono::Utc::now(),
+    };
+
+    // Exits reported by the supervisor go to the container's own actor.
+    let exit_registry = registry.clone();
+    let exit_supervisor = supervisor.clone();
+    actix_rt::spawn(async move {
+        while let Some(event) = exits.recv().await {
+            match exit_registry.send(Lookup(event.id.clone())).await {
+                Ok(Ok((_, addr))) => addr.do_send(Exited(event.exit)),
+                _ => {
+                    tracing::debug!("exit of unknown container {}", event.id);
+                    release(&exit_supervisor, &event.id).await;
+                }
+            }
+        }
+    });
+
+    restore(&engine).await?;
+
+    let listener = api::bind(&config.socket)
+        .with_context(|| format!("listening on {}", config.socket.display()))?;
+    tracing::info!("berthd is listening on unix://{}", config.socket.display());
+    let server = actix_rt::spawn(api::serve(listener, engine));
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    server.abort();
+    let _ = std::fs::remove_file(&config.socket);
+    // Running containers stay with the supervisor (live restore is the default); the next
+    // berthd adopts them.
+    System::current().stop();
+    Ok(())
+}
+
+/// Loads every container a previous daemon created and reconciles it with what the
+/// supervisor knows: still running → adopted; exited while we were away → its real exit
+/// code.
+async fn restore(engine: &Engine) -> Result<()> {
+    let containers_dir = engine.config.containers_dir();
+    let mut known: HashMap<String, berth_supervisor::KnownContainer> = engine
+        .services
+        .supervisor
+        .list()
+        .await
+        .context("asking the supervisor for its containers")?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let entries = std::fs::read_dir(&containers_dir)
+        .with_context(|| format!("reading {}", containers_dir.display()))?;
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let dir = ContainerDir::new(&containers_dir, &id);
+        let record = match ContainerRecord::load(&dir) {
+            Ok(record) => record,
+            Err(err) => {
+                tracing::warn!("skipping container {id}: {err}");
+                continue;
+            }
+        };
+        let was_live = record.state.status.is_live();
+        let reserved = engine
+            .registry()
+            .send(Reserve {
+                id: record.id.clone(),
+                name: record.name.clone(),
+            })
+            .await?;
+        if let Err(err) = reserved {
+            tracing::warn!("skipping container {id}: {}", err.message);
+            continue;
+        }
+        let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
+        engine.registry().do_send(Register {
+            id: id.clone(),
+            addr: addr.clone(),
+        });
+        match known.remove(&id) {
+            Some(live) if live.running => {
+                let mut fds = live.kept.into_iter();
+                match (fds.next(), fds.next()) {
+                    (Some(stdout), Some(stderr)) => addr.do_send(Adopt {
+                        pid: live.pid,
+                        stdout,
+                        stderr,
+                    }),
+                    _ => tracing::warn!("container {id} is running but its output pipes are lost"),
+                }
+            }
+            Some(gone) => {
+                let exit = gone
+                    .exit
+                    .or_else(|| berth_supervisor::read_exit_record(&dir.root));
+                if was_live {
+                    // The actor releases it in the supervisor once the exit is recorded.
+                    addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
+                } else {
+                    release(&engine.services.supervisor, &id).await;
+                }
+            }
+            None if was_live => {
+                let exit = berth_supervisor::read_exit_record(&dir.root);
+                addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
+            }
+            None => {}
+        }
+    }
+    // What the supervisor still holds for containers that no longer exist (removed while
+    // an exit was in flight): stop it and let it go.
+    for (id, orphan) in known {
+        if orphan.running {
+            tracing::warn!("killing container {id}: it has no record in the data root");
+            let _ = engine.services.supervisor.signal(&id, libc::SIGKILL).await;
+        } else {
+            release(&engine.services.supervisor, &id).await;
+        }
+    }
+    Ok(())
+}
+
+async fn release(supervisor: &SupervisorClient, id: &str) {
+    if let Err(err) = supervisor.release(id).await {
+        tracing::warn!("releasing {id} in the supervisor: {err}");
+    }
+}
+
+/// When neither the supervisor nor an exit file knows how a container ended (the whole
+/// host rebooted, say), Docker reports exit code 255 too.
+fn unknown_exit() -> ExitRecord {
+    ExitRecord {
+        exit_code: 255,
+        signal: None,
+        finished_at: chrono::Utc::now(),
+    }
+}

@@ -1,0 +1,34 @@
+//! What every request handler can reach: the actors' addresses and the shared services.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use berth_images::ImageStore;
+use berth_supervisor::SupervisorClient;
+
+use crate::config::DaemonConfig;
+use crate::container::registry::Registry;
+
+/// Services the container actors share. None of them holds container state.
+pub struct Services {
+    pub supervisor: SupervisorClient,
+    pub registry: Addr<Registry>,
+    pub images: Arc<ImageStore>,
+    /// `None` when no cgroup hierarchy could be found; containers then run unconfined
+    /// and any resource limit is refused.
+    pub cgroups: Option<berth_cgroups::Hierarchy>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub config: Arc<DaemonConfig>,
+    pub images: Arc<ImageStore>,
+    pub services: Arc<Services>,
+    pub started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Engine {
+    pub fn registry(&self) -> &Addr<Registry> {
+        &self.services.registry
+    }
+}
