@@ -223,7 +223,7 @@ fn overlay_mounts_layers_top_most_first() {
     assert_eq!(
         options,
         format!(
-            "lowerdir={}:{},upperdir={},workdir={}",
+            "lowerdir={}:{},upperdir={},workdir={},index=off",
             top.path.display(),
             base.path.display(),
             upper.display(),

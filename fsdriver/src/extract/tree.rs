@@ -194,7 +194,7 @@ impl<'a> Tree<'a> {
 
     /// openat2 with the layer root as `/`: `..`, absolute symlinks and symlinks that climb
     /// out are all resolved inside the root.
-    fn resolve(&self, components: &[Vec<u8>]) -> rustix::io::Result<OwnedFd> {
+    pub fn resolve(&self, components: &[Vec<u8>]) -> rustix::io::Result<OwnedFd> {
         let path = join(components);
         loop {
             match rustix::fs::openat2(

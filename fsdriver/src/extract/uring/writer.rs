@@ -6,9 +6,9 @@
 //! - a name is never touched while an operation on it is in flight;
 //! - a name that already exists is replaced only once nothing is in flight (it may be a
 //!   directory with in-flight files inside);
-//! - a parent directory is resolved from the root only once nothing is in flight (the path
-//!   may run through a symlink or file still being created), and hard links, whose target
-//!   may be anything in flight, are made only then.
+//! - a parent directory that does not resolve yet is resolved again (and created) only once
+//!   nothing is in flight (the path may run through a symlink or file still being
+//!   created), and hard links, whose target may be anything in flight, are made only then.
 //!
 //! A regular file that fits in one batch is created with its final mode (the writer thread
 //! has its own umask of 0, which the kernel's io_uring workers share), written and closed
@@ -120,7 +120,7 @@ impl Dir {
         } else {
             Inherit::Plain
         };
-        match rustix::fs::fgetxattr(&fd, POSIX_ACL_DEFAULT, &mut [0u8; 0]) {
+        match rustix::fs::fgetxattr_query(&fd, POSIX_ACL_DEFAULT) {
             Err(Errno::NODATA | Errno::OPNOTSUPP) => {}
             _ => inherit = Inherit::Unknown,
         }
@@ -819,12 +819,18 @@ impl Writer<'_> {
         if let Some(dir) = self.dirs.get(path) {
             return Ok(dir.clone());
         }
-        self.flush()?;
-        let dir = self
-            .tree
-            .open_dir(path, true)
-            .and_then(|fd| Dir::new(fd, path.to_vec()))
-            .map_err(|f| self.tree.classify(f, path, raw_path))?;
+        // What is in flight only adds names that did not exist: a path that resolves now
+        // resolves the same once they exist. A path that does not may be waiting for one.
+        let fd = match self.tree.resolve(path) {
+            Ok(fd) => fd,
+            Err(_) => {
+                self.flush()?;
+                self.tree
+                    .open_dir(path, true)
+                    .map_err(|f| self.tree.classify(f, path, raw_path))?
+            }
+        };
+        let dir = Dir::new(fd, path.to_vec()).map_err(|f| self.tree.classify(f, path, raw_path))?;
         Ok(self.cache_dir(path.to_vec(), dir))
     }
 
