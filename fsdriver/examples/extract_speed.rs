@@ -44,7 +44,10 @@ fn main() -> ExitCode {
         let file = BufReader::with_capacity(1 << 20, File::open(layer).expect("opening"));
         let started = Instant::now();
         let (_, stream) = compression::decompress(file).expect("recognising the layer");
-        let mut counted = Counted { inner: stream, bytes: 0 };
+        let mut counted = Counted {
+            inner: stream,
+            bytes: 0,
+        };
         let extracted = extractor
             .extract(&mut counted, &dest, &ExtractLimits::default())
             .expect("extracting");

@@ -90,7 +90,13 @@ impl DedupIndex {
             if name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
                 match rustix::fs::unlinkat(&index, name.as_c_str(), AtFlags::empty()) {
                     Ok(()) | Err(Errno::NOENT) => {}
-                    Err(e) => return Err(io_err("removing", &dir.join(OsStr::from_bytes(name.as_bytes())), e)),
+                    Err(e) => {
+                        return Err(io_err(
+                            "removing",
+                            &dir.join(OsStr::from_bytes(name.as_bytes())),
+                            e,
+                        ))
+                    }
                 }
             }
         }
@@ -127,10 +133,17 @@ impl DedupIndex {
             if name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
                 continue; // a pass in progress
             }
-            let stat = match rustix::fs::statat(&index, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            let stat = match rustix::fs::statat(&index, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+            {
                 Ok(stat) => stat,
                 Err(Errno::NOENT) => continue,
-                Err(e) => return Err(io_err("stat", &self.dir.join(OsStr::from_bytes(name.as_bytes())), e)),
+                Err(e) => {
+                    return Err(io_err(
+                        "stat",
+                        &self.dir.join(OsStr::from_bytes(name.as_bytes())),
+                        e,
+                    ))
+                }
             };
             if stat.st_nlink == 1 {
                 match rustix::fs::unlinkat(&index, name.as_c_str(), AtFlags::empty()) {
@@ -167,7 +180,11 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// Shares the files directly in `dir`; returns its subdirectories.
-    fn share_dir(&mut self, dir: &OwnedFd, path: &Path) -> Result<Vec<(OwnedFd, PathBuf)>, DedupError> {
+    fn share_dir(
+        &mut self,
+        dir: &OwnedFd,
+        path: &Path,
+    ) -> Result<Vec<(OwnedFd, PathBuf)>, DedupError> {
         let times = rustix::fs::fstat(dir).map_err(|e| io_err("stat", path, e))?;
         let mut subdirs = Vec::new();
         let mut changed = false;
@@ -194,29 +211,50 @@ impl Pass<'_> {
                 last_access: timespec(times.st_atime, times.st_atime_nsec as i64),
                 last_modification: timespec(times.st_mtime, times.st_mtime_nsec as i64),
             };
-            rustix::fs::futimens(dir, &restored).map_err(|e| io_err("setting times of", path, e))?;
+            rustix::fs::futimens(dir, &restored)
+                .map_err(|e| io_err("setting times of", path, e))?;
         }
         Ok(subdirs)
     }
 
     /// Links the file `name` to an identical indexed one, or indexes it; returns whether
     /// the directory changed.
-    fn share_file(&mut self, dir: &OwnedFd, name: &CString, path: &Path) -> Result<bool, DedupError> {
+    fn share_file(
+        &mut self,
+        dir: &OwnedFd,
+        name: &CString,
+        path: &Path,
+    ) -> Result<bool, DedupError> {
         // Reading must not touch the access time, which came from the tar.
-        let open = |flags| rustix::fs::openat(dir, name.as_c_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | flags, Mode::empty());
+        let open = |flags| {
+            rustix::fs::openat(
+                dir,
+                name.as_c_str(),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | flags,
+                Mode::empty(),
+            )
+        };
         let file = match open(OFlags::NOATIME) {
             Err(Errno::PERM) => open(OFlags::empty()),
             other => other,
         }
         .map_err(|e| io_err("opening", path, e))?;
         let stat = rustix::fs::fstat(&file).map_err(|e| io_err("stat", path, e))?;
-        let key = self.key(file, &stat).map_err(|e| io_err("reading", path, e.into()))?;
+        let key = self
+            .key(file, &stat)
+            .map_err(|e| io_err("reading", path, e))?;
         if !self.used.insert(key) {
             return Ok(false);
         }
         let key_name = CString::new(hex::encode(key)).expect("hex has no NUL");
         let temp = temp_name();
-        match rustix::fs::linkat(&self.index, key_name.as_c_str(), &self.index, temp.as_c_str(), AtFlags::empty()) {
+        match rustix::fs::linkat(
+            &self.index,
+            key_name.as_c_str(),
+            &self.index,
+            temp.as_c_str(),
+            AtFlags::empty(),
+        ) {
             Ok(()) => self.replace_with_shared(dir, name, path, &temp, &stat),
             Err(Errno::NOENT) => {
                 self.index_file(dir, name, &key_name, path)?;
@@ -262,17 +300,42 @@ impl Pass<'_> {
         Ok(true)
     }
 
-    fn index_file(&self, dir: &OwnedFd, name: &CString, key: &CString, path: &Path) -> Result<(), DedupError> {
-        match rustix::fs::linkat(dir, name.as_c_str(), &self.index, key.as_c_str(), AtFlags::empty()) {
+    fn index_file(
+        &self,
+        dir: &OwnedFd,
+        name: &CString,
+        key: &CString,
+        path: &Path,
+    ) -> Result<(), DedupError> {
+        match rustix::fs::linkat(
+            dir,
+            name.as_c_str(),
+            &self.index,
+            key.as_c_str(),
+            AtFlags::empty(),
+        ) {
             // Another layer indexed the same file meanwhile: this one stays apart.
             Ok(()) | Err(Errno::EXIST) => Ok(()),
             Err(e) => Err(io_err("indexing", path, e)),
         }
     }
 
-    fn repoint(&self, dir: &OwnedFd, name: &CString, key: &CString, temp: &CString, path: &Path) -> Result<(), DedupError> {
-        rustix::fs::linkat(dir, name.as_c_str(), &self.index, temp.as_c_str(), AtFlags::empty())
-            .map_err(|e| io_err("indexing", path, e))?;
+    fn repoint(
+        &self,
+        dir: &OwnedFd,
+        name: &CString,
+        key: &CString,
+        temp: &CString,
+        path: &Path,
+    ) -> Result<(), DedupError> {
+        rustix::fs::linkat(
+            dir,
+            name.as_c_str(),
+            &self.index,
+            temp.as_c_str(),
+            AtFlags::empty(),
+        )
+        .map_err(|e| io_err("indexing", path, e))?;
         rustix::fs::renameat(&self.index, temp.as_c_str(), &self.index, key.as_c_str())
             .map_err(|e| io_err("indexing", path, e))
     }
@@ -284,7 +347,7 @@ impl Pass<'_> {
         hasher.update(&(stat.st_mode & 0o7777).to_le_bytes());
         hasher.update(&stat.st_uid.to_le_bytes());
         hasher.update(&stat.st_gid.to_le_bytes());
-        hasher.update(&(stat.st_mtime as i64).to_le_bytes());
+        hasher.update(&stat.st_mtime.to_le_bytes());
         hasher.update(&(stat.st_mtime_nsec as i64).to_le_bytes());
         for (name, value) in xattrs(file.as_fd())? {
             hasher.update(&(name.len() as u64).to_le_bytes());

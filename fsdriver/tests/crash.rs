@@ -109,7 +109,10 @@ fn kill_during_import(extractor: Extractor) {
     assert!(names(&root.path().join("blobs/ingest")).is_empty());
     let ingested = ingest_layer(&content, &layers, &gz[..]).unwrap();
     assert_eq!(ingested.diff_id, Digest::of_bytes(&tar));
-    assert_eq!(layers.list().unwrap(), [ingested.diff_id.clone()]);
+    assert_eq!(
+        layers.list().unwrap(),
+        std::slice::from_ref(&ingested.diff_id)
+    );
     assert_eq!(content.list().unwrap(), [Digest::of_bytes(&gz)]);
     let file = layers.path(&ingested.diff_id).join("data/19/file-1999");
     let expected: Vec<u8> = (0..8192u32)

@@ -31,7 +31,9 @@ fn ten_images_on_a_common_base_cost_about_one_base() {
     let root = tempfile::tempdir().unwrap();
     let store = LayerStore::open(root.path()).unwrap();
     let one = {
-        let layer = store.extract(&base(&mut Tar::new(), 200).bytes()[..]).unwrap();
+        let layer = store
+            .extract(&base(&mut Tar::new(), 200).bytes()[..])
+            .unwrap();
         let usage = store.disk_usage().unwrap();
         store.remove(&layer.diff_id).unwrap();
         store.sweep_shared().unwrap();
@@ -43,7 +45,10 @@ fn ten_images_on_a_common_base_cost_about_one_base() {
     let mut layers = Vec::new();
     for image in 0..10 {
         let tar = base(&mut Tar::new(), 200)
-            .file(&format!("app/image-{image}"), format!("app {image}").as_bytes())
+            .file(
+                &format!("app/image-{image}"),
+                format!("app {image}").as_bytes(),
+            )
             .bytes();
         layers.push(store.extract(&tar[..]).unwrap());
     }
@@ -74,7 +79,10 @@ fn ten_images_on_a_common_base_cost_about_one_base() {
     let swept = store.sweep_shared().unwrap();
     assert_eq!(swept.files, 201);
     assert!(swept.bytes >= 200 * 16384, "{swept:?}");
-    assert!(fs::read_dir(root.path().join("files")).unwrap().next().is_none());
+    assert!(fs::read_dir(root.path().join("files"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 #[test]
@@ -113,13 +121,21 @@ fn only_files_with_identical_metadata_are_shared() {
     }
     // Any name will do across layers.
     let third = store
-        .extract(&Tar::new().dir("d/", 0o755).file("d/other-name", content).bytes()[..])
+        .extract(
+            &Tar::new()
+                .dir("d/", 0o755)
+                .file("d/other-name", content)
+                .bytes()[..],
+        )
         .unwrap();
     assert_eq!(at(&first, "same"), at(&third, "other-name"));
     let meta = fs::metadata(second.path.join("d/mode")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
     // Sharing renamed files into the directories: their times are still the tar's.
-    assert_eq!(fs::metadata(second.path.join("d")).unwrap().mtime(), 1_600_000_000);
+    assert_eq!(
+        fs::metadata(second.path.join("d")).unwrap().mtime(),
+        1_600_000_000
+    );
 }
 
 #[test]
@@ -137,9 +153,17 @@ fn a_layer_keeps_its_own_link_structure() {
         )
         .unwrap();
     let path = |name: &str| layer.path.join(name);
-    assert_ne!(ino(&path("a")), ino(&path("b")), "two files of one layer joined");
+    assert_ne!(
+        ino(&path("a")),
+        ino(&path("b")),
+        "two files of one layer joined"
+    );
     assert_eq!(ino(&path("c")), ino(&path("d")));
-    assert_eq!(fs::metadata(path("c")).unwrap().nlink(), 2, "the tar's link only");
+    assert_eq!(
+        fs::metadata(path("c")).unwrap().nlink(),
+        2,
+        "the tar's link only"
+    );
 
     // Another layer shares with the first but still never joins its own files.
     let other = store
@@ -177,7 +201,7 @@ fn a_container_write_never_reaches_another_layer() {
         fs::create_dir(d).unwrap();
     }
     let merged = &dirs[2];
-    overlay::mount(&[mine.path.clone()], &dirs[0], &dirs[1], merged).unwrap();
+    overlay::mount(std::slice::from_ref(&mine.path), &dirs[0], &dirs[1], merged).unwrap();
     let wrote = (
         fs::write(merged.join("etc/config"), b"changed in a container"),
         fs::set_permissions(merged.join("etc/script"), fs::Permissions::from_mode(0o777)),
@@ -190,6 +214,12 @@ fn a_container_write_never_reaches_another_layer() {
     // overlayfs copied both up; the shared inodes, and so the other layer, are untouched.
     assert_eq!(fs::read(&config).unwrap(), b"original");
     assert_eq!(fs::read(mine.path.join("etc/config")).unwrap(), b"original");
-    assert_eq!((ino(&config), fs::metadata(&script).unwrap().mode()), before);
-    assert_eq!(fs::read(dirs[0].join("etc/config")).unwrap(), b"changed in a container");
+    assert_eq!(
+        (ino(&config), fs::metadata(&script).unwrap().mode()),
+        before
+    );
+    assert_eq!(
+        fs::read(dirs[0].join("etc/config")).unwrap(),
+        b"changed in a container"
+    );
 }

@@ -537,7 +537,10 @@ fn extractors_agree_on_a_layer_with_everything() {
         .file("big/with-xattr", &pattern(3 << 20, 5));
     // Many small files and symlinks, over many batches.
     for i in 0..3000 {
-        tar.file(&format!("many/d{}/f{i}", i % 17), &pattern(i % 700, i as u8));
+        tar.file(
+            &format!("many/d{}/f{i}", i % 17),
+            &pattern(i % 700, i as u8),
+        );
         if i % 5 == 0 {
             tar.symlink(&format!("many/l{i}"), &format!("d{}/f{i}", i % 17));
         }
@@ -590,7 +593,10 @@ fn extractors_agree_on_a_layer_with_everything() {
     assert_eq!(node("again").data, b"second");
     assert_eq!(node("kind").data, b"a file again");
     assert_eq!(node("linked").link_of.as_deref(), Some(Path::new("link-1")));
-    assert_eq!(node("many/link-2").link_of.as_deref(), Some(Path::new("link-1")));
+    assert_eq!(
+        node("many/link-2").link_of.as_deref(),
+        Some(Path::new("link-1"))
+    );
     assert_eq!(node("gone").kind, "char");
     assert_eq!(node("wide/via-link").data, b"in wide");
     assert_eq!(node("through-up").data, b"x");
@@ -604,10 +610,22 @@ fn extractors_agree_on_a_layer_with_everything() {
 fn extractors_agree_on_a_system_directory_archived_by_gnu_tar() {
     // A real archive: GNU tar's headers, hard links and symlinks as it writes them.
     let output = std::process::Command::new("tar")
-        .args(["--numeric-owner", "-C", "/usr/share", "-cf", "-", "zoneinfo", "common-licenses"])
+        .args([
+            "--numeric-owner",
+            "-C",
+            "/usr/share",
+            "-cf",
+            "-",
+            "zoneinfo",
+            "common-licenses",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let tree = assert_extractors_agree(&output.stdout);
     assert!(tree.len() > 1000, "{} entries", tree.len());
 }
@@ -617,7 +635,10 @@ fn extractors_agree_on_failures() {
     for tar in [
         Tar::new().file("f", b"x").file("f/child", b"y").bytes(),
         Tar::new().hardlink("h", "missing").bytes(),
-        Tar::new().symlink("s", "/nowhere").file("s/x", b"y").bytes(),
+        Tar::new()
+            .symlink("s", "/nowhere")
+            .file("s/x", b"y")
+            .bytes(),
         Tar::new().file("data", &vec![7u8; 10_000]).bytes()[..5000].to_vec(),
     ] {
         assert_extractors_agree(&tar);

@@ -104,10 +104,17 @@ pub(crate) enum Node {
     /// Content follows, through [`Content`].
     Regular,
     Directory,
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
     /// A second name for the existing entry at `target` (inside the root, not empty).
-    HardLink { target: Components },
-    Special { file_type: FileType, dev: rustix::fs::Dev },
+    HardLink {
+        target: Components,
+    },
+    Special {
+        file_type: FileType,
+        dev: rustix::fs::Dev,
+    },
 }
 
 /// The content of the regular file being extracted, with the size limit applied as it is

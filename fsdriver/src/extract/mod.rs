@@ -124,7 +124,9 @@ impl Extractor {
         match uring::available() {
             Ok(()) => Extractor::Uring,
             Err(e) => {
-                tracing::debug!("io_uring is unavailable ({e}); extracting layers with plain syscalls");
+                tracing::debug!(
+                    "io_uring is unavailable ({e}); extracting layers with plain syscalls"
+                );
                 Extractor::Reference
             }
         }

@@ -484,7 +484,12 @@ impl<'a> Tree<'a> {
     /// Makes room for a new entry named `name`: removes whatever is there, except that an
     /// existing directory is kept when `keep_dir` is set. Returns whether a directory was
     /// kept.
-    pub fn clear(&self, parent: BorrowedFd<'_>, name: &OsStr, keep_dir: bool) -> Result<bool, Failure> {
+    pub fn clear(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        keep_dir: bool,
+    ) -> Result<bool, Failure> {
         let stat = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
             Err(Errno::NOENT) => return Ok(false),

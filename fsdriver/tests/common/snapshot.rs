@@ -106,15 +106,14 @@ pub fn assert_same(left: &BTreeMap<PathBuf, Node>, right: &BTreeMap<PathBuf, Nod
     for (path, node) in left {
         match right.get(path) {
             None => panic!("{} exists only on the left: {node:?}", path.display()),
-            Some(other) => assert_eq!(
-                node,
-                other,
-                "{} differs (left, right)",
-                path.display()
-            ),
+            Some(other) => assert_eq!(node, other, "{} differs (left, right)", path.display()),
         }
     }
     for path in right.keys() {
-        assert!(left.contains_key(path), "{} exists only on the right", path.display());
+        assert!(
+            left.contains_key(path),
+            "{} exists only on the right",
+            path.display()
+        );
     }
 }

@@ -77,7 +77,10 @@ impl Executor {
     /// Every buffer, path and descriptor the entries refer to must stay valid until their
     /// completions have been reaped, and `chain.len()` must not exceed [`Executor::room`].
     pub unsafe fn push(&mut self, chain: &[squeue::Entry]) -> io::Result<()> {
-        assert!(chain.len() <= self.room(), "pushed past the completion queue");
+        assert!(
+            chain.len() <= self.room(),
+            "pushed past the completion queue"
+        );
         let free = {
             let sq = self.ring.submission();
             sq.capacity() - sq.len()

@@ -114,7 +114,10 @@ struct Batch {
 enum Item {
     Entry(Planned),
     /// More content of the latest regular file: `data[start..end]`.
-    Content { start: usize, end: usize },
+    Content {
+        start: usize,
+        end: usize,
+    },
     /// The latest regular file is complete.
     EndOfFile,
 }

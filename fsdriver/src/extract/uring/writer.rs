@@ -20,9 +20,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
@@ -266,7 +266,7 @@ impl Writer<'_> {
         // A file whose content goes on in the next batch cannot be one chain.
         if let Some(file) = self.current {
             if matches!(self.files.get(file).target, Target::Gathering { .. }) {
-                self.to_descriptor(file)?;
+                self.write_through_descriptor(file)?;
             }
         }
         let held = self.batches.get_mut(id);
@@ -288,8 +288,7 @@ impl Writer<'_> {
                 let dir = self.dir(&parent, &raw_path)?;
                 self.make_room(&dir, &leaf, &raw_path)?;
                 let leaf = self.c_name(&dir, leaf, &raw_path)?;
-                self.busy_names
-                    .insert((dir.ino, leaf.as_bytes().to_vec()));
+                self.busy_names.insert((dir.ino, leaf.as_bytes().to_vec()));
                 let with_xattrs = !meta.xattrs.is_empty();
                 let file = self.files.insert(File {
                     dir,
@@ -307,7 +306,7 @@ impl Writer<'_> {
                 self.current = Some(file);
                 if with_xattrs {
                     // xattrs are set through a descriptor, as the reference does.
-                    self.to_descriptor(file)?;
+                    self.write_through_descriptor(file)?;
                 }
                 Ok(())
             }
@@ -321,8 +320,7 @@ impl Writer<'_> {
                 self.make_room(&dir, &leaf, &raw_path)?;
                 let leaf = self.c_name(&dir, leaf, &raw_path)?;
                 let target = self.c_name(&dir, target, &raw_path)?;
-                self.busy_names
-                    .insert((dir.ino, leaf.as_bytes().to_vec()));
+                self.busy_names.insert((dir.ino, leaf.as_bytes().to_vec()));
                 self.symlink(Symlink {
                     dir,
                     leaf,
@@ -338,8 +336,8 @@ impl Writer<'_> {
                 meta,
             } => {
                 let dir = self.dir(&parent, &raw_path)?;
-                let exists = rustix::fs::statat(&dir.fd, leaf.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
-                    .is_ok();
+                let exists =
+                    rustix::fs::statat(&dir.fd, leaf.as_slice(), AtFlags::SYMLINK_NOFOLLOW).is_ok();
                 if exists || self.busy_names.contains(&(dir.ino, leaf.clone())) {
                     // An existing directory gets its metadata again, which changes what
                     // entries in flight inside it inherit.
@@ -472,7 +470,13 @@ impl Writer<'_> {
     }
 
     /// Submits one write of `batch.data[start..end]` at the file's current offset.
-    fn write(&mut self, file: usize, batch: usize, start: usize, end: usize) -> Result<(), ExtractError> {
+    fn write(
+        &mut self,
+        file: usize,
+        batch: usize,
+        start: usize,
+        end: usize,
+    ) -> Result<(), ExtractError> {
         let offset = self.files.get(file).offset;
         self.files.get_mut(file).offset += (end - start) as u64;
         self.submit_write(file, batch, start, end, offset)
@@ -509,17 +513,20 @@ impl Writer<'_> {
             Target::Descriptor(fd) => opcode::Write::new(types::Fd(fd.as_raw_fd()), ptr, len),
             Target::Gathering { .. } => unreachable!("a gathering file has no descriptor yet"),
         };
-        entry.offset(offset).build().user_data(self.ops.insert(Pending::Write {
-            file,
-            batch,
-            start,
-            end,
-            offset,
-        }) as u64)
+        entry
+            .offset(offset)
+            .build()
+            .user_data(self.ops.insert(Pending::Write {
+                file,
+                batch,
+                start,
+                end,
+                offset,
+            }) as u64)
     }
 
     /// Turns a gathering file into one written through its own descriptor.
-    fn to_descriptor(&mut self, file: usize) -> Result<(), ExtractError> {
+    fn write_through_descriptor(&mut self, file: usize) -> Result<(), ExtractError> {
         let f = self.files.get(file);
         let fd = self
             .tree
@@ -547,8 +554,10 @@ impl Writer<'_> {
             unreachable!("only descriptor-written files are finished here")
         };
         let finished = self.tree.finish_file(fd.as_fd(), &f.meta);
-        self.busy_names.remove(&(f.dir.ino, f.leaf.as_bytes().to_vec()));
-        finished.map_err(|failure| self.classify_at(&f.dir, f.leaf.as_bytes(), &f.raw_path, failure))
+        self.busy_names
+            .remove(&(f.dir.ino, f.leaf.as_bytes().to_vec()));
+        finished
+            .map_err(|failure| self.classify_at(&f.dir, f.leaf.as_bytes(), &f.raw_path, failure))
     }
 
     fn symlink(&mut self, link: Symlink) -> Result<(), ExtractError> {
@@ -659,7 +668,9 @@ impl Writer<'_> {
                 } else {
                     self.fix_symlink(&link)
                 };
-                done.map_err(|f| self.classify_at(&link.dir, link.leaf.as_bytes(), &link.raw_path, f))
+                done.map_err(|f| {
+                    self.classify_at(&link.dir, link.leaf.as_bytes(), &link.raw_path, f)
+                })
             }
         }
     }
@@ -699,7 +710,11 @@ impl Writer<'_> {
                     io::Error::from_raw_os_error(-n)
                 };
                 let f = self.files.get(file);
-                return Err(self.tree.io("writing", &child(&f.dir.path, f.leaf.as_bytes()), source));
+                return Err(self.tree.io(
+                    "writing",
+                    &child(&f.dir.path, f.leaf.as_bytes()),
+                    source,
+                ));
             }
         }
         self.release_batch(batch);
@@ -744,10 +759,13 @@ impl Writer<'_> {
         }
         self.slots.push(slot);
         let f = self.files.remove(file);
-        self.busy_names.remove(&(f.dir.ino, f.leaf.as_bytes().to_vec()));
+        self.busy_names
+            .remove(&(f.dir.ino, f.leaf.as_bytes().to_vec()));
         if res < 0 {
             let source = io::Error::from_raw_os_error(-res);
-            return Err(self.tree.io("closing", &child(&f.dir.path, f.leaf.as_bytes()), source));
+            return Err(self
+                .tree
+                .io("closing", &child(&f.dir.path, f.leaf.as_bytes()), source));
         }
         self.fix_file(&f)
             .map_err(|failure| self.classify_at(&f.dir, f.leaf.as_bytes(), &f.raw_path, failure))
@@ -917,8 +935,15 @@ impl Writer<'_> {
         self.classify_at(&f.dir, f.leaf.as_bytes(), &f.raw_path, failure)
     }
 
-    fn classify_at(&self, dir: &Dir, leaf: &[u8], raw_path: &[u8], failure: Failure) -> ExtractError {
-        self.tree.classify(failure, &child(&dir.path, leaf), raw_path)
+    fn classify_at(
+        &self,
+        dir: &Dir,
+        leaf: &[u8],
+        raw_path: &[u8],
+        failure: Failure,
+    ) -> ExtractError {
+        self.tree
+            .classify(failure, &child(&dir.path, leaf), raw_path)
     }
 
     fn ring_error(&self, source: io::Error) -> ExtractError {
