@@ -169,13 +169,14 @@ impl ImageStore {
             gc: RwLock::new(()),
             all_loaded: false,
         };
-        store.all_loaded = store.load_images()?;
+        let all_loaded = store.load_images()?;
         store.load_leases()?;
-        if store.all_loaded {
-            store.gc()?;
+        if all_loaded {
+            store.collect_unreferenced()?;
         } else {
             tracing::warn!("some images could not be loaded; skipping garbage collection");
         }
+        store.all_loaded = all_loaded;
         Ok(store)
     }
 
@@ -190,9 +191,7 @@ impl ImageStore {
                     .into(),
             ));
         }
-        let layers = self.layers.list().map_err(fsdriver::Error::from)?;
-        let blobs = self.content.list().map_err(fsdriver::Error::from)?;
-        self.collect(&layers, &blobs)
+        self.collect_unreferenced()
     }
 
     /// Stores a single-layer image from a tar stream (gzip, zstd or plain), like
@@ -410,7 +409,7 @@ impl ImageStore {
             }
             state.leases.remove(holder).unwrap_or_default()
         };
-        self.collect(&released, &[]).map(drop)
+        self.collect(&released, &[])
     }
 
     fn put(&self, bytes: &[u8]) -> Result<fsdriver::content::Descriptor, Error> {
@@ -554,7 +553,20 @@ impl ImageStore {
     }
 
     /// Deletes whichever of `layers` and `blobs` no image or lease references any more.
-    fn collect(&self, layers: &[Digest], blobs: &[Digest]) -> Result<Collected, Error> {
+    fn collect(&self, layers: &[Digest], blobs: &[Digest]) -> Result<(), Error> {
+        self.delete_unreferenced(layers, blobs).map(drop)
+    }
+
+    /// Deletes every layer and blob nothing references: what an import or a removal
+    /// interrupted by a crash left behind.
+    fn collect_unreferenced(&self) -> Result<Collected, Error> {
+        let layers = self.layers.list().map_err(fsdriver::Error::from)?;
+        let blobs = self.content.list().map_err(fsdriver::Error::from)?;
+        self.delete_unreferenced(&layers, &blobs)
+    }
+
+    /// [`ImageStore::collect`], saying what it deleted.
+    fn delete_unreferenced(&self, layers: &[Digest], blobs: &[Digest]) -> Result<Collected, Error> {
         let _gc = self.gc.write();
         let (layers, blobs) = {
             let state = self.state.lock();
