@@ -17,6 +17,8 @@ use crate::container::actor::{Adopt, ContainerActor, Exited};
 use crate::container::record::{ContainerDir, ContainerRecord};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
+use crate::events::EventBus;
+use crate::stats::Sampler;
 
 /// Holds the data root for this daemon; a second berthd on the same root is refused.
 fn lock_data_root(data_root: &Path) -> Result<File> {
@@ -93,11 +95,14 @@ async fn serve(config: DaemonConfig) -> Result<()> {
 
     let registry = Registry::default().start();
     let images = Arc::new(images);
+    let stats = Sampler::new(cgroups.clone()).start();
     let services = Arc::new(Services {
         supervisor: supervisor.clone(),
         registry: registry.clone(),
         images: images.clone(),
         cgroups,
+        events: EventBus::default().start(),
+        stats,
     });
     let engine = Engine {
         config: Arc::new(config.clone()),

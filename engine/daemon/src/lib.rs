@@ -9,4 +9,6 @@ pub mod config;
 pub mod container;
 pub mod daemon;
 pub mod engine;
+pub mod events;
 pub mod ids;
+pub mod stats;

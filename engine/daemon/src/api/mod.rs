@@ -3,8 +3,10 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod images;
+pub mod observe;
 pub mod system;
 
 use std::convert::Infallible;
@@ -132,7 +134,12 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["containers", id, "wait"]) => containers::wait(&engine, id, req).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&engine, id, req).await,
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&engine, id, req).await,
-        (&Method::GET, ["containers", id, "logs"]) => containers::logs(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "logs"]) => observe::logs(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "top"]) => observe::top(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "stats"]) => observe::stats(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "pause"]) => observe::pause(&engine, id).await,
+        (&Method::POST, ["containers", id, "unpause"]) => observe::unpause(&engine, id).await,
+        (&Method::GET, ["events"]) => events::events(&engine, req).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
 
         (&Method::POST, ["images", "create"]) => images::create(&engine, req).await,
@@ -155,7 +162,6 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
 fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
     const LATER: &[&str] = &[
         "/exec",
-        "/events",
         "/build",
         "/networks",
         "/volumes",
@@ -173,10 +179,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/commit",
     ];
     let container_later = [
-        "/top",
-        "/stats",
-        "/pause",
-        "/unpause",
         "/resize",
         "/export",
         "/changes",
