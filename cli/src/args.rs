@@ -111,6 +111,21 @@ pub enum Command {
     /// Show a container's logs
     #[command(override_usage = "berth logs [OPTIONS] CONTAINER")]
     Logs(LogsArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
+    Top(TopArgs),
+    /// Display a live stream of container resource usage statistics
+    #[command(override_usage = "berth stats [OPTIONS] [CONTAINER...]")]
+    Stats(StatsArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth unpause CONTAINER [CONTAINER...]")]
+    Unpause(ContainersArgs),
+    /// Get real time events from the server
+    #[command(override_usage = "berth events [OPTIONS]")]
+    Events(EventsArgs),
     /// List containers
     #[command(override_usage = "berth ps [OPTIONS]")]
     Ps(PsArgs),
@@ -204,6 +219,18 @@ pub enum ContainerCommand {
     /// Show a container's logs
     #[command(override_usage = "berth container logs [OPTIONS] CONTAINER")]
     Logs(LogsArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
+    Top(TopArgs),
+    /// Display a live stream of container resource usage statistics
+    #[command(override_usage = "berth container stats [OPTIONS] [CONTAINER...]")]
+    Stats(StatsArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth container unpause CONTAINER [CONTAINER...]")]
+    Unpause(ContainersArgs),
     /// List containers
     #[command(visible_aliases = ["ps", "list"], override_usage = "berth container ls [OPTIONS]")]
     Ls(PsArgs),
@@ -243,6 +270,9 @@ pub enum SystemCommand {
     /// Show system-wide information
     #[command(override_usage = "berth system info [OPTIONS]")]
     Info(FormatOnly),
+    /// Get real time events from the server
+    #[command(override_usage = "berth system events [OPTIONS]")]
+    Events(EventsArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -625,4 +655,53 @@ pub struct TagArgs {
     pub source: String,
     #[arg(value_name = "TARGET_IMAGE[:TAG]")]
     pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Options for ps (default: -ef)
+    #[arg(value_name = "ps OPTIONS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format the output with a Go template, "table …" or "json"
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainersArgs {
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided (container=, event=, type=, …)
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format the output with a Go template (or "json")
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Show all events created since a timestamp or a relative time (e.g. 42m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stream events until a timestamp or a relative time (e.g. 42m)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }

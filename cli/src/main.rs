@@ -20,7 +20,7 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{container, images, inspect, logs, man, ps, system, unknown};
+use commands::{container, events, images, inspect, logs, man, observe, ps, stats, system, unknown};
 use error::CliError;
 
 fn main() {
@@ -105,6 +105,11 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             inspect::inspect(client, kind, &args.names, args.format.as_deref(), args.size).await
         }
         Command::Logs(args) => logs::logs(client, args).await,
+        Command::Top(args) => observe::top(client, args).await,
+        Command::Stats(args) => stats::stats(client, args).await,
+        Command::Pause(args) => observe::pause(client, args).await,
+        Command::Unpause(args) => observe::unpause(client, args).await,
+        Command::Events(args) => events::events(client, args).await,
         Command::Ps(args) => ps::ps(client, args).await,
         Command::Info(args) => system::info(client, args, debug).await,
         Command::Version(args) => system::version(client, args, debug).await,
@@ -133,6 +138,10 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
                 .await
             }
             ContainerCommand::Logs(args) => logs::logs(client, args).await,
+            ContainerCommand::Top(args) => observe::top(client, args).await,
+            ContainerCommand::Stats(args) => stats::stats(client, args).await,
+            ContainerCommand::Pause(args) => observe::pause(client, args).await,
+            ContainerCommand::Unpause(args) => observe::unpause(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
@@ -155,6 +164,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         },
         Command::System(sub) => match sub {
             SystemCommand::Info(args) => system::info(client, args, debug).await,
+            SystemCommand::Events(args) => events::events(client, args).await,
             SystemCommand::External(argv) => Err(unknown::refuse("system", &argv)),
         },
         Command::External(argv) => Err(unknown::refuse("", &argv)),

@@ -376,7 +376,7 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
 /// Runs one request per container, printing each name that succeeded and
 /// reporting all failures at the end, as docker does. `rm -f` passes
 /// `forgive_missing`: a container that is already gone is not an error.
-async fn for_each_container(
+pub(crate) async fn for_each_container(
     client: &mut Client,
     containers: &[String],
     method: Method,

@@ -2,10 +2,13 @@
 //! requests and docker-shaped output.
 
 pub mod container;
+pub mod events;
 pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod man;
+pub mod observe;
 pub mod ps;
+pub mod stats;
 pub mod system;
 pub mod unknown;
