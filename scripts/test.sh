@@ -15,9 +15,9 @@ log() { echo "[test] $*" >&2; }
 
 # --- what the tests need at run time -------------------------------------------------------
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
-# tests.
+# tests, iproute2 for the network stats test; docker-py for the client-library tests.
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static man-db tmux)
+packages=(busybox-static man-db tmux iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,6 +26,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+  log "installing docker-py"
+  python3 -m pip install docker || python3 -m pip install --break-system-packages docker
 fi
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -662,7 +662,11 @@ pub struct TopArgs {
     #[arg(value_name = "CONTAINER")]
     pub container: String,
     /// Options for ps (default: -ef)
-    #[arg(value_name = "ps OPTIONS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub ps_args: Vec<String>,
 }
 

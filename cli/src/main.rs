@@ -20,7 +20,9 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{container, events, images, inspect, logs, man, observe, ps, stats, system, unknown};
+use commands::{
+    container, events, images, inspect, logs, man, observe, ps, stats, system, unknown,
+};
 use error::CliError;
 
 fn main() {
@@ -65,6 +67,7 @@ fn execute(cli: Cli) -> i32 {
     let mut client = Client::new(host).with_debug(debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
     {
         Ok(runtime) => runtime,

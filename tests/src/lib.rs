@@ -9,6 +9,7 @@ mod command;
 mod daemon;
 mod fixture;
 mod http;
+mod watched;
 
 use std::path::PathBuf;
 use std::thread;
@@ -18,6 +19,7 @@ pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
 pub use daemon::{mount_points_under, Daemon};
 pub use fixture::{busybox_tar, repo_root};
 pub use http::{request, HttpResponse};
+pub use watched::Watched;
 
 /// The real docker CLI (v28) that berthd must serve.
 pub const DOCKER_CLI: &str = "/usr/local/bin/docker";

@@ -40,7 +40,11 @@ pub fn events_path(
 fn fixed_nano_time(nanos: i64) -> String {
     let t = Local.timestamp_nanos(nanos);
     let zone = t.format("%:z").to_string();
-    let zone = if zone == "+00:00" { "Z".to_owned() } else { zone };
+    let zone = if zone == "+00:00" {
+        "Z".to_owned()
+    } else {
+        zone
+    };
     format!("{}{zone}", t.format("%Y-%m-%dT%H:%M:%S%.9f"))
 }
 

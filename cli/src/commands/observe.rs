@@ -25,7 +25,11 @@ pub fn top_path(args: &TopArgs) -> String {
         "ps_args",
         (!args.ps_args.is_empty()).then(|| args.ps_args.join(" ")),
     );
-    format!("/containers/{}/top{}", segment(&args.container), query.build())
+    format!(
+        "/containers/{}/top{}",
+        segment(&args.container),
+        query.build()
+    )
 }
 
 /// docker's table for `top`: columns at least 20 wide, three spaces apart.

@@ -68,8 +68,8 @@ fn number(value: &Value) -> f64 {
 /// scaled to the number of CPUs.
 fn cpu_percent(sample: &Value) -> f64 {
     let (current, previous) = (&sample["cpu_stats"], &sample["precpu_stats"]);
-    let cpu_delta =
-        number(&current["cpu_usage"]["total_usage"]) - number(&previous["cpu_usage"]["total_usage"]);
+    let cpu_delta = number(&current["cpu_usage"]["total_usage"])
+        - number(&previous["cpu_usage"]["total_usage"]);
     let system_delta = number(&current["system_cpu_usage"]) - number(&previous["system_cpu_usage"]);
     let mut cpus = number(&current["online_cpus"]);
     if cpus == 0.0 {
@@ -295,7 +295,10 @@ fn samples(container: String, body: Incoming) -> Updates {
                     let line: Vec<u8> = pending.drain(..=newline).collect();
                     let sample = serde_json::from_slice::<Value>(&line).ok();
                     let done = sample.is_none();
-                    return Some(((container.clone(), sample), (body, pending, container, done)));
+                    return Some((
+                        (container.clone(), sample),
+                        (body, pending, container, done),
+                    ));
                 }
                 match body.frame().await {
                     Some(Ok(frame)) => {
@@ -303,7 +306,9 @@ fn samples(container: String, body: Incoming) -> Updates {
                             pending.extend_from_slice(data);
                         }
                     }
-                    _ => return Some(((container.clone(), None), (body, pending, container, true))),
+                    _ => {
+                        return Some(((container.clone(), None), (body, pending, container, true)))
+                    }
                 }
             }
         },

@@ -23,7 +23,10 @@ use crate::engine::Engine;
 use crate::events::Publish;
 use crate::ids;
 
-pub(super) async fn find(engine: &Engine, id: &str) -> Result<(String, Addr<ContainerActor>), ApiError> {
+pub(super) async fn find(
+    engine: &Engine,
+    id: &str,
+) -> Result<(String, Addr<ContainerActor>), ApiError> {
     engine.registry().send(Lookup(id.to_string())).await?
 }
 

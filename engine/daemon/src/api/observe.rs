@@ -60,10 +60,9 @@ pub async fn logs(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResul
     let progress = progress.filter(|_| query.flag("follow"));
     // With `tail`, the entries counted are those complete when the request came.
     let end = progress.as_ref().map(|p| p.borrow().written);
-    let reader =
-        actix_rt::task::spawn_blocking(move || LogReader::open(&path, &options, tty, end))
-            .await
-            .map_err(|err| ApiError::internal(format!("reading logs: {err}")))??;
+    let reader = actix_rt::task::spawn_blocking(move || LogReader::open(&path, &options, tty, end))
+        .await
+        .map_err(|err| ApiError::internal(format!("reading logs: {err}")))??;
     let (tx, rx) = mpsc::channel(LOG_BACKLOG);
     if let Some(reader) = reader {
         actix_rt::spawn(stream_log(reader, progress, tx));

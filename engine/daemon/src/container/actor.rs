@@ -483,7 +483,9 @@ impl ContainerActor {
                     let _ = reply.send(outcome.clone());
                 }
                 act.record.state.status = Status::Dead;
-                act.services.stats.do_send(stats::Forget { id: act.record.id.clone() });
+                act.services.stats.do_send(stats::Forget {
+                    id: act.record.id.clone(),
+                });
                 act.emit("destroy", &[]);
                 act.wake(true);
                 ctx.stop();

@@ -38,6 +38,9 @@ mod tests {
         let event = event(&record, "start");
         assert_eq!(event.attributes["tier"], "front");
         assert_eq!(event.attributes["image"], "busybox");
-        assert_eq!(event.attributes["name"], "web", "the name overrides a label");
+        assert_eq!(
+            event.attributes["name"], "web",
+            "the name overrides a label"
+        );
     }
 }

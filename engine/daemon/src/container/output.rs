@@ -189,7 +189,7 @@ struct LineSplitter {
 impl LineSplitter {
     fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
         let mut rest = data;
-        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(pos + 1);
             if self.pending.is_empty() {
                 emit(line);
@@ -348,8 +348,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let mut w = JsonLogWriter::new(File::create(&path).unwrap());
-        w.write_entry(StreamKind::Stderr, b"oops\n", "2026-01-01T00:00:00.000000001Z")
-            .unwrap();
+        w.write_entry(
+            StreamKind::Stderr,
+            b"oops\n",
+            "2026-01-01T00:00:00.000000001Z",
+        )
+        .unwrap();
         let written = w.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(written, text.len() as u64);

@@ -110,11 +110,9 @@ impl EventFilter {
             .attributes
             .get(name_attribute)
             .map_or("", String::as_str);
-        [event.id.as_str(), image]
-            .into_iter()
-            .any(|candidate| {
-                self.exact("image", candidate) || self.exact("image", strip_tag(candidate))
-            })
+        [event.id.as_str(), image].into_iter().any(|candidate| {
+            self.exact("image", candidate) || self.exact("image", strip_tag(candidate))
+        })
     }
 
     /// Every `label=key` or `label=key=value` must hold.

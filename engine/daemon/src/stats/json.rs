@@ -305,14 +305,8 @@ mod tests {
     fn a_sample_has_every_field_the_docker_cli_reads() {
         let previous = sample(1_000, 10_000);
         let current = sample(3_000, 20_000);
-        let json = serde_json::to_value(render(
-            "/web",
-            "abc",
-            &current,
-            Some(&previous),
-            8 << 30,
-        ))
-        .unwrap();
+        let json = serde_json::to_value(render("/web", "abc", &current, Some(&previous), 8 << 30))
+            .unwrap();
         assert_eq!(json["name"], "/web");
         assert_eq!(json["cpu_stats"]["cpu_usage"]["total_usage"], 3_000);
         assert_eq!(json["precpu_stats"]["cpu_usage"]["total_usage"], 1_000);
@@ -320,7 +314,11 @@ mod tests {
         assert_eq!(json["precpu_stats"]["system_cpu_usage"], 10_000);
         assert_eq!(json["cpu_stats"]["online_cpus"], 2);
         assert_eq!(json["memory_stats"]["usage"], 3 << 20);
-        assert_eq!(json["memory_stats"]["limit"], 8u64 << 30, "capped at the host");
+        assert_eq!(
+            json["memory_stats"]["limit"],
+            8u64 << 30,
+            "capped at the host"
+        );
         assert_eq!(
             json["memory_stats"]["stats"]["total_inactive_file"],
             1 << 20

@@ -163,14 +163,7 @@ impl Sampler {
             return;
         };
         for (id, tracked) in self.containers.iter_mut() {
-            let sampled = sample_one(
-                hierarchy,
-                id,
-                tracked,
-                read,
-                system_cpu_ns,
-                online_cpus,
-            );
+            let sampled = sample_one(hierarchy, id, tracked, read, system_cpu_ns, online_cpus);
             match sampled {
                 Ok(sample) => {
                     tracked.previous = tracked.last.replace(Arc::new(sample));
