@@ -102,7 +102,7 @@ enum Printer {
     Pretty,
     /// `--format json`: the message as the daemon encoded it.
     Json,
-    Template(Template),
+    Template(Box<Template>),
 }
 
 impl Printer {
@@ -119,7 +119,7 @@ pub async fn events(client: &mut Client, args: EventsArgs) -> Result<(), CliErro
     let printer = match args.format.as_deref() {
         None | Some("") => Printer::Pretty,
         Some("json") | Some("{{json .}}") => Printer::Json,
-        Some(format) => Printer::Template(Template::parse(format)?),
+        Some(format) => Printer::Template(Box::new(Template::parse(format)?)),
     };
     let path = events_path(&args, chrono::Local::now())?;
     let response = client.stream(Method::GET, &path, empty_body()).await?;

@@ -89,7 +89,7 @@ async fn stream_log(
 ) {
     let mut limit = match &mut progress {
         Some(progress) => progress.borrow_and_update().written,
-        None => match reader.len() {
+        None => match reader.file_len() {
             Ok(len) => len,
             Err(err) => {
                 tracing::warn!("{err}");

@@ -287,7 +287,7 @@ impl LogReader {
         if let Some(count) = options.tail {
             let end = match end {
                 Some(end) => end,
-                None => reader.len()?,
+                None => reader.file_len()?,
             };
             reader.position = reader
                 .tail_start(end, count)
@@ -301,7 +301,7 @@ impl LogReader {
     }
 
     /// The file's current length.
-    pub fn len(&self) -> Result<u64, ApiError> {
+    pub fn file_len(&self) -> Result<u64, ApiError> {
         self.file
             .metadata()
             .map(|m| m.len())
@@ -499,7 +499,7 @@ pub fn read(path: &Path, options: &ReadOptions, tty: bool) -> Result<Vec<u8>, Ap
     let Some(mut reader) = LogReader::open(path, options, tty, None)? else {
         return Ok(Vec::new());
     };
-    let end = reader.len()?;
+    let end = reader.file_len()?;
     let mut out = Vec::new();
     loop {
         let chunk = reader.read_chunk(end)?;
