@@ -155,7 +155,8 @@ fn ps_quiet_all_last_and_count() {
 fn ps_no_trunc_shows_full_ids_and_commands() {
     let d = Daemon::with_busybox();
     let long_arg = "a-rather-long-argument-that-docker-would-truncate-in-the-table";
-    let id = d.run_detached(&["busybox", "sleep", "1000", long_arg]);
+    // sh names its script after the argument that follows it ($0), so it can be anything.
+    let id = d.run_detached(&["busybox", "sh", "-c", "sleep 1000", long_arg]);
     let short = d.berth(&["ps"]).ok();
     assert!(!short.stdout.contains(&id), "{short}");
     assert!(!short.stdout.contains(long_arg), "{short}");
@@ -558,6 +559,19 @@ fn exit_code_126_when_the_command_cannot_be_invoked() {
     let d = Daemon::with_busybox();
     let out = d.berth(&["run", "busybox", "/etc/passwd"]).code(126);
     assert!(!out.stderr.is_empty(), "{out}");
+}
+
+#[test]
+fn run_rm_removes_a_container_that_failed_to_start() {
+    let d = Daemon::with_busybox();
+    d.berth(&["run", "--rm", "busybox", "/no/such/binary"])
+        .code(127);
+    d.berth(&["run", "--rm", "busybox", "/etc/passwd"])
+        .code(126);
+    assert!(
+        d.container_ids().is_empty(),
+        "--rm removes it even when the start failed"
+    );
 }
 
 #[test]
