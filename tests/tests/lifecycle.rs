@@ -279,6 +279,34 @@ fn stop_kills_after_the_grace_period() {
 }
 
 #[test]
+fn stop_sends_the_images_stop_signal() {
+    let d = Daemon::start();
+    let tar = berth_tests::busybox_tar().to_str().unwrap().to_owned();
+    d.berth(&[
+        "import",
+        "--change",
+        "STOPSIGNAL SIGUSR1",
+        &tar,
+        "usr1-stops",
+    ])
+    .ok();
+    let image = d.api("GET", "/images/usr1-stops/json", None).json();
+    assert_eq!(image["Config"]["StopSignal"], "SIGUSR1", "{image}");
+    d.run_detached(&[
+        "--name",
+        "by-usr1",
+        "usr1-stops",
+        "sh",
+        "-c",
+        "trap 'exit 10' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    d.wait_for_output("by-usr1", "ready");
+    // sh as PID 1 ignores SIGTERM, and SIGKILL would give 137: 10 means SIGUSR1 was sent.
+    d.berth(&["stop", "-t", "30", "by-usr1"]).ok();
+    assert_eq!(d.inspect("by-usr1")["State"]["ExitCode"], 10);
+}
+
+#[test]
 fn kill_sends_sigkill_by_default_and_the_named_signal_with_s() {
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "victim", "busybox", "sleep", "1000"]);
