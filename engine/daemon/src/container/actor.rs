@@ -43,6 +43,11 @@ pub struct ContainerActor {
     log_progress: Option<tokio::sync::watch::Receiver<LogProgress>>,
     persist_seq: Arc<AtomicU64>,
     persist_lock: Arc<parking_lot::Mutex<()>>,
+    /// Whether output is still being copied from the container's pipes.
+    pump_running: bool,
+    /// An exit that is recorded only once the output is drained, so that a container never
+    /// shows as exited while its last lines are still missing from its log (as in Docker).
+    exit_awaiting_output: Option<ExitRecord>,
 }
 
 struct Waiter {
@@ -59,6 +64,14 @@ pub enum WaitCondition {
 
 impl Actor for ContainerActor {
     type Context = Context<Self>;
+
+    /// A restart that was pending when the previous daemon stopped goes ahead now.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.record.state.status == Status::Restarting {
+            self.record.state.status = Status::Exited;
+            ctx.notify(Start);
+        }
+    }
 }
 
 impl ContainerActor {
@@ -75,6 +88,8 @@ impl ContainerActor {
             log_progress: None,
             persist_seq: Arc::default(),
             persist_lock: Arc::default(),
+            pump_running: false,
+            exit_awaiting_output: None,
         }
     }
 
@@ -242,7 +257,17 @@ impl ContainerActor {
         let hub = self.hub.clone();
         let (progress, watcher) = tokio::sync::watch::channel(LogProgress::default());
         self.log_progress = Some(watcher);
-        ctx.spawn(output::pump(stdout, stderr, log, hub, progress).into_actor(self));
+        self.pump_running = true;
+        ctx.spawn(
+            output::pump(stdout, stderr, log, hub, progress)
+                .into_actor(self)
+                .map(|(), act, ctx| {
+                    act.pump_running = false;
+                    if let Some(exit) = act.exit_awaiting_output.take() {
+                        act.finish_exit(exit, ctx);
+                    }
+                }),
+        );
     }
 }
 
@@ -366,6 +391,16 @@ impl Handler<Exited> for ContainerActor {
         if let Some(timer) = self.kill_timer.take() {
             ctx.cancel_future(timer);
         }
+        if self.pump_running {
+            self.exit_awaiting_output = Some(exit);
+        } else {
+            self.finish_exit(exit, ctx);
+        }
+    }
+}
+
+impl ContainerActor {
+    fn finish_exit(&mut self, exit: ExitRecord, ctx: &mut Context<Self>) {
         self.services.stats.do_send(stats::Untrack {
             id: self.record.id.clone(),
         });
@@ -415,9 +450,13 @@ impl Handler<Exited> for ContainerActor {
             return;
         }
         if let Some(delay) = self.restart_delay() {
+            // Docker shows "restarting" for the whole back-off; a stop during it cancels it.
             self.record.state.restart_count += 1;
+            self.record.state.status = Status::Restarting;
+            self.persist();
             ctx.run_later(delay, |act, ctx| {
-                if act.record.state.status == Status::Exited && !act.record.state.stopped_by_user {
+                if act.record.state.status == Status::Restarting {
+                    act.record.state.status = Status::Exited;
                     ctx.notify(Start);
                 }
             });
@@ -455,9 +494,13 @@ impl ContainerActor {
         let replies = std::mem::take(&mut self.pending_removals);
         let images = self.services.images.clone();
         let id = self.record.id.clone();
+        // Writes still queued must not recreate the directory once it is gone.
+        self.persist_seq.fetch_add(1, Ordering::SeqCst);
+        let persist_lock = self.persist_lock.clone();
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
+                    let _no_writes = persist_lock.lock();
                     if let Err(err) = images.release_layers(&id) {
                         tracing::warn!("releasing the layers of {id}: {err}");
                     }
@@ -505,6 +548,14 @@ impl Handler<Stop> for ContainerActor {
     type Result = Result<oneshot::Receiver<i64>, ApiError>;
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        if self.record.state.status == Status::Restarting {
+            self.record.state.stopped_by_user = true;
+            self.record.state.status = Status::Exited;
+            self.persist();
+            let (reply, rx) = oneshot::channel();
+            let _ = reply.send(self.record.state.exit_code as i64);
+            return Ok(rx);
+        }
         if !self.record.state.status.is_live() {
             return Err(ApiError::not_modified());
         }
@@ -641,14 +692,13 @@ impl Handler<Attach> for ContainerActor {
     /// The subscription, and whether the container has a TTY.
     type Result = Result<(mpsc::Receiver<Chunk>, bool), ApiError>;
     fn handle(&mut self, _: Attach, _: &mut Context<Self>) -> Self::Result {
+        // Attaching to a stopped container is allowed: `docker start -a` attaches first and
+        // starts after. Refusing `docker attach` to a stopped container is the CLI's job.
         match self.record.state.status {
-            Status::Exited | Status::Removing | Status::Dead
-                if self.record.host_config.auto_remove != Some(true) =>
-            {
-                Err(ApiError::conflict(
-                    "You cannot attach to a stopped container, start it first",
-                ))
-            }
+            Status::Removing | Status::Dead => Err(ApiError::conflict(format!(
+                "container {} is being removed",
+                self.record.id
+            ))),
             _ => Ok((self.hub.subscribe(), self.record.config.tty == Some(true))),
         }
     }
