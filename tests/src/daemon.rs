@@ -138,6 +138,11 @@ impl Daemon {
         matches!(request(&self.socket, "GET", "/_ping", None), Ok(r) if r.status == 200 && r.body == b"OK")
     }
 
+    /// berthd's process ID.
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().expect("berthd is running").id()
+    }
+
     /// Kills berthd with SIGKILL and reaps it; containers and the supervisor are left alone.
     pub fn kill9(&mut self) {
         let mut child = self.process.take().expect("berthd is running");
@@ -197,7 +202,9 @@ impl Daemon {
         run_command(self.docker_command(args), None)
     }
 
-    fn docker_command(&self, args: &[&str]) -> Command {
+    /// The docker CLI command [`Daemon::docker`] runs, for commands that stream (`logs -f`,
+    /// `events`).
+    pub fn docker_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(DOCKER_CLI);
         cmd.args(args)
             .env("DOCKER_HOST", self.host())
