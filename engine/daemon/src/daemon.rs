@@ -99,9 +99,12 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         images: images.clone(),
         cgroups,
     });
+    let distribution = crate::distribution::Distribution::new(&config)
+        .context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,
+        distribution: Arc::new(distribution),
         services: services.clone(),
         started: chrono::Utc::now(),
     };

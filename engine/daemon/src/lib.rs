@@ -8,5 +8,6 @@ pub mod api;
 pub mod config;
 pub mod container;
 pub mod daemon;
+pub mod distribution;
 pub mod engine;
 pub mod ids;

@@ -11,6 +11,7 @@ use reqwest::header::{
     RANGE, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+pub use reqwest::Body;
 use url::Url;
 
 use crate::auth::{parse_challenge, Challenge, Credentials, TokenResponse};

@@ -68,8 +68,9 @@ fn body_reader(mut body: Incoming) -> BodyReader {
 
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
-    if query.get("fromImage").is_some_and(|i| !i.is_empty()) {
-        return Err(ApiError::unsupported("pulling images"));
+    if let Some(image) = query.get("fromImage").filter(|i| !i.is_empty()) {
+        let image = image.to_string();
+        return super::distribution::pull_image(engine, &image, req).await;
     }
     match query.get("fromSrc") {
         Some("-") => {}

@@ -2,6 +2,7 @@
 //! holds a lock across a container operation.
 
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod http;
 pub mod images;
@@ -136,6 +137,10 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
 
         (&Method::POST, ["images", "create"]) => images::create(&engine, req).await,
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            distribution::push_image(&engine, &name.join("/"), req).await
+        }
+        (&Method::POST, ["auth"]) => distribution::auth(&engine, req).await,
         (&Method::GET, ["images", "json"]) => images::list(&engine, req).await,
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::inspect(&engine, &name.join("/")).await
@@ -169,7 +174,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/tasks",
         "/session",
         "/distribution",
-        "/auth",
         "/commit",
     ];
     let container_later = [
