@@ -9,6 +9,9 @@ mod error;
 mod fake_daemon;
 mod format;
 mod options;
+mod progress;
+mod registry_args;
+mod docker_config;
 mod stream;
 mod timestamps;
 mod usage;
@@ -20,7 +23,7 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{container, images, inspect, logs, man, ps, system, unknown};
+use commands::{container, images, inspect, logs, man, ps, registry, system, unknown};
 use error::CliError;
 
 fn main() {
@@ -112,6 +115,10 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Images(args) => images::images(client, args).await,
         Command::Rmi(args) => images::rmi(client, args).await,
         Command::Tag(args) => images::tag(client, args).await,
+        Command::Pull(args) => registry::pull(client, args).await,
+        Command::Push(args) => registry::push(client, args).await,
+        Command::Login(args) => registry::login(client, args).await,
+        Command::Logout(args) => registry::logout(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -141,6 +148,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Rm(args) => images::rmi(client, args).await,
             ImageCommand::Tag(args) => images::tag(client, args).await,
             ImageCommand::Import(args) => images::import(client, args).await,
+            ImageCommand::Pull(args) => registry::pull(client, args).await,
+            ImageCommand::Push(args) => registry::push(client, args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,

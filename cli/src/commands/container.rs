@@ -37,11 +37,6 @@ fn refuse_interactive(opts: &ContainerOptions) -> Result<(), CliError> {
     if opts.tty {
         return Err(CliError::Unsupported("-t/--tty (pseudo-TTYs)".into()));
     }
-    if opts.pull == "always" {
-        return Err(CliError::Unsupported(
-            "--pull always (pulling images)".into(),
-        ));
-    }
     Ok(())
 }
 
@@ -79,21 +74,19 @@ async fn create_container(
     client: &mut Client,
     opts: &ContainerOptions,
     body: &ContainerCreateBody,
-) -> Result<String, crate::client::ClientError> {
+) -> Result<String, CliError> {
     let path = format!(
         "/containers/create{}",
         Query::new().param_opt("name", opts.name.clone()).build()
     );
-    match client
+    if opts.pull == "always" {
+        crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet).await?;
+    }
+    let created = match client
         .post_json::<_, ContainerCreateResponse>(&path, body)
         .await
     {
-        Ok(created) => {
-            for warning in &created.warnings {
-                eprintln!("WARNING: {warning}");
-            }
-            Ok(created.id)
-        }
+        Ok(created) => created,
         Err(e) if e.is_not_found() && opts.pull == "missing" => {
             if !opts.quiet {
                 eprintln!(
@@ -101,11 +94,18 @@ async fn create_container(
                     familiar_with_tag(opts.image())
                 );
             }
-            // berth cannot pull yet, so the daemon's answer is final.
-            Err(e)
+            crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet)
+                .await?;
+            client
+                .post_json::<_, ContainerCreateResponse>(&path, body)
+                .await?
         }
-        Err(e) => Err(e),
+        Err(e) => return Err(e.into()),
+    };
+    for warning in &created.warnings {
+        eprintln!("WARNING: {warning}");
     }
+    Ok(created.id)
 }
 
 pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliError> {

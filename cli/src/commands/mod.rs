@@ -7,5 +7,6 @@ pub mod inspect;
 pub mod logs;
 pub mod man;
 pub mod ps;
+pub mod registry;
 pub mod system;
 pub mod unknown;
