@@ -145,6 +145,12 @@ pub enum Command {
     /// Log out from a registry
     #[command(override_usage = "berth logout [SERVER]")]
     Logout(LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth load [OPTIONS]")]
+    Load(LoadArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -250,6 +256,12 @@ pub enum ImageCommand {
     /// Upload an image to a registry
     #[command(override_usage = "berth image push [OPTIONS] NAME[:TAG]")]
     Push(PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth image save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth image load [OPTIONS]")]
+    Load(LoadArgs),
     /// Show low-level information on images
     #[command(override_usage = "berth image inspect [OPTIONS] IMAGE [IMAGE...]")]
     Inspect(ObjectInspectArgs),

@@ -23,7 +23,7 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{container, images, inspect, logs, man, ps, registry, system, unknown};
+use commands::{archive, container, images, inspect, logs, man, ps, registry, system, unknown};
 use error::CliError;
 
 fn main() {
@@ -119,6 +119,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Push(args) => registry::push(client, args).await,
         Command::Login(args) => registry::login(client, args).await,
         Command::Logout(args) => registry::logout(client, args).await,
+        Command::Save(args) => archive::save(client, args).await,
+        Command::Load(args) => archive::load(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -150,6 +152,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Import(args) => images::import(client, args).await,
             ImageCommand::Pull(args) => registry::pull(client, args).await,
             ImageCommand::Push(args) => registry::push(client, args).await,
+            ImageCommand::Save(args) => archive::save(client, args).await,
+            ImageCommand::Load(args) => archive::load(client, args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,

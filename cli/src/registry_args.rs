@@ -58,3 +58,28 @@ pub struct LogoutArgs {
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
 }
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Save only this platform (not supported by berth yet)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input: Option<std::path::PathBuf>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Load only this platform (not supported by berth yet)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+}

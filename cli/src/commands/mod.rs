@@ -1,6 +1,7 @@
 //! One module per family of commands; each turns parsed arguments into API
 //! requests and docker-shaped output.
 
+pub mod archive;
 pub mod container;
 pub mod images;
 pub mod inspect;

@@ -1,6 +1,7 @@
 //! The image service: references, tags, import and image metadata, over fsdriver's content
 //! and layer stores.
 
+pub mod archive;
 pub mod changes;
 mod ingest;
 pub mod parse;

@@ -1,6 +1,7 @@
 //! The Docker Engine API over hyper. Each request becomes messages to actors; no handler
 //! holds a lock across a container operation.
 
+pub mod archive;
 pub mod containers;
 pub mod distribution;
 pub mod error;
@@ -142,6 +143,11 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         }
         (&Method::POST, ["auth"]) => distribution::auth(&engine, req).await,
         (&Method::GET, ["images", "json"]) => images::list(&engine, req).await,
+        (&Method::GET, ["images", "get"]) => archive::save_many(&engine, req).await,
+        (&Method::POST, ["images", "load"]) => archive::load(&engine, req).await,
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
+            archive::save(&engine, vec![name.join("/")]).await
+        }
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::inspect(&engine, &name.join("/")).await
         }
@@ -192,8 +198,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)
         || path.ends_with("/history")
-        || path.starts_with("/images/get")
-        || path.starts_with("/images/load")
         || path.starts_with("/images/search")
         || path.starts_with("/images/prune")
         || path.starts_with("/containers/prune")
