@@ -15,9 +15,10 @@ log() { echo "[test] $*" >&2; }
 
 # --- what the tests need at run time -------------------------------------------------------
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
-# tests.
+# tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
+# conversions and a test CA).
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static man-db tmux)
+packages=(busybox-static man-db tmux docker-registry skopeo openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

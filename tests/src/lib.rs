@@ -9,6 +9,8 @@ mod command;
 mod daemon;
 mod fixture;
 mod http;
+pub mod fake_registry;
+pub mod registry;
 
 use std::path::PathBuf;
 use std::thread;

@@ -40,7 +40,7 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", error_chain(source))]
     Http {
         what: String,
         #[source]
@@ -50,6 +50,22 @@ pub enum Error {
     Registry(String),
     #[error(transparent)]
     Parse(#[from] berth_images::parse::ParseError),
+}
+
+/// An error with its causes, `a: b: c` (reqwest keeps the interesting part, a refused
+/// certificate say, in the sources).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Error {

@@ -8,6 +8,7 @@ use std::io::{self, Read};
 use fsdriver::content::{BlobWriter, ContentError, Descriptor};
 use fsdriver::layer::LayerInfo;
 use fsdriver::Digest;
+use sha2::{Digest as _, Sha256};
 
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
@@ -47,6 +48,7 @@ impl ImageStore {
             source: reader,
             blob: self.content.writer().map_err(store_err)?,
             write_error: None,
+            hasher: Sha256::new(),
         };
         let staged = fsdriver::compression::decompress(&mut tee)
             .map_err(store_err)
@@ -54,7 +56,22 @@ impl ImageStore {
         if let Some(e) = tee.write_error.take() {
             return Err(store_err(e));
         }
-        let staged = staged?;
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(e) => {
+                // Bytes that do not decompress are often bytes that are not the blob:
+                // say so when the digest shows it.
+                if io::copy(&mut tee, &mut io::sink()).is_ok() {
+                    let actual = Digest::from_sha256_bytes(&tee.hasher.finalize().into());
+                    if actual != *blob {
+                        return Err(Error::InvalidArgument(format!(
+                            "digest mismatch: expected {blob}, got {actual}"
+                        )));
+                    }
+                }
+                return Err(e);
+            }
+        };
         // Whatever follows the compressed stream is part of the blob as sent.
         io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
             Some(write_error) => store_err(write_error),
@@ -218,11 +235,13 @@ struct Tee<'a, R> {
     source: R,
     blob: BlobWriter<'a>,
     write_error: Option<ContentError>,
+    hasher: Sha256,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.source.read(buf)?;
+        self.hasher.update(&buf[..n]);
         if let Err(e) = self.blob.write_chunk(&buf[..n]) {
             self.write_error = Some(e);
             return Err(io::Error::other("storing the layer blob failed"));

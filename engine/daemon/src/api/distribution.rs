@@ -104,7 +104,12 @@ pub async fn auth(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         .registries
         .login(&domain, credentials)
         .await
-        .map_err(|e| ApiError::from(TransferError::from(e)))?;
+        .map_err(|e| match e.kind() {
+            berth_distribution::ErrorKind::Unauthorized => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
+            }
+            _ => ApiError::from(TransferError::from(e)),
+        })?;
     json(
         StatusCode::OK,
         &serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
@@ -148,12 +153,15 @@ where
             }
         }
     });
+    // The early error is looked at first: when the work fails without a message, the
+    // stream's end and the error are ready together.
     let first = tokio::select! {
-        first = rx.recv() => first,
+        biased;
         early = early_rx => match early {
             Ok(e) => return Err(e.into()),
             Err(_) => rx.recv().await,
         },
+        first = rx.recv() => first,
     };
     let mut response = Response::new(progress_body(first, rx));
     response

@@ -66,7 +66,9 @@ impl From<TransferError> for ApiError {
             TransferError::Registry(e) => {
                 let status = match e.kind() {
                     ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                    ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+                    // Not 401: the docker CLI answers that with an interactive login
+                    // prompt, where Docker reports the registry's refusal.
+                    ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
                     ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
                     ErrorKind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
                 };

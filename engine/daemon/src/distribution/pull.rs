@@ -72,7 +72,7 @@ pub async fn pull(
     Ok(())
 }
 
-/// Pulls one tag or digest; returns whether anything new was stored.
+/// Pulls one tag or digest; returns whether the reference now names another image.
 async fn pull_one(
     distribution: &Distribution,
     images: &Arc<ImageStore>,
@@ -126,7 +126,10 @@ async fn pull_one(
     }
     pin.extend(diff_ids.clone(), Vec::new());
 
-    let existed = images.resolve(config_digest.as_str()).is_ok();
+    // Docker's "up to date": the reference already named this very image.
+    let up_to_date = images
+        .resolve(&target.to_string())
+        .is_ok_and(|record| record.id == config_digest);
     let mut transfers = Vec::new();
     for ((blob, size), diff_id) in layer_blobs.iter().zip(&diff_ids) {
         let id = short(blob);
@@ -148,7 +151,6 @@ async fn pull_one(
             diff_id: diff_id.clone(),
         }));
     }
-    let fresh = !transfers.is_empty();
     let mut failure = None;
     for result in futures_util::future::join_all(transfers).await {
         let result = result
@@ -179,7 +181,7 @@ async fn pull_one(
     drop(pin);
     distribution.sources.record(&target.name(), &blobs);
     progress.status(&format!("Digest: {repo_digest}"));
-    Ok(fresh || !existed)
+    Ok(!up_to_date)
 }
 
 /// An index is resolved to the manifest of the wanted platform.

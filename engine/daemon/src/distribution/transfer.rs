@@ -138,6 +138,8 @@ async fn download(
     let downloaded = repository
         .download_blob(&msg.blob, msg.size, &tx, &|n| meter.update(n))
         .await;
+    // Closed by the extraction: it stopped reading before the download ended.
+    let extraction_stopped = tx.is_closed();
     drop(tx);
     if downloaded.is_ok() {
         progress.layer(&id, "Verifying Checksum");
@@ -152,10 +154,7 @@ async fn download(
             progress.layer(&id, "Pull complete");
             Ok(())
         }
-        // The extraction stopped reading; its error is the cause.
-        (Err(_), Err(e)) if matches!(e.kind(), berth_images::ErrorKind::InvalidArgument) => {
-            Err(e.into())
-        }
+        (Err(_), Err(e)) if extraction_stopped => Err(e.into()),
         (Err(e), _) => Err(e.into()),
         (Ok(()), Err(e)) => Err(e.into()),
     }
