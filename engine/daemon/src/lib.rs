@@ -11,3 +11,4 @@ pub mod daemon;
 pub mod distribution;
 pub mod engine;
 pub mod ids;
+pub mod registry_server;

@@ -2,6 +2,7 @@
 //! and layer stores.
 
 pub mod archive;
+mod blob_lease;
 pub mod changes;
 mod ingest;
 pub mod parse;

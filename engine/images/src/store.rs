@@ -100,6 +100,7 @@ pub(crate) struct State {
     /// In-memory protection of layers and blobs an operation in progress is about to
     /// reference (see [`crate::pin`]).
     pub(crate) pins: crate::pin::Pins,
+    pub(crate) blob_leases: BTreeMap<String, BTreeSet<Digest>>,
 }
 
 /// How an image was named by the caller.
@@ -121,6 +122,7 @@ pub struct ImageStore {
     pub(crate) layers: LayerStore,
     images_dir: PathBuf,
     leases_dir: PathBuf,
+    pub(crate) blob_leases_dir: PathBuf,
     pub(crate) state: Mutex<State>,
     /// Held shared while an import stores layers and blobs it has not yet recorded in
     /// `state`, exclusively while unreferenced layers and blobs are deleted, so a deletion
@@ -134,7 +136,8 @@ impl ImageStore {
     pub fn open(root: &Path) -> Result<ImageStore, Error> {
         let images_dir = root.join("images");
         let leases_dir = root.join("leases");
-        for dir in [root, &images_dir, &leases_dir] {
+        let blob_leases_dir = root.join(crate::blob_lease::BLOB_LEASES_DIR);
+        for dir in [root, &images_dir, &leases_dir, &blob_leases_dir] {
             fs::create_dir_all(dir).map_err(|source| Error::Io {
                 op: "creating",
                 path: dir.to_path_buf(),
@@ -149,16 +152,19 @@ impl ImageStore {
             layers,
             images_dir,
             leases_dir,
+            blob_leases_dir,
             state: Mutex::new(State {
                 images: BTreeMap::new(),
                 tags,
                 leases: BTreeMap::new(),
                 pins: Default::default(),
+                blob_leases: BTreeMap::new(),
             }),
             gc: RwLock::new(()),
         };
         let all_loaded = store.load_images()?;
         store.load_leases()?;
+        store.load_blob_leases()?;
         if all_loaded {
             store.collect_unreferenced()?;
         } else {
@@ -572,6 +578,7 @@ fn referenced(state: &State) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
     let mut layers: BTreeSet<Digest> = state.leases.values().flatten().cloned().collect();
     let mut blobs = BTreeSet::new();
     state.pins.add_to(&mut layers, &mut blobs);
+    blobs.extend(state.blob_leases.values().flatten().cloned());
     for image in state.images.values() {
         layers.extend(image.layers.iter().cloned());
         blobs.extend(image.blobs.iter().cloned());
@@ -852,7 +859,7 @@ fn short_id(id: &str) -> &str {
 }
 
 /// A lease holder names a file: letters, digits, `_`, `.` and `-`, not starting with `.`.
-fn check_holder(holder: &str) -> Result<(), Error> {
+pub(crate) fn check_holder(holder: &str) -> Result<(), Error> {
     let ok = !holder.is_empty()
         && !holder.starts_with('.')
         && holder
