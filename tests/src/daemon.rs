@@ -52,7 +52,7 @@ impl Daemon {
             .tempdir()
             .expect("temporary directory for a daemon");
         let base = dir.path().to_path_buf();
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             data_root: base.join("data"),
             exec_root: base.join("exec"),
             socket: base.join("berth.sock"),
@@ -64,7 +64,6 @@ impl Daemon {
             extra_args: extra_args.to_vec(),
         };
         fs::create_dir(&daemon.docker_config).expect("docker config directory");
-        let mut daemon = daemon;
         daemon.restart();
         daemon
     }
@@ -99,8 +98,8 @@ impl Daemon {
         self.dir.path()
     }
 
-    /// The command line berthd is started with; tests of berthd's own flags build on it.
-    pub fn berthd_command(&self) -> Command {
+    /// The command line berthd is started with.
+    fn berthd_command(&self) -> Command {
         let mut cmd = Command::new(binary("berthd"));
         cmd.arg("--data-root")
             .arg(&self.data_root)
@@ -157,11 +156,6 @@ impl Daemon {
     /// True if berthd answers `GET /_ping` with 200 OK.
     pub fn ping(&self) -> bool {
         matches!(request(&self.socket, "GET", "/_ping", None), Ok(r) if r.status == 200 && r.body == b"OK")
-    }
-
-    /// berthd's process ID.
-    pub fn pid(&self) -> u32 {
-        self.process.as_ref().expect("berthd is running").id()
     }
 
     /// Kills berthd with SIGKILL and reaps it; containers and the supervisor are left alone.
@@ -224,7 +218,7 @@ impl Daemon {
         run_command(self.docker_command(args), None)
     }
 
-    pub fn docker_command(&self, args: &[&str]) -> Command {
+    fn docker_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(DOCKER_CLI);
         cmd.args(args)
             .env("DOCKER_HOST", self.host())
@@ -381,7 +375,7 @@ impl Daemon {
     }
 
     /// Process IDs of this daemon's supervisor: `berthd supervise ... --exec-root <exec root>`.
-    pub fn supervisor_pids(&self) -> Vec<libc::pid_t> {
+    fn supervisor_pids(&self) -> Vec<libc::pid_t> {
         let exec_root = self.exec_root.as_os_str().as_bytes();
         let Ok(entries) = fs::read_dir("/proc") else {
             return Vec::new();
@@ -521,7 +515,7 @@ fn unmount_under(dir: &Path) -> Vec<String> {
 }
 
 /// Mount points under `dir` in this process's mount namespace.
-pub fn mount_points_under(dir: &Path) -> Vec<PathBuf> {
+fn mount_points_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
-pub use daemon::{mount_points_under, Daemon};
+pub use daemon::Daemon;
 pub use fixture::{busybox_tar, repo_root};
 pub use http::{request, HttpResponse};
 

@@ -208,7 +208,17 @@ async fn restore(engine: &Engine) -> Result<()> {
                     .exit
                     .or_else(|| berth_supervisor::read_exit_record(&dir.root));
                 if was_live {
-                    // The actor releases it in the supervisor once the exit is recorded.
+                    // What it wrote while no daemon was reading still sits in its pipes: drain
+                    // it into the log first. The actor records the exit once that is done, and
+                    // releases the container in the supervisor.
+                    let mut fds = gone.kept.into_iter();
+                    if let (Some(stdout), Some(stderr)) = (fds.next(), fds.next()) {
+                        addr.do_send(Adopt {
+                            pid: gone.pid,
+                            stdout,
+                            stderr,
+                        });
+                    }
                     addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
                 } else {
                     release(&engine.services.supervisor, &id).await;

@@ -16,7 +16,7 @@ use crate::container::actor::{
 };
 use crate::container::create::{check_supported, merge_config, validate_name};
 use crate::container::output::Chunk;
-use crate::container::record::{ContainerDir, ContainerRecord, State};
+use crate::container::record::{ContainerDir, ContainerRecord, State, Status};
 use crate::container::registry::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
 use crate::container::{files, logs, signal, view};
 use crate::engine::Engine;
@@ -279,7 +279,9 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             records.push(record);
         }
     }
-    records.retain(|r| all || limit.is_some() || r.state.status.is_live());
+    records.retain(|r| {
+        all || limit.is_some() || r.state.status.is_live() || r.state.status == Status::Restarting
+    });
     records.retain(|r| matches_filters(r, &filters));
     records.sort_by_key(|r| std::cmp::Reverse(r.created));
     if let Some(limit) = limit {

@@ -30,6 +30,11 @@ pub struct ContainerActor {
     kill_timer: Option<SpawnHandle>,
     persist_seq: Arc<AtomicU64>,
     persist_lock: Arc<parking_lot::Mutex<()>>,
+    /// Whether output is still being copied from the container's pipes.
+    pump_running: bool,
+    /// An exit that is recorded only once the output is drained, so that a container never
+    /// shows as exited while its last lines are still missing from its log (as in Docker).
+    exit_awaiting_output: Option<ExitRecord>,
 }
 
 struct Waiter {
@@ -46,6 +51,14 @@ pub enum WaitCondition {
 
 impl Actor for ContainerActor {
     type Context = Context<Self>;
+
+    /// A restart that was pending when the previous daemon stopped goes ahead now.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.record.state.status == Status::Restarting {
+            self.record.state.status = Status::Exited;
+            ctx.notify(Start);
+        }
+    }
 }
 
 impl ContainerActor {
@@ -60,6 +73,8 @@ impl ContainerActor {
             kill_timer: None,
             persist_seq: Arc::default(),
             persist_lock: Arc::default(),
+            pump_running: false,
+            exit_awaiting_output: None,
         }
     }
 
@@ -158,14 +173,24 @@ impl ContainerActor {
 
     /// Starts copying output until every writer of the pipes is gone.
     fn start_pump(
-        &self,
+        &mut self,
         stdout: OwnedFd,
         stderr: OwnedFd,
         log: std::fs::File,
         ctx: &mut Context<Self>,
     ) {
         let hub = self.hub.clone();
-        ctx.spawn(output::pump(stdout, stderr, log, hub).into_actor(self));
+        self.pump_running = true;
+        ctx.spawn(
+            output::pump(stdout, stderr, log, hub)
+                .into_actor(self)
+                .map(|(), act, ctx| {
+                    act.pump_running = false;
+                    if let Some(exit) = act.exit_awaiting_output.take() {
+                        act.finish_exit(exit, ctx);
+                    }
+                }),
+        );
     }
 }
 
@@ -284,6 +309,16 @@ impl Handler<Exited> for ContainerActor {
         if let Some(timer) = self.kill_timer.take() {
             ctx.cancel_future(timer);
         }
+        if self.pump_running {
+            self.exit_awaiting_output = Some(exit);
+        } else {
+            self.finish_exit(exit, ctx);
+        }
+    }
+}
+
+impl ContainerActor {
+    fn finish_exit(&mut self, exit: ExitRecord, ctx: &mut Context<Self>) {
         let cgroup = self.services.cgroups.as_ref().and_then(|h| {
             berth_cgroups::manager(h, &spec::cgroup_path(&self.record.id))
                 .map_err(|err| tracing::warn!("cgroup of {}: {err}", self.record.id))
@@ -317,9 +352,13 @@ impl Handler<Exited> for ContainerActor {
             return;
         }
         if let Some(delay) = self.restart_delay() {
+            // Docker shows "restarting" for the whole back-off; a stop during it cancels it.
             self.record.state.restart_count += 1;
+            self.record.state.status = Status::Restarting;
+            self.persist();
             ctx.run_later(delay, |act, ctx| {
-                if act.record.state.status == Status::Exited && !act.record.state.stopped_by_user {
+                if act.record.state.status == Status::Restarting {
+                    act.record.state.status = Status::Exited;
                     ctx.notify(Start);
                 }
             });
@@ -357,9 +396,13 @@ impl ContainerActor {
         let replies = std::mem::take(&mut self.pending_removals);
         let images = self.services.images.clone();
         let id = self.record.id.clone();
+        // Writes still queued must not recreate the directory once it is gone.
+        self.persist_seq.fetch_add(1, Ordering::SeqCst);
+        let persist_lock = self.persist_lock.clone();
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
+                    let _no_writes = persist_lock.lock();
                     if let Err(err) = images.release_layers(&id) {
                         tracing::warn!("releasing the layers of {id}: {err}");
                     }
@@ -403,6 +446,14 @@ impl Handler<Stop> for ContainerActor {
     type Result = Result<oneshot::Receiver<i64>, ApiError>;
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        if self.record.state.status == Status::Restarting {
+            self.record.state.stopped_by_user = true;
+            self.record.state.status = Status::Exited;
+            self.persist();
+            let (reply, rx) = oneshot::channel();
+            let _ = reply.send(self.record.state.exit_code as i64);
+            return Ok(rx);
+        }
         if !self.record.state.status.is_live() {
             return Err(ApiError::not_modified());
         }
@@ -537,14 +588,13 @@ impl Handler<Attach> for ContainerActor {
     /// The subscription, and whether the container has a TTY.
     type Result = Result<(mpsc::Receiver<Chunk>, bool), ApiError>;
     fn handle(&mut self, _: Attach, _: &mut Context<Self>) -> Self::Result {
+        // Attaching to a stopped container is allowed: `docker start -a` attaches first and
+        // starts after. Refusing `docker attach` to a stopped container is the CLI's job.
         match self.record.state.status {
-            Status::Exited | Status::Removing | Status::Dead
-                if self.record.host_config.auto_remove != Some(true) =>
-            {
-                Err(ApiError::conflict(
-                    "You cannot attach to a stopped container, start it first",
-                ))
-            }
+            Status::Removing | Status::Dead => Err(ApiError::conflict(format!(
+                "container {} is being removed",
+                self.record.id
+            ))),
             _ => Ok((self.hub.subscribe(), self.record.config.tty == Some(true))),
         }
     }
