@@ -151,6 +151,9 @@ pub enum Command {
     /// Load an image from a tar archive or STDIN
     #[command(override_usage = "berth load [OPTIONS]")]
     Load(LoadArgs),
+    /// Show the history of an image
+    #[command(override_usage = "berth history [OPTIONS] IMAGE")]
+    History(HistoryArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -262,6 +265,12 @@ pub enum ImageCommand {
     /// Load an image from a tar archive or STDIN
     #[command(override_usage = "berth image load [OPTIONS]")]
     Load(LoadArgs),
+    /// Show the history of an image
+    #[command(override_usage = "berth image history [OPTIONS] IMAGE")]
+    History(HistoryArgs),
+    /// Remove unused images
+    #[command(override_usage = "berth image prune [OPTIONS]")]
+    Prune(ImagePruneArgs),
     /// Show low-level information on images
     #[command(override_usage = "berth image inspect [OPTIONS] IMAGE [IMAGE...]")]
     Inspect(ObjectInspectArgs),
@@ -274,6 +283,9 @@ pub enum SystemCommand {
     /// Show system-wide information
     #[command(override_usage = "berth system info [OPTIONS]")]
     Info(FormatOnly),
+    /// Show docker disk usage
+    #[command(override_usage = "berth system df [OPTIONS]")]
+    Df(DfArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }

@@ -23,7 +23,7 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{archive, container, images, inspect, logs, man, ps, registry, system, unknown};
+use commands::{archive, container, image_admin, images, inspect, logs, man, ps, registry, system, unknown};
 use error::CliError;
 
 fn main() {
@@ -121,6 +121,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Logout(args) => registry::logout(client, args).await,
         Command::Save(args) => archive::save(client, args).await,
         Command::Load(args) => archive::load(client, args).await,
+        Command::History(args) => image_admin::history(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -154,6 +155,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Push(args) => registry::push(client, args).await,
             ImageCommand::Save(args) => archive::save(client, args).await,
             ImageCommand::Load(args) => archive::load(client, args).await,
+            ImageCommand::History(args) => image_admin::history(client, args).await,
+            ImageCommand::Prune(args) => image_admin::prune(client, args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,
@@ -168,6 +171,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         },
         Command::System(sub) => match sub {
             SystemCommand::Info(args) => system::info(client, args, debug).await,
+            SystemCommand::Df(args) => image_admin::df(client, args).await,
             SystemCommand::External(argv) => Err(unknown::refuse("system", &argv)),
         },
         Command::External(argv) => Err(unknown::refuse("", &argv)),

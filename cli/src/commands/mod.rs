@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod container;
+pub mod image_admin;
 pub mod images;
 pub mod inspect;
 pub mod logs;

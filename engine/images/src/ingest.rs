@@ -126,6 +126,11 @@ impl ImageStore {
         self.content.size(digest).map_err(store_err)
     }
 
+    /// Bytes of regular file content in a stored layer.
+    pub fn layer_size(&self, diff_id: &Digest) -> Result<u64, Error> {
+        Ok(self.layers.info(diff_id).map_err(store_err)?.size)
+    }
+
     /// The extracted directory of a stored layer.
     pub fn layer_path(&self, diff_id: &Digest) -> std::path::PathBuf {
         self.layers.path(diff_id)

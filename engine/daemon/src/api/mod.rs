@@ -6,6 +6,7 @@ pub mod containers;
 pub mod distribution;
 pub mod error;
 pub mod http;
+pub mod image_admin;
 pub mod images;
 pub mod system;
 
@@ -145,6 +146,11 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::GET, ["images", "json"]) => images::list(&engine, req).await,
         (&Method::GET, ["images", "get"]) => archive::save_many(&engine, req).await,
         (&Method::POST, ["images", "load"]) => archive::load(&engine, req).await,
+        (&Method::POST, ["images", "prune"]) => image_admin::prune(&engine, req).await,
+        (&Method::GET, ["system", "df"]) => image_admin::df(&engine).await,
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            image_admin::history(&engine, &name.join("/")).await
+        }
         (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
             archive::save(&engine, vec![name.join("/")]).await
         }
@@ -197,9 +203,7 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)
-        || path.ends_with("/history")
         || path.starts_with("/images/search")
-        || path.starts_with("/images/prune")
         || path.starts_with("/containers/prune")
     {
         return ApiError::unsupported(&format!("{method} {path}"));
