@@ -34,7 +34,9 @@ impl DockerConfig {
             return Ok(Path::new(&dir).join("config.json"));
         }
         let home = env("HOME").filter(|h| !h.is_empty()).ok_or_else(|| {
-            CliError::Usage("cannot find the docker config: neither DOCKER_CONFIG nor HOME is set".into())
+            CliError::Usage(
+                "cannot find the docker config: neither DOCKER_CONFIG nor HOME is set".into(),
+            )
         })?;
         Ok(Path::new(&home).join(".docker").join("config.json"))
     }
@@ -90,7 +92,8 @@ impl DockerConfig {
     }
 
     pub fn store(&mut self, registry: &str, username: &str, password: &str) {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
         let auths = self
             .root
             .entry("auths")
@@ -187,7 +190,11 @@ mod tests {
     fn stores_and_finds_logins_in_dockers_format() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"auths":{"https://old.example/v1/":{"auth":"dTpw"}},"psFormat":"x"}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"auths":{"https://old.example/v1/":{"auth":"dTpw"}},"psFormat":"x"}"#,
+        )
+        .unwrap();
         let mut config = DockerConfig::load(&path).unwrap();
         assert_eq!(
             config.login("old.example"),
@@ -204,7 +211,10 @@ mod tests {
         assert_eq!(json["auths"]["127.0.0.1:5000"]["auth"], "YWxpY2U6czpjcmV0");
         assert_eq!(json["psFormat"], "x", "other settings are kept");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let mut config = DockerConfig::load(&path).unwrap();
         assert_eq!(config.login("127.0.0.1:5000").unwrap().password, "s:cret");
         assert!(config.remove("127.0.0.1:5000"));
@@ -217,7 +227,10 @@ mod tests {
         assert_eq!(image_domain("busybox"), "docker.io");
         assert_eq!(image_domain("user/app"), "docker.io");
         assert_eq!(image_domain("localhost:5000/app"), "localhost:5000");
-        assert_eq!(image_domain("registry.example.com/a/b"), "registry.example.com");
+        assert_eq!(
+            image_domain("registry.example.com/a/b"),
+            "registry.example.com"
+        );
         assert_eq!(auth_key("docker.io"), DOCKER_HUB_KEY);
         assert_eq!(auth_key("127.0.0.1:5000"), "127.0.0.1:5000");
         assert_eq!(

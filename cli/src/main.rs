@@ -4,6 +4,7 @@
 mod args;
 mod client;
 mod commands;
+mod docker_config;
 mod error;
 #[cfg(test)]
 mod fake_daemon;
@@ -11,7 +12,6 @@ mod format;
 mod options;
 mod progress;
 mod registry_args;
-mod docker_config;
 mod stream;
 mod timestamps;
 mod usage;
@@ -23,7 +23,9 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{archive, container, image_admin, images, inspect, logs, man, ps, registry, system, unknown};
+use commands::{
+    archive, container, image_admin, images, inspect, logs, man, ps, registry, system, unknown,
+};
 use error::CliError;
 
 fn main() {

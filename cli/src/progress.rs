@@ -58,7 +58,9 @@ impl<W: Write> Renderer<W> {
         let status = message.get("status").and_then(Value::as_str).unwrap_or("");
         let id = message.get("id").and_then(Value::as_str);
         let detail = message.get("progressDetail");
-        let current = detail.and_then(|d| d.get("current")).and_then(Value::as_u64);
+        let current = detail
+            .and_then(|d| d.get("current"))
+            .and_then(Value::as_u64);
         let total = detail.and_then(|d| d.get("total")).and_then(Value::as_u64);
         let Some(id) = id else {
             return self.write(format!("{status}\n").as_bytes());
@@ -70,7 +72,9 @@ impl<W: Write> Renderer<W> {
             }
             return self.write(format!("{id}: {status}\n").as_bytes());
         }
-        let bar = current.map(|c| bar(c, total.unwrap_or(0))).unwrap_or_default();
+        let bar = current
+            .map(|c| bar(c, total.unwrap_or(0)))
+            .unwrap_or_default();
         let line = format!("{id}: {status} {bar}");
         match self.lines.iter().position(|l| l == id) {
             Some(index) => {
@@ -128,8 +132,7 @@ impl MessageSplitter {
         mut each: impl FnMut(&Value) -> Result<(), CliError>,
     ) -> Result<(), CliError> {
         self.pending.extend_from_slice(chunk);
-        let mut stream =
-            serde_json::Deserializer::from_slice(&self.pending).into_iter::<Value>();
+        let mut stream = serde_json::Deserializer::from_slice(&self.pending).into_iter::<Value>();
         let mut consumed = 0;
         loop {
             match stream.next() {
@@ -212,7 +215,10 @@ mod tests {
 
     #[test]
     fn errors_end_the_stream() {
-        let (_, result) = render(false, &[json!({"errorDetail":{"message":"boom"},"error":"boom"})]);
+        let (_, result) = render(
+            false,
+            &[json!({"errorDetail":{"message":"boom"},"error":"boom"})],
+        );
         assert_eq!(result.unwrap_err().to_string(), "boom");
     }
 

@@ -218,6 +218,12 @@ impl Daemon {
         run_command(self.docker_command(args), None)
     }
 
+    /// Runs the docker CLI with `stdin` as its standard input (`login --password-stdin`).
+    #[track_caller]
+    pub fn docker_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_command(self.docker_command(args), Some(stdin.to_vec()))
+    }
+
     fn docker_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(DOCKER_CLI);
         cmd.args(args)

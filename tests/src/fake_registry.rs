@@ -136,7 +136,13 @@ fn serve(
                 route.body.len()
             );
             let body = &route.body[start..];
-            write(&mut out, "206 Partial Content", &headers, body, available - start)
+            write(
+                &mut out,
+                "206 Partial Content",
+                &headers,
+                body,
+                available - start,
+            )
         }
         None => {
             let send = match route.drop_first_after {

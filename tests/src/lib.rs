@@ -7,9 +7,9 @@
 
 mod command;
 mod daemon;
+pub mod fake_registry;
 mod fixture;
 mod http;
-pub mod fake_registry;
 pub mod registry;
 
 use std::path::PathBuf;

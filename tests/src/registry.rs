@@ -53,7 +53,13 @@ impl TestCa {
             cmd.args(args).current_dir(dir);
             run_command(cmd, None).ok();
         };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
         let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=berth test CA"];
         ca.extend(ec);
         ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
@@ -69,8 +75,21 @@ impl TestCa {
         )
         .expect("extension file");
         openssl(&[
-            "x509", "-req", "-days", "2", "-in", "server.csr", "-CA", "ca.crt", "-CAkey",
-            "ca.key", "-CAcreateserial", "-out", "server.crt", "-extfile", "san.ext",
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-extfile",
+            "san.ext",
         ]);
         TestCa {
             ca_cert: path("ca.crt"),

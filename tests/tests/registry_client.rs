@@ -32,7 +32,10 @@ fn store_snapshot(daemon: &Daemon) -> BTreeSet<String> {
             }
         }
     }
-    all.insert(format!("tags: {}", std::fs::read_to_string(root.join("repositories.json")).unwrap_or_default()));
+    all.insert(format!(
+        "tags: {}",
+        std::fs::read_to_string(root.join("repositories.json")).unwrap_or_default()
+    ));
     all
 }
 
@@ -41,22 +44,56 @@ fn berth_pushes_and_pulls_by_tag_digest_and_all_tags() {
     let registry = DockerRegistry::start();
     let daemon = Daemon::with_busybox();
     let name = format!("{}/team/busybox", registry.domain());
-    daemon.berth(&["tag", "busybox", &format!("{name}:v1")]).ok();
-    daemon.berth(&["tag", "busybox", &format!("{name}:v2")]).ok();
+    daemon
+        .berth(&["tag", "busybox", &format!("{name}:v1")])
+        .ok();
+    daemon
+        .berth(&["tag", "busybox", &format!("{name}:v2")])
+        .ok();
     let pushed = daemon.berth(&["push", "--all-tags", &name]).ok();
-    assert!(pushed.stdout.contains(&format!("The push refers to repository [{name}]")), "{pushed}");
+    assert!(
+        pushed
+            .stdout
+            .contains(&format!("The push refers to repository [{name}]")),
+        "{pushed}"
+    );
     assert!(pushed.stdout.contains("v1: digest: sha256:"), "{pushed}");
     assert!(pushed.stdout.contains("v2: digest: sha256:"), "{pushed}");
-    let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{name}")]).ok();
-    assert!(tags.stdout.contains("\"v1\"") && tags.stdout.contains("\"v2\""), "{tags}");
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ])
+    .ok();
+    assert!(
+        tags.stdout.contains("\"v1\"") && tags.stdout.contains("\"v2\""),
+        "{tags}"
+    );
 
     // Nothing local any more: the pull downloads the layer and the image runs.
-    daemon.berth(&["rmi", "busybox", &format!("{name}:v1"), &format!("{name}:v2")]).ok();
+    daemon
+        .berth(&[
+            "rmi",
+            "busybox",
+            &format!("{name}:v1"),
+            &format!("{name}:v2"),
+        ])
+        .ok();
     let pulled = daemon.berth(&["pull", &format!("{name}:v1")]).ok();
     assert!(pulled.stdout.contains("Pull complete"), "{pulled}");
-    assert!(pulled.stdout.contains(&format!("Status: Downloaded newer image for {name}:v1")), "{pulled}");
-    assert!(pulled.stdout.trim_end().ends_with(&format!("{name}:v1")), "{pulled}");
-    let ran = daemon.berth(&["run", "--rm", &format!("{name}:v1"), "echo", "pulled"]).ok();
+    assert!(
+        pulled
+            .stdout
+            .contains(&format!("Status: Downloaded newer image for {name}:v1")),
+        "{pulled}"
+    );
+    assert!(
+        pulled.stdout.trim_end().ends_with(&format!("{name}:v1")),
+        "{pulled}"
+    );
+    let ran = daemon
+        .berth(&["run", "--rm", &format!("{name}:v1"), "echo", "pulled"])
+        .ok();
     assert_eq!(ran.out(), "pulled");
 
     // The same layer under another tag is never downloaded again.
@@ -64,7 +101,10 @@ fn berth_pushes_and_pulls_by_tag_digest_and_all_tags() {
     assert!(again.stdout.contains("Already exists"), "{again}");
     assert!(!again.stdout.contains("Pull complete"), "{again}");
     let up_to_date = daemon.berth(&["pull", &format!("{name}:v2")]).ok();
-    assert!(up_to_date.stdout.contains("Image is up to date"), "{up_to_date}");
+    assert!(
+        up_to_date.stdout.contains("Image is up to date"),
+        "{up_to_date}"
+    );
 
     // By digest.
     let digests = daemon
@@ -75,14 +115,25 @@ fn berth_pushes_and_pulls_by_tag_digest_and_all_tags() {
     daemon.berth(&["rmi", "-f", &format!("{name}:v1")]).ok();
     daemon.berth(&["rmi", "-f", &format!("{name}:v2")]).ok();
     let by_digest = daemon.berth(&["pull", &format!("{name}@{digest}")]).ok();
-    assert!(by_digest.stdout.contains(&format!("{name}@{digest}")), "{by_digest}");
+    assert!(
+        by_digest.stdout.contains(&format!("{name}@{digest}")),
+        "{by_digest}"
+    );
     daemon.berth(&["rmi", &format!("{name}@{digest}")]).ok();
 
     // Every tag.
     let all = daemon.berth(&["pull", "-a", &name]).ok();
-    assert!(all.stdout.contains("v1: Pulling from team/busybox"), "{all}");
-    assert!(all.stdout.contains("v2: Pulling from team/busybox"), "{all}");
-    let listed = daemon.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    assert!(
+        all.stdout.contains("v1: Pulling from team/busybox"),
+        "{all}"
+    );
+    assert!(
+        all.stdout.contains("v2: Pulling from team/busybox"),
+        "{all}"
+    );
+    let listed = daemon
+        .berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok();
     let mut lines = listed.lines();
     lines.sort();
     assert_eq!(lines, [format!("{name}:v1"), format!("{name}:v2")]);
@@ -104,9 +155,13 @@ fn the_docker_cli_pulls_pushes_saves_loads_tags_and_removes() {
     assert_eq!(daemon.docker(&["images", "-q"]).ok().out(), "");
     let pulled = daemon.docker(&["pull", &image]).ok();
     assert!(pulled.stdout.contains("Pull complete"), "{pulled}");
-    let listed = daemon.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    let listed = daemon
+        .docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok();
     assert_eq!(listed.out(), image);
-    let ran = daemon.docker(&["run", "--rm", &image, "echo", "via docker"]).ok();
+    let ran = daemon
+        .docker(&["run", "--rm", &image, "echo", "via docker"])
+        .ok();
     assert_eq!(ran.out(), "via docker");
 
     let dir = tempfile::tempdir().unwrap();
@@ -115,7 +170,10 @@ fn the_docker_cli_pulls_pushes_saves_loads_tags_and_removes() {
     daemon.docker(&["save", "-o", archive_arg, &image]).ok();
     daemon.docker(&["rmi", &image]).ok();
     let loaded = daemon.docker(&["load", "-i", archive_arg]).ok();
-    assert!(loaded.stdout.contains(&format!("Loaded image: {image}")), "{loaded}");
+    assert!(
+        loaded.stdout.contains(&format!("Loaded image: {image}")),
+        "{loaded}"
+    );
     daemon.docker(&["tag", &image, "copy:latest"]).ok();
     let removed = daemon.docker(&["rmi", "copy"]).ok();
     assert_eq!(removed.out(), "Untagged: copy:latest");
@@ -132,18 +190,25 @@ fn basic_auth_login_and_logout() {
     let image = format!("{domain}/private/busybox:1");
     daemon.berth(&["tag", "busybox", &image]).ok();
     let refused = daemon.berth(&["push", &image]).fails();
-    assert!(refused.stderr.contains("authentication required"), "{refused}");
-    let wrong = daemon.berth(&["login", "-u", "alice", "-p", "wrong", &domain]).fails();
+    assert!(
+        refused.stderr.contains("authentication required"),
+        "{refused}"
+    );
+    let wrong = daemon
+        .berth(&["login", "-u", "alice", "-p", "wrong", &domain])
+        .fails();
     assert!(wrong.stderr.contains("unauthorized"), "{wrong}");
 
-    let mut login = daemon.docker_command(&["login", "-u", "alice", "--password-stdin", &domain]);
-    login.env("HOME", daemon.dir());
-    let logged_in = run_command(login, Some(b"s3cret\n".to_vec())).ok();
+    let logged_in = daemon
+        .docker_stdin(
+            &["login", "-u", "alice", "--password-stdin", &domain],
+            b"s3cret\n",
+        )
+        .ok();
     assert!(logged_in.stdout.contains("Login Succeeded"), "{logged_in}");
-    let config: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(daemon.docker_config().join("config.json")).unwrap(),
-    )
-    .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(daemon.docker_config().join("config.json")).unwrap())
+            .unwrap();
     assert_eq!(config["auths"][&domain]["auth"], "YWxpY2U6czNjcmV0");
 
     // berth uses the login docker stored, and the docker CLI one berth stored.
@@ -151,11 +216,16 @@ fn basic_auth_login_and_logout() {
     daemon.berth(&["logout", &domain]).ok();
     daemon.berth(&["rmi", &image]).ok();
     daemon.docker(&["pull", &image]).fails();
-    daemon.berth(&["login", "-u", "alice", "-p", "s3cret", &domain]).ok();
+    daemon
+        .berth(&["login", "-u", "alice", "-p", "s3cret", &domain])
+        .ok();
     let pulled = daemon.docker(&["pull", &image]).ok();
     assert!(pulled.stdout.contains("Downloaded newer image"), "{pulled}");
     let out = daemon.berth(&["logout", &domain]).ok();
-    assert_eq!(out.out(), format!("Removing login credentials for {domain}"));
+    assert_eq!(
+        out.out(),
+        format!("Removing login credentials for {domain}")
+    );
 }
 
 #[test]
@@ -179,7 +249,10 @@ fn tls_registries_are_trusted_through_certs_d() {
     let image = format!("{domain}/secure/busybox:1");
     daemon.berth(&["tag", "busybox", &image]).ok();
     let untrusted = daemon.berth(&["push", &image]).fails();
-    assert!(untrusted.stderr.to_lowercase().contains("certificate"), "{untrusted}");
+    assert!(
+        untrusted.stderr.to_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
 
     let host_dir = certs_dir.join(&domain);
     std::fs::create_dir_all(&host_dir).unwrap();
@@ -221,10 +294,23 @@ fn skopeo_moves_images_between_berth_archives_oci_layouts_and_registries() {
     let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
 
     // berth save → skopeo → OCI layout → registry → berth pull.
-    daemon.berth(&["save", "-o", &path("saved.tar"), "busybox"]).ok();
-    skopeo(&["copy", &format!("docker-archive:{}", path("saved.tar")), &format!("oci:{}:tag1", path("layout"))]).ok();
+    daemon
+        .berth(&["save", "-o", &path("saved.tar"), "busybox"])
+        .ok();
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", path("saved.tar")),
+        &format!("oci:{}:tag1", path("layout")),
+    ])
+    .ok();
     let remote = format!("{}/from-skopeo/busybox:1", registry.domain());
-    skopeo(&["copy", "--dest-tls-verify=false", &format!("oci:{}:tag1", path("layout")), &format!("docker://{remote}")]).ok();
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:tag1", path("layout")),
+        &format!("docker://{remote}"),
+    ])
+    .ok();
     daemon.berth(&["pull", &remote]).ok();
     daemon.berth(&["run", "--rm", &remote, "true"]).ok();
 
@@ -232,13 +318,26 @@ fn skopeo_moves_images_between_berth_archives_oci_layouts_and_registries() {
     let pushed = format!("{}/from-berth/busybox:2", registry.domain());
     daemon.berth(&["tag", "busybox", &pushed]).ok();
     daemon.berth(&["push", &pushed]).ok();
-    skopeo(&["copy", "--src-tls-verify=false", &format!("docker://{pushed}"), &format!("oci-archive:{}:img/oci:9", path("oci.tar"))]).ok();
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{pushed}"),
+        &format!("oci-archive:{}:img/oci:9", path("oci.tar")),
+    ])
+    .ok();
     let loaded = daemon.berth(&["load", "-i", &path("oci.tar")]).ok();
     assert_eq!(loaded.out(), "Loaded image: img/oci:9");
-    skopeo(&["copy", &format!("oci-archive:{}", path("oci.tar")), &format!("docker-archive:{}:img/docker:8", path("docker.tar"))]).ok();
+    skopeo(&[
+        "copy",
+        &format!("oci-archive:{}", path("oci.tar")),
+        &format!("docker-archive:{}:img/docker:8", path("docker.tar")),
+    ])
+    .ok();
     let loaded = daemon.berth(&["load", "-i", &path("docker.tar")]).ok();
     assert_eq!(loaded.out(), "Loaded image: img/docker:8");
-    let ran = daemon.berth(&["run", "--rm", "img/docker:8", "echo", "loaded"]).ok();
+    let ran = daemon
+        .berth(&["run", "--rm", "img/docker:8", "echo", "loaded"])
+        .ok();
     assert_eq!(ran.out(), "loaded");
 
     // A berth archive read back by skopeo as an OCI archive too (Docker 25's layout).
@@ -259,7 +358,8 @@ fn fake_image() -> FakeImage {
     header.set_size(content.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
-    tar.append_data(&mut header, "data.bin", &content[..]).unwrap();
+    tar.append_data(&mut header, "data.bin", &content[..])
+        .unwrap();
     let uncompressed = tar.into_inner().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
     gz.write_all(&uncompressed).unwrap();
@@ -277,7 +377,11 @@ fn fake_image() -> FakeImage {
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(&layer), "size": layer.len()}],
     }))
     .unwrap();
-    FakeImage { layer, config, manifest }
+    FakeImage {
+        layer,
+        config,
+        manifest,
+    }
 }
 
 fn routes(image: &FakeImage, layer: Route, manifest: Vec<u8>) -> HashMap<String, Route> {
@@ -305,8 +409,14 @@ fn bad_registry_answers_are_refused_and_leave_the_store_unchanged() {
     let mut corrupted = image.layer.clone();
     let middle = corrupted.len() / 2;
     corrupted[middle] ^= 0xff;
-    let registry = FakeRegistry::start(routes(&image, Route::new(octet, corrupted), image.manifest.clone()));
-    let failed = daemon.berth(&["pull", &format!("{}/bad:1", registry.domain())]).fails();
+    let registry = FakeRegistry::start(routes(
+        &image,
+        Route::new(octet, corrupted),
+        image.manifest.clone(),
+    ));
+    let failed = daemon
+        .berth(&["pull", &format!("{}/bad:1", registry.domain())])
+        .fails();
     assert!(
         failed.stderr.contains("digest mismatch") || failed.stderr.contains("invalid layer"),
         "{failed}"
@@ -317,7 +427,9 @@ fn bad_registry_answers_are_refused_and_leave_the_store_unchanged() {
     let mut truncated = Route::new(octet, image.layer.clone());
     truncated.truncate_at = Some(image.layer.len() / 3);
     let registry = FakeRegistry::start(routes(&image, truncated, image.manifest.clone()));
-    let failed = daemon.berth(&["pull", &format!("{}/bad:1", registry.domain())]).fails();
+    let failed = daemon
+        .berth(&["pull", &format!("{}/bad:1", registry.domain())])
+        .fails();
     assert!(failed.stderr.contains("truncated"), "{failed}");
     assert_eq!(store_snapshot(&daemon), before);
 
@@ -327,18 +439,29 @@ fn bad_registry_answers_are_refused_and_leave_the_store_unchanged() {
         Route::new(octet, image.layer.clone()),
         br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:nothex"},"layers":[]}"#.to_vec(),
     ));
-    let failed = daemon.berth(&["pull", &format!("{}/bad:1", registry.domain())]).fails();
-    assert!(failed.stderr.contains("malformed image manifest"), "{failed}");
+    let failed = daemon
+        .berth(&["pull", &format!("{}/bad:1", registry.domain())])
+        .fails();
+    assert!(
+        failed.stderr.contains("malformed image manifest"),
+        "{failed}"
+    );
     assert_eq!(store_snapshot(&daemon), before);
 
     // A config that is not the one the manifest names.
-    let mut other = routes(&image, Route::new(octet, image.layer.clone()), image.manifest.clone());
+    let mut other = routes(
+        &image,
+        Route::new(octet, image.layer.clone()),
+        image.manifest.clone(),
+    );
     other.insert(
         format!("/v2/bad/blobs/{}", sha256(&image.config)),
         Route::new(octet, b"{\"rootfs\":{}}".to_vec()),
     );
     let registry = FakeRegistry::start(other);
-    let failed = daemon.berth(&["pull", &format!("{}/bad:1", registry.domain())]).fails();
+    let failed = daemon
+        .berth(&["pull", &format!("{}/bad:1", registry.domain())])
+        .fails();
     assert!(failed.stderr.contains("verification failed"), "{failed}");
     assert_eq!(store_snapshot(&daemon), before);
 }
@@ -357,7 +480,16 @@ fn a_dropped_connection_is_resumed_with_range() {
         .into_iter()
         .filter(|r| r.contains(" range="))
         .collect();
-    assert_eq!(ranged, [format!("GET /v2/bad/blobs/{} range={}", sha256(&image.layer), image.layer.len() / 2)]);
-    let id = daemon.berth(&["images", "-q", "--no-trunc", &reference]).ok();
+    assert_eq!(
+        ranged,
+        [format!(
+            "GET /v2/bad/blobs/{} range={}",
+            sha256(&image.layer),
+            image.layer.len() / 2
+        )]
+    );
+    let id = daemon
+        .berth(&["images", "-q", "--no-trunc", &reference])
+        .ok();
     assert_eq!(id.out(), sha256(&image.config));
 }

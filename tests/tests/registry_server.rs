@@ -28,7 +28,11 @@ fn serving(extra: &[String]) -> (Daemon, String) {
 /// `GET path` on a plain-HTTP registry.
 fn http_get(domain: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(domain).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
@@ -44,16 +48,31 @@ fn berth_pushes_to_and_pulls_from_its_own_registry() {
     let other = format!("{domain}/other/busybox:2");
     server.berth(&["tag", "busybox", &other]).ok();
     let mounted = server.berth(&["push", &other]).ok();
-    assert!(mounted.stdout.contains("Mounted from team/busybox"), "{mounted}");
+    assert!(
+        mounted.stdout.contains("Mounted from team/busybox"),
+        "{mounted}"
+    );
     let catalog = http_get(&domain, "/v2/_catalog");
-    assert!(catalog.contains(r#"{"repositories":["other/busybox","team/busybox"]}"#), "{catalog}");
+    assert!(
+        catalog.contains(r#"{"repositories":["other/busybox","team/busybox"]}"#),
+        "{catalog}"
+    );
     let tags = http_get(&domain, "/v2/team/busybox/tags/list");
-    assert!(tags.contains(r#"{"name":"team/busybox","tags":["1"]}"#), "{tags}");
+    assert!(
+        tags.contains(r#"{"name":"team/busybox","tags":["1"]}"#),
+        "{tags}"
+    );
 
     // Another daemon pulls it and runs it.
     let client = Daemon::start();
     client.berth(&["pull", &image]).ok();
-    assert_eq!(client.berth(&["run", "--rm", &image, "echo", "served"]).ok().out(), "served");
+    assert_eq!(
+        client
+            .berth(&["run", "--rm", &image, "echo", "served"])
+            .ok()
+            .out(),
+        "served"
+    );
 
     // Removing every local image keeps what the registry serves, across a restart too.
     server.berth(&["rmi", "-f", "busybox"]).ok();
@@ -70,24 +89,65 @@ fn skopeo_and_docker_registry_exchange_images_with_berths_registry() {
     let peer = DockerRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("busybox.tar");
-    server.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
+    server
+        .berth(&["save", "-o", archive.to_str().unwrap(), "busybox"])
+        .ok();
 
     // skopeo uploads in chunks; then inspects, lists and deletes.
     let ours = format!("docker://{domain}/skopeo/busybox:1");
-    skopeo(&["copy", "--dest-tls-verify=false", &format!("docker-archive:{}", archive.display()), &ours]).ok();
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        &ours,
+    ])
+    .ok();
     let inspected = skopeo(&["inspect", "--tls-verify=false", &ours]).ok();
-    assert!(inspected.stdout.contains(&format!("\"Name\": \"{domain}/skopeo/busybox\"")), "{inspected}");
-    let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{domain}/skopeo/busybox")]).ok();
+    assert!(
+        inspected
+            .stdout
+            .contains(&format!("\"Name\": \"{domain}/skopeo/busybox\"")),
+        "{inspected}"
+    );
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{domain}/skopeo/busybox"),
+    ])
+    .ok();
     assert!(tags.stdout.contains("\"1\""), "{tags}");
 
     // berth's registry → docker-registry → berth's registry.
     let theirs = format!("docker://{}/from-berth/busybox:1", peer.domain());
-    skopeo(&["copy", "--src-tls-verify=false", "--dest-tls-verify=false", &ours, &theirs]).ok();
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &ours,
+        &theirs,
+    ])
+    .ok();
     let back = format!("docker://{domain}/from-peer/busybox:1");
-    skopeo(&["copy", "--src-tls-verify=false", "--dest-tls-verify=false", &theirs, &back]).ok();
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &theirs,
+        &back,
+    ])
+    .ok();
     let pulled = Daemon::start();
-    pulled.berth(&["pull", &format!("{domain}/from-peer/busybox:1")]).ok();
-    pulled.berth(&["run", "--rm", &format!("{domain}/from-peer/busybox:1"), "true"]).ok();
+    pulled
+        .berth(&["pull", &format!("{domain}/from-peer/busybox:1")])
+        .ok();
+    pulled
+        .berth(&[
+            "run",
+            "--rm",
+            &format!("{domain}/from-peer/busybox:1"),
+            "true",
+        ])
+        .ok();
 
     skopeo(&["delete", "--tls-verify=false", &ours]).ok();
     skopeo(&["inspect", "--tls-verify=false", &ours]).fails();
@@ -114,14 +174,24 @@ fn htpasswd_and_tls_protect_the_served_registry() {
     let certs = dir.path().join("certs.d");
     std::fs::create_dir_all(certs.join(&domain)).unwrap();
     std::fs::copy(&ca.ca_cert, certs.join(&domain).join("ca.crt")).unwrap();
-    let client = Daemon::start_with(&["--registry-certs-dir".into(), certs.to_str().unwrap().into()]);
+    let client = Daemon::start_with(&[
+        "--registry-certs-dir".into(),
+        certs.to_str().unwrap().into(),
+    ]);
     client.import_busybox();
     let image = format!("{domain}/secret/busybox:1");
     client.berth(&["tag", "busybox", &image]).ok();
     let refused = client.berth(&["push", &image]).fails();
-    assert!(refused.stderr.contains("authentication required"), "{refused}");
-    client.berth(&["login", "-u", "bob", "-p", "wrong", &domain]).fails();
-    client.berth(&["login", "-u", "bob", "-p", "pw", &domain]).ok();
+    assert!(
+        refused.stderr.contains("authentication required"),
+        "{refused}"
+    );
+    client
+        .berth(&["login", "-u", "bob", "-p", "wrong", &domain])
+        .fails();
+    client
+        .berth(&["login", "-u", "bob", "-p", "pw", &domain])
+        .ok();
     client.berth(&["push", &image]).ok();
     client.berth(&["rmi", &image, "busybox"]).ok();
     client.berth(&["pull", &image]).ok();

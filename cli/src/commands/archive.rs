@@ -22,7 +22,9 @@ pub async fn write_download(
         Some(path) => {
             let partial = path.with_file_name(format!(
                 ".{}.partial",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("download")
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("download")
             ));
             let file = std::fs::File::create(&partial)
                 .map_err(|e| CliError::io(format!("creating {}", partial.display()), e))?;
@@ -49,7 +51,8 @@ pub async fn write_download(
                     .map_err(|e| CliError::io("writing the archive", e))?;
             }
         }
-        out.flush().map_err(|e| CliError::io("writing the archive", e))
+        out.flush()
+            .map_err(|e| CliError::io("writing the archive", e))
     }
     .await;
     drop(out);
@@ -102,7 +105,11 @@ pub async fn load(client: &mut Client, args: LoadArgs) -> Result<(), CliError> {
     let response = client.stream(Method::POST, &path, body).await?;
     render(
         response,
-        if args.quiet { Target::Nowhere } else { Target::Stdout },
+        if args.quiet {
+            Target::Nowhere
+        } else {
+            Target::Stdout
+        },
     )
     .await?;
     Ok(())

@@ -94,8 +94,7 @@ async fn create_container(
                     familiar_with_tag(opts.image())
                 );
             }
-            crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet)
-                .await?;
+            crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet).await?;
             client
                 .post_json::<_, ContainerCreateResponse>(&path, body)
                 .await?

@@ -116,11 +116,15 @@ pub async fn prune(client: &mut Client, args: ImagePruneArgs) -> Result<(), CliE
         text.push('\n');
     }
     let reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
-    text.push_str(&format!("Total reclaimed space: {}\n", human_size(reclaimed as f64)));
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(reclaimed as f64)
+    ));
     write_out(&text)
 }
 
-const DF_FORMAT: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+const DF_FORMAT: &str =
+    "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
 const DF_HEADERS: &[(&str, &str)] = &[
     ("Type", "TYPE"),
     ("TotalCount", "TOTAL"),
@@ -158,7 +162,10 @@ pub async fn df(client: &mut Client, args: DfArgs) -> Result<(), CliError> {
         .iter()
         .filter(|c| c["State"].as_str() == Some("running"))
         .count();
-    let containers_size: i64 = containers.iter().map(|c| c["SizeRw"].as_i64().unwrap_or(0)).sum();
+    let containers_size: i64 = containers
+        .iter()
+        .map(|c| c["SizeRw"].as_i64().unwrap_or(0))
+        .sum();
     let stopped_size: i64 = containers
         .iter()
         .filter(|c| c["State"].as_str() != Some("running"))

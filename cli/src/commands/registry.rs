@@ -104,7 +104,9 @@ pub(crate) async fn render(
 pub async fn pull(client: &mut Client, args: PullArgs) -> Result<(), CliError> {
     let (name, tag) = split_reference(&args.image);
     if args.all_tags && tag.is_some() {
-        return Err(CliError::Usage("tag can't be used with --all-tags/-a".into()));
+        return Err(CliError::Usage(
+            "tag can't be used with --all-tags/-a".into(),
+        ));
     }
     let tag = match tag {
         Some(tag) => Some(tag),
@@ -121,9 +123,22 @@ pub async fn pull(client: &mut Client, args: PullArgs) -> Result<(), CliError> {
     }
     let auth = registry_auth(name)?;
     let response = client
-        .stream_with_headers(Method::POST, &path, empty_body(), &[("x-registry-auth", auth)])
+        .stream_with_headers(
+            Method::POST,
+            &path,
+            empty_body(),
+            &[("x-registry-auth", auth)],
+        )
         .await?;
-    render(response, if args.quiet { Target::Nowhere } else { Target::Stdout }).await?;
+    render(
+        response,
+        if args.quiet {
+            Target::Nowhere
+        } else {
+            Target::Stdout
+        },
+    )
+    .await?;
     let shown = match tag {
         Some(t) if t.starts_with("sha256:") => format!("{}@{t}", full_name(name)),
         Some(t) => format!("{}:{t}", full_name(name)),
@@ -147,9 +162,22 @@ pub async fn pull_for_container(
     let path = format!("/images/create{}", query.build());
     let auth = registry_auth(name)?;
     let response = client
-        .stream_with_headers(Method::POST, &path, empty_body(), &[("x-registry-auth", auth)])
+        .stream_with_headers(
+            Method::POST,
+            &path,
+            empty_body(),
+            &[("x-registry-auth", auth)],
+        )
         .await?;
-    render(response, if quiet { Target::Nowhere } else { Target::Stderr }).await?;
+    render(
+        response,
+        if quiet {
+            Target::Nowhere
+        } else {
+            Target::Stderr
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -165,7 +193,9 @@ pub async fn push(client: &mut Client, args: PushArgs) -> Result<(), CliError> {
         )));
     }
     if args.all_tags && tag.is_some() {
-        return Err(CliError::Usage("tag can't be used with --all-tags/-a".into()));
+        return Err(CliError::Usage(
+            "tag can't be used with --all-tags/-a".into(),
+        ));
     }
     let tag = match tag {
         Some(tag) => Some(tag),
@@ -181,9 +211,22 @@ pub async fn push(client: &mut Client, args: PushArgs) -> Result<(), CliError> {
     let path = format!("/images/{}/push{}", segment(name), query.build());
     let auth = registry_auth(name)?;
     let response = client
-        .stream_with_headers(Method::POST, &path, empty_body(), &[("x-registry-auth", auth)])
+        .stream_with_headers(
+            Method::POST,
+            &path,
+            empty_body(),
+            &[("x-registry-auth", auth)],
+        )
         .await?;
-    render(response, if args.quiet { Target::Nowhere } else { Target::Stdout }).await?;
+    render(
+        response,
+        if args.quiet {
+            Target::Nowhere
+        } else {
+            Target::Stdout
+        },
+    )
+    .await?;
     if args.quiet {
         println!("{}", args.image);
     }
@@ -197,7 +240,8 @@ fn prompt(prompt: &str, hidden: bool) -> Result<String, CliError> {
     let stdin = std::io::stdin();
     eprint!("{prompt}");
     let saved = if hidden {
-        let saved = tcgetattr(&stdin).map_err(|e| CliError::io("reading terminal settings", e.into()))?;
+        let saved =
+            tcgetattr(&stdin).map_err(|e| CliError::io("reading terminal settings", e.into()))?;
         let mut quiet = saved.clone();
         quiet.local_modes.remove(LocalModes::ECHO);
         tcsetattr(&stdin, OptionalActions::Now, &quiet)
@@ -225,7 +269,13 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
     let server = args
         .server
         .clone()
-        .map(|s| auth_key(s.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/')))
+        .map(|s| {
+            auth_key(
+                s.trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/'),
+            )
+        })
         .unwrap_or_else(|| DOCKER_HUB_KEY.to_owned());
     let interactive = rustix::termios::isatty(std::io::stdin());
     let mut username = args.username.clone().unwrap_or_default();
@@ -235,7 +285,9 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
     }
     if args.password_stdin {
         if username.is_empty() {
-            return Err(CliError::Usage("Must provide --username with --password-stdin".into()));
+            return Err(CliError::Usage(
+                "Must provide --username with --password-stdin".into(),
+            ));
         }
         let mut text = String::new();
         std::io::stdin()
@@ -258,7 +310,9 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
         }
     }
     if username.is_empty() || password.is_empty() {
-        return Err(CliError::Usage("Error: Username and password are required".into()));
+        return Err(CliError::Usage(
+            "Error: Username and password are required".into(),
+        ));
     }
     let body = json!({ "username": username, "password": password, "serveraddress": server });
     let answer: serde_json::Value = client.post_json("/auth", &body).await?;
@@ -281,7 +335,13 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
 pub async fn logout(_client: &mut Client, args: LogoutArgs) -> Result<(), CliError> {
     let server = args
         .server
-        .map(|s| auth_key(s.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/')))
+        .map(|s| {
+            auth_key(
+                s.trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/'),
+            )
+        })
         .unwrap_or_else(|| DOCKER_HUB_KEY.to_owned());
     let path = DockerConfig::default_path(env)?;
     let mut config = DockerConfig::load(&path)?;
@@ -301,10 +361,19 @@ mod tests {
     fn names_are_shown_in_full_as_docker_does() {
         assert_eq!(full_name("busybox"), "docker.io/library/busybox");
         assert_eq!(full_name("user/app"), "docker.io/user/app");
-        assert_eq!(full_name("docker.io/library/busybox"), "docker.io/library/busybox");
+        assert_eq!(
+            full_name("docker.io/library/busybox"),
+            "docker.io/library/busybox"
+        );
         assert_eq!(full_name("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b");
-        assert_eq!(split_reference("127.0.0.1:5000/a:v1"), ("127.0.0.1:5000/a", Some("v1")));
-        assert_eq!(split_reference("127.0.0.1:5000/a"), ("127.0.0.1:5000/a", None));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a:v1"),
+            ("127.0.0.1:5000/a", Some("v1"))
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a"),
+            ("127.0.0.1:5000/a", None)
+        );
         assert_eq!(split_reference("a@sha256:00"), ("a", Some("sha256:00")));
     }
 }

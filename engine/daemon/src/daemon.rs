@@ -99,8 +99,8 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         images: images.clone(),
         cgroups,
     });
-    let distribution = crate::distribution::Distribution::new(&config)
-        .context("setting up registry access")?;
+    let distribution =
+        crate::distribution::Distribution::new(&config).context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use berth_engine::config::{DaemonConfig, DistributionConfig, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST};
+use berth_engine::config::{
+    DaemonConfig, DistributionConfig, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST,
+};
 
 #[derive(Parser, Debug)]
 #[command(name = "berthd", version, about = "The berth container engine daemon")]

@@ -10,8 +10,8 @@ use reqwest::header::{
     HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION,
     RANGE, WWW_AUTHENTICATE,
 };
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
 pub use reqwest::Body;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
 use crate::auth::{parse_challenge, Challenge, Credentials, TokenResponse};
@@ -161,9 +161,7 @@ impl Repository {
     async fn authenticate(&self, challenge: &Challenge) -> Result<(), Error> {
         let header = match challenge {
             Challenge::Basic => match &self.credentials {
-                Some(credentials) if !credentials.username.is_empty() => {
-                    credentials.basic_header()
-                }
+                Some(credentials) if !credentials.username.is_empty() => credentials.basic_header(),
                 _ => {
                     return Err(Error::Unauthorized(
                         "unauthorized: authentication required".into(),
@@ -189,7 +187,10 @@ impl Repository {
                     }
                     scopes.sort();
                     scopes.dedup();
-                    format!("Bearer {}", self.fetch_token(realm, service.as_deref(), &scopes).await?)
+                    format!(
+                        "Bearer {}",
+                        self.fetch_token(realm, service.as_deref(), &scopes).await?
+                    )
                 }
             }
         };
@@ -351,7 +352,9 @@ impl Repository {
         let mut received: u64 = 0;
         let mut resumes = 0;
         loop {
-            let outcome = self.download_from(&url, &what, digest, size, &mut received, sink, progress).await;
+            let outcome = self
+                .download_from(&url, &what, digest, size, &mut received, sink, progress)
+                .await;
             match outcome {
                 Ok(()) if received == size => return Ok(()),
                 Ok(()) => {
@@ -441,7 +444,9 @@ impl Repository {
                 )));
             }
             if sink.send(chunk).await.is_err() {
-                return Err(Error::Registry(format!("{what}: the download was abandoned")));
+                return Err(Error::Registry(format!(
+                    "{what}: the download was abandoned"
+                )));
             }
             progress(*received);
         }
@@ -489,7 +494,9 @@ impl Repository {
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Error::Registry(format!("{what}: the registry gave no upload location")))?;
+            .ok_or_else(|| {
+                Error::Registry(format!("{what}: the registry gave no upload location"))
+            })?;
         self.url(location)
     }
 
@@ -570,8 +577,9 @@ impl Repository {
                 .map(|link| self.url(&link))
                 .transpose()?;
             let body = read_limited(response, 16 << 20, "tag list").await?;
-            let list: TagList = serde_json::from_slice(&body)
-                .map_err(|e| Error::Registry(format!("{what}: the answer is not a tag list: {e}")))?;
+            let list: TagList = serde_json::from_slice(&body).map_err(|e| {
+                Error::Registry(format!("{what}: the answer is not a tag list: {e}"))
+            })?;
             tags.extend(list.tags.unwrap_or_default());
             match next {
                 Some(next) => url = next,
@@ -591,7 +599,13 @@ fn challenge_of(headers: &HeaderMap) -> Option<Challenge> {
 }
 
 fn is_manifest_media_type(media_type: &str) -> bool {
-    [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2].contains(&media_type)
+    [
+        OCI_INDEX,
+        OCI_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+        DOCKER_MANIFEST_V2,
+    ]
+    .contains(&media_type)
 }
 
 fn media_type_field(bytes: &[u8]) -> Option<String> {
@@ -621,15 +635,21 @@ fn content_range_start(value: &str) -> Option<u64> {
 fn next_link(value: &str) -> Option<String> {
     value.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        params
-            .contains("rel=\"next\"")
-            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
 
 async fn read_limited(mut response: Response, limit: usize, what: &str) -> Result<Bytes, Error> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(Error::Invalid(format!("{what} is larger than {limit} bytes")));
+        return Err(Error::Invalid(format!(
+            "{what} is larger than {limit} bytes"
+        )));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = response
@@ -638,7 +658,9 @@ async fn read_limited(mut response: Response, limit: usize, what: &str) -> Resul
         .map_err(|e| Error::http(format!("reading the {what}"), e))?
     {
         if body.len() + chunk.len() > limit {
-            return Err(Error::Invalid(format!("{what} is larger than {limit} bytes")));
+            return Err(Error::Invalid(format!(
+                "{what} is larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -667,7 +689,9 @@ async fn unexpected(what: &str, response: Response) -> Error {
         message: String,
     }
     let status = response.status();
-    let body = read_limited(response, 64 << 10, "error").await.unwrap_or_default();
+    let body = read_limited(response, 64 << 10, "error")
+        .await
+        .unwrap_or_default();
     let explained = serde_json::from_slice::<Errors>(&body)
         .ok()
         .filter(|e| !e.errors.is_empty())
@@ -688,13 +712,18 @@ async fn unexpected(what: &str, response: Response) -> Error {
         .unwrap_or_else(|| {
             let text = String::from_utf8_lossy(&body).trim().to_string();
             if text.is_empty() {
-                status.canonical_reason().unwrap_or("error").to_ascii_lowercase()
+                status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_ascii_lowercase()
             } else {
                 text
             }
         });
     match status {
-        StatusCode::UNAUTHORIZED => Error::Unauthorized(format!("{what}: unauthorized: {explained}")),
+        StatusCode::UNAUTHORIZED => {
+            Error::Unauthorized(format!("{what}: unauthorized: {explained}"))
+        }
         StatusCode::FORBIDDEN => Error::Unauthorized(format!("{what}: denied: {explained}")),
         StatusCode::NOT_FOUND => Error::NotFound(format!("{what}: {explained}")),
         _ => Error::Registry(format!("{what}: HTTP {}: {explained}", status.as_u16())),

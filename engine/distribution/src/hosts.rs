@@ -165,7 +165,8 @@ impl RegistryConfig {
             }
         };
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))
+            std::fs::read(path)
+                .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))
         };
         for path in &entries {
             match path.extension().and_then(|e| e.to_str()) {
@@ -251,8 +252,14 @@ impl Registries {
         );
         let mut last_error = None;
         for (base, http) in self.config.endpoints(domain)? {
-            match Repository::connect(http, base.clone(), path, credentials.clone(), scopes.clone())
-                .await
+            match Repository::connect(
+                http,
+                base.clone(),
+                path,
+                credentials.clone(),
+                scopes.clone(),
+            )
+            .await
             {
                 Ok(repository) => return Ok(repository),
                 Err(e @ Error::Http { .. }) => {
@@ -322,8 +329,14 @@ mod tests {
 
     #[test]
     fn docker_hub_is_served_by_registry_1() {
-        assert_eq!(RegistryConfig::endpoint_host("docker.io"), "registry-1.docker.io");
-        assert_eq!(RegistryConfig::endpoint_host("localhost:5000"), "localhost:5000");
+        assert_eq!(
+            RegistryConfig::endpoint_host("docker.io"),
+            "registry-1.docker.io"
+        );
+        assert_eq!(
+            RegistryConfig::endpoint_host("localhost:5000"),
+            "localhost:5000"
+        );
         assert_eq!(
             RegistryConfig::auth_key("docker.io"),
             "https://index.docker.io/v1/"

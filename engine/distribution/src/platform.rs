@@ -30,7 +30,11 @@ impl Platform {
     pub fn parse(text: &str) -> Result<Platform, Error> {
         let text = text.trim().to_ascii_lowercase();
         let parts: Vec<&str> = text.split('/').collect();
-        let bad = || Error::Invalid(format!("invalid platform {text:?}: expected os/arch[/variant]"));
+        let bad = || {
+            Error::Invalid(format!(
+                "invalid platform {text:?}: expected os/arch[/variant]"
+            ))
+        };
         if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
             return Err(bad());
         }
@@ -108,10 +112,16 @@ mod tests {
     fn parses_docker_platform_strings() {
         assert_eq!(Platform::parse("linux/amd64").unwrap(), Platform::default());
         assert_eq!(Platform::parse("linux").unwrap(), Platform::default());
-        assert_eq!(Platform::parse("Linux/x86_64").unwrap(), Platform::default());
+        assert_eq!(
+            Platform::parse("Linux/x86_64").unwrap(),
+            Platform::default()
+        );
         let arm = Platform::parse("linux/arm/v7").unwrap();
         assert_eq!(arm.to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("linux/arm64/v8").unwrap().to_string(), "linux/arm64");
+        assert_eq!(
+            Platform::parse("linux/arm64/v8").unwrap().to_string(),
+            "linux/arm64"
+        );
         assert!(Platform::parse("windows/amd64").is_err());
         assert!(Platform::parse("linux//x").is_err());
         assert!(Platform::parse("linux/a/b/c").is_err());
@@ -136,7 +146,8 @@ mod tests {
         )
         .unwrap();
         let pick = |p: &str| {
-            select(&index, &Platform::parse(p).unwrap()).map(|d| d.digest().to_string()[7..8].to_string())
+            select(&index, &Platform::parse(p).unwrap())
+                .map(|d| d.digest().to_string()[7..8].to_string())
         };
         assert_eq!(pick("linux/amd64").as_deref(), Some("3"));
         assert_eq!(pick("linux/arm/v7").as_deref(), Some("2"));

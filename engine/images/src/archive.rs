@@ -146,10 +146,10 @@ impl ImageStore {
                     REF_NAME_ANNOTATION: tag.tag().unwrap_or_default(),
                 })));
                 if let Some(top) = record.layers.last() {
-                    repositories
-                        .entry(tag.familiar_name())
-                        .or_default()
-                        .insert(tag.tag().unwrap_or_default().to_string(), top.hex().to_string());
+                    repositories.entry(tag.familiar_name()).or_default().insert(
+                        tag.tag().unwrap_or_default().to_string(),
+                        top.hex().to_string(),
+                    );
                 }
             }
             archive_manifests.push(ArchiveManifest {
@@ -163,7 +163,11 @@ impl ImageStore {
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": index_entries,
         });
-        add_file(&mut archive, "index.json", &serde_json::to_vec(&index).expect("JSON"))?;
+        add_file(
+            &mut archive,
+            "index.json",
+            &serde_json::to_vec(&index).expect("JSON"),
+        )?;
         add_file(
             &mut archive,
             "manifest.json",
@@ -194,8 +198,8 @@ impl ImageStore {
     ) -> Result<u64, Error> {
         let uncompressed = || -> Result<Box<dyn Read + '_>, Error> {
             let file = self.open_blob(blob)?;
-            let (_, stream) = fsdriver::compression::decompress(file)
-                .map_err(|e| Error::Store(e.into()))?;
+            let (_, stream) =
+                fsdriver::compression::decompress(file).map_err(|e| Error::Store(e.into()))?;
             Ok(stream)
         };
         let size = io::copy(&mut uncompressed()?, &mut io::sink())
@@ -241,8 +245,8 @@ impl ImageStore {
         let mut loaded = Vec::new();
         for entry in entries {
             let config = read_member(dir, &entry.config, parse::MAX_CONFIG_BYTES)?;
-            let image_config =
-                parse::parse_config(&config).map_err(|e| invalid(format!("invalid archive: {e}")))?;
+            let image_config = parse::parse_config(&config)
+                .map_err(|e| invalid(format!("invalid archive: {e}")))?;
             let diff_ids = parse::diff_ids(&image_config);
             if diff_ids.len() != entry.layers.len() {
                 return Err(invalid(format!(
@@ -268,7 +272,8 @@ impl ImageStore {
                             layer.diff_id
                         )));
                     }
-                    layer_descriptors.push(descriptor(MediaType::from(layer.media_type), &layer.blob));
+                    layer_descriptors
+                        .push(descriptor(MediaType::from(layer.media_type), &layer.blob));
                 }
                 let config_descriptor = descriptor(
                     MediaType::ImageConfig,
@@ -311,7 +316,8 @@ impl ImageStore {
 
     fn load_oci_layout(self: &Arc<Self>, dir: &Path) -> Result<Vec<Loaded>, Error> {
         let bytes = read_member(dir, "index.json", parse::MAX_MANIFEST_BYTES)?;
-        let index = parse::parse_index(&bytes).map_err(|e| invalid(format!("invalid archive: {e}")))?;
+        let index =
+            parse::parse_index(&bytes).map_err(|e| invalid(format!("invalid archive: {e}")))?;
         let mut loaded = Vec::new();
         for entry in index.manifests() {
             let annotations = entry.annotations().clone().unwrap_or_default();
@@ -345,8 +351,8 @@ impl ImageStore {
             let manifest = parse::parse_manifest(&manifest_bytes)
                 .map_err(|e| invalid(format!("invalid archive: {e}")))?;
             let config = read_blob_member(dir, &descriptor_digest(manifest.config()))?;
-            let image_config =
-                parse::parse_config(&config).map_err(|e| invalid(format!("invalid archive: {e}")))?;
+            let image_config = parse::parse_config(&config)
+                .map_err(|e| invalid(format!("invalid archive: {e}")))?;
             let diff_ids = parse::diff_ids(&image_config);
             if diff_ids.len() != manifest.layers().len() {
                 return Err(invalid(format!(
@@ -413,7 +419,11 @@ fn add_dir<W: Write>(archive: &mut tar::Builder<W>, path: &str) -> Result<(), Er
         .map_err(|e| Error::Internal(format!("writing the archive: {e}")))
 }
 
-fn add_file<W: Write>(archive: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> Result<(), Error> {
+fn add_file<W: Write>(
+    archive: &mut tar::Builder<W>,
+    path: &str,
+    bytes: &[u8],
+) -> Result<(), Error> {
     let mut header = file_header(bytes.len() as u64);
     archive
         .append_data(&mut header, path, bytes)
@@ -445,7 +455,9 @@ fn unpack(input: impl Read, dir: &Path) -> Result<(), Error> {
                 }
                 let mut file = File::create(&target).map_err(io_err("creating", &target))?;
                 io::copy(&mut entry, &mut file).map_err(|e| {
-                    if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
+                    if e.kind() == io::ErrorKind::UnexpectedEof
+                        || e.kind() == io::ErrorKind::InvalidData
+                    {
                         invalid(format!("invalid archive: {}: {e}", path.display()))
                     } else {
                         Error::Io {
@@ -498,7 +510,9 @@ fn read_member(dir: &Path, name: &str, limit: usize) -> Result<Vec<u8>, Error> {
         .read_to_end(&mut bytes)
         .map_err(|e| invalid(format!("invalid archive: reading {name}: {e}")))?;
     if bytes.len() > limit {
-        return Err(invalid(format!("invalid archive: {name} is larger than {limit} bytes")));
+        return Err(invalid(format!(
+            "invalid archive: {name} is larger than {limit} bytes"
+        )));
     }
     Ok(bytes)
 }

@@ -55,7 +55,10 @@ impl ImageStore {
             }
             let bytes = fs::read(entry.path()).map_err(io_err(&entry.path()))?;
             let blobs: BTreeSet<Digest> = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Internal(format!("blob lease {} is corrupt: {e}", entry.path().display()))
+                Error::Internal(format!(
+                    "blob lease {} is corrupt: {e}",
+                    entry.path().display()
+                ))
             })?;
             self.state.get_mut().blob_leases.insert(holder, blobs);
         }

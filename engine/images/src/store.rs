@@ -846,7 +846,10 @@ pub(crate) fn parse_created(config: &ImageConfiguration) -> Option<DateTime<Utc>
         .map(|t| t.with_timezone(&Utc))
 }
 
-pub(crate) fn descriptor(media_type: MediaType, blob: &fsdriver::content::Descriptor) -> Descriptor {
+pub(crate) fn descriptor(
+    media_type: MediaType,
+    blob: &fsdriver::content::Descriptor,
+) -> Descriptor {
     let digest = oci_spec::image::Digest::from_str(blob.digest.as_str())
         .expect("a sha256 digest is a valid OCI digest");
     Descriptor::new(media_type, blob.size, digest)

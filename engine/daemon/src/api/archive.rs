@@ -28,7 +28,10 @@ impl ChannelWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK)));
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK),
+        ));
         self.tx
             .blocking_send(Ok(Frame::data(chunk)))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))

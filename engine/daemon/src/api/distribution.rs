@@ -41,8 +41,8 @@ fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference, ApiError>
     match tag.filter(|t| !t.is_empty()) {
         None => Ok(reference),
         Some(tag) if tag.starts_with("sha256:") => {
-            let digest = fsdriver::Digest::parse(tag)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let digest =
+                fsdriver::Digest::parse(tag).map_err(|e| ApiError::bad_request(e.to_string()))?;
             Ok(reference.with_digest(&digest))
         }
         Some(tag) => reference
@@ -189,7 +189,10 @@ mod tests {
     #[test]
     fn pull_references_combine_image_and_tag() {
         let r = |image: &str, tag: Option<&str>| pull_reference(image, tag).unwrap().to_string();
-        assert_eq!(r("busybox", Some("latest")), "docker.io/library/busybox:latest");
+        assert_eq!(
+            r("busybox", Some("latest")),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(r("busybox:1.36", None), "docker.io/library/busybox:1.36");
         assert_eq!(r("busybox", None), "docker.io/library/busybox");
         let digest = format!("sha256:{}", "a".repeat(64));
@@ -206,6 +209,9 @@ mod tests {
         assert_eq!(registry_domain("https://index.docker.io/v1/"), "docker.io");
         assert_eq!(registry_domain(""), "docker.io");
         assert_eq!(registry_domain("127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(registry_domain("https://localhost:5000/v2/"), "localhost:5000");
+        assert_eq!(
+            registry_domain("https://localhost:5000/v2/"),
+            "localhost:5000"
+        );
     }
 }

@@ -112,12 +112,11 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let (_, before_bytes) = layer_bytes(engine)?;
     let mut deleted = Vec::new();
     for record in engine.images.list() {
-        if used.contains(&record.id.to_string()) || (dangling_only && !record.repo_tags.is_empty()) {
+        if used.contains(&record.id.to_string()) || (dangling_only && !record.repo_tags.is_empty())
+        {
             continue;
         }
-        let actions = engine
-            .images
-            .remove(record.id.as_str(), true, &|_| None)?;
+        let actions = engine.images.remove(record.id.as_str(), true, &|_| None)?;
         for action in actions {
             deleted.push(match action {
                 berth_images::RemoveAction::Untagged(tag) => json!({ "Untagged": tag }),

@@ -126,11 +126,7 @@ pub fn bar_text(current: u64, total: u64) -> String {
         bar.push('>');
         bar.push_str(&" ".repeat(width - filled - 1));
     }
-    format!(
-        "[{bar}] {:>8}/{}",
-        human_size(current),
-        human_size(total)
-    )
+    format!("[{bar}] {:>8}/{}", human_size(current), human_size(total))
 }
 
 /// Sizes in decimal units with four significant digits, as Docker prints them.
@@ -175,7 +171,10 @@ mod tests {
             bar_text(50, 100),
             format!("[{}>{}]      50B/100B", "=".repeat(25), " ".repeat(24))
         );
-        assert_eq!(bar_text(100, 100), format!("[{}]     100B/100B", "=".repeat(50)));
+        assert_eq!(
+            bar_text(100, 100),
+            format!("[{}]     100B/100B", "=".repeat(50))
+        );
     }
 
     #[test]

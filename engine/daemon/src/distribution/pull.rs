@@ -47,9 +47,9 @@ pub async fn pull(
         tags.sort();
         tags.into_iter()
             .map(|tag| {
-                reference
-                    .with_tag(&tag)
-                    .map_err(|_| TransferError::Invalid(format!("the registry lists an invalid tag {tag:?}")))
+                reference.with_tag(&tag).map_err(|_| {
+                    TransferError::Invalid(format!("the registry lists an invalid tag {tag:?}"))
+                })
             })
             .collect::<Result<_, _>>()?
     } else {
@@ -57,7 +57,15 @@ pub async fn pull(
     };
     let mut any_new = false;
     for target in &targets {
-        any_new |= pull_one(distribution, images, &repository, target, &request.platform, progress).await?;
+        any_new |= pull_one(
+            distribution,
+            images,
+            &repository,
+            target,
+            &request.platform,
+            progress,
+        )
+        .await?;
     }
     let shown = if targets.len() == 1 {
         targets[0].familiar()
@@ -88,15 +96,15 @@ async fn pull_one(
     };
     progress.layer(&asked, &format!("Pulling from {}", target.path()));
     let fetched = repository.get_manifest(&asked).await.map_err(|e| match e {
-        berth_distribution::Error::NotFound(m) => TransferError::NotFound(format!(
-            "manifest for {} not found: {m}",
-            target.familiar()
-        )),
+        berth_distribution::Error::NotFound(m) => {
+            TransferError::NotFound(format!("manifest for {} not found: {m}", target.familiar()))
+        }
         e => e.into(),
     })?;
     let repo_digest = fetched.digest.clone();
     let manifest = resolve_platform(repository, fetched, wanted).await?;
-    let parsed = parse::parse_manifest(&manifest.bytes).map_err(|e| TransferError::Invalid(e.to_string()))?;
+    let parsed = parse::parse_manifest(&manifest.bytes)
+        .map_err(|e| TransferError::Invalid(e.to_string()))?;
     let config_digest = descriptor_digest(parsed.config());
     let layer_blobs: Vec<(Digest, u64)> = parsed
         .layers()
@@ -115,7 +123,8 @@ async fn pull_one(
             .await?
             .to_vec()
     };
-    let image_config = parse::parse_config(&config).map_err(|e| TransferError::Invalid(e.to_string()))?;
+    let image_config =
+        parse::parse_config(&config).map_err(|e| TransferError::Invalid(e.to_string()))?;
     let diff_ids = parse::diff_ids(&image_config);
     if diff_ids.len() != layer_blobs.len() {
         return Err(TransferError::Invalid(format!(
@@ -193,7 +202,8 @@ async fn resolve_platform(
     if !fetched.is_index() {
         return Ok(fetched);
     }
-    let index = parse::parse_index(&fetched.bytes).map_err(|e| TransferError::Invalid(e.to_string()))?;
+    let index =
+        parse::parse_index(&fetched.bytes).map_err(|e| TransferError::Invalid(e.to_string()))?;
     let descriptor = platform::select(&index, wanted).ok_or_else(|| {
         TransferError::NotFound(format!(
             "no matching manifest for {wanted} in the manifest list entries"

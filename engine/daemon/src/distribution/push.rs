@@ -119,13 +119,15 @@ async fn push_one(
             permits: distribution.uploads.clone(),
         }
         .start();
-        transfers.push(actor.send(Upload {
-            blob: blob.clone(),
-            id: id.clone(),
-            mount_from: distribution
-                .sources
-                .on_registry(blob, target.domain(), target.path()),
-        }));
+        transfers.push(
+            actor.send(Upload {
+                blob: blob.clone(),
+                id: id.clone(),
+                mount_from: distribution
+                    .sources
+                    .on_registry(blob, target.domain(), target.path()),
+            }),
+        );
     }
     let mut failure = None;
     for result in futures_util::future::join_all(transfers).await {

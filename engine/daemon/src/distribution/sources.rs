@@ -84,9 +84,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blob = Digest::of_bytes(b"layer");
         let sources = Sources::open(dir.path()).unwrap();
-        sources.record("127.0.0.1:5000/a", &[blob.clone()]);
-        sources.record("127.0.0.1:5000/b", &[blob.clone()]);
-        sources.record("example.com/c", &[blob.clone()]);
+        sources.record("127.0.0.1:5000/a", std::slice::from_ref(&blob));
+        sources.record("127.0.0.1:5000/b", std::slice::from_ref(&blob));
+        sources.record("example.com/c", std::slice::from_ref(&blob));
         let reopened = Sources::open(dir.path()).unwrap();
         assert_eq!(reopened.on_registry(&blob, "127.0.0.1:5000", "b"), ["a"]);
         assert!(reopened.on_registry(&blob, "other", "x").is_empty());

@@ -47,7 +47,8 @@ fn internal(e: impl std::fmt::Display) -> RegistryError {
 
 impl RegistryError {
     fn into_reply(self) -> Reply {
-        let body = json!({ "errors": [{ "code": self.code, "message": self.message, "detail": null }] });
+        let body =
+            json!({ "errors": [{ "code": self.code, "message": self.message, "detail": null }] });
         let mut reply = Response::new(full(body.to_string()));
         *reply.status_mut() = self.status;
         reply
@@ -204,7 +205,11 @@ impl Registry {
             }
         }
         let Some(route) = parse_route(req.uri().path()) else {
-            return Err(error(StatusCode::NOT_FOUND, "NAME_INVALID", "invalid repository name or path"));
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "NAME_INVALID",
+                "invalid repository name or path",
+            ));
         };
         let method = req.method().clone();
         match (method, route) {
@@ -237,7 +242,11 @@ impl Registry {
                 std::fs::remove_file(&path).map_err(|_| upload_unknown())?;
                 Ok(reply(StatusCode::NO_CONTENT, &[], empty()))
             }
-            _ => Err(error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "the operation is unsupported")),
+            _ => Err(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UNSUPPORTED",
+                "the operation is unsupported",
+            )),
         }
     }
 
@@ -246,15 +255,27 @@ impl Registry {
         self.images
             .lease_blobs(LEASE_HOLDER, repositories.all_blobs())
             .map_err(internal)?;
-        repositories.save(&self.paths.repositories).map_err(internal)
+        repositories
+            .save(&self.paths.repositories)
+            .map_err(internal)
     }
 
     fn catalog(&self, req: &Request<Incoming>) -> Result<Reply, RegistryError> {
-        let names: Vec<String> = self.repositories.lock().repositories.keys().cloned().collect();
+        let names: Vec<String> = self
+            .repositories
+            .lock()
+            .repositories
+            .keys()
+            .cloned()
+            .collect();
         let (page, link) = paginate(names, req, "/v2/_catalog");
         let mut headers = vec![("content-type", "application/json".to_string())];
         headers.extend(link.map(|l| ("link", l)));
-        Ok(reply(StatusCode::OK, &headers, full(json!({ "repositories": page }).to_string())))
+        Ok(reply(
+            StatusCode::OK,
+            &headers,
+            full(json!({ "repositories": page }).to_string()),
+        ))
     }
 
     fn tags(&self, name: &str, req: &Request<Incoming>) -> Result<Reply, RegistryError> {
@@ -269,7 +290,11 @@ impl Registry {
         let (page, link) = paginate(tags, req, &format!("/v2/{name}/tags/list"));
         let mut headers = vec![("content-type", "application/json".to_string())];
         headers.extend(link.map(|l| ("link", l)));
-        Ok(reply(StatusCode::OK, &headers, full(json!({ "name": name, "tags": page }).to_string())))
+        Ok(reply(
+            StatusCode::OK,
+            &headers,
+            full(json!({ "name": name, "tags": page }).to_string()),
+        ))
     }
 
     fn resolve_manifest(&self, name: &str, reference: &str) -> Result<Digest, RegistryError> {
@@ -282,10 +307,21 @@ impl Registry {
             Ok(digest) => repository.manifests.contains(&digest).then_some(digest),
             Err(_) => repository.tags.get(reference).cloned(),
         };
-        digest.ok_or_else(|| error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"))
+        digest.ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+            )
+        })
     }
 
-    fn get_manifest(&self, name: &str, reference: &str, head: bool) -> Result<Reply, RegistryError> {
+    fn get_manifest(
+        &self,
+        name: &str,
+        reference: &str,
+        head: bool,
+    ) -> Result<Reply, RegistryError> {
         let digest = self.resolve_manifest(name, reference)?;
         let bytes = self.images.read_blob(&digest).map_err(internal)?;
         let media_type = media_type_of(&bytes).unwrap_or_else(|| OCI_MANIFEST.to_string());
@@ -308,14 +344,25 @@ impl Registry {
         let digest = Digest::of_bytes(&bytes);
         if let Ok(expected) = Digest::parse(reference) {
             if expected != digest {
-                return Err(error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content"));
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    "provided digest did not match uploaded content",
+                ));
             }
         }
-        let invalid = |e: parse::ParseError| error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string());
-        let is_index = media_type_of(&bytes).is_some_and(|t| t.contains("index") || t.contains("manifest.list"));
+        let invalid = |e: parse::ParseError| {
+            error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string())
+        };
+        let is_index = media_type_of(&bytes)
+            .is_some_and(|t| t.contains("index") || t.contains("manifest.list"));
         let needed: Vec<Digest> = if is_index {
             let index = parse::parse_index(&bytes).map_err(invalid)?;
-            index.manifests().iter().map(parse::descriptor_digest).collect()
+            index
+                .manifests()
+                .iter()
+                .map(parse::descriptor_digest)
+                .collect()
         } else {
             let manifest = parse::parse_manifest(&bytes).map_err(invalid)?;
             std::iter::once(manifest.config())
@@ -324,21 +371,36 @@ impl Registry {
                 .collect()
         };
         let pin = self.images.pin(Vec::new(), vec![digest.clone()]);
-        self.images.ingest_blob(&bytes[..], Some(&digest)).map_err(internal)?;
+        self.images
+            .ingest_blob(&bytes[..], Some(&digest))
+            .map_err(internal)?;
         let mut repositories = self.repositories.lock();
         let mut updated = repositories.clone();
         let repository = updated.repositories.entry(name.to_string()).or_default();
-        if let Some(missing) = needed.iter().find(|d| {
-            !(repository.blobs.contains(d) || repository.manifests.contains(d))
-        }) {
-            return Err(error(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", format!("blob unknown to registry: {missing}")));
+        if let Some(missing) = needed
+            .iter()
+            .find(|d| !(repository.blobs.contains(d) || repository.manifests.contains(d)))
+        {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "MANIFEST_BLOB_UNKNOWN",
+                format!("blob unknown to registry: {missing}"),
+            ));
         }
         repository.manifests.insert(digest.clone());
         if Digest::parse(reference).is_err() {
             berth_images::reference::Reference::parse_normalized("x")
                 .and_then(|r| r.with_tag(reference))
-                .map_err(|_| error(StatusCode::BAD_REQUEST, "TAG_INVALID", "manifest tag did not match URI"))?;
-            repository.tags.insert(reference.to_string(), digest.clone());
+                .map_err(|_| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "TAG_INVALID",
+                        "manifest tag did not match URI",
+                    )
+                })?;
+            repository
+                .tags
+                .insert(reference.to_string(), digest.clone());
         }
         self.commit(&updated)?;
         *repositories = updated;
@@ -355,7 +417,11 @@ impl Registry {
 
     fn delete_manifest(&self, name: &str, reference: &str) -> Result<Reply, RegistryError> {
         let digest = Digest::parse(reference).map_err(|_| {
-            error(StatusCode::BAD_REQUEST, "UNSUPPORTED", "manifests are deleted by digest")
+            error(
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED",
+                "manifests are deleted by digest",
+            )
         })?;
         let mut repositories = self.repositories.lock();
         let mut updated = repositories.clone();
@@ -364,7 +430,11 @@ impl Registry {
             .get_mut(name)
             .ok_or_else(|| name_unknown(name))?;
         if !repository.manifests.remove(&digest) {
-            return Err(error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"));
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+            ));
         }
         repository.tags.retain(|_, d| *d != digest);
         self.commit(&updated)?;
@@ -405,10 +475,17 @@ impl Registry {
             .and_then(|v| v.parse::<u64>().ok());
         let (status, offset) = match start {
             Some(start) if start >= size && size > 0 => {
-                return Err(error(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UNKNOWN", "range not satisfiable"))
+                return Err(error(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "BLOB_UNKNOWN",
+                    "range not satisfiable",
+                ))
             }
             Some(start) if start > 0 => {
-                headers.push(("content-range", format!("bytes {start}-{}/{size}", size - 1)));
+                headers.push((
+                    "content-range",
+                    format!("bytes {start}-{}/{size}", size - 1),
+                ));
                 (StatusCode::PARTIAL_CONTENT, start)
             }
             _ => (StatusCode::OK, 0),
@@ -443,11 +520,20 @@ impl Registry {
         Ok(self.paths.uploads.join(id))
     }
 
-    fn upload_reply(&self, status: StatusCode, name: &str, id: &str) -> Result<Reply, RegistryError> {
+    fn upload_reply(
+        &self,
+        status: StatusCode,
+        name: &str,
+        id: &str,
+    ) -> Result<Reply, RegistryError> {
         let size = std::fs::metadata(self.upload_path(id)?)
             .map_err(|_| upload_unknown())?
             .len();
-        let range = if size == 0 { "0-0".to_string() } else { format!("0-{}", size - 1) };
+        let range = if size == 0 {
+            "0-0".to_string()
+        } else {
+            format!("0-{}", size - 1)
+        };
         Ok(reply(
             status,
             &[
@@ -460,7 +546,11 @@ impl Registry {
         ))
     }
 
-    async fn start_upload(&self, name: &str, req: Request<Incoming>) -> Result<Reply, RegistryError> {
+    async fn start_upload(
+        &self,
+        name: &str,
+        req: Request<Incoming>,
+    ) -> Result<Reply, RegistryError> {
         if let (Some(mount), Some(from)) = (query_param(&req, "mount"), query_param(&req, "from")) {
             if let Ok(digest) = Digest::parse(&mount) {
                 if self.has_blob(&from, &digest) {
@@ -489,7 +579,12 @@ impl Registry {
         self.upload_reply(StatusCode::ACCEPTED, name, &id)
     }
 
-    async fn patch_upload(&self, name: &str, id: &str, req: Request<Incoming>) -> Result<Reply, RegistryError> {
+    async fn patch_upload(
+        &self,
+        name: &str,
+        id: &str,
+        req: Request<Incoming>,
+    ) -> Result<Reply, RegistryError> {
         let path = self.upload_path(id)?;
         if !path.is_file() {
             return Err(upload_unknown());
@@ -498,7 +593,12 @@ impl Registry {
         self.upload_reply(StatusCode::ACCEPTED, name, id)
     }
 
-    async fn finish_upload(&self, name: &str, id: &str, req: Request<Incoming>) -> Result<Reply, RegistryError> {
+    async fn finish_upload(
+        &self,
+        name: &str,
+        id: &str,
+        req: Request<Incoming>,
+    ) -> Result<Reply, RegistryError> {
         let path = self.upload_path(id)?;
         if !path.is_file() {
             return Err(upload_unknown());
@@ -552,24 +652,43 @@ impl Registry {
 }
 
 fn name_unknown(name: &str) -> RegistryError {
-    error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", format!("repository name not known to registry: {name}"))
+    error(
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+        format!("repository name not known to registry: {name}"),
+    )
 }
 
 fn blob_unknown() -> RegistryError {
-    error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry")
+    error(
+        StatusCode::NOT_FOUND,
+        "BLOB_UNKNOWN",
+        "blob unknown to registry",
+    )
 }
 
 fn upload_unknown() -> RegistryError {
-    error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+    error(
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+        "blob upload unknown to registry",
+    )
 }
 
 fn media_type_of(bytes: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    value.get("mediaType").and_then(|m| m.as_str()).map(str::to_string)
+    value
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
 }
 
 /// `n` and `last` pagination, with a `Link` to the next page.
-fn paginate(items: Vec<String>, req: &Request<Incoming>, path: &str) -> (Vec<String>, Option<String>) {
+fn paginate(
+    items: Vec<String>,
+    req: &Request<Incoming>,
+    path: &str,
+) -> (Vec<String>, Option<String>) {
     let last = query_param(req, "last");
     let n = query_param(req, "n").and_then(|n| n.parse::<usize>().ok());
     let rest: Vec<String> = items
@@ -590,7 +709,13 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, RegistryError>
     let bytes = http_body_util::Limited::new(body, limit)
         .collect()
         .await
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "SIZE_INVALID", format!("reading the body: {e}")))?
+        .map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "SIZE_INVALID",
+                format!("reading the body: {e}"),
+            )
+        })?
         .to_bytes();
     Ok(bytes)
 }
@@ -602,7 +727,13 @@ async fn append_body(path: &Path, mut body: Incoming) -> Result<(), RegistryErro
         .await
         .map_err(|_| upload_unknown())?;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| error(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", e.to_string()))?;
+        let frame = frame.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "BLOB_UPLOAD_INVALID",
+                e.to_string(),
+            )
+        })?;
         if let Ok(data) = frame.into_data() {
             file.write_all(&data).await.map_err(internal)?;
         }
@@ -617,20 +748,21 @@ fn file_body(file: std::fs::File, offset: u64) -> Body {
     let mut file = file;
     let start = file.seek(SeekFrom::Start(offset));
     let file = tokio::fs::File::from_std(file);
-    let stream = futures_util::stream::unfold((file, start.err()), |(mut file, failed)| async move {
-        if let Some(e) = failed {
-            return Some((Err(e), (file, None)));
-        }
-        let mut buf = vec![0u8; 256 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), (file, None)))
+    let stream =
+        futures_util::stream::unfold((file, start.err()), |(mut file, failed)| async move {
+            if let Some(e) = failed {
+                return Some((Err(e), (file, None)));
             }
-            Err(e) => Some((Err(e), (file, None))),
-        }
-    });
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), (file, None)))
+                }
+                Err(e) => Some((Err(e), (file, None))),
+            }
+        });
     StreamBody::new(stream).boxed_unsync()
 }
 
@@ -644,10 +776,16 @@ mod tests {
         assert!(matches!(parse_route("/v2/"), Some(Route::Base)));
         assert!(matches!(parse_route("/v2/_catalog"), Some(Route::Catalog)));
         assert!(matches!(parse_route("/v2/a/b/tags/list"), Some(Route::Tags(n)) if n == "a/b"));
-        assert!(matches!(parse_route("/v2/a/manifests/v1"), Some(Route::Manifest(n, r)) if n == "a" && r == "v1"));
-        assert!(matches!(parse_route(&format!("/v2/x/y/blobs/{d}")), Some(Route::Blob(n, _)) if n == "x/y"));
+        assert!(
+            matches!(parse_route("/v2/a/manifests/v1"), Some(Route::Manifest(n, r)) if n == "a" && r == "v1")
+        );
+        assert!(
+            matches!(parse_route(&format!("/v2/x/y/blobs/{d}")), Some(Route::Blob(n, _)) if n == "x/y")
+        );
         assert!(matches!(parse_route("/v2/x/blobs/uploads/"), Some(Route::Uploads(n)) if n == "x"));
-        assert!(matches!(parse_route("/v2/x/blobs/uploads/abc"), Some(Route::Upload(n, i)) if n == "x" && i == "abc"));
+        assert!(
+            matches!(parse_route("/v2/x/blobs/uploads/abc"), Some(Route::Upload(n, i)) if n == "x" && i == "abc")
+        );
         assert!(parse_route("/v2/Bad/manifests/v1").is_none());
         assert!(parse_route("/v2/x/blobs/sha256:zz").is_none());
         assert!(parse_route("/other").is_none());

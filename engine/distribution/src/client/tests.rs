@@ -151,14 +151,17 @@ async fn bearer_tokens_are_fetched_with_basic_credentials_for_the_scopes() {
                     Reply::new(401, "")
                 }
             }
-            _ if !authorized => Reply::new(401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
-                .header(
-                    "WWW-Authenticate",
-                    &format!(
-                        r#"Bearer realm="{}",service="test",scope="repository:team/app:pull""#,
-                        server_realm.lock().unwrap()
-                    ),
+            _ if !authorized => Reply::new(
+                401,
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            )
+            .header(
+                "WWW-Authenticate",
+                &format!(
+                    r#"Bearer realm="{}",service="test",scope="repository:team/app:pull""#,
+                    server_realm.lock().unwrap()
                 ),
+            ),
             "/v2/" => Reply::new(200, "{}"),
             "/v2/team/app/manifests/v1" => Reply::new(200, manifest.clone())
                 .header("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
@@ -167,7 +170,13 @@ async fn bearer_tokens_are_fetched_with_basic_credentials_for_the_scopes() {
     });
     *realm.lock().unwrap() = format!("http://{}/token", server.domain());
     let repo = registries()
-        .repository(&server.domain(), "team/app", Some(credentials()), &["pull"], &[])
+        .repository(
+            &server.domain(),
+            "team/app",
+            Some(credentials()),
+            &["pull"],
+            &[],
+        )
         .await
         .unwrap();
     let fetched = repo.get_manifest("v1").await.unwrap();
@@ -189,12 +198,24 @@ async fn bearer_tokens_are_fetched_with_basic_credentials_for_the_scopes() {
         ..credentials()
     };
     let err = registries()
-        .repository(&server.domain(), "team/app", Some(wrong.clone()), &["pull"], &[])
+        .repository(
+            &server.domain(),
+            "team/app",
+            Some(wrong.clone()),
+            &["pull"],
+            &[],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::Unauthorized);
-    assert!(err.to_string().contains("incorrect username or password"), "{err}");
-    assert!(registries().login(&server.domain(), credentials()).await.is_ok());
+    assert!(
+        err.to_string().contains("incorrect username or password"),
+        "{err}"
+    );
+    assert!(registries()
+        .login(&server.domain(), credentials())
+        .await
+        .is_ok());
     assert!(registries().login(&server.domain(), wrong).await.is_err());
 }
 
@@ -293,9 +314,16 @@ async fn a_dropped_download_resumes_with_range() {
     let server = blob_server(true, blob().len());
     let (result, received) = download(&server).await;
     result.unwrap();
-    assert!(received == blob(), "the resumed stream is the blob, byte for byte");
+    assert!(
+        received == blob(),
+        "the resumed stream is the blob, byte for byte"
+    );
     let requests = server.requests();
-    assert_eq!(requests.iter().filter(|r| r.contains("/blobs/")).count(), 2, "{requests:?}");
+    assert_eq!(
+        requests.iter().filter(|r| r.contains("/blobs/")).count(),
+        2,
+        "{requests:?}"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +339,11 @@ async fn a_truncated_blob_is_an_error() {
     let server = blob_server(true, 150_000);
     let (result, _) = download(&server).await;
     let err = result.unwrap_err();
-    assert!(err.to_string().contains("is truncated: received 150000 of 300000"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is truncated: received 150000 of 300000"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -322,19 +354,30 @@ async fn manifests_are_checked_against_their_digest() {
     let served = manifest.clone();
     let server = Server::start(move |r| match r.path.as_str() {
         "/v2/" => Reply::new(200, "{}"),
-        "/v2/r/manifests/tag" => Reply::new(200, served.clone())
-            .header("Docker-Content-Digest", &announced),
-        _ => Reply::new(404, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#),
+        "/v2/r/manifests/tag" => {
+            Reply::new(200, served.clone()).header("Docker-Content-Digest", &announced)
+        }
+        _ => Reply::new(
+            404,
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+        ),
     });
     let repo = registries()
         .repository(&server.domain(), "r", None, &["pull"], &[])
         .await
         .unwrap();
     let err = repo.get_manifest("tag").await.unwrap_err();
-    assert!(err.to_string().contains("manifest verification failed"), "{err}");
+    assert!(
+        err.to_string().contains("manifest verification failed"),
+        "{err}"
+    );
     let err = repo.get_manifest(&wrong).await.unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::NotFound);
-    assert!(err.to_string().contains("manifest unknown: manifest unknown"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("manifest unknown: manifest unknown"),
+        "{err}"
+    );
 }
 
 #[test]
