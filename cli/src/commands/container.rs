@@ -627,13 +627,18 @@ mod tests {
     fn no_image_routes(_: &str, path: &str) -> Reply {
         if path.starts_with("/v1.49/containers/create") {
             Reply::Json(404, r#"{"message":"No such image: busybox:latest"}"#.into())
+        } else if path.starts_with("/v1.49/images/create") {
+            Reply::Json(
+                404,
+                r#"{"message":"manifest for busybox:latest not found: manifest unknown"}"#.into(),
+            )
         } else {
             Reply::Json(500, r#"{"message":"unexpected"}"#.into())
         }
     }
 
     #[tokio::test]
-    async fn run_with_a_missing_image_fails_with_125_and_the_daemon_message() {
+    async fn run_with_a_missing_image_pulls_it_and_fails_with_125_and_the_daemon_message() {
         let daemon = FakeDaemon::start(no_image_routes);
         let mut client = Client::new(daemon.host());
         let args = match <crate::args::Cli as clap::Parser>::try_parse_from([
@@ -647,12 +652,16 @@ mod tests {
         };
         let err = run(&mut client, args).await.unwrap_err();
         assert_eq!(err.exit_code(), 125);
-        assert!(err
-            .to_string()
-            .starts_with("berth: Error response from daemon: No such image: busybox:latest"));
+        assert!(err.to_string().starts_with(
+            "berth: Error response from daemon: manifest for busybox:latest not found"
+        ));
         let requests = daemon.requests.lock().unwrap().clone();
-        assert_eq!(requests.len(), 1);
+        assert_eq!(requests.len(), 2);
         assert_eq!(requests[0].path, "/v1.49/containers/create?name=web");
+        assert_eq!(
+            requests[1].path,
+            "/v1.49/images/create?fromImage=busybox&tag=latest"
+        );
         let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(body["Image"], "busybox");
         assert_eq!(body["Cmd"], serde_json::json!(["true"]));
