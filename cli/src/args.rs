@@ -154,6 +154,9 @@ pub enum Command {
     /// Show the history of an image
     #[command(override_usage = "berth history [OPTIONS] IMAGE")]
     History(HistoryArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -229,6 +232,9 @@ pub enum ContainerCommand {
     /// List containers
     #[command(visible_aliases = ["ps", "list"], override_usage = "berth container ls [OPTIONS]")]
     Ls(PsArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }

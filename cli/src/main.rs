@@ -124,6 +124,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Save(args) => archive::save(client, args).await,
         Command::Load(args) => archive::load(client, args).await,
         Command::History(args) => image_admin::history(client, args).await,
+        Command::Export(args) => archive::export(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -146,6 +147,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             }
             ContainerCommand::Logs(args) => logs::logs(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
+            ContainerCommand::Export(args) => archive::export(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {

@@ -125,3 +125,12 @@ pub struct DfArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
 }
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}

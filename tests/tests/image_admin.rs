@@ -77,3 +77,60 @@ fn removing_one_of_two_images_sharing_a_layer_keeps_the_other_whole() {
         .count();
     assert_eq!(layers, 0, "the shared layer goes with the last image");
 }
+
+#[test]
+fn export_writes_the_containers_file_system() {
+    let daemon = Daemon::with_busybox();
+    daemon
+        .berth(&[
+            "run",
+            "--name",
+            "changed",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello > /greeting && rm /bin/ls",
+        ])
+        .ok();
+    let dir = tempfile::tempdir().unwrap();
+    let berth_tar = dir.path().join("berth.tar");
+    daemon
+        .berth(&["export", "-o", berth_tar.to_str().unwrap(), "changed"])
+        .ok();
+    let docker_tar = dir.path().join("docker.tar");
+    daemon
+        .docker(&["export", "-o", docker_tar.to_str().unwrap(), "changed"])
+        .ok();
+    for tar in [&berth_tar, &docker_tar] {
+        let mut archive = tar::Archive::new(std::fs::File::open(tar).unwrap());
+        let mut greeting = None;
+        let mut names = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            if name.ends_with("greeting") {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                greeting = Some(text);
+            }
+            names.push(name);
+        }
+        assert_eq!(greeting.as_deref(), Some("hello\n"));
+        assert!(names.iter().any(|n| n.ends_with("bin/sh")), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.ends_with("bin/ls")),
+            "the deleted file is gone"
+        );
+    }
+    // What export wrote imports back as a working image.
+    daemon
+        .berth(&["import", berth_tar.to_str().unwrap(), "exported"])
+        .ok();
+    assert_eq!(
+        daemon
+            .berth(&["run", "--rm", "exported", "cat", "/greeting"])
+            .ok()
+            .out(),
+        "hello"
+    );
+}

@@ -5,12 +5,13 @@ use std::io::Write;
 use http_body_util::BodyExt;
 use hyper::Method;
 
+use crate::client::query::segment;
 use crate::client::query::Query;
 use crate::client::{empty_body, Client};
 use crate::commands::images::file_body;
 use crate::commands::registry::{render, Target};
 use crate::error::CliError;
-use crate::registry_args::{LoadArgs, SaveArgs};
+use crate::registry_args::{ExportArgs, LoadArgs, SaveArgs};
 
 /// Copies a streamed response body to `-o FILE` (written to a temporary name and renamed
 /// once complete) or to standard output, which must not be a terminal.
@@ -113,4 +114,10 @@ pub async fn load(client: &mut Client, args: LoadArgs) -> Result<(), CliError> {
     )
     .await?;
     Ok(())
+}
+
+pub async fn export(client: &mut Client, args: ExportArgs) -> Result<(), CliError> {
+    let path = format!("/containers/{}/export", segment(&args.container));
+    let response = client.stream(Method::GET, &path, empty_body()).await?;
+    write_download(response, args.output.as_deref()).await
 }

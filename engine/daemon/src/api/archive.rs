@@ -130,3 +130,51 @@ pub async fn load(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }
+
+/// `GET /containers/{id}/export`: the container's file system as a tar, read through a
+/// read-only overlay of its writable layer over its image layers.
+pub async fn export(engine: &Engine, id: &str) -> ApiResult {
+    use crate::container::actor::Snapshot;
+    use crate::container::record::ContainerDir;
+    use crate::container::registry::Lookup;
+    let (id, addr) = engine.registry().send(Lookup(id.to_string())).await??;
+    let record = addr.send(Snapshot).await?;
+    let upper = ContainerDir::new(&engine.config.containers_dir(), &id).upper();
+    let mut lower = vec![upper];
+    lower.extend(record.layers.iter().cloned());
+    let scratch = engine.config.data_root.join("tmp");
+    blocking_body_response("application/x-tar", move |out| {
+        export_layers(&lower, &scratch, out).map_err(|e| format!("exporting container {id}: {e}"))
+    })
+}
+
+fn export_layers(
+    lower: &[std::path::PathBuf],
+    scratch: &std::path::Path,
+    out: &mut ChannelWriter,
+) -> io::Result<()> {
+    std::fs::create_dir_all(scratch)?;
+    let target = tempfile::Builder::new()
+        .prefix("export-")
+        .tempdir_in(scratch)?;
+    let lowerdir: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    let options = std::ffi::CString::new(format!("lowerdir={}", lowerdir.join(":")))
+        .map_err(|_| io::Error::other("a layer path holds a NUL byte"))?;
+    rustix::mount::mount(
+        "overlay",
+        target.path(),
+        "overlay",
+        rustix::mount::MountFlags::RDONLY,
+        Some(options.as_c_str()),
+    )
+    .map_err(|e| io::Error::other(format!("mounting the container's file system: {e}")))?;
+    let written = (|| {
+        let mut archive = tar::Builder::new(&mut *out);
+        archive.follow_symlinks(false);
+        archive.append_dir_all(".", target.path())?;
+        archive.into_inner()?.flush()
+    })();
+    let unmounted = rustix::mount::unmount(target.path(), rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| io::Error::other(format!("unmounting {}: {e}", target.path().display())));
+    written.and(unmounted)
+}

@@ -136,6 +136,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&engine, id, req).await,
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&engine, id, req).await,
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "export"]) => archive::export(&engine, id).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
 
         (&Method::POST, ["images", "create"]) => images::create(&engine, req).await,
@@ -194,7 +195,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/pause",
         "/unpause",
         "/resize",
-        "/export",
         "/changes",
         "/archive",
         "/update",
