@@ -15,9 +15,11 @@ log() { echo "[test] $*" >&2; }
 
 # --- what the tests need at run time -------------------------------------------------------
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
-# tests, iproute2 for the network stats test; docker-py for the client-library tests.
+# tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
+# conversions and a test CA), iproute2 for the network stats test; docker-py for the
+# client-library tests.
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static man-db tmux iproute2)
+packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::options::{parse_cpus, parse_ram};
+pub use crate::registry_args::*;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -147,6 +148,30 @@ pub enum Command {
     /// Give an image another name (a tag)
     #[command(override_usage = "berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]")]
     Tag(TagArgs),
+    /// Download an image from a registry
+    #[command(override_usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]")]
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "berth push [OPTIONS] NAME[:TAG]")]
+    Push(PushArgs),
+    /// Authenticate to a registry
+    #[command(override_usage = "berth login [OPTIONS] [SERVER]")]
+    Login(LoginArgs),
+    /// Log out from a registry
+    #[command(override_usage = "berth logout [SERVER]")]
+    Logout(LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth load [OPTIONS]")]
+    Load(LoadArgs),
+    /// Show the history of an image
+    #[command(override_usage = "berth history [OPTIONS] IMAGE")]
+    History(HistoryArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -234,6 +259,9 @@ pub enum ContainerCommand {
     /// List containers
     #[command(visible_aliases = ["ps", "list"], override_usage = "berth container ls [OPTIONS]")]
     Ls(PsArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -258,6 +286,24 @@ pub enum ImageCommand {
     /// Create an image from a filesystem tarball
     #[command(override_usage = "berth image import [OPTIONS] file|- [REPOSITORY[:TAG]]")]
     Import(ImportArgs),
+    /// Download an image from a registry
+    #[command(override_usage = "berth image pull [OPTIONS] NAME[:TAG|@DIGEST]")]
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "berth image push [OPTIONS] NAME[:TAG]")]
+    Push(PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth image save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth image load [OPTIONS]")]
+    Load(LoadArgs),
+    /// Show the history of an image
+    #[command(override_usage = "berth image history [OPTIONS] IMAGE")]
+    History(HistoryArgs),
+    /// Remove unused images
+    #[command(override_usage = "berth image prune [OPTIONS]")]
+    Prune(ImagePruneArgs),
     /// Show low-level information on images
     #[command(override_usage = "berth image inspect [OPTIONS] IMAGE [IMAGE...]")]
     Inspect(ObjectInspectArgs),
@@ -273,6 +319,9 @@ pub enum SystemCommand {
     /// Get real time events from the server
     #[command(override_usage = "berth system events [OPTIONS]")]
     Events(EventsArgs),
+    /// Show docker disk usage
+    #[command(override_usage = "berth system df [OPTIONS]")]
+    Df(DfArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }

@@ -4,11 +4,14 @@
 mod args;
 mod client;
 mod commands;
+mod docker_config;
 mod error;
 #[cfg(test)]
 mod fake_daemon;
 mod format;
 mod options;
+mod progress;
+mod registry_args;
 mod stream;
 mod timestamps;
 mod usage;
@@ -21,7 +24,8 @@ use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    container, events, images, inspect, logs, man, observe, ps, stats, system, unknown,
+    archive, container, events, image_admin, images, inspect, logs, man, observe, ps, registry,
+    stats, system, unknown,
 };
 use error::CliError;
 
@@ -120,6 +124,14 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Images(args) => images::images(client, args).await,
         Command::Rmi(args) => images::rmi(client, args).await,
         Command::Tag(args) => images::tag(client, args).await,
+        Command::Pull(args) => registry::pull(client, args).await,
+        Command::Push(args) => registry::push(client, args).await,
+        Command::Login(args) => registry::login(client, args).await,
+        Command::Logout(args) => registry::logout(client, args).await,
+        Command::Save(args) => archive::save(client, args).await,
+        Command::Load(args) => archive::load(client, args).await,
+        Command::History(args) => image_admin::history(client, args).await,
+        Command::Export(args) => archive::export(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -146,6 +158,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Pause(args) => observe::pause(client, args).await,
             ContainerCommand::Unpause(args) => observe::unpause(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
+            ContainerCommand::Export(args) => archive::export(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {
@@ -153,6 +166,12 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Rm(args) => images::rmi(client, args).await,
             ImageCommand::Tag(args) => images::tag(client, args).await,
             ImageCommand::Import(args) => images::import(client, args).await,
+            ImageCommand::Pull(args) => registry::pull(client, args).await,
+            ImageCommand::Push(args) => registry::push(client, args).await,
+            ImageCommand::Save(args) => archive::save(client, args).await,
+            ImageCommand::Load(args) => archive::load(client, args).await,
+            ImageCommand::History(args) => image_admin::history(client, args).await,
+            ImageCommand::Prune(args) => image_admin::prune(client, args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,
@@ -168,6 +187,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::System(sub) => match sub {
             SystemCommand::Info(args) => system::info(client, args, debug).await,
             SystemCommand::Events(args) => events::events(client, args).await,
+            SystemCommand::Df(args) => image_admin::df(client, args).await,
             SystemCommand::External(argv) => Err(unknown::refuse("system", &argv)),
         },
         Command::External(argv) => Err(unknown::refuse("", &argv)),

@@ -33,12 +33,20 @@ pub struct Daemon {
     process: Option<Child>,
     /// Whether berthd ever answered; only then is it restarted to clean up.
     answered: bool,
+    /// Flags added to berthd's command line (registry settings, say).
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a berthd on fresh roots and waits until it answers `GET /_ping`.
     #[track_caller]
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// Starts a berthd with `extra_args` added to its command line.
+    #[track_caller]
+    pub fn start_with(extra_args: &[String]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-it-")
             .tempdir()
@@ -53,6 +61,7 @@ impl Daemon {
             dir,
             process: None,
             answered: false,
+            extra_args: extra_args.to_vec(),
         };
         fs::create_dir(&daemon.docker_config).expect("docker config directory");
         daemon.restart();
@@ -79,6 +88,16 @@ impl Daemon {
         format!("unix://{}", self.socket.display())
     }
 
+    /// The docker config directory (`DOCKER_CONFIG`) that berth and docker use here.
+    pub fn docker_config(&self) -> &Path {
+        &self.docker_config
+    }
+
+    /// The temporary directory holding the roots, the socket and the log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The command line berthd is started with.
     fn berthd_command(&self) -> Command {
         let mut cmd = Command::new(binary("berthd"));
@@ -89,7 +108,8 @@ impl Daemon {
             .arg("--host")
             .arg(self.host())
             .arg("--log-level")
-            .arg("debug");
+            .arg("debug")
+            .args(&self.extra_args);
         cmd
     }
 
@@ -191,6 +211,7 @@ impl Daemon {
         let mut cmd = Command::new(binary("berth"));
         cmd.args(args)
             .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("DOCKER_HOST");
         cmd
     }
@@ -200,6 +221,12 @@ impl Daemon {
     #[track_caller]
     pub fn docker(&self, args: &[&str]) -> Output {
         run_command(self.docker_command(args), None)
+    }
+
+    /// Runs the docker CLI with `stdin` as its standard input (`login --password-stdin`).
+    #[track_caller]
+    pub fn docker_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_command(self.docker_command(args), Some(stdin.to_vec()))
     }
 
     /// The docker CLI command [`Daemon::docker`] runs, for commands that stream (`logs -f`,

@@ -7,8 +7,10 @@
 
 mod command;
 mod daemon;
+pub mod fake_registry;
 mod fixture;
 mod http;
+pub mod registry;
 mod watched;
 
 use std::path::PathBuf;

@@ -104,9 +104,12 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         events: EventBus::default().start(),
         stats,
     });
+    let distribution =
+        crate::distribution::Distribution::new(&config).context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,
+        distribution: Arc::new(distribution),
         services: services.clone(),
         started: chrono::Utc::now(),
     };
@@ -131,6 +134,9 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     let listener = api::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     tracing::info!("berthd is listening on unix://{}", config.socket.display());
+    if let Some(addr) = config.distribution.registry_addr {
+        crate::registry_server::start(&engine, &config.distribution, addr).await?;
+    }
     let server = actix_rt::spawn(api::serve(listener, engine));
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

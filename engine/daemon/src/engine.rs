@@ -29,6 +29,7 @@ pub struct Services {
 pub struct Engine {
     pub config: Arc<DaemonConfig>,
     pub images: Arc<ImageStore>,
+    pub distribution: Arc<crate::distribution::Distribution>,
     pub services: Arc<Services>,
     pub started: chrono::DateTime<chrono::Utc>,
 }
