@@ -16,7 +16,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "context",
     "cp",
     "diff",
-    "events",
     "exec",
     "export",
     "history",
@@ -26,7 +25,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "manifest",
     "network",
     "node",
-    "pause",
     "plugin",
     "port",
     "pull",
@@ -36,20 +34,16 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "secret",
     "service",
     "stack",
-    "stats",
     "swarm",
-    "top",
     "trust",
-    "unpause",
     "update",
     "volume",
 ];
 const LATER_CONTAINER: &[&str] = &[
-    "attach", "commit", "cp", "diff", "exec", "export", "pause", "port", "prune", "stats", "top",
-    "unpause", "update",
+    "attach", "commit", "cp", "diff", "exec", "export", "port", "prune", "update",
 ];
 const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
-const LATER_SYSTEM: &[&str] = &["df", "events", "prune", "dial-stdio"];
+const LATER_SYSTEM: &[&str] = &["df", "prune", "dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
 /// empty for a top-level command; `argv` starts with the unknown name.

@@ -17,6 +17,8 @@ use crate::container::actor::{Adopt, ContainerActor, Exited};
 use crate::container::record::{ContainerDir, ContainerRecord};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
+use crate::events::EventBus;
+use crate::stats::Sampler;
 
 /// Holds the data root for this daemon; a second berthd on the same root is refused.
 fn lock_data_root(data_root: &Path) -> Result<File> {
@@ -93,15 +95,21 @@ async fn serve(config: DaemonConfig) -> Result<()> {
 
     let registry = Registry::default().start();
     let images = Arc::new(images);
+    let stats = Sampler::new(cgroups.clone()).start();
     let services = Arc::new(Services {
         supervisor: supervisor.clone(),
         registry: registry.clone(),
         images: images.clone(),
         cgroups,
+        events: EventBus::default().start(),
+        stats,
     });
+    let distribution =
+        crate::distribution::Distribution::new(&config).context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,
+        distribution: Arc::new(distribution),
         services: services.clone(),
         started: chrono::Utc::now(),
     };
@@ -126,6 +134,9 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     let listener = api::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     tracing::info!("berthd is listening on unix://{}", config.socket.display());
+    if let Some(addr) = config.distribution.registry_addr {
+        crate::registry_server::start(&engine, &config.distribution, addr).await?;
+    }
     let server = actix_rt::spawn(api::serve(listener, engine));
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -202,7 +213,17 @@ async fn restore(engine: &Engine) -> Result<()> {
                     .exit
                     .or_else(|| berth_supervisor::read_exit_record(&dir.root));
                 if was_live {
-                    // The actor releases it in the supervisor once the exit is recorded.
+                    // What it wrote while no daemon was reading still sits in its pipes: drain
+                    // it into the log first. The actor records the exit once that is done, and
+                    // releases the container in the supervisor.
+                    let mut fds = gone.kept.into_iter();
+                    if let (Some(stdout), Some(stderr)) = (fds.next(), fds.next()) {
+                        addr.do_send(Adopt {
+                            pid: gone.pid,
+                            stdout,
+                            stderr,
+                        });
+                    }
                     addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
                 } else {
                     release(&engine.services.supervisor, &id).await;

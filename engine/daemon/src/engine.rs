@@ -8,6 +8,8 @@ use berth_supervisor::SupervisorClient;
 
 use crate::config::DaemonConfig;
 use crate::container::registry::Registry;
+use crate::events::EventBus;
+use crate::stats::Sampler;
 
 /// Services the container actors share. None of them holds container state.
 pub struct Services {
@@ -17,12 +19,17 @@ pub struct Services {
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined
     /// and any resource limit is refused.
     pub cgroups: Option<berth_cgroups::Hierarchy>,
+    /// Where container events go (`GET /events`).
+    pub events: Addr<EventBus>,
+    /// The one stats sampler of every container.
+    pub stats: Addr<Sampler>,
 }
 
 #[derive(Clone)]
 pub struct Engine {
     pub config: Arc<DaemonConfig>,
     pub images: Arc<ImageStore>,
+    pub distribution: Arc<crate::distribution::Distribution>,
     pub services: Arc<Services>,
     pub started: chrono::DateTime<chrono::Utc>,
 }
