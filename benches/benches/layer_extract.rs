@@ -5,8 +5,9 @@
 //! Each extractor runs on the uncompressed, gzip and zstd forms, decompressed on the fly as
 //! the layer store does on import. Two levels are measured:
 //! - `extract/<extractor>/<compression>`: the extractor alone, into a fresh directory;
-//! - `layer_store/<compression>`: `LayerStore::extract` (the std::fs extractor, plus the
-//!   metadata file, one syncfs and the rename into place), what an import pays.
+//! - `layer_store/<compression>`: `LayerStore::extract` (its default extractor, io_uring
+//!   when the kernel has it; plus sharing files with stored layers, the metadata file, one
+//!   syncfs and the rename into place), what an import pays.
 //!
 //! Extraction targets live under `BERTH_BENCH_DIR` (default: the system temp dir), so point
 //! it at the disk the data root will use. Each extracted tree is deleted outside the timing.
@@ -23,11 +24,16 @@ use fsdriver::layer::LayerStore;
 /// An extractor under test: applies an uncompressed tar stream to an existing directory.
 type Extractor = fn(&mut dyn Read, &Path) -> Extracted;
 
-/// Every extractor to compare. The io_uring extractor of issue 4 is one more line here.
-const EXTRACTORS: &[(&str, Extractor)] = &[("std_fs", extract_std_fs)];
+/// Every extractor to compare.
+const EXTRACTORS: &[(&str, Extractor)] = &[("std_fs", extract_std_fs), ("io_uring", extract_uring)];
 
 fn extract_std_fs(reader: &mut dyn Read, dest: &Path) -> Extracted {
     fsdriver::extract::extract(reader, dest, &ExtractLimits::default())
+        .expect("the generated layer extracts")
+}
+
+fn extract_uring(reader: &mut dyn Read, dest: &Path) -> Extracted {
+    fsdriver::extract::uring::extract(reader, dest, &ExtractLimits::default())
         .expect("the generated layer extracts")
 }
 
