@@ -516,6 +516,12 @@ fn extractors_agree_on_a_layer_with_everything() {
         .file_with("shared/own-group", b"gid 60", 0o640, 7, 60)
         .symlink("shared/link", "root-group")
         .dir("shared/sub/", 0o755)
+        // A directory of another group, not setgid: whether its files get its group
+        // depends on the mount (grpid); either way they must end with the tar's.
+        .pax(&[("gid", b"70")])
+        .dir("other-group/", 0o755)
+        .file_with("other-group/root", b"gid 0", 0o644, 0, 0)
+        .file_with("other-group/own", b"gid 70", 0o644, 0, 70)
         // A default ACL shapes the mode of whatever is created under it.
         .pax(&[("SCHILY.xattr.system.posix_acl_default", &acl)])
         .dir("acl/", 0o755)
@@ -588,6 +594,9 @@ fn extractors_agree_on_a_layer_with_everything() {
     assert_eq!(node("shared/sub").mode, 0o755);
     assert_eq!(node("shared/sub").gid, 0);
     assert_eq!(node("shared/link").gid, 0);
+    assert_eq!(node("other-group").gid, 70);
+    assert_eq!(node("other-group/root").gid, 0);
+    assert_eq!(node("other-group/own").gid, 70);
     assert_eq!(node("acl/file").mode, 0o666);
     assert_eq!(node("acl/dir").mode, 0o777);
     assert_eq!(node("big/three-and-a-half").data, pattern(7 << 19, 4));

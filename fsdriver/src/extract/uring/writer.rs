@@ -40,7 +40,7 @@ use crate::extract::ExtractError;
 const RING_ENTRIES: u32 = 256;
 /// Direct descriptors: at most this many small files are in flight at once.
 const FIXED_FILES: u32 = 256;
-/// Resolved directories kept open; the cache starts over when it is full.
+/// Resolved directories kept open at most; the cache starts over when it is full.
 const DIR_CACHE: usize = 1024;
 const POSIX_ACL_DEFAULT: &str = "system.posix_acl_default";
 
@@ -82,6 +82,9 @@ pub(super) fn run(
         dir_times: Vec::new(),
         completions: Vec::new(),
         failed: false,
+        creation_verified: false,
+        force_fixes: false,
+        dir_cache: dir_cache_size(),
         empty,
     };
     let result = writer.apply_all(&full);
@@ -93,6 +96,14 @@ pub(super) fn run(
     writer.tree.apply_dir_times(&writer.dir_times)
 }
 
+/// The directory cache's size: at most [`DIR_CACHE`], and an eighth of the descriptors we
+/// may open, since other extractions and the daemon need theirs.
+fn dir_cache_size() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let share = limit.map_or(DIR_CACHE as u64, |n| n / 8) as usize;
+    share.clamp(16, DIR_CACHE)
+}
+
 /// A resolved directory, kept open while entries are created in it.
 struct Dir {
     fd: OwnedFd,
@@ -102,33 +113,33 @@ struct Dir {
     inherit: Inherit,
 }
 
+/// What a node created in a directory gets: our uid, and
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Inherit {
-    /// Our own uid and gid, and exactly the mode asked for (the umask is 0).
-    Plain,
-    /// Our uid and the directory's gid (the directory is setgid).
-    Group(u32),
-    /// A default ACL may shape the mode: fix everything explicitly.
-    Unknown,
+struct Inherit {
+    /// this group, if known: the directory's if it is setgid, else ours, unless the
+    /// directory's group differs from ours (a `grpid` mount gives it the directory's);
+    gid: Option<u32>,
+    /// exactly the mode asked for, unless a default ACL shapes it.
+    exact_mode: bool,
 }
 
 impl Dir {
-    fn new(fd: OwnedFd, path: Components) -> Result<Dir, Failure> {
+    fn new(fd: OwnedFd, path: Components, egid: u32) -> Result<Dir, Failure> {
         let stat = rustix::fs::fstat(&fd).op("stat")?;
-        let mut inherit = if Mode::from_raw_mode(stat.st_mode).contains(Mode::SGID) {
-            Inherit::Group(stat.st_gid)
+        let gid = if Mode::from_raw_mode(stat.st_mode).contains(Mode::SGID) || stat.st_gid == egid {
+            Some(stat.st_gid)
         } else {
-            Inherit::Plain
+            None
         };
-        match rustix::fs::fgetxattr_query(&fd, POSIX_ACL_DEFAULT) {
-            Err(Errno::NODATA | Errno::OPNOTSUPP) => {}
-            _ => inherit = Inherit::Unknown,
-        }
+        let exact_mode = matches!(
+            rustix::fs::fgetxattr_query(&fd, POSIX_ACL_DEFAULT),
+            Err(Errno::NODATA | Errno::OPNOTSUPP)
+        );
         Ok(Dir {
             fd,
             path,
             ino: stat.st_ino,
-            inherit,
+            inherit: Inherit { gid, exact_mode },
         })
     }
 }
@@ -221,6 +232,11 @@ struct Writer<'t> {
     completions: Vec<(u64, i32)>,
     /// Set once an error is reported: completions are then only reaped.
     failed: bool,
+    /// See [`Writer::verify_creation`].
+    creation_verified: bool,
+    force_fixes: bool,
+    /// Resolved directories kept open at most.
+    dir_cache: usize,
     empty: Sender<Batch>,
 }
 
@@ -347,7 +363,7 @@ impl Writer<'_> {
                 let opened = self
                     .tree
                     .directory(dir.fd.as_fd(), &leaf, &meta)
-                    .and_then(|fd| Dir::new(fd, path.clone()))
+                    .and_then(|fd| Dir::new(fd, path.clone(), self.egid))
                     .map_err(|f| self.tree.classify(f, &path, &raw_path))?;
                 self.dir_times.push((path.clone(), meta.times));
                 self.forget_dirs_if_stale();
@@ -773,19 +789,42 @@ impl Writer<'_> {
 
     /// What a node created in `dir` needs fixed: its owner, its mode.
     fn fixes(&self, dir: &Dir, meta: &Metadata) -> (bool, bool) {
-        let created_gid = match dir.inherit {
-            Inherit::Plain => Some(self.egid),
-            Inherit::Group(gid) => Some(gid),
-            Inherit::Unknown => None,
-        };
-        let owner = meta.uid != self.euid || created_gid != Some(meta.gid);
+        let owner = self.force_fixes || meta.uid != self.euid || dir.inherit.gid != Some(meta.gid);
         // chown clears setuid and setgid, and creation may drop setgid: always set them
         // explicitly.
         let special = meta.mode.intersects(Mode::SUID | Mode::SGID);
-        (owner, special || dir.inherit == Inherit::Unknown)
+        (
+            owner,
+            self.force_fixes || special || !dir.inherit.exact_mode,
+        )
     }
 
-    fn fix_file(&self, f: &File) -> Result<(), Failure> {
+    /// Checks, on the first file created by a chain whose metadata needed no fixing, that
+    /// creation did give it our owner and the exact mode asked for (the io_uring workers
+    /// share this thread's umask of 0). If not, every later file is fixed explicitly.
+    fn verify_creation(&mut self, f: &File) -> Result<(), Failure> {
+        if self.creation_verified || self.fixes(&f.dir, &f.meta) != (false, false) {
+            return Ok(());
+        }
+        self.creation_verified = true;
+        let stat = rustix::fs::statat(&f.dir.fd, f.leaf.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .op("stat")?;
+        let created = (stat.st_uid, stat.st_gid, stat.st_mode & 0o7777);
+        let wanted = (f.meta.uid, f.meta.gid, f.meta.mode.bits());
+        if created != wanted {
+            tracing::warn!(
+                ?created,
+                ?wanted,
+                "files created through io_uring do not get the owner and mode asked for; \
+                 setting them explicitly"
+            );
+            self.force_fixes = true;
+        }
+        Ok(())
+    }
+
+    fn fix_file(&mut self, f: &File) -> Result<(), Failure> {
+        self.verify_creation(f)?;
         let (owner, mode) = self.fixes(&f.dir, &f.meta);
         if owner {
             self.chown_at(&f.dir, &f.leaf, &f.meta)?;
@@ -848,12 +887,13 @@ impl Writer<'_> {
                     .map_err(|f| self.tree.classify(f, path, raw_path))?
             }
         };
-        let dir = Dir::new(fd, path.to_vec()).map_err(|f| self.tree.classify(f, path, raw_path))?;
+        let dir = Dir::new(fd, path.to_vec(), self.egid)
+            .map_err(|f| self.tree.classify(f, path, raw_path))?;
         Ok(self.cache_dir(path.to_vec(), dir))
     }
 
     fn cache_dir(&mut self, path: Components, dir: Dir) -> Rc<Dir> {
-        if self.dirs.len() >= DIR_CACHE {
+        if self.dirs.len() >= self.dir_cache {
             // Entries in flight keep their own reference to their directory.
             self.dirs.clear();
         }
