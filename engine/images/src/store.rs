@@ -204,6 +204,12 @@ impl ImageStore {
         self.collect_unreferenced()
     }
 
+    /// The disk space layers take: their content counted per layer, and the space actually
+    /// used once files shared between layers are counted once (`system df`).
+    pub fn layers_disk_usage(&self) -> Result<fsdriver::layer::DiskUsage, Error> {
+        Ok(self.layers.disk_usage().map_err(fsdriver::Error::from)?)
+    }
+
     /// Stores a single-layer image from a tar stream (gzip, zstd or plain), like
     /// `docker import`, and tags it as `reference` (default tag `latest`) if given.
     pub fn import(

@@ -542,8 +542,15 @@ fn gc_collects_what_nothing_references() {
         .extract(&layer_tar(&[("orphan", &[7u8; 10_000])])[..])
         .unwrap()
         .diff_id;
+    let before = store.layers_disk_usage().unwrap();
     let collected = store.gc().unwrap();
     assert_eq!(collected.layers, [orphan_layer]);
+    let after = store.layers_disk_usage().unwrap();
+    assert_eq!(before.content - after.content, 10_000);
+    assert!(
+        before.allocated - after.allocated >= 10_000,
+        "{before:?} {after:?}"
+    );
     assert_eq!(collected.blobs, [orphan_blob]);
     assert!(
         collected.bytes_freed >= 10_000 + 14,
