@@ -1,10 +1,14 @@
-//! Measures layer extraction: `extract_speed LAYER SCRATCH EXTRACTOR RUNS`.
+//! Measures layer extraction: `extract_speed LAYER SCRATCH EXTRACTOR RUNS [keep]`.
 //!
 //! LAYER is a tar, gzip or zstd layer file (recognised by its magic bytes), SCRATCH a
 //! directory on the file system to measure, EXTRACTOR `reference` or `uring`. Each run
 //! decompresses and extracts the layer into a fresh directory under SCRATCH (the input is
-//! read once beforehand so it comes from the page cache); removal is not timed. Prints each
-//! run and the medians, in MB/s of uncompressed tar stream and in entries/s.
+//! read once beforehand so it comes from the page cache). Prints each run and the medians,
+//! in MB/s of uncompressed tar stream and in entries/s.
+//!
+//! Each extracted tree is removed after its run (not timed), unless `keep` is given: ext4
+//! skips inodes deleted in the last minutes when it allocates new ones, which makes
+//! extracting right after deleting a large tree much slower than extracting in general.
 
 use std::fs::{self, File};
 use std::io::{BufReader, Read};
@@ -17,9 +21,15 @@ use fsdriver::extract::{ExtractLimits, Extractor};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let [_, layer, scratch, extractor, runs] = &args[..] else {
-        eprintln!("usage: extract_speed LAYER SCRATCH reference|uring RUNS");
-        return ExitCode::from(2);
+    let (layer, scratch, extractor, runs, keep) = match &args[..] {
+        [_, layer, scratch, extractor, runs] => (layer, scratch, extractor, runs, false),
+        [_, layer, scratch, extractor, runs, keep] if keep == "keep" => {
+            (layer, scratch, extractor, runs, true)
+        }
+        _ => {
+            eprintln!("usage: extract_speed LAYER SCRATCH reference|uring RUNS [keep]");
+            return ExitCode::from(2);
+        }
     };
     let extractor = match extractor.as_str() {
         "reference" => Extractor::Reference,
@@ -61,7 +71,9 @@ fn main() -> ExitCode {
             extracted.size / 1_000_000
         );
         rates.push((mb_per_s, entries_per_s));
-        fs::remove_dir_all(&dest).expect("removing the scratch directory");
+        if !keep {
+            fs::remove_dir_all(&dest).expect("removing the scratch directory");
+        }
     }
     let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
