@@ -1,7 +1,9 @@
 //! Measures layer extraction: `extract_speed LAYER SCRATCH EXTRACTOR RUNS [keep]`.
 //!
 //! LAYER is a tar, gzip or zstd layer file (recognised by its magic bytes), SCRATCH a
-//! directory on the file system to measure, EXTRACTOR `reference` or `uring`. Each run
+//! directory on the file system to measure, EXTRACTOR `reference`, `uring`, or `store` (a
+//! whole `LayerStore::extract`: its default extractor, sharing files with the layers
+//! already in that store, one syncfs and the rename into place). Each run
 //! decompresses and extracts the layer into a fresh directory under SCRATCH (the input is
 //! read once beforehand so it comes from the page cache). Prints each run and the medians,
 //! in MB/s of uncompressed tar stream and in entries/s.
@@ -17,7 +19,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use fsdriver::compression;
-use fsdriver::extract::{ExtractLimits, Extractor};
+use fsdriver::extract::{ExtractLimits, Extracted, Extractor};
+use fsdriver::layer::LayerStore;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -32,10 +35,11 @@ fn main() -> ExitCode {
         }
     };
     let extractor = match extractor.as_str() {
-        "reference" => Extractor::Reference,
-        "uring" => Extractor::Uring,
+        "reference" => Some(Extractor::Reference),
+        "uring" => Some(Extractor::Uring),
+        "store" => None,
         other => {
-            eprintln!("unknown extractor {other:?}: use reference or uring");
+            eprintln!("unknown extractor {other:?}: use reference, uring or store");
             return ExitCode::from(2);
         }
     };
@@ -58,9 +62,20 @@ fn main() -> ExitCode {
             inner: stream,
             bytes: 0,
         };
-        let extracted = extractor
-            .extract(&mut counted, &dest, &ExtractLimits::default())
-            .expect("extracting");
+        let extracted = match extractor {
+            Some(extractor) => extractor
+                .extract(&mut counted, &dest, &ExtractLimits::default())
+                .expect("extracting"),
+            None => {
+                let store = LayerStore::open(&dest).expect("opening a layer store");
+                let layer = store.extract(&mut counted).expect("storing the layer");
+                Extracted {
+                    diff_id: layer.diff_id,
+                    size: layer.size,
+                    entries: 0,
+                }
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         let mb_per_s = counted.bytes as f64 / 1e6 / seconds;
         let entries_per_s = extracted.entries as f64 / seconds;

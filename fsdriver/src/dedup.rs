@@ -28,8 +28,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps};
 use rustix::io::Errno;
 
 /// Temporary links are made in the index directory, which only we write: a layer's tar
@@ -38,6 +39,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 const INDEX_DIR: &str = "files";
 const KEY_DOMAIN: &[u8] = b"berth dedup key v1\0";
 const HASH_CHUNK: usize = 256 * 1024;
+/// Threads hashing one layer at most.
+const MAX_WORKERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DedupError {
@@ -84,8 +87,7 @@ impl DedupIndex {
             path: dir.clone(),
             source,
         })?;
-        let index = open_dir_at(rustix::fs::CWD, dir.as_os_str())
-            .map_err(|e| io_err("opening", &dir, e))?;
+        let index = open_dir(&dir).map_err(|e| io_err("opening", &dir, e))?;
         for name in list(&index).map_err(|e| io_err("listing", &dir, e))? {
             if name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
                 match rustix::fs::unlinkat(&index, name.as_c_str(), AtFlags::empty()) {
@@ -106,28 +108,61 @@ impl DedupIndex {
     /// Shares the regular files of the tree at `tree` (a layer not yet in use) with
     /// identical files already stored, and indexes the others. Directory times are kept.
     pub fn share(&self, tree: &Path) -> Result<Shared, DedupError> {
-        let index = open_dir_at(rustix::fs::CWD, self.dir.as_os_str())
-            .map_err(|e| io_err("opening", &self.dir, e))?;
-        let root = open_dir_at(rustix::fs::CWD, tree.as_os_str())
-            .map_err(|e| io_err("opening", tree, e))?;
-        let mut pass = Pass {
-            index,
-            index_path: &self.dir,
-            used: HashSet::new(),
-            shared: Shared::default(),
-            buf: vec![0u8; HASH_CHUNK],
-        };
-        let mut dirs = vec![(root, tree.to_path_buf())];
-        while let Some((dir, path)) = dirs.pop() {
-            dirs.extend(pass.share_dir(&dir, &path)?);
-        }
-        Ok(pass.shared)
+        let index = open_dir(&self.dir).map_err(|e| io_err("opening", &self.dir, e))?;
+        let root = open_dir(tree).map_err(|e| io_err("opening", tree, e))?;
+        let used = Mutex::new(HashSet::new());
+        let queue = Queue::new(PathBuf::new());
+        // Hashing is most of the work, and each directory is a piece of it.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+        std::thread::scope(|scope| {
+            let passes: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut pass = Pass {
+                            index: &index,
+                            index_path: &self.dir,
+                            root: &root,
+                            tree,
+                            used: &used,
+                            shared: Shared::default(),
+                            buf: vec![0u8; HASH_CHUNK],
+                        };
+                        while let Some(dir) = queue.next() {
+                            match pass.share_dir(&dir) {
+                                Ok(subdirs) => queue.done(subdirs),
+                                Err(e) => {
+                                    queue.fail();
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        Ok(pass.shared)
+                    })
+                })
+                .collect();
+            let mut total = Shared::default();
+            let mut first_error = None;
+            for pass in passes {
+                match pass
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                {
+                    Ok(shared) => {
+                        total.files += shared.files;
+                        total.bytes += shared.bytes;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            first_error.map_or(Ok(total), Err)
+        })
     }
 
     /// Removes the entries no layer links to any more.
     pub fn sweep(&self) -> Result<Swept, DedupError> {
-        let index = open_dir_at(rustix::fs::CWD, self.dir.as_os_str())
-            .map_err(|e| io_err("opening", &self.dir, e))?;
+        let index = open_dir(&self.dir).map_err(|e| io_err("opening", &self.dir, e))?;
         let mut swept = Swept::default();
         for name in list(&index).map_err(|e| io_err("listing", &self.dir, e))? {
             if name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
@@ -168,40 +203,113 @@ impl DedupIndex {
     }
 }
 
-/// One [`DedupIndex::share`] over one layer.
+/// Directories of the layer left to share (relative to its root), for the workers of one
+/// [`DedupIndex::share`]. Paths rather than open directories, so their number does not
+/// count against the descriptor limit.
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+struct QueueState {
+    dirs: Vec<PathBuf>,
+    /// Directories taken and not yet done (their subdirectories are still to come).
+    busy: usize,
+    failed: bool,
+}
+
+impl Queue {
+    fn new(root: PathBuf) -> Queue {
+        Queue {
+            state: Mutex::new(QueueState {
+                dirs: vec![root],
+                busy: 0,
+                failed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The next directory; None once every directory is done or a worker failed.
+    fn next(&self) -> Option<PathBuf> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.failed {
+                return None;
+            }
+            if let Some(dir) = state.dirs.pop() {
+                state.busy += 1;
+                return Some(dir);
+            }
+            if state.busy == 0 {
+                return None;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn done(&self, subdirs: Vec<PathBuf>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.dirs.extend(subdirs);
+        state.busy -= 1;
+        self.changed.notify_all();
+    }
+
+    fn fail(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.failed = true;
+        state.busy -= 1;
+        self.changed.notify_all();
+    }
+}
+
+/// One worker of one [`DedupIndex::share`] over one layer.
 struct Pass<'a> {
-    index: OwnedFd,
+    index: &'a OwnedFd,
     index_path: &'a Path,
+    /// The layer's root, and its path for messages.
+    root: &'a OwnedFd,
+    tree: &'a Path,
     /// Keys of this layer's files, which are never joined to each other.
-    used: HashSet<[u8; 32]>,
+    used: &'a Mutex<HashSet<[u8; 32]>>,
     shared: Shared,
     buf: Vec<u8>,
 }
 
 impl Pass<'_> {
-    /// Shares the files directly in `dir`; returns its subdirectories.
-    fn share_dir(
-        &mut self,
-        dir: &OwnedFd,
-        path: &Path,
-    ) -> Result<Vec<(OwnedFd, PathBuf)>, DedupError> {
+    /// Shares the files directly in `rel` (relative to the layer's root); returns its
+    /// subdirectories.
+    fn share_dir(&mut self, rel: &Path) -> Result<Vec<PathBuf>, DedupError> {
+        let path = &self.tree.join(rel);
+        // Every component is a directory of the layer we listed: nothing may be a symlink.
+        let dir = &rustix::fs::openat2(
+            self.root,
+            if rel.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                rel
+            },
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )
+        .map_err(|e| io_err("opening", path, e))?;
         let times = rustix::fs::fstat(dir).map_err(|e| io_err("stat", path, e))?;
         let mut subdirs = Vec::new();
         let mut changed = false;
-        for name in list(dir).map_err(|e| io_err("listing", path, e))? {
+        for (name, file_type) in list_typed(dir).map_err(|e| io_err("listing", path, e))? {
             let child = path.join(OsStr::from_bytes(name.as_bytes()));
-            let stat = rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| io_err("stat", &child, e))?;
-            match FileType::from_raw_mode(stat.st_mode) {
-                FileType::Directory => {
-                    let fd = open_dir_at(dir.as_fd(), name.as_c_str())
-                        .map_err(|e| io_err("opening", &child, e))?;
-                    subdirs.push((fd, child));
+            let file_type = match file_type {
+                FileType::Unknown => {
+                    rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map(|stat| FileType::from_raw_mode(stat.st_mode))
+                        .map_err(|e| io_err("stat", &child, e))?
                 }
-                // A file the tar hard-linked keeps its own links.
-                FileType::RegularFile if stat.st_nlink == 1 => {
-                    changed |= self.share_file(dir, &name, &child)?;
-                }
+                known => known,
+            };
+            match file_type {
+                FileType::Directory => subdirs.push(rel.join(OsStr::from_bytes(name.as_bytes()))),
+                FileType::RegularFile => changed |= self.share_file(dir, &name, &child)?,
                 _ => {}
             }
         }
@@ -240,18 +348,27 @@ impl Pass<'_> {
         }
         .map_err(|e| io_err("opening", path, e))?;
         let stat = rustix::fs::fstat(&file).map_err(|e| io_err("stat", path, e))?;
+        if stat.st_nlink != 1 {
+            // A file the tar hard-linked keeps its own links.
+            return Ok(false);
+        }
         let key = self
             .key(file, &stat)
             .map_err(|e| io_err("reading", path, e))?;
-        if !self.used.insert(key) {
+        if !self
+            .used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key)
+        {
             return Ok(false);
         }
         let key_name = CString::new(hex::encode(key)).expect("hex has no NUL");
         let temp = temp_name();
         match rustix::fs::linkat(
-            &self.index,
+            self.index,
             key_name.as_c_str(),
-            &self.index,
+            self.index,
             temp.as_c_str(),
             AtFlags::empty(),
         ) {
@@ -281,7 +398,7 @@ impl Pass<'_> {
         ours: &Stat,
     ) -> Result<bool, DedupError> {
         let temp_path = self.index_path.join(OsStr::from_bytes(temp.as_bytes()));
-        let theirs = rustix::fs::statat(&self.index, temp.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+        let theirs = rustix::fs::statat(self.index, temp.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| io_err("stat", &temp_path, e))?;
         let same = theirs.st_mode == ours.st_mode
             && theirs.st_uid == ours.st_uid
@@ -289,11 +406,11 @@ impl Pass<'_> {
             && theirs.st_size == ours.st_size
             && (theirs.st_mtime, theirs.st_mtime_nsec) == (ours.st_mtime, ours.st_mtime_nsec);
         if !same {
-            rustix::fs::unlinkat(&self.index, temp.as_c_str(), AtFlags::empty())
+            rustix::fs::unlinkat(self.index, temp.as_c_str(), AtFlags::empty())
                 .map_err(|e| io_err("removing", &temp_path, e))?;
             return Ok(false);
         }
-        rustix::fs::renameat(&self.index, temp.as_c_str(), dir, name.as_c_str())
+        rustix::fs::renameat(self.index, temp.as_c_str(), dir, name.as_c_str())
             .map_err(|e| io_err("replacing with a shared file", path, e))?;
         self.shared.files += 1;
         self.shared.bytes += ours.st_size as u64;
@@ -310,7 +427,7 @@ impl Pass<'_> {
         match rustix::fs::linkat(
             dir,
             name.as_c_str(),
-            &self.index,
+            self.index,
             key.as_c_str(),
             AtFlags::empty(),
         ) {
@@ -331,12 +448,12 @@ impl Pass<'_> {
         rustix::fs::linkat(
             dir,
             name.as_c_str(),
-            &self.index,
+            self.index,
             temp.as_c_str(),
             AtFlags::empty(),
         )
         .map_err(|e| io_err("indexing", path, e))?;
-        rustix::fs::renameat(&self.index, temp.as_c_str(), &self.index, key.as_c_str())
+        rustix::fs::renameat(self.index, temp.as_c_str(), self.index, key.as_c_str())
             .map_err(|e| io_err("indexing", path, e))
     }
 
@@ -356,12 +473,17 @@ impl Pass<'_> {
             hasher.update(&value);
         }
         hasher.update(&(stat.st_size as u64).to_le_bytes());
+        // The layer is ours and not in use: the file has exactly its size, and reading
+        // that much spares a read for the end.
         let mut file = File::from(file);
-        loop {
-            match file.read(&mut self.buf) {
-                Ok(0) => break,
+        let mut left = stat.st_size as u64;
+        while left > 0 {
+            let want = self.buf.len().min(left as usize);
+            match file.read(&mut self.buf[..want]) {
+                Ok(0) => return Err(Errno::IO),
                 Ok(n) => {
                     hasher.update(&self.buf[..n]);
+                    left -= n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Errno::from_io_error(&e).unwrap_or(Errno::IO)),
@@ -402,10 +524,9 @@ fn xattrs(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(xattrs)
 }
 
-fn open_dir_at<P: rustix::path::Arg>(dir: BorrowedFd<'_>, name: P) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::openat(
-        dir,
-        name,
+fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(
+        path,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -420,6 +541,21 @@ fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<CString>> {
         let name = entry.file_name();
         if !matches!(name.to_bytes(), b"." | b"..") {
             names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// The names in `dir` with their types as the directory records them (possibly
+/// [`FileType::Unknown`]), but `.` and `..`.
+fn list_typed(dir: &OwnedFd) -> rustix::io::Result<Vec<(CString, FileType)>> {
+    let mut names = Vec::new();
+    let mut listing = Dir::read_from(dir)?;
+    while let Some(entry) = listing.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !matches!(name.to_bytes(), b"." | b"..") {
+            names.push((name.to_owned(), entry.file_type()));
         }
     }
     Ok(names)

@@ -40,24 +40,47 @@ use crate::extract::ExtractError;
 /// Submission queue entries; the completion queue is four times larger.
 const RING_ENTRIES: u32 = 256;
 /// Direct descriptors: at most this many small files are in flight at once.
-const FIXED_FILES: u32 = 256;
+const FIXED_FILES: usize = 256;
 /// Resolved directories kept open at most; the cache starts over when it is full.
 const DIR_CACHE: usize = 1024;
 const POSIX_ACL_DEFAULT: &str = "system.posix_acl_default";
 
 /// Sets up a writer (its own umask, a ring) and drops it: whether extraction can run here.
 pub(super) fn probe() -> io::Result<()> {
-    setup().map(drop)
+    setup(&Budget::from_limit()).map(drop)
 }
 
 /// The writer thread's own file-system context, then its ring. The kernel's io_uring
 /// workers are created from this thread and share its context, umask included.
-fn setup() -> io::Result<Executor> {
+fn setup(budget: &Budget) -> io::Result<Executor> {
     // SAFETY: only the file-system context (cwd, root, umask) is unshared, not the
     // descriptor table.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
     rustix::process::umask(Mode::empty());
-    Executor::new(RING_ENTRIES, FIXED_FILES)
+    Executor::new(RING_ENTRIES, budget.fixed_files as u32)
+}
+
+/// How many descriptors a writer holds at most: direct descriptors (the kernel counts
+/// them against the limit too) and cached directories, both within a share of what the
+/// process may open, since other extractions and the daemon need theirs.
+struct Budget {
+    fixed_files: usize,
+    dirs: usize,
+}
+
+impl Budget {
+    fn from_limit() -> Budget {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let share = |fraction: u64, most: usize| {
+            limit
+                .map_or(most as u64, |n| n / fraction)
+                .clamp(8, most as u64) as usize
+        };
+        Budget {
+            fixed_files: share(8, FIXED_FILES),
+            dirs: share(8, DIR_CACHE),
+        }
+    }
 }
 
 /// Applies every batch from `full`, handing emptied batches back through `empty`.
@@ -66,7 +89,8 @@ pub(super) fn run(
     full: Receiver<Batch>,
     empty: Sender<Batch>,
 ) -> Result<(), ExtractError> {
-    let exec = setup().map_err(|e| tree.io("setting up io_uring for", &[], e))?;
+    let budget = Budget::from_limit();
+    let exec = setup(&budget).map_err(|e| tree.io("setting up io_uring for", &[], e))?;
     let mut writer = Writer {
         euid: rustix::process::geteuid().as_raw(),
         egid: rustix::process::getegid().as_raw(),
@@ -77,7 +101,7 @@ pub(super) fn run(
         busy_names: HashSet::new(),
         ops: Slab::default(),
         files: Slab::default(),
-        slots: (0..FIXED_FILES).rev().collect(),
+        slots: (0..budget.fixed_files as u32).rev().collect(),
         batches: Slab::default(),
         current: None,
         dir_times: Vec::new(),
@@ -85,7 +109,7 @@ pub(super) fn run(
         failed: false,
         creation_verified: false,
         force_fixes: false,
-        dir_cache: dir_cache_size(),
+        dir_cache: budget.dirs,
         empty,
     };
     let result = writer.apply_all(&full);
@@ -95,14 +119,6 @@ pub(super) fn run(
     result?;
     drained?;
     writer.tree.apply_dir_times(&writer.dir_times)
-}
-
-/// The directory cache's size: at most [`DIR_CACHE`], and an eighth of the descriptors we
-/// may open, since other extractions and the daemon need theirs.
-fn dir_cache_size() -> usize {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
-    let share = limit.map_or(DIR_CACHE as u64, |n| n / 8) as usize;
-    share.clamp(16, DIR_CACHE)
 }
 
 /// A resolved directory, kept open while entries are created in it.
