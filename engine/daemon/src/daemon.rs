@@ -13,7 +13,8 @@ use berth_supervisor::{ExitRecord, SupervisorClient};
 
 use crate::api;
 use crate::config::DaemonConfig;
-use crate::container::actor::{Adopt, ContainerActor, Exited};
+use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited};
+use crate::container::exec::ExecExited;
 use crate::container::record::{ContainerDir, ContainerRecord};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
@@ -98,6 +99,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         registry: registry.clone(),
         images: images.clone(),
         cgroups,
+        execs: Default::default(),
     });
     let engine = Engine {
         config: Arc::new(config.clone()),
@@ -112,7 +114,16 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     actix_rt::spawn(async move {
         while let Some(event) = exits.recv().await {
             match exit_registry.send(Lookup(event.id.clone())).await {
-                Ok(Ok((_, addr))) => addr.do_send(Exited(event.exit)),
+                Ok(Ok((_, addr))) => match event.exec {
+                    Some(exec_id) => addr.do_send(ExecExited {
+                        exec_id,
+                        pid: event.pid,
+                        exit: event.exit,
+                    }),
+                    None => addr.do_send(Exited(event.exit)),
+                },
+                // An exec's container is gone: there is nothing to release.
+                _ if event.exec.is_some() => {}
                 _ => {
                     tracing::debug!("exit of unknown container {}", event.id);
                     release(&exit_supervisor, &event.id).await;
@@ -169,6 +180,7 @@ async fn restore(engine: &Engine) -> Result<()> {
             }
         };
         let was_live = record.state.status.is_live();
+        let tty = record.config.tty == Some(true);
         let reserved = engine
             .registry()
             .send(Reserve {
@@ -188,13 +200,18 @@ async fn restore(engine: &Engine) -> Result<()> {
         match known.remove(&id) {
             Some(live) if live.running => {
                 let mut fds = live.kept.into_iter();
-                match (fds.next(), fds.next()) {
-                    (Some(stdout), Some(stderr)) => addr.do_send(Adopt {
-                        pid: live.pid,
+                let io = match (tty, live.terminal, fds.next(), fds.next()) {
+                    (true, Some(master), _, _) => Some(AdoptedIo::Terminal(master)),
+                    (false, _, Some(stdout), Some(stderr)) => Some(AdoptedIo::Pipes {
                         stdout,
                         stderr,
+                        stdin_writer: live.stdin_writer,
                     }),
-                    _ => tracing::warn!("container {id} is running but its output pipes are lost"),
+                    _ => None,
+                };
+                match io {
+                    Some(io) => addr.do_send(Adopt { pid: live.pid, io }),
+                    None => tracing::warn!("container {id} is running but its stdio is lost"),
                 }
             }
             Some(gone) => {

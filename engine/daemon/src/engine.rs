@@ -7,6 +7,7 @@ use berth_images::ImageStore;
 use berth_supervisor::SupervisorClient;
 
 use crate::config::DaemonConfig;
+use crate::container::exec::ExecIndex;
 use crate::container::registry::Registry;
 
 /// Services the container actors share. None of them holds container state.
@@ -17,6 +18,8 @@ pub struct Services {
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined
     /// and any resource limit is refused.
     pub cgroups: Option<berth_cgroups::Hierarchy>,
+    /// Which container each exec belongs to.
+    pub execs: ExecIndex,
 }
 
 #[derive(Clone)]

@@ -1,8 +1,11 @@
 //! The Docker Engine API over hyper. Each request becomes messages to actors; no handler
 //! holds a lock across a container operation.
 
+pub mod attach;
 pub mod containers;
 pub mod error;
+pub mod exec;
+mod hijack;
 pub mod http;
 pub mod images;
 pub mod system;
@@ -131,7 +134,12 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["containers", id, "kill"]) => containers::kill(&engine, id, req).await,
         (&Method::POST, ["containers", id, "wait"]) => containers::wait(&engine, id, req).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "attach"]) => containers::attach(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "attach"]) => attach::attach(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "resize"]) => attach::resize(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(&engine, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&engine, id, req).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&engine, id, req).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&engine, id).await,
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&engine, id, req).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
 
@@ -154,7 +162,6 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
 /// anything else is Docker's 404 "page not found".
 fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
     const LATER: &[&str] = &[
-        "/exec",
         "/events",
         "/build",
         "/networks",
@@ -177,7 +184,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/stats",
         "/pause",
         "/unpause",
-        "/resize",
         "/export",
         "/changes",
         "/archive",

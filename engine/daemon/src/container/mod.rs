@@ -2,7 +2,10 @@
 //! configuration and carry their output.
 
 pub mod actor;
+pub mod attach;
 pub mod create;
+pub mod detach;
+pub mod exec;
 pub mod files;
 pub mod logs;
 pub mod output;
@@ -10,4 +13,5 @@ pub mod record;
 pub mod registry;
 pub mod signal;
 pub mod spec;
+pub mod stdio;
 pub mod view;
