@@ -211,7 +211,11 @@ mod tests {
     }
 
     /// A stdin pipe: the port writes into it, the test reads what the process would.
-    fn stdin_pipe() -> (StdinPort, std::fs::File, oneshot::Receiver<()>) {
+    fn stdin_pipe() -> (
+        StdinPort,
+        tokio::net::unix::pipe::Receiver,
+        oneshot::Receiver<()>,
+    ) {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let (closed_sender, closed) = oneshot::channel();
         let port = StdinPort::open(write, move || {
@@ -220,7 +224,8 @@ mod tests {
             })
         })
         .unwrap();
-        (port, read.into(), closed)
+        let read = tokio::net::unix::pipe::Receiver::from_owned_fd(read).unwrap();
+        (port, read, closed)
     }
 
     #[actix_rt::test]
@@ -272,7 +277,7 @@ mod tests {
         client.shutdown().await.unwrap();
         closed.await.unwrap();
         let mut received = String::new();
-        std::io::Read::read_to_string(&mut process_stdin, &mut received).unwrap();
+        process_stdin.read_to_string(&mut received).await.unwrap();
         assert_eq!(received, "typed");
         // Written after the client's end-of-file: still delivered.
         sender
@@ -306,7 +311,7 @@ mod tests {
         assert!(sender.is_closed(), "the session let go of the output");
         // Only what came before the keys reached the process, whose stdin stays open.
         let mut first = [0u8; 3];
-        std::io::Read::read_exact(&mut process_stdin, &mut first).unwrap();
+        process_stdin.read_exact(&mut first).await.unwrap();
         assert_eq!(&first, b"ls\n");
         assert!(
             closed.try_recv().is_err(),
@@ -337,7 +342,7 @@ mod tests {
         port_sender.send(Some(port)).unwrap();
         closed.await.unwrap();
         let mut received = String::new();
-        std::io::Read::read_to_string(&mut process_stdin, &mut received).unwrap();
+        process_stdin.read_to_string(&mut received).await.unwrap();
         assert_eq!(received, "early");
         drop(sender);
         assert_eq!(read_all(&mut client).await, b"");
