@@ -4,12 +4,14 @@
 mod args;
 mod client;
 mod commands;
+mod detach;
 mod error;
 #[cfg(test)]
 mod fake_daemon;
 mod format;
 mod options;
 mod stream;
+mod terminal;
 mod timestamps;
 mod usage;
 
@@ -20,7 +22,7 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{container, images, inspect, logs, man, ps, system, unknown};
+use commands::{attach, container, exec, images, inspect, logs, man, ps, system, unknown};
 use error::CliError;
 
 fn main() {
@@ -105,6 +107,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             inspect::inspect(client, kind, &args.names, args.format.as_deref(), args.size).await
         }
         Command::Logs(args) => logs::logs(client, args).await,
+        Command::Attach(args) => attach::attach(client, args).await,
+        Command::Exec(args) => exec::exec(client, args).await,
         Command::Ps(args) => ps::ps(client, args).await,
         Command::Info(args) => system::info(client, args, debug).await,
         Command::Version(args) => system::version(client, args, debug).await,
@@ -133,6 +137,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
                 .await
             }
             ContainerCommand::Logs(args) => logs::logs(client, args).await,
+            ContainerCommand::Attach(args) => attach::attach(client, args).await,
+            ContainerCommand::Exec(args) => exec::exec(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },

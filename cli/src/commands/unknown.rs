@@ -5,7 +5,6 @@ use crate::error::CliError;
 
 /// docker's top-level commands that berth does not provide yet.
 const LATER_TOP_LEVEL: &[&str] = &[
-    "attach",
     "build",
     "builder",
     "buildx",
@@ -17,7 +16,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "cp",
     "diff",
     "events",
-    "exec",
     "export",
     "history",
     "load",
@@ -45,8 +43,8 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "volume",
 ];
 const LATER_CONTAINER: &[&str] = &[
-    "attach", "commit", "cp", "diff", "exec", "export", "pause", "port", "prune", "stats", "top",
-    "unpause", "update",
+    "commit", "cp", "diff", "export", "pause", "port", "prune", "stats", "top", "unpause",
+    "update",
 ];
 const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
 const LATER_SYSTEM: &[&str] = &["df", "events", "prune", "dial-stdio"];
@@ -88,11 +86,11 @@ mod tests {
 
     #[test]
     fn later_commands_are_named_and_unknown_ones_are_unknown() {
-        let exec = refuse("", &["exec".into(), "-it".into()]);
-        assert_eq!(exec.exit_code(), 125);
+        let build = refuse("", &["build".into(), ".".into()]);
+        assert_eq!(build.exit_code(), 125);
         assert_eq!(
-            exec.to_string(),
-            "'berth exec' is not supported by berth yet"
+            build.to_string(),
+            "'berth build' is not supported by berth yet"
         );
         let prune = refuse("image", &["prune".into()]);
         assert_eq!(
