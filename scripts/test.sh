@@ -15,9 +15,10 @@ log() { echo "[test] $*" >&2; }
 
 # --- what the tests need at run time -------------------------------------------------------
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
-# tests.
+# tests, python3 with pip for the docker-py tests.
 export DEBIAN_FRONTEND=noninteractive
 packages=(busybox-static man-db tmux)
+command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,6 +27,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# docker-py, which the API tests drive berthd with (`pip install docker`).
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+  log "installing docker-py"
+  python3 -m pip install docker || python3 -m pip install --break-system-packages docker
 fi
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -786,7 +786,10 @@ mod tests {
             ),
             (&true.into(), &true.into(), &true.into(), &true.into())
         );
-        assert_eq!(body["HostConfig"]["ConsoleSize"], serde_json::json!([24, 80]));
+        assert_eq!(
+            body["HostConfig"]["ConsoleSize"],
+            serde_json::json!([24, 80])
+        );
         // Detached, stdin stays open for a later attach but nobody closes it.
         let body = body_of(&["-d", "-i", "busybox", "cat"]);
         assert_eq!(

@@ -8,7 +8,9 @@
 mod command;
 mod daemon;
 mod fixture;
+mod hijack;
 mod http;
+mod tmux;
 
 use std::path::PathBuf;
 use std::thread;
@@ -17,7 +19,9 @@ use std::time::{Duration, Instant};
 pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
 pub use daemon::{mount_points_under, Daemon};
 pub use fixture::{busybox_tar, repo_root};
+pub use hijack::Hijacked;
 pub use http::{request, HttpResponse};
+pub use tmux::Tmux;
 
 /// The real docker CLI (v28) that berthd must serve.
 pub const DOCKER_CLI: &str = "/usr/local/bin/docker";

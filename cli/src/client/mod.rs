@@ -248,7 +248,11 @@ impl Client {
     /// Performs the HTTP/1.1 upgrade the attach and exec start endpoints
     /// require (101 Switching Protocols) and returns the raw duplex stream.
     /// `json` is the request's body, if it has one.
-    pub async fn upgrade(&self, path: &str, json: Option<Vec<u8>>) -> Result<Upgraded, ClientError> {
+    pub async fn upgrade(
+        &self,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Upgraded, ClientError> {
         let mut sender = self.connect().await?;
         let has_body = json.is_some();
         let body = json.map(bytes_body).unwrap_or_else(empty_body);

@@ -74,8 +74,9 @@ pub async fn stream(
 ) -> Result<Ended, CliError> {
     let Upgraded { io, raw_stream } = attached;
     let _raw = match (&options.input, options.tty) {
-        (Some(_), true) => RawMode::enable()
-            .map_err(|e| CliError::io("setting the terminal to raw mode", e))?,
+        (Some(_), true) => {
+            RawMode::enable().map_err(|e| CliError::io("setting the terminal to raw mode", e))?
+        }
         _ => None,
     };
     let (mut reader, mut writer) = tokio::io::split(io);
@@ -256,7 +257,9 @@ pub async fn attach(client: &mut Client, args: AttachArgs) -> Result<(), CliErro
     let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
     // Registered first, so that an exit during the attach is not missed.
     let wait_path = format!("/containers/{}/wait", segment(&args.container));
-    let waiting = client.stream(Method::POST, &wait_path, empty_body()).await?;
+    let waiting = client
+        .stream(Method::POST, &wait_path, empty_body())
+        .await?;
     let inspected: bollard_stubs::models::ContainerInspectResponse = client
         .get(&format!("/containers/{}/json", segment(&args.container)))
         .await?;
@@ -280,10 +283,7 @@ pub async fn attach(client: &mut Client, args: AttachArgs) -> Result<(), CliErro
     check_tty(stdin, tty)?;
 
     let attached = client
-        .upgrade(
-            &attach_path(&id, stdin, args.detach_keys.as_deref()),
-            None,
-        )
+        .upgrade(&attach_path(&id, stdin, args.detach_keys.as_deref()), None)
         .await?;
     let signals = (args.sig_proxy && !tty)
         .then(|| super::container::forward_signals(Client::new(client.host().clone()), id.clone()));

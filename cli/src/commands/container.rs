@@ -204,11 +204,7 @@ async fn attach_start_wait(
     foreground: Foreground,
     terminal: Terminal,
 ) -> Result<(), CliError> {
-    let path = attach_path(
-        id,
-        foreground.stdin,
-        foreground.detach_keys_text.as_deref(),
-    );
+    let path = attach_path(id, foreground.stdin, foreground.detach_keys_text.as_deref());
     let attached = client
         .upgrade(&path, None)
         .await
@@ -307,12 +303,13 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
             ));
         }
         let inspected: bollard_stubs::models::ContainerInspectResponse = client
-            .get(&format!("/containers/{}/json", segment(&args.containers[0])))
+            .get(&format!(
+                "/containers/{}/json",
+                segment(&args.containers[0])
+            ))
             .await?;
         let config = inspected.config.unwrap_or_default();
-        let id = inspected
-            .id
-            .unwrap_or_else(|| args.containers[0].clone());
+        let id = inspected.id.unwrap_or_else(|| args.containers[0].clone());
         let tty = config.tty == Some(true);
         let auto_remove = inspected
             .host_config
@@ -320,7 +317,8 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
             .unwrap_or(false);
         let condition = if auto_remove { "removed" } else { "next-exit" };
         // Without a TTY, ^C and friends are signals for the container.
-        let signals = (!tty).then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
+        let signals =
+            (!tty).then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
         let foreground = Foreground {
             stdin: args.interactive && config.open_stdin == Some(true),
             tty,

@@ -151,8 +151,20 @@ mod tests {
     #[test]
     fn flags_map_to_the_create_body_and_the_command_keeps_its_own_flags() {
         let args = parse(&[
-            "-it", "-e", "A=1", "-e", "FROM_HOST", "-u", "app", "-w", "/tmp", "--privileged",
-            "web", "ls", "-l", "/",
+            "-it",
+            "-e",
+            "A=1",
+            "-e",
+            "FROM_HOST",
+            "-u",
+            "app",
+            "-w",
+            "/tmp",
+            "--privileged",
+            "web",
+            "ls",
+            "-l",
+            "/",
         ]);
         let lookup = |k: &str| (k == "FROM_HOST").then(|| "v".to_owned());
         let body = create_body(&args, &lookup, Some((30, 100))).unwrap();

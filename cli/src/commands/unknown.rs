@@ -43,8 +43,7 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "volume",
 ];
 const LATER_CONTAINER: &[&str] = &[
-    "commit", "cp", "diff", "export", "pause", "port", "prune", "stats", "top", "unpause",
-    "update",
+    "commit", "cp", "diff", "export", "pause", "port", "prune", "stats", "top", "unpause", "update",
 ];
 const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
 const LATER_SYSTEM: &[&str] = &["df", "events", "prune", "dial-stdio"];

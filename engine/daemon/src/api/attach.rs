@@ -49,11 +49,12 @@ pub async fn attach(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
     } else {
         Vec::new()
     };
+    let framing = Framing::of_tty(tty);
     let session = Session {
         output,
         stdout,
         stderr,
-        framing: Framing::of_tty(tty),
+        framing,
         preamble,
         input: stdin.map(|port| SessionInput {
             port,
@@ -62,7 +63,7 @@ pub async fn attach(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
         }),
         before_close: None,
     };
-    Ok(hijack::upgrade(req, session))
+    Ok(hijack::upgrade(req, framing, async move { session }))
 }
 
 /// A terminal dimension as Docker parses it: a decimal number without sign.

@@ -13,7 +13,9 @@ use super::hijack;
 use super::http::{json, read_json, status_only, ApiResult, Query};
 use crate::container::actor::ContainerActor;
 use crate::container::attach::{Framing, Session, SessionInput};
-use crate::container::exec::{self, CreateExec, ExecStart, InspectExec, ResizeExec, StartExec};
+use crate::container::exec::{
+    self, CheckExec, CreateExec, ExecStart, InspectExec, ResizeExec, StartExec,
+};
 use crate::container::output::StreamKind;
 use crate::engine::Engine;
 
@@ -46,23 +48,43 @@ async fn find_exec(
 pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> ApiResult {
     let (parts, body) = req.into_parts();
     let body: ExecStartConfig = read_json(body).await?;
-    let detach = body.detach.unwrap_or(false);
     let console_size = exec::console_size(body.console_size.as_ref())?;
     let (container, addr) = find_exec(engine, exec_id).await?;
-    let started = addr
-        .send(StartExec {
-            id: exec_id.to_owned(),
-            typed: container,
-            console_size,
-            attached: !detach,
-        })
-        .await??;
-    if detach {
-        return match started.failure {
+    let start = StartExec {
+        id: exec_id.to_owned(),
+        typed: container.clone(),
+        console_size,
+        attached: body.detach != Some(true),
+    };
+    if !start.attached {
+        return match addr.send(start).await??.failure {
             Some(failure) => Err(ApiError::bad_request(failure)),
             None => status_only(StatusCode::OK),
         };
     }
+    let tty = addr
+        .send(CheckExec {
+            id: exec_id.to_owned(),
+            typed: container,
+        })
+        .await??;
+    let framing = Framing::of_tty(tty);
+    let session = async move {
+        match addr.send(start).await {
+            Ok(Ok(started)) => exec_session(started),
+            Ok(Err(error)) => failed(framing, &error.message),
+            Err(error) => failed(framing, &error.to_string()),
+        }
+    };
+    Ok(hijack::upgrade(
+        Request::from_parts(parts, ()),
+        framing,
+        session,
+    ))
+}
+
+/// The session of a started exec; one that could not start only says why.
+fn exec_session(started: ExecStart) -> Session {
     let ExecStart {
         tty,
         attach_stdout,
@@ -74,16 +96,15 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
         exited,
     } = started;
     let framing = Framing::of_tty(tty);
-    // Docker writes why the process could not start where its output would have gone.
-    let preamble = failure
-        .map(|failure| framing.encode(StreamKind::Stdout, format!("{failure}\r\n").as_bytes()))
-        .unwrap_or_default();
-    let session = Session {
+    if let Some(failure) = failure {
+        return failed(framing, &failure);
+    }
+    Session {
         output,
         stdout: attach_stdout,
         stderr: attach_stderr,
         framing,
-        preamble,
+        preamble: Vec::new(),
         input: stdin.map(|port| SessionInput {
             port,
             close_at_eof: !tty,
@@ -92,8 +113,20 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
         before_close: Some(Box::pin(async move {
             let _ = exited.await;
         })),
-    };
-    Ok(hijack::upgrade(Request::from_parts(parts, ()), session))
+    }
+}
+
+/// Docker writes why an exec could not start where its output would have gone.
+fn failed(framing: Framing, why: &str) -> Session {
+    Session {
+        output: None,
+        stdout: true,
+        stderr: true,
+        framing,
+        preamble: framing.encode(StreamKind::Stdout, format!("{why}\r\n").as_bytes()),
+        input: None,
+        before_close: None,
+    }
 }
 
 pub async fn resize(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> ApiResult {

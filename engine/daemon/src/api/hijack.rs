@@ -1,6 +1,8 @@
 //! Hijacked connections (`attach`, `exec start`): the 101 answer Docker's clients expect, and
 //! the attach session served on the upgraded connection once hyper hands it over.
 
+use std::future::Future;
+
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -28,10 +30,14 @@ fn names_multiplexed_stream<B>(req: &Request<B>) -> bool {
     }
 }
 
-/// Answers 101 Switching Protocols and serves `session` on the connection once hyper has
-/// upgraded it.
-pub fn upgrade<B>(mut req: Request<B>, session: Session) -> ApiResponse {
-    let content_type = match session.framing {
+/// Answers 101 Switching Protocols and, once hyper has upgraded the connection, serves the
+/// session `session` resolves to (with `framing`, which the answer names).
+pub fn upgrade<B>(
+    mut req: Request<B>,
+    framing: Framing,
+    session: impl Future<Output = Session> + 'static,
+) -> ApiResponse {
+    let content_type = match framing {
         Framing::Multiplexed if names_multiplexed_stream(&req) => {
             "application/vnd.docker.multiplexed-stream"
         }
@@ -40,7 +46,7 @@ pub fn upgrade<B>(mut req: Request<B>, session: Session) -> ApiResponse {
     let upgrading = hyper::upgrade::on(&mut req);
     actix_rt::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => attach::serve(TokioIo::new(upgraded), session).await,
+            Ok(upgraded) => attach::serve(TokioIo::new(upgraded), session.await).await,
             Err(err) => tracing::debug!("the client did not take the upgraded connection: {err}"),
         }
     });

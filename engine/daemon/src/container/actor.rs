@@ -691,9 +691,9 @@ impl Handler<Attach> for ContainerActor {
                     msg.typed
                 )))
             }
-            Status::Exited | Status::Removing | Status::Dead
-                if self.record.host_config.auto_remove != Some(true) =>
-            {
+            // A created or exited container is attached to before it starts (`start -a`);
+            // the docker CLI refuses `attach` to a stopped one by itself.
+            Status::Removing | Status::Dead => {
                 return Err(ApiError::conflict(
                     "You cannot attach to a stopped container, start it first",
                 ))

@@ -99,10 +99,16 @@ where
     } = session;
     let (reader, mut writer) = tokio::io::split(io);
     let (stop_sender, mut stop) = oneshot::channel();
-    let input_task = input.map(|input| actix_rt::spawn(forward_input(reader, input, stop_sender)));
+    let stop_armed = input.is_some();
+    let input_task = match input {
+        Some(input) => actix_rt::spawn(forward_input(reader, input, stop_sender)),
+        // Input nobody asked for is read and dropped: left unread, it would make closing
+        // the connection a reset that loses output the client has not read yet.
+        None => actix_rt::spawn(discard_input(reader)),
+    };
 
     let mut delivered = writer.write_all(&preamble).await.is_ok();
-    let mut stop_armed = input_task.is_some();
+    let mut stop_armed = stop_armed;
     if let (true, Some(mut output)) = (delivered, output) {
         loop {
             tokio::select! {
@@ -135,9 +141,12 @@ where
     }
     let _ = writer.flush().await;
     let _ = writer.shutdown().await;
-    if let Some(task) = input_task {
-        task.abort();
-    }
+    input_task.abort();
+}
+
+async fn discard_input<T: AsyncRead>(mut reader: ReadHalf<T>) {
+    let mut buf = vec![0u8; 8 * 1024];
+    while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
 /// Copies the client's input to the process's stdin, watching for the detach keys.

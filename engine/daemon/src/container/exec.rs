@@ -90,6 +90,20 @@ struct Exec {
 }
 
 impl Exec {
+    fn check_startable(&self) -> Result<(), ApiError> {
+        match self.state {
+            State::Created => Ok(()),
+            State::Running { .. } => Err(ApiError::conflict(format!(
+                "exec command {} is already running",
+                self.id
+            ))),
+            State::Exited { .. } => Err(ApiError::conflict(format!(
+                "exec command {} has already run",
+                self.id
+            ))),
+        }
+    }
+
     fn record_exit(&mut self, pid: i32, code: i64) {
         self.state = State::Exited { pid, code };
         self.terminal = None;
@@ -280,6 +294,27 @@ impl Handler<CreateExec> for ContainerActor {
 
 // ---- start -------------------------------------------------------------------------------
 
+/// Whether exec `id` could start now, and whether it has a TTY: an attached client is
+/// answered (and its stream's kind named) before the process starts, as with Docker, so
+/// that it is connected before the process can write.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ApiError>")]
+pub struct CheckExec {
+    pub id: String,
+    pub typed: String,
+}
+
+impl Handler<CheckExec> for ContainerActor {
+    type Result = Result<bool, ApiError>;
+
+    fn handle(&mut self, msg: CheckExec, _: &mut Context<Self>) -> Self::Result {
+        check_enterable(self, &msg.typed)?;
+        let exec = self.execs.get(&msg.id)?;
+        exec.check_startable()?;
+        Ok(exec.settings.tty)
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "Result<ExecStart, ApiError>")]
 pub struct StartExec {
@@ -301,7 +336,8 @@ pub struct ExecStart {
     /// Its stdin, for an attached client that asked for it.
     pub stdin: Option<watch::Receiver<Option<StdinPort>>>,
     pub detach_keys: DetachKeys,
-    /// Why the process could not start (its exit code is recorded already).
+    /// Why the process could not start (its exit code is recorded already); nothing comes
+    /// out of `output` then.
     pub failure: Option<String>,
     /// Resolves once the exit code is recorded.
     pub exited: oneshot::Receiver<()>,
@@ -354,8 +390,6 @@ impl Handler<StartExec> for ContainerActor {
                             };
                             exec.exit_waiters.push(exit_sender);
                             exec.record_exit(0, code);
-                            // Nothing will ever be written: the client gets the failure only.
-                            start.output = None;
                             start.failure = Some(format!(
                                 "exec failed: unable to start container process: {}",
                                 failure.message
@@ -436,21 +470,7 @@ impl ContainerActor {
         let hostname = self.record.config.hostname.clone().unwrap_or_default();
         let container_env = self.record.config.env.clone().unwrap_or_default();
         let exec = self.execs.get_mut(&msg.id)?;
-        match exec.state {
-            State::Created => {}
-            State::Running { .. } => {
-                return Err(ApiError::conflict(format!(
-                    "exec command {} is already running",
-                    exec.id
-                )))
-            }
-            State::Exited { .. } => {
-                return Err(ApiError::conflict(format!(
-                    "exec command {} has already run",
-                    exec.id
-                )))
-            }
-        }
+        exec.check_startable()?;
         let mut settings = exec.settings.clone();
         if msg.console_size.is_some() {
             settings.console_size = msg.console_size;
