@@ -62,16 +62,16 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
             None => status_only(StatusCode::OK),
         };
     }
-    let tty = addr
-        .send(CheckExec {
-            id: exec_id.to_owned(),
-            typed: container,
-        })
-        .await??;
-    let framing = Framing::of_tty(tty);
+    addr.send(CheckExec {
+        id: exec_id.to_owned(),
+        typed: container,
+    })
+    .await??;
+    // As with Docker, the start request's Tty decides the stream's framing.
+    let framing = Framing::of_tty(body.tty == Some(true));
     let session = async move {
         match addr.send(start).await {
-            Ok(Ok(started)) => exec_session(started),
+            Ok(Ok(started)) => exec_session(started, framing),
             Ok(Err(error)) => failed(framing, &error.message),
             Err(error) => failed(framing, &error.to_string()),
         }
@@ -84,7 +84,7 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
 }
 
 /// The session of a started exec; one that could not start only says why.
-fn exec_session(started: ExecStart) -> Session {
+fn exec_session(started: ExecStart, framing: Framing) -> Session {
     let ExecStart {
         tty,
         attach_stdout,
@@ -95,7 +95,6 @@ fn exec_session(started: ExecStart) -> Session {
         failure,
         exited,
     } = started;
-    let framing = Framing::of_tty(tty);
     if let Some(failure) = failure {
         return failed(framing, &failure);
     }

@@ -294,24 +294,21 @@ impl Handler<CreateExec> for ContainerActor {
 
 // ---- start -------------------------------------------------------------------------------
 
-/// Whether exec `id` could start now, and whether it has a TTY: an attached client is
-/// answered (and its stream's kind named) before the process starts, as with Docker, so
-/// that it is connected before the process can write.
+/// Whether exec `id` could start now: an attached client is answered before the process
+/// starts, as with Docker, so that it is connected before the process can write.
 #[derive(Message)]
-#[rtype(result = "Result<bool, ApiError>")]
+#[rtype(result = "Result<(), ApiError>")]
 pub struct CheckExec {
     pub id: String,
     pub typed: String,
 }
 
 impl Handler<CheckExec> for ContainerActor {
-    type Result = Result<bool, ApiError>;
+    type Result = Result<(), ApiError>;
 
     fn handle(&mut self, msg: CheckExec, _: &mut Context<Self>) -> Self::Result {
         check_enterable(self, &msg.typed)?;
-        let exec = self.execs.get(&msg.id)?;
-        exec.check_startable()?;
-        Ok(exec.settings.tty)
+        self.execs.get(&msg.id)?.check_startable()
     }
 }
 
