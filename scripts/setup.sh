@@ -43,7 +43,9 @@ release_dir=${CARGO_TARGET_DIR:-$repo/target}/release
 
 # --- install ----------------------------------------------------------------------------
 # Copy then rename, so replacing a binary that is running (berthd) never fails with ETXTBSY.
+# An unchanged binary is left alone, so a running berthd keeps running.
 for bin in berth berthd; do
+  cmp -s "$release_dir/$bin" "/usr/local/bin/$bin" && continue
   install -m 0755 "$release_dir/$bin" "/usr/local/bin/.$bin.new"
   mv -f "/usr/local/bin/.$bin.new" "/usr/local/bin/$bin"
 done
@@ -96,8 +98,12 @@ fi
 log "berthd answers on $host"
 
 # --- busybox image and a first container --------------------------------------------------
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-bash "$repo/scripts/make-busybox-rootfs.sh" "$work/busybox.tar"
-berth import "$work/busybox.tar" busybox
+# Each import makes a new image (its config records when), so an image made by an earlier run
+# is kept rather than replaced by a copy.
+if ! berth image inspect busybox >/dev/null 2>&1; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  bash "$repo/scripts/make-busybox-rootfs.sh" "$work/busybox.tar"
+  berth import "$work/busybox.tar" busybox
+fi
 berth run --rm busybox echo hello

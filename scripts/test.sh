@@ -15,10 +15,11 @@ log() { echo "[test] $*" >&2; }
 
 # --- what the tests need at run time -------------------------------------------------------
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
-# tests, python3 with pip for the docker-py tests.
+# tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
+# conversions and a test CA), iproute2 for the network stats test; docker-py for the
+# client-library tests.
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static man-db tmux)
-command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
+packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,7 +30,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-# docker-py, which the API tests drive berthd with (`pip install docker`).
 if ! python3 -c 'import docker' >/dev/null 2>&1; then
   log "installing docker-py"
   python3 -m pip install docker || python3 -m pip install --break-system-packages docker
@@ -59,8 +59,9 @@ step fmt cargo fmt --all --check
 step build cargo build --bins
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 # Most integration tests wait on containers and daemons rather than compute, so they are run
-# with more threads than the two cores.
-step test env RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --workspace
+# with more threads than the two cores. Every test binary runs even after one fails, so a run
+# reports every failure.
+step test env RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --workspace --no-fail-fast
 
 if [ ${#failed[@]} -gt 0 ]; then
   log "failed: ${failed[*]}"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::options::{parse_cpus, parse_ram};
+pub use crate::registry_args::*;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -117,6 +118,21 @@ pub enum Command {
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
+    Top(TopArgs),
+    /// Display a live stream of container resource usage statistics
+    #[command(override_usage = "berth stats [OPTIONS] [CONTAINER...]")]
+    Stats(StatsArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth unpause CONTAINER [CONTAINER...]")]
+    Unpause(ContainersArgs),
+    /// Get real time events from the server
+    #[command(override_usage = "berth events [OPTIONS]")]
+    Events(EventsArgs),
     /// List containers
     #[command(override_usage = "berth ps [OPTIONS]")]
     Ps(PsArgs),
@@ -138,6 +154,30 @@ pub enum Command {
     /// Give an image another name (a tag)
     #[command(override_usage = "berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]")]
     Tag(TagArgs),
+    /// Download an image from a registry
+    #[command(override_usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]")]
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "berth push [OPTIONS] NAME[:TAG]")]
+    Push(PushArgs),
+    /// Authenticate to a registry
+    #[command(override_usage = "berth login [OPTIONS] [SERVER]")]
+    Login(LoginArgs),
+    /// Log out from a registry
+    #[command(override_usage = "berth logout [SERVER]")]
+    Logout(LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth load [OPTIONS]")]
+    Load(LoadArgs),
+    /// Show the history of an image
+    #[command(override_usage = "berth history [OPTIONS] IMAGE")]
+    History(HistoryArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -216,9 +256,24 @@ pub enum ContainerCommand {
     /// Execute a command in a running container
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
+    Top(TopArgs),
+    /// Display a live stream of container resource usage statistics
+    #[command(override_usage = "berth container stats [OPTIONS] [CONTAINER...]")]
+    Stats(StatsArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth container unpause CONTAINER [CONTAINER...]")]
+    Unpause(ContainersArgs),
     /// List containers
     #[command(visible_aliases = ["ps", "list"], override_usage = "berth container ls [OPTIONS]")]
     Ls(PsArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -243,6 +298,24 @@ pub enum ImageCommand {
     /// Create an image from a filesystem tarball
     #[command(override_usage = "berth image import [OPTIONS] file|- [REPOSITORY[:TAG]]")]
     Import(ImportArgs),
+    /// Download an image from a registry
+    #[command(override_usage = "berth image pull [OPTIONS] NAME[:TAG|@DIGEST]")]
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "berth image push [OPTIONS] NAME[:TAG]")]
+    Push(PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth image save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth image load [OPTIONS]")]
+    Load(LoadArgs),
+    /// Show the history of an image
+    #[command(override_usage = "berth image history [OPTIONS] IMAGE")]
+    History(HistoryArgs),
+    /// Remove unused images
+    #[command(override_usage = "berth image prune [OPTIONS]")]
+    Prune(ImagePruneArgs),
     /// Show low-level information on images
     #[command(override_usage = "berth image inspect [OPTIONS] IMAGE [IMAGE...]")]
     Inspect(ObjectInspectArgs),
@@ -255,6 +328,12 @@ pub enum SystemCommand {
     /// Show system-wide information
     #[command(override_usage = "berth system info [OPTIONS]")]
     Info(FormatOnly),
+    /// Get real time events from the server
+    #[command(override_usage = "berth system events [OPTIONS]")]
+    Events(EventsArgs),
+    /// Show docker disk usage
+    #[command(override_usage = "berth system df [OPTIONS]")]
+    Df(DfArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -687,4 +766,57 @@ pub struct TagArgs {
     pub source: String,
     #[arg(value_name = "TARGET_IMAGE[:TAG]")]
     pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Options for ps (default: -ef)
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format the output with a Go template, "table …" or "json"
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainersArgs {
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided (container=, event=, type=, …)
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format the output with a Go template (or "json")
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Show all events created since a timestamp or a relative time (e.g. 42m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stream events until a timestamp or a relative time (e.g. 42m)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }

@@ -5,11 +5,14 @@ mod args;
 mod client;
 mod commands;
 mod detach;
+mod docker_config;
 mod error;
 #[cfg(test)]
 mod fake_daemon;
 mod format;
 mod options;
+mod progress;
+mod registry_args;
 mod stream;
 mod terminal;
 mod timestamps;
@@ -22,7 +25,10 @@ use clap::{CommandFactory, Parser};
 use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
-use commands::{attach, container, exec, images, inspect, logs, man, ps, system, unknown};
+use commands::{
+    archive, attach, container, events, exec, image_admin, images, inspect, logs, man, observe, ps,
+    registry, stats, system, unknown,
+};
 use error::CliError;
 
 fn main() {
@@ -67,6 +73,7 @@ fn execute(cli: Cli) -> i32 {
     let mut client = Client::new(host).with_debug(debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
     {
         Ok(runtime) => runtime,
@@ -109,6 +116,11 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Logs(args) => logs::logs(client, args).await,
         Command::Attach(args) => attach::attach(client, args).await,
         Command::Exec(args) => exec::exec(client, args).await,
+        Command::Top(args) => observe::top(client, args).await,
+        Command::Stats(args) => stats::stats(client, args).await,
+        Command::Pause(args) => observe::pause(client, args).await,
+        Command::Unpause(args) => observe::unpause(client, args).await,
+        Command::Events(args) => events::events(client, args).await,
         Command::Ps(args) => ps::ps(client, args).await,
         Command::Info(args) => system::info(client, args, debug).await,
         Command::Version(args) => system::version(client, args, debug).await,
@@ -116,6 +128,14 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Images(args) => images::images(client, args).await,
         Command::Rmi(args) => images::rmi(client, args).await,
         Command::Tag(args) => images::tag(client, args).await,
+        Command::Pull(args) => registry::pull(client, args).await,
+        Command::Push(args) => registry::push(client, args).await,
+        Command::Login(args) => registry::login(client, args).await,
+        Command::Logout(args) => registry::logout(client, args).await,
+        Command::Save(args) => archive::save(client, args).await,
+        Command::Load(args) => archive::load(client, args).await,
+        Command::History(args) => image_admin::history(client, args).await,
+        Command::Export(args) => archive::export(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -139,7 +159,12 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Logs(args) => logs::logs(client, args).await,
             ContainerCommand::Attach(args) => attach::attach(client, args).await,
             ContainerCommand::Exec(args) => exec::exec(client, args).await,
+            ContainerCommand::Top(args) => observe::top(client, args).await,
+            ContainerCommand::Stats(args) => stats::stats(client, args).await,
+            ContainerCommand::Pause(args) => observe::pause(client, args).await,
+            ContainerCommand::Unpause(args) => observe::unpause(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
+            ContainerCommand::Export(args) => archive::export(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {
@@ -147,6 +172,12 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Rm(args) => images::rmi(client, args).await,
             ImageCommand::Tag(args) => images::tag(client, args).await,
             ImageCommand::Import(args) => images::import(client, args).await,
+            ImageCommand::Pull(args) => registry::pull(client, args).await,
+            ImageCommand::Push(args) => registry::push(client, args).await,
+            ImageCommand::Save(args) => archive::save(client, args).await,
+            ImageCommand::Load(args) => archive::load(client, args).await,
+            ImageCommand::History(args) => image_admin::history(client, args).await,
+            ImageCommand::Prune(args) => image_admin::prune(client, args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,
@@ -161,6 +192,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         },
         Command::System(sub) => match sub {
             SystemCommand::Info(args) => system::info(client, args, debug).await,
+            SystemCommand::Events(args) => events::events(client, args).await,
+            SystemCommand::Df(args) => image_admin::df(client, args).await,
             SystemCommand::External(argv) => Err(unknown::refuse("system", &argv)),
         },
         Command::External(argv) => Err(unknown::refuse("", &argv)),

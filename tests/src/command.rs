@@ -129,11 +129,6 @@ impl Background {
         }
     }
 
-    /// The process ID of the command.
-    pub fn pid(&self) -> libc::pid_t {
-        self.pid
-    }
-
     /// Waits for the command to exit, at most [`COMMAND_TIMEOUT`]; past that, kills it and fails
     /// the test with what it printed.
     #[track_caller]

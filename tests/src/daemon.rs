@@ -33,18 +33,26 @@ pub struct Daemon {
     process: Option<Child>,
     /// Whether berthd ever answered; only then is it restarted to clean up.
     answered: bool,
+    /// Flags added to berthd's command line (registry settings, say).
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a berthd on fresh roots and waits until it answers `GET /_ping`.
     #[track_caller]
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// Starts a berthd with `extra_args` added to its command line.
+    #[track_caller]
+    pub fn start_with(extra_args: &[String]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-it-")
             .tempdir()
             .expect("temporary directory for a daemon");
         let base = dir.path().to_path_buf();
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             data_root: base.join("data"),
             exec_root: base.join("exec"),
             socket: base.join("berth.sock"),
@@ -53,9 +61,9 @@ impl Daemon {
             dir,
             process: None,
             answered: false,
+            extra_args: extra_args.to_vec(),
         };
         fs::create_dir(&daemon.docker_config).expect("docker config directory");
-        let mut daemon = daemon;
         daemon.restart();
         daemon
     }
@@ -80,13 +88,18 @@ impl Daemon {
         format!("unix://{}", self.socket.display())
     }
 
+    /// The docker config directory (`DOCKER_CONFIG`) that berth and docker use here.
+    pub fn docker_config(&self) -> &Path {
+        &self.docker_config
+    }
+
     /// The temporary directory holding the roots, the socket and the log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
-    /// The command line berthd is started with; tests of berthd's own flags build on it.
-    pub fn berthd_command(&self) -> Command {
+    /// The command line berthd is started with.
+    fn berthd_command(&self) -> Command {
         let mut cmd = Command::new(binary("berthd"));
         cmd.arg("--data-root")
             .arg(&self.data_root)
@@ -95,7 +108,8 @@ impl Daemon {
             .arg("--host")
             .arg(self.host())
             .arg("--log-level")
-            .arg("debug");
+            .arg("debug")
+            .args(&self.extra_args);
         cmd
     }
 
@@ -197,6 +211,7 @@ impl Daemon {
         let mut cmd = Command::new(binary("berth"));
         cmd.args(args)
             .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("DOCKER_HOST");
         cmd
     }
@@ -208,6 +223,14 @@ impl Daemon {
         run_command(self.docker_command(args), None)
     }
 
+    /// Runs the docker CLI with `stdin` as its standard input (`login --password-stdin`).
+    #[track_caller]
+    pub fn docker_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_command(self.docker_command(args), Some(stdin.to_vec()))
+    }
+
+    /// The docker CLI command [`Daemon::docker`] runs, for commands that stream (`logs -f`,
+    /// `events`).
     pub fn docker_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(DOCKER_CLI);
         cmd.args(args)
@@ -365,7 +388,7 @@ impl Daemon {
     }
 
     /// Process IDs of this daemon's supervisor: `berthd supervise ... --exec-root <exec root>`.
-    pub fn supervisor_pids(&self) -> Vec<libc::pid_t> {
+    fn supervisor_pids(&self) -> Vec<libc::pid_t> {
         let exec_root = self.exec_root.as_os_str().as_bytes();
         let Ok(entries) = fs::read_dir("/proc") else {
             return Vec::new();
@@ -505,7 +528,7 @@ fn unmount_under(dir: &Path) -> Vec<String> {
 }
 
 /// Mount points under `dir` in this process's mount namespace.
-pub fn mount_points_under(dir: &Path) -> Vec<PathBuf> {
+fn mount_points_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };

@@ -7,21 +7,25 @@
 
 mod command;
 mod daemon;
+pub mod fake_registry;
 mod fixture;
 mod hijack;
 mod http;
+pub mod registry;
 mod tmux;
+mod watched;
 
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
 pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
-pub use daemon::{mount_points_under, Daemon};
+pub use daemon::Daemon;
 pub use fixture::{busybox_tar, repo_root};
 pub use hijack::Hijacked;
 pub use http::{request, HttpResponse};
 pub use tmux::Tmux;
+pub use watched::Watched;
 
 /// The real docker CLI (v28) that berthd must serve.
 pub const DOCKER_CLI: &str = "/usr/local/bin/docker";

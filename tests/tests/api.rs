@@ -99,7 +99,7 @@ fn an_unknown_route_is_a_404_with_a_json_message() {
 fn info_reports_the_machine_and_the_store() {
     let d = Daemon::with_busybox();
     d.run_detached(&["busybox", "sleep", "1000"]);
-    d.berth(&["create", "busybox"]).ok();
+    d.berth(&["create", "busybox", "true"]).ok();
     let info = d.api("GET", "/info", None).json();
     assert_eq!(info["Containers"], 2, "{info}");
     assert_eq!(info["ContainersRunning"], 1, "{info}");

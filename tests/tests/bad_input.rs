@@ -92,8 +92,9 @@ fn an_unknown_image_is_reported_with_125() {
             "Unable to find image '{UNKNOWN_IMAGE}:latest' locally"
         ));
     assert_unchanged(&d, &before, "run of an unknown image");
+    // As with docker, `run` fails with 125 and `create` with 1.
     d.berth(&["create", &format!("{UNKNOWN_IMAGE}:v2")])
-        .code(125)
+        .code(1)
         .stderr_has(&format!(
             "Unable to find image '{UNKNOWN_IMAGE}:v2' locally"
         ));
@@ -112,33 +113,36 @@ fn a_name_in_use_is_a_409_with_dockers_message() {
     let body = br#"{"Image": "busybox", "Cmd": ["true"]}"#;
     let first = d.api(
         "POST",
-        "/containers/create?name=x",
+        "/containers/create?name=dup",
         Some(("application/json", body)),
     );
     assert_eq!(first.status, 201, "{first}");
     let id = first.json()["Id"].as_str().unwrap().to_owned();
     let expected = format!(
-        "Conflict. The container name \"/x\" is already in use by container \"{id}\". You have to \
+        "Conflict. The container name \"/dup\" is already in use by container \"{id}\". You have to \
          remove (or rename) that container to be able to reuse that name."
     );
     let before = snapshot(&d.data_root);
 
     let second = d.api(
         "POST",
-        "/containers/create?name=x",
+        "/containers/create?name=dup",
         Some(("application/json", body)),
     );
     assert_eq!(second.status, 409, "{second}");
     assert_eq!(second.error_message(), expected);
     assert_unchanged(&d, &before, "a second create with the same name");
 
-    d.berth(&["create", "--name", "x", "busybox"])
+    d.berth(&["create", "--name", "dup", "busybox", "true"])
+        .code(1)
+        .stderr_has(&expected);
+    d.berth(&["run", "--name", "dup", "busybox", "true"])
         .code(125)
         .stderr_has(&expected);
-    d.berth(&["run", "--name", "x", "busybox", "true"])
-        .code(125)
+    d.docker(&["create", "--name", "dup", "busybox", "true"])
+        .code(1)
         .stderr_has(&expected);
-    d.docker(&["create", "--name", "x", "busybox"])
+    d.docker(&["run", "--name", "dup", "busybox", "true"])
         .code(125)
         .stderr_has(&expected);
     assert_unchanged(&d, &before, "creates with a name in use");

@@ -13,7 +13,8 @@ fn docker_version_and_info() {
     assert!(version.stdout.contains(api_version), "{version}");
 
     d.run_detached(&["--name", "up", "busybox", "sleep", "1000"]);
-    d.berth(&["create", "--name", "idle", "busybox"]).ok();
+    d.berth(&["create", "--name", "idle", "busybox", "true"])
+        .ok();
     let info = d.docker(&["info"]).ok();
     let lines: Vec<&str> = info.stdout.lines().map(str::trim).collect();
     for expected in [
@@ -114,7 +115,8 @@ fn docker_ps_all_and_last() {
     d.docker(&["run", "-d", "--name", "running", "busybox", "sleep", "1000"])
         .ok();
     d.docker(&["run", "--name", "done", "busybox", "true"]).ok();
-    d.docker(&["create", "--name", "newest", "busybox"]).ok();
+    d.docker(&["create", "--name", "newest", "busybox", "true"])
+        .ok();
 
     let names = |args: &[&str]| -> Vec<String> {
         let mut full = vec!["ps"];
@@ -139,15 +141,23 @@ fn docker_ps_all_and_last() {
 fn docker_create_then_start() {
     let d = Daemon::with_busybox();
     let out = d
-        .docker(&["create", "--name", "c", "busybox", "echo", "hi"])
+        .docker(&["create", "--name", "cc", "busybox", "echo", "hi"])
         .ok();
     assert!(is_full_id(out.out()), "{out}");
-    assert_eq!(d.state("c"), "created");
-    assert_eq!(d.docker(&["start", "c"]).ok().out(), "c");
-    assert_eq!(d.docker(&["wait", "c"]).ok().out(), "0");
-    assert_eq!(d.docker(&["logs", "c"]).ok().stdout, "hi\n");
-    // start -a attaches and returns the output.
-    assert_eq!(d.docker(&["start", "-a", "c"]).ok().stdout, "hi\n");
+    assert_eq!(d.state("cc"), "created");
+    assert_eq!(d.docker(&["start", "cc"]).ok().out(), "cc");
+    assert_eq!(d.docker(&["wait", "cc"]).ok().out(), "0");
+    assert_eq!(d.docker(&["logs", "cc"]).ok().stdout, "hi\n");
+}
+
+#[test]
+fn docker_start_attach_runs_a_stopped_container_again_and_streams_it() {
+    let d = Daemon::with_busybox();
+    d.docker(&["run", "--name", "again", "busybox", "echo", "hi"])
+        .ok();
+    // The CLI attaches to the stopped container first, then starts it.
+    assert_eq!(d.docker(&["start", "-a", "again"]).ok().stdout, "hi\n");
+    assert_eq!(d.logs("again").0, "hi\nhi\n");
 }
 
 #[test]

@@ -168,9 +168,11 @@ fn rmi_refuses_an_image_a_container_uses() {
 fn images_of_the_same_layer_share_its_directory() {
     let d = Daemon::with_busybox();
     d.berth(&["import", &tar_path(), "twin"]).ok();
-    d.berth(&["create", "--name", "a", "busybox", "true"]).ok();
-    d.berth(&["create", "--name", "b", "twin", "true"]).ok();
-    let (a, b) = (d.inspect("a"), d.inspect("b"));
+    d.berth(&["create", "--name", "from-busybox", "busybox", "true"])
+        .ok();
+    d.berth(&["create", "--name", "from-twin", "twin", "true"])
+        .ok();
+    let (a, b) = (d.inspect("from-busybox"), d.inspect("from-twin"));
     let data = |c: &serde_json::Value, key: &str| {
         c["GraphDriver"]["Data"][key]
             .as_str()

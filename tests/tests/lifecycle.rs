@@ -155,7 +155,8 @@ fn ps_quiet_all_last_and_count() {
 fn ps_no_trunc_shows_full_ids_and_commands() {
     let d = Daemon::with_busybox();
     let long_arg = "a-rather-long-argument-that-docker-would-truncate-in-the-table";
-    let id = d.run_detached(&["busybox", "sleep", "1000", long_arg]);
+    // sh names its script after the argument that follows it ($0), so it can be anything.
+    let id = d.run_detached(&["busybox", "sh", "-c", "sleep 1000", long_arg]);
     let short = d.berth(&["ps"]).ok();
     assert!(!short.stdout.contains(&id), "{short}");
     assert!(!short.stdout.contains(long_arg), "{short}");
@@ -275,6 +276,34 @@ fn stop_kills_after_the_grace_period() {
     let state = &d.inspect("stubborn")["State"];
     assert_eq!(state["Status"], "exited");
     assert_eq!(state["ExitCode"], 137, "{state}");
+}
+
+#[test]
+fn stop_sends_the_images_stop_signal() {
+    let d = Daemon::start();
+    let tar = berth_tests::busybox_tar().to_str().unwrap().to_owned();
+    d.berth(&[
+        "import",
+        "--change",
+        "STOPSIGNAL SIGUSR1",
+        &tar,
+        "usr1-stops",
+    ])
+    .ok();
+    let image = d.api("GET", "/images/usr1-stops/json", None).json();
+    assert_eq!(image["Config"]["StopSignal"], "SIGUSR1", "{image}");
+    d.run_detached(&[
+        "--name",
+        "by-usr1",
+        "usr1-stops",
+        "sh",
+        "-c",
+        "trap 'exit 10' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    d.wait_for_output("by-usr1", "ready");
+    // sh as PID 1 ignores SIGTERM, and SIGKILL would give 137: 10 means SIGUSR1 was sent.
+    d.berth(&["stop", "-t", "30", "by-usr1"]).ok();
+    assert_eq!(d.inspect("by-usr1")["State"]["ExitCode"], 10);
 }
 
 #[test]
@@ -558,6 +587,19 @@ fn exit_code_126_when_the_command_cannot_be_invoked() {
     let d = Daemon::with_busybox();
     let out = d.berth(&["run", "busybox", "/etc/passwd"]).code(126);
     assert!(!out.stderr.is_empty(), "{out}");
+}
+
+#[test]
+fn run_rm_removes_a_container_that_failed_to_start() {
+    let d = Daemon::with_busybox();
+    d.berth(&["run", "--rm", "busybox", "/no/such/binary"])
+        .code(127);
+    d.berth(&["run", "--rm", "busybox", "/etc/passwd"])
+        .code(126);
+    assert!(
+        d.container_ids().is_empty(),
+        "--rm removes it even when the start failed"
+    );
 }
 
 #[test]

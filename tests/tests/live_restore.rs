@@ -99,8 +99,8 @@ fn kill_9_of_berthd_loses_nothing() {
         .ok()
         .stdout_has("still works");
     // Names survive too.
-    d.berth(&["create", "--name", "keeper", "busybox"])
-        .code(125)
+    d.berth(&["create", "--name", "keeper", "busybox", "true"])
+        .code(1)
         .stderr_has("Conflict");
 }
 

@@ -110,8 +110,12 @@ fn user_by_uid_uid_gid_and_name_with_supplementary_groups() {
         "{groups}"
     );
 
+    d.berth(&["run", "-u", "nosuchuser", "busybox", "true"])
+        .code(125)
+        .stderr_has("nosuchuser");
     d.berth(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"])
-        .fails();
+        .code(125);
+    assert_eq!(d.container_ids().len(), 1, "--rm removed the second one");
 }
 
 #[test]
@@ -163,7 +167,7 @@ fn entrypoint_replaces_the_command_prefix() {
 fn labels_are_stored() {
     let d = Daemon::with_busybox();
     d.berth(&[
-        "create", "--name", "lab", "-l", "a=1", "--label", "b=two", "-l", "flag", "busybox",
+        "create", "--name", "lab", "-l", "a=1", "--label", "b=two", "-l", "flag", "busybox", "true",
     ])
     .ok();
     let labels = &d.inspect("lab")["Config"]["Labels"];
@@ -308,6 +312,7 @@ fn resource_flags_are_recorded() {
         "--pids-limit",
         "32",
         "busybox",
+        "true",
     ])
     .ok();
     let host_config = &d.inspect("res")["HostConfig"];
@@ -315,8 +320,10 @@ fn resource_flags_are_recorded() {
     assert_eq!(host_config["NanoCpus"], 500_000_000);
     assert_eq!(host_config["PidsLimit"], 32);
 
-    d.berth(&["create", "--name", "res2", "--memory", "1g", "busybox"])
-        .ok();
+    d.berth(&[
+        "create", "--name", "res2", "--memory", "1g", "busybox", "true",
+    ])
+    .ok();
     assert_eq!(
         d.inspect("res2")["HostConfig"]["Memory"],
         1024 * 1024 * 1024
@@ -369,9 +376,17 @@ fn network_host_shares_the_host_interfaces() {
         &["--network", "host", "busybox", "cat", "/proc/net/dev"],
     ));
     assert_eq!(inside, host);
-    d.berth(&["create", "--name", "h", "--network", "host", "busybox"])
-        .ok();
-    assert_eq!(d.inspect("h")["HostConfig"]["NetworkMode"], "host");
+    d.berth(&[
+        "create",
+        "--name",
+        "hostnet",
+        "--network",
+        "host",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(d.inspect("hostnet")["HostConfig"]["NetworkMode"], "host");
 }
 
 fn cap_eff(d: &Daemon, flags: &[&str]) -> String {

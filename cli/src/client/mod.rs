@@ -245,6 +245,38 @@ impl Client {
         Ok(response)
     }
 
+    /// [`Client::stream`] with extra request headers (`X-Registry-Auth`, say).
+    pub async fn stream_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: RequestBody,
+        headers: &[(&'static str, String)],
+    ) -> Result<Response<Incoming>, ClientError> {
+        let mut sender = self.connect().await?;
+        let mut request = self.build(method, path, body, false);
+        for (name, value) in headers {
+            let value = hyper::header::HeaderValue::from_str(value)
+                .expect("header values are base64 or plain tokens");
+            request.headers_mut().insert(*name, value);
+        }
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.protocol(e))?;
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.protocol(e))?
+                .to_bytes();
+            return Err(daemon_error(status, &bytes));
+        }
+        Ok(response)
+    }
+
     /// Performs the HTTP/1.1 upgrade the attach and exec start endpoints
     /// require (101 Switching Protocols) and returns the raw duplex stream.
     /// `json` is the request's body, if it has one.

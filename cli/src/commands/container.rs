@@ -30,16 +30,6 @@ fn run_failure(command: &str, code: i32, message: impl std::fmt::Display) -> Cli
     }
 }
 
-/// berth cannot pull images yet.
-fn refuse_pull(opts: &ContainerOptions) -> Result<(), CliError> {
-    if opts.pull == "always" {
-        return Err(CliError::Unsupported(
-            "--pull always (pulling images)".into(),
-        ));
-    }
-    Ok(())
-}
-
 fn build_body(
     opts: &ContainerOptions,
     attach: bool,
@@ -75,21 +65,19 @@ async fn create_container(
     client: &mut Client,
     opts: &ContainerOptions,
     body: &ContainerCreateBody,
-) -> Result<String, crate::client::ClientError> {
+) -> Result<String, CliError> {
     let path = format!(
         "/containers/create{}",
         Query::new().param_opt("name", opts.name.clone()).build()
     );
-    match client
+    if opts.pull == "always" {
+        crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet).await?;
+    }
+    let created = match client
         .post_json::<_, ContainerCreateResponse>(&path, body)
         .await
     {
-        Ok(created) => {
-            for warning in &created.warnings {
-                eprintln!("WARNING: {warning}");
-            }
-            Ok(created.id)
-        }
+        Ok(created) => created,
         Err(e) if e.is_not_found() && opts.pull == "missing" => {
             if !opts.quiet {
                 eprintln!(
@@ -97,16 +85,21 @@ async fn create_container(
                     familiar_with_tag(opts.image())
                 );
             }
-            // berth cannot pull yet, so the daemon's answer is final.
-            Err(e)
+            crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet).await?;
+            client
+                .post_json::<_, ContainerCreateResponse>(&path, body)
+                .await?
         }
-        Err(e) => Err(e),
+        Err(e) => return Err(e.into()),
+    };
+    for warning in &created.warnings {
+        eprintln!("WARNING: {warning}");
     }
+    Ok(created.id)
 }
 
 pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliError> {
     let opts = &args.container;
-    refuse_pull(opts)?;
     let body = build_body(opts, true, "create")?;
     let id = create_container(client, opts, &body).await?;
     println!("{id}");
@@ -115,7 +108,6 @@ pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliErro
 
 pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
     let opts = &args.container;
-    refuse_pull(opts)?;
     let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
     if !args.detach {
         check_tty(opts.interactive, opts.tty)?;
@@ -366,7 +358,7 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
 /// Runs one request per container, printing each name that succeeded and
 /// reporting all failures at the end, as docker does. `rm -f` passes
 /// `forgive_missing`: a container that is already gone is not an error.
-async fn for_each_container(
+pub(crate) async fn for_each_container(
     client: &mut Client,
     containers: &[String],
     method: Method,
@@ -644,13 +636,18 @@ mod tests {
     fn no_image_routes(_: &str, path: &str) -> Reply {
         if path.starts_with("/v1.49/containers/create") {
             Reply::Json(404, r#"{"message":"No such image: busybox:latest"}"#.into())
+        } else if path.starts_with("/v1.49/images/create") {
+            Reply::Json(
+                404,
+                r#"{"message":"manifest for busybox:latest not found: manifest unknown"}"#.into(),
+            )
         } else {
             Reply::Json(500, r#"{"message":"unexpected"}"#.into())
         }
     }
 
     #[tokio::test]
-    async fn run_with_a_missing_image_fails_with_125_and_the_daemon_message() {
+    async fn run_with_a_missing_image_pulls_it_and_fails_with_125_and_the_daemon_message() {
         let daemon = FakeDaemon::start(no_image_routes);
         let mut client = Client::new(daemon.host());
         let args = match <crate::args::Cli as clap::Parser>::try_parse_from([
@@ -664,12 +661,16 @@ mod tests {
         };
         let err = run(&mut client, args).await.unwrap_err();
         assert_eq!(err.exit_code(), 125);
-        assert!(err
-            .to_string()
-            .starts_with("berth: Error response from daemon: No such image: busybox:latest"));
+        assert!(err.to_string().starts_with(
+            "berth: Error response from daemon: manifest for busybox:latest not found"
+        ));
         let requests = daemon.requests.lock().unwrap().clone();
-        assert_eq!(requests.len(), 1);
+        assert_eq!(requests.len(), 2);
         assert_eq!(requests[0].path, "/v1.49/containers/create?name=web");
+        assert_eq!(
+            requests[1].path,
+            "/v1.49/images/create?fromImage=busybox&tag=latest"
+        );
         let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(body["Image"], "busybox");
         assert_eq!(body["Cmd"], serde_json::json!(["true"]));

@@ -205,7 +205,7 @@ pub fn import_path(args: &ImportArgs) -> Result<String, CliError> {
 
 /// Streams the tarball as the request body, in chunks, without reading it
 /// into memory first.
-fn file_body<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R) -> RequestBody {
+pub fn file_body<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R) -> RequestBody {
     let chunks = futures_util::stream::unfold(reader, |mut reader| async move {
         let mut buf = vec![0u8; 256 * 1024];
         match reader.read(&mut buf).await {

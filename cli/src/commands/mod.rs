@@ -1,13 +1,19 @@
 //! One module per family of commands; each turns parsed arguments into API
 //! requests and docker-shaped output.
 
+pub mod archive;
 pub mod attach;
 pub mod container;
+pub mod events;
 pub mod exec;
+pub mod image_admin;
 pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod man;
+pub mod observe;
 pub mod ps;
+pub mod registry;
+pub mod stats;
 pub mod system;
 pub mod unknown;

@@ -15,7 +15,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "context",
     "cp",
     "diff",
-    "events",
     "export",
     "history",
     "load",
@@ -24,7 +23,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "manifest",
     "network",
     "node",
-    "pause",
     "plugin",
     "port",
     "pull",
@@ -34,19 +32,14 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "secret",
     "service",
     "stack",
-    "stats",
     "swarm",
-    "top",
     "trust",
-    "unpause",
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &[
-    "commit", "cp", "diff", "export", "pause", "port", "prune", "stats", "top", "unpause", "update",
-];
+const LATER_CONTAINER: &[&str] = &["commit", "cp", "diff", "export", "port", "prune", "update"];
 const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
-const LATER_SYSTEM: &[&str] = &["df", "events", "prune", "dial-stdio"];
+const LATER_SYSTEM: &[&str] = &["df", "prune", "dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
 /// empty for a top-level command; `argv` starts with the unknown name.

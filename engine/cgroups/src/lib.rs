@@ -37,13 +37,14 @@
 //! that needs it then fails with [`CgroupError::ControllerUnavailable`].
 //!
 //! [`CgroupManager::stats`] reads and parses in separate steps (see [`stats`]), so that a
-//! sampler can keep the files open and reuse the parsers.
+//! sampler can keep the files open and reuse the parsers: [`OpenStats`] is that source.
 
 mod detect;
 mod devices;
 mod error;
 mod fsio;
 mod limits;
+mod open_stats;
 pub mod stats;
 mod v1;
 mod v2;
@@ -56,6 +57,7 @@ pub use detect::{detect, detect_at, Hierarchy, DEFAULT_ROOT};
 pub use devices::docker_default_device_rules;
 pub use error::{CgroupError, ErrorKind, ParseError, Result};
 pub use limits::shares_to_weight;
+pub use open_stats::OpenStats;
 pub use stats::CgroupStats;
 
 /// How long freeze and thaw wait for the kernel to finish the transition.

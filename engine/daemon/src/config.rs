@@ -17,6 +17,38 @@ pub struct DaemonConfig {
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
     pub socket: PathBuf,
+    pub distribution: DistributionConfig,
+}
+
+/// How berthd talks to registries, and the registry it serves itself.
+#[derive(Debug, Clone)]
+pub struct DistributionConfig {
+    /// `--insecure-registry` entries (`host[:port]` or CIDR).
+    pub insecure_registries: Vec<String>,
+    /// Per-registry TLS trust, Docker's `/etc/docker/certs.d`.
+    pub certs_dir: PathBuf,
+    pub max_concurrent_downloads: usize,
+    pub max_concurrent_uploads: usize,
+    /// `--registry-addr`: serve the Distribution API there.
+    pub registry_addr: Option<std::net::SocketAddr>,
+    /// `--registry-htpasswd`: bcrypt htpasswd file for basic auth on the served registry.
+    pub registry_htpasswd: Option<PathBuf>,
+    /// `--registry-tls-cert` and `--registry-tls-key`.
+    pub registry_tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl Default for DistributionConfig {
+    fn default() -> Self {
+        DistributionConfig {
+            insecure_registries: Vec::new(),
+            certs_dir: PathBuf::from(berth_distribution::hosts::DEFAULT_CERTS_DIR),
+            max_concurrent_downloads: 3,
+            max_concurrent_uploads: 5,
+            registry_addr: None,
+            registry_htpasswd: None,
+            registry_tls: None,
+        }
+    }
 }
 
 impl DaemonConfig {
@@ -30,6 +62,7 @@ impl DaemonConfig {
             data_root,
             exec_root,
             socket,
+            distribution: DistributionConfig::default(),
         })
     }
 

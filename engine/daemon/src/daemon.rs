@@ -18,6 +18,8 @@ use crate::container::exec::ExecExited;
 use crate::container::record::{ContainerDir, ContainerRecord};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
+use crate::events::EventBus;
+use crate::stats::Sampler;
 
 /// Holds the data root for this daemon; a second berthd on the same root is refused.
 fn lock_data_root(data_root: &Path) -> Result<File> {
@@ -94,16 +96,22 @@ async fn serve(config: DaemonConfig) -> Result<()> {
 
     let registry = Registry::default().start();
     let images = Arc::new(images);
+    let stats = Sampler::new(cgroups.clone()).start();
     let services = Arc::new(Services {
         supervisor: supervisor.clone(),
         registry: registry.clone(),
         images: images.clone(),
         cgroups,
         execs: Default::default(),
+        events: EventBus::default().start(),
+        stats,
     });
+    let distribution =
+        crate::distribution::Distribution::new(&config).context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,
+        distribution: Arc::new(distribution),
         services: services.clone(),
         started: chrono::Utc::now(),
     };
@@ -137,6 +145,9 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     let listener = api::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     tracing::info!("berthd is listening on unix://{}", config.socket.display());
+    if let Some(addr) = config.distribution.registry_addr {
+        crate::registry_server::start(&engine, &config.distribution, addr).await?;
+    }
     let server = actix_rt::spawn(api::serve(listener, engine));
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -199,27 +210,25 @@ async fn restore(engine: &Engine) -> Result<()> {
         });
         match known.remove(&id) {
             Some(live) if live.running => {
-                let mut fds = live.kept.into_iter();
-                let io = match (tty, live.terminal, fds.next(), fds.next()) {
-                    (true, Some(master), _, _) => Some(AdoptedIo::Terminal(master)),
-                    (false, _, Some(stdout), Some(stderr)) => Some(AdoptedIo::Pipes {
-                        stdout,
-                        stderr,
-                        stdin_writer: live.stdin_writer,
-                    }),
-                    _ => None,
-                };
-                match io {
-                    Some(io) => addr.do_send(Adopt { pid: live.pid, io }),
+                let pid = live.pid;
+                match adopted_io(tty, live) {
+                    Some(io) => addr.do_send(Adopt { pid, io }),
                     None => tracing::warn!("container {id} is running but its stdio is lost"),
                 }
             }
-            Some(gone) => {
+            Some(mut gone) => {
                 let exit = gone
                     .exit
+                    .take()
                     .or_else(|| berth_supervisor::read_exit_record(&dir.root));
                 if was_live {
-                    // The actor releases it in the supervisor once the exit is recorded.
+                    // What it wrote while no daemon was reading still sits in its pipes: drain
+                    // it into the log first. The actor records the exit once that is done, and
+                    // releases the container in the supervisor.
+                    let pid = gone.pid;
+                    if let Some(io) = adopted_io(tty, gone) {
+                        addr.do_send(Adopt { pid, io });
+                    }
                     addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
                 } else {
                     release(&engine.services.supervisor, &id).await;
@@ -243,6 +252,21 @@ async fn restore(engine: &Engine) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the supervisor kept of a container's stdio, as the actor takes it back: the master
+/// of its terminal, or its output pipes and the writer of its stdin.
+fn adopted_io(tty: bool, known: berth_supervisor::KnownContainer) -> Option<AdoptedIo> {
+    let mut fds = known.kept.into_iter();
+    match (tty, known.terminal, fds.next(), fds.next()) {
+        (true, Some(master), _, _) => Some(AdoptedIo::Terminal(master)),
+        (false, _, Some(stdout), Some(stderr)) => Some(AdoptedIo::Pipes {
+            stdout,
+            stderr,
+            stdin_writer: known.stdin_writer,
+        }),
+        _ => None,
+    }
 }
 
 async fn release(supervisor: &SupervisorClient, id: &str) {

@@ -9,6 +9,8 @@ use berth_supervisor::SupervisorClient;
 use crate::config::DaemonConfig;
 use crate::container::exec::ExecIndex;
 use crate::container::registry::Registry;
+use crate::events::EventBus;
+use crate::stats::Sampler;
 
 /// Services the container actors share. None of them holds container state.
 pub struct Services {
@@ -20,12 +22,17 @@ pub struct Services {
     pub cgroups: Option<berth_cgroups::Hierarchy>,
     /// Which container each exec belongs to.
     pub execs: ExecIndex,
+    /// Where container events go (`GET /events`).
+    pub events: Addr<EventBus>,
+    /// The one stats sampler of every container.
+    pub stats: Addr<Sampler>,
 }
 
 #[derive(Clone)]
 pub struct Engine {
     pub config: Arc<DaemonConfig>,
     pub images: Arc<ImageStore>,
+    pub distribution: Arc<crate::distribution::Distribution>,
     pub services: Arc<Services>,
     pub started: chrono::DateTime<chrono::Utc>,
 }

@@ -1,8 +1,12 @@
 //! The image service: references, tags, import and image metadata, over fsdriver's content
 //! and layer stores.
 
+pub mod archive;
+mod blob_lease;
 pub mod changes;
+mod ingest;
 pub mod parse;
+mod pin;
 pub mod reference;
 mod store;
 mod tags;
@@ -10,6 +14,7 @@ mod tags;
 use std::path::PathBuf;
 
 pub use fsdriver::Digest;
+pub use pin::Pinned;
 pub use store::{ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
 
 /// How a failure is reported (the API maps these to 404, 409, 400 and 500).

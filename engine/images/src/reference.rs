@@ -123,6 +123,15 @@ impl Reference {
         })
     }
 
+    /// The same repository pinned to `digest`, without a tag (a RepoDigest).
+    pub fn with_digest(&self, digest: &Digest) -> Reference {
+        Reference {
+            tag: None,
+            digest: Some(digest.clone()),
+            ..self.clone()
+        }
+    }
+
     fn render(&self, name: String) -> String {
         let mut text = name;
         if let Some(tag) = &self.tag {

@@ -82,31 +82,35 @@ struct ImageFile {
 
 /// An image as held in memory.
 #[derive(Debug, Clone)]
-struct Image {
-    id: Digest,
-    manifest: Digest,
-    config: ImageConfiguration,
-    layers: Vec<Digest>,
+pub(crate) struct Image {
+    pub(crate) id: Digest,
+    pub(crate) manifest: Digest,
+    pub(crate) config: ImageConfiguration,
+    pub(crate) layers: Vec<Digest>,
     /// Every blob the image needs: manifest, config and layer blobs.
-    blobs: Vec<Digest>,
-    size: u64,
-    created: Option<DateTime<Utc>>,
+    pub(crate) blobs: Vec<Digest>,
+    pub(crate) size: u64,
+    pub(crate) created: Option<DateTime<Utc>>,
 }
 
-struct State {
-    images: BTreeMap<Digest, Image>,
-    tags: Tags,
-    leases: BTreeMap<String, Vec<Digest>>,
+pub(crate) struct State {
+    pub(crate) images: BTreeMap<Digest, Image>,
+    pub(crate) tags: Tags,
+    pub(crate) leases: BTreeMap<String, Vec<Digest>>,
+    /// In-memory protection of layers and blobs an operation in progress is about to
+    /// reference (see [`crate::pin`]).
+    pub(crate) pins: crate::pin::Pins,
+    pub(crate) blob_leases: BTreeMap<String, BTreeSet<Digest>>,
 }
 
 /// How an image was named by the caller.
-enum Found {
+pub(crate) enum Found {
     ById(Digest),
     ByReference(Reference, Digest),
 }
 
 impl Found {
-    fn id(&self) -> &Digest {
+    pub(crate) fn id(&self) -> &Digest {
         match self {
             Found::ById(id) | Found::ByReference(_, id) => id,
         }
@@ -114,15 +118,16 @@ impl Found {
 }
 
 pub struct ImageStore {
-    content: ContentStore,
-    layers: LayerStore,
+    pub(crate) content: ContentStore,
+    pub(crate) layers: LayerStore,
     images_dir: PathBuf,
     leases_dir: PathBuf,
-    state: Mutex<State>,
+    pub(crate) blob_leases_dir: PathBuf,
+    pub(crate) state: Mutex<State>,
     /// Held shared while an import stores layers and blobs it has not yet recorded in
     /// `state`, exclusively while unreferenced layers and blobs are deleted, so a deletion
     /// never takes away something an import is about to reference.
-    gc: RwLock<()>,
+    pub(crate) gc: RwLock<()>,
 }
 
 impl ImageStore {
@@ -131,7 +136,8 @@ impl ImageStore {
     pub fn open(root: &Path) -> Result<ImageStore, Error> {
         let images_dir = root.join("images");
         let leases_dir = root.join("leases");
-        for dir in [root, &images_dir, &leases_dir] {
+        let blob_leases_dir = root.join(crate::blob_lease::BLOB_LEASES_DIR);
+        for dir in [root, &images_dir, &leases_dir, &blob_leases_dir] {
             fs::create_dir_all(dir).map_err(|source| Error::Io {
                 op: "creating",
                 path: dir.to_path_buf(),
@@ -146,15 +152,19 @@ impl ImageStore {
             layers,
             images_dir,
             leases_dir,
+            blob_leases_dir,
             state: Mutex::new(State {
                 images: BTreeMap::new(),
                 tags,
                 leases: BTreeMap::new(),
+                pins: Default::default(),
+                blob_leases: BTreeMap::new(),
             }),
             gc: RwLock::new(()),
         };
         let all_loaded = store.load_images()?;
         store.load_leases()?;
+        store.load_blob_leases()?;
         if all_loaded {
             store.collect_unreferenced()?;
         } else {
@@ -381,7 +391,7 @@ impl ImageStore {
         self.collect(&released, &[])
     }
 
-    fn put(&self, bytes: &[u8]) -> Result<fsdriver::content::Descriptor, Error> {
+    pub(crate) fn put(&self, bytes: &[u8]) -> Result<fsdriver::content::Descriptor, Error> {
         Ok(self.content.put(bytes).map_err(fsdriver::Error::from)?)
     }
 
@@ -389,7 +399,7 @@ impl ImageStore {
         self.images_dir.join(format!("{}.json", id.hex()))
     }
 
-    fn write_image_file(&self, image: &Image) -> Result<(), Error> {
+    pub(crate) fn write_image_file(&self, image: &Image) -> Result<(), Error> {
         let path = self.image_file(&image.id);
         let json = serde_json::to_vec(&ImageFile {
             manifest: image.manifest.clone(),
@@ -402,7 +412,7 @@ impl ImageStore {
         })
     }
 
-    fn remove_image_file(&self, id: &Digest) -> Result<(), Error> {
+    pub(crate) fn remove_image_file(&self, id: &Digest) -> Result<(), Error> {
         let path = self.image_file(id);
         fs::remove_file(&path)
             .and_then(|()| fsdriver::atomic::sync_dir(&self.images_dir))
@@ -522,7 +532,7 @@ impl ImageStore {
     }
 
     /// Deletes whichever of `layers` and `blobs` no image or lease references any more.
-    fn collect(&self, layers: &[Digest], blobs: &[Digest]) -> Result<(), Error> {
+    pub(crate) fn collect(&self, layers: &[Digest], blobs: &[Digest]) -> Result<(), Error> {
         let _gc = self.gc.write();
         let (layers, blobs) = {
             let state = self.state.lock();
@@ -567,6 +577,8 @@ impl ImageStore {
 fn referenced(state: &State) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
     let mut layers: BTreeSet<Digest> = state.leases.values().flatten().cloned().collect();
     let mut blobs = BTreeSet::new();
+    state.pins.add_to(&mut layers, &mut blobs);
+    blobs.extend(state.blob_leases.values().flatten().cloned());
     for image in state.images.values() {
         layers.extend(image.layers.iter().cloned());
         blobs.extend(image.blobs.iter().cloned());
@@ -747,7 +759,7 @@ fn is_single_reference(refs: &[Reference]) -> bool {
     digest_repositories.len() == 1 && digest_repositories.contains(&single.name())
 }
 
-fn find(state: &State, input: &str) -> Result<Found, Error> {
+pub(crate) fn find(state: &State, input: &str) -> Result<Found, Error> {
     let by_id = |id: Digest| {
         if state.images.contains_key(&id) {
             Ok(Found::ById(id))
@@ -793,7 +805,7 @@ fn find_by_prefix(state: &State, prefix: &str) -> Option<Found> {
     }
 }
 
-fn record(state: &State, image: &Image) -> ImageRecord {
+pub(crate) fn record(state: &State, image: &Image) -> ImageRecord {
     let mut repo_tags = Vec::new();
     let mut repo_digests = Vec::new();
     for reference in state.tags.refs_of(&image.id) {
@@ -817,7 +829,7 @@ fn record(state: &State, image: &Image) -> ImageRecord {
 }
 
 /// A reference that can be created by tagging: a name and tag, never a digest.
-fn parse_tag_reference(text: &str) -> Result<Reference, Error> {
+pub(crate) fn parse_tag_reference(text: &str) -> Result<Reference, Error> {
     let reference = Reference::parse(text)?;
     if reference.digest().is_some() {
         return Err(Error::InvalidArgument(
@@ -827,14 +839,17 @@ fn parse_tag_reference(text: &str) -> Result<Reference, Error> {
     Ok(reference)
 }
 
-fn parse_created(config: &ImageConfiguration) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_created(config: &ImageConfiguration) -> Option<DateTime<Utc>> {
     let created = config.created().as_deref()?;
     DateTime::parse_from_rfc3339(created)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn descriptor(media_type: MediaType, blob: &fsdriver::content::Descriptor) -> Descriptor {
+pub(crate) fn descriptor(
+    media_type: MediaType,
+    blob: &fsdriver::content::Descriptor,
+) -> Descriptor {
     let digest = oci_spec::image::Digest::from_str(blob.digest.as_str())
         .expect("a sha256 digest is a valid OCI digest");
     Descriptor::new(media_type, blob.size, digest)
@@ -847,7 +862,7 @@ fn short_id(id: &str) -> &str {
 }
 
 /// A lease holder names a file: letters, digits, `_`, `.` and `-`, not starting with `.`.
-fn check_holder(holder: &str) -> Result<(), Error> {
+pub(crate) fn check_holder(holder: &str) -> Result<(), Error> {
     let ok = !holder.is_empty()
         && !holder.starts_with('.')
         && holder

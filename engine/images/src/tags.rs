@@ -79,6 +79,11 @@ impl Tags {
         self.refs.remove(reference)
     }
 
+    /// Every reference, sorted.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&Reference, &Digest)> {
+        self.refs.iter()
+    }
+
     /// Every reference to `id`, sorted.
     pub(crate) fn refs_of(&self, id: &Digest) -> Vec<Reference> {
         self.refs

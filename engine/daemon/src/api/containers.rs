@@ -10,17 +10,20 @@ use hyper::{Request, Response, StatusCode};
 use super::error::ApiError;
 use super::http::{json, no_content, read_json, ApiResult, Body, Query};
 use crate::container::actor::{
-    ContainerActor, Inspect, Kill, LogSource, Remove, Renamed, Snapshot, Start, Stop, Wait,
-    WaitCondition,
+    ContainerActor, Inspect, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
 };
 use crate::container::create::{check_supported, merge_config, validate_name};
-use crate::container::record::{ContainerDir, ContainerRecord, State};
+use crate::container::record::{ContainerDir, ContainerRecord, State, Status};
 use crate::container::registry::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
-use crate::container::{files, logs, signal, view};
+use crate::container::{files, notify, signal, view};
 use crate::engine::Engine;
+use crate::events::Publish;
 use crate::ids;
 
-pub async fn find(engine: &Engine, id: &str) -> Result<(String, Addr<ContainerActor>), ApiError> {
+pub(super) async fn find(
+    engine: &Engine,
+    id: &str,
+) -> Result<(String, Addr<ContainerActor>), ApiError> {
     engine.registry().send(Lookup(id.to_string())).await?
 }
 
@@ -98,6 +101,10 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         let _ = engine.images.release_layers(&id);
         return Err(err);
     }
+    engine
+        .services
+        .events
+        .do_send(Publish(notify::event(&record, "create")));
     let addr = ContainerActor::new(record, dir, engine.services.clone()).start();
     engine.registry().do_send(Register {
         id: id.clone(),
@@ -152,6 +159,11 @@ pub async fn restart(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRe
         Err(err) => return Err(err),
     }
     addr.send(Start).await??;
+    let record = addr.send(Snapshot).await?;
+    engine
+        .services
+        .events
+        .do_send(Publish(notify::event(&record, "restart")));
     no_content()
 }
 
@@ -277,7 +289,9 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             records.push(record);
         }
     }
-    records.retain(|r| all || limit.is_some() || r.state.status.is_live());
+    records.retain(|r| {
+        all || limit.is_some() || r.state.status.is_live() || r.state.status == Status::Restarting
+    });
     records.retain(|r| matches_filters(r, &filters));
     records.sort_by_key(|r| std::cmp::Reverse(r.created));
     if let Some(limit) = limit {
@@ -324,47 +338,4 @@ fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> 
             Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
             None => labels.contains_key(wanted.as_str()),
         })
-}
-
-pub async fn logs(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
-    let query = Query::parse(req.uri().query());
-    if query.flag("follow") {
-        return Err(ApiError::unsupported("following logs (-f)"));
-    }
-    let stdout = query.flag("stdout");
-    let stderr = query.flag("stderr");
-    if !stdout && !stderr {
-        return Err(ApiError::bad_request(
-            "Bad parameters: you must choose at least one stream",
-        ));
-    }
-    let options = logs::ReadOptions {
-        stdout,
-        stderr,
-        timestamps: query.flag("timestamps"),
-        tail: match query.get("tail") {
-            None | Some("") | Some("all") => None,
-            Some(n) => Some(
-                n.parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("invalid value for tail: {n:?}")))?,
-            ),
-        },
-        since: logs::parse_time(query.get("since"))?,
-        until: logs::parse_time(query.get("until"))?,
-    };
-    let (_, addr) = find(engine, id).await?;
-    let (path, tty) = addr.send(LogSource).await?;
-    let body = actix_rt::task::spawn_blocking(move || logs::read(&path, &options, tty))
-        .await
-        .map_err(|err| ApiError::internal(format!("reading logs: {err}")))??;
-    let content_type = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    let mut response = Response::new(super::http::full(body));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok(response)
 }

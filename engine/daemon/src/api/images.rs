@@ -19,7 +19,7 @@ use crate::engine::Engine;
 
 /// A blocking `Read` over an async request body, so the importer can run on a blocking
 /// thread while the body is still arriving.
-struct BodyReader {
+pub(crate) struct BodyReader {
     chunks: std_mpsc::Receiver<Result<Bytes, String>>,
     current: Bytes,
 }
@@ -40,7 +40,7 @@ impl Read for BodyReader {
     }
 }
 
-fn body_reader(mut body: Incoming) -> BodyReader {
+pub(crate) fn body_reader(mut body: Incoming) -> BodyReader {
     let (tx, rx) = std_mpsc::sync_channel(32);
     actix_rt::spawn(async move {
         while let Some(frame) = body.frame().await {
@@ -68,8 +68,9 @@ fn body_reader(mut body: Incoming) -> BodyReader {
 
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
-    if query.get("fromImage").is_some_and(|i| !i.is_empty()) {
-        return Err(ApiError::unsupported("pulling images"));
+    if let Some(image) = query.get("fromImage").filter(|i| !i.is_empty()) {
+        let image = image.to_string();
+        return super::distribution::pull_image(engine, &image, req).await;
     }
     match query.get("fromSrc") {
         Some("-") => {}

@@ -1,13 +1,18 @@
 //! The Docker Engine API over hyper. Each request becomes messages to actors; no handler
 //! holds a lock across a container operation.
 
+pub mod archive;
 pub mod attach;
 pub mod containers;
+pub mod distribution;
 pub mod error;
+pub mod events;
 pub mod exec;
 mod hijack;
 pub mod http;
+pub mod image_admin;
 pub mod images;
+pub mod observe;
 pub mod system;
 
 use std::convert::Infallible;
@@ -140,11 +145,31 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["exec", id, "start"]) => exec::start(&engine, id, req).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&engine, id, req).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&engine, id).await,
-        (&Method::GET, ["containers", id, "logs"]) => containers::logs(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "logs"]) => observe::logs(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "top"]) => observe::top(&engine, id, req).await,
+        (&Method::GET, ["containers", id, "stats"]) => observe::stats(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "pause"]) => observe::pause(&engine, id).await,
+        (&Method::POST, ["containers", id, "unpause"]) => observe::unpause(&engine, id).await,
+        (&Method::GET, ["events"]) => events::events(&engine, req).await,
+        (&Method::GET, ["containers", id, "export"]) => archive::export(&engine, id).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
 
         (&Method::POST, ["images", "create"]) => images::create(&engine, req).await,
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            distribution::push_image(&engine, &name.join("/"), req).await
+        }
+        (&Method::POST, ["auth"]) => distribution::auth(&engine, req).await,
         (&Method::GET, ["images", "json"]) => images::list(&engine, req).await,
+        (&Method::GET, ["images", "get"]) => archive::save_many(&engine, req).await,
+        (&Method::POST, ["images", "load"]) => archive::load(&engine, req).await,
+        (&Method::POST, ["images", "prune"]) => image_admin::prune(&engine, req).await,
+        (&Method::GET, ["system", "df"]) => image_admin::df(&engine).await,
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            image_admin::history(&engine, &name.join("/")).await
+        }
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
+            archive::save(&engine, vec![name.join("/")]).await
+        }
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::inspect(&engine, &name.join("/")).await
         }
@@ -162,7 +187,6 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
 /// anything else is Docker's 404 "page not found".
 fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
     const LATER: &[&str] = &[
-        "/events",
         "/build",
         "/networks",
         "/volumes",
@@ -176,28 +200,13 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/tasks",
         "/session",
         "/distribution",
-        "/auth",
         "/commit",
     ];
-    let container_later = [
-        "/top",
-        "/stats",
-        "/pause",
-        "/unpause",
-        "/export",
-        "/changes",
-        "/archive",
-        "/update",
-        "/attach/ws",
-    ];
+    let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)
-        || path.ends_with("/history")
-        || path.starts_with("/images/get")
-        || path.starts_with("/images/load")
         || path.starts_with("/images/search")
-        || path.starts_with("/images/prune")
         || path.starts_with("/containers/prune")
     {
         return ApiError::unsupported(&format!("{method} {path}"));

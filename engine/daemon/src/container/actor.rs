@@ -13,7 +13,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::exec::Execs;
-use super::output::{self, Chunk, OutputHub};
+use super::output::{self, Chunk, LogProgress, OutputHub};
 use super::record::{ContainerDir, ContainerRecord, Status};
 use super::registry::Unregister;
 use super::spec;
@@ -21,6 +21,14 @@ use super::stdio::{self, StdinPort, TerminalHandle};
 use super::view;
 use crate::api::error::ApiError;
 use crate::engine::Services;
+use crate::events::Publish;
+use crate::stats;
+
+mod observe;
+mod pause;
+
+pub use observe::{LogFollow, LogFollowing, TopProcesses};
+pub use pause::{Pause, Unpause};
 
 pub struct ContainerActor {
     pub(super) record: ContainerRecord,
@@ -37,8 +45,18 @@ pub struct ContainerActor {
     /// Replies owed to a forced remove that is waiting for the container to die.
     pending_removals: Vec<oneshot::Sender<Result<(), ApiError>>>,
     kill_timer: Option<SpawnHandle>,
+    /// A `stop` is under way: its exit is followed by a "stop" event.
+    stop_requested: bool,
+    /// How far the current run's output has reached the log file, for `logs -f`; `None`
+    /// while nothing pumps output.
+    log_progress: Option<tokio::sync::watch::Receiver<LogProgress>>,
     persist_seq: Arc<AtomicU64>,
     persist_lock: Arc<parking_lot::Mutex<()>>,
+    /// Whether output is still being copied from the container's pipes.
+    pump_running: bool,
+    /// An exit that is recorded only once the output is drained, so that a container never
+    /// shows as exited while its last lines are still missing from its log (as in Docker).
+    exit_awaiting_output: Option<ExitRecord>,
 }
 
 struct Waiter {
@@ -55,6 +73,14 @@ pub enum WaitCondition {
 
 impl Actor for ContainerActor {
     type Context = Context<Self>;
+
+    /// A restart that was pending when the previous daemon stopped goes ahead now.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.record.state.status == Status::Restarting {
+            self.record.state.status = Status::Exited;
+            ctx.notify(Start);
+        }
+    }
 }
 
 impl ContainerActor {
@@ -70,8 +96,12 @@ impl ContainerActor {
             waiters: Vec::new(),
             pending_removals: Vec::new(),
             kill_timer: None,
+            stop_requested: false,
+            log_progress: None,
             persist_seq: Arc::default(),
             persist_lock: Arc::default(),
+            pump_running: false,
+            exit_awaiting_output: None,
         }
     }
 
@@ -114,17 +144,77 @@ impl ContainerActor {
         }
     }
 
+    /// Publishes one of this container's events.
+    fn emit(&self, action: &str, extra: &[(&str, String)]) {
+        let mut event = super::notify::event(&self.record, action);
+        for (key, value) in extra {
+            event = event.with(key, value.clone());
+        }
+        self.services.events.do_send(Publish(event));
+    }
+
+    /// Sends a signal to the container's PID 1. A paused container is thawed right after,
+    /// so that the signal is delivered, when the signal is meant to stop it: as Docker
+    /// does, that is SIGKILL, the container's stop signal, or any signal when the container
+    /// has no stop signal of its own.
     fn signal(&self, signal: i32, ctx: &mut Context<Self>) {
         let supervisor = self.services.supervisor.clone();
         let id = self.record.id.clone();
+        let stop_signal = self
+            .record
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(|name| super::signal::parse(name).ok());
+        let thaw = (self.record.state.status == Status::Paused
+            && (signal == libc::SIGKILL || stop_signal.is_none_or(|s| s == signal)))
+        .then(|| self.cgroup())
+        .flatten();
+        self.emit("kill", &[("signal", signal.to_string())]);
         ctx.spawn(
             async move {
                 if let Err(err) = supervisor.signal(&id, signal).await {
                     tracing::error!("signalling container {id}: {err}");
                 }
+                let cgroup = thaw?;
+                match actix_rt::task::spawn_blocking(move || cgroup.thaw()).await {
+                    Ok(Ok(())) => Some(()),
+                    Ok(Err(err)) => {
+                        tracing::warn!("unpausing container {id} to deliver a signal: {err}");
+                        None
+                    }
+                    Err(err) => {
+                        tracing::warn!("unpausing container {id}: {err}");
+                        None
+                    }
+                }
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|thawed, act, _| {
+                if thawed.is_some() && act.record.state.status == Status::Paused {
+                    act.record.state.status = Status::Running;
+                    act.persist();
+                    act.emit("unpause", &[]);
+                }
+            }),
         );
+    }
+
+    /// The container's cgroup, when the host has a hierarchy.
+    fn cgroup(&self) -> Option<Box<dyn berth_cgroups::CgroupManager>> {
+        let hierarchy = self.services.cgroups.as_ref()?;
+        berth_cgroups::manager(hierarchy, &spec::cgroup_path(&self.record.id))
+            .map_err(|err| tracing::warn!("cgroup of {}: {err}", self.record.id))
+            .ok()
+    }
+
+    /// Tells the stats sampler that the container runs, with which PID 1.
+    fn track(&self) {
+        self.services.stats.do_send(stats::Track {
+            id: self.record.id.clone(),
+            pid: self.record.state.pid,
+            host_network: self.record.host_config.network_mode.as_deref() == Some("host"),
+        });
     }
 
     fn prepare_start(&self) -> Result<PreparedStart, ApiError> {
@@ -202,14 +292,29 @@ impl ContainerActor {
 
     /// Starts copying output until every writer of the pipes is gone.
     fn start_pump(
-        &self,
+        &mut self,
         stdout: OwnedFd,
         stderr: OwnedFd,
         log: std::fs::File,
         ctx: &mut Context<Self>,
     ) {
         let hub = self.hub.clone();
-        ctx.spawn(output::pump(stdout, stderr, log, hub).into_actor(self));
+        let (progress, watcher) = tokio::sync::watch::channel(LogProgress::default());
+        self.log_progress = Some(watcher);
+        self.pump_running = true;
+        ctx.spawn(
+            output::pump(stdout, stderr, log, hub, progress)
+                .into_actor(self)
+                .map(|(), act, ctx| act.output_ended(ctx)),
+        );
+    }
+
+    /// The container's output is all in the log: an exit that waited for it is recorded.
+    fn output_ended(&mut self, ctx: &mut Context<Self>) {
+        self.pump_running = false;
+        if let Some(exit) = self.exit_awaiting_output.take() {
+            self.finish_exit(exit, ctx);
+        }
     }
 
     /// Connects the daemon's side of a started (or adopted) container's stdio: its output to
@@ -271,7 +376,18 @@ impl ContainerActor {
     ) -> std::io::Result<()> {
         let terminal = TerminalHandle::new(master);
         let reader = terminal.duplicate()?;
-        ctx.spawn(stdio::relay_terminal(reader, Some(log), self.hub.clone()).into_actor(self));
+        let (progress, watcher) = tokio::sync::watch::channel(LogProgress::default());
+        self.log_progress = Some(watcher);
+        self.pump_running = true;
+        let log = stdio::TerminalLog {
+            file: log,
+            progress,
+        };
+        ctx.spawn(
+            stdio::relay_terminal(reader, Some(log), self.hub.clone())
+                .into_actor(self)
+                .map(|(), act, ctx| act.output_ended(ctx)),
+        );
         if self.record.config.open_stdin == Some(true) {
             let writer = terminal.duplicate()?;
             let port = StdinPort::open(writer, || Box::pin(async {}))?;
@@ -313,9 +429,12 @@ impl Handler<Start> for ContainerActor {
     fn handle(&mut self, _: Start, _: &mut Context<Self>) -> Self::Result {
         let refuse = |err| AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         match self.record.state.status {
-            Status::Running | Status::Paused | Status::Restarting => {
-                return refuse(ApiError::not_modified())
+            Status::Paused => {
+                return refuse(ApiError::conflict(
+                    "cannot start a paused container, try unpause instead",
+                ))
             }
+            Status::Running | Status::Restarting => return refuse(ApiError::not_modified()),
             Status::Removing | Status::Dead => {
                 return refuse(ApiError::conflict(format!(
                     "container {} is marked for removal and cannot be started",
@@ -351,6 +470,8 @@ impl Handler<Start> for ContainerActor {
                             state.stopped_by_user = false;
                             act.persist();
                             act.connect_io(daemon, started.terminal, ctx);
+                            act.track();
+                            act.emit("start", &[]);
                             Ok(())
                         }
                         Ok(Err(failure)) => {
@@ -408,13 +529,22 @@ impl Handler<Exited> for ContainerActor {
         if let Some(timer) = self.kill_timer.take() {
             ctx.cancel_future(timer);
         }
-        let cgroup = self.services.cgroups.as_ref().and_then(|h| {
-            berth_cgroups::manager(h, &spec::cgroup_path(&self.record.id))
-                .map_err(|err| tracing::warn!("cgroup of {}: {err}", self.record.id))
-                .ok()
+        if self.pump_running {
+            self.exit_awaiting_output = Some(exit);
+        } else {
+            self.finish_exit(exit, ctx);
+        }
+    }
+}
+
+impl ContainerActor {
+    fn finish_exit(&mut self, exit: ExitRecord, ctx: &mut Context<Self>) {
+        self.services.stats.do_send(stats::Untrack {
+            id: self.record.id.clone(),
         });
         self.stdin.send_replace(None);
         self.terminal = None;
+        let cgroup = self.cgroup();
         let state = &mut self.record.state;
         state.status = Status::Exited;
         state.pid = 0;
@@ -436,6 +566,23 @@ impl Handler<Exited> for ContainerActor {
             }
         });
         self.persist();
+        if self.record.state.oom_killed {
+            self.emit("oom", &[]);
+        }
+        let ran_for = match (self.record.state.started_at, self.record.state.finished_at) {
+            (Some(started), Some(finished)) => (finished - started).num_seconds().max(0),
+            _ => 0,
+        };
+        self.emit(
+            "die",
+            &[
+                ("exitCode", self.record.state.exit_code.to_string()),
+                ("execDuration", ran_for.to_string()),
+            ],
+        );
+        if std::mem::take(&mut self.stop_requested) {
+            self.emit("stop", &[]);
+        }
         self.wake(false);
 
         if !self.pending_removals.is_empty() || self.record.host_config.auto_remove == Some(true) {
@@ -443,9 +590,13 @@ impl Handler<Exited> for ContainerActor {
             return;
         }
         if let Some(delay) = self.restart_delay() {
+            // Docker shows "restarting" for the whole back-off; a stop during it cancels it.
             self.record.state.restart_count += 1;
+            self.record.state.status = Status::Restarting;
+            self.persist();
             ctx.run_later(delay, |act, ctx| {
-                if act.record.state.status == Status::Exited && !act.record.state.stopped_by_user {
+                if act.record.state.status == Status::Restarting {
+                    act.record.state.status = Status::Exited;
                     ctx.notify(Start);
                 }
             });
@@ -484,9 +635,13 @@ impl ContainerActor {
         let replies = std::mem::take(&mut self.pending_removals);
         let images = self.services.images.clone();
         let id = self.record.id.clone();
+        // Writes still queued must not recreate the directory once it is gone.
+        self.persist_seq.fetch_add(1, Ordering::SeqCst);
+        let persist_lock = self.persist_lock.clone();
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
+                    let _no_writes = persist_lock.lock();
                     if let Err(err) = images.release_layers(&id) {
                         tracing::warn!("releasing the layers of {id}: {err}");
                     }
@@ -512,6 +667,10 @@ impl ContainerActor {
                     let _ = reply.send(outcome.clone());
                 }
                 act.record.state.status = Status::Dead;
+                act.services.stats.do_send(stats::Forget {
+                    id: act.record.id.clone(),
+                });
+                act.emit("destroy", &[]);
                 act.wake(true);
                 ctx.stop();
             }),
@@ -530,6 +689,14 @@ impl Handler<Stop> for ContainerActor {
     type Result = Result<oneshot::Receiver<i64>, ApiError>;
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        if self.record.state.status == Status::Restarting {
+            self.record.state.stopped_by_user = true;
+            self.record.state.status = Status::Exited;
+            self.persist();
+            let (reply, rx) = oneshot::channel();
+            let _ = reply.send(self.record.state.exit_code as i64);
+            return Ok(rx);
+        }
         if !self.record.state.status.is_live() {
             return Err(ApiError::not_modified());
         }
@@ -543,6 +710,7 @@ impl Handler<Stop> for ContainerActor {
             .or(self.record.config.stop_timeout)
             .unwrap_or(10);
         self.record.state.stopped_by_user = true;
+        self.stop_requested = true;
         let (reply, rx) = oneshot::channel();
         self.waiters.push(Waiter {
             condition: WaitCondition::NextExit,
@@ -650,8 +818,9 @@ pub struct Renamed(pub String);
 impl Handler<Renamed> for ContainerActor {
     type Result = ();
     fn handle(&mut self, Renamed(name): Renamed, _: &mut Context<Self>) {
-        self.record.name = name;
+        let old_name = std::mem::replace(&mut self.record.name, name);
         self.persist();
+        self.emit("rename", &[("oldName", format!("/{old_name}"))]);
     }
 }
 
@@ -692,11 +861,12 @@ impl Handler<Attach> for ContainerActor {
                 )))
             }
             // A created or exited container is attached to before it starts (`start -a`);
-            // the docker CLI refuses `attach` to a stopped one by itself.
+            // refusing `docker attach` to a stopped one is the CLI's job.
             Status::Removing | Status::Dead => {
-                return Err(ApiError::conflict(
-                    "You cannot attach to a stopped container, start it first",
-                ))
+                return Err(ApiError::conflict(format!(
+                    "container {} is being removed",
+                    self.record.id
+                )))
             }
             _ => {}
         }
@@ -764,21 +934,6 @@ impl Handler<Snapshot> for ContainerActor {
     }
 }
 
-/// The log file and whether the container has a TTY, for `logs`.
-#[derive(Message)]
-#[rtype(result = "(std::path::PathBuf, bool)")]
-pub struct LogSource;
-
-impl Handler<LogSource> for ContainerActor {
-    type Result = MessageResult<LogSource>;
-    fn handle(&mut self, _: LogSource, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((
-            self.dir.log(&self.record.id),
-            self.record.config.tty == Some(true),
-        ))
-    }
-}
-
 /// After a daemon restart: the supervisor still runs this container. Take its stdio back.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -800,8 +955,17 @@ pub enum AdoptedIo {
 impl Handler<Adopt> for ContainerActor {
     type Result = ();
     fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
-        self.record.state.status = Status::Running;
+        // A container paused before the daemon restarted is still frozen.
+        let frozen = self
+            .cgroup()
+            .is_some_and(|cg| cg.is_frozen().unwrap_or(false));
+        self.record.state.status = if frozen {
+            Status::Paused
+        } else {
+            Status::Running
+        };
         self.record.state.pid = msg.pid;
+        self.track();
         let log = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -11,7 +11,7 @@ use chrono::{SecondsFormat, Utc};
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
@@ -75,38 +75,109 @@ impl OutputHub {
 /// Docker splits a log entry at 16 KiB so that one huge line cannot grow memory.
 const MAX_LOG_ENTRY: usize = 16 * 1024;
 
-/// Writes Docker's json-file format: one JSON object per line.
+/// How far one run's output has reached the log file, published by the pump after each
+/// flush so that `logs -f` can follow the file without racing it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogProgress {
+    /// The file offset up to which the file holds complete entries of this run.
+    pub written: u64,
+    /// The run's output is over: nothing more will be written.
+    pub closed: bool,
+}
+
+/// Writes Docker's json-file format: one JSON object per line,
+/// `{"log":"…","stream":"stdout","time":"…"}`.
 pub struct JsonLogWriter {
     out: BufWriter<File>,
+    /// File offset after everything handed to `write_entry` so far.
+    offset: u64,
+    /// The entry being built; kept to reuse its allocation.
+    entry: Vec<u8>,
 }
 
 impl JsonLogWriter {
+    /// `file` is opened for appending; entries go after what it holds.
     pub fn new(file: File) -> Self {
+        let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
         JsonLogWriter {
-            out: BufWriter::with_capacity(64 * 1024, file),
+            out: BufWriter::with_capacity(256 * 1024, file),
+            offset,
+            entry: Vec::with_capacity(512),
         }
     }
 
-    pub fn write_entry(&mut self, stream: StreamKind, line: &[u8]) -> std::io::Result<()> {
-        #[derive(serde::Serialize)]
-        struct Entry<'a> {
-            log: &'a str,
-            stream: &'a str,
-            time: String,
+    /// Appends one entry. `time` is the RFC 3339 time of the read that brought the line.
+    pub fn write_entry(
+        &mut self,
+        stream: StreamKind,
+        line: &[u8],
+        time: &str,
+    ) -> std::io::Result<()> {
+        self.entry.clear();
+        self.entry.extend_from_slice(b"{\"log\":\"");
+        match std::str::from_utf8(line) {
+            Ok(text) => escape_json(text, &mut self.entry),
+            // Docker stores invalid UTF-8 as U+FFFD too.
+            Err(_) => escape_json(&String::from_utf8_lossy(line), &mut self.entry),
         }
-        let text = String::from_utf8_lossy(line);
-        let entry = Entry {
-            log: &text,
-            stream: stream.name(),
-            time: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
-        };
-        serde_json::to_writer(&mut self.out, &entry)?;
-        self.out.write_all(b"\n")
+        self.entry.extend_from_slice(b"\",\"stream\":\"");
+        self.entry.extend_from_slice(stream.name().as_bytes());
+        self.entry.extend_from_slice(b"\",\"time\":\"");
+        self.entry.extend_from_slice(time.as_bytes());
+        self.entry.extend_from_slice(b"\"}\n");
+        self.out.write_all(&self.entry)?;
+        self.offset += self.entry.len() as u64;
+        Ok(())
     }
 
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+    /// Writes out what is buffered; returns the offset up to which the file then holds
+    /// complete entries.
+    pub fn flush(&mut self) -> std::io::Result<u64> {
+        self.out.flush()?;
+        Ok(self.offset)
     }
+}
+
+/// Bytes that JSON strings cannot hold as they are: control characters, `"` and `\`.
+const fn needs_escape_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+}
+
+static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
+
+/// Appends `text` as the inside of a JSON string: runs of plain bytes are copied whole.
+fn escape_json(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if !NEEDS_ESCAPE[byte as usize] {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            other => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(other >> 4) as usize]);
+                out.push(HEX[(other & 0xf) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// Splits a byte stream into log entries at newlines (kept), or at MAX_LOG_ENTRY.
@@ -118,7 +189,7 @@ pub struct LineSplitter {
 impl LineSplitter {
     pub fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
         let mut rest = data;
-        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(pos + 1);
             if self.pending.is_empty() {
                 emit(line);
@@ -145,23 +216,40 @@ impl LineSplitter {
     }
 }
 
+/// How much one read takes from a pipe (the pipes hold 1 MiB).
+const READ_CHUNK: usize = 256 * 1024;
+
 /// Copies both pipes until both reach EOF, which happens once every process of the
 /// container holding them has exited. Returns only then, so that nothing is lost.
-pub async fn pump(stdout: OwnedFd, stderr: OwnedFd, log: File, hub: Arc<OutputHub>) {
+/// `progress` follows the log file's complete entries and is closed at the end.
+pub async fn pump(
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    log: File,
+    hub: Arc<OutputHub>,
+    progress: watch::Sender<LogProgress>,
+) {
     let mut writer = JsonLogWriter::new(log);
+    let close = |written: u64| {
+        progress.send_replace(LogProgress {
+            written,
+            closed: true,
+        });
+    };
     let open = |fd: OwnedFd| pipe::Receiver::from_owned_fd(fd);
     let (mut out, mut err) = match (open(stdout), open(stderr)) {
         (Ok(out), Ok(err)) => (Some(out), Some(err)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("watching container output pipes: {e}");
             hub.close();
+            close(writer.offset);
             return;
         }
     };
     let mut split_out = LineSplitter::default();
     let mut split_err = LineSplitter::default();
-    let mut buf_out = vec![0u8; 64 * 1024];
-    let mut buf_err = vec![0u8; 64 * 1024];
+    let mut buf_out = vec![0u8; READ_CHUNK];
+    let mut buf_err = vec![0u8; READ_CHUNK];
     while out.is_some() || err.is_some() {
         let (stream, result) = tokio::select! {
             r = async { out.as_mut().unwrap().read(&mut buf_out).await }, if out.is_some() => (StreamKind::Stdout, r),
@@ -179,8 +267,9 @@ pub async fn pump(stdout: OwnedFd, stderr: OwnedFd, log: File, hub: Arc<OutputHu
                         &mut split_err
                     }
                 };
+                let time = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
                 splitter.finish(|line| {
-                    let _ = writer.write_entry(stream, line);
+                    let _ = writer.write_entry(stream, line, &time);
                 });
                 continue;
             }
@@ -191,13 +280,20 @@ pub async fn pump(stdout: OwnedFd, stderr: OwnedFd, log: File, hub: Arc<OutputHu
             StreamKind::Stderr => (&buf_err[..n], &mut split_err),
         };
         let mut failed = None;
+        let time = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
         splitter.push(data, |line| {
-            if let Err(e) = writer.write_entry(stream, line) {
+            if let Err(e) = writer.write_entry(stream, line, &time) {
                 failed = Some(e);
             }
         });
-        if let Err(e) = writer.flush() {
-            failed = Some(e);
+        match writer.flush() {
+            Ok(written) => {
+                progress.send_replace(LogProgress {
+                    written,
+                    closed: false,
+                });
+            }
+            Err(e) => failed = Some(e),
         }
         if let Some(e) = failed {
             tracing::warn!("writing container log: {e}");
@@ -212,6 +308,7 @@ pub async fn pump(stdout: OwnedFd, stderr: OwnedFd, log: File, hub: Arc<OutputHu
         tracing::warn!("writing container log: {e}");
     }
     hub.close();
+    close(writer.offset);
 }
 
 #[cfg(test)]
@@ -251,12 +348,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let mut w = JsonLogWriter::new(File::create(&path).unwrap());
-        w.write_entry(StreamKind::Stderr, b"oops\n").unwrap();
-        w.flush().unwrap();
+        w.write_entry(
+            StreamKind::Stderr,
+            b"oops\n",
+            "2026-01-01T00:00:00.000000001Z",
+        )
+        .unwrap();
+        let written = w.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(written, text.len() as u64);
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["log"], "oops\n");
         assert_eq!(v["stream"], "stderr");
-        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(v["time"], "2026-01-01T00:00:00.000000001Z");
+    }
+
+    #[test]
+    fn every_byte_survives_the_json_escaping() {
+        let mut line: Vec<u8> = (0u8..0x80).collect();
+        line.extend_from_slice("é✓ \"q\" \\ end\n".as_bytes());
+        let mut out = b"\"".to_vec();
+        escape_json(std::str::from_utf8(&line).unwrap(), &mut out);
+        out.push(b'"');
+        let decoded: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(decoded.as_bytes(), &line[..]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_stored_as_replacement_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = JsonLogWriter::new(File::create(&path).unwrap());
+        w.write_entry(StreamKind::Stdout, b"a\xffb\n", "t").unwrap();
+        w.flush().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+        assert_eq!(v["log"], "a\u{fffd}b\n");
     }
 }

@@ -11,13 +11,14 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
 use futures_util::future::LocalBoxFuture;
 use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use super::output::{Chunk, JsonLogWriter, LineSplitter, OutputHub, StreamKind};
+use super::output::{Chunk, JsonLogWriter, LineSplitter, LogProgress, OutputHub, StreamKind};
 
 /// How much input may wait for the process to read it before the client's reads pause.
 const INPUT_BACKLOG: usize = 16;
@@ -142,20 +143,29 @@ impl TerminalHandle {
     }
 }
 
+/// A container's json-file log, and how far it has been written, for `logs -f`.
+pub struct TerminalLog {
+    pub file: File,
+    pub progress: watch::Sender<LogProgress>,
+}
+
 /// Copies a terminal's output, as stdout, to `hub` (and into `log` for a container's own
 /// terminal) until every holder of the slave is gone. Returns only then, so nothing is lost.
-pub async fn relay_terminal(master: OwnedFd, log: Option<File>, hub: Arc<OutputHub>) {
-    let reader = match Nonblocking::new(master) {
-        Ok(reader) => reader,
-        Err(error) => {
-            tracing::error!("watching a terminal's output: {error}");
-            hub.close();
-            return;
-        }
-    };
-    let mut log = log.map(|file| (JsonLogWriter::new(file), LineSplitter::default()));
+pub async fn relay_terminal(master: OwnedFd, log: Option<TerminalLog>, hub: Arc<OutputHub>) {
+    let mut log = log.map(|log| {
+        (
+            JsonLogWriter::new(log.file),
+            LineSplitter::default(),
+            log.progress,
+        )
+    });
+    let reader = Nonblocking::new(master);
+    if let Err(error) = &reader {
+        tracing::error!("watching a terminal's output: {error}");
+    }
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
+    // A terminal that cannot be watched still ends the output properly below.
+    while let Ok(reader) = &reader {
         let n = match reader.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => n,
@@ -167,8 +177,8 @@ pub async fn relay_terminal(master: OwnedFd, log: Option<File>, hub: Arc<OutputH
                 break;
             }
         };
-        if let Some((writer, splitter)) = &mut log {
-            write_log(writer, splitter, &buf[..n]);
+        if let Some((writer, splitter, progress)) = &mut log {
+            write_log(writer, splitter, progress, &buf[..n]);
         }
         hub.publish(&Chunk {
             stream: StreamKind::Stdout,
@@ -176,26 +186,48 @@ pub async fn relay_terminal(master: OwnedFd, log: Option<File>, hub: Arc<OutputH
         })
         .await;
     }
-    if let Some((mut writer, mut splitter)) = log {
+    if let Some((mut writer, mut splitter, progress)) = log {
+        let time = now();
         splitter.finish(|line| {
-            let _ = writer.write_entry(StreamKind::Stdout, line);
+            let _ = writer.write_entry(StreamKind::Stdout, line, &time);
         });
-        if let Err(error) = writer.flush() {
+        let written = writer.flush().unwrap_or_else(|error| {
             tracing::warn!("writing container log: {error}");
-        }
+            progress.borrow().written
+        });
+        progress.send_replace(LogProgress {
+            written,
+            closed: true,
+        });
     }
     hub.close();
 }
 
-fn write_log(writer: &mut JsonLogWriter, splitter: &mut LineSplitter, data: &[u8]) {
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn write_log(
+    writer: &mut JsonLogWriter,
+    splitter: &mut LineSplitter,
+    progress: &watch::Sender<LogProgress>,
+    data: &[u8],
+) {
     let mut failed = None;
+    let time = now();
     splitter.push(data, |line| {
-        if let Err(error) = writer.write_entry(StreamKind::Stdout, line) {
+        if let Err(error) = writer.write_entry(StreamKind::Stdout, line, &time) {
             failed = Some(error);
         }
     });
-    if let Err(error) = writer.flush() {
-        failed = Some(error);
+    match writer.flush() {
+        Ok(written) => {
+            progress.send_replace(LogProgress {
+                written,
+                closed: false,
+            });
+        }
+        Err(error) => failed = Some(error),
     }
     if let Some(error) = failed {
         tracing::warn!("writing container log: {error}");

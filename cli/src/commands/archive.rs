@@ -1,0 +1,123 @@
+//! Archive commands: `save`, `load` (and `export`, which writes a container's file system).
+
+use std::io::Write;
+
+use http_body_util::BodyExt;
+use hyper::Method;
+
+use crate::client::query::segment;
+use crate::client::query::Query;
+use crate::client::{empty_body, Client};
+use crate::commands::images::file_body;
+use crate::commands::registry::{render, Target};
+use crate::error::CliError;
+use crate::registry_args::{ExportArgs, LoadArgs, SaveArgs};
+
+/// Copies a streamed response body to `-o FILE` (written to a temporary name and renamed
+/// once complete) or to standard output, which must not be a terminal.
+pub async fn write_download(
+    response: hyper::Response<hyper::body::Incoming>,
+    output: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let (mut out, partial): (Box<dyn Write>, Option<std::path::PathBuf>) = match output {
+        Some(path) => {
+            let partial = path.with_file_name(format!(
+                ".{}.partial",
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("download")
+            ));
+            let file = std::fs::File::create(&partial)
+                .map_err(|e| CliError::io(format!("creating {}", partial.display()), e))?;
+            (Box::new(std::io::BufWriter::new(file)), Some(partial))
+        }
+        None => {
+            if rustix::termios::isatty(std::io::stdout()) {
+                return Err(CliError::Usage(
+                    "Cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
+                ));
+            }
+            (Box::new(std::io::stdout()), None)
+        }
+    };
+    let mut body = response.into_body();
+    let result: Result<(), CliError> = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| CliError::Status {
+                code: 1,
+                message: format!("error during the transfer from the daemon: {e}"),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                out.write_all(&data)
+                    .map_err(|e| CliError::io("writing the archive", e))?;
+            }
+        }
+        out.flush()
+            .map_err(|e| CliError::io("writing the archive", e))
+    }
+    .await;
+    drop(out);
+    match (result, partial, output) {
+        (Ok(()), Some(partial), Some(path)) => std::fs::rename(&partial, path)
+            .map_err(|e| CliError::io(format!("renaming to {}", path.display()), e)),
+        (Err(e), Some(partial), _) => {
+            let _ = std::fs::remove_file(partial);
+            Err(e)
+        }
+        (result, _, _) => result,
+    }
+}
+
+pub async fn save(client: &mut Client, args: SaveArgs) -> Result<(), CliError> {
+    if args.platform.is_some() {
+        return Err(CliError::Unsupported("'berth save --platform'".into()));
+    }
+    let mut query = Query::new();
+    for image in &args.images {
+        query = query.param("names", image.clone());
+    }
+    let path = format!("/images/get{}", query.build());
+    let response = client.stream(Method::GET, &path, empty_body()).await?;
+    write_download(response, args.output.as_deref()).await
+}
+
+pub async fn load(client: &mut Client, args: LoadArgs) -> Result<(), CliError> {
+    if args.platform.is_some() {
+        return Err(CliError::Unsupported("'berth load --platform'".into()));
+    }
+    let body = match &args.input {
+        Some(path) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| CliError::io(format!("open {}", path.display()), e))?;
+            file_body(file)
+        }
+        None => {
+            if rustix::termios::isatty(std::io::stdin()) {
+                return Err(CliError::Usage(
+                    "requested load from stdin, but stdin is empty".into(),
+                ));
+            }
+            file_body(tokio::io::stdin())
+        }
+    };
+    let query = Query::new().flag("quiet", args.quiet);
+    let path = format!("/images/load{}", query.build());
+    let response = client.stream(Method::POST, &path, body).await?;
+    render(
+        response,
+        if args.quiet {
+            Target::Nowhere
+        } else {
+            Target::Stdout
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn export(client: &mut Client, args: ExportArgs) -> Result<(), CliError> {
+    let path = format!("/containers/{}/export", segment(&args.container));
+    let response = client.stream(Method::GET, &path, empty_body()).await?;
+    write_download(response, args.output.as_deref()).await
+}

@@ -1,0 +1,83 @@
+//! Pulling from and pushing to registries: the orchestration of a pull or push, with one
+//! [`transfer::LayerTransfer`] actor per layer, and Docker's JSON progress messages.
+
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod sources;
+pub mod transfer;
+
+use std::sync::Arc;
+
+use berth_distribution::{Registries, RegistryConfig};
+use tokio::sync::Semaphore;
+
+use crate::api::error::ApiError;
+use crate::config::{DaemonConfig, DistributionConfig};
+use sources::Sources;
+
+/// The daemon's registry client side: settings, transfer limits and where blobs came from.
+pub struct Distribution {
+    pub registries: Registries,
+    pub downloads: Arc<Semaphore>,
+    pub uploads: Arc<Semaphore>,
+    pub sources: Sources,
+}
+
+impl Distribution {
+    pub fn new(config: &DaemonConfig) -> Result<Distribution, TransferError> {
+        let DistributionConfig {
+            insecure_registries,
+            certs_dir,
+            max_concurrent_downloads,
+            max_concurrent_uploads,
+            ..
+        } = &config.distribution;
+        let registry_config = RegistryConfig::new(insecure_registries, certs_dir)?;
+        Ok(Distribution {
+            registries: Registries::new(registry_config),
+            downloads: Arc::new(Semaphore::new(*max_concurrent_downloads)),
+            uploads: Arc::new(Semaphore::new(*max_concurrent_uploads)),
+            sources: Sources::open(&config.data_root.join("distribution"))?,
+        })
+    }
+}
+
+/// Why a pull or push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Registry(#[from] berth_distribution::Error),
+    #[error(transparent)]
+    Image(#[from] berth_images::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<TransferError> for ApiError {
+    fn from(err: TransferError) -> Self {
+        use berth_distribution::ErrorKind;
+        use hyper::StatusCode;
+        match err {
+            TransferError::Registry(e) => {
+                let status = match e.kind() {
+                    ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                    // Not 401: the docker CLI answers that with an interactive login
+                    // prompt, where Docker reports the registry's refusal.
+                    ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
+                    ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+                    ErrorKind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                ApiError::new(status, e.to_string())
+            }
+            TransferError::Image(e) => e.into(),
+            TransferError::NotFound(m) => ApiError::not_found(m),
+            TransferError::Invalid(m) => ApiError::bad_request(m),
+            TransferError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! `docker save` and `docker load`: image archives.
+//!
+//! `save` writes what Docker 25 and later write, which is at once a docker-archive and an
+//! OCI image layout: `blobs/sha256/<hex>` holding the configs, the OCI manifests and the
+//! layers as uncompressed tars (named by their diff_id), `index.json` and `oci-layout`,
+//! plus the legacy `manifest.json` and `repositories`.
+//!
+//! `load` reads either form: `manifest.json` (docker-archive, layers compressed or not),
+//! or, without it, `index.json` (an OCI image layout, as skopeo writes it). The archive is
+//! unpacked into a scratch directory first (tar entries come in any order), and every
+//! layer is checked against the config's diff_ids and every blob against its digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use fsdriver::Digest;
+use oci_spec::image::{ImageManifest, ImageManifestBuilder, MediaType};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::parse::{self, descriptor_digest};
+use crate::reference::Reference;
+use crate::store::descriptor;
+use crate::{Error, ImageRecord, ImageStore};
+
+const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
+const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// An entry of `manifest.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ArchiveManifest {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// What `load` stored: an image and the references now pointing at it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub image: ImageRecord,
+    /// Familiar form (`busybox:latest`); empty for an untagged image.
+    pub references: Vec<String>,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}
+
+impl ImageStore {
+    /// Writes the images `names` (references or IDs) as one archive to `out`.
+    pub fn save(&self, names: &[String], out: impl Write) -> Result<(), Error> {
+        // Each image once, with every tag it was named by.
+        let mut images: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
+        for name in names {
+            let record = self.resolve(name)?;
+            let tag = Reference::parse(name)
+                .ok()
+                .filter(|r| r.digest().is_none() && record.repo_tags.contains(&r.familiar()));
+            match images.iter_mut().find(|(r, _)| r.id == record.id) {
+                Some((_, tags)) => tags.extend(tag),
+                None => images.push((record, tag.into_iter().collect())),
+            }
+        }
+        let mut archive = tar::Builder::new(out);
+        archive.mode(tar::HeaderMode::Deterministic);
+        let mut written = BTreeSet::new();
+        add_dir(&mut archive, "blobs/")?;
+        add_dir(&mut archive, "blobs/sha256/")?;
+        let mut index_entries = Vec::new();
+        let mut archive_manifests = Vec::new();
+        let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (record, tags) in &images {
+            let stored = parse::parse_manifest(&self.read_blob(&record.manifest)?)
+                .map_err(|e| Error::Internal(format!("image {}: {e}", record.id)))?;
+            let config = self.read_blob(&record.id)?;
+            if written.insert(record.id.clone()) {
+                add_file(&mut archive, &blob_path(&record.id), &config)?;
+            }
+            let mut layer_descriptors = Vec::new();
+            let mut layer_paths = Vec::new();
+            for (layer, diff_id) in stored.layers().iter().zip(&record.layers) {
+                let size = self.write_uncompressed_layer(
+                    &mut archive,
+                    &descriptor_digest(layer),
+                    diff_id,
+                    &mut written,
+                )?;
+                let digest = oci_spec::image::Digest::try_from(diff_id.as_str())
+                    .expect("a sha256 digest is a valid OCI digest");
+                layer_descriptors.push(oci_spec::image::Descriptor::new(
+                    MediaType::ImageLayer,
+                    size,
+                    digest,
+                ));
+                layer_paths.push(blob_path(diff_id));
+            }
+            let config_descriptor = descriptor(
+                MediaType::ImageConfig,
+                &fsdriver::content::Descriptor {
+                    digest: record.id.clone(),
+                    size: config.len() as u64,
+                },
+            );
+            let manifest: ImageManifest = ImageManifestBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageManifest)
+                .config(config_descriptor)
+                .layers(layer_descriptors)
+                .build()
+                .expect("manifest is complete");
+            let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+            let manifest_digest = Digest::of_bytes(&manifest_bytes);
+            if written.insert(manifest_digest.clone()) {
+                add_file(&mut archive, &blob_path(&manifest_digest), &manifest_bytes)?;
+            }
+            let entry = |annotations: serde_json::Value| {
+                json!({
+                    "mediaType": OCI_MANIFEST,
+                    "digest": manifest_digest.to_string(),
+                    "size": manifest_bytes.len(),
+                    "annotations": annotations,
+                })
+            };
+            if tags.is_empty() {
+                index_entries.push(entry(json!({})));
+            }
+            for tag in tags {
+                index_entries.push(entry(json!({
+                    IMAGE_NAME_ANNOTATION: tag.to_string(),
+                    REF_NAME_ANNOTATION: tag.tag().unwrap_or_default(),
+                })));
+                if let Some(top) = record.layers.last() {
+                    repositories.entry(tag.familiar_name()).or_default().insert(
+                        tag.tag().unwrap_or_default().to_string(),
+                        top.hex().to_string(),
+                    );
+                }
+            }
+            archive_manifests.push(ArchiveManifest {
+                config: blob_path(&record.id),
+                repo_tags: Some(tags.iter().map(Reference::familiar).collect()),
+                layers: layer_paths,
+            });
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": index_entries,
+        });
+        add_file(
+            &mut archive,
+            "index.json",
+            &serde_json::to_vec(&index).expect("JSON"),
+        )?;
+        add_file(
+            &mut archive,
+            "manifest.json",
+            &serde_json::to_vec(&archive_manifests).expect("JSON"),
+        )?;
+        add_file(&mut archive, "oci-layout", OCI_LAYOUT.as_bytes())?;
+        if !repositories.is_empty() {
+            add_file(
+                &mut archive,
+                "repositories",
+                &serde_json::to_vec(&repositories).expect("JSON"),
+            )?;
+        }
+        archive
+            .into_inner()
+            .and_then(|mut out| out.flush())
+            .map_err(|e| Error::Internal(format!("writing the archive: {e}")))
+    }
+
+    /// Adds the layer `diff_id` as an uncompressed tar, decompressing its stored blob
+    /// (twice: once to learn the size the tar header needs).
+    fn write_uncompressed_layer<W: Write>(
+        &self,
+        archive: &mut tar::Builder<W>,
+        blob: &Digest,
+        diff_id: &Digest,
+        written: &mut BTreeSet<Digest>,
+    ) -> Result<u64, Error> {
+        let uncompressed = || -> Result<Box<dyn Read + '_>, Error> {
+            let file = self.open_blob(blob)?;
+            let (_, stream) =
+                fsdriver::compression::decompress(file).map_err(|e| Error::Store(e.into()))?;
+            Ok(stream)
+        };
+        let size = io::copy(&mut uncompressed()?, &mut io::sink())
+            .map_err(|e| Error::Internal(format!("reading layer {blob}: {e}")))?;
+        if written.insert(diff_id.clone()) {
+            let mut header = file_header(size);
+            archive
+                .append_data(&mut header, blob_path(diff_id), uncompressed()?)
+                .map_err(|e| Error::Internal(format!("writing layer {diff_id}: {e}")))?;
+        }
+        Ok(size)
+    }
+
+    /// Stores every image of the archive read from `input`, unpacking it under a scratch
+    /// directory inside `scratch_parent` first.
+    pub fn load(
+        self: &Arc<Self>,
+        input: impl Read,
+        scratch_parent: &Path,
+    ) -> Result<Vec<Loaded>, Error> {
+        fs::create_dir_all(scratch_parent).map_err(io_err("creating", scratch_parent))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("load-")
+            .tempdir_in(scratch_parent)
+            .map_err(io_err("creating a directory in", scratch_parent))?;
+        unpack(input, scratch.path())?;
+        let dir = scratch.path();
+        if dir.join("manifest.json").is_file() {
+            self.load_docker_archive(dir)
+        } else if dir.join("index.json").is_file() {
+            self.load_oci_layout(dir)
+        } else {
+            Err(invalid(
+                "invalid archive: it has neither manifest.json (docker-archive) nor index.json (OCI image layout)",
+            ))
+        }
+    }
+
+    fn load_docker_archive(self: &Arc<Self>, dir: &Path) -> Result<Vec<Loaded>, Error> {
+        let bytes = read_member(dir, "manifest.json", parse::MAX_MANIFEST_BYTES)?;
+        let entries: Vec<ArchiveManifest> = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid(format!("invalid archive: malformed manifest.json: {e}")))?;
+        let mut loaded = Vec::new();
+        for entry in entries {
+            let config = read_member(dir, &entry.config, parse::MAX_CONFIG_BYTES)?;
+            let image_config = parse::parse_config(&config)
+                .map_err(|e| invalid(format!("invalid archive: {e}")))?;
+            let diff_ids = parse::diff_ids(&image_config);
+            if diff_ids.len() != entry.layers.len() {
+                return Err(invalid(format!(
+                    "invalid archive: {} names {} layers, its config {}",
+                    entry.config,
+                    entry.layers.len(),
+                    diff_ids.len()
+                )));
+            }
+            let pin = self.pin(diff_ids.clone(), Vec::new());
+            let mut layer_descriptors = Vec::new();
+            let mut blobs = Vec::new();
+            let stored = (|| {
+                for (path, diff_id) in entry.layers.iter().zip(&diff_ids) {
+                    let file = open_member(dir, path)?;
+                    let layer = fsdriver::import::ingest_layer(&self.content, &self.layers, file)
+                        .map_err(|e| Error::Store(e.into()))?;
+                    pin.extend(Vec::new(), vec![layer.blob.digest.clone()]);
+                    blobs.push(layer.blob.digest.clone());
+                    if layer.diff_id != *diff_id {
+                        return Err(invalid(format!(
+                            "invalid archive: layer {path} has diff_id {}, its config says {diff_id}",
+                            layer.diff_id
+                        )));
+                    }
+                    layer_descriptors
+                        .push(descriptor(MediaType::from(layer.media_type), &layer.blob));
+                }
+                let config_descriptor = descriptor(
+                    MediaType::ImageConfig,
+                    &fsdriver::content::Descriptor {
+                        digest: Digest::of_bytes(&config),
+                        size: config.len() as u64,
+                    },
+                );
+                let manifest: ImageManifest = ImageManifestBuilder::default()
+                    .schema_version(2u32)
+                    .media_type(MediaType::ImageManifest)
+                    .config(config_descriptor)
+                    .layers(layer_descriptors)
+                    .build()
+                    .expect("manifest is complete");
+                let manifest = serde_json::to_vec(&manifest).expect("manifest serializes");
+                let references = entry
+                    .repo_tags
+                    .iter()
+                    .flatten()
+                    .map(|t| crate::store::parse_tag_reference(t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let image = self.add_image(&manifest, &config, &references)?;
+                Ok(Loaded {
+                    image,
+                    references: references.iter().map(Reference::familiar).collect(),
+                })
+            })();
+            drop(pin);
+            match stored {
+                Ok(image) => loaded.push(image),
+                Err(e) => {
+                    self.discard_unreferenced(&diff_ids, &blobs)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn load_oci_layout(self: &Arc<Self>, dir: &Path) -> Result<Vec<Loaded>, Error> {
+        let bytes = read_member(dir, "index.json", parse::MAX_MANIFEST_BYTES)?;
+        let index =
+            parse::parse_index(&bytes).map_err(|e| invalid(format!("invalid archive: {e}")))?;
+        let mut loaded = Vec::new();
+        for entry in index.manifests() {
+            let annotations = entry.annotations().clone().unwrap_or_default();
+            let reference = annotations
+                .get(IMAGE_NAME_ANNOTATION)
+                .or_else(|| annotations.get(REF_NAME_ANNOTATION))
+                .and_then(|name| crate::store::parse_tag_reference(name).ok());
+            let mut digest = descriptor_digest(entry);
+            let mut media_type = entry.media_type().to_string();
+            // A nested index: the linux/amd64 manifest (or the only one).
+            if media_type.contains("index") || media_type.contains("manifest.list") {
+                let nested = parse::parse_index(&read_blob_member(dir, &digest)?)
+                    .map_err(|e| invalid(format!("invalid archive: {e}")))?;
+                let chosen = nested
+                    .manifests()
+                    .iter()
+                    .find(|d| {
+                        d.platform().as_ref().is_some_and(|p| {
+                            p.os().to_string() == "linux" && p.architecture().to_string() == "amd64"
+                        })
+                    })
+                    .or_else(|| nested.manifests().first())
+                    .ok_or_else(|| invalid("invalid archive: an empty nested index"))?;
+                digest = descriptor_digest(chosen);
+                media_type = chosen.media_type().to_string();
+            }
+            if media_type.contains("index") || media_type.contains("manifest.list") {
+                return Err(invalid("invalid archive: indexes nested more than twice"));
+            }
+            let manifest_bytes = read_blob_member(dir, &digest)?;
+            let manifest = parse::parse_manifest(&manifest_bytes)
+                .map_err(|e| invalid(format!("invalid archive: {e}")))?;
+            let config = read_blob_member(dir, &descriptor_digest(manifest.config()))?;
+            let image_config = parse::parse_config(&config)
+                .map_err(|e| invalid(format!("invalid archive: {e}")))?;
+            let diff_ids = parse::diff_ids(&image_config);
+            if diff_ids.len() != manifest.layers().len() {
+                return Err(invalid(format!(
+                    "invalid archive: manifest {digest} has {} layers, its config {}",
+                    manifest.layers().len(),
+                    diff_ids.len()
+                )));
+            }
+            let blobs: Vec<Digest> = manifest.layers().iter().map(descriptor_digest).collect();
+            let pin = self.pin(diff_ids.clone(), blobs.clone());
+            let stored = (|| {
+                for (blob, diff_id) in blobs.iter().zip(&diff_ids) {
+                    if self.has_layer(diff_id, blob) {
+                        continue;
+                    }
+                    let file = open_member(dir, &blob_path(blob))?;
+                    if self.has_extracted_layer(diff_id) {
+                        self.ingest_blob(file, Some(blob))?;
+                    } else {
+                        self.ingest_layer_blob(file, blob, diff_id)?;
+                    }
+                }
+                let references: Vec<Reference> = reference.clone().into_iter().collect();
+                let image = self.add_image(&manifest_bytes, &config, &references)?;
+                Ok(Loaded {
+                    image,
+                    references: references.iter().map(Reference::familiar).collect(),
+                })
+            })();
+            drop(pin);
+            match stored {
+                Ok(image) => loaded.push(image),
+                Err(e) => {
+                    self.discard_unreferenced(&diff_ids, &blobs)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+fn blob_path(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
+}
+
+fn file_header(size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header
+}
+
+fn add_dir<W: Write>(archive: &mut tar::Builder<W>, path: &str) -> Result<(), Error> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    archive
+        .append_data(&mut header, path, io::empty())
+        .map_err(|e| Error::Internal(format!("writing the archive: {e}")))
+}
+
+fn add_file<W: Write>(
+    archive: &mut tar::Builder<W>,
+    path: &str,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    let mut header = file_header(bytes.len() as u64);
+    archive
+        .append_data(&mut header, path, bytes)
+        .map_err(|e| Error::Internal(format!("writing the archive: {e}")))
+}
+
+/// Unpacks the regular files and directories of the archive under `dir`; every other kind
+/// of entry is ignored, and a path leaving `dir` is refused.
+fn unpack(input: impl Read, dir: &Path) -> Result<(), Error> {
+    let mut archive = tar::Archive::new(input);
+    let entries = archive
+        .entries()
+        .map_err(|e| invalid(format!("invalid archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("invalid archive: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| invalid(format!("invalid archive: {e}")))?
+            .into_owned();
+        let relative = safe_relative(&path)?;
+        let target = dir.join(&relative);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
+                }
+                let mut file = File::create(&target).map_err(io_err("creating", &target))?;
+                io::copy(&mut entry, &mut file).map_err(|e| {
+                    if e.kind() == io::ErrorKind::UnexpectedEof
+                        || e.kind() == io::ErrorKind::InvalidData
+                    {
+                        invalid(format!("invalid archive: {}: {e}", path.display()))
+                    } else {
+                        Error::Io {
+                            op: "writing",
+                            path: target.clone(),
+                            source: e,
+                        }
+                    }
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn safe_relative(path: &Path) -> Result<PathBuf, Error> {
+    let mut relative = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => relative.push(part),
+            Component::CurDir => {}
+            _ => {
+                return Err(invalid(format!(
+                    "invalid archive: entry {} leaves the archive",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(relative)
+}
+
+fn open_member(dir: &Path, name: &str) -> Result<File, Error> {
+    let path = dir.join(safe_relative(Path::new(name))?);
+    File::open(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => invalid(format!("invalid archive: {name} is missing")),
+        _ => Error::Io {
+            op: "opening",
+            path: path.clone(),
+            source: e,
+        },
+    })
+}
+
+fn read_member(dir: &Path, name: &str, limit: usize) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    open_member(dir, name)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| invalid(format!("invalid archive: reading {name}: {e}")))?;
+    if bytes.len() > limit {
+        return Err(invalid(format!(
+            "invalid archive: {name} is larger than {limit} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A manifest or config blob of an OCI layout, checked against its digest.
+fn read_blob_member(dir: &Path, digest: &Digest) -> Result<Vec<u8>, Error> {
+    let bytes = read_member(dir, &blob_path(digest), parse::MAX_CONFIG_BYTES)?;
+    let actual = Digest::of_bytes(&bytes);
+    if actual != *digest {
+        return Err(invalid(format!(
+            "invalid archive: blob {digest} has digest {actual}"
+        )));
+    }
+    Ok(bytes)
+}

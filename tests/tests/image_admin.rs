@@ -1,0 +1,136 @@
+//! `history`, `image prune` and `system df`, through berth and the docker CLI; `rmi` of
+//! images sharing a layer.
+
+use berth_tests::{busybox_tar, Daemon};
+
+#[test]
+fn history_prune_and_df_read_like_dockers() {
+    let daemon = Daemon::with_busybox();
+    for tool in ["berth", "docker"] {
+        let run = |args: &[&str]| {
+            if tool == "berth" {
+                daemon.berth(args)
+            } else {
+                daemon.docker(args)
+            }
+        };
+        let history = run(&["history", "busybox"]).ok();
+        let lines = history.lines();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"],
+            "{history}"
+        );
+        assert!(lines[1].contains("Imported from -"), "{history}");
+        let df = run(&["system", "df"]).ok();
+        assert!(
+            df.stdout.contains("Images          1         0"),
+            "{tool}: {df}"
+        );
+    }
+
+    // An untagged import sharing busybox's layer: pruning it reclaims nothing, and the
+    // tagged image keeps its layer.
+    let tar = busybox_tar().to_str().unwrap().to_owned();
+    daemon.berth(&["import", &tar]).ok();
+    assert_eq!(daemon.images().as_array().unwrap().len(), 2);
+    let pruned = daemon.berth(&["image", "prune", "-f"]).ok();
+    assert!(pruned.stdout.contains("deleted: sha256:"), "{pruned}");
+    assert!(
+        pruned.stdout.contains("Total reclaimed space: 0B"),
+        "{pruned}"
+    );
+    daemon.berth(&["run", "--rm", "busybox", "true"]).ok();
+
+    // A container keeps its image from `prune -a`; without it the image goes.
+    daemon
+        .berth(&["create", "--name", "keeper", "busybox", "true"])
+        .ok();
+    let kept = daemon.docker(&["image", "prune", "-af"]).ok();
+    assert!(kept.stdout.contains("Total reclaimed space: 0B"), "{kept}");
+    daemon.berth(&["rm", "keeper"]).ok();
+    let gone = daemon.docker(&["image", "prune", "-af"]).ok();
+    assert!(gone.stdout.contains("untagged: busybox:latest"), "{gone}");
+    assert!(!gone.stdout.contains("Total reclaimed space: 0B"), "{gone}");
+    assert_eq!(daemon.images().as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn removing_one_of_two_images_sharing_a_layer_keeps_the_other_whole() {
+    let daemon = Daemon::with_busybox();
+    let tar = busybox_tar().to_str().unwrap().to_owned();
+    // Same layer, another image (another creation time, so another config).
+    daemon
+        .berth(&["import", "--change", "ENV A=1", &tar, "other"])
+        .ok();
+    daemon.berth(&["rmi", "busybox"]).ok();
+    assert_eq!(
+        daemon
+            .berth(&["run", "--rm", "other", "sh", "-c", "echo $A"])
+            .ok()
+            .out(),
+        "1"
+    );
+    daemon.berth(&["rmi", "other"]).ok();
+    let layers = std::fs::read_dir(daemon.data_root.join("image/layers"))
+        .unwrap()
+        .count();
+    assert_eq!(layers, 0, "the shared layer goes with the last image");
+}
+
+#[test]
+fn export_writes_the_containers_file_system() {
+    let daemon = Daemon::with_busybox();
+    daemon
+        .berth(&[
+            "run",
+            "--name",
+            "changed",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello > /greeting && rm /bin/ls",
+        ])
+        .ok();
+    let dir = tempfile::tempdir().unwrap();
+    let berth_tar = dir.path().join("berth.tar");
+    daemon
+        .berth(&["export", "-o", berth_tar.to_str().unwrap(), "changed"])
+        .ok();
+    let docker_tar = dir.path().join("docker.tar");
+    daemon
+        .docker(&["export", "-o", docker_tar.to_str().unwrap(), "changed"])
+        .ok();
+    for tar in [&berth_tar, &docker_tar] {
+        let mut archive = tar::Archive::new(std::fs::File::open(tar).unwrap());
+        let mut greeting = None;
+        let mut names = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            if name.ends_with("greeting") {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                greeting = Some(text);
+            }
+            names.push(name);
+        }
+        assert_eq!(greeting.as_deref(), Some("hello\n"));
+        assert!(names.iter().any(|n| n.ends_with("bin/sh")), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.ends_with("bin/ls")),
+            "the deleted file is gone"
+        );
+    }
+    // What export wrote imports back as a working image.
+    daemon
+        .berth(&["import", berth_tar.to_str().unwrap(), "exported"])
+        .ok();
+    assert_eq!(
+        daemon
+            .berth(&["run", "--rm", "exported", "cat", "/greeting"])
+            .ok()
+            .out(),
+        "hello"
+    );
+}
