@@ -37,12 +37,13 @@ fn docker_run_it_types_resizes_detaches_and_attaches_again() {
     attach.wait_for("[exited 3]");
     d.wait_for_state("tty1", "exited");
     assert_eq!(d.inspect("tty1")["State"]["ExitCode"], 3);
-    // A TTY's output is logged too, as one stream.
+    // A TTY's output is logged too, as one stream, and following it ends with the container.
     let logs = d.docker(&["logs", "tty1"]).ok();
     assert!(
         logs.stdout.contains("hello-42") && logs.stdout.contains("again-4"),
         "{logs}"
     );
+    assert_eq!(d.docker(&["logs", "-f", "tty1"]).ok().stdout, logs.stdout);
 }
 
 #[test]
@@ -398,6 +399,32 @@ fn bad_input_gets_clear_errors_and_harms_nothing() {
         None,
     );
     assert_eq!(stopped.status, 409, "{stopped}");
+
+    // Paused: Docker's errors, and all is well again once unpaused.
+    d.run_detached(&["--name", "frozen", "busybox", "sleep", "1000"]);
+    d.docker(&["pause", "frozen"]).ok();
+    let out = d.docker(&["exec", "frozen", "true"]).code(1);
+    assert!(
+        out.stderr
+            .contains("Container frozen is paused, unpause the container before exec"),
+        "{out}"
+    );
+    let out = d.docker(&["attach", "frozen"]).code(1);
+    assert!(
+        out.stderr
+            .contains("You cannot attach to a paused container, unpause it first"),
+        "{out}"
+    );
+    let refused = d.api("POST", &attach_path("frozen", ""), None);
+    assert_eq!(
+        (refused.status, refused.error_message()),
+        (
+            409,
+            "container frozen is paused, unpause the container before attach".into()
+        )
+    );
+    d.docker(&["unpause", "frozen"]).ok();
+    d.docker(&["exec", "frozen", "true"]).ok();
 
     let out = d.docker(&["kill", "--signal", "NOPE", "tty"]).code(1);
     assert!(out.stderr.contains("Invalid signal: NOPE"), "{out}");
