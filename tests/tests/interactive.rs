@@ -178,6 +178,7 @@ fn piped_stdin_half_closes_and_nothing_is_lost() {
 #[test]
 fn docker_exec_without_a_tty() {
     let d = Daemon::with_busybox();
+    let since = chrono::Utc::now().timestamp().to_string();
     d.run_detached(&[
         "--name",
         "ex",
@@ -283,6 +284,25 @@ fn docker_exec_without_a_tty() {
     );
     assert_eq!(again.status, 409, "{again}");
     assert!(again.error_message().contains("has already run"), "{again}");
+
+    // Docker's exec events, with the exec's ID and exit code.
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let format = "{{.Action}} {{.Actor.Attributes.execID}} {{.Actor.Attributes.exitCode}}";
+    let events = d
+        .docker(&[
+            "events", "--since", &since, "--until", &until, "--format", format,
+        ])
+        .ok();
+    for wanted in [
+        format!("exec_create: sh -c exit 9 {exec_id} "),
+        format!("exec_start: sh -c exit 9 {exec_id} "),
+        format!("exec_die {exec_id} 9"),
+    ] {
+        assert!(
+            events.stdout.lines().any(|l| l.starts_with(&wanted)),
+            "{wanted:?} in {events}"
+        );
+    }
 }
 
 #[test]

@@ -145,7 +145,7 @@ impl ContainerActor {
     }
 
     /// Publishes one of this container's events.
-    fn emit(&self, action: &str, extra: &[(&str, String)]) {
+    pub(super) fn emit(&self, action: &str, extra: &[(&str, String)]) {
         let mut event = super::notify::event(&self.record, action);
         for (key, value) in extra {
             event = event.with(key, value.clone());
@@ -870,6 +870,7 @@ impl Handler<Attach> for ContainerActor {
             }
             _ => {}
         }
+        self.emit("attach", &[]);
         let config = &self.record.config;
         Ok(Attachment {
             output: msg.stream.then(|| self.hub.subscribe()),
@@ -898,13 +899,21 @@ impl Handler<Resize> for ContainerActor {
                 self.record.id
             )));
         }
-        match &self.terminal {
-            Some(terminal) => terminal
+        if let Some(terminal) = &self.terminal {
+            terminal
                 .resize(msg.rows, msg.columns)
-                .map_err(|err| ApiError::internal(err.to_string())),
-            // Docker's runtime ignores a resize of a container without a terminal.
-            None => Ok(()),
+                .map_err(|err| ApiError::internal(err.to_string()))?;
         }
+        // Docker's runtime ignores a resize of a container without a terminal, and reports
+        // it all the same.
+        self.emit(
+            "resize",
+            &[
+                ("height", msg.rows.to_string()),
+                ("width", msg.columns.to_string()),
+            ],
+        );
+        Ok(())
     }
 }
 

@@ -279,6 +279,10 @@ impl Handler<CreateExec> for ContainerActor {
             console_size: console_size(body.console_size.as_ref())?,
         };
         let id = ids::new_container_id();
+        self.emit(
+            &format!("exec_create: {}", settings.cmd.join(" ")),
+            &[("execID", id.clone())],
+        );
         self.services.execs.insert(&id, &self.record.id);
         self.execs.0.push(Exec {
             id: id.clone(),
@@ -402,12 +406,14 @@ impl Handler<StartExec> for ContainerActor {
                     exec.state = State::Running {
                         pid: started.spawned.pid,
                     };
+                    let action = format!("exec_start: {}", settings.cmd.join(" "));
                     start.stdin =
                         connect_exec_io(exec, &settings, started.terminal, daemon_io, hub)
                             .map_err(|error| {
                                 ApiError::internal(format!("connecting to exec {id}: {error}"))
                             })?
                             .map(|port| watch::channel(Some(port)).1);
+                    act.emit(&action, &[("execID", id.clone())]);
                     Ok(start)
                 }),
         ))
@@ -613,6 +619,13 @@ impl Handler<ExecExited> for ContainerActor {
             Ok(exec) => exec.record_exit(msg.pid, i64::from(msg.exit.exit_code)),
             Err(_) => tracing::debug!("exit of a forgotten exec {}", msg.exec_id),
         }
+        self.emit(
+            "exec_die",
+            &[
+                ("execID", msg.exec_id),
+                ("exitCode", msg.exit.exit_code.to_string()),
+            ],
+        );
     }
 }
 
