@@ -4,13 +4,13 @@
 //! content (default 64; issue 5 asks for about 400 on a bench machine), many small files.
 //! Each extractor runs on the uncompressed, gzip and zstd forms, decompressed on the fly as
 //! the layer store does on import. Two levels are measured:
-//! - `extract/<target>/<extractor>/<compression>`: the extractor alone, into a fresh
-//!   directory on each target: `tmpfs` (/dev/shm, when it is a tmpfs: the extractor's own CPU
-//!   and syscall cost) and `disk` (`BERTH_BENCH_DIR`, default the system temp dir: put it on
-//!   the disk the data root will use);
-//! - `layer_store/<compression>`: `LayerStore::extract` on the disk target (the std::fs
-//!   extractor, plus the metadata file, one syncfs and the rename into place), what an
-//!   import pays.
+//! - `extract/<target>/<extractor>/<compression>`: the extractor alone (std::fs reference or
+//!   io_uring), into a fresh directory on each target: `tmpfs` (/dev/shm, when it is a tmpfs:
+//!   the extractor's own CPU and syscall cost) and `disk` (`BERTH_BENCH_DIR`, default the
+//!   system temp dir: put it on the disk the data root will use);
+//! - `layer_store/<compression>`: `LayerStore::extract` on the disk target (its default
+//!   extractor, io_uring when the kernel has it; plus sharing files with stored layers, the
+//!   metadata file, one syncfs and the rename into place), what an import pays.
 //!
 //! Each extracted tree is deleted outside the timing, but a file system may make the next
 //! iteration pay for it: ext4 without a journal skips inodes deleted in the last
@@ -29,11 +29,16 @@ use fsdriver::layer::LayerStore;
 /// An extractor under test: applies an uncompressed tar stream to an existing directory.
 type Extractor = fn(&mut dyn Read, &Path) -> Extracted;
 
-/// Every extractor to compare. The io_uring extractor of issue 4 is one more line here.
-const EXTRACTORS: &[(&str, Extractor)] = &[("std_fs", extract_std_fs)];
+/// Every extractor to compare.
+const EXTRACTORS: &[(&str, Extractor)] = &[("std_fs", extract_std_fs), ("io_uring", extract_uring)];
 
 fn extract_std_fs(reader: &mut dyn Read, dest: &Path) -> Extracted {
     fsdriver::extract::extract(reader, dest, &ExtractLimits::default())
+        .expect("the generated layer extracts")
+}
+
+fn extract_uring(reader: &mut dyn Read, dest: &Path) -> Extracted {
+    fsdriver::extract::uring::extract(reader, dest, &ExtractLimits::default())
         .expect("the generated layer extracts")
 }
 

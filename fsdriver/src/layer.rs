@@ -1,12 +1,15 @@
 //! The layer store: each layer extracted once, into `<root>/layers/<hex>/diff`, keyed by its
 //! diff_id (the sha256 of its uncompressed tar).
 //!
-//! A layer is extracted into `<root>/layers/.tmp-*` and renamed into place only when it is
-//! complete, so a layer directory that exists under its diff_id is always whole. Temporary
-//! directories left by a crash are removed when the store is opened.
+//! A layer is extracted into `<root>/layers/.tmp-*`, its files shared with identical stored
+//! ones ([`crate::dedup`]), and renamed into place only when it is complete, so a layer
+//! directory that exists under its diff_id is always whole: a kill -9 in the middle of an
+//! extraction leaves only a temporary directory, removed when the store is next opened, and
+//! the next import of that layer extracts it again from the start.
 
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,8 +18,9 @@ use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::{sync_dir, write_atomic};
+use crate::dedup::{DedupError, DedupIndex, Swept};
 use crate::digest::Digest;
-use crate::extract::{self, ExtractError, ExtractLimits};
+use crate::extract::{ExtractError, ExtractLimits, Extractor};
 
 const TEMP_PREFIX: &str = ".tmp-";
 const DIFF_DIR: &str = "diff";
@@ -44,6 +48,8 @@ pub enum LayerError {
     NotFound(Digest),
     #[error(transparent)]
     Extract(#[from] ExtractError),
+    #[error(transparent)]
+    Dedup(#[from] DedupError),
     #[error("layer metadata {path} is corrupt: {source}")]
     Corrupt {
         path: PathBuf,
@@ -64,7 +70,9 @@ impl LayerError {
         match self {
             LayerError::NotFound(_) => crate::ErrorKind::NotFound,
             LayerError::Extract(e) => e.kind(),
-            LayerError::Corrupt { .. } | LayerError::Io { .. } => crate::ErrorKind::Internal,
+            LayerError::Corrupt { .. } | LayerError::Io { .. } | LayerError::Dedup(_) => {
+                crate::ErrorKind::Internal
+            }
         }
     }
 }
@@ -77,10 +85,22 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Lay
     }
 }
 
+/// Space the layers take on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Bytes of regular file content, counted in every layer that has them.
+    pub content: u64,
+    /// Disk space actually used by layers and the shared-file index, each inode counted
+    /// once.
+    pub allocated: u64,
+}
+
 #[derive(Debug)]
 pub struct LayerStore {
     dir: PathBuf,
     limits: ExtractLimits,
+    extractor: Extractor,
+    dedup: DedupIndex,
 }
 
 impl LayerStore {
@@ -100,7 +120,20 @@ impl LayerStore {
         Ok(LayerStore {
             dir,
             limits: ExtractLimits::default(),
+            extractor: Extractor::detect(),
+            dedup: DedupIndex::open(root)?,
         })
+    }
+
+    /// Chooses the extractor (by default io_uring when available, see
+    /// [`Extractor::detect`]).
+    pub fn with_extractor(mut self, extractor: Extractor) -> LayerStore {
+        self.extractor = extractor;
+        self
+    }
+
+    pub fn extractor(&self) -> Extractor {
+        self.extractor
     }
 
     /// Sets the tar bomb limits for later extractions.
@@ -156,9 +189,10 @@ impl LayerStore {
         Ok(layers)
     }
 
-    /// Removes the layer. It disappears from its place atomically (renamed away first), so a
-    /// crash half-way through the deletion leaves only a temporary directory.
-    pub fn remove(&self, diff_id: &Digest) -> Result<(), LayerError> {
+    /// Removes the layer; returns the disk space freed (files it shares with other layers
+    /// stay). It disappears from its place atomically (renamed away first), so a crash
+    /// half-way through the deletion leaves only a temporary directory.
+    pub fn remove(&self, diff_id: &Digest) -> Result<u64, LayerError> {
         let path = self.dir.join(diff_id.hex());
         let doomed = self.temp_path();
         match fs::rename(&path, &doomed) {
@@ -169,7 +203,37 @@ impl LayerStore {
             Err(e) => return Err(io_err("removing", &path)(e)),
         }
         sync_dir(&self.dir).map_err(io_err("syncing", &self.dir))?;
-        fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))
+        remove_counting(&doomed)
+    }
+
+    /// Removes the shared files no layer uses any more.
+    pub fn sweep_shared(&self) -> Result<Swept, LayerError> {
+        Ok(self.dedup.sweep()?)
+    }
+
+    /// What the stored layers take: their content, and the disk space they use with
+    /// shared files counted once.
+    pub fn disk_usage(&self) -> Result<DiskUsage, LayerError> {
+        let mut usage = DiskUsage::default();
+        for diff_id in self.list()? {
+            usage.content += self.info(&diff_id)?.size;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut dirs = vec![self.dir.clone(), self.dedup.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
+                let entry = entry.map_err(io_err("listing", &dir))?;
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
+                if meta.is_dir() {
+                    dirs.push(path);
+                }
+                if seen.insert((meta.dev(), meta.ino())) {
+                    usage.allocated += meta.blocks() * 512;
+                }
+            }
+        }
+        Ok(usage)
     }
 
     /// Extracts the uncompressed tar stream `reader` and stores it as a layer.
@@ -190,7 +254,14 @@ impl LayerStore {
         let diff = temp.join(DIFF_DIR);
         fs::create_dir(&temp).map_err(io_err("creating", &temp))?;
         fs::create_dir(&diff).map_err(io_err("creating", &diff))?;
-        let extracted = extract::extract(reader, &diff, &self.limits)?;
+        let extracted = self.extractor.extract(reader, &diff, &self.limits)?;
+        let shared = self.dedup.share(&diff)?;
+        tracing::debug!(
+            diff_id = %extracted.diff_id,
+            files = shared.files,
+            bytes = shared.bytes,
+            "layer files shared with stored layers"
+        );
         let metadata = Metadata {
             diff_id: extracted.diff_id.clone(),
             size: extracted.size,
@@ -274,4 +345,34 @@ impl Drop for StagedLayer<'_> {
             }
         }
     }
+}
+
+/// Removes the tree at `path`; returns the disk space freed: what its directories, and the
+/// files it held the last link to, took.
+fn remove_counting(path: &Path) -> Result<u64, LayerError> {
+    let mut freed = 0;
+    let mut stack = vec![(path.to_path_buf(), false)];
+    while let Some((dir, listed)) = stack.pop() {
+        if listed {
+            let meta = fs::symlink_metadata(&dir).map_err(io_err("stat", &dir))?;
+            fs::remove_dir(&dir).map_err(io_err("removing", &dir))?;
+            freed += meta.blocks() * 512;
+            continue;
+        }
+        stack.push((dir.clone(), true));
+        for entry in fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
+            let entry = entry.map_err(io_err("listing", &dir))?;
+            let child = entry.path();
+            let meta = fs::symlink_metadata(&child).map_err(io_err("stat", &child))?;
+            if meta.is_dir() {
+                stack.push((child, false));
+            } else {
+                fs::remove_file(&child).map_err(io_err("removing", &child))?;
+                if meta.nlink() == 1 {
+                    freed += meta.blocks() * 512;
+                }
+            }
+        }
+    }
+    Ok(freed)
 }

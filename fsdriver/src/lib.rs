@@ -2,11 +2,14 @@
 //!
 //! Layout under a store root (the image service uses `<data-root>/image`):
 //! - `blobs/sha256/<hex>`: OCI blobs ([`content::ContentStore`]);
-//! - `layers/<hex>/diff`: each layer extracted once, keyed by diff_id ([`layer::LayerStore`]).
+//! - `layers/<hex>/diff`: each layer extracted once, keyed by diff_id ([`layer::LayerStore`]);
+//! - `files/<blake3 key>`: one link to each distinct file of the layers, through which
+//!   identical files of different layers are stored once ([`dedup::DedupIndex`]).
 
 pub mod atomic;
 pub mod compression;
 pub mod content;
+pub mod dedup;
 pub mod digest;
 pub mod extract;
 pub mod import;

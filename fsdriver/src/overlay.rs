@@ -8,6 +8,9 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, U
 
 /// The kernel copies mount data into one page.
 const MAX_OPTIONS_LEN: usize = 4095;
+/// Layers may share inodes ([`crate::dedup`]): a copy-up must never link two paths of the
+/// merged tree because their lower files happened to be one inode.
+const INDEX_OFF: &str = "index=off";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
@@ -50,7 +53,7 @@ pub fn mount_options(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<Str
         .collect::<Vec<_>>()
         .join(":");
     let options = format!(
-        "lowerdir={lowerdir},upperdir={},workdir={}",
+        "lowerdir={lowerdir},upperdir={},workdir={},{INDEX_OFF}",
         upper.to_string_lossy(),
         work.to_string_lossy()
     );
@@ -93,6 +96,8 @@ pub fn mount(
         .map_err(|e| mount_error("setting the upper directory of", target, e, Some(upper)))?;
     rustix::mount::fsconfig_set_string(&fs, "workdir", work)
         .map_err(|e| mount_error("setting the work directory of", target, e, Some(work)))?;
+    rustix::mount::fsconfig_set_string(&fs, "index", "off")
+        .map_err(|e| mount_error("turning the inode index off for", target, e, None))?;
     rustix::mount::fsconfig_create(&fs).map_err(|e| mount_error("creating", target, e, None))?;
     let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| mount_error("creating", target, e, None))?;

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::Tar;
 use fsdriver::compression::Compression;
 use fsdriver::content::ContentStore;
-use fsdriver::extract::ExtractLimits;
+use fsdriver::extract::{ExtractLimits, Extractor};
 use fsdriver::import::ingest_layer;
 use fsdriver::layer::{LayerError, LayerStore};
 use fsdriver::{overlay, Digest, ErrorKind};
@@ -23,11 +23,12 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Nothing is stored: no blob, no layer, no temporary leftovers.
+/// Nothing is stored: no blob, no layer, no shared file, no temporary leftovers.
 fn assert_store_empty(root: &Path) {
     assert!(entries(&root.join("blobs/sha256")).is_empty());
     assert!(entries(&root.join("blobs/ingest")).is_empty());
     assert!(entries(&root.join("layers")).is_empty());
+    assert!(entries(&root.join("files")).is_empty());
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -154,6 +155,13 @@ fn ingest_stores_the_blob_as_sent_and_the_layer_extracted() {
 fn a_bad_upload_stores_nothing() {
     let tar = Tar::new().file("f", &vec![3u8; 50_000]).bytes();
     let gz = gzip(&tar);
+    // Bombs: a few kilobytes that expand past the limits below.
+    let huge = Tar::new().file("zeros", &vec![0u8; 8 << 20]).bytes();
+    let mut many = Tar::new();
+    for i in 0..300 {
+        many.file(&format!("f{i}"), b"");
+    }
+    let many = many.bytes();
     let bad_inputs: Vec<(&str, Vec<u8>)> = vec![
         ("truncated gzip", gz[..gz.len() - 8].to_vec()),
         ("gzip cut in the middle", gz[..gz.len() / 2].to_vec()),
@@ -163,14 +171,47 @@ fn a_bad_upload_stores_nothing() {
             "escaping hard link",
             Tar::new().hardlink("x", "../../../etc/passwd").bytes(),
         ),
+        ("gzip bomb", gzip(&huge)),
+        ("zstd bomb", zstd::encode_all(&huge[..], 3).unwrap()),
+        ("millions of entries, or 300", gzip(&many)),
     ];
-    for (what, input) in bad_inputs {
-        let root = tempfile::tempdir().unwrap();
-        let content = ContentStore::open(root.path()).unwrap();
-        let layers = LayerStore::open(root.path()).unwrap();
-        let err = ingest_layer(&content, &layers, &input[..]).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{what}: {err}");
-        assert_store_empty(root.path());
+    let limits = ExtractLimits {
+        max_entries: 100,
+        max_bytes: 4 << 20,
+    };
+    for extractor in [Extractor::Reference, Extractor::Uring] {
+        for (what, input) in &bad_inputs {
+            let root = tempfile::tempdir().unwrap();
+            let content = ContentStore::open(root.path()).unwrap();
+            let layers = LayerStore::open(root.path())
+                .unwrap()
+                .with_extractor(extractor)
+                .with_limits(limits);
+            let err = ingest_layer(&content, &layers, &input[..]).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidArgument,
+                "{extractor:?}, {what}: {err}"
+            );
+            if what.contains("bomb") || what.contains("entries") {
+                assert!(
+                    err.to_string().contains("limit") || err.to_string().contains("more than"),
+                    "{extractor:?}, {what}: {err}"
+                );
+            }
+            assert_store_empty(root.path());
+        }
+    }
+}
+
+#[test]
+fn the_store_extracts_with_io_uring_when_the_kernel_has_it() {
+    let root = tempfile::tempdir().unwrap();
+    let layers = LayerStore::open(root.path()).unwrap();
+    assert_eq!(layers.extractor(), Extractor::detect());
+    match fsdriver::extract::uring::available() {
+        Ok(()) => assert_eq!(layers.extractor(), Extractor::Uring),
+        Err(e) => assert_eq!(layers.extractor(), Extractor::Reference, "{e}"),
     }
 }
 
@@ -223,7 +264,7 @@ fn overlay_mounts_layers_top_most_first() {
     assert_eq!(
         options,
         format!(
-            "lowerdir={}:{},upperdir={},workdir={}",
+            "lowerdir={}:{},upperdir={},workdir={},index=off",
             top.path.display(),
             base.path.display(),
             upper.display(),

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 pub use fsdriver::Digest;
 pub use pin::Pinned;
-pub use store::{ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
+pub use store::{Collected, ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
 
 /// How a failure is reported (the API maps these to 404, 409, 400 and 500).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

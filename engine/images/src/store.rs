@@ -8,7 +8,8 @@
 //! - `leases/<holder>`: layers kept alive for a container even if its image is removed.
 //!
 //! Every file is written atomically; an image file is written only once its blobs and layers
-//! are stored, and whatever a crash leaves unreferenced is collected at the next open.
+//! are stored, and whatever a crash leaves unreferenced is collected at the next open (and
+//! by [`ImageStore::gc`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -75,6 +76,17 @@ pub struct ImageUser {
     pub running: bool,
 }
 
+/// What [`ImageStore::gc`] deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Layers (by diff_id) no image or lease used.
+    pub layers: Vec<Digest>,
+    /// Blobs no image used.
+    pub blobs: Vec<Digest>,
+    /// Disk space freed: the blobs, and whatever the layers did not share with others.
+    pub bytes_freed: u64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct ImageFile {
     manifest: Digest,
@@ -128,6 +140,9 @@ pub struct ImageStore {
     /// `state`, exclusively while unreferenced layers and blobs are deleted, so a deletion
     /// never takes away something an import is about to reference.
     pub(crate) gc: RwLock<()>,
+    /// Every image file loaded at open. If one did not, its layers and blobs look
+    /// unreferenced, so nothing is collected.
+    all_loaded: bool,
 }
 
 impl ImageStore {
@@ -161,6 +176,7 @@ impl ImageStore {
                 blob_leases: BTreeMap::new(),
             }),
             gc: RwLock::new(()),
+            all_loaded: false,
         };
         let all_loaded = store.load_images()?;
         store.load_leases()?;
@@ -170,7 +186,28 @@ impl ImageStore {
         } else {
             tracing::warn!("some images could not be loaded; skipping garbage collection");
         }
+        store.all_loaded = all_loaded;
         Ok(store)
+    }
+
+    /// Deletes every layer and blob that no image and no lease references (what `image
+    /// prune` leaves to collect, or a crash left behind), and the shared files only they
+    /// used.
+    pub fn gc(&self) -> Result<Collected, Error> {
+        if !self.all_loaded {
+            return Err(Error::Internal(
+                "some images could not be loaded when the store was opened; refusing to collect \
+                 layers and blobs they may use"
+                    .into(),
+            ));
+        }
+        self.collect_unreferenced()
+    }
+
+    /// The disk space layers take: their content counted per layer, and the space actually
+    /// used once files shared between layers are counted once (`system df`).
+    pub fn layers_disk_usage(&self) -> Result<fsdriver::layer::DiskUsage, Error> {
+        Ok(self.layers.disk_usage().map_err(fsdriver::Error::from)?)
     }
 
     /// Stores a single-layer image from a tar stream (gzip, zstd or plain), like
@@ -533,6 +570,19 @@ impl ImageStore {
 
     /// Deletes whichever of `layers` and `blobs` no image or lease references any more.
     pub(crate) fn collect(&self, layers: &[Digest], blobs: &[Digest]) -> Result<(), Error> {
+        self.delete_unreferenced(layers, blobs).map(drop)
+    }
+
+    /// Deletes every layer and blob nothing references: what an import or a removal
+    /// interrupted by a crash left behind.
+    fn collect_unreferenced(&self) -> Result<Collected, Error> {
+        let layers = self.layers.list().map_err(fsdriver::Error::from)?;
+        let blobs = self.content.list().map_err(fsdriver::Error::from)?;
+        self.delete_unreferenced(&layers, &blobs)
+    }
+
+    /// [`ImageStore::collect`], saying what it deleted.
+    fn delete_unreferenced(&self, layers: &[Digest], blobs: &[Digest]) -> Result<Collected, Error> {
         let _gc = self.gc.write();
         let (layers, blobs) = {
             let state = self.state.lock();
@@ -549,27 +599,37 @@ impl ImageStore {
                 .collect();
             (layers, blobs)
         };
-        for diff_id in &layers {
-            match self.layers.remove(diff_id) {
-                Ok(()) | Err(LayerError::NotFound(_)) => {}
+        let mut collected = Collected::default();
+        for diff_id in layers {
+            match self.layers.remove(&diff_id) {
+                Ok(freed) => {
+                    collected.bytes_freed += freed;
+                    collected.layers.push(diff_id);
+                }
+                Err(LayerError::NotFound(_)) => {}
                 Err(e) => return Err(fsdriver::Error::from(e).into()),
             }
         }
-        for digest in &blobs {
-            match self.content.delete(digest) {
-                Ok(()) | Err(fsdriver::content::ContentError::NotFound(_)) => {}
+        if !collected.layers.is_empty() {
+            let swept = self.layers.sweep_shared().map_err(fsdriver::Error::from)?;
+            collected.bytes_freed += swept.bytes;
+        }
+        for digest in blobs {
+            let size = match self.content.size(&digest) {
+                Ok(size) => size,
+                Err(fsdriver::content::ContentError::NotFound(_)) => continue,
+                Err(e) => return Err(fsdriver::Error::from(e).into()),
+            };
+            match self.content.delete(&digest) {
+                Ok(()) => {
+                    collected.bytes_freed += size;
+                    collected.blobs.push(digest);
+                }
+                Err(fsdriver::content::ContentError::NotFound(_)) => {}
                 Err(e) => return Err(fsdriver::Error::from(e).into()),
             }
         }
-        Ok(())
-    }
-
-    /// Deletes every layer and blob nothing references: what an import or a removal
-    /// interrupted by a crash left behind.
-    fn collect_unreferenced(&self) -> Result<(), Error> {
-        let layers = self.layers.list().map_err(fsdriver::Error::from)?;
-        let blobs = self.content.list().map_err(fsdriver::Error::from)?;
-        self.collect(&layers, &blobs)
+        Ok(collected)
     }
 }
 

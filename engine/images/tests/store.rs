@@ -47,10 +47,11 @@ fn count(dir: &Path) -> usize {
     fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
-/// No blob, no layer, no image, no tag.
+/// No blob, no layer, no shared file, no image, no tag.
 fn assert_empty(root: &Path) {
     assert_eq!(count(&root.join("blobs/sha256")), 0);
     assert_eq!(count(&root.join("layers")), 0);
+    assert_eq!(count(&root.join("files")), 0);
     assert_eq!(count(&root.join("images")), 0);
     let tags = fs::read_to_string(root.join("repositories.json")).unwrap_or_default();
     assert!(!tags.contains("sha256:"), "{tags}");
@@ -521,4 +522,67 @@ fn the_store_is_shareable_across_threads() {
         }
     });
     assert_eq!(store.list().len(), 4);
+}
+
+#[test]
+fn gc_collects_what_nothing_references() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let kept = import(&store, &busybox_tar(), Some("kept"));
+    assert_eq!(store.gc().unwrap(), berth_images::Collected::default());
+
+    // What an interrupted pull leaves while the daemon runs: a blob, a layer.
+    let orphan_blob = fsdriver::content::ContentStore::open(root.path())
+        .unwrap()
+        .put(b"an orphan blob")
+        .unwrap()
+        .digest;
+    let orphan_layer = fsdriver::layer::LayerStore::open(root.path())
+        .unwrap()
+        .extract(&layer_tar(&[("orphan", &[7u8; 10_000])])[..])
+        .unwrap()
+        .diff_id;
+    let before = store.layers_disk_usage().unwrap();
+    let collected = store.gc().unwrap();
+    assert_eq!(collected.layers, [orphan_layer]);
+    let after = store.layers_disk_usage().unwrap();
+    assert_eq!(before.content - after.content, 10_000);
+    assert!(
+        before.allocated - after.allocated >= 10_000,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(collected.blobs, [orphan_blob]);
+    assert!(
+        collected.bytes_freed >= 10_000 + 14,
+        "{} bytes freed",
+        collected.bytes_freed
+    );
+    assert_eq!(store.gc().unwrap(), berth_images::Collected::default());
+    let image = store.resolve("kept").unwrap();
+    assert_eq!(image.id, kept.id);
+    assert!(store.rootfs_layers(&image).unwrap()[0]
+        .join("bin/busybox")
+        .is_file());
+    store.remove("kept", false, &not_used).unwrap();
+    assert_empty(root.path());
+}
+
+#[test]
+fn gc_refuses_when_an_image_could_not_be_loaded() {
+    let root = tempfile::tempdir().unwrap();
+    let image = {
+        let store = ImageStore::open(root.path()).unwrap();
+        import(&store, &busybox_tar(), Some("busybox"))
+    };
+    let image_file = root
+        .path()
+        .join("images")
+        .join(format!("{}.json", image.id.hex()));
+    fs::write(&image_file, b"{ not json").unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let err = store.gc().unwrap_err();
+    assert!(err.to_string().contains("could not be loaded"), "{err}");
+    // Its layer and blobs are all still there.
+    assert_eq!(count(&root.path().join("blobs/sha256")), 3);
+    assert_eq!(count(&root.path().join("layers")), 1);
 }

@@ -121,8 +121,10 @@ fn overlay_data(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<String, 
         .iter()
         .map(|l| checked(l))
         .collect::<Result<Vec<_>, _>>()?;
+    // index=off: layers may share inodes (fsdriver stores identical files once), and a
+    // copy-up must not link two paths of the container because their lower files did.
     Ok(format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={},index=off",
         lowers.join(":"),
         checked(upper)?,
         checked(work)?
@@ -222,7 +224,10 @@ mod tests {
             Path::new("/c/work"),
         )
         .unwrap();
-        assert_eq!(data, "lowerdir=/l/b:/l/a,upperdir=/c/up,workdir=/c/work");
+        assert_eq!(
+            data,
+            "lowerdir=/l/b:/l/a,upperdir=/c/up,workdir=/c/work,index=off"
+        );
         assert!(overlay_data(&["/l/a:b".into()], Path::new("/u"), Path::new("/w")).is_err());
         assert!(overlay_data(&[], Path::new("/u"), Path::new("/w")).is_err());
     }

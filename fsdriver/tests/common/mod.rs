@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this helper
 
+pub mod snapshot;
+
 use tar::{EntryType, Header};
 
 pub struct Tar {
