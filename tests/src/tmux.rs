@@ -1,18 +1,19 @@
-//! A terminal for tests: a tmux server of the test's own (its own socket, so tests run side by
-//! side and one never touches another's), driven with send-keys and read with capture-pane.
+//! A terminal for tests: a tmux server of the test's own (its own socket in its own temporary
+//! directory, so tests run side by side and one never touches another's), driven with
+//! send-keys and read with capture-pane.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::time::{Duration, Instant};
 
 use crate::command::run_command;
 use crate::EVENTUALLY_LIMIT;
 
-/// A tmux server with one window running one command. The server is killed when this is
-/// dropped.
+/// A tmux server with one window running one command. The server is killed, and its socket
+/// removed, when this is dropped.
 pub struct Tmux {
-    socket: String,
+    /// Holds the server's socket.
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -38,13 +39,11 @@ impl Tmux {
 
     #[track_caller]
     fn start_line(command: &str, columns: u16, rows: u16) -> Tmux {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
         let tmux = Tmux {
-            socket: format!(
-                "berth-test-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::SeqCst)
-            ),
+            dir: tempfile::Builder::new()
+                .prefix("berth-tmux-")
+                .tempdir()
+                .expect("a directory for the tmux socket"),
         };
         // `cat` keeps the pane (and its last screen) once the command is done.
         let script = format!("{command}; echo \"[exited $?]\"; exec cat");
@@ -66,7 +65,7 @@ impl Tmux {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("tmux");
-        cmd.arg("-L").arg(&self.socket).args(args);
+        cmd.arg("-S").arg(self.dir.path().join("socket")).args(args);
         cmd
     }
 
