@@ -33,6 +33,12 @@
 # run. That mount is left in place afterwards, as ../shared/peers leaves it: any cgroup v1 user
 # started meanwhile (a berthd, dockerd) has seen the hierarchy and creates cgroups in it, and
 # unmounting it would leave them pointing at a path that is gone.
+#
+# Outside the scratch directory, the peers themselves leave what they create on first use and
+# share with any other user of them: /run/docker/plugins, /run/containers/networks,
+# /etc/containers/networks, /var/lib/containers/cache and /dev/shm/libpod_lock (podman's lock
+# table). The harness leaves those alone; it removes the bridges (docker0, podman0) and puts
+# back the iptables rules and ip_forward setting that dockerd and netavark changed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
