@@ -444,7 +444,8 @@ import_images() {
 
 versions() {
   echo "- machine: $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
-  echo "- berth: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- engine cli fsdriver 2>/dev/null || echo ' (with uncommitted changes to engine/, cli/ or fsdriver/)'), binaries from $BERTH_BIN_DIR"
+  # The binaries need not match the checkout: say when they were built, beside the checkout.
+  echo "- berth: binaries from $BERTH_BIN_DIR, built $(date -u -r "$BERTH_BIN_DIR/berthd" +%Y-%m-%dT%H:%M:%SZ); checkout at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- engine cli fsdriver 2>/dev/null || echo ' with uncommitted changes to engine/, cli/ or fsdriver/')"
   if [ "$BERTH_ONLY" = 0 ]; then
     local p
     for p in docker.io containerd runc podman crun conmon docker-registry hyperfine; do
