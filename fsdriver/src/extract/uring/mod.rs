@@ -8,8 +8,9 @@
 //!   each small file is one linked chain `openat` (into a direct descriptor) → `write` →
 //!   `close`, submitted with many others in one `io_uring_enter`, so the kernel's workers
 //!   create files while the reading thread decompresses the next ones. Everything else
-//!   (directories, hard links, devices, whiteouts, files with xattrs) goes through the
-//!   reference's own functions, in order.
+//!   (directories, hard links, devices, whiteouts) goes through the reference's own
+//!   functions, in order; so do the creation and metadata of files larger than a batch or
+//!   with xattrs, whose content is still written through io_uring.
 //!
 //! Batches travel over two bounded channels: full ones to the writer, empty ones back once
 //! the kernel is done with their buffers, so memory stays bounded whatever the layer size.

@@ -11,10 +11,11 @@
 //!   created), and hard links, whose target may be anything in flight, are made only then.
 //!
 //! A regular file that fits in one batch is created with its final mode (the writer thread
-//! has its own umask of 0, which the kernel's io_uring workers share), written and closed
-//! by one linked chain; its owner, setuid/setgid bits and times are then fixed by name,
-//! which is safe because the name is a direct child of a confined directory and nothing
-//! else touches it while it is in flight. Larger files and files with xattrs are created
+//! has its own umask of 0, which the kernel's io_uring workers share; the first such file
+//! is checked, and if it did not get that mode and our owner, every later file is fixed
+//! explicitly), written and closed by one linked chain; its owner, setuid/setgid bits and
+//! times are then fixed by name, which is safe because the name is a direct child of a
+//! confined directory and nothing else touches it while it is in flight. Larger files and files with xattrs are created
 //! with the reference's `create_file`, written by io_uring through that descriptor and
 //! finished with the reference's `finish_file`.
 
