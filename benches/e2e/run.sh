@@ -30,7 +30,15 @@
 # without CAP_SYS_RESOURCE, podman's default rlimits cannot be set, so CONTAINERS_CONF points
 # at a containers.conf whose default_ulimits fit the hard limits; and crun refuses a hybrid
 # host whose cgroup2 tree still holds hugetlb, so hugetlb is mounted as a v1 hierarchy for the
-# run (and unmounted afterwards if this script mounted it).
+# run. That mount is left in place afterwards, as ../shared/peers leaves it: any cgroup v1 user
+# started meanwhile (a berthd, dockerd) has seen the hierarchy and creates cgroups in it, and
+# unmounting it would leave them pointing at a path that is gone.
+#
+# Outside the scratch directory, the peers themselves leave what they create on first use and
+# share with any other user of them: /run/docker/plugins, /run/containers/networks,
+# /etc/containers/networks, /var/lib/containers/cache and /dev/shm/libpod_lock (podman's lock
+# table). The harness leaves those alone; it removes the bridges (docker0, podman0) and puts
+# back the iptables rules and ip_forward setting that dockerd and netavark changed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -239,7 +247,6 @@ FIGURES=(
   "start_total|$N sequential \`run -d busybox sleep\`, total|s|lower"
   "mem_rss|memory per running container: Δ RSS of daemon + shims/monitors / $N|kB|lower"
   "mem_pss|memory per running container: Δ PSS of daemon + shims/monitors / $N|kB|lower"
-  "mem_sys|memory per running container: Δ system used memory / $N (kernel + payload too)|kB|lower"
   "ps|\`ps\` with $N running|ms|lower"
   "stats|\`stats --no-stream\` with $N running|ms|lower"
   "exec|\`exec CONTAINER true\`, $N running|ms|lower"
@@ -269,7 +276,7 @@ DENSITY_FIGURES=(
 # ---------------------------------------------------------------------------------------
 # Clean-up: containers, daemons (by PID), mounts, network leftovers, directories
 # ---------------------------------------------------------------------------------------
-HUGETLB_MOUNTED=0 HUGETLB_DIR_MADE=0 IPTABLES_BEFORE="" LINKS_BEFORE="" IP_FORWARD_BEFORE=""
+HUGETLB_MOUNTED=0 IPTABLES_BEFORE="" LINKS_BEFORE="" IP_FORWARD_BEFORE=""
 stop_pid() { # stop_pid NAME PID [SECONDS]
   local name=$1 pid=$2 wait=${3:-30} i
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
@@ -332,16 +339,17 @@ cleanup() {
     while read -r m; do umount -l "$m" 2>/dev/null || log "could not unmount $m"; done
   [ -n "$IPTABLES_BEFORE" ] && restore_iptables
   [ -n "$IP_FORWARD_BEFORE" ] && echo "$IP_FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
+  # Bridges the peers made, if this run started them (a berth-only run touches no network).
   local link
-  for link in docker0 cni-podman0; do
-    if ip link show "$link" >/dev/null 2>&1 && ! grep -qx "$link" <<<"$LINKS_BEFORE"; then
-      ip link delete "$link" && log "deleted the $link bridge the peers created"
-    fi
-  done
-  if [ "$HUGETLB_MOUNTED" = 1 ]; then
-    umount /sys/fs/cgroup/hugetlb && log "unmounted the v1 hugetlb hierarchy mounted for podman"
-    [ "$HUGETLB_DIR_MADE" = 1 ] && rmdir /sys/fs/cgroup/hugetlb
+  if [ -n "$DOCKERD_PID" ]; then
+    for link in docker0 podman0 cni-podman0; do
+      if ip link show "$link" >/dev/null 2>&1 && ! grep -qx "$link" <<<"$LINKS_BEFORE"; then
+        ip link delete "$link" && log "deleted the $link bridge the peers created"
+      fi
+    done
   fi
+  [ "$HUGETLB_MOUNTED" = 1 ] && log "left the v1 hugetlb hierarchy mounted at /sys/fs/cgroup/hugetlb:" \
+    "daemons started during the run know it; umount it once none is running"
   rm -rf "$T"
   exit $rc
 }
@@ -370,10 +378,10 @@ CONF
     for c in $(cat "$u/cgroup.controllers"); do
       [ "$c" = hugetlb ] || die "cgroup2 holds $c; crun refuses hybrid mode (see ../shared/peers/05_host_setup.sh)"
       if ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-        [ -d /sys/fs/cgroup/hugetlb ] || { mkdir /sys/fs/cgroup/hugetlb; HUGETLB_DIR_MADE=1; }
+        mkdir -p /sys/fs/cgroup/hugetlb
         mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
         HUGETLB_MOUNTED=1
-        log "mounted the v1 hugetlb hierarchy for crun (undone at the end)"
+        log "mounted the v1 hugetlb hierarchy for crun (it stays mounted, as with ../shared/peers)"
       fi
     done
   fi
@@ -436,13 +444,15 @@ import_images() {
 
 versions() {
   echo "- machine: $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
-  echo "- berth: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)'), binaries from $BERTH_BIN_DIR"
+  # The binaries need not match the checkout: say when they were built, beside the checkout.
+  echo "- berth: binaries from $BERTH_BIN_DIR, built $(date -u -r "$BERTH_BIN_DIR/berthd" +%Y-%m-%dT%H:%M:%SZ); checkout at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- engine cli fsdriver 2>/dev/null || echo ' with uncommitted changes to engine/, cli/ or fsdriver/')"
   if [ "$BERTH_ONLY" = 0 ]; then
     local p
     for p in docker.io containerd runc podman crun conmon docker-registry hyperfine; do
       printf -- '- %s %s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo missing)"
     done
   fi
+  echo "- load average (1, 5, 15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (the machine is shared)"
   echo "- timing: $([ "$HAVE_HYPERFINE" = 1 ] && echo "hyperfine -N (one warm-up)" || echo "bash \$EPOCHREALTIME around each run (hyperfine missing)"); rounds $ROUNDS, $RUNS runs per round for short commands"
 }
 
@@ -482,16 +492,40 @@ idle_rss() {
   PODMAN_SERVICE_PID=""
 }
 
-fig_version_and_run_rm() {
-  local r eng
+# Each figure is measured by a function taking one engine; `rounds` calls it for every engine,
+# ROUNDS times, rotating which engine goes first. A failure is recorded against the figures
+# (the table shows it) and, unless --keep-going, stops the run. Inside these functions every
+# command that matters is checked explicitly: errexit does not apply under `if !`.
+FAILED=0
+failed() { # failed ENGINE FIGURE...
+  local eng=$1 f; shift
+  for f in "$@"; do echo failed >>"$SAMPLES/$f.$eng.failed"; done
+  FAILED=$((FAILED + 1))
+  [ "$KEEP_GOING" = 1 ] || die "$eng: ${*} failed (see $T/errors.log; --keep-going to carry on)"
+  log "$eng: $* failed; carrying on"
+}
+rounds() { # rounds "FIGURE..." FUNCTION
+  local fig_list=$1 fn=$2 r eng
   for r in $(seq "$ROUNDS"); do
     for eng in $(rotated "$r"); do
-      timed_runs version "$eng" "$RUNS" version
-      timed_runs run_rm "$eng" "$RUNS" run --rm busybox true
-      timed_runs run_rm_none "$eng" "$RUNS" run --rm --network none busybox true
+      # shellcheck disable=SC2086
+      "$fn" "$eng" || failed "$eng" $fig_list
     done
-    log "round $r/$ROUNDS: version, run --rm done"
+    log "round $r/$ROUNDS: $fn done"
   done
+}
+elapsed() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN{printf "%.4f", e-s}'; }
+# timed FIGURE ENGINE CMD... : one timed run of CMD, in seconds, added to FIGURE
+timed() {
+  local fig=$1 eng=$2 v; shift 2
+  v=$(secs "$@") || return 1
+  add "$fig" "$eng" "$v"
+}
+
+one_version_and_run_rm() {
+  timed_runs version "$1" "$RUNS" version &&
+    timed_runs run_rm "$1" "$RUNS" run --rm busybox true &&
+    timed_runs run_rm_none "$1" "$RUNS" run --rm --network none busybox true
 }
 
 names() { local i; for i in $(seq "$1"); do printf 'e2e-%s ' "$i"; done; }
@@ -504,7 +538,7 @@ start_many() {
     e "$eng" run -d --label "$LABEL" --name "e2e-$i" busybox sleep 100000 >/dev/null 2>>"$T/errors.log" ||
       { log "$eng: run -d e2e-$i failed: $(tail -1 "$T/errors.log")"; return 1; }
   done
-  awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN{printf "%.4f", e-s}'
+  elapsed "$s"
 }
 
 # per_container BEFORE AFTER COUNT FIG_RSS FIG_PSS FIG_SYS ENGINE
@@ -514,83 +548,70 @@ per_container() {
   read -r ar ap au <<<"$2"
   add "$4" "$7" "$(awk -v a="$ar" -v b="$br" -v n="$3" 'BEGIN{printf "%.1f", (a-b)/n}')"
   add "$5" "$7" "$(awk -v a="$ap" -v b="$bp" -v n="$3" 'BEGIN{printf "%.1f", (a-b)/n}')"
-  add "$6" "$7" "$(awk -v a="$au" -v b="$bu" -v n="$3" 'BEGIN{printf "%.1f", (a-b)/n}')"
+  # System-wide memory moves with everything else on a shared machine; only the density
+  # run, with hundreds of containers, has a signal above that noise.
+  [ -z "$6" ] || add "$6" "$7" "$(awk -v a="$au" -v b="$bu" -v n="$3" 'BEGIN{printf "%.1f", (a-b)/n}')"
 }
 
-fig_many() {
-  local r eng before after total running mid
-  mid=e2e-$(((N + 1) / 2))
-  for r in $(seq "$ROUNDS"); do
-    for eng in $(rotated "$r"); do
-      remove_all_containers "$eng"
-      sync; sleep "$SETTLE"
-      before=$(mem_snapshot "$eng")
-      total=$(start_many "$eng" "$N") || return 1
-      add start_total "$eng" "$total"
-      add start_rate "$eng" "$(awk -v n="$N" -v t="$total" 'BEGIN{printf "%.3f", n/t}')"
-      sleep "$SETTLE"
-      after=$(mem_snapshot "$eng")
-      per_container "$before" "$after" "$N" mem_rss mem_pss mem_sys "$eng"
-      running=$(e "$eng" ps -q | wc -l)
-      [ "$running" -ge "$N" ] || log "$eng: only $running of $N running"
-      timed_runs ps "$eng" "$RUNS" ps
-      if ! is_na stats "$eng" && supported "$eng" stats -- stats --no-stream; then
-        timed_runs stats "$eng" "$(((RUNS + 1) / 2))" stats --no-stream
-      fi
-      if ! is_na exec "$eng" && supported "$eng" exec -- exec "$mid" true; then
-        timed_runs exec "$eng" "$RUNS" exec "$mid" true
-      fi
-      if ! is_na top "$eng" && supported "$eng" top -- top "$mid"; then
-        timed_runs top "$eng" "$RUNS" top "$mid"
-      fi
-      # shellcheck disable=SC2046
-      add stop "$eng" "$(secs e "$eng" stop -t 0 $(names "$N"))"
-      # shellcheck disable=SC2046
-      add rm "$eng" "$(secs e "$eng" rm $(names "$N"))"
-      log "round $r/$ROUNDS $eng: $N started in ${total}s"
-    done
-  done
+one_many() {
+  local eng=$1 before after total running mid=e2e-$(((N + 1) / 2))
+  remove_all_containers "$eng"
+  sync; sleep "$SETTLE"
+  before=$(mem_snapshot "$eng")
+  total=$(start_many "$eng" "$N") || return 1
+  add start_total "$eng" "$total"
+  add start_rate "$eng" "$(awk -v n="$N" -v t="$total" 'BEGIN{printf "%.3f", n/t}')"
+  sleep "$SETTLE"
+  after=$(mem_snapshot "$eng")
+  per_container "$before" "$after" "$N" mem_rss mem_pss "" "$eng"
+  running=$(e "$eng" ps -q | wc -l)
+  [ "$running" -ge "$N" ] || { log "$eng: only $running of $N running"; return 1; }
+  timed_runs ps "$eng" "$RUNS" ps || return 1
+  if ! is_na stats "$eng" && supported "$eng" stats -- stats --no-stream; then
+    timed_runs stats "$eng" "$(((RUNS + 1) / 2))" stats --no-stream || return 1
+  fi
+  if ! is_na exec "$eng" && supported "$eng" exec -- exec "$mid" true; then
+    timed_runs exec "$eng" "$RUNS" exec "$mid" true || return 1
+  fi
+  if ! is_na top "$eng" && supported "$eng" top -- top "$mid"; then
+    timed_runs top "$eng" "$RUNS" top "$mid" || return 1
+  fi
+  # shellcheck disable=SC2046
+  timed stop "$eng" e "$eng" stop -t 0 $(names "$N") || return 1
+  # shellcheck disable=SC2046
+  timed rm "$eng" e "$eng" rm $(names "$N") || return 1
+  log "$eng: $N started in ${total}s"
 }
 
-fig_logs() {
-  local r eng s
-  for r in $(seq "$ROUNDS"); do
-    for eng in $(rotated "$r"); do
-      e "$eng" rm -f e2e-logs >/dev/null 2>&1 || true
-      sync; sleep 1
-      s=$EPOCHREALTIME
-      e "$eng" run -d --label "$LABEL" --name e2e-logs busybox sh -c \
-        "yes abcdefghijklmnopqrstuvwxyz | head -c $((LOG_MB * 1000000))" >/dev/null
-      e "$eng" wait e2e-logs >/dev/null
-      add logs_ingest "$eng" "$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN{printf "%.4f", e-s}')"
-      local got; got=$(e "$eng" logs e2e-logs 2>/dev/null | wc -c)
-      [ "$got" = $((LOG_MB * 1000000)) ] || log "$eng: logs returned $got bytes, not $((LOG_MB * 1000000))"
-      add logs_read "$eng" "$(secs e "$eng" logs e2e-logs)"
-      e "$eng" rm -f e2e-logs >/dev/null
-    done
-    log "round $r/$ROUNDS: logs done"
-  done
+one_logs() {
+  local eng=$1 s got bytes=$((LOG_MB * 1000000))
+  e "$eng" rm -f e2e-logs >/dev/null 2>&1 || true
+  sync; sleep 1
+  s=$EPOCHREALTIME
+  e "$eng" run -d --label "$LABEL" --name e2e-logs busybox sh -c \
+    "yes abcdefghijklmnopqrstuvwxyz | head -c $bytes" >/dev/null 2>>"$T/errors.log" || return 1
+  e "$eng" wait e2e-logs >/dev/null 2>>"$T/errors.log" || return 1
+  add logs_ingest "$eng" "$(elapsed "$s")"
+  got=$(e "$eng" logs e2e-logs 2>/dev/null | wc -c)
+  [ "$got" = "$bytes" ] || { log "$eng: logs returned $got bytes, not $bytes"; return 1; }
+  timed logs_read "$eng" e "$eng" logs e2e-logs || return 1
+  e "$eng" rm -f e2e-logs >/dev/null
 }
 
 rmi_big() { e "$1" rmi -f big:latest >/dev/null 2>&1 || true; }
 
-fig_images() {
-  local r eng out=$T/saved.tar
-  for r in $(seq "$ROUNDS"); do
-    for eng in $(rotated "$r"); do
-      rmi_big "$eng"; sync; sleep 1
-      add import "$eng" "$(secs e "$eng" import "$T/big.tar" big:latest)"
-      if ! is_na save "$eng" && supported "$eng" save load -- save -o "$out" busybox:latest; then
-        rm -f "$out"; sync; sleep 1
-        add save "$eng" "$(secs e "$eng" save -o "$out" big:latest)"
-        rmi_big "$eng"; sync; sleep 1
-        add load "$eng" "$(secs e "$eng" load -i "$out")"
-        e "$eng" image inspect big:latest >/dev/null || die "$eng: load did not bring big:latest back"
-      fi
-      rm -f "$out"
-    done
-    log "round $r/$ROUNDS: import/save/load done"
-  done
+one_images() {
+  local eng=$1 out=$T/saved.tar
+  rmi_big "$eng"; sync; sleep 1
+  timed import "$eng" e "$eng" import "$T/big.tar" big:latest || return 1
+  if ! is_na save "$eng" && supported "$eng" save load -- save -o "$out" busybox:latest; then
+    rm -f "$out"; sync; sleep 1
+    timed save "$eng" e "$eng" save -o "$out" big:latest || return 1
+    rmi_big "$eng"; sync; sleep 1
+    timed load "$eng" e "$eng" load -i "$out" || return 1
+    e "$eng" image inspect big:latest >/dev/null || { log "$eng: load did not bring big:latest back"; return 1; }
+  fi
+  rm -f "$out"
 }
 
 registry_start() {
@@ -608,18 +629,18 @@ http:
 CONF
   setsid docker-registry serve "$T/registry/config.yml" >>"$T/registry.log" 2>&1 </dev/null &
   REGISTRY_PID=$!
-  wait_for 10 bash -c '(exec 3<>/dev/tcp/127.0.0.1/5000)' || die "docker-registry did not start"
+  wait_for 10 bash -c '(exec 3<>/dev/tcp/127.0.0.1/5000)' || { log "docker-registry did not start"; return 1; }
 }
 
 # measure_or_na FIG ENGINE NA-FIGS CMD... : one timed run added to FIG; a CLI refusal as "not
-# supported" marks NA-FIGS (comma-separated) n/a instead and returns 1.
+# supported" marks NA-FIGS (comma-separated) n/a instead and returns 1; other failures 2.
 measure_or_na() {
   local fig=$1 eng=$2 na_figs=$3; shift 3
   local s rc=0 err=$T/measure.err
   s=$EPOCHREALTIME
   "$@" >/dev/null 2>"$err" || rc=$?
   if [ $rc = 0 ]; then
-    add "$fig" "$eng" "$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN{printf "%.4f", e-s}')"
+    add "$fig" "$eng" "$(elapsed "$s")"
     return 0
   fi
   cat "$err" >>"$T/errors.log"
@@ -632,34 +653,31 @@ measure_or_na() {
   return 2
 }
 
-fig_registry() {
-  local r eng tls ref=127.0.0.1:5000/big:latest rc
-  for r in $(seq "$ROUNDS"); do
-    for eng in $(rotated "$r"); do
-      is_na push "$eng" && continue
-      tls=(); [ "$eng" = podman ] && tls=(--tls-verify=false)
-      registry_start
-      e "$eng" tag big:latest "$ref"
-      sync; sleep 1
-      rc=0; measure_or_na push "$eng" push,pull e "$eng" push "${tls[@]}" "$ref" || rc=$?
-      if [ $rc = 0 ]; then
-        e "$eng" rmi -f "$ref" big:latest >/dev/null
-        sync; sleep 1
-        measure_or_na pull "$eng" pull e "$eng" pull "${tls[@]}" "$ref" || return 1
-        e "$eng" tag "$ref" big:latest
-      fi
-      e "$eng" rmi "$ref" >/dev/null
-      [ $rc -le 1 ] || return 1
-    done
-    log "round $r/$ROUNDS: push/pull done"
-  done
+# Each round starts a fresh, empty registry, so every push uploads every blob, and the pull
+# follows the removal of every local name of the image, so it downloads and extracts it.
+one_registry() {
+  local eng=$1 tls=() ref=127.0.0.1:5000/big:latest rc=0
+  is_na push "$eng" && return 0
+  [ "$eng" = podman ] && tls=(--tls-verify=false)
+  registry_start || return 1
+  e "$eng" tag big:latest "$ref" || return 1
+  sync; sleep 1
+  measure_or_na push "$eng" push,pull e "$eng" push "${tls[@]}" "$ref" || rc=$?
+  if [ $rc = 0 ]; then
+    e "$eng" rmi -f "$ref" big:latest >/dev/null || return 1
+    sync; sleep 1
+    measure_or_na pull "$eng" pull e "$eng" pull "${tls[@]}" "$ref" || return 1
+    e "$eng" tag "$ref" big:latest || return 1
+  fi
+  e "$eng" rmi "$ref" >/dev/null
   stop_pid docker-registry "$REGISTRY_PID"
   REGISTRY_PID=""
+  [ $rc -le 1 ]
 }
 
 # density ENGINE COUNT
 density() {
-  local eng=$1 count=$2 before after total t0 t1
+  local eng=$1 count=$2 before after total t0 t1 s
   remove_all_containers "$eng"
   sync; sleep "$SETTLE"
   before=$(mem_snapshot "$eng")
@@ -671,14 +689,14 @@ density() {
   per_container "$before" "$after" "$count" d_rss d_pss d_sys "$eng"
   t0=$(cpu_ticks "$eng"); sleep "$IDLE_CPU_SECONDS"; t1=$(cpu_ticks "$eng")
   add d_idle_cpu "$eng" "$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v s="$IDLE_CPU_SECONDS" 'BEGIN{printf "%.2f", 100*(b-a)/hz/s}')"
-  timed_runs d_ps "$eng" "$RUNS" ps
+  timed_runs d_ps "$eng" "$RUNS" ps || return 1
   if supported "$eng" d_stats -- stats --no-stream; then
-    timed_runs d_stats "$eng" 3 stats --no-stream
+    timed_runs d_stats "$eng" 3 stats --no-stream || return 1
   fi
   log "density $eng: $count started in ${total}s; ps $(tail -1 "$SAMPLES/d_ps.$eng") ms"
-  local s; s=$EPOCHREALTIME
+  s=$EPOCHREALTIME
   remove_all_containers "$eng"
-  log "density $eng: removed $count in $(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN{printf "%.1f", e-s}')s"
+  log "density $eng: removed $count in $(elapsed "$s")s"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -694,11 +712,16 @@ summary() {
 }
 fmt() { awk -v x="$1" 'BEGIN{ a=(x<0)?-x:x; if (a>=100) printf "%.0f", x; else if (a>=10) printf "%.1f", x; else if (a>=1) printf "%.2f", x; else printf "%.3f", x }'; }
 cell() { # cell FIG ENGINE
-  local s; s=$(summary "$1" "$2")
+  local s failures=""; s=$(summary "$1" "$2")
+  [ -f "$SAMPLES/$1.$2.failed" ] && failures="$(wc -l <"$SAMPLES/$1.$2.failed") round(s) failed"
+  if [ -n "$failures" ]; then
+    if [ -z "$s" ] || [[ $s == n/a* ]]; then echo "failed ($failures)"; return; fi
+  fi
   case $s in
     "") echo "—" ;;
     n/a*) echo "n/a ${s#n/a }" ;;
-    *) local m mn mx n; read -r m mn mx n <<<"$s"; echo "$(fmt "$m") ($(fmt "$mn")–$(fmt "$mx"))" ;;
+    *) local m mn mx n; read -r m mn mx n <<<"$s"
+       echo "$(fmt "$m") ($(fmt "$mn")–$(fmt "$mx"))${failures:+, $failures}" ;;
   esac
 }
 ratio() { # ratio FIG PEER -> berth median / peer median
@@ -707,18 +730,29 @@ ratio() { # ratio FIG PEER -> berth median / peer median
   awk -v b="${b%% *}" -v p="${p%% *}" 'BEGIN{ if (p==0) print "—"; else printf "%.3g\n", b/p }'
 }
 
-table() { # table FIGURE-SPECS...
-  local spec id label unit better eng peers=() header sep row
-  for eng in "${ENGINES[@]}"; do [ "$eng" = berth ] || peers+=("$eng"); done
+table() { # table FIGURE-SPECS... : one column per engine measured on any of these figures
+  local spec id label unit better eng engines=() peers=() header sep row
+  for eng in "${ENGINES[@]}"; do
+    for spec in "$@"; do
+      if [ -f "$SAMPLES/${spec%%|*}.$eng" ] || [ -f "$SAMPLES/${spec%%|*}.$eng.failed" ]; then
+        engines+=("$eng")
+        [ "$eng" = berth ] || peers+=("$eng")
+        break
+      fi
+    done
+  done
   header="| figure | unit | better |"; sep="|---|---|---|"
-  for eng in "${ENGINES[@]}"; do header+=" $eng |"; sep+="---|"; done
+  for eng in "${engines[@]}"; do header+=" $eng |"; sep+="---|"; done
   for eng in "${peers[@]}"; do header+=" berth/$eng |"; sep+="---|"; done
   echo "$header"; echo "$sep"
   for spec in "$@"; do
     IFS='|' read -r id label unit better <<<"$spec"
     row="| $label | $unit | $better |"
     local any=0
-    for eng in "${ENGINES[@]}"; do [ -f "$SAMPLES/$id.$eng" ] && any=1; row+=" $(cell "$id" "$eng") |"; done
+    for eng in "${engines[@]}"; do
+      [ -f "$SAMPLES/$id.$eng" ] || [ -f "$SAMPLES/$id.$eng.failed" ] && any=1
+      row+=" $(cell "$id" "$eng") |"
+    done
     [ "$any" = 1 ] || continue
     for eng in "${peers[@]}"; do row+=" $(ratio "$id" "$eng") |"; done
     echo "$row"
@@ -729,6 +763,7 @@ table() { # table FIGURE-SPECS...
 # Main
 # ---------------------------------------------------------------------------------------
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "scratch $T; engines ${ENGINES[*]}; rounds $ROUNDS, runs $RUNS, N $N, big $BIG_MB MiB, logs $LOG_MB MB"
 [ "$BERTH_ONLY" = 1 ] || host_setup_for_podman
 build_images
@@ -737,20 +772,16 @@ start_berthd
 import_images
 idle_rss
 
-run_figure() { # a failing figure stops the run unless --keep-going
-  if ! "$@"; then
-    [ "$KEEP_GOING" = 1 ] || die "$1 failed (see $T/errors.log; --keep-going to carry on)"
-    log "$1 failed; carrying on"
-  fi
-}
-run_figure fig_version_and_run_rm
-run_figure fig_many
-run_figure fig_logs
-run_figure fig_images
-[ "$BERTH_ONLY" = 1 ] || run_figure fig_registry
+rounds "version run_rm run_rm_none" one_version_and_run_rm
+rounds "start_rate start_total mem_rss mem_pss ps stats exec top stop rm" one_many
+rounds "logs_ingest logs_read" one_logs
+rounds "import save load" one_images
+[ "$BERTH_ONLY" = 1 ] || rounds "push pull" one_registry
 if [ "$DO_DENSITY" = 1 ]; then
-  run_figure density berth "$DENSITY"
-  [ "$BERTH_ONLY" = 1 ] || run_figure density docker "$DOCKER_DENSITY"
+  density berth "$DENSITY" || failed berth d_start d_rate d_rss d_pss d_sys d_ps d_stats d_idle_cpu
+  if [ "$BERTH_ONLY" = 0 ]; then
+    density docker "$DOCKER_DENSITY" || failed docker d_start d_rate d_rss d_pss d_sys d_ps d_stats d_idle_cpu
+  fi
 fi
 
 REPORT=$T/report.md
@@ -774,3 +805,4 @@ if [ "$APPEND" = 1 ]; then
   { echo; cat "$REPORT"; } >>"$REPO/benches/RESULTS.md"
   log "appended to benches/RESULTS.md"
 fi
+[ "$FAILED" = 0 ] || die "$FAILED measurement(s) failed; see the table"

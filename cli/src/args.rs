@@ -112,6 +112,12 @@ pub enum Command {
     /// Show a container's logs
     #[command(override_usage = "berth logs [OPTIONS] CONTAINER")]
     Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(override_usage = "berth attach [OPTIONS] CONTAINER")]
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(ExecArgs),
     /// Display the running processes of a container
     #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
@@ -244,6 +250,12 @@ pub enum ContainerCommand {
     /// Show a container's logs
     #[command(override_usage = "berth container logs [OPTIONS] CONTAINER")]
     Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(override_usage = "berth container attach [OPTIONS] CONTAINER")]
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(ExecArgs),
     /// Display the running processes of a container
     #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
@@ -417,10 +429,10 @@ pub struct ContainerOptions {
         allow_negative_numbers = true
     )]
     pub stop_timeout: Option<i64>,
-    /// Keep STDIN open (not supported by berth yet)
+    /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Allocate a pseudo-TTY (not supported by berth yet)
+    /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
     /// When to pull the image: missing or never (berth cannot pull yet)
@@ -456,7 +468,7 @@ pub struct RunArgs {
     #[arg(long = "sig-proxy", value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_value = "true", default_missing_value = "true")]
     pub sig_proxy: bool,
-    /// Key sequence for detaching (not supported by berth yet)
+    /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
     #[command(flatten)]
@@ -474,14 +486,64 @@ pub struct StartArgs {
     /// Attach to the container's output and wait for it to exit
     #[arg(short = 'a', long)]
     pub attach: bool,
-    /// Attach STDIN (not supported by berth yet)
+    /// Attach the container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Key sequence for detaching (not supported by berth yet)
+    /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true")]
+    pub sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// CONTAINER COMMAND [ARG...]
+    #[arg(value_name = "CONTAINER", required = true, num_args = 2.., trailing_var_arg = true)]
+    pub container_and_command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 mod args;
 mod client;
 mod commands;
+mod detach;
 mod docker_config;
 mod error;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod options;
 mod progress;
 mod registry_args;
 mod stream;
+mod terminal;
 mod timestamps;
 mod usage;
 
@@ -24,8 +26,8 @@ use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    archive, container, events, image_admin, images, inspect, logs, man, observe, ps, registry,
-    stats, system, unknown,
+    archive, attach, container, events, exec, image_admin, images, inspect, logs, man, observe, ps,
+    registry, stats, system, unknown,
 };
 use error::CliError;
 
@@ -112,6 +114,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             inspect::inspect(client, kind, &args.names, args.format.as_deref(), args.size).await
         }
         Command::Logs(args) => logs::logs(client, args).await,
+        Command::Attach(args) => attach::attach(client, args).await,
+        Command::Exec(args) => exec::exec(client, args).await,
         Command::Top(args) => observe::top(client, args).await,
         Command::Stats(args) => stats::stats(client, args).await,
         Command::Pause(args) => observe::pause(client, args).await,
@@ -153,6 +157,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
                 .await
             }
             ContainerCommand::Logs(args) => logs::logs(client, args).await,
+            ContainerCommand::Attach(args) => attach::attach(client, args).await,
+            ContainerCommand::Exec(args) => exec::exec(client, args).await,
             ContainerCommand::Top(args) => observe::top(client, args).await,
             ContainerCommand::Stats(args) => stats::stats(client, args).await,
             ContainerCommand::Pause(args) => observe::pause(client, args).await,

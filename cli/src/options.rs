@@ -43,6 +43,8 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub struct Environment<'a> {
     pub lookup_env: EnvLookup<'a>,
     pub current_dir: &'a Path,
+    /// The terminal's (rows, columns), given to a TTY from its start.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Builds the body of `POST /containers/create`. `attach` is false for a
@@ -130,18 +132,24 @@ pub fn create_body(
         init: opts.init,
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         mounts: non_empty(mounts),
+        console_size: env
+            .console_size
+            .filter(|_| opts.tty)
+            .map(|(rows, columns)| vec![usize::from(rows), usize::from(columns)]),
         ..Default::default()
     };
 
+    let attach_stdin = attach && opts.interactive;
     Ok(ContainerCreateBody {
         hostname: opts.hostname.clone(),
         user: opts.user.clone(),
-        attach_stdin: Some(false),
+        attach_stdin: Some(attach_stdin),
         attach_stdout: Some(attach),
         attach_stderr: Some(attach),
-        tty: Some(false),
-        open_stdin: Some(false),
-        stdin_once: Some(false),
+        tty: Some(opts.tty),
+        open_stdin: Some(opts.interactive),
+        // A client attached to stdin closes it when it is done, as docker's does.
+        stdin_once: Some(attach_stdin),
         env: non_empty(environment),
         cmd: (!command.is_empty()).then(|| command.to_vec()),
         image: Some(opts.image().to_owned()),
@@ -162,7 +170,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 
 /// `KEY=VALUE` passes as is; a bare `KEY` takes its value from this
 /// environment, or is passed bare (unset in the container) when absent.
-fn validate_env(
+pub fn validate_env(
     entry: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, OptionsError> {
@@ -185,7 +193,7 @@ fn validate_env(
 /// Reads a line-delimited KEY=VALUE file (blank lines and `#` comments are
 /// skipped). For env files a bare KEY is looked up in this environment and
 /// dropped when unset.
-fn read_kv_file(
+pub fn read_kv_file(
     path: &Path,
     flag: &'static str,
     lookup: Option<EnvLookup<'_>>,
@@ -655,6 +663,7 @@ mod tests {
         let env = Environment {
             lookup_env: &lookup,
             current_dir: Path::new("/work/dir"),
+            console_size: Some((24, 80)),
         };
         serde_json::to_value(create_body(&opts, !detach, &env).unwrap()).unwrap()
     }
@@ -766,6 +775,34 @@ mod tests {
     }
 
     #[test]
+    fn interactive_and_tty_flags_map_like_docker() {
+        let body = body_of(&["-it", "busybox", "sh"]);
+        assert_eq!(
+            (
+                &body["AttachStdin"],
+                &body["OpenStdin"],
+                &body["StdinOnce"],
+                &body["Tty"]
+            ),
+            (&true.into(), &true.into(), &true.into(), &true.into())
+        );
+        assert_eq!(
+            body["HostConfig"]["ConsoleSize"],
+            serde_json::json!([24, 80])
+        );
+        // Detached, stdin stays open for a later attach but nobody closes it.
+        let body = body_of(&["-d", "-i", "busybox", "cat"]);
+        assert_eq!(
+            (&body["AttachStdin"], &body["OpenStdin"], &body["StdinOnce"]),
+            (&false.into(), &true.into(), &false.into())
+        );
+        assert!(
+            body["HostConfig"].get("ConsoleSize").is_none(),
+            "no size without -t"
+        );
+    }
+
+    #[test]
     fn defaults_and_detach() {
         let body = body_of(&["-d", "busybox"]);
         let hc = &body["HostConfig"];
@@ -806,6 +843,7 @@ mod tests {
         let env = Environment {
             lookup_env: &lookup,
             current_dir: Path::new("/"),
+            console_size: None,
         };
         let refuse = |args: &[&str]| {
             let (detach, opts) = parse_run(args);
@@ -889,6 +927,7 @@ mod tests {
         let env = Environment {
             lookup_env: &lookup,
             current_dir: Path::new("/"),
+            console_size: None,
         };
         assert!(matches!(
             create_body(&opts, true, &env),

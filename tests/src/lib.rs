@@ -9,8 +9,10 @@ mod command;
 mod daemon;
 pub mod fake_registry;
 mod fixture;
+mod hijack;
 mod http;
 pub mod registry;
+mod tmux;
 mod watched;
 
 use std::path::PathBuf;
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant};
 pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
 pub use daemon::Daemon;
 pub use fixture::{busybox_tar, repo_root};
+pub use hijack::Hijacked;
 pub use http::{request, HttpResponse};
+pub use tmux::Tmux;
 pub use watched::Watched;
 
 /// The real docker CLI (v28) that berthd must serve.

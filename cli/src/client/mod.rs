@@ -277,11 +277,18 @@ impl Client {
         Ok(response)
     }
 
-    /// Performs the HTTP/1.1 upgrade the attach endpoint requires (101
-    /// Switching Protocols) and returns the raw duplex stream.
-    pub async fn upgrade(&self, path: &str) -> Result<Upgraded, ClientError> {
+    /// Performs the HTTP/1.1 upgrade the attach and exec start endpoints
+    /// require (101 Switching Protocols) and returns the raw duplex stream.
+    /// `json` is the request's body, if it has one.
+    pub async fn upgrade(
+        &self,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Upgraded, ClientError> {
         let mut sender = self.connect().await?;
-        let mut request = self.build(Method::POST, path, empty_body(), false);
+        let has_body = json.is_some();
+        let body = json.map(bytes_body).unwrap_or_else(empty_body);
+        let mut request = self.build(Method::POST, path, body, has_body);
         let headers = request.headers_mut();
         headers.insert(
             CONNECTION,
@@ -308,8 +315,7 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        // Without a TTY (berth has none yet) the stream is framed.
-        let raw_stream = stream_format(&response).unwrap_or(false);
+        let raw_stream = stream_format(&response);
         let upgraded = hyper::upgrade::on(response)
             .await
             .map_err(|e| self.protocol(e))?;
@@ -321,10 +327,11 @@ impl Client {
 }
 
 /// The hijacked connection of an attach, and whether the daemon announced a
-/// raw (TTY) stream rather than the 8-byte framed one.
+/// raw (TTY) stream rather than the 8-byte framed one (`None`: it did not say,
+/// and the process's TTY decides).
 pub struct Upgraded {
     pub io: TokioIo<hyper::upgrade::Upgraded>,
-    pub raw_stream: bool,
+    pub raw_stream: Option<bool>,
 }
 
 /// Docker ≥ 1.42 names the stream format in Content-Type: `Some(true)` for

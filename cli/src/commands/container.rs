@@ -6,17 +6,20 @@ use std::io::Write;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 use http_body_util::BodyExt;
 use hyper::Method;
-use tokio::io::AsyncReadExt;
 
+use super::attach::{
+    attach_path, check_tty, follow_window_size, parse_detach_keys, read_wait_status, status,
+    stream, terminal, Ended, Resizable, SessionOptions, Terminal,
+};
 use crate::args::{
     ContainerOptions, CreateArgs, KillArgs, RenameArgs, RestartArgs, RmArgs, RunArgs, StartArgs,
     StopArgs, WaitArgs,
 };
 use crate::client::query::{segment, Query};
-use crate::client::{empty_body, Client, Upgraded};
+use crate::client::{empty_body, Client};
+use crate::detach::DetachKeys;
 use crate::error::{start_failure_code, CliError, EXIT_DAEMON_OR_ARGS};
 use crate::options::{create_body, Environment};
-use crate::stream::Output;
 
 /// docker's shape for a failed `run`/`create`: prefixed, with a pointer to
 /// the command's help.
@@ -25,19 +28,6 @@ fn run_failure(command: &str, code: i32, message: impl std::fmt::Display) -> Cli
         code,
         message: format!("berth: {message}\n\nRun 'berth {command} --help' for more information"),
     }
-}
-
-/// The flags of the interactive-session work that berth does not have yet.
-fn refuse_interactive(opts: &ContainerOptions) -> Result<(), CliError> {
-    if opts.interactive {
-        return Err(CliError::Unsupported(
-            "-i/--interactive (attaching STDIN)".into(),
-        ));
-    }
-    if opts.tty {
-        return Err(CliError::Unsupported("-t/--tty (pseudo-TTYs)".into()));
-    }
-    Ok(())
 }
 
 fn build_body(
@@ -51,6 +41,7 @@ fn build_body(
     let env = Environment {
         lookup_env: &lookup,
         current_dir: &cwd,
+        console_size: crate::terminal::size(),
     };
     create_body(opts, attach, &env).map_err(|e| run_failure(command, EXIT_DAEMON_OR_ARGS, e))
 }
@@ -109,7 +100,6 @@ async fn create_container(
 
 pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliError> {
     let opts = &args.container;
-    refuse_interactive(opts)?;
     let body = build_body(opts, true, "create")?;
     let id = create_container(client, opts, &body).await?;
     println!("{id}");
@@ -118,9 +108,9 @@ pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliErro
 
 pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
     let opts = &args.container;
-    refuse_interactive(opts)?;
-    if args.detach_keys.is_some() {
-        return Err(CliError::Unsupported("--detach-keys".into()));
+    let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
+    if !args.detach {
+        check_tty(opts.interactive, opts.tty)?;
     }
     let body = build_body(opts, !args.detach, "run")?;
     let id = create_container(client, opts, &body)
@@ -136,7 +126,14 @@ pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
     let signals = args
         .sig_proxy
         .then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
-    let result = attach_start_wait(client, &id, condition, Caller::Run, terminal()).await;
+    let foreground = Foreground {
+        stdin: opts.interactive,
+        tty: opts.tty,
+        detach_keys,
+        detach_keys_text: args.detach_keys.clone(),
+    };
+    let result =
+        attach_start_wait(client, &id, condition, Caller::Run, foreground, terminal()).await;
     if let Some(task) = signals {
         task.abort();
     }
@@ -178,25 +175,38 @@ impl Caller {
     }
 }
 
+/// What a foreground session attaches.
+struct Foreground {
+    stdin: bool,
+    tty: bool,
+    detach_keys: DetachKeys,
+    /// As given, for the daemon, which watches for them too.
+    detach_keys_text: Option<String>,
+}
+
 /// The foreground flow docker uses: attach before start so no output is
 /// lost, register the wait before start so the exit cannot be missed, then
-/// start, copy the stream until it ends, and exit with the container's code.
+/// start, stream until the output ends, and exit with the container's code.
+/// A user who detaches leaves the container running and berth with status 0.
 async fn attach_start_wait(
     client: &mut Client,
     id: &str,
     condition: &str,
     caller: Caller,
+    foreground: Foreground,
     terminal: Terminal,
 ) -> Result<(), CliError> {
-    let attach_path = format!(
-        "/containers/{}/attach?stream=1&stdout=1&stderr=1",
-        segment(id)
-    );
+    let path = attach_path(id, foreground.stdin, foreground.detach_keys_text.as_deref());
     let attached = client
-        .upgrade(&attach_path)
+        .upgrade(&path, None)
         .await
         .map_err(|e| caller.failure(e, false))?;
-    let pump = tokio::spawn(copy_output(attached, terminal));
+    let options = SessionOptions {
+        tty: foreground.tty,
+        input: foreground.stdin.then(crate::terminal::stdin_chunks),
+        detach_keys: foreground.detach_keys,
+    };
+    let session = tokio::spawn(stream(attached, options, terminal));
 
     // The daemon answers the wait's headers once the waiter is registered;
     // only then is it safe to start.
@@ -207,88 +217,40 @@ async fn attach_start_wait(
         .map_err(|e| caller.failure(e, false))?;
 
     if let Err(e) = start_container(client, id).await {
-        pump.abort();
+        session.abort();
+        // Dropping the session gives the terminal its mode back before the error shows.
+        let _ = session.await;
         if condition == "removed" {
             // With --rm the daemon removes the container; let that finish.
             let _ = waiting.into_body().collect().await;
         }
         return Err(caller.failure(e, true));
     }
-
-    let status = read_wait_status(waiting).await;
-    match pump.await {
-        Ok(Ok(())) => {}
+    let window = foreground
+        .tty
+        .then(|| {
+            follow_window_size(
+                Client::new(client.host().clone()),
+                Resizable::Container(id.to_owned()),
+            )
+        })
+        .flatten();
+    let ended = session.await;
+    if let Some(window) = window {
+        window.abort();
+    }
+    match ended {
+        Ok(Ok(Ended::Detached)) => return Ok(()),
+        Ok(Ok(Ended::Output)) => {}
         Ok(Err(e)) => eprintln!("berth: {e}"),
-        Err(e) if e.is_cancelled() => {}
         Err(e) => eprintln!("berth: the output stream failed: {e}"),
     }
-    match status {
-        0 => Ok(()),
-        code => Err(CliError::Status {
-            code,
-            message: String::new(),
-        }),
-    }
-}
-
-/// Reads `{"StatusCode": N, "Error": …}`; a wait that fails is reported and
-/// counts as 125, as docker counts it.
-async fn read_wait_status(response: hyper::Response<hyper::body::Incoming>) -> i32 {
-    let bytes = match response.into_body().collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            eprintln!("Error waiting for container: {e}");
-            return EXIT_DAEMON_OR_ARGS;
-        }
-    };
-    match serde_json::from_slice::<ContainerWaitResponse>(&bytes) {
-        Ok(ContainerWaitResponse {
-            error: Some(err), ..
-        }) if err.message.as_deref().is_some_and(|m| !m.is_empty()) => {
-            eprintln!(
-                "Error waiting for container: {}",
-                err.message.unwrap_or_default()
-            );
-            EXIT_DAEMON_OR_ARGS
-        }
-        Ok(answer) => answer.status_code as i32,
-        Err(e) => {
-            eprintln!("Error waiting for container: unreadable answer: {e}");
-            EXIT_DAEMON_OR_ARGS
-        }
-    }
-}
-
-/// Where a container's stdout and stderr go: the terminal's, or buffers in
-/// tests.
-type Terminal = (Box<dyn Write + Send>, Box<dyn Write + Send>);
-
-fn terminal() -> Terminal {
-    (Box::new(std::io::stdout()), Box::new(std::io::stderr()))
-}
-
-async fn copy_output(attached: Upgraded, terminal: Terminal) -> Result<(), CliError> {
-    let Upgraded { mut io, raw_stream } = attached;
-    let (stdout, stderr) = terminal;
-    let mut output = Output::new(stdout, stderr, raw_stream);
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = io
-            .read(&mut buf)
-            .await
-            .map_err(|e| CliError::io("reading the attach stream", e))?;
-        if n == 0 {
-            break;
-        }
-        output.write(&buf[..n])?;
-    }
-    output.finish()?;
-    Ok(())
+    status(read_wait_status(waiting).await)
 }
 
 /// Relays the signals a user sends to `berth run` (Ctrl-C, kill) to the
 /// container, as docker's --sig-proxy does.
-fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
+pub fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
         let kinds = [
@@ -325,28 +287,49 @@ fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
 }
 
 pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError> {
-    if args.interactive {
-        return Err(CliError::Unsupported(
-            "-i/--interactive (attaching STDIN)".into(),
-        ));
-    }
-    if args.detach_keys.is_some() {
-        return Err(CliError::Unsupported("--detach-keys".into()));
-    }
-    if args.attach {
+    let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
+    if args.attach || args.interactive {
         if args.containers.len() > 1 {
             return Err(CliError::Usage(
                 "you cannot start and attach multiple containers at once".into(),
             ));
         }
-        return attach_start_wait(
+        let inspected: bollard_stubs::models::ContainerInspectResponse = client
+            .get(&format!(
+                "/containers/{}/json",
+                segment(&args.containers[0])
+            ))
+            .await?;
+        let config = inspected.config.unwrap_or_default();
+        let id = inspected.id.unwrap_or_else(|| args.containers[0].clone());
+        let tty = config.tty == Some(true);
+        let auto_remove = inspected
+            .host_config
+            .and_then(|h| h.auto_remove)
+            .unwrap_or(false);
+        let condition = if auto_remove { "removed" } else { "next-exit" };
+        // Without a TTY, ^C and friends are signals for the container.
+        let signals =
+            (!tty).then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
+        let foreground = Foreground {
+            stdin: args.interactive && config.open_stdin == Some(true),
+            tty,
+            detach_keys,
+            detach_keys_text: args.detach_keys.clone(),
+        };
+        let result = attach_start_wait(
             client,
-            &args.containers[0],
-            "next-exit",
+            &id,
+            condition,
             Caller::StartAttach,
+            foreground,
             terminal(),
         )
         .await;
+        if let Some(task) = signals {
+            task.abort();
+        }
+        return result;
     }
     let mut failed = Vec::new();
     let mut errors = Vec::new();
@@ -536,6 +519,16 @@ mod tests {
         f
     }
 
+    /// A session that sends nothing, as `run` without -i.
+    fn output_only() -> Foreground {
+        Foreground {
+            stdin: false,
+            tty: false,
+            detach_keys: DetachKeys::default(),
+            detach_keys_text: None,
+        }
+    }
+
     fn foreground_routes(method: &str, path: &str) -> Reply {
         match (method, path) {
             ("POST", p) if p.contains("/attach?") => {
@@ -555,7 +548,15 @@ mod tests {
         let mut client = Client::new(daemon.host());
         let (out, err) = (Shared::default(), Shared::default());
         let terminal: Terminal = (Box::new(out.clone()), Box::new(err.clone()));
-        let result = attach_start_wait(&mut client, "c1", "next-exit", Caller::Run, terminal).await;
+        let result = attach_start_wait(
+            &mut client,
+            "c1",
+            "next-exit",
+            Caller::Run,
+            output_only(),
+            terminal,
+        )
+        .await;
         assert!(
             matches!(result, Err(CliError::Status { code: 3, ref message }) if message.is_empty()),
             "{result:?}"
@@ -599,9 +600,16 @@ mod tests {
         let daemon = FakeDaemon::start(missing_executable_routes);
         let mut client = Client::new(daemon.host());
         let terminal: Terminal = (Box::new(Shared::default()), Box::new(Shared::default()));
-        let err = attach_start_wait(&mut client, "c1", "next-exit", Caller::Run, terminal)
-            .await
-            .unwrap_err();
+        let err = attach_start_wait(
+            &mut client,
+            "c1",
+            "next-exit",
+            Caller::Run,
+            output_only(),
+            terminal,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.exit_code(), 127);
         assert_eq!(
             err.to_string(),
@@ -613,6 +621,7 @@ mod tests {
             "c1",
             "next-exit",
             Caller::StartAttach,
+            output_only(),
             terminal,
         )
         .await

@@ -2,8 +2,10 @@
 //! requests and docker-shaped output.
 
 pub mod archive;
+pub mod attach;
 pub mod container;
 pub mod events;
+pub mod exec;
 pub mod image_admin;
 pub mod images;
 pub mod inspect;

@@ -5,7 +5,6 @@ use crate::error::CliError;
 
 /// docker's top-level commands that berth does not provide yet.
 const LATER_TOP_LEVEL: &[&str] = &[
-    "attach",
     "build",
     "builder",
     "buildx",
@@ -16,7 +15,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "context",
     "cp",
     "diff",
-    "exec",
     "export",
     "history",
     "load",
@@ -39,9 +37,7 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &[
-    "attach", "commit", "cp", "diff", "exec", "export", "port", "prune", "update",
-];
+const LATER_CONTAINER: &[&str] = &["commit", "cp", "diff", "export", "port", "prune", "update"];
 const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
 const LATER_SYSTEM: &[&str] = &["df", "prune", "dial-stdio"];
 
@@ -82,11 +78,11 @@ mod tests {
 
     #[test]
     fn later_commands_are_named_and_unknown_ones_are_unknown() {
-        let exec = refuse("", &["exec".into(), "-it".into()]);
-        assert_eq!(exec.exit_code(), 125);
+        let build = refuse("", &["build".into(), ".".into()]);
+        assert_eq!(build.exit_code(), 125);
         assert_eq!(
-            exec.to_string(),
-            "'berth exec' is not supported by berth yet"
+            build.to_string(),
+            "'berth build' is not supported by berth yet"
         );
         let prune = refuse("image", &["prune".into()]);
         assert_eq!(

@@ -13,7 +13,8 @@ use berth_supervisor::{ExitRecord, SupervisorClient};
 
 use crate::api;
 use crate::config::DaemonConfig;
-use crate::container::actor::{Adopt, ContainerActor, Exited};
+use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited};
+use crate::container::exec::ExecExited;
 use crate::container::record::{ContainerDir, ContainerRecord};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
@@ -101,6 +102,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         registry: registry.clone(),
         images: images.clone(),
         cgroups,
+        execs: Default::default(),
         events: EventBus::default().start(),
         stats,
     });
@@ -120,7 +122,16 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     actix_rt::spawn(async move {
         while let Some(event) = exits.recv().await {
             match exit_registry.send(Lookup(event.id.clone())).await {
-                Ok(Ok((_, addr))) => addr.do_send(Exited(event.exit)),
+                Ok(Ok((_, addr))) => match event.exec {
+                    Some(exec_id) => addr.do_send(ExecExited {
+                        exec_id,
+                        pid: event.pid,
+                        exit: event.exit,
+                    }),
+                    None => addr.do_send(Exited(event.exit)),
+                },
+                // An exec's container is gone: there is nothing to release.
+                _ if event.exec.is_some() => {}
                 _ => {
                     tracing::debug!("exit of unknown container {}", event.id);
                     release(&exit_supervisor, &event.id).await;
@@ -180,6 +191,7 @@ async fn restore(engine: &Engine) -> Result<()> {
             }
         };
         let was_live = record.state.status.is_live();
+        let tty = record.config.tty == Some(true);
         let reserved = engine
             .registry()
             .send(Reserve {
@@ -198,31 +210,24 @@ async fn restore(engine: &Engine) -> Result<()> {
         });
         match known.remove(&id) {
             Some(live) if live.running => {
-                let mut fds = live.kept.into_iter();
-                match (fds.next(), fds.next()) {
-                    (Some(stdout), Some(stderr)) => addr.do_send(Adopt {
-                        pid: live.pid,
-                        stdout,
-                        stderr,
-                    }),
-                    _ => tracing::warn!("container {id} is running but its output pipes are lost"),
+                let pid = live.pid;
+                match adopted_io(tty, live) {
+                    Some(io) => addr.do_send(Adopt { pid, io }),
+                    None => tracing::warn!("container {id} is running but its stdio is lost"),
                 }
             }
-            Some(gone) => {
+            Some(mut gone) => {
                 let exit = gone
                     .exit
+                    .take()
                     .or_else(|| berth_supervisor::read_exit_record(&dir.root));
                 if was_live {
                     // What it wrote while no daemon was reading still sits in its pipes: drain
                     // it into the log first. The actor records the exit once that is done, and
                     // releases the container in the supervisor.
-                    let mut fds = gone.kept.into_iter();
-                    if let (Some(stdout), Some(stderr)) = (fds.next(), fds.next()) {
-                        addr.do_send(Adopt {
-                            pid: gone.pid,
-                            stdout,
-                            stderr,
-                        });
+                    let pid = gone.pid;
+                    if let Some(io) = adopted_io(tty, gone) {
+                        addr.do_send(Adopt { pid, io });
                     }
                     addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
                 } else {
@@ -247,6 +252,21 @@ async fn restore(engine: &Engine) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the supervisor kept of a container's stdio, as the actor takes it back: the master
+/// of its terminal, or its output pipes and the writer of its stdin.
+fn adopted_io(tty: bool, known: berth_supervisor::KnownContainer) -> Option<AdoptedIo> {
+    let mut fds = known.kept.into_iter();
+    match (tty, known.terminal, fds.next(), fds.next()) {
+        (true, Some(master), _, _) => Some(AdoptedIo::Terminal(master)),
+        (false, _, Some(stdout), Some(stderr)) => Some(AdoptedIo::Pipes {
+            stdout,
+            stderr,
+            stdin_writer: known.stdin_writer,
+        }),
+        _ => None,
+    }
 }
 
 async fn release(supervisor: &SupervisorClient, id: &str) {

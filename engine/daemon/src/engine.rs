@@ -7,6 +7,7 @@ use berth_images::ImageStore;
 use berth_supervisor::SupervisorClient;
 
 use crate::config::DaemonConfig;
+use crate::container::exec::ExecIndex;
 use crate::container::registry::Registry;
 use crate::events::EventBus;
 use crate::stats::Sampler;
@@ -19,6 +20,8 @@ pub struct Services {
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined
     /// and any resource limit is refused.
     pub cgroups: Option<berth_cgroups::Hierarchy>,
+    /// Which container each exec belongs to.
+    pub execs: ExecIndex,
     /// Where container events go (`GET /events`).
     pub events: Addr<EventBus>,
     /// The one stats sampler of every container.

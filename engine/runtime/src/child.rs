@@ -11,21 +11,47 @@ use oci_spec::runtime::Capability;
 
 use crate::capabilities;
 use crate::devices;
+use crate::enter::EnterPlan;
 use crate::exec::{self, ExecError, PreparedExec};
 use crate::init;
 use crate::mounts::{self, RootDir};
 use crate::namespaces;
 use crate::os_error::OsError;
-use crate::plan::Plan;
+use crate::plan::{Plan, ProcessPlan};
 use crate::rootfs;
+use crate::terminal;
 use crate::user;
 use crate::{StartFailure, StartFailureKind, Stdio};
 
 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 
+/// The new process's ends of the handshake, and its stdio: the caller's descriptors, or the
+/// socket over which it sends the master of the terminal it makes.
+pub struct ChildEnds {
+    pub io: ChildIo,
+    pub go: OwnedFd,
+    pub report: OwnedFd,
+}
+
+pub enum ChildIo {
+    Pipes(Stdio),
+    Terminal(OwnedFd),
+}
+
 /// Sets up the container and execs its program; never returns.
-pub fn run(plan: &Plan, stdio: Stdio, go: OwnedFd, report: OwnedFd) -> ! {
-    let failure = match set_up_and_exec(plan, stdio, go) {
+pub fn run(plan: &Plan, ends: ChildEnds) -> ! {
+    let ChildEnds { io, go, report } = ends;
+    report_and_exit(set_up_and_exec(plan, io, go), report)
+}
+
+/// Joins the running container `plan` describes and execs the new process; never returns.
+pub fn run_in_container(plan: &EnterPlan, ends: ChildEnds) -> ! {
+    let ChildEnds { io, go, report } = ends;
+    report_and_exit(enter_and_exec(plan, io, go), report)
+}
+
+fn report_and_exit(result: Result<Never, StartFailure>, report: OwnedFd) -> ! {
+    let failure = match result {
         Ok(never) => match never {},
         Err(failure) => failure,
     };
@@ -57,11 +83,17 @@ fn os_failure(what: String) -> impl FnOnce(OsError) -> StartFailure {
     move |e| other(format!("{what}: {e}"))
 }
 
-fn set_up_and_exec(plan: &Plan, stdio: Stdio, go: OwnedFd) -> Result<Never, StartFailure> {
+fn set_up_and_exec(plan: &Plan, io: ChildIo, go: OwnedFd) -> Result<Never, StartFailure> {
     reset_signals();
     wait_for_go(go)?;
-    let stdin_is_null = stdio.stdin.is_none();
-    install_stdio(stdio)?;
+    let (stdin_is_null, terminal) = match io {
+        ChildIo::Pipes(stdio) => {
+            let stdin_is_null = stdio.stdin.is_none();
+            install_stdio(stdio)?;
+            (stdin_is_null, None)
+        }
+        ChildIo::Terminal(socket) => (false, Some(socket)),
+    };
     // Whatever the supervisor had open must not reach the container's program.
     // SAFETY: only sets close-on-exec flags.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
@@ -88,7 +120,10 @@ fn set_up_and_exec(plan: &Plan, stdio: Stdio, go: OwnedFd) -> Result<Never, Star
         devices::populate(&root, &plan.devices).map_err(other)?;
     }
     rootfs::pivot(&root_path).map_err(other)?;
-    if stdin_is_null {
+    if let Some(socket) = terminal {
+        // The container's devpts is in place: the terminal is the container's own.
+        terminal::take_new(plan.process.console_size, socket).map_err(other)?;
+    } else if stdin_is_null {
         // The host's /dev/null served until now; the container's own shows as /dev/null.
         let null = std::fs::File::open("/dev/null")
             .map_err(|e| other(format!("opening /dev/null for stdin: {}", OsError::from(e))))?;
@@ -107,14 +142,15 @@ fn set_up_and_exec(plan: &Plan, stdio: Stdio, go: OwnedFd) -> Result<Never, Star
         std::fs::write(&path, value)
             .map_err(|e| other(format!("sysctl {key}={value}: {}", OsError::from(e))))?;
     }
+    let cwd = &plan.process.cwd;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
-        .create(&plan.cwd)
+        .create(cwd)
         .map_err(|e| {
             other(format!(
                 "creating the working directory {}: {}",
-                plan.cwd.display(),
+                cwd.display(),
                 OsError::from(e)
             ))
         })?;
@@ -123,16 +159,42 @@ fn set_up_and_exec(plan: &Plan, stdio: Stdio, go: OwnedFd) -> Result<Never, Star
     if plan.root_readonly {
         rootfs::remount_readonly(Path::new("/")).map_err(other)?;
     }
-    std::env::set_current_dir(&plan.cwd).map_err(|e| {
+    become_process(&plan.process, plan.init)
+}
+
+/// The container is in place already: join its namespaces (the pid namespace was entered at
+/// clone), take the stdio from inside it, and become the process.
+fn enter_and_exec(plan: &EnterPlan, io: ChildIo, go: OwnedFd) -> Result<Never, StartFailure> {
+    reset_signals();
+    wait_for_go(go)?;
+    // SAFETY: only sets close-on-exec flags.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    for namespace in &plan.namespaces {
+        namespace.join().map_err(other)?;
+    }
+    match io {
+        // Inside the mount namespace now: a missing stdin is the container's /dev/null.
+        ChildIo::Pipes(stdio) => install_stdio(stdio)?,
+        ChildIo::Terminal(socket) => {
+            terminal::take_new(plan.process.console_size, socket).map_err(other)?
+        }
+    }
+    become_process(&plan.process, false)
+}
+
+/// What every process does once its container is in place: its working directory, limits,
+/// user, capabilities, no_new_privs and seccomp filter, then exec.
+fn become_process(process: &ProcessPlan, init: bool) -> Result<Never, StartFailure> {
+    std::env::set_current_dir(&process.cwd).map_err(|e| {
         other(format!(
             "chdir to {}: {}",
-            plan.cwd.display(),
+            process.cwd.display(),
             OsError::from(e)
         ))
     })?;
 
-    set_rlimits(plan)?;
-    if let Some(score) = plan.oom_score_adj {
+    set_rlimits(process)?;
+    if let Some(score) = process.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", score.to_string()).map_err(|e| {
             other(format!(
                 "setting oom_score_adj to {score}: {}",
@@ -141,21 +203,21 @@ fn set_up_and_exec(plan: &Plan, stdio: Stdio, go: OwnedFd) -> Result<Never, Star
         })?;
     }
 
-    let program = exec::find_executable(&plan.args[0], exec::path_variable(&plan.env))
+    let program = exec::find_executable(&process.args[0], exec::path_variable(&process.env))
         .map_err(exec_failure)?;
-    let home = become_user(plan)?;
-    let mut env = plan.env.clone();
+    let home = become_user(process)?;
+    let mut env = process.env.clone();
     if !env.iter().any(|var| var.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    let prepared = PreparedExec::new(&program, &plan.args, &env).map_err(exec_failure)?;
-    drop_privileges(plan)?;
+    let prepared = PreparedExec::new(&program, &process.args, &env).map_err(exec_failure)?;
+    drop_privileges(process)?;
 
-    if plan.init {
+    if init {
         init::fork_container_process().map_err(other)?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        plan.user.umask as libc::mode_t,
+        process.user.umask as libc::mode_t,
     ));
     Err(exec_failure(prepared.exec()))
 }
@@ -228,8 +290,8 @@ fn set_domainname(domainname: &str) -> Result<(), StartFailure> {
     Ok(())
 }
 
-fn set_rlimits(plan: &Plan) -> Result<(), StartFailure> {
-    for limit in &plan.rlimits {
+fn set_rlimits(process: &ProcessPlan) -> Result<(), StartFailure> {
+    for limit in &process.rlimits {
         let value = libc::rlimit {
             rlim_cur: limit.soft,
             rlim_max: limit.hard,
@@ -252,10 +314,10 @@ fn set_rlimits(plan: &Plan) -> Result<(), StartFailure> {
 /// /etc/passwd and /etc/group); returns the user's home directory. The bounding set is cut
 /// first, while we still hold CAP_SETPCAP, and the permitted set survives the switch so that
 /// the container's capabilities can be set afterwards.
-fn become_user(plan: &Plan) -> Result<String, StartFailure> {
+fn become_user(process: &ProcessPlan) -> Result<String, StartFailure> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok();
     let group = std::fs::read_to_string("/etc/group").ok();
-    let (uid, gid, mut groups, home) = match &plan.user.name {
+    let (uid, gid, mut groups, home) = match &process.user.name {
         Some(name) => {
             let resolved =
                 user::resolve(name, passwd.as_deref(), group.as_deref()).map_err(other)?;
@@ -267,20 +329,24 @@ fn become_user(plan: &Plan) -> Result<String, StartFailure> {
             )
         }
         None => (
-            plan.user.uid,
-            plan.user.gid,
+            process.user.uid,
+            process.user.gid,
             Vec::new(),
-            user::home_of(plan.user.uid, passwd.as_deref()),
+            user::home_of(process.user.uid, passwd.as_deref()),
         ),
     };
-    for gid in &plan.user.additional_gids {
+    for gid in &process.user.additional_gids {
         if !groups.contains(gid) {
             groups.push(*gid);
         }
     }
 
-    capabilities::drop_bounding(plan.capabilities.bounding, plan.available_capabilities)
-        .map_err(other)?;
+    give_stdio_to(uid)?;
+    capabilities::drop_bounding(
+        process.capabilities.bounding,
+        process.available_capabilities,
+    )
+    .map_err(other)?;
     // SAFETY: plain prctl calls with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
     let gids: Vec<nix::unistd::Gid> = groups
@@ -302,12 +368,12 @@ fn become_user(plan: &Plan) -> Result<String, StartFailure> {
 /// Sets the container's capabilities, no_new_privs and seccomp filter. Installing a filter
 /// needs CAP_SYS_ADMIN or no_new_privs: without the latter, CAP_SYS_ADMIN is held just long
 /// enough to install it, and the final capset is the only call left after the filter.
-fn drop_privileges(plan: &Plan) -> Result<(), StartFailure> {
-    let caps = &plan.capabilities;
+fn drop_privileges(process: &ProcessPlan) -> Result<(), StartFailure> {
+    let caps = &process.capabilities;
     let install = |filter: &crate::seccomp::SeccompFilter| filter.install().map_err(other);
-    match &plan.seccomp {
+    match &process.seccomp {
         Some(filter)
-            if !plan.no_new_privileges && !caps.effective.contains(Capability::SysAdmin) =>
+            if !process.no_new_privileges && !caps.effective.contains(Capability::SysAdmin) =>
         {
             capabilities::set(&caps.plus(Capability::SysAdmin)).map_err(other)?;
             install(filter)?;
@@ -315,11 +381,42 @@ fn drop_privileges(plan: &Plan) -> Result<(), StartFailure> {
         }
         seccomp => {
             capabilities::set(caps).map_err(other)?;
-            if plan.no_new_privileges {
+            if process.no_new_privileges {
                 set_no_new_privileges()?;
             }
             if let Some(filter) = seccomp {
                 install(filter)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands the process's stdio (a pipe, or the terminal's slave) to the user it becomes, as
+/// runc does, so that it can reopen them (`/dev/stdout`, `tty`). /dev/null stays root's.
+fn give_stdio_to(uid: u32) -> Result<(), StartFailure> {
+    let null = rustix::fs::makedev(1, 3);
+    for fd in 0..=2 {
+        // SAFETY: 0, 1 and 2 are open in this process until exec.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let stat = rustix::fs::fstat(fd)
+            .map_err(|e| other(format!("fstat of stdio descriptor: {}", OsError::from(e))))?;
+        let is_null = rustix::fs::FileType::from_raw_mode(stat.st_mode)
+            == rustix::fs::FileType::CharacterDevice
+            && stat.st_rdev == null;
+        if is_null || stat.st_uid == uid {
+            continue;
+        }
+        let owner = rustix::fs::Uid::from_raw(uid);
+        let group = rustix::fs::Gid::from_raw(stat.st_gid);
+        match rustix::fs::fchown(fd, Some(owner), Some(group)) {
+            // A read-only filesystem or a descriptor that is not ours to give away.
+            Ok(()) | Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM) => {}
+            Err(e) => {
+                return Err(other(format!(
+                    "giving stdio to uid {uid}: {}",
+                    OsError::from(e)
+                )))
             }
         }
     }

@@ -31,11 +31,24 @@
 //! After a successful start the caller owns the child (waitpid) and, once it has exited, the
 //! cgroup ([`cgroup`] gives its manager, for stats, OOM state and removal). The overlay mount
 //! lives only in the container's mount namespace and goes away with it.
+//!
+//! With [`ProcessIo::Terminal`] the process gets a pseudo-terminal instead of the caller's
+//! descriptors. It comes from the container's own devpts instance (`/dev/pts/ptmx`, opened
+//! inside the container once it is mounted), so the container sees a `/dev/pts/N` of its
+//! own. The slave becomes the process's controlling terminal (setsid, TIOCSCTTY) and its 0,
+//! 1 and 2; the master travels back to the caller over a socketpair (SCM_RIGHTS) before the
+//! program is exec'd, as runc's console socket does.
+//!
+//! [`exec`] starts another process in a running container (`docker exec`): it joins the
+//! container's namespaces (through `/proc/<pid>/ns/*`) and cgroup, and gets the container's
+//! seccomp filter and whatever capabilities, rlimits and no_new_privs its process spec gives.
+//! The same handshake and failure reports apply.
 
 mod capabilities;
 mod child;
 pub mod defaults;
 mod devices;
+mod enter;
 mod exec;
 mod init;
 mod mount_options;
@@ -46,6 +59,7 @@ mod plan;
 mod rootfs;
 mod seccomp;
 mod spawn;
+mod terminal;
 mod user;
 
 use std::os::fd::OwnedFd;
@@ -53,9 +67,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use enter::exec;
 pub use plan::{cgroup_path, PlanError, USER_ANNOTATION};
 pub use seccomp::{SeccompError, SeccompFilter};
-pub use spawn::{cgroup, spawn, SpawnError};
+pub use spawn::{cgroup, spawn, spawn_with, SpawnError};
+pub use terminal::TerminalError;
 
 /// Where the container's root filesystem comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -94,11 +110,40 @@ pub struct Stdio {
     pub stderr: OwnedFd,
 }
 
+/// How a process's 0, 1 and 2 are set up. It must agree with the spec's `process.terminal`.
+#[derive(Debug)]
+pub enum ProcessIo {
+    /// The caller's descriptors (pipes, files).
+    Pipes(Stdio),
+    /// A new pseudo-terminal from the container's devpts; the caller gets its master.
+    Terminal,
+}
+
 /// A started container.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Spawned {
     /// The container's PID 1, as seen from the host.
     pub pid: i32,
+}
+
+/// A started process, with the master side of its terminal for [`ProcessIo::Terminal`].
+#[derive(Debug)]
+pub struct Started {
+    pub spawned: Spawned,
+    pub terminal: Option<OwnedFd>,
+}
+
+/// A process to start inside a running container (`docker exec`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// The running container's configuration, as it was spawned: its cgroup and seccomp
+    /// filter apply to the new process too.
+    pub container: ContainerConfig,
+    /// What to run and as what: args, env, cwd, capabilities, rlimits, no_new_privileges,
+    /// terminal and console size. The user is `user` when given, else `process.user`.
+    pub process: oci_spec::runtime::Process,
+    /// `-u` as typed, resolved in the container's own /etc/passwd and /etc/group.
+    pub user: Option<String>,
 }
 
 /// Why a container could not be started, in a form that crosses the supervisor socket.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDevice, Mount, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxSeccomp, Mount, PosixRlimitType, Process, Spec};
 
 use crate::capabilities::{self, CapabilityError, CapabilitySet, ProcessCapabilities};
 use crate::mounts::{CgroupMounts, CgroupView};
@@ -62,6 +62,13 @@ pub struct Plan {
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub root_readonly: bool,
+    pub process: ProcessPlan,
+    pub init: bool,
+}
+
+/// What the process itself becomes once its container is in place: the same for a
+/// container's first process and for one exec'd into it later.
+pub struct ProcessPlan {
     pub cwd: PathBuf,
     pub user: UserPlan,
     pub args: Vec<String>,
@@ -73,7 +80,65 @@ pub struct Plan {
     pub rlimits: Vec<Rlimit>,
     pub oom_score_adj: Option<i32>,
     pub seccomp: Option<SeccompFilter>,
-    pub init: bool,
+    /// A terminal from the container's devpts instead of the caller's descriptors.
+    pub terminal: bool,
+    /// (rows, columns) of that terminal at start.
+    pub console_size: Option<(u16, u16)>,
+}
+
+impl ProcessPlan {
+    /// `user_name` is `-u` as typed (resolved inside the container later); `seccomp` is the
+    /// container's filter, which every process of the container gets.
+    pub fn new(
+        process: &Process,
+        user_name: Option<String>,
+        seccomp: Option<&LinuxSeccomp>,
+    ) -> Result<ProcessPlan, PlanError> {
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(PlanError::Invalid("process.args is empty".into()));
+        }
+        let cwd = process.cwd().clone();
+        if !cwd.is_absolute() {
+            return Err(PlanError::Invalid(format!(
+                "the working directory {} is not absolute",
+                cwd.display()
+            )));
+        }
+        let available = capabilities::available()?;
+        let user = process.user();
+        let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+        Ok(ProcessPlan {
+            cwd,
+            user: UserPlan {
+                uid: user.uid(),
+                gid: user.gid(),
+                additional_gids: user.additional_gids().clone().unwrap_or_default(),
+                name: user_name.filter(|u| !u.is_empty()),
+                umask: user.umask().unwrap_or(0o022),
+            },
+            args,
+            env: process.env().clone().unwrap_or_default(),
+            capabilities: ProcessCapabilities::from_spec(process.capabilities().as_ref())
+                .limited_to(available),
+            available_capabilities: available,
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            rlimits: process
+                .rlimits()
+                .iter()
+                .flatten()
+                .map(|r| rlimit(r.typ(), r.soft(), r.hard()))
+                .collect(),
+            oom_score_adj: process.oom_score_adj(),
+            seccomp: seccomp.map(SeccompFilter::compile).transpose()?,
+            terminal: process.terminal().unwrap_or(false),
+            console_size: process
+                .console_size()
+                .as_ref()
+                .filter(|size| size.height() > 0 && size.width() > 0)
+                .map(|size| (clamp(size.height()), clamp(size.width()))),
+        })
+    }
 }
 
 impl Plan {
@@ -94,10 +159,6 @@ impl Plan {
 
         refuse_unsupported(spec)?;
 
-        let args = process.args().clone().unwrap_or_default();
-        if args.is_empty() {
-            return Err(invalid("process.args is empty"));
-        }
         if let Rootfs::Overlay {
             lower,
             upper,
@@ -116,13 +177,9 @@ impl Plan {
                 )));
             }
         }
-        let cwd = process.cwd().clone();
-        if !cwd.is_absolute() {
-            return Err(PlanError::Invalid(format!(
-                "the working directory {} is not absolute",
-                cwd.display()
-            )));
-        }
+        let annotations = spec.annotations().as_ref();
+        let user_name = annotations.and_then(|a| a.get(USER_ANNOTATION)).cloned();
+        let process = ProcessPlan::new(process, user_name, linux.seccomp().as_ref())?;
 
         let namespaces =
             NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or_default())?;
@@ -147,9 +204,6 @@ impl Plan {
             CgroupView::HostNamespace
         };
 
-        let available = capabilities::available()?;
-        let user = process.user();
-        let annotations = spec.annotations().as_ref();
         Ok(Plan {
             joined,
             join_pid,
@@ -173,35 +227,7 @@ impl Plan {
                 .as_ref()
                 .and_then(|r| r.readonly())
                 .unwrap_or(false),
-            cwd,
-            user: UserPlan {
-                uid: user.uid(),
-                gid: user.gid(),
-                additional_gids: user.additional_gids().clone().unwrap_or_default(),
-                name: annotations
-                    .and_then(|a| a.get(USER_ANNOTATION))
-                    .filter(|u| !u.is_empty())
-                    .cloned(),
-                umask: user.umask().unwrap_or(0o022),
-            },
-            args,
-            env: process.env().clone().unwrap_or_default(),
-            capabilities: ProcessCapabilities::from_spec(process.capabilities().as_ref())
-                .limited_to(available),
-            available_capabilities: available,
-            no_new_privileges: process.no_new_privileges().unwrap_or(false),
-            rlimits: process
-                .rlimits()
-                .iter()
-                .flatten()
-                .map(|r| rlimit(r.typ(), r.soft(), r.hard()))
-                .collect(),
-            oom_score_adj: process.oom_score_adj(),
-            seccomp: linux
-                .seccomp()
-                .as_ref()
-                .map(SeccompFilter::compile)
-                .transpose()?,
+            process,
             init: config.init,
             namespaces,
         })
@@ -223,11 +249,7 @@ pub fn cgroup_path(config: &ContainerConfig) -> String {
 fn refuse_unsupported(spec: &Spec) -> Result<(), PlanError> {
     let process = spec.process().as_ref();
     let linux = spec.linux().as_ref();
-    let checks: [(bool, &'static str); 10] = [
-        (
-            process.and_then(|p| p.terminal()).unwrap_or(false),
-            "a terminal (process.terminal)",
-        ),
+    let checks: [(bool, &'static str); 9] = [
         (
             process.is_some_and(|p| p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty())),
             "AppArmor",

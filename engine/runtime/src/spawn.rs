@@ -5,21 +5,25 @@
 //! process now sits in its cgroup (with its limits in force), so it may unshare its cgroup
 //! namespace and go on. `report` is close-on-exec: a successful execve closes it with
 //! nothing written, while a failure is written there as a [`StartFailure`] before the
-//! process exits.
+//! process exits. A process with a terminal also gets one end of a socketpair, over which it
+//! sends the terminal's master before it execs. Exec into a running container
+//! (`crate::enter`) goes through the same [`Launch`].
 
+use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::OnceLock;
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::child;
-use crate::namespaces::{self, NamespaceError};
+use crate::child::{self, ChildEnds, ChildIo};
+use crate::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::os_error::OsError;
-use crate::plan::{self, Plan, PlanError};
-use crate::{ContainerConfig, Spawned, StartFailure, StartFailureKind, Stdio};
+use crate::plan::{self, Plan, PlanError, ProcessPlan};
+use crate::terminal::{self, TerminalError};
+use crate::{ContainerConfig, ProcessIo, Spawned, StartFailure, StartFailureKind, Started, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -39,6 +43,8 @@ pub enum SpawnError {
     Start(StartFailure),
     #[error("the container's process sent an unreadable failure report: {0:?}")]
     Report(String),
+    #[error(transparent)]
+    Terminal(#[from] TerminalError),
 }
 
 impl SpawnError {
@@ -67,7 +73,7 @@ fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> SpawnError {
 }
 
 /// The host's cgroup layout, read once per supervisor.
-fn hierarchy() -> Result<&'static berth_cgroups::Hierarchy, SpawnError> {
+pub(crate) fn hierarchy() -> Result<&'static berth_cgroups::Hierarchy, SpawnError> {
     static HIERARCHY: OnceLock<berth_cgroups::Hierarchy> = OnceLock::new();
     if let Some(known) = HIERARCHY.get() {
         return Ok(known);
@@ -94,7 +100,14 @@ pub fn cgroup(
 /// The container's cgroup is created here and removed again if the start fails; after a
 /// successful start the caller removes it (see [`cgroup`]) once the container has exited.
 pub fn spawn(config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, SpawnError> {
+    spawn_with(config, ProcessIo::Pipes(stdio)).map(|started| started.spawned)
+}
+
+/// [`spawn`] with the process's stdio chosen by `io`: the caller's descriptors, or a terminal
+/// whose master is returned (the spec's `process.terminal` must say the same).
+pub fn spawn_with(config: &ContainerConfig, io: ProcessIo) -> Result<Started, SpawnError> {
     let plan = Plan::new(config, hierarchy()?)?;
+    check_io(&plan.process, &io)?;
     let cgroup = cgroup(config)?;
     let cgroup_error = |source| SpawnError::Cgroup {
         path: plan.cgroup_path.clone(),
@@ -107,10 +120,16 @@ pub fn spawn(config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, SpawnErr
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
+    let launch = Launch {
+        clone_flags: plan.namespaces.clone_flags.bits(),
+        pid_namespace: plan.join_pid.as_ref(),
+        cgroup: &*cgroup,
+        cgroup_path: &plan.cgroup_path,
+    };
     let started = cgroup
         .apply(&resources)
         .map_err(cgroup_error)
-        .and_then(|()| start(&plan, stdio, &*cgroup));
+        .and_then(|()| launch.start(io, |ends| child::run(&plan, ends)));
     if started.is_err() {
         if let Err(e) = cgroup.remove() {
             tracing::warn!(cgroup = %plan.cgroup_path, error = %e, "removing the cgroup of a failed start");
@@ -119,82 +138,150 @@ pub fn spawn(config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, SpawnErr
     started
 }
 
-fn start(
-    plan: &Plan,
-    stdio: Stdio,
-    cgroup: &dyn berth_cgroups::CgroupManager,
-) -> Result<Spawned, SpawnError> {
-    let (go_read, go_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the start pipe"))?;
-    let (report_read, report_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the report pipe"))?;
-
-    let flags = plan.namespaces.clone_flags.bits() | libc::SIGCHLD;
-    let parent_ends = [go_write.as_raw_fd(), report_read.as_raw_fd()];
-    let clone = move || {
-        // A raw clone behaves like fork but can create namespaces for the child alone. The
-        // caller is single-threaded, so the copied memory holds no lock taken by another
-        // thread.
-        // SAFETY: no stack is given, so the child runs on a copy of ours, as after fork.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                flags as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
-        };
-        if pid == 0 {
-            for fd in parent_ends {
-                // SAFETY: the child's copies of the supervisor's ends; it never uses them,
-                // and holding the write end of `go` would hide the supervisor's death.
-                unsafe { libc::close(fd) };
-            }
-            child::run(plan, stdio, go_read, report_write);
-        }
-        // The parent's copies of the child's ends close here.
-        pid
-    };
-    let pid = match &plan.join_pid {
-        Some(pid_namespace) => namespaces::with_pid_namespace_for_children(pid_namespace, clone)?,
-        None => clone(),
-    };
-    if pid < 0 {
-        return Err(SpawnError::Os {
-            what: "clone",
-            source: std::io::Error::last_os_error().into(),
-        });
-    }
-    let pid = pid as i32;
-
-    if let Err(source) = cgroup.add_task(pid) {
-        abandon(pid);
-        return Err(SpawnError::Cgroup {
-            path: plan.cgroup_path.clone(),
-            source,
-        });
-    }
-    // If the child died already the write fails; its report (or silence) says the rest.
-    let _ = std::fs::File::from(go_write).write_all(&[1]);
-
-    let mut report = Vec::new();
-    std::fs::File::from(report_read)
-        .read_to_end(&mut report)
-        .map_err(|e| SpawnError::Os {
-            what: "reading the start report",
-            source: e.into(),
-        })?;
-    if report.is_empty() {
-        return Ok(Spawned { pid });
-    }
-    let _ = waitpid(Pid::from_raw(pid), None);
-    match serde_json::from_slice::<StartFailure>(&report) {
-        Ok(failure) => Err(SpawnError::Start(failure)),
-        Err(_) => Err(SpawnError::Report(
-            String::from_utf8_lossy(&report).into_owned(),
+/// `io` and the spec's `process.terminal` must agree, so that a caller never waits on pipes
+/// the process does not write, or misses a terminal it asked for.
+pub(crate) fn check_io(process: &ProcessPlan, io: &ProcessIo) -> Result<(), PlanError> {
+    match (process.terminal, io) {
+        (true, ProcessIo::Pipes(_)) => Err(PlanError::Invalid(
+            "process.terminal is set, but the caller gave pipes instead of asking for a terminal"
+                .into(),
         )),
+        (false, ProcessIo::Terminal) => Err(PlanError::Invalid(
+            "a terminal was asked for, but process.terminal is not set".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How a new process is created: with which clone flags, in which pid namespace, and in which
+/// cgroup it must sit before it may go on.
+pub(crate) struct Launch<'a> {
+    pub clone_flags: libc::c_int,
+    /// An existing pid namespace for the process (a container's, for exec).
+    pub pid_namespace: Option<&'a OpenNamespace>,
+    pub cgroup: &'a dyn berth_cgroups::CgroupManager,
+    pub cgroup_path: &'a str,
+}
+
+impl Launch<'_> {
+    /// Clones, runs `child` in the new process, and returns once its program runs.
+    pub fn start(
+        &self,
+        io: ProcessIo,
+        child: impl FnOnce(ChildEnds) -> Infallible,
+    ) -> Result<Started, SpawnError> {
+        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(os("creating the start pipe"))?;
+        let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(os("creating the report pipe"))?;
+        let (child_io, console) = match io {
+            ProcessIo::Pipes(stdio) => (ChildIo::Pipes(stdio), None),
+            ProcessIo::Terminal => {
+                let (ours, theirs) = rustix::net::socketpair(
+                    rustix::net::AddressFamily::UNIX,
+                    rustix::net::SocketType::SEQPACKET,
+                    rustix::net::SocketFlags::CLOEXEC,
+                    None,
+                )
+                .map_err(|e| SpawnError::Os {
+                    what: "creating the terminal socket",
+                    source: e.into(),
+                })?;
+                (ChildIo::Terminal(theirs), Some(ours))
+            }
+        };
+
+        let flags = self.clone_flags | libc::SIGCHLD;
+        let parent_ends = [
+            go_write.as_raw_fd(),
+            report_read.as_raw_fd(),
+            console.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+        ];
+        let clone = move || {
+            // A raw clone behaves like fork but can create namespaces for the child alone.
+            // The caller is single-threaded, so the copied memory holds no lock taken by
+            // another thread.
+            // SAFETY: no stack is given, so the child runs on a copy of ours, as after fork.
+            let pid = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    flags as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            };
+            if pid == 0 {
+                for fd in parent_ends.into_iter().filter(|fd| *fd >= 0) {
+                    // SAFETY: the child's copies of the supervisor's ends; it never uses
+                    // them, and holding the write end of `go` would hide the supervisor's
+                    // death.
+                    unsafe { libc::close(fd) };
+                }
+                match child(ChildEnds {
+                    io: child_io,
+                    go: go_read,
+                    report: report_write,
+                }) {}
+            }
+            // The parent's copies of the child's ends close here.
+            pid
+        };
+        let pid = match self.pid_namespace {
+            Some(pid_namespace) => {
+                namespaces::with_pid_namespace_for_children(pid_namespace, clone)?
+            }
+            None => clone(),
+        };
+        if pid < 0 {
+            return Err(SpawnError::Os {
+                what: "clone",
+                source: std::io::Error::last_os_error().into(),
+            });
+        }
+        let pid = pid as i32;
+
+        if let Err(source) = self.cgroup.add_task(pid) {
+            abandon(pid);
+            return Err(SpawnError::Cgroup {
+                path: self.cgroup_path.to_owned(),
+                source,
+            });
+        }
+        // If the child died already the write fails; its report (or silence) says the rest.
+        let _ = std::fs::File::from(go_write).write_all(&[1]);
+
+        let mut report = Vec::new();
+        std::fs::File::from(report_read)
+            .read_to_end(&mut report)
+            .map_err(|e| SpawnError::Os {
+                what: "reading the start report",
+                source: e.into(),
+            })?;
+        if !report.is_empty() {
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return match serde_json::from_slice::<StartFailure>(&report) {
+                Ok(failure) => Err(SpawnError::Start(failure)),
+                Err(_) => Err(SpawnError::Report(
+                    String::from_utf8_lossy(&report).into_owned(),
+                )),
+            };
+        }
+        let terminal = match console {
+            None => None,
+            Some(socket) => match terminal::receive(socket.as_fd()) {
+                Ok(master) => Some(master),
+                Err(error) => {
+                    abandon(pid);
+                    return Err(SpawnError::Terminal(error));
+                }
+            },
+        };
+        Ok(Started {
+            spawned: Spawned { pid },
+            terminal,
+        })
     }
 }
 

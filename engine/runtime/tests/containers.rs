@@ -978,18 +978,315 @@ fn rlimits_cwd_and_environment(fx: &Fixture) -> TestResult {
 
 fn unsupported_spec_features_are_refused(fx: &Fixture) -> TestResult {
     let mut c = container(fx, "unsupported", &["true"]);
-    c.process().set_terminal(Some(true));
+    c.process()
+        .set_apparmor_profile(Some("docker-default".into()));
     match c.start() {
-        Ok(_) => Err("a terminal was accepted".into()),
+        Ok(_) => Err("an AppArmor profile was accepted".into()),
         Err(f) => {
             ensure!(
-                f.kind == StartFailureKind::Other && f.message.contains("terminal"),
+                f.kind == StartFailureKind::Other && f.message.contains("AppArmor"),
                 "{}",
                 f.message
             );
             Ok(())
         }
     }
+}
+
+/// Reads what a terminal's master receives until the slave side is gone (EIO).
+fn read_terminal(master: OwnedFd) -> Result<String, String> {
+    let mut file = std::fs::File::from(master);
+    let mut output = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => output.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => return Err(format!("reading the terminal: {e}")),
+        }
+    }
+    Ok(String::from_utf8_lossy(&output).replace("\r\n", "\n"))
+}
+
+fn terminal_comes_from_the_containers_devpts(fx: &Fixture) -> TestResult {
+    let mut c = container(
+        fx,
+        "terminal",
+        &[
+            "sh",
+            "-c",
+            "tty; stty size; ls -1 /dev/pts; echo ctty > /dev/tty; \
+             read line; echo got $line; stat -c %u $(tty)",
+        ],
+    );
+    let size = oci_spec::runtime::BoxBuilder::default()
+        .height(31u64)
+        .width(97u64)
+        .build()
+        .map_err(|e| e.to_string())?;
+    c.process()
+        .set_terminal(Some(true))
+        .set_console_size(Some(size));
+    c.annotate_user("app");
+    let refused = berth_runtime::spawn(
+        &c.config,
+        Stdio {
+            stdin: None,
+            stdout: dev_null(),
+            stderr: dev_null(),
+        },
+    );
+    ensure!(
+        matches!(&refused, Err(e) if e.to_string().contains("process.terminal")),
+        "pipes for a terminal process were accepted: {refused:?}"
+    );
+    let started = berth_runtime::spawn_with(&c.config, berth_runtime::ProcessIo::Terminal)
+        .map_err(|e| e.to_string())?;
+    let cgroup = berth_runtime::cgroup(&c.config).map_err(|e| e.to_string())?;
+    let master = started.terminal.ok_or("no terminal came back")?;
+    let running = Started {
+        pid: Pid::from_raw(started.spawned.pid),
+        output: BufReader::new(std::fs::File::open("/dev/null").map_err(|e| e.to_string())?),
+        cgroup,
+    };
+    // Typed once the script waits for it, so that the terminal's echo has its place.
+    let mut terminal = std::fs::File::from(master);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("ctty") {
+        let mut buf = [0u8; 256];
+        let n = terminal.read(&mut buf).map_err(|e| e.to_string())?;
+        ensure!(n > 0, "the terminal closed early: {seen:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::io::Write::write_all(&mut terminal, b"hello\n").map_err(|e| e.to_string())?;
+    let output =
+        String::from_utf8_lossy(&seen).replace("\r\n", "\n") + &read_terminal(terminal.into())?;
+    let finished = running.finish()?;
+    ensure!(finished.status == 0, "exit {}: {output:?}", finished.status);
+    // /dev/tty works, so the terminal is the controlling one; it echoes the typed line; the
+    // slave was handed to the container's user (1000).
+    let wanted = "/dev/pts/0\n31 97\n0\nptmx\nctty\nhello\ngot hello\n1000\n";
+    ensure!(
+        output == wanted,
+        "terminal output {output:?}, wanted {wanted:?}"
+    );
+    Ok(())
+}
+
+fn dev_null() -> OwnedFd {
+    std::fs::File::options()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null")
+        .into()
+}
+
+/// An exec'd process: its PID and the read end of its stdout and stderr.
+struct Exec {
+    pid: Pid,
+    output: std::fs::File,
+}
+
+impl Exec {
+    fn finish(self) -> Result<(i32, String), String> {
+        let mut output = String::new();
+        let mut file = self.output;
+        file.read_to_string(&mut output)
+            .map_err(|e| e.to_string())?;
+        let status = match waitpid(self.pid, None).map_err(|e| e.to_string())? {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
+            other => return Err(format!("unexpected wait status {other:?}")),
+        };
+        Ok((status, output))
+    }
+}
+
+fn exec_in(
+    c: &Container,
+    running: &Started,
+    args: &[&str],
+    edit: impl FnOnce(&mut Process),
+    user: Option<&str>,
+) -> Result<Exec, StartFailure> {
+    let mut process = c.config.spec.process().clone().expect("a process");
+    process.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
+    edit(&mut process);
+    let config = berth_runtime::ExecConfig {
+        container: c.config.clone(),
+        process,
+        user: user.map(str::to_owned),
+    };
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    let stdio = Stdio {
+        stdin: None,
+        stdout: write.try_clone().expect("dup"),
+        stderr: write,
+    };
+    let started = berth_runtime::exec(
+        &config,
+        running.pid.as_raw(),
+        berth_runtime::ProcessIo::Pipes(stdio),
+    )
+    .map_err(|e| e.to_start_failure())?;
+    Ok(Exec {
+        pid: Pid::from_raw(started.spawned.pid),
+        output: read.into(),
+    })
+}
+
+fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestResult {
+    let mut c = container(
+        fx,
+        "exec",
+        &["sh", "-c", "mkdir /work; echo ready; exec sleep 1000"],
+    );
+    let mut env = c.process().env().clone().unwrap_or_default();
+    env.push("FROM_CONTAINER=yes".into());
+    c.process().set_env(Some(env));
+    let mut running = c.start().map_err(|f| f.message)?;
+    running.read_line()?;
+    let view = |pid: Pid, what: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{what}"))
+            .map(|l| l.display().to_string())
+            .map_err(|e| e.to_string())
+    };
+    let status_of = |pid: Pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())
+    };
+
+    // A process that waits on its stdin, so that the host can look at it while it runs.
+    let mut process = c.config.spec.process().clone().expect("a process");
+    process.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "echo $$ $FROM_CONTAINER $(hostname) $(pwd); read x; true".into(),
+    ]));
+    process.set_cwd("/work".into());
+    let config = berth_runtime::ExecConfig {
+        container: c.config.clone(),
+        process,
+        user: None,
+    };
+    let (read, write) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let (stdin_read, stdin_write) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let started = berth_runtime::exec(
+        &config,
+        running.pid.as_raw(),
+        berth_runtime::ProcessIo::Pipes(Stdio {
+            stdin: Some(stdin_read),
+            stdout: write.try_clone().map_err(|e| e.to_string())?,
+            stderr: write,
+        }),
+    )
+    .map_err(|e| e.to_string())?;
+    let exec = Exec {
+        pid: Pid::from_raw(started.spawned.pid),
+        output: read.into(),
+    };
+    let mut first_line = String::new();
+    BufReader::new(exec.output.try_clone().map_err(|e| e.to_string())?)
+        .read_line(&mut first_line)
+        .map_err(|e| e.to_string())?;
+    let inside_pid: u32 = first_line
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("no PID in {first_line:?}"))?;
+    ensure!(
+        inside_pid > 1 && first_line.trim_end().ends_with("yes exec /work"),
+        "the exec saw {first_line:?}"
+    );
+    for kind in ["mnt", "pid", "net", "uts", "ipc", "cgroup"] {
+        let (exec_ns, container_ns) = (view(exec.pid, kind)?, view(running.pid, kind)?);
+        ensure!(
+            exec_ns == container_ns,
+            "{kind}: the exec is in {exec_ns}, the container in {container_ns}"
+        );
+    }
+    let cgroup_of = |pid: Pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| e.to_string())
+    };
+    ensure!(
+        cgroup_of(exec.pid)? == cgroup_of(running.pid)?,
+        "the exec is not in the container's cgroup: {}",
+        cgroup_of(exec.pid)?
+    );
+    let (exec_status, container_status) = (status_of(exec.pid)?, status_of(running.pid)?);
+    for field in ["Seccomp", "CapEff", "CapBnd", "NoNewPrivs"] {
+        ensure!(
+            status_field(&exec_status, field) == status_field(&container_status, field),
+            "{field}: the exec has {:?}, the container {:?}",
+            status_field(&exec_status, field),
+            status_field(&container_status, field)
+        );
+    }
+    ensure!(
+        status_field(&exec_status, "Seccomp") == Some("2"),
+        "the exec runs without a seccomp filter"
+    );
+    drop(stdin_write);
+    let (code, _) = exec.finish()?;
+    ensure!(code == 0, "the exec exited with {code}");
+
+    // As another user, with a terminal.
+    let mut process = c.config.spec.process().clone().expect("a process");
+    process
+        .set_args(Some(vec!["sh".into(), "-c".into(), "id -u; tty".into()]))
+        .set_terminal(Some(true));
+    let config = berth_runtime::ExecConfig {
+        container: c.config.clone(),
+        process,
+        user: Some("app".into()),
+    };
+    let started = berth_runtime::exec(
+        &config,
+        running.pid.as_raw(),
+        berth_runtime::ProcessIo::Terminal,
+    )
+    .map_err(|e| e.to_string())?;
+    let output = read_terminal(started.terminal.ok_or("no terminal came back")?)?;
+    let _ = waitpid(Pid::from_raw(started.spawned.pid), None);
+    ensure!(
+        output == "1000\n/dev/pts/0\n",
+        "the exec's terminal showed {output:?}"
+    );
+
+    // Failures are classified as for a container's first process.
+    let missing = exec_in(&c, &running, &["nosuch"], |_| {}, None);
+    ensure!(
+        matches!(&missing, Err(f) if f.kind == StartFailureKind::NotFound
+            && f.message.contains("executable file not found")),
+        "a missing command: {:?}",
+        missing.map(|_| ())
+    );
+    let directory = exec_in(&c, &running, &["/work"], |_| {}, None);
+    ensure!(
+        matches!(&directory, Err(f) if f.kind == StartFailureKind::PermissionDenied),
+        "a directory: {:?}",
+        directory.map(|_| ())
+    );
+    let no_dir = exec_in(
+        &c,
+        &running,
+        &["true"],
+        |p| {
+            p.set_cwd("/nowhere".into());
+        },
+        None,
+    );
+    ensure!(
+        matches!(&no_dir, Err(f) if f.message.contains("/nowhere")),
+        "a missing working directory: {:?}",
+        no_dir.map(|_| ())
+    );
+    // The container itself did not notice.
+    ensure!(
+        kill(running.pid, None).is_ok(),
+        "the container died during the execs"
+    );
+    Ok(())
 }
 
 fn memory_limit_kills_and_pids_limit_contains_a_fork_bomb(fx: &Fixture) -> TestResult {
@@ -1203,6 +1500,8 @@ const TESTS: &[(&str, Test)] = tests![
     memory_limit_kills_and_pids_limit_contains_a_fork_bomb,
     joined_namespaces_are_shared,
     the_kernel_applies_the_i386_rules_to_32_bit_calls,
+    terminal_comes_from_the_containers_devpts,
+    exec_joins_the_containers_namespaces_cgroup_and_filter,
 ];
 
 fn main() {

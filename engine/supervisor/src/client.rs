@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_runtime::{Spawned, StartFailure, Stdio};
+use berth_runtime::{ProcessIo, Spawned, StartFailure, Started, Stdio};
 use parking_lot::Mutex;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use tokio::io::unix::AsyncFd;
@@ -26,8 +26,8 @@ use crate::exit::ExitRecord;
 use crate::framing::{self, Incoming, Packet, Receiver};
 use crate::paths;
 use crate::protocol::{
-    ExitEvent, ListedContainer, Refusal, Reply, Request, RequestBody, SpawnDescriptors,
-    SpawnRequest, SupervisorMessage, PROTOCOL_VERSION,
+    ExecRequest, ExitEvent, ListedContainer, Refusal, Reply, Request, RequestBody,
+    SpawnDescriptors, SpawnRequest, StdioLayout, SupervisorMessage, PROTOCOL_VERSION,
 };
 use crate::supervisor::CONNECTION_FD_ENV;
 
@@ -77,6 +77,24 @@ pub struct KnownContainer {
     /// Copies of the descriptors the daemon asked the supervisor to keep when it spawned the
     /// container, in the same order.
     pub kept: Vec<OwnedFd>,
+    /// A copy of the writer of the container's stdin, unless there is none or it was closed.
+    pub stdin_writer: Option<OwnedFd>,
+    /// A copy of the master of the container's terminal, if it has one.
+    pub terminal: Option<OwnedFd>,
+}
+
+/// A container's stdio as the daemon hands it to [`SupervisorClient::spawn_with`].
+#[derive(Debug)]
+pub struct ContainerIo {
+    /// What the container's process gets as 0, 1 and 2.
+    pub io: ProcessIo,
+    /// Descriptors the supervisor holds for the daemon until the container is released (the
+    /// daemon's ends of the output pipes), listed again to a restarted daemon.
+    pub keep: Vec<OwnedFd>,
+    /// A writer of the container's stdin pipe, held likewise until
+    /// [`SupervisorClient::close_stdin`]: a daemon that restarts finds it, and the container
+    /// does not see end-of-file just because a daemon went away.
+    pub stdin_writer: Option<OwnedFd>,
 }
 
 /// A connection to the supervisor. Cheap to clone; every clone shares the connection, which
@@ -256,22 +274,68 @@ impl SupervisorClient {
         stdio: Stdio,
         keep: Vec<OwnedFd>,
     ) -> Result<Result<Spawned, StartFailure>, ClientError> {
-        let descriptors = SpawnDescriptors {
-            stdin: stdio.stdin.is_some(),
-            keep: keep.len(),
+        let io = ContainerIo {
+            io: ProcessIo::Pipes(stdio),
+            keep,
+            stdin_writer: None,
         };
-        let mut fds = Vec::with_capacity(descriptors.count());
-        fds.extend(stdio.stdin);
-        fds.push(stdio.stdout);
-        fds.push(stdio.stderr);
+        Ok(self
+            .spawn_with(request, io)
+            .await?
+            .map(|started| started.spawned))
+    }
+
+    /// Starts a container with the stdio `io` describes. With [`ProcessIo::Terminal`] the
+    /// result carries the terminal's master (the supervisor keeps a copy, listed to a
+    /// restarted daemon). Every descriptor passed here is closed in this process on return.
+    pub async fn spawn_with(
+        &self,
+        request: SpawnRequest,
+        io: ContainerIo,
+    ) -> Result<Result<Started, StartFailure>, ClientError> {
+        let ContainerIo {
+            io,
+            keep,
+            stdin_writer,
+        } = io;
+        let (stdio, mut fds) = stdio_descriptors(io);
+        let descriptors = SpawnDescriptors {
+            stdio,
+            keep: keep.len(),
+            stdin_writer: stdin_writer.is_some(),
+        };
         fds.extend(keep);
+        fds.extend(stdin_writer);
         let body = RequestBody::Spawn {
             request: Box::new(request),
             descriptors,
         };
-        match self.request(body, fds).await?.reply {
-            Reply::Spawned(spawned) => Ok(Ok(spawned)),
-            Reply::Failed(failure) => Ok(Err(failure)),
+        let answer = self.request(body, fds).await?;
+        started(answer, stdio)
+    }
+
+    /// Starts a process in a running container (`docker exec`). Its exit arrives on the
+    /// events channel as an [`ExitEvent`] whose `exec` is `request.exec_id`.
+    pub async fn exec(
+        &self,
+        request: ExecRequest,
+        io: ProcessIo,
+    ) -> Result<Result<Started, StartFailure>, ClientError> {
+        let (stdio, fds) = stdio_descriptors(io);
+        let body = RequestBody::Exec {
+            request: Box::new(request),
+            stdio,
+        };
+        let answer = self.request(body, fds).await?;
+        started(answer, stdio)
+    }
+
+    /// Lets go of the writer of container `id`'s stdin that the supervisor keeps, so that the
+    /// container reads end-of-file once the daemon has closed its own writer too.
+    pub async fn close_stdin(&self, id: &str) -> Result<(), ClientError> {
+        let body = RequestBody::CloseStdin { id: id.to_owned() };
+        match self.request(body, Vec::new()).await?.reply {
+            Reply::StdinClosed => Ok(()),
             other => Err(unexpected(other)),
         }
     }
@@ -297,7 +361,10 @@ impl SupervisorClient {
         let Reply::Listed(listed) = answer.reply else {
             return Err(unexpected(answer.reply));
         };
-        let announced: usize = listed.iter().map(|container| container.kept).sum();
+        let announced: usize = listed
+            .iter()
+            .map(|c| c.kept + usize::from(c.stdin_writer) + usize::from(c.terminal))
+            .sum();
         if announced != answer.fds.len() {
             return Err(ClientError::Protocol(format!(
                 "a list announcing {announced} descriptors with {} attached",
@@ -314,14 +381,21 @@ impl SupervisorClient {
                     state_dir,
                     exit,
                     kept,
+                    stdin_writer,
+                    terminal,
                 } = container;
+                let kept = fds.by_ref().take(kept).collect();
+                let stdin_writer = if stdin_writer { fds.next() } else { None };
+                let terminal = if terminal { fds.next() } else { None };
                 KnownContainer {
                     id,
                     pid,
                     state_dir,
                     running: exit.is_none(),
                     exit,
-                    kept: fds.by_ref().take(kept).collect(),
+                    kept,
+                    stdin_writer,
+                    terminal,
                 }
             })
             .collect();
@@ -354,6 +428,44 @@ impl SupervisorClient {
             return Err(ClientError::Io(error));
         }
         answer.await.map_err(|_| ClientError::Disconnected)
+    }
+}
+
+/// The layout and descriptors of a process's stdio, in the order the protocol sends them.
+fn stdio_descriptors(io: ProcessIo) -> (StdioLayout, Vec<OwnedFd>) {
+    match io {
+        ProcessIo::Terminal => (StdioLayout::Terminal, Vec::new()),
+        ProcessIo::Pipes(stdio) => {
+            let layout = StdioLayout::Pipes {
+                stdin: stdio.stdin.is_some(),
+            };
+            let mut fds = Vec::with_capacity(layout.count());
+            fds.extend(stdio.stdin);
+            fds.push(stdio.stdout);
+            fds.push(stdio.stderr);
+            (layout, fds)
+        }
+    }
+}
+
+/// The answer to a spawn or exec: with a terminal, its master is the one descriptor.
+fn started(
+    answer: Answer,
+    stdio: StdioLayout,
+) -> Result<Result<Started, StartFailure>, ClientError> {
+    match answer.reply {
+        Reply::Spawned(spawned) => {
+            let mut fds = answer.fds.into_iter();
+            let terminal = match stdio {
+                StdioLayout::Terminal => Some(fds.next().ok_or_else(|| {
+                    ClientError::Protocol("a terminal's start without its master".into())
+                })?),
+                StdioLayout::Pipes { .. } => None,
+            };
+            Ok(Ok(Started { spawned, terminal }))
+        }
+        Reply::Failed(failure) => Ok(Err(failure)),
+        other => Err(unexpected(other)),
     }
 }
 

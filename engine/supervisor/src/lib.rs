@@ -45,11 +45,19 @@
 //!   reparented to init and their exit codes are lost (the daemon then reports 255, as Docker
 //!   does after a reboot). It holds no state on disk besides each container's `exit.json`.
 //!
-//! # Adding a kind of work
+//! # Terminals, stdin and exec
 //!
-//! Issue 3's exec (a process joining a running container's namespaces, maybe with a pty) is a
-//! new request next to spawn: the same descriptor passing (the pty master among the kept
-//! descriptors), the same table entry keyed by the exec's ID, the same reaping and exit events.
+//! A container with a terminal gets no stdio descriptors: the runtime makes a pty inside it,
+//! and the supervisor hands its master to the daemon in the spawn's reply and keeps a copy
+//! among the container's kept descriptors. A container with an open stdin has the daemon's
+//! writer of its stdin pipe kept too, until the daemon asks to close it (`CloseStdin`, for a
+//! client that sent end-of-file): the container reads EOF only once both copies are gone.
+//!
+//! An exec (a process joining a running container, maybe with a pty) is a request next to
+//! spawn, with the same descriptor passing. The supervisor parents it, reaps it and reports
+//! its exit as an [`ExitEvent`] carrying the exec's ID; execs are not kept across a daemon
+//! restart (Docker forgets them too), and one that exits while no daemon is connected is
+//! only reaped.
 
 mod client;
 mod exit;
@@ -58,9 +66,9 @@ mod protocol;
 mod spawner;
 mod supervisor;
 
-pub use client::{ClientError, KnownContainer, SupervisorClient};
+pub use client::{ClientError, ContainerIo, KnownContainer, SupervisorClient};
 pub use exit::{read_exit_record, ExitRecord, EXIT_FILE};
-pub use protocol::{ExitEvent, Refusal, SpawnRequest, PROTOCOL_VERSION};
+pub use protocol::{ExecRequest, ExitEvent, Refusal, SpawnRequest, PROTOCOL_VERSION};
 pub use spawner::{RuntimeSpawner, Spawner};
 pub use supervisor::{run, run_supervisor, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
 

@@ -7,18 +7,22 @@
 //! The daemon sends [`Request`]s, each with a sequence number of its choosing; the supervisor
 //! answers each with exactly one [`SupervisorMessage::Reply`] carrying the same number, in the
 //! order the requests arrived. [`SupervisorMessage::Exited`] events are interleaved whenever a
-//! container exits. A new kind of work (issue 3's exec) is a new [`RequestBody`] variant.
+//! container exits. A new kind of work is a new [`RequestBody`] variant.
+//!
+//! Version 2 added terminals (a spawn or exec whose process gets a pty: the reply carries its
+//! master), a kept writer of a container's stdin with `CloseStdin` to let it go, and `Exec`,
+//! whose process is reported in [`ExitEvent`]s carrying the exec's ID.
 
 use std::path::PathBuf;
 
-use berth_runtime::{ContainerConfig, Spawned, StartFailure};
+use berth_runtime::{ContainerConfig, ExecConfig, Spawned, StartFailure};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::ExitRecord;
 
 /// Bumped whenever a message changes shape, so that a daemon never talks to a supervisor left
 /// running by an older berthd without noticing.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What the daemon asks of the supervisor to start one container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,10 +33,23 @@ pub struct SpawnRequest {
     pub state_dir: PathBuf,
 }
 
-/// A container's exit, as reported to the connected daemon.
+/// What the daemon asks of the supervisor to start a process in a running container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The exec's own ID, which its exit event carries.
+    pub exec_id: String,
+    /// The container to enter; it must be running. `config.container.id` names it too.
+    pub config: ExecConfig,
+}
+
+/// A container's exit, or the exit of a process exec'd into it, as reported to the connected
+/// daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitEvent {
+    /// The container.
     pub id: String,
+    /// Set when the process was exec'd into the container rather than its PID 1.
+    pub exec: Option<String>,
     pub pid: i32,
     pub exit: ExitRecord,
 }
@@ -47,6 +64,10 @@ pub enum Refusal {
     DuplicateContainer { id: String },
     #[error("container {id} is still running")]
     StillRunning { id: String },
+    #[error("container {id} is not running")]
+    NotRunning { id: String },
+    #[error("the supervisor already runs an exec {id}")]
+    DuplicateExec { id: String },
     #[error("the request announced {expected} file descriptors but {received} arrived")]
     Descriptors { expected: usize, received: usize },
     #[error("state directory {path}: {message}")]
@@ -70,10 +91,17 @@ pub(crate) struct Request {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum RequestBody {
-    /// Descriptors: `[stdin?, stdout, stderr, keep...]`, as [`SpawnDescriptors`] says.
+    /// Descriptors: `[stdin?, stdout, stderr, keep..., stdin writer?]`, as
+    /// [`SpawnDescriptors`] says. With a terminal the reply carries its master.
     Spawn {
         request: Box<SpawnRequest>,
         descriptors: SpawnDescriptors,
+    },
+    /// Descriptors: the child's stdio, as [`StdioLayout`] says. With a terminal the reply
+    /// carries its master.
+    Exec {
+        request: Box<ExecRequest>,
+        stdio: StdioLayout,
     },
     Signal {
         id: String,
@@ -83,19 +111,44 @@ pub(crate) enum RequestBody {
     Release {
         id: String,
     },
+    /// Closes the writer of the container's stdin that the supervisor keeps, so that the
+    /// container sees end-of-file once the daemon has closed its own.
+    CloseStdin {
+        id: String,
+    },
+}
+
+/// The child's stdio descriptors in a spawn or exec request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StdioLayout {
+    /// `[stdin?, stdout, stderr]`.
+    Pipes { stdin: bool },
+    /// None: the process gets a terminal.
+    Terminal,
+}
+
+impl StdioLayout {
+    pub fn count(self) -> usize {
+        match self {
+            StdioLayout::Pipes { stdin } => usize::from(stdin) + 2,
+            StdioLayout::Terminal => 0,
+        }
+    }
 }
 
 /// How the descriptors attached to a spawn request are laid out.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct SpawnDescriptors {
-    pub stdin: bool,
+    pub stdio: StdioLayout,
     /// How many descriptors after the child's stdio the supervisor keeps for the daemon.
     pub keep: usize,
+    /// Whether a writer of the child's stdin comes last, kept until `CloseStdin`.
+    pub stdin_writer: bool,
 }
 
 impl SpawnDescriptors {
     pub fn count(self) -> usize {
-        usize::from(self.stdin) + 2 + self.keep
+        self.stdio.count() + self.keep + usize::from(self.stdin_writer)
     }
 }
 
@@ -121,13 +174,16 @@ pub(crate) enum SupervisorMessage {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
+    /// Descriptors: the terminal's master, for a process that got one.
     Spawned(Spawned),
     Failed(StartFailure),
     Signalled,
     NotRunning,
-    /// Descriptors: every container's kept descriptors, one container after the other.
+    /// Descriptors: every container's kept descriptors, one container after the other, as
+    /// each [`ListedContainer`] says.
     Listed(Vec<ListedContainer>),
     Released,
+    StdinClosed,
     Refused(Refusal),
 }
 
@@ -137,6 +193,9 @@ pub(crate) struct ListedContainer {
     pub pid: i32,
     pub state_dir: PathBuf,
     pub exit: Option<ExitRecord>,
-    /// How many of the reply's descriptors belong to this container.
+    /// How many of the reply's descriptors belong to this container: `kept` kept ones, then
+    /// the writer of its stdin and the master of its terminal when it has them.
     pub kept: usize,
+    pub stdin_writer: bool,
+    pub terminal: bool,
 }

@@ -12,9 +12,10 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Command;
 
-use berth_runtime::{ContainerConfig, Rootfs, StartFailureKind, Stdio};
+use berth_runtime::{ContainerConfig, ExecConfig, ProcessIo, Rootfs, StartFailureKind, Stdio};
 use berth_supervisor::{
-    read_exit_record, ClientError, ExitEvent, Refusal, SpawnRequest, SupervisorClient,
+    read_exit_record, ClientError, ContainerIo, ExecRequest, ExitEvent, Refusal, SpawnRequest,
+    SupervisorClient,
 };
 use oci_spec::runtime::{ProcessBuilder, Spec};
 use rustix::event::{poll, PollFd, PollFlags};
@@ -362,6 +363,178 @@ fn pipes_and_exits_survive_the_daemon() {
             "before the crash\ngot hello\n"
         );
         client.release("survivor").await.unwrap();
+    });
+}
+
+/// Reads a terminal's master until its last slave is gone (EIO), with CRLF made LF.
+fn read_terminal(master: OwnedFd) -> String {
+    let mut file = File::from(master);
+    let mut output = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => output.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&output).replace("\r\n", "\n")
+}
+
+#[test]
+fn a_terminal_comes_back_and_is_kept_for_the_next_daemon() {
+    let mut fixture = Fixture::new();
+    let (master, pid) = as_daemon(async {
+        let (client, _events) = fixture.connect().await;
+        let request = fixture.request("tty", "read line; echo \"got $line\"; [ -t 0 ]");
+        let io = ContainerIo {
+            io: ProcessIo::Terminal,
+            keep: Vec::new(),
+            stdin_writer: None,
+        };
+        let started = client.spawn_with(request, io).await.unwrap().unwrap();
+        let listed = client.list().await.unwrap().remove(0);
+        assert!(listed.terminal.is_some() && listed.stdin_writer.is_none());
+        (started.terminal.unwrap(), started.spawned.pid)
+    });
+    // The first daemon's copy of the master is closed; the kept one still reaches the
+    // container through the next daemon.
+    drop(master);
+    fixture.watch(pid);
+    as_daemon(async {
+        let (client, mut events) = fixture.connect().await;
+        let master = client.list().await.unwrap().remove(0).terminal.unwrap();
+        File::from(master.try_clone().unwrap())
+            .write_all(b"typed\n")
+            .unwrap();
+        let exit = next_exit(&mut events).await;
+        assert_eq!(exit.exit.exit_code, 0, "stdin was a terminal");
+        // The supervisor still holds a copy until the release, so the slave's end is what
+        // ends the read.
+        assert_eq!(read_terminal(master), "typed\ngot typed\n");
+        client.release("tty").await.unwrap();
+    });
+}
+
+#[test]
+fn a_kept_stdin_writer_outlives_the_daemon_until_it_is_closed() {
+    let mut fixture = Fixture::new();
+    let (out_read, pid) = as_daemon(async {
+        let (client, _events) = fixture.connect().await;
+        let (stdin_read, stdin_write) = pipe();
+        let (out_read, out_write) = pipe();
+        let request = fixture.request("cat", "exec cat");
+        File::from(stdin_write.try_clone().unwrap())
+            .write_all(b"first\n")
+            .unwrap();
+        let io = ContainerIo {
+            io: ProcessIo::Pipes(Stdio {
+                stdin: Some(stdin_read),
+                stdout: out_write,
+                stderr: dev_null(),
+            }),
+            keep: Vec::new(),
+            stdin_writer: Some(stdin_write),
+        };
+        let started = client.spawn_with(request, io).await.unwrap().unwrap();
+        assert!(started.terminal.is_none());
+        (out_read, started.spawned.pid)
+    });
+    // The daemon died with its writer: cat did not see end-of-file, the kept writer is there.
+    fixture.watch(pid);
+    as_daemon(async {
+        let (client, mut events) = fixture.connect().await;
+        let writer = client.list().await.unwrap().remove(0).stdin_writer.unwrap();
+        File::from(writer).write_all(b"second\n").unwrap();
+        client.close_stdin("cat").await.unwrap();
+        assert!(client.list().await.unwrap()[0].stdin_writer.is_none());
+        assert_eq!(next_exit(&mut events).await.exit.exit_code, 0);
+        assert_eq!(read_to_end(out_read), "first\nsecond\n");
+        assert!(matches!(
+            client.close_stdin("nobody").await,
+            Err(ClientError::Refused(Refusal::UnknownContainer { .. }))
+        ));
+        client.release("cat").await.unwrap();
+    });
+}
+
+#[test]
+fn an_exec_is_reported_with_its_id_and_refused_outside_a_running_container() {
+    let mut fixture = Fixture::new();
+    as_daemon(async {
+        let (client, mut events) = fixture.connect().await;
+        let container = fixture.request("host", "exec sleep 1000");
+        let config = container.config.clone();
+        let spawned = client
+            .spawn(container, quiet(), Vec::new())
+            .await
+            .unwrap()
+            .unwrap();
+        fixture.watch(spawned.pid);
+        let exec = |exec_id: &str, script: &str, container: &ContainerConfig| {
+            let mut process = config.spec.process().clone().unwrap();
+            process.set_args(Some(vec!["/bin/sh".into(), "-c".into(), script.into()]));
+            ExecRequest {
+                exec_id: exec_id.into(),
+                config: ExecConfig {
+                    container: container.clone(),
+                    process,
+                    user: None,
+                },
+            }
+        };
+
+        let (out_read, out_write) = pipe();
+        let stdio = Stdio {
+            stdin: None,
+            stdout: out_write,
+            stderr: dev_null(),
+        };
+        let started = client
+            .exec(
+                exec("e1", "echo inside; exit 7", &config),
+                ProcessIo::Pipes(stdio),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let event = next_exit(&mut events).await;
+        assert_eq!(
+            (event.id.as_str(), event.exec.as_deref(), event.pid),
+            ("host", Some("e1"), started.spawned.pid)
+        );
+        assert_eq!(event.exit.exit_code, 7);
+        assert_eq!(read_to_end(out_read), "inside\n");
+
+        let terminal = client
+            .exec(
+                exec("e2", "[ -t 1 ] && echo tty", &config),
+                ProcessIo::Terminal,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read_terminal(terminal.terminal.unwrap()), "tty\n");
+        assert_eq!(next_exit(&mut events).await.exec.as_deref(), Some("e2"));
+
+        let mut stranger = config.clone();
+        stranger.id = "nobody".into();
+        assert!(matches!(
+            client
+                .exec(exec("e3", "true", &stranger), ProcessIo::Pipes(quiet()))
+                .await,
+            Err(ClientError::Refused(Refusal::UnknownContainer { .. }))
+        ));
+        assert!(client.signal("host", libc::SIGKILL).await.unwrap());
+        assert_eq!(next_exit(&mut events).await.exec, None);
+        assert!(matches!(
+            client
+                .exec(exec("e4", "true", &config), ProcessIo::Pipes(quiet()))
+                .await,
+            Err(ClientError::Refused(Refusal::NotRunning { .. }))
+        ));
+        client.release("host").await.unwrap();
     });
 }
 

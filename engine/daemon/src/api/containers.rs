@@ -4,21 +4,18 @@ use actix::{Actor, Addr};
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
-use tokio::io::AsyncWriteExt;
 
 use super::error::ApiError;
 use super::http::{json, no_content, read_json, ApiResult, Body, Query};
 use crate::container::actor::{
-    Attach, ContainerActor, Inspect, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait,
-    WaitCondition,
+    ContainerActor, Inspect, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
 };
 use crate::container::create::{check_supported, merge_config, validate_name};
-use crate::container::output::Chunk;
 use crate::container::record::{ContainerDir, ContainerRecord, State, Status};
 use crate::container::registry::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
-use crate::container::{files, logs, notify, signal, view};
+use crate::container::{files, notify, signal, view};
 use crate::engine::Engine;
 use crate::events::Publish;
 use crate::ids;
@@ -34,7 +31,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let body: ContainerCreateBody = read_json(req.into_body()).await?;
     let host_config = body.host_config.clone().unwrap_or_default();
-    check_supported(&body, &host_config)?;
+    check_supported(&host_config)?;
 
     let image_name = body
         .image
@@ -341,67 +338,4 @@ fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> 
             Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
             None => labels.contains_key(wanted.as_str()),
         })
-}
-
-pub async fn attach(engine: &Engine, id: &str, mut req: Request<Incoming>) -> ApiResult {
-    let query = Query::parse(req.uri().query());
-    if query.flag("stdin") {
-        return Err(ApiError::unsupported("attaching stdin"));
-    }
-    if query.flag("logs") {
-        return Err(ApiError::unsupported("attach with logs=1"));
-    }
-    if !query.flag("stream") {
-        return Err(ApiError::unsupported("attach without stream=1"));
-    }
-    let want_stdout = query.flag("stdout");
-    let want_stderr = query.flag("stderr");
-    let (_, addr) = find(engine, id).await?;
-    let (mut output, tty) = addr.send(Attach).await??;
-    let upgrading = hyper::upgrade::on(&mut req);
-    actix_rt::spawn(async move {
-        let upgraded = match upgrading.await {
-            Ok(upgraded) => upgraded,
-            Err(err) => {
-                tracing::debug!("attach upgrade failed: {err}");
-                return;
-            }
-        };
-        let mut io = hyper_util::rt::TokioIo::new(upgraded);
-        while let Some(Chunk { stream, data }) = output.recv().await {
-            let wanted = match stream {
-                crate::container::output::StreamKind::Stdout => want_stdout,
-                crate::container::output::StreamKind::Stderr => want_stderr,
-            };
-            if !wanted {
-                continue;
-            }
-            let result = if tty {
-                io.write_all(&data).await
-            } else {
-                let header = logs::frame_header(stream as u8, data.len());
-                match io.write_all(&header).await {
-                    Ok(()) => io.write_all(&data).await,
-                    Err(err) => Err(err),
-                }
-            };
-            if result.is_err() {
-                return;
-            }
-        }
-        let _ = io.flush().await;
-        let _ = io.shutdown().await;
-    });
-    let content_type = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    let mut response = Response::new(super::http::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(UPGRADE, HeaderValue::from_static("tcp"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok(response)
 }

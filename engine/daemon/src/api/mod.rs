@@ -2,10 +2,13 @@
 //! holds a lock across a container operation.
 
 pub mod archive;
+pub mod attach;
 pub mod containers;
 pub mod distribution;
 pub mod error;
 pub mod events;
+pub mod exec;
+mod hijack;
 pub mod http;
 pub mod image_admin;
 pub mod images;
@@ -136,7 +139,12 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["containers", id, "kill"]) => containers::kill(&engine, id, req).await,
         (&Method::POST, ["containers", id, "wait"]) => containers::wait(&engine, id, req).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "attach"]) => containers::attach(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "attach"]) => attach::attach(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "resize"]) => attach::resize(&engine, id, req).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(&engine, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&engine, id, req).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&engine, id, req).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&engine, id).await,
         (&Method::GET, ["containers", id, "logs"]) => observe::logs(&engine, id, req).await,
         (&Method::GET, ["containers", id, "top"]) => observe::top(&engine, id, req).await,
         (&Method::GET, ["containers", id, "stats"]) => observe::stats(&engine, id, req).await,
@@ -179,7 +187,6 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
 /// anything else is Docker's 404 "page not found".
 fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
     const LATER: &[&str] = &[
-        "/exec",
         "/build",
         "/networks",
         "/volumes",
@@ -195,7 +202,7 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/distribution",
         "/commit",
     ];
-    let container_later = ["/resize", "/changes", "/archive", "/update", "/attach/ws"];
+    let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)

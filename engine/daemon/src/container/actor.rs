@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use berth_supervisor::{ExitRecord, SpawnRequest};
+use berth_runtime::ProcessIo;
+use berth_supervisor::{ContainerIo, ExitRecord, SpawnRequest};
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use super::exec::Execs;
 use super::output::{self, Chunk, LogProgress, OutputHub};
 use super::record::{ContainerDir, ContainerRecord, Status};
 use super::registry::Unregister;
 use super::spec;
+use super::stdio::{self, StdinPort, TerminalHandle};
 use super::view;
 use crate::api::error::ApiError;
 use crate::engine::Services;
@@ -28,10 +31,16 @@ pub use observe::{LogFollow, LogFollowing, TopProcesses};
 pub use pause::{Pause, Unpause};
 
 pub struct ContainerActor {
-    record: ContainerRecord,
-    dir: ContainerDir,
-    services: Arc<Services>,
+    pub(super) record: ContainerRecord,
+    pub(super) dir: ContainerDir,
+    pub(super) services: Arc<Services>,
     hub: Arc<OutputHub>,
+    /// The running process's stdin, for attached clients (`None` before a start and after
+    /// an exit, or without `OpenStdin`).
+    stdin: watch::Sender<Option<StdinPort>>,
+    /// The running process's terminal, for resizing.
+    terminal: Option<TerminalHandle>,
+    pub(super) execs: Execs,
     waiters: Vec<Waiter>,
     /// Replies owed to a forced remove that is waiting for the container to die.
     pending_removals: Vec<oneshot::Sender<Result<(), ApiError>>>,
@@ -81,6 +90,9 @@ impl ContainerActor {
             dir,
             services,
             hub: Arc::default(),
+            stdin: watch::channel(None).0,
+            terminal: None,
+            execs: Execs::default(),
             waiters: Vec::new(),
             pending_removals: Vec::new(),
             kill_timer: None,
@@ -133,7 +145,7 @@ impl ContainerActor {
     }
 
     /// Publishes one of this container's events.
-    fn emit(&self, action: &str, extra: &[(&str, String)]) {
+    pub(super) fn emit(&self, action: &str, extra: &[(&str, String)]) {
         let mut event = super::notify::event(&self.record, action);
         for (key, value) in extra {
             event = event.with(key, value.clone());
@@ -207,20 +219,10 @@ impl ContainerActor {
 
     fn prepare_start(&self) -> Result<PreparedStart, ApiError> {
         let config = spec::runtime_config(&self.record, &self.dir)?;
-        let pipe = || -> Result<(OwnedFd, OwnedFd), ApiError> {
-            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                .map_err(|err| ApiError::internal(format!("creating a stdio pipe: {err}")))?;
-            // A larger pipe lets a chatty container run on while the daemon is restarting.
-            let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
-            Ok((read, write))
+        let request = SpawnRequest {
+            config,
+            state_dir: self.dir.root.clone(),
         };
-        let (stdout_read, stdout_write) = pipe()?;
-        let (stderr_read, stderr_write) = pipe()?;
-        let dup = |fd: &OwnedFd| {
-            fd.try_clone()
-                .map_err(|err| ApiError::internal(format!("duplicating a stdio pipe: {err}")))
-        };
-        let keep = vec![dup(&stdout_read)?, dup(&stderr_read)?];
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -231,18 +233,60 @@ impl ContainerActor {
                     self.dir.log(&self.record.id).display()
                 ))
             })?;
-        Ok(PreparedStart {
-            request: SpawnRequest {
-                config,
-                state_dir: self.dir.root.clone(),
-            },
-            stdio: berth_runtime::Stdio {
-                stdin: None,
+        if self.record.config.tty == Some(true) {
+            // The terminal's master comes back from the start; the supervisor keeps a copy.
+            let io = ContainerIo {
+                io: ProcessIo::Terminal,
+                keep: Vec::new(),
+                stdin_writer: None,
+            };
+            return Ok(PreparedStart {
+                request,
+                io,
+                daemon: DaemonIo::Terminal { log },
+            });
+        }
+        let pipe = || -> Result<(OwnedFd, OwnedFd), ApiError> {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|err| ApiError::internal(format!("creating a stdio pipe: {err}")))
+        };
+        let output_pipe = || -> Result<(OwnedFd, OwnedFd), ApiError> {
+            let (read, write) = pipe()?;
+            // A larger pipe lets a chatty container run on while the daemon is restarting.
+            let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+            Ok((read, write))
+        };
+        let (stdout_read, stdout_write) = output_pipe()?;
+        let (stderr_read, stderr_write) = output_pipe()?;
+        let dup = |fd: &OwnedFd| {
+            fd.try_clone()
+                .map_err(|err| ApiError::internal(format!("duplicating a stdio pipe: {err}")))
+        };
+        let keep = vec![dup(&stdout_read)?, dup(&stderr_read)?];
+        let (stdin, stdin_writer) = if self.record.config.open_stdin == Some(true) {
+            let (read, write) = pipe()?;
+            (Some(read), Some(write))
+        } else {
+            (None, None)
+        };
+        let io = ContainerIo {
+            io: ProcessIo::Pipes(berth_runtime::Stdio {
+                stdin,
                 stdout: stdout_write,
                 stderr: stderr_write,
-            },
+            }),
             keep,
-            output: (stdout_read, stderr_read, log),
+            stdin_writer: stdin_writer.as_ref().map(dup).transpose()?,
+        };
+        Ok(PreparedStart {
+            request,
+            io,
+            daemon: DaemonIo::Pipes {
+                stdout: stdout_read,
+                stderr: stderr_read,
+                stdin: stdin_writer,
+                log,
+            },
         })
     }
 
@@ -261,21 +305,116 @@ impl ContainerActor {
         ctx.spawn(
             output::pump(stdout, stderr, log, hub, progress)
                 .into_actor(self)
-                .map(|(), act, ctx| {
-                    act.pump_running = false;
-                    if let Some(exit) = act.exit_awaiting_output.take() {
-                        act.finish_exit(exit, ctx);
-                    }
-                }),
+                .map(|(), act, ctx| act.output_ended(ctx)),
         );
+    }
+
+    /// The container's output is all in the log: an exit that waited for it is recorded.
+    fn output_ended(&mut self, ctx: &mut Context<Self>) {
+        self.pump_running = false;
+        if let Some(exit) = self.exit_awaiting_output.take() {
+            self.finish_exit(exit, ctx);
+        }
+    }
+
+    /// Connects the daemon's side of a started (or adopted) container's stdio: its output to
+    /// the log and the attached clients, and its stdin to them.
+    fn connect_io(&mut self, io: DaemonIo, terminal: Option<OwnedFd>, ctx: &mut Context<Self>) {
+        match (io, terminal) {
+            (
+                DaemonIo::Pipes {
+                    stdout,
+                    stderr,
+                    stdin,
+                    log,
+                },
+                _,
+            ) => {
+                self.start_pump(stdout, stderr, log, ctx);
+                if let Some(writer) = stdin {
+                    self.open_stdin_pipe(writer);
+                }
+            }
+            (DaemonIo::Terminal { log }, Some(master)) => {
+                if let Err(err) = self.connect_terminal(master, log, ctx) {
+                    tracing::error!("connecting to the terminal of {}: {err}", self.record.id);
+                    self.hub.close();
+                }
+            }
+            (DaemonIo::Terminal { .. }, None) => {
+                tracing::error!("container {} started without its terminal", self.record.id);
+                self.hub.close();
+            }
+        }
+    }
+
+    /// The daemon's writer of the stdin pipe. A client's end-of-file closes it, and the
+    /// supervisor's copy, so that the container reads EOF.
+    fn open_stdin_pipe(&mut self, writer: OwnedFd) {
+        let supervisor = self.services.supervisor.clone();
+        let id = self.record.id.clone();
+        let close_kept = move || -> futures_util::future::LocalBoxFuture<'static, ()> {
+            Box::pin(async move {
+                if let Err(err) = supervisor.close_stdin(&id).await {
+                    tracing::warn!("closing the stdin of {id} in the supervisor: {err}");
+                }
+            })
+        };
+        match StdinPort::open(writer, close_kept) {
+            Ok(port) => {
+                self.stdin.send_replace(Some(port));
+            }
+            Err(err) => tracing::error!("opening the stdin of {}: {err}", self.record.id),
+        }
+    }
+
+    fn connect_terminal(
+        &mut self,
+        master: OwnedFd,
+        log: std::fs::File,
+        ctx: &mut Context<Self>,
+    ) -> std::io::Result<()> {
+        let terminal = TerminalHandle::new(master);
+        let reader = terminal.duplicate()?;
+        let (progress, watcher) = tokio::sync::watch::channel(LogProgress::default());
+        self.log_progress = Some(watcher);
+        self.pump_running = true;
+        let log = stdio::TerminalLog {
+            file: log,
+            progress,
+        };
+        ctx.spawn(
+            stdio::relay_terminal(reader, Some(log), self.hub.clone())
+                .into_actor(self)
+                .map(|(), act, ctx| act.output_ended(ctx)),
+        );
+        if self.record.config.open_stdin == Some(true) {
+            let writer = terminal.duplicate()?;
+            let port = StdinPort::open(writer, || Box::pin(async {}))?;
+            self.stdin.send_replace(Some(port));
+        }
+        self.terminal = Some(terminal);
+        Ok(())
     }
 }
 
 struct PreparedStart {
     request: SpawnRequest,
-    stdio: berth_runtime::Stdio,
-    keep: Vec<OwnedFd>,
-    output: (OwnedFd, OwnedFd, std::fs::File),
+    io: ContainerIo,
+    daemon: DaemonIo,
+}
+
+/// The daemon's side of a container's stdio.
+enum DaemonIo {
+    Pipes {
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        /// The writer of the stdin pipe, with `OpenStdin`.
+        stdin: Option<OwnedFd>,
+        log: std::fs::File,
+    },
+    /// The master arrives with the start.
+    Terminal { log: std::fs::File },
 }
 
 // ---- messages -------------------------------------------------------------------------
@@ -310,20 +449,19 @@ impl Handler<Start> for ContainerActor {
         };
         let PreparedStart {
             request,
-            stdio,
-            keep,
-            output: (stdout, stderr, log),
+            io,
+            daemon,
         } = prepared;
         let supervisor = self.services.supervisor.clone();
         AtomicResponse::new(Box::pin(
-            async move { supervisor.spawn(request, stdio, keep).await }
+            async move { supervisor.spawn_with(request, io).await }
                 .into_actor(self)
                 .map(move |outcome, act, ctx| {
                     let state = &mut act.record.state;
                     match outcome {
-                        Ok(Ok(spawned)) => {
+                        Ok(Ok(started)) => {
                             state.status = Status::Running;
-                            state.pid = spawned.pid;
+                            state.pid = started.spawned.pid;
                             state.started_at = Some(Utc::now());
                             state.finished_at = None;
                             state.exit_code = 0;
@@ -331,7 +469,7 @@ impl Handler<Start> for ContainerActor {
                             state.oom_killed = false;
                             state.stopped_by_user = false;
                             act.persist();
-                            act.start_pump(stdout, stderr, log, ctx);
+                            act.connect_io(daemon, started.terminal, ctx);
                             act.track();
                             act.emit("start", &[]);
                             Ok(())
@@ -404,6 +542,8 @@ impl ContainerActor {
         self.services.stats.do_send(stats::Untrack {
             id: self.record.id.clone(),
         });
+        self.stdin.send_replace(None);
+        self.terminal = None;
         let cgroup = self.cgroup();
         let state = &mut self.record.state;
         state.status = Status::Exited;
@@ -487,6 +627,7 @@ impl ContainerActor {
 
     fn remove_now(&mut self, ctx: &mut Context<Self>) {
         self.record.state.status = Status::Removing;
+        self.execs.forget_all(&self.services.execs);
         self.services.registry.do_send(Unregister {
             id: self.record.id.clone(),
         });
@@ -683,24 +824,96 @@ impl Handler<Renamed> for ContainerActor {
     }
 }
 
-/// Subscribes to the container's output, for attach.
+/// Subscribes a client to the container's output and, if it asks, its stdin.
 #[derive(Message)]
-#[rtype(result = "Result<(mpsc::Receiver<Chunk>, bool), ApiError>")]
-pub struct Attach;
+#[rtype(result = "Result<Attachment, ApiError>")]
+pub struct Attach {
+    /// The container's name or ID as the client typed it, for Docker's messages.
+    pub typed: String,
+    pub stdin: bool,
+    /// Whether the client wants live output (stream=1), not only the log.
+    pub stream: bool,
+}
+
+pub struct Attachment {
+    pub output: Option<mpsc::Receiver<Chunk>>,
+    pub tty: bool,
+    /// The container's stdin, if the client asked and the container keeps it open.
+    pub stdin: Option<watch::Receiver<Option<StdinPort>>>,
+    pub stdin_once: bool,
+    pub log: std::path::PathBuf,
+}
 
 impl Handler<Attach> for ContainerActor {
-    /// The subscription, and whether the container has a TTY.
-    type Result = Result<(mpsc::Receiver<Chunk>, bool), ApiError>;
-    fn handle(&mut self, _: Attach, _: &mut Context<Self>) -> Self::Result {
-        // Attaching to a stopped container is allowed: `docker start -a` attaches first and
-        // starts after. Refusing `docker attach` to a stopped container is the CLI's job.
+    type Result = Result<Attachment, ApiError>;
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) -> Self::Result {
         match self.record.state.status {
-            Status::Removing | Status::Dead => Err(ApiError::conflict(format!(
-                "container {} is being removed",
-                self.record.id
-            ))),
-            _ => Ok((self.hub.subscribe(), self.record.config.tty == Some(true))),
+            Status::Paused => {
+                return Err(ApiError::conflict(format!(
+                    "container {} is paused, unpause the container before attach",
+                    msg.typed
+                )))
+            }
+            Status::Restarting => {
+                return Err(ApiError::conflict(format!(
+                    "container {} is restarting, wait until the container is running",
+                    msg.typed
+                )))
+            }
+            // A created or exited container is attached to before it starts (`start -a`);
+            // refusing `docker attach` to a stopped one is the CLI's job.
+            Status::Removing | Status::Dead => {
+                return Err(ApiError::conflict(format!(
+                    "container {} is being removed",
+                    self.record.id
+                )))
+            }
+            _ => {}
         }
+        self.emit("attach", &[]);
+        let config = &self.record.config;
+        Ok(Attachment {
+            output: msg.stream.then(|| self.hub.subscribe()),
+            tty: config.tty == Some(true),
+            stdin: (msg.stdin && config.open_stdin == Some(true)).then(|| self.stdin.subscribe()),
+            stdin_once: config.stdin_once == Some(true),
+            log: self.dir.log(&self.record.id),
+        })
+    }
+}
+
+/// Sets the size of the container's terminal (`docker run -t`, then resize).
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct Resize {
+    pub rows: u16,
+    pub columns: u16,
+}
+
+impl Handler<Resize> for ContainerActor {
+    type Result = Result<(), ApiError>;
+    fn handle(&mut self, msg: Resize, _: &mut Context<Self>) -> Self::Result {
+        if !self.record.state.status.is_live() {
+            return Err(ApiError::conflict(format!(
+                "container {} is not running",
+                self.record.id
+            )));
+        }
+        if let Some(terminal) = &self.terminal {
+            terminal
+                .resize(msg.rows, msg.columns)
+                .map_err(|err| ApiError::internal(err.to_string()))?;
+        }
+        // Docker's runtime ignores a resize of a container without a terminal, and reports
+        // it all the same.
+        self.emit(
+            "resize",
+            &[
+                ("height", msg.rows.to_string()),
+                ("width", msg.columns.to_string()),
+            ],
+        );
+        Ok(())
     }
 }
 
@@ -711,7 +924,10 @@ pub struct Inspect;
 impl Handler<Inspect> for ContainerActor {
     type Result = MessageResult<Inspect>;
     fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(view::inspect(&self.record, &self.dir))
+        let mut inspected = view::inspect(&self.record, &self.dir);
+        let execs = self.execs.running_ids();
+        inspected.exec_ids = (!execs.is_empty()).then_some(execs);
+        MessageResult(inspected)
     }
 }
 
@@ -727,13 +943,22 @@ impl Handler<Snapshot> for ContainerActor {
     }
 }
 
-/// After a daemon restart: the supervisor still runs this container. Take its output back.
+/// After a daemon restart: the supervisor still runs this container. Take its stdio back.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Adopt {
     pub pid: i32,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub io: AdoptedIo,
+}
+
+/// What the supervisor kept of a running container's stdio.
+pub enum AdoptedIo {
+    Pipes {
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        stdin_writer: Option<OwnedFd>,
+    },
+    Terminal(OwnedFd),
 }
 
 impl Handler<Adopt> for ContainerActor {
@@ -750,13 +975,33 @@ impl Handler<Adopt> for ContainerActor {
         };
         self.record.state.pid = msg.pid;
         self.track();
-        match std::fs::OpenOptions::new()
+        let log = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.log(&self.record.id))
         {
-            Ok(log) => self.start_pump(msg.stdout, msg.stderr, log, ctx),
-            Err(err) => tracing::error!("reopening the log of {}: {err}", self.record.id),
-        }
+            Ok(log) => log,
+            Err(err) => {
+                tracing::error!("reopening the log of {}: {err}", self.record.id);
+                return;
+            }
+        };
+        let (io, terminal) = match msg.io {
+            AdoptedIo::Pipes {
+                stdout,
+                stderr,
+                stdin_writer,
+            } => {
+                let io = DaemonIo::Pipes {
+                    stdout,
+                    stderr,
+                    stdin: stdin_writer,
+                    log,
+                };
+                (io, None)
+            }
+            AdoptedIo::Terminal(master) => (DaemonIo::Terminal { log }, Some(master)),
+        };
+        self.connect_io(io, terminal, ctx);
     }
 }

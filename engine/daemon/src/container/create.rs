@@ -115,13 +115,7 @@ pub fn merge_config(
 }
 
 /// Refuses what berth cannot do yet, so that nothing a user asked for is silently dropped.
-pub fn check_supported(body: &ContainerCreateBody, host: &HostConfig) -> Result<(), ApiError> {
-    if body.tty == Some(true) {
-        return Err(ApiError::unsupported("TTYs (-t)"));
-    }
-    if body.open_stdin == Some(true) {
-        return Err(ApiError::unsupported("an open stdin (-i)"));
-    }
+pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
     let unsupported_if = |set: bool, what: &str| {
         if set {
             Err(ApiError::unsupported(what))

@@ -2,7 +2,10 @@
 //! configuration and carry their output.
 
 pub mod actor;
+pub mod attach;
 pub mod create;
+pub mod detach;
+pub mod exec;
 pub mod files;
 pub mod logs;
 pub mod notify;
@@ -11,5 +14,6 @@ pub mod record;
 pub mod registry;
 pub mod signal;
 pub mod spec;
+pub mod stdio;
 pub mod top;
 pub mod view;

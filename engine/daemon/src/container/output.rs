@@ -52,7 +52,7 @@ impl OutputHub {
         rx
     }
 
-    async fn publish(&self, chunk: &Chunk) {
+    pub async fn publish(&self, chunk: &Chunk) {
         let subscribers: Vec<_> = self.subscribers.lock().clone();
         if subscribers.is_empty() {
             return;
@@ -182,12 +182,12 @@ fn escape_json(text: &str, out: &mut Vec<u8>) {
 
 /// Splits a byte stream into log entries at newlines (kept), or at MAX_LOG_ENTRY.
 #[derive(Default)]
-struct LineSplitter {
+pub struct LineSplitter {
     pending: Vec<u8>,
 }
 
 impl LineSplitter {
-    fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
+    pub fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
         let mut rest = data;
         while let Some(pos) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(pos + 1);
@@ -208,7 +208,7 @@ impl LineSplitter {
         }
     }
 
-    fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
+    pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
         if !self.pending.is_empty() {
             emit(&self.pending);
             self.pending.clear();

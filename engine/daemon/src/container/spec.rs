@@ -35,6 +35,11 @@ pub fn runtime_config(
     if !env.iter().any(|v| v.starts_with("HOSTNAME=")) {
         env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
     }
+    let tty = config.tty == Some(true);
+    if tty && !env.iter().any(|v| v.starts_with("TERM=")) {
+        // Docker's default for a container with a terminal.
+        env.push("TERM=xterm".to_string());
+    }
 
     let capabilities = capabilities(host)?;
     let caps = LinuxCapabilitiesBuilder::default()
@@ -59,8 +64,8 @@ pub fn runtime_config(
             .flatten()
             .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
 
-    let process = ProcessBuilder::default()
-        .terminal(false)
+    let mut process = ProcessBuilder::default()
+        .terminal(tty)
         .args(record.command())
         .env(env)
         .cwd(
@@ -74,6 +79,9 @@ pub fn runtime_config(
         .no_new_privileges(no_new_privileges)
         .build()
         .map_err(invalid)?;
+    if let Some(size) = console_size(host).filter(|_| tty) {
+        process.set_console_size(Some(size));
+    }
 
     let network_host = host.network_mode.as_deref() == Some("host");
     let mut namespaces: Vec<LinuxNamespace> = [
@@ -148,6 +156,21 @@ pub fn runtime_config(
         },
         init: host.init == Some(true),
     })
+}
+
+/// `HostConfig.ConsoleSize` (`[height, width]`, sent by `docker run -t`): the terminal's size
+/// from its start. Zeros mean "unknown".
+fn console_size(host: &HostConfig) -> Option<oci_spec::runtime::Box> {
+    match host.console_size.as_deref() {
+        Some(&[height, width]) if height > 0 && width > 0 => {
+            oci_spec::runtime::BoxBuilder::default()
+                .height(height as u64)
+                .width(width as u64)
+                .build()
+                .ok()
+        }
+        _ => None,
+    }
 }
 
 fn parse_capability(name: &str) -> Result<Capability, ApiError> {

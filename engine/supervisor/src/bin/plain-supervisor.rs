@@ -1,57 +1,119 @@
 //! `plain-supervisor --exec-root DIR`: the supervisor with a spawner that runs the spec's
 //! process as a plain host process — no namespaces, no rootfs, no cgroup. For this crate's
-//! tests, which need the supervisor as a real separate process.
+//! tests, which need the supervisor as a real separate process. A terminal is a host pty; an
+//! exec is one more plain process.
 
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
-use berth_runtime::{ContainerConfig, Spawned, StartFailure, StartFailureKind, Stdio};
+use berth_runtime::{
+    ContainerConfig, ExecConfig, ProcessIo, Spawned, StartFailure, StartFailureKind, Started,
+};
 use berth_supervisor::{run, Spawner, SupervisorOptions};
+use oci_spec::runtime::Process;
 
 struct PlainSpawner;
 
-impl Spawner for PlainSpawner {
-    fn spawn(&mut self, config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, StartFailure> {
-        let process = config.spec.process().as_ref();
-        let args = process.and_then(|process| process.args().as_ref());
-        let Some((program, args)) = args.and_then(|args| args.split_first()) else {
-            return Err(StartFailure {
-                kind: StartFailureKind::Other,
-                message: "the spec has no process arguments".into(),
-            });
-        };
-        let mut command = Command::new(program);
-        command.args(args).env_clear();
-        for variable in process
-            .and_then(|process| process.env().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if let Some((name, value)) = variable.split_once('=') {
-                command.env(name, value);
+fn other(message: String) -> StartFailure {
+    StartFailure {
+        kind: StartFailureKind::Other,
+        message,
+    }
+}
+
+/// A host pty: (master, slave).
+fn host_terminal() -> Result<(OwnedFd, OwnedFd), StartFailure> {
+    use rustix::pty::OpenptFlags;
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let master = rustix::pty::openpt(flags).map_err(|e| other(format!("openpt: {e}")))?;
+    rustix::pty::unlockpt(&master).map_err(|e| other(format!("unlockpt: {e}")))?;
+    let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)
+        .map_err(|e| other(format!("TIOCGPTPEER: {e}")))?;
+    Ok((master, slave))
+}
+
+fn start(process: Option<&Process>, io: ProcessIo) -> Result<Started, StartFailure> {
+    let args = process.and_then(|process| process.args().as_ref());
+    let Some((program, args)) = args.and_then(|args| args.split_first()) else {
+        return Err(other("the spec has no process arguments".into()));
+    };
+    let mut command = Command::new(program);
+    command.args(args).env_clear();
+    for variable in process
+        .and_then(|process| process.env().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        if let Some((name, value)) = variable.split_once('=') {
+            command.env(name, value);
+        }
+    }
+    let terminal = match io {
+        ProcessIo::Pipes(stdio) => {
+            command
+                .stdin(
+                    stdio
+                        .stdin
+                        .map_or_else(std::process::Stdio::null, Into::into),
+                )
+                .stdout(stdio.stdout)
+                .stderr(stdio.stderr);
+            None
+        }
+        ProcessIo::Terminal => {
+            let (master, slave) = host_terminal()?;
+            let copy = |fd: &OwnedFd| {
+                fd.try_clone()
+                    .map_err(|e| other(format!("duplicating the slave: {e}")))
+            };
+            command
+                .stdin(copy(&slave)?)
+                .stdout(copy(&slave)?)
+                .stderr(slave);
+            // SAFETY: only async-signal-safe system calls between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    rustix::process::setsid()?;
+                    let stdin = std::os::fd::BorrowedFd::borrow_raw(0);
+                    rustix::process::ioctl_tiocsctty(stdin)?;
+                    Ok(())
+                });
             }
+            Some(master)
         }
-        command
-            .stdin(
-                stdio
-                    .stdin
-                    .map_or_else(std::process::Stdio::null, Into::into),
-            )
-            .stdout(stdio.stdout)
-            .stderr(stdio.stderr);
-        match command.spawn() {
-            // The supervisor reaps it; std's Child neither waits nor kills on drop.
-            Ok(child) => Ok(Spawned {
+    };
+    match command.spawn() {
+        // The supervisor reaps it; std's Child neither waits nor kills on drop.
+        Ok(child) => Ok(Started {
+            spawned: Spawned {
                 pid: child.id() as i32,
-            }),
-            Err(error) => Err(StartFailure {
-                kind: match error.kind() {
-                    std::io::ErrorKind::NotFound => StartFailureKind::NotFound,
-                    std::io::ErrorKind::PermissionDenied => StartFailureKind::PermissionDenied,
-                    _ => StartFailureKind::Other,
-                },
-                message: format!("exec: {program:?}: {error}"),
-            }),
-        }
+            },
+            terminal,
+        }),
+        Err(error) => Err(StartFailure {
+            kind: match error.kind() {
+                std::io::ErrorKind::NotFound => StartFailureKind::NotFound,
+                std::io::ErrorKind::PermissionDenied => StartFailureKind::PermissionDenied,
+                _ => StartFailureKind::Other,
+            },
+            message: format!("exec: {program:?}: {error}"),
+        }),
+    }
+}
+
+impl Spawner for PlainSpawner {
+    fn spawn(&mut self, config: &ContainerConfig, io: ProcessIo) -> Result<Started, StartFailure> {
+        start(config.spec.process().as_ref(), io)
+    }
+
+    fn exec(
+        &mut self,
+        config: &ExecConfig,
+        _container_pid: i32,
+        io: ProcessIo,
+    ) -> Result<Started, StartFailure> {
+        start(Some(&config.process), io)
     }
 }
 

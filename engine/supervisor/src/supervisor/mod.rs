@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use berth_runtime::Stdio;
+use berth_runtime::{ProcessIo, StartFailure, StartFailureKind, Started, Stdio};
 use chrono::Utc;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -19,13 +19,13 @@ use rustix::process::WaitOptions;
 use crate::exit::{write_exit_record, ExitRecord};
 use crate::framing::Incoming;
 use crate::protocol::{
-    ExitEvent, Refusal, Reply, Request, RequestBody, SpawnDescriptors, SpawnRequest,
-    SupervisorMessage, PROTOCOL_VERSION,
+    ExecRequest, ExitEvent, Refusal, Reply, Request, RequestBody, SpawnDescriptors, SpawnRequest,
+    StdioLayout, SupervisorMessage, PROTOCOL_VERSION,
 };
 use crate::spawner::{RuntimeSpawner, Spawner};
 use connection::Connection;
 use setup::Resources;
-use table::{Table, Target};
+use table::{Exited, KeptDescriptors, Table, Target};
 
 /// The environment variable through which the process that starts a supervisor names the
 /// descriptor of the daemon connection it was started with (see [`SupervisorOptions::from_env`]).
@@ -306,7 +306,8 @@ impl<S: Spawner> Supervisor<S> {
             RequestBody::Spawn {
                 request,
                 descriptors,
-            } => (self.spawn(*request, descriptors, fds), Vec::new()),
+            } => self.spawn(*request, descriptors, fds),
+            RequestBody::Exec { request, stdio } => self.exec(*request, stdio, fds),
             RequestBody::Signal { id, signal } => (self.signal(id, signal), Vec::new()),
             RequestBody::List => match self.table.list() {
                 Ok((listed, kept)) => (Reply::Listed(listed), kept),
@@ -321,51 +322,108 @@ impl<S: Spawner> Supervisor<S> {
                 Ok(()) => (Reply::Released, Vec::new()),
                 Err(refusal) => (Reply::Refused(refusal), Vec::new()),
             },
+            RequestBody::CloseStdin { id } => match self.table.close_stdin(&id) {
+                Ok(()) => (Reply::StdinClosed, Vec::new()),
+                Err(refusal) => (Reply::Refused(refusal), Vec::new()),
+            },
         };
         // Queued before the loop looks at the signalfd again: the daemon always hears
         // `Spawned` before that container's `Exited`.
         self.send(&SupervisorMessage::Reply { seq, reply }, reply_fds);
     }
 
+    /// Starts a container; the reply carries its terminal's master when it has one, and the
+    /// table keeps a copy of it.
     fn spawn(
         &mut self,
         request: SpawnRequest,
         descriptors: SpawnDescriptors,
         fds: Vec<OwnedFd>,
-    ) -> Reply {
+    ) -> (Reply, Vec<OwnedFd>) {
         let SpawnRequest { config, state_dir } = request;
         if fds.len() != descriptors.count() {
-            return Reply::Refused(Refusal::Descriptors {
+            let refusal = Refusal::Descriptors {
                 expected: descriptors.count(),
                 received: fds.len(),
-            });
+            };
+            return (Reply::Refused(refusal), Vec::new());
         }
         if let Err(refusal) = self.table.check_new(&config.id) {
-            return Reply::Refused(refusal);
+            return (Reply::Refused(refusal), Vec::new());
         }
         if let Err(refusal) = check_state_dir(&state_dir) {
-            return Reply::Refused(refusal);
+            return (Reply::Refused(refusal), Vec::new());
         }
         let mut fds = fds.into_iter();
-        let mut next = || fds.next().expect("the descriptor count was checked");
-        let stdin = descriptors.stdin.then(&mut next);
-        let (stdout, stderr) = (next(), next());
-        let kept: Vec<OwnedFd> = fds.collect();
+        let io = process_io(descriptors.stdio, &mut fds);
+        let mut kept: Vec<OwnedFd> = fds.collect();
+        let stdin_writer = descriptors.stdin_writer.then(|| kept.pop()).flatten();
 
-        let stdio = Stdio {
-            stdin,
-            stdout,
-            stderr,
-        };
-        let result = self.spawner.spawn(&config, stdio);
-        match result {
-            Ok(spawned) => {
+        match self.spawner.spawn(&config, io) {
+            Ok(Started { spawned, terminal }) => {
+                let (terminal, reply_fds) = match share(terminal) {
+                    Ok(shared) => shared,
+                    Err(failure) => {
+                        // The daemon could never reach this container: it must not run.
+                        // Reaped as a stray, since the table never knew it.
+                        // SAFETY: kill takes plain integers.
+                        unsafe { libc::kill(spawned.pid, libc::SIGKILL) };
+                        return (Reply::Failed(failure), Vec::new());
+                    }
+                };
+                let kept = KeptDescriptors {
+                    kept,
+                    stdin_writer,
+                    terminal,
+                };
                 self.table.insert(config.id, spawned.pid, state_dir, kept);
-                Reply::Spawned(spawned)
+                (Reply::Spawned(spawned), reply_fds)
             }
             Err(failure) => {
                 tracing::info!("container {} failed to start: {failure}", config.id);
-                Reply::Failed(failure)
+                (Reply::Failed(failure), Vec::new())
+            }
+        }
+    }
+
+    /// Starts a process in a running container; its exit is reported with the exec's ID.
+    fn exec(
+        &mut self,
+        request: ExecRequest,
+        stdio: StdioLayout,
+        fds: Vec<OwnedFd>,
+    ) -> (Reply, Vec<OwnedFd>) {
+        let ExecRequest { exec_id, config } = request;
+        let container = config.container.id.clone();
+        if fds.len() != stdio.count() {
+            let refusal = Refusal::Descriptors {
+                expected: stdio.count(),
+                received: fds.len(),
+            };
+            return (Reply::Refused(refusal), Vec::new());
+        }
+        if let Err(refusal) = self.table.check_new_exec(&exec_id) {
+            return (Reply::Refused(refusal), Vec::new());
+        }
+        let container_pid = match self.table.target(&container) {
+            Ok(Target::Running(pid)) => pid,
+            Ok(Target::Exited) => {
+                return (
+                    Reply::Refused(Refusal::NotRunning { id: container }),
+                    Vec::new(),
+                )
+            }
+            Err(refusal) => return (Reply::Refused(refusal), Vec::new()),
+        };
+        let io = process_io(stdio, &mut fds.into_iter());
+        match self.spawner.exec(&config, container_pid, io) {
+            Ok(Started { spawned, terminal }) => {
+                self.table.insert_exec(exec_id, container, spawned.pid);
+                (Reply::Spawned(spawned), terminal.into_iter().collect())
+            }
+            Err(failure) => {
+                tracing::info!("exec {exec_id} in container {container} failed: {failure}");
+                (Reply::Failed(failure), Vec::new())
             }
         }
     }
@@ -412,18 +470,28 @@ impl<S: Spawner> Supervisor<S> {
                 continue;
             };
             let pid = pid.as_raw_nonzero().get();
-            let Some((id, state_dir)) = self.table.record_exit(pid, exit.clone()) else {
-                continue;
+            let event = match self.table.record_exit(pid, exit.clone()) {
+                None => continue,
+                Some(Exited::Container { id, state_dir }) => {
+                    if let Err(error) = write_exit_record(state_dir, &exit) {
+                        tracing::error!("container {id} exited with {}: {error}", exit.exit_code);
+                    }
+                    ExitEvent {
+                        id: id.to_owned(),
+                        exec: None,
+                        pid,
+                        exit,
+                    }
+                }
+                // An exec's exit is only news for a connected daemon; nothing is written.
+                Some(Exited::Exec { id, container }) => ExitEvent {
+                    id: container,
+                    exec: Some(id),
+                    pid,
+                    exit,
+                },
             };
-            if let Err(error) = write_exit_record(state_dir, &exit) {
-                tracing::error!("container {id} exited with {}: {error}", exit.exit_code);
-            }
-            let event = SupervisorMessage::Exited(ExitEvent {
-                id: id.to_owned(),
-                pid,
-                exit,
-            });
-            self.send(&event, Vec::new());
+            self.send(&SupervisorMessage::Exited(event), Vec::new());
         }
     }
 
@@ -444,6 +512,35 @@ impl<S: Spawner> Supervisor<S> {
             }
         }
     }
+}
+
+/// The child's stdio from the request's descriptors, in the order the layout gives them.
+fn process_io(layout: StdioLayout, fds: &mut impl Iterator<Item = OwnedFd>) -> ProcessIo {
+    match layout {
+        StdioLayout::Terminal => ProcessIo::Terminal,
+        StdioLayout::Pipes { stdin } => {
+            let mut next = || fds.next().expect("the descriptor count was checked");
+            let stdin = stdin.then(&mut next);
+            let (stdout, stderr) = (next(), next());
+            ProcessIo::Pipes(Stdio {
+                stdin,
+                stdout,
+                stderr,
+            })
+        }
+    }
+}
+
+/// A terminal's master for the table and a copy of it for the reply.
+fn share(terminal: Option<OwnedFd>) -> Result<(Option<OwnedFd>, Vec<OwnedFd>), StartFailure> {
+    let Some(master) = terminal else {
+        return Ok((None, Vec::new()));
+    };
+    let copy = master.try_clone().map_err(|error| StartFailure {
+        kind: StartFailureKind::Other,
+        message: format!("the supervisor could not duplicate the terminal's master: {error}"),
+    })?;
+    Ok((Some(master), vec![copy]))
 }
 
 fn check_state_dir(path: &Path) -> Result<(), Refusal> {

@@ -1,5 +1,6 @@
 //! The supervisor's memory: every container it parents, running or exited and not yet
-//! released, with the descriptors it keeps for the daemon.
+//! released, with the descriptors it keeps for the daemon, and the processes exec'd into
+//! running containers.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,8 +14,26 @@ use crate::protocol::{ListedContainer, Refusal};
 struct Entry {
     pid: i32,
     state_dir: PathBuf,
-    kept: Vec<OwnedFd>,
+    kept: KeptDescriptors,
     exit: Option<ExitRecord>,
+}
+
+/// What the supervisor holds for the daemon of one container.
+#[derive(Debug, Default)]
+pub(crate) struct KeptDescriptors {
+    /// The daemon's ends of the container's output, in the order it gave them.
+    pub kept: Vec<OwnedFd>,
+    /// A writer of the container's stdin, until the daemon closes stdin.
+    pub stdin_writer: Option<OwnedFd>,
+    /// The master of the container's terminal.
+    pub terminal: Option<OwnedFd>,
+}
+
+/// Whose exit a reaped PID is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Exited<'a> {
+    Container { id: &'a str, state_dir: &'a Path },
+    Exec { id: String, container: String },
 }
 
 /// What a signal request finds.
@@ -30,6 +49,8 @@ pub(crate) struct Table {
     containers: HashMap<String, Entry>,
     /// Only running containers: a reaped PID may already belong to someone else.
     running: HashMap<i32, String>,
+    /// Running execs by PID: (exec ID, container ID).
+    execs: HashMap<i32, (String, String)>,
 }
 
 impl Table {
@@ -44,7 +65,7 @@ impl Table {
         Ok(())
     }
 
-    pub fn insert(&mut self, id: String, pid: i32, state_dir: PathBuf, kept: Vec<OwnedFd>) {
+    pub fn insert(&mut self, id: String, pid: i32, state_dir: PathBuf, kept: KeptDescriptors) {
         self.running.insert(pid, id.clone());
         self.containers.insert(
             id,
@@ -57,13 +78,40 @@ impl Table {
         );
     }
 
-    /// Records that `pid` ended; returns the container it was, or `None` for a process that was
-    /// not a container's (a stray the subreaper inherited).
-    pub fn record_exit(&mut self, pid: i32, exit: ExitRecord) -> Option<(&str, &Path)> {
+    pub fn check_new_exec(&self, id: &str) -> Result<(), Refusal> {
+        if self.execs.values().any(|(exec, _)| exec == id) {
+            return Err(Refusal::DuplicateExec { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
+    pub fn insert_exec(&mut self, id: String, container: String, pid: i32) {
+        self.execs.insert(pid, (id, container));
+    }
+
+    /// Records that `pid` ended; returns whose exit it was, or `None` for a process that was
+    /// neither a container's nor an exec's (a stray the subreaper inherited).
+    pub fn record_exit(&mut self, pid: i32, exit: ExitRecord) -> Option<Exited<'_>> {
+        if let Some((id, container)) = self.execs.remove(&pid) {
+            return Some(Exited::Exec { id, container });
+        }
         let id = self.running.remove(&pid)?;
         self.containers.get_mut(&id)?.exit = Some(exit);
         let (id, entry) = self.containers.get_key_value(&id)?;
-        Some((id.as_str(), entry.state_dir.as_path()))
+        Some(Exited::Container {
+            id: id.as_str(),
+            state_dir: entry.state_dir.as_path(),
+        })
+    }
+
+    /// Closes the writer of container `id`'s stdin (which it may not have, or no longer).
+    pub fn close_stdin(&mut self, id: &str) -> Result<(), Refusal> {
+        self.containers
+            .get_mut(id)
+            .ok_or_else(|| Refusal::UnknownContainer { id: id.to_owned() })?
+            .kept
+            .stdin_writer = None;
+        Ok(())
     }
 
     pub fn target(&self, id: &str) -> Result<Target, Refusal> {
@@ -83,12 +131,19 @@ impl Table {
         Ok(())
     }
 
-    /// Every container, with copies of its kept descriptors in the order the daemon gave them.
+    /// Every container, with copies of its kept descriptors in the order the daemon gave them,
+    /// then its stdin writer and terminal master when it has them.
     pub fn list(&self) -> io::Result<(Vec<ListedContainer>, Vec<OwnedFd>)> {
         let mut listed = Vec::with_capacity(self.containers.len());
         let mut fds = Vec::new();
         for (id, entry) in &self.containers {
-            for fd in &entry.kept {
+            let kept = &entry.kept;
+            for fd in kept
+                .kept
+                .iter()
+                .chain(&kept.stdin_writer)
+                .chain(&kept.terminal)
+            {
                 fds.push(fd.try_clone()?);
             }
             listed.push(ListedContainer {
@@ -96,7 +151,9 @@ impl Table {
                 pid: entry.pid,
                 state_dir: entry.state_dir.clone(),
                 exit: entry.exit.clone(),
-                kept: entry.kept.len(),
+                kept: kept.kept.len(),
+                stdin_writer: kept.stdin_writer.is_some(),
+                terminal: kept.terminal.is_some(),
             });
         }
         Ok((listed, fds))
@@ -123,7 +180,12 @@ mod tests {
     #[test]
     fn a_container_goes_from_running_to_exited_to_released() {
         let mut table = Table::default();
-        table.insert("a".into(), 100, "/state/a".into(), vec![pipe_end()]);
+        let kept = KeptDescriptors {
+            kept: vec![pipe_end()],
+            stdin_writer: Some(pipe_end()),
+            terminal: None,
+        };
+        table.insert("a".into(), 100, "/state/a".into(), kept);
         assert_eq!(table.target("a"), Ok(Target::Running(100)));
         assert_eq!(
             table.release("a"),
@@ -135,15 +197,24 @@ mod tests {
         );
 
         let exit = ExitRecord::exited(3, Utc::now());
-        let (id, state_dir) = table.record_exit(100, exit.clone()).unwrap();
-        assert_eq!((id, state_dir), ("a", Path::new("/state/a")));
+        assert_eq!(
+            table.record_exit(100, exit.clone()),
+            Some(Exited::Container {
+                id: "a",
+                state_dir: Path::new("/state/a")
+            })
+        );
         assert_eq!(table.target("a"), Ok(Target::Exited));
 
         let (listed, fds) = table.list().unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!((listed[0].pid, listed[0].kept), (100, 1));
+        assert!(listed[0].stdin_writer && !listed[0].terminal);
         assert_eq!(listed[0].exit, Some(exit));
-        assert_eq!(fds.len(), 1);
+        assert_eq!(fds.len(), 2);
+
+        table.close_stdin("a").unwrap();
+        assert!(!table.list().unwrap().0[0].stdin_writer);
 
         table.release("a").unwrap();
         assert!(table.is_empty());
@@ -156,7 +227,12 @@ mod tests {
     #[test]
     fn a_stray_or_an_already_reaped_pid_is_no_container() {
         let mut table = Table::default();
-        table.insert("a".into(), 100, "/state/a".into(), Vec::new());
+        table.insert(
+            "a".into(),
+            100,
+            "/state/a".into(),
+            KeptDescriptors::default(),
+        );
         assert!(table
             .record_exit(200, ExitRecord::exited(0, Utc::now()))
             .is_none());
@@ -170,5 +246,33 @@ mod tests {
             table.list().unwrap().0[0].exit.as_ref().unwrap().exit_code,
             0
         );
+    }
+
+    #[test]
+    fn an_exec_exit_names_the_exec_and_its_container_once() {
+        let mut table = Table::default();
+        table.insert(
+            "a".into(),
+            100,
+            "/state/a".into(),
+            KeptDescriptors::default(),
+        );
+        table.insert_exec("e1".into(), "a".into(), 300);
+        assert_eq!(
+            table.check_new_exec("e1"),
+            Err(Refusal::DuplicateExec { id: "e1".into() })
+        );
+        assert_eq!(
+            table.record_exit(300, ExitRecord::exited(2, Utc::now())),
+            Some(Exited::Exec {
+                id: "e1".into(),
+                container: "a".into()
+            })
+        );
+        assert!(table
+            .record_exit(300, ExitRecord::exited(2, Utc::now()))
+            .is_none());
+        assert_eq!(table.target("a"), Ok(Target::Running(100)));
+        assert!(table.check_new_exec("e1").is_ok());
     }
 }
