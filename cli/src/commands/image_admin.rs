@@ -1,4 +1,4 @@
-//! `history`, `image prune` and `system df`.
+//! `commit`, `history`, `image prune` and `system df`.
 
 use std::io::{BufRead, Write};
 
@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::error::CliError;
 use crate::format::units::{ago, ellipsis, human_size, short_id};
 use crate::format::Template;
-use crate::registry_args::{DfArgs, HistoryArgs, ImagePruneArgs};
+use crate::registry_args::{CommitArgs, DfArgs, HistoryArgs, ImagePruneArgs};
 
 const HISTORY_FORMAT: &str =
     "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
@@ -27,6 +27,30 @@ fn write_out(text: &str) -> Result<(), CliError> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| CliError::io("writing output", e))
+}
+
+/// `commit CONTAINER [REPO[:TAG]]`: prints the new image's ID, as docker does.
+pub async fn commit(client: &mut Client, args: CommitArgs) -> Result<(), CliError> {
+    let mut query = Query::new().param("container", args.container.clone());
+    if let Some(reference) = &args.reference {
+        let (repo, tag) = super::images::split_target(reference)?;
+        query = query.param("repo", repo).param("tag", tag);
+    }
+    query = query
+        .param_opt("comment", args.message.clone())
+        .param_opt("author", args.author.clone())
+        .param("pause", if args.pause { "1" } else { "0" });
+    for change in &args.change {
+        query = query.param("changes", change.clone());
+    }
+    let created: Value = client
+        .post_json(&format!("/commit{}", query.build()), &Value::Null)
+        .await?;
+    let id = created["Id"].as_str().ok_or_else(|| CliError::Status {
+        code: 1,
+        message: format!("the daemon's answer to commit has no image ID: {created}"),
+    })?;
+    write_out(&format!("{id}\n"))
 }
 
 pub async fn history(client: &mut Client, args: HistoryArgs) -> Result<(), CliError> {

@@ -9,7 +9,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "builder",
     "buildx",
     "checkpoint",
-    "commit",
     "compose",
     "config",
     "context",
@@ -37,7 +36,7 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["commit", "cp", "diff", "export", "port", "prune", "update"];
+const LATER_CONTAINER: &[&str] = &["cp", "diff", "export", "port", "prune", "update"];
 const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
 const LATER_SYSTEM: &[&str] = &["df", "prune", "dial-stdio"];
 

@@ -4,6 +4,7 @@
 pub mod archive;
 mod blob_lease;
 pub mod changes;
+mod commit;
 mod ingest;
 pub mod parse;
 mod pin;
@@ -14,6 +15,7 @@ mod tags;
 use std::path::PathBuf;
 
 pub use fsdriver::Digest;
+pub use commit::CommitOptions;
 pub use pin::Pinned;
 pub use store::{Collected, ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
 
