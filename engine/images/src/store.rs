@@ -210,6 +210,20 @@ impl ImageStore {
         Ok(self.layers.disk_usage().map_err(fsdriver::Error::from)?)
     }
 
+    /// Bytes of every stored blob (manifests, configs and layers as pulled or loaded).
+    pub fn blobs_size(&self) -> Result<u64, Error> {
+        let mut total = 0;
+        for digest in self.content.list().map_err(fsdriver::Error::from)? {
+            match self.content.size(&digest) {
+                Ok(size) => total += size,
+                // Deleted since it was listed.
+                Err(fsdriver::content::ContentError::NotFound(_)) => {}
+                Err(e) => return Err(fsdriver::Error::from(e).into()),
+            }
+        }
+        Ok(total)
+    }
+
     /// Stores a single-layer image from a tar stream (gzip, zstd or plain), like
     /// `docker import`, and tags it as `reference` (default tag `latest`) if given.
     pub fn import(
@@ -333,6 +347,18 @@ impl ImageStore {
         force: bool,
         in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
     ) -> Result<Vec<RemoveAction>, Error> {
+        self.remove_reclaiming(name_or_id, force, in_use_by)
+            .map(|(actions, _)| actions)
+    }
+
+    /// [`ImageStore::remove`], also saying how much disk space the layers and blobs it
+    /// deleted took (`image prune`).
+    pub fn remove_reclaiming(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
+    ) -> Result<(Vec<RemoveAction>, u64), Error> {
         let deleted = {
             let mut state = self.state.lock();
             let found = find(&state, name_or_id)?;
@@ -345,7 +371,7 @@ impl ImageStore {
                 Plan::UntagOnly => {
                     removal.tags.save()?;
                     state.tags = removal.tags;
-                    return Ok(removal.actions);
+                    return Ok((removal.actions, 0));
                 }
                 Plan::Delete => {}
             }
@@ -360,8 +386,8 @@ impl ImageStore {
             (removal.actions, image)
         };
         let (actions, image) = deleted;
-        self.collect(&image.layers, &image.blobs)?;
-        Ok(actions)
+        let collected = self.delete_unreferenced(&image.layers, &image.blobs)?;
+        Ok((actions, collected.bytes_freed))
     }
 
     /// The image's layer directories, top-most first (overlayfs `lowerdir` order).
