@@ -3,6 +3,7 @@
 
 mod args;
 mod client;
+mod credentials;
 mod commands;
 mod detach;
 mod docker_config;
