@@ -154,11 +154,7 @@ fn run_helper(helper: &str, action: &str, input: &[u8]) -> Result<Vec<u8>, Helpe
         .stderr(Stdio::piped())
         .spawn()
         .map_err(HelperFailure::Start)?;
-    let written = child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input);
+    let written = child.stdin.take().expect("stdin is piped").write_all(input);
     let output = child.wait_with_output().map_err(HelperFailure::Start)?;
     if !output.status.success() {
         let mut message = String::from_utf8_lossy(&output.stdout).trim().to_owned();
@@ -188,9 +184,8 @@ mod tests {
 
     #[test]
     fn a_registrys_own_helper_wins_over_the_default_store() {
-        let (_dir, creds) = credentials(
-            r#"{"credsStore":"desktop","credHelpers":{"127.0.0.1:5000":"pass"}}"#,
-        );
+        let (_dir, creds) =
+            credentials(r#"{"credsStore":"desktop","credHelpers":{"127.0.0.1:5000":"pass"}}"#);
         assert_eq!(creds.helper("127.0.0.1:5000").as_deref(), Some("pass"));
         assert_eq!(
             creds.helper("https://127.0.0.1:5000/v1/").as_deref(),

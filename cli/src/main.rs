@@ -3,8 +3,8 @@
 
 mod args;
 mod client;
-mod credentials;
 mod commands;
+mod credentials;
 mod detach;
 mod docker_config;
 mod error;

@@ -26,6 +26,9 @@ const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
+/// Extended attributes, name and value.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
     #[error("{op} {path}: {source}")]
@@ -176,7 +179,7 @@ impl<W: Write> DiffWriter<W> {
     }
 
     /// A PAX extended header carrying the next entry's xattrs.
-    fn pax_xattrs(&mut self, xattrs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), DiffError> {
+    fn pax_xattrs(&mut self, xattrs: &Xattrs) -> Result<(), DiffError> {
         let mut records = Vec::new();
         for (name, value) in xattrs {
             let mut key = PAX_XATTR_PREFIX.as_bytes().to_vec();
@@ -187,9 +190,7 @@ impl<W: Write> DiffWriter<W> {
         header.set_entry_type(EntryType::XHeader);
         header.set_size(records.len() as u64);
         header.set_mode(0o644);
-        header
-            .set_path("PaxHeader")
-            .map_err(DiffError::Write)?;
+        header.set_path("PaxHeader").map_err(DiffError::Write)?;
         header.set_cksum();
         self.archive
             .append(&header, records.as_slice())
@@ -231,7 +232,7 @@ fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 /// The xattrs of `path` that belong in a layer: all but overlayfs' own.
-fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DiffError> {
+fn read_xattrs(path: &Path) -> Result<Xattrs, DiffError> {
     let mut names = vec![0u8; 4096];
     let len = loop {
         match rustix::fs::llistxattr(path, &mut names[..]) {

@@ -42,7 +42,9 @@ fn berth_commit_stores_added_changed_and_deleted_files_as_a_layer() {
     let daemon = Daemon::with_busybox();
     // The image has /usr with content, so replacing it is visible.
     daemon
-        .berth(&["run", "--name", "base", "busybox", "mkdir", "-p", "/usr/old"])
+        .berth(&[
+            "run", "--name", "base", "busybox", "mkdir", "-p", "/usr/old",
+        ])
         .ok();
     let base = daemon.berth(&["commit", "base", "withusr"]).ok();
     assert!(base.out().starts_with("sha256:"), "{base}");
@@ -82,17 +84,17 @@ fn berth_commit_stores_added_changed_and_deleted_files_as_a_layer() {
              ls /usr; echo $COMMITTED",
         ])
         .ok();
-    assert_eq!(check.lines(), ["added", "changed", "only", "yes"], "{check}");
-    // The CMD given with --change is the image's command.
     assert_eq!(
-        daemon.berth(&["run", "--rm", "changed:v1"]).ok().out(),
-        "x"
+        check.lines(),
+        ["added", "changed", "only", "yes"],
+        "{check}"
     );
+    // The CMD given with --change is the image's command.
+    assert_eq!(daemon.berth(&["run", "--rm", "changed:v1"]).ok().out(), "x");
 
     // One more layer than its parent, in Docker's whiteout form.
     let inspect: serde_json::Value =
-        serde_json::from_str(daemon.berth(&["image", "inspect", "changed:v1"]).ok().out())
-            .unwrap();
+        serde_json::from_str(daemon.berth(&["image", "inspect", "changed:v1"]).ok().out()).unwrap();
     let layers = inspect[0]["RootFS"]["Layers"].as_array().unwrap();
     assert_eq!(layers.len(), 3, "{inspect}");
     assert_eq!(inspect[0]["Id"], id.as_str());
@@ -183,7 +185,10 @@ fn docker_commit_pauses_a_running_container_and_its_image_runs() {
         ])
         .ok();
     assert_eq!(run.lines(), ["hi", "no-passwd", "1"], "{run}");
-    assert_eq!(daemon.docker(&["run", "--rm", "fromdocker"]).ok().out(), "x");
+    assert_eq!(
+        daemon.docker(&["run", "--rm", "fromdocker"]).ok().out(),
+        "x"
+    );
     let history = daemon.docker(&["history", "fromdocker"]).ok();
     assert!(history.lines()[1].contains("via docker"), "{history}");
 

@@ -117,6 +117,15 @@ impl Setup {
     }
 }
 
+/// `login` as alice, the password on standard input.
+fn login_alice(domain: &str) -> [&str; 5] {
+    ["login", "-u", "alice", "--password-stdin", domain]
+}
+
+fn alice() -> Option<(String, String)> {
+    Some(("alice".into(), "s3cret".into()))
+}
+
 fn helper_login(setup: &Setup) -> Option<(String, String)> {
     let stored = setup.stored()?;
     Some((
@@ -141,10 +150,7 @@ fn logins_live_in_the_credential_helper_for_berth_and_docker() {
         !login.stderr.contains("unencrypted"),
         "a helper keeps the password: {login}"
     );
-    assert_eq!(
-        helper_login(&setup),
-        Some(("alice".into(), "s3cret".into()))
-    );
+    assert_eq!(helper_login(&setup), alice());
     let config = setup.config();
     assert_eq!(
         config["auths"][&domain],
@@ -155,7 +161,11 @@ fn logins_live_in_the_credential_helper_for_berth_and_docker() {
 
     // Push and pull read the login from the helper, berth's and docker's alike.
     setup.berth(&["push", &image], None).ok();
-    assert!(setup.calls().contains(&"get".to_owned()), "{:?}", setup.calls());
+    assert!(
+        setup.calls().contains(&"get".to_owned()),
+        "{:?}",
+        setup.calls()
+    );
     setup.daemon.berth(&["rmi", &image]).ok();
     setup.docker(&["pull", &image], None).ok();
     setup.daemon.berth(&["rmi", &image]).ok();
@@ -178,16 +188,8 @@ fn logins_live_in_the_credential_helper_for_berth_and_docker() {
     assert_eq!(out.out(), format!("Not logged in to {domain}"));
 
     // A login the docker CLI stored in the helper serves berth.
-    setup
-        .docker(
-            &["login", "-u", "alice", "--password-stdin", &domain],
-            Some(b"s3cret\n"),
-        )
-        .ok();
-    assert_eq!(
-        helper_login(&setup),
-        Some(("alice".into(), "s3cret".into()))
-    );
+    setup.docker(&login_alice(&domain), Some(b"s3cret\n")).ok();
+    assert_eq!(helper_login(&setup), alice());
     setup.berth(&["pull", &image], None).ok();
 }
 
@@ -199,13 +201,8 @@ fn a_registrys_own_helper_wins_and_a_missing_helper_is_a_clear_error() {
         "credsStore": "berth-test-missing",
         "credHelpers": { &domain: "berthtest" },
     }));
-    setup
-        .berth(&["login", "-u", "alice", "--password-stdin", &domain], Some(b"s3cret\n"))
-        .ok();
-    assert_eq!(
-        helper_login(&setup),
-        Some(("alice".into(), "s3cret".into()))
-    );
+    setup.berth(&login_alice(&domain), Some(b"s3cret\n")).ok();
+    assert_eq!(helper_login(&setup), alice());
 
     // Any other registry goes to credsStore, which is not installed: a clear error, not
     // an anonymous pull.
@@ -214,7 +211,9 @@ fn a_registrys_own_helper_wins_and_a_missing_helper_is_a_clear_error() {
         .berth(&["pull", &format!("{domain}/private/busybox:1")], None)
         .fails();
     assert!(
-        failed.stderr.contains("docker-credential-berth-test-missing"),
+        failed
+            .stderr
+            .contains("docker-credential-berth-test-missing"),
         "{failed}"
     );
 }

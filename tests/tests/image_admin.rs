@@ -71,8 +71,9 @@ fn history_prune_and_df_read_like_dockers() {
         .find_map(|l| l.strip_prefix("Total reclaimed space: "))
         .unwrap_or_else(|| panic!("{pruned}"));
     assert!(
-        reclaimed != "0B" && (reclaimed.ends_with("kB") || reclaimed.ends_with("B")) &&
-            !reclaimed.ends_with("MB"),
+        reclaimed != "0B"
+            && (reclaimed.ends_with("kB") || reclaimed.ends_with("B"))
+            && !reclaimed.ends_with("MB"),
         "{pruned}"
     );
     daemon.berth(&["run", "--rm", "busybox", "true"]).ok();
@@ -94,7 +95,10 @@ fn history_prune_and_df_read_like_dockers() {
     let gone = daemon.docker(&["image", "prune", "-af"]).ok();
     assert!(!stray_path.exists(), "prune collects unreferenced blobs");
     assert!(gone.stdout.contains("untagged: busybox:latest"), "{gone}");
-    assert!(gone.stdout.contains("MB\n"), "the layer and its blob go: {gone}");
+    assert!(
+        gone.stdout.contains("MB\n"),
+        "the layer and its blob go: {gone}"
+    );
     assert_eq!(daemon.images().as_array().unwrap().len(), 0);
     // Nothing of the image is left in the store.
     for dir in ["image/layers", "image/blobs/sha256"] {

@@ -17,14 +17,14 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use fsdriver::Digest;
-use oci_spec::image::{ImageManifest, ImageManifestBuilder, MediaType};
+use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
-use crate::store::descriptor;
+use crate::store::manifest_bytes;
 use crate::{Error, ImageRecord, ImageStore};
 
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -111,21 +111,7 @@ impl ImageStore {
                 ));
                 layer_paths.push(blob_path(diff_id));
             }
-            let config_descriptor = descriptor(
-                MediaType::ImageConfig,
-                &fsdriver::content::Descriptor {
-                    digest: record.id.clone(),
-                    size: config.len() as u64,
-                },
-            );
-            let manifest: ImageManifest = ImageManifestBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageManifest)
-                .config(config_descriptor)
-                .layers(layer_descriptors)
-                .build()
-                .expect("manifest is complete");
-            let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+            let manifest_bytes = manifest_bytes(&config, layer_descriptors);
             let manifest_digest = Digest::of_bytes(&manifest_bytes);
             if written.insert(manifest_digest.clone()) {
                 add_file(&mut archive, &blob_path(&manifest_digest), &manifest_bytes)?;
@@ -374,23 +360,7 @@ impl ImageStore {
             }
             let manifest = match manifest {
                 Some(manifest) => manifest,
-                None => {
-                    let config_descriptor = descriptor(
-                        MediaType::ImageConfig,
-                        &fsdriver::content::Descriptor {
-                            digest: Digest::of_bytes(config),
-                            size: config.len() as u64,
-                        },
-                    );
-                    let built: ImageManifest = ImageManifestBuilder::default()
-                        .schema_version(2u32)
-                        .media_type(MediaType::ImageManifest)
-                        .config(config_descriptor)
-                        .layers(descriptors)
-                        .build()
-                        .expect("manifest is complete");
-                    serde_json::to_vec(&built).expect("manifest serializes")
-                }
+                None => manifest_bytes(config, descriptors),
             };
             let image = self.add_image(&manifest, config, &references)?;
             Ok(Loaded {
@@ -415,7 +385,8 @@ impl ImageStore {
         pin: &crate::Pinned,
     ) -> Result<(oci_spec::image::Descriptor, Digest), Error> {
         let mut file = open_member(dir, &layer.member)?;
-        let member_err = |e: io::Error| invalid(format!("invalid archive: reading {}: {e}", layer.member));
+        let member_err =
+            |e: io::Error| invalid(format!("invalid archive: reading {}: {e}", layer.member));
         let mut head = [0u8; 8];
         let head_len = read_head(&mut file, &mut head).map_err(member_err)?;
         let compression = fsdriver::compression::Compression::detect(&head[..head_len])
@@ -443,7 +414,10 @@ impl ImageStore {
         let digest = oci_spec::image::Digest::try_from(blob.as_str())
             .expect("a sha256 digest is a valid OCI digest");
         let media_type = MediaType::from(compression.oci_layer_media_type());
-        Ok((oci_spec::image::Descriptor::new(media_type, size, digest), blob))
+        Ok((
+            oci_spec::image::Descriptor::new(media_type, size, digest),
+            blob,
+        ))
     }
 }
 

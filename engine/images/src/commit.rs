@@ -5,11 +5,11 @@ use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
 use fsdriver::Digest;
-use oci_spec::image::{Config, HistoryBuilder, ImageManifestBuilder, MediaType};
+use oci_spec::image::{Config, HistoryBuilder, MediaType};
 
 use crate::changes::apply_changes;
 use crate::parse::{self, descriptor_digest};
-use crate::store::{descriptor, parse_created, parse_tag_reference, record, Image};
+use crate::store::{descriptor, manifest_bytes, parse_created, parse_tag_reference, record, Image};
 use crate::{Error, ImageRecord, ImageStore};
 
 /// What `commit` records besides the layer.
@@ -54,11 +54,17 @@ impl ImageStore {
         // Nothing is collected until the new image references what it shares with its
         // parent and what it adds.
         let _gc = self.gc.read();
-        let parent = self.state.lock().images.get(parent).cloned().ok_or_else(|| {
-            Error::NotFound(format!(
+        let parent = self
+            .state
+            .lock()
+            .images
+            .get(parent)
+            .cloned()
+            .ok_or_else(|| {
+                Error::NotFound(format!(
                 "{parent} (the container's image was removed, so its layers cannot be committed)"
             ))
-        })?;
+            })?;
         let parent_manifest = parse::parse_manifest(&self.read_blob(&parent.manifest)?)
             .map_err(|e| Error::Internal(format!("image {}: {e}", parent.id)))?;
         let layer = layer_tar(upper, scratch)?;
@@ -97,20 +103,13 @@ impl ImageStore {
             MediaType::from(ingested.media_type),
             &ingested.blob,
         ));
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(descriptor(MediaType::ImageConfig, &config_blob))
-            .layers(layer_descriptors)
-            .build()
-            .expect("manifest is complete");
-        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let manifest_blob = self.put(&manifest_bytes)?;
+        let mut blobs = vec![config_blob.digest.clone()];
+        blobs.extend(layer_descriptors.iter().map(descriptor_digest));
+        let manifest_blob = self.put(&manifest_bytes(&config_bytes, layer_descriptors))?;
+        blobs.push(manifest_blob.digest.clone());
 
         let mut layers = parent.layers.clone();
         layers.push(ingested.diff_id.clone());
-        let mut blobs = vec![manifest_blob.digest.clone(), config_blob.digest.clone()];
-        blobs.extend(manifest.layers().iter().map(descriptor_digest));
         let image = Image {
             id: config_blob.digest.clone(),
             manifest: manifest_blob.digest,
@@ -126,12 +125,7 @@ impl ImageStore {
             self.write_image_file(&image)?;
             state.images.insert(id.clone(), image);
         }
-        if let Some(reference) = reference {
-            let mut tags = state.tags.clone();
-            tags.insert(reference, id.clone());
-            tags.save()?;
-            state.tags = tags;
-        }
+        state.point_references(reference, &id)?;
         Ok(record(&state, &state.images[&id]))
     }
 }
@@ -143,8 +137,8 @@ fn layer_tar(upper: &Path, scratch: &Path) -> Result<std::fs::File, Error> {
         move |source| Error::Io { op, path, source }
     };
     std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
-    let mut file = tempfile::tempfile_in(scratch)
-        .map_err(io_err("creating a temporary file in", scratch))?;
+    let mut file =
+        tempfile::tempfile_in(scratch).map_err(io_err("creating a temporary file in", scratch))?;
     fsdriver::diff::write_upper_as_layer(upper, std::io::BufWriter::new(&mut file))
         .map_err(fsdriver::Error::from)?;
     file.seek(SeekFrom::Start(0))

@@ -14,8 +14,8 @@ mod tags;
 
 use std::path::PathBuf;
 
-pub use fsdriver::Digest;
 pub use commit::CommitOptions;
+pub use fsdriver::Digest;
 pub use pin::Pinned;
 pub use store::{Collected, ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
 

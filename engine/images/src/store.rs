@@ -266,17 +266,10 @@ impl ImageStore {
             .expect("image config is complete");
         let config_bytes = serde_json::to_vec(&image_config).expect("image config serializes");
         let config_blob = self.put(&config_bytes)?;
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(descriptor(MediaType::ImageConfig, &config_blob))
-            .layers(vec![descriptor(
-                MediaType::from(layer.media_type),
-                &layer.blob,
-            )])
-            .build()
-            .expect("manifest is complete");
-        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+        let manifest_bytes = manifest_bytes(
+            &config_bytes,
+            vec![descriptor(MediaType::from(layer.media_type), &layer.blob)],
+        );
         let manifest_blob = self.put(&manifest_bytes)?;
 
         let image = Image {
@@ -292,12 +285,7 @@ impl ImageStore {
         self.write_image_file(&image)?;
         let id = image.id.clone();
         state.images.insert(id.clone(), image);
-        if let Some(reference) = reference {
-            let mut tags = state.tags.clone();
-            tags.insert(reference, id.clone());
-            tags.save()?;
-            state.tags = tags;
-        }
+        state.point_references(reference, &id)?;
         Ok(record(&state, &state.images[&id]))
     }
 
@@ -326,11 +314,7 @@ impl ImageStore {
         let target = parse_tag_reference(target)?;
         let mut state = self.state.lock();
         let id = find(&state, source)?.id().clone();
-        let mut tags = state.tags.clone();
-        tags.insert(target, id);
-        tags.save()?;
-        state.tags = tags;
-        Ok(())
+        state.point_references([target], &id)
     }
 
     /// Removes a reference or an image, with Docker's rules:
@@ -659,6 +643,28 @@ impl ImageStore {
     }
 }
 
+impl State {
+    /// Points each of `references` at the image `id`, saving the tags before they change
+    /// in memory.
+    pub(crate) fn point_references(
+        &mut self,
+        references: impl IntoIterator<Item = Reference>,
+        id: &Digest,
+    ) -> Result<(), Error> {
+        let mut tags = self.tags.clone();
+        let mut changed = false;
+        for reference in references {
+            tags.insert(reference, id.clone());
+            changed = true;
+        }
+        if changed {
+            tags.save()?;
+            self.tags = tags;
+        }
+        Ok(())
+    }
+}
+
 /// The layers and blobs that images and leases need.
 fn referenced(state: &State) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
     let mut layers: BTreeSet<Digest> = state.leases.values().flatten().cloned().collect();
@@ -939,6 +945,26 @@ pub(crate) fn descriptor(
     let digest = oci_spec::image::Digest::from_str(blob.digest.as_str())
         .expect("a sha256 digest is a valid OCI digest");
     Descriptor::new(media_type, blob.size, digest)
+}
+
+/// The OCI manifest, serialized, of the image whose config is `config` and whose layer
+/// blobs are `layers`, bottom-most first.
+pub(crate) fn manifest_bytes(config: &[u8], layers: Vec<Descriptor>) -> Vec<u8> {
+    let config = descriptor(
+        MediaType::ImageConfig,
+        &fsdriver::content::Descriptor {
+            digest: Digest::of_bytes(config),
+            size: config.len() as u64,
+        },
+    );
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(layers)
+        .build()
+        .expect("manifest is complete");
+    serde_json::to_vec(&manifest).expect("manifest serializes")
 }
 
 /// Docker's 12-character short form of a container or image ID.

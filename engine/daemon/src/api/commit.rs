@@ -60,11 +60,10 @@ pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let images = engine.images.clone();
     let upper = ContainerDir::new(&engine.config.containers_dir(), &id).upper();
     let scratch = engine.config.images_dir().join("tmp");
-    let committed = actix_rt::task::spawn_blocking(move || {
-        images.commit(&parent, &upper, &scratch, options)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("committing container {id}: {e}")));
+    let committed =
+        actix_rt::task::spawn_blocking(move || images.commit(&parent, &upper, &scratch, options))
+            .await
+            .map_err(|e| ApiError::internal(format!("committing container {id}: {e}")));
     if paused_here {
         addr.send(Unpause).await??;
     }
