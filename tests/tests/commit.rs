@@ -199,7 +199,7 @@ fn docker_commit_pauses_a_running_container_and_its_image_runs() {
 }
 
 #[test]
-fn committing_a_missing_container_is_dockers_404() {
+fn committing_a_missing_container_is_dockers_404_and_bad_changes_are_refused() {
     let daemon = Daemon::with_busybox();
     let images_before = daemon.images();
     daemon
@@ -212,5 +212,17 @@ fn committing_a_missing_container_is_dockers_404() {
         .stderr_has("Error response from daemon: No such container: nosuch");
     let response = daemon.api("POST", "/commit?container=nosuch", None);
     assert_eq!(response.status, 404, "{response}");
+
+    // A change commit cannot apply is refused before anything is stored.
+    daemon
+        .berth(&["create", "--name", "there", "busybox", "true"])
+        .ok();
+    let refused = daemon
+        .berth(&["commit", "-c", "RUN echo no", "there", "x:1"])
+        .code(1);
+    assert!(
+        refused.stderr.contains("run is not a valid change command"),
+        "{refused}"
+    );
     assert_eq!(daemon.images(), images_before);
 }

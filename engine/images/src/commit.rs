@@ -4,11 +4,13 @@ use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
+use fsdriver::import::IngestedLayer;
 use fsdriver::Digest;
-use oci_spec::image::{Config, HistoryBuilder, MediaType};
+use oci_spec::image::{Config, Descriptor, HistoryBuilder, MediaType};
 
 use crate::changes::apply_changes;
 use crate::parse::{self, descriptor_digest};
+use crate::reference::Reference;
 use crate::store::{descriptor, manifest_bytes, parse_created, parse_tag_reference, record, Image};
 use crate::{Error, ImageRecord, ImageStore};
 
@@ -40,7 +42,7 @@ impl ImageStore {
         parent: &Digest,
         upper: &Path,
         scratch: &Path,
-        options: CommitOptions,
+        mut options: CommitOptions,
     ) -> Result<ImageRecord, Error> {
         // Everything the caller controls is checked before anything is stored.
         let reference = options
@@ -48,12 +50,11 @@ impl ImageStore {
             .as_deref()
             .map(parse_tag_reference)
             .transpose()?;
-        let mut run_config = options.config;
-        apply_changes(&mut run_config, &options.changes)?;
+        apply_changes(&mut options.config, &options.changes)?;
 
         // Nothing is collected until the new image references what it shares with its
         // parent and what it adds.
-        let _gc = self.gc.read();
+        let gc = self.gc.read();
         let parent = self
             .state
             .lock()
@@ -62,20 +63,47 @@ impl ImageStore {
             .cloned()
             .ok_or_else(|| {
                 Error::NotFound(format!(
-                "{parent} (the container's image was removed, so its layers cannot be committed)"
-            ))
+                    "{parent} (the container's image was removed, so its layers cannot be \
+                     committed)"
+                ))
             })?;
         let parent_manifest = parse::parse_manifest(&self.read_blob(&parent.manifest)?)
             .map_err(|e| Error::Internal(format!("image {}: {e}", parent.id)))?;
         let layer = layer_tar(upper, scratch)?;
         let ingested = fsdriver::import::ingest_layer(&self.content, &self.layers, layer)
             .map_err(fsdriver::Error::from)?;
+        let mut layer_blobs = parent_manifest.layers().clone();
+        layer_blobs.push(descriptor(
+            MediaType::from(ingested.media_type),
+            &ingested.blob,
+        ));
+        let recorded = self.record_commit(&parent, layer_blobs, &ingested, options, reference);
+        drop(gc);
+        if recorded.is_err() {
+            // The new layer, unless an image already had the same.
+            self.collect(
+                std::slice::from_ref(&ingested.diff_id),
+                std::slice::from_ref(&ingested.blob.digest),
+            )?;
+        }
+        recorded
+    }
 
+    /// Records the image made of `parent` and the stored layer `ingested`, whose blobs,
+    /// the parent's first, are `layer_blobs`.
+    fn record_commit(
+        &self,
+        parent: &Image,
+        layer_blobs: Vec<Descriptor>,
+        ingested: &IngestedLayer,
+        options: CommitOptions,
+        reference: Option<Reference>,
+    ) -> Result<ImageRecord, Error> {
         let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
         let mut image_config = parent.config.clone();
         image_config.set_created(Some(created.clone()));
         image_config.set_author((!options.author.is_empty()).then(|| options.author.clone()));
-        image_config.set_config(Some(run_config));
+        image_config.set_config(Some(options.config));
         image_config
             .rootfs_mut()
             .diff_ids_mut()
@@ -97,15 +125,9 @@ impl ImageStore {
             .push(entry);
         let config_bytes = serde_json::to_vec(&image_config).expect("image config serializes");
         let config_blob = self.put(&config_bytes)?;
-
-        let mut layer_descriptors = parent_manifest.layers().clone();
-        layer_descriptors.push(descriptor(
-            MediaType::from(ingested.media_type),
-            &ingested.blob,
-        ));
         let mut blobs = vec![config_blob.digest.clone()];
-        blobs.extend(layer_descriptors.iter().map(descriptor_digest));
-        let manifest_blob = self.put(&manifest_bytes(&config_bytes, layer_descriptors))?;
+        blobs.extend(layer_blobs.iter().map(descriptor_digest));
+        let manifest_blob = self.put(&manifest_bytes(&config_bytes, layer_blobs))?;
         blobs.push(manifest_blob.digest.clone());
 
         let mut layers = parent.layers.clone();
