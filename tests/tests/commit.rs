@@ -201,6 +201,9 @@ fn docker_commit_pauses_a_running_container_and_its_image_runs() {
 #[test]
 fn committing_a_missing_container_is_dockers_404_and_bad_changes_are_refused() {
     let daemon = Daemon::with_busybox();
+    daemon
+        .berth(&["create", "--name", "there", "busybox", "true"])
+        .ok();
     let images_before = daemon.images();
     daemon
         .docker(&["commit", "nosuch", "x:1"])
@@ -214,9 +217,6 @@ fn committing_a_missing_container_is_dockers_404_and_bad_changes_are_refused() {
     assert_eq!(response.status, 404, "{response}");
 
     // A change commit cannot apply is refused before anything is stored.
-    daemon
-        .berth(&["create", "--name", "there", "busybox", "true"])
-        .ok();
     let refused = daemon
         .berth(&["commit", "-c", "RUN echo no", "there", "x:1"])
         .code(1);
