@@ -24,6 +24,11 @@ const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Upper entries whose content stays in a lower layer.
+const LOWER_REFERENCES: &[(&[u8], &str)] = &[
+    (b"trusted.overlay.redirect", "redirect"),
+    (b"trusted.overlay.metacopy", "metadata-only copy"),
+];
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
 /// Extended attributes, name and value.
@@ -40,6 +45,13 @@ pub enum DiffError {
     },
     #[error("writing the layer tar: {0}")]
     Write(#[source] io::Error),
+    /// overlayfs kept only a reference to lower content (redirect_dir or metacopy is
+    /// enabled), which a layer tar cannot express.
+    #[error(
+        "{path} is an overlayfs {what}, which a layer cannot hold (mount overlays with \
+         redirect_dir=off and metacopy=off)"
+    )]
+    Unrepresentable { path: PathBuf, what: &'static str },
 }
 
 impl DiffError {
@@ -244,6 +256,12 @@ fn read_xattrs(path: &Path) -> Result<Xattrs, DiffError> {
     };
     let mut xattrs = Vec::new();
     for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        if let Some((_, what)) = LOWER_REFERENCES.iter().find(|(n, _)| *n == name) {
+            return Err(DiffError::Unrepresentable {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
         if name.starts_with(OVERLAY_XATTR_PREFIX) {
             continue;
         }
@@ -339,6 +357,21 @@ mod tests {
             ("var/.wh..wh..opq".to_string(), EntryType::Regular, 0),
         ];
         assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn content_left_in_a_lower_layer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("moved")).unwrap();
+        rustix::fs::lsetxattr(
+            dir.path().join("moved"),
+            "trusted.overlay.redirect",
+            b"/old",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        let err = write_upper_as_layer(dir.path(), io::sink()).unwrap_err();
+        assert!(err.to_string().contains("redirect"), "{err}");
     }
 
     #[test]
