@@ -69,11 +69,18 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dif
 }
 
 /// Writes the changes recorded in the overlay upper directory `upper` to `out` as a layer
-/// tar, entries sorted by path so the same changes always give the same diff_id.
-pub fn write_upper_as_layer(upper: &Path, out: impl Write) -> Result<(), DiffError> {
+/// tar, entries sorted by path so the same changes always give the same diff_id. The
+/// paths in `skip` (relative to `upper`) are left out: mount points the engine made, which
+/// hold nothing of the container's.
+pub fn write_upper_as_layer(
+    upper: &Path,
+    skip: &[PathBuf],
+    out: impl Write,
+) -> Result<(), DiffError> {
     let mut writer = DiffWriter {
         archive: tar::Builder::new(out),
         links: HashMap::new(),
+        skip,
     };
     writer.directory_contents(upper, Path::new(""))?;
     writer
@@ -83,13 +90,14 @@ pub fn write_upper_as_layer(upper: &Path, out: impl Write) -> Result<(), DiffErr
         .map_err(DiffError::Write)
 }
 
-struct DiffWriter<W: Write> {
+struct DiffWriter<'a, W: Write> {
     archive: tar::Builder<W>,
+    skip: &'a [PathBuf],
     /// The first tar path of each multiply-linked inode already written.
     links: HashMap<(u64, u64), PathBuf>,
 }
 
-impl<W: Write> DiffWriter<W> {
+impl<W: Write> DiffWriter<'_, W> {
     fn directory_contents(&mut self, dir: &Path, relative: &Path) -> Result<(), DiffError> {
         let mut names: Vec<_> = fs::read_dir(dir)
             .map_err(io_err("listing", dir))?
@@ -98,7 +106,10 @@ impl<W: Write> DiffWriter<W> {
             .map_err(io_err("listing", dir))?;
         names.sort();
         for name in names {
-            self.entry(&dir.join(&name), &relative.join(&name), &name)?;
+            let entry_relative = relative.join(&name);
+            if !self.skip.contains(&entry_relative) {
+                self.entry(&dir.join(&name), &entry_relative, &name)?;
+            }
         }
         Ok(())
     }
@@ -344,8 +355,10 @@ mod tests {
         )
         .unwrap();
 
+        fs::write(upper.join("etc/hosts"), b"").unwrap();
+
         let mut tar = Vec::new();
-        write_upper_as_layer(upper, &mut tar).unwrap();
+        write_upper_as_layer(upper, &[PathBuf::from("etc/hosts")], &mut tar).unwrap();
         let found = entries(&tar);
         let expected = vec![
             ("etc/".to_string(), EntryType::Directory, 0),
@@ -370,7 +383,7 @@ mod tests {
             rustix::fs::XattrFlags::empty(),
         )
         .unwrap();
-        let err = write_upper_as_layer(dir.path(), io::sink()).unwrap_err();
+        let err = write_upper_as_layer(dir.path(), &[], io::sink()).unwrap_err();
         assert!(err.to_string().contains("redirect"), "{err}");
     }
 
@@ -394,7 +407,7 @@ mod tests {
         )
         .unwrap();
         let mut tar = Vec::new();
-        write_upper_as_layer(upper, &mut tar).unwrap();
+        write_upper_as_layer(upper, &[], &mut tar).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
         assert_eq!(entry.path().unwrap(), Path::new("f"));

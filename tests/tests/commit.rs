@@ -116,6 +116,12 @@ fn berth_commit_stores_added_changed_and_deleted_files_as_a_layer() {
         !entries.iter().any(|e| e.contains("old")),
         "the replaced directory's content is not in the layer: {entries:?}"
     );
+    for engine_file in ["etc/hosts ", "etc/hostname ", "etc/resolv.conf "] {
+        assert!(
+            !entries.iter().any(|e| e.starts_with(engine_file)),
+            "the engine's mount points are not in the layer: {entries:?}"
+        );
+    }
 
     let history = daemon.berth(&["history", "changed:v1"]).ok();
     let lines = history.lines();

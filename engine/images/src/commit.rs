@@ -1,7 +1,7 @@
 //! `commit`: a new image from a container's changes, one layer on top of its image.
 
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
 use fsdriver::import::IngestedLayer;
@@ -29,6 +29,9 @@ pub struct CommitOptions {
     pub changes: Vec<String>,
     /// The command that made the layer, for the history.
     pub created_by: String,
+    /// Paths of the upper directory (relative to it) left out of the layer: the mount
+    /// points the engine makes, which hold nothing of the container's.
+    pub skip: Vec<PathBuf>,
 }
 
 impl ImageStore {
@@ -69,7 +72,7 @@ impl ImageStore {
             })?;
         let parent_manifest = parse::parse_manifest(&self.read_blob(&parent.manifest)?)
             .map_err(|e| Error::Internal(format!("image {}: {e}", parent.id)))?;
-        let layer = layer_tar(upper, scratch)?;
+        let layer = layer_tar(upper, &options.skip, scratch)?;
         let ingested = fsdriver::import::ingest_layer(&self.content, &self.layers, layer)
             .map_err(fsdriver::Error::from)?;
         let mut layer_blobs = parent_manifest.layers().clone();
@@ -153,7 +156,7 @@ impl ImageStore {
 }
 
 /// The upper directory as a layer tar in an unnamed temporary file, rewound.
-fn layer_tar(upper: &Path, scratch: &Path) -> Result<std::fs::File, Error> {
+fn layer_tar(upper: &Path, skip: &[PathBuf], scratch: &Path) -> Result<std::fs::File, Error> {
     let io_err = |op, path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { op, path, source }
@@ -161,7 +164,7 @@ fn layer_tar(upper: &Path, scratch: &Path) -> Result<std::fs::File, Error> {
     std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
     let mut file =
         tempfile::tempfile_in(scratch).map_err(io_err("creating a temporary file in", scratch))?;
-    fsdriver::diff::write_upper_as_layer(upper, std::io::BufWriter::new(&mut file))
+    fsdriver::diff::write_upper_as_layer(upper, skip, std::io::BufWriter::new(&mut file))
         .map_err(fsdriver::Error::from)?;
     file.seek(SeekFrom::Start(0))
         .map_err(io_err("rewinding a temporary file in", scratch))?;

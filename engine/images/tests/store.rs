@@ -618,6 +618,7 @@ fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
         config: Default::default(),
         changes: vec!["ENV A=1".into(), r#"CMD ["echo","x"]"#.into()],
         created_by: "sh -c edit".into(),
+        skip: vec!["etc/hostname".into()],
     };
     let image = store
         .commit(&parent.id, &upper, &work.path().join("scratch"), options)
@@ -644,6 +645,10 @@ fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
     // The new layer holds the changes, and the deletion as overlayfs' whiteout again.
     let layers = store.rootfs_layers(&image).unwrap();
     assert_eq!(fs::read(layers[0].join("etc/motd")).unwrap(), b"hello\n");
+    assert!(
+        !layers[0].join("etc/hostname").exists(),
+        "skipped paths stay out of the layer"
+    );
     let whiteout = fs::symlink_metadata(layers[0].join("etc/passwd")).unwrap();
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0);
