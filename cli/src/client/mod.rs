@@ -187,16 +187,13 @@ impl Client {
         let body = body.map(bytes_body).unwrap_or_else(empty_body);
         let request = self.build(method, path, body, json);
         let response = self.send_shared(request).await?;
-        let status = response.status();
+        let response = self.unless_failed(response).await?;
         let bytes = response
             .into_body()
             .collect()
             .await
             .map_err(|e| self.protocol(e))?
             .to_bytes();
-        if status.is_client_error() || status.is_server_error() {
-            return Err(daemon_error(status, &bytes));
-        }
         Ok(bytes)
     }
 
