@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
 use crate::store::manifest_bytes;
-use crate::{Error, ImageRecord, ImageStore};
+use crate::{io_err, Error, ImageRecord, ImageStore};
 
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -49,14 +49,6 @@ pub struct Loaded {
     pub image: ImageRecord,
     /// Familiar form (`busybox:latest`); empty for an untagged image.
     pub references: Vec<String>,
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn invalid(message: impl Into<String>) -> Error {

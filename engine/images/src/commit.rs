@@ -12,7 +12,7 @@ use crate::changes::apply_changes;
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
 use crate::store::{descriptor, manifest_bytes, parse_created, parse_tag_reference, record, Image};
-use crate::{Error, ImageRecord, ImageStore};
+use crate::{io_err, Error, ImageRecord, ImageStore};
 
 /// What `commit` records besides the layer.
 #[derive(Debug, Clone, Default)]
@@ -157,10 +157,6 @@ impl ImageStore {
 
 /// The upper directory as a layer tar in an unnamed temporary file, rewound.
 fn layer_tar(upper: &Path, skip: &[PathBuf], scratch: &Path) -> Result<std::fs::File, Error> {
-    let io_err = |op, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { op, path, source }
-    };
     std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
     let mut file =
         tempfile::tempfile_in(scratch).map_err(io_err("creating a temporary file in", scratch))?;

@@ -12,7 +12,7 @@ pub mod reference;
 mod store;
 mod tags;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use commit::CommitOptions;
 pub use fsdriver::Digest;
@@ -68,5 +68,17 @@ impl Error {
             },
             Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+}
+
+/// Wraps an I/O error with what was being done and to which path.
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
     }
 }

@@ -32,7 +32,7 @@ use crate::changes::apply_changes;
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
 use crate::tags::Tags;
-use crate::Error;
+use crate::{io_err, Error};
 
 /// An image as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -553,22 +553,14 @@ impl ImageStore {
     }
 
     fn load_leases(&mut self) -> Result<(), Error> {
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io {
-                op: "reading",
-                path,
-                source,
-            }
-        };
         let mut leases = BTreeMap::new();
-        for entry in fs::read_dir(&self.leases_dir).map_err(io_err(&self.leases_dir))? {
-            let entry = entry.map_err(io_err(&self.leases_dir))?;
+        for entry in fs::read_dir(&self.leases_dir).map_err(io_err("reading", &self.leases_dir))? {
+            let entry = entry.map_err(io_err("reading", &self.leases_dir))?;
             let holder = entry.file_name().to_string_lossy().into_owned();
             if check_holder(&holder).is_err() {
                 continue; // a temporary file of an interrupted atomic write
             }
-            let bytes = fs::read(entry.path()).map_err(io_err(&entry.path()))?;
+            let bytes = fs::read(entry.path()).map_err(io_err("reading", &entry.path()))?;
             let layers: Vec<Digest> = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::Internal(format!("lease {} is corrupt: {e}", entry.path().display()))
             })?;
