@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod distribution;
 pub mod engine;
 pub mod events;
+pub mod heap;
 pub mod ids;
 pub mod registry_server;
 pub mod stats;

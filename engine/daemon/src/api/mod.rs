@@ -69,6 +69,7 @@ async fn handle(engine: Engine, req: Request<Incoming>) -> ApiResponse {
         .await
         .unwrap_or_else(ApiError::into_response);
     tracing::debug!("{method} {path} -> {}", response.status());
+    crate::heap::note_request();
     with_server_headers(response)
 }
 
