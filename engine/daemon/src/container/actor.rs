@@ -638,6 +638,7 @@ impl ContainerActor {
         // Writes still queued must not recreate the directory once it is gone.
         self.persist_seq.fetch_add(1, Ordering::SeqCst);
         let persist_lock = self.persist_lock.clone();
+        let trash = self.services.trash.clone();
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
@@ -645,7 +646,9 @@ impl ContainerActor {
                     if let Err(err) = images.release_layers(&id) {
                         tracing::warn!("releasing the layers of {id}: {err}");
                     }
-                    std::fs::remove_dir_all(&dir).map_err(|e| (dir, e))
+                    // The directory's files are deleted in the background: once it has left
+                    // the containers directory the container is gone for every client.
+                    trash.discard(&dir)
                 })
                 .await
             }
@@ -653,13 +656,9 @@ impl ContainerActor {
             .map(move |result, act, ctx| {
                 let outcome = match result {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err((dir, err))) if err.kind() == std::io::ErrorKind::NotFound => {
-                        let _ = dir;
-                        Ok(())
-                    }
-                    Ok(Err((dir, err))) => Err(ApiError::internal(format!(
-                        "removing container directory {}: {err}",
-                        dir.display()
+                    Ok(Err(err)) => Err(ApiError::internal(format!(
+                        "removing container {}: {err}",
+                        act.record.id
                     ))),
                     Err(err) => Err(ApiError::internal(format!("removing container: {err}"))),
                 };
