@@ -40,11 +40,18 @@ impl Trash {
         let dir = containers_dir.join(TRASH_NAME);
         std::fs::create_dir_all(&dir)
             .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", dir.display())))?;
+        let left_over = std::fs::read_dir(&dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", dir.display())))?
+            .next()
+            .is_some();
         let trash = Trash {
             dir,
             emptying: Arc::default(),
         };
-        trash.empty_in_background();
+        // No thread when there is nothing to delete: an idle daemon keeps no stack for it.
+        if left_over {
+            trash.empty_in_background();
+        }
         Ok(trash)
     }
 
