@@ -73,6 +73,38 @@ pub(crate) enum Target {
     Nowhere,
 }
 
+impl Target {
+    /// `self`, or nowhere under `--quiet`.
+    pub(crate) fn unless_quiet(self, quiet: bool) -> Target {
+        if quiet {
+            Target::Nowhere
+        } else {
+            self
+        }
+    }
+}
+
+/// Sends a pull or push (`POST path`) with the stored login for the registry serving
+/// `name`, and shows the daemon's progress on `target`.
+async fn send_with_login(
+    client: &Client,
+    path: &str,
+    name: &str,
+    target: Target,
+) -> Result<(), CliError> {
+    let auth = registry_auth(name)?;
+    let response = client
+        .stream_with_headers(
+            Method::POST,
+            path,
+            empty_body(),
+            &[("x-registry-auth", auth)],
+        )
+        .await?;
+    render(response, target).await?;
+    Ok(())
+}
+
 /// Streams a progress response to `target`.
 pub(crate) async fn render(
     response: hyper::Response<hyper::body::Incoming>,
@@ -121,24 +153,7 @@ pub async fn pull(client: &mut Client, args: PullArgs) -> Result<(), CliError> {
     if !args.quiet && !args.all_tags && tag == Some("latest") && !args.image.ends_with(":latest") {
         println!("Using default tag: latest");
     }
-    let auth = registry_auth(name)?;
-    let response = client
-        .stream_with_headers(
-            Method::POST,
-            &path,
-            empty_body(),
-            &[("x-registry-auth", auth)],
-        )
-        .await?;
-    render(
-        response,
-        if args.quiet {
-            Target::Nowhere
-        } else {
-            Target::Stdout
-        },
-    )
-    .await?;
+    send_with_login(client, &path, name, Target::Stdout.unless_quiet(args.quiet)).await?;
     let shown = match tag {
         Some(t) if t.starts_with("sha256:") => format!("{}@{t}", full_name(name)),
         Some(t) => format!("{}:{t}", full_name(name)),
@@ -160,25 +175,7 @@ pub async fn pull_for_container(
         .param("fromImage", name)
         .param("tag", tag.unwrap_or("latest"));
     let path = format!("/images/create{}", query.build());
-    let auth = registry_auth(name)?;
-    let response = client
-        .stream_with_headers(
-            Method::POST,
-            &path,
-            empty_body(),
-            &[("x-registry-auth", auth)],
-        )
-        .await?;
-    render(
-        response,
-        if quiet {
-            Target::Nowhere
-        } else {
-            Target::Stderr
-        },
-    )
-    .await?;
-    Ok(())
+    send_with_login(client, &path, name, Target::Stderr.unless_quiet(quiet)).await
 }
 
 pub async fn push(client: &mut Client, args: PushArgs) -> Result<(), CliError> {
@@ -209,24 +206,7 @@ pub async fn push(client: &mut Client, args: PushArgs) -> Result<(), CliError> {
     };
     let query = Query::new().param_opt("tag", tag.map(str::to_owned));
     let path = format!("/images/{}/push{}", segment(name), query.build());
-    let auth = registry_auth(name)?;
-    let response = client
-        .stream_with_headers(
-            Method::POST,
-            &path,
-            empty_body(),
-            &[("x-registry-auth", auth)],
-        )
-        .await?;
-    render(
-        response,
-        if args.quiet {
-            Target::Nowhere
-        } else {
-            Target::Stdout
-        },
-    )
-    .await?;
+    send_with_login(client, &path, name, Target::Stdout.unless_quiet(args.quiet)).await?;
     if args.quiet {
         println!("{}", args.image);
     }
