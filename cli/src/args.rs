@@ -178,6 +178,9 @@ pub enum Command {
     /// Export a container's filesystem as a tar archive
     #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(CommitArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -274,6 +277,9 @@ pub enum ContainerCommand {
     /// Export a container's filesystem as a tar archive
     #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(CommitArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }

@@ -164,7 +164,7 @@ pub async fn rmi(client: &mut Client, args: RmiArgs) -> Result<(), CliError> {
 
 /// `NAME[:TAG]` → (name, tag), the tag defaulting to `latest`. Digests cannot
 /// be the target of a tag.
-fn split_target(reference: &str) -> Result<(&str, &str), CliError> {
+pub(crate) fn split_target(reference: &str) -> Result<(&str, &str), CliError> {
     if reference.contains('@') {
         return Err(CliError::Usage(format!(
             "invalid reference format: \"{reference}\" is a digest reference and cannot be a tag"

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
+use crate::credentials::Credentials;
 use crate::docker_config::{auth_key, image_domain, DockerConfig, DOCKER_HUB_KEY};
 use crate::error::CliError;
 use crate::progress::{MessageSplitter, Outcome, Renderer};
@@ -25,9 +26,8 @@ fn stdout_is_terminal() -> bool {
 /// The `X-Registry-Auth` header for the registry serving `image`: the stored login, or
 /// an empty object for anonymous access.
 fn registry_auth(image: &str) -> Result<String, CliError> {
-    let config = DockerConfig::load(&DockerConfig::default_path(env)?)?;
     let key = auth_key(image_domain(image));
-    let body = match config.login(&key) {
+    let body = match credentials()?.get(&key)? {
         Some(login) => json!({
             "username": login.username,
             "password": login.password,
@@ -36,6 +36,13 @@ fn registry_auth(image: &str) -> Result<String, CliError> {
         None => json!({}),
     };
     Ok(base64::engine::general_purpose::URL_SAFE.encode(body.to_string()))
+}
+
+/// The credentials the docker CLI would use (see [`crate::credentials`]).
+fn credentials() -> Result<Credentials, CliError> {
+    Ok(Credentials::new(DockerConfig::load(
+        &DockerConfig::default_path(env)?,
+    )?))
 }
 
 /// `busybox` → `docker.io/library/busybox`, as the docker CLI prints pulled names.
@@ -296,14 +303,14 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
     }
     let body = json!({ "username": username, "password": password, "serveraddress": server });
     let answer: serde_json::Value = client.post_json("/auth", &body).await?;
-    let path = DockerConfig::default_path(env)?;
-    let mut config = DockerConfig::load(&path)?;
-    config.store(&server, &username, &password);
-    config.save()?;
-    eprintln!(
-        "WARNING! Your password will be stored unencrypted in {}.",
-        config.path().display()
-    );
+    let mut credentials = credentials()?;
+    credentials.store(&server, &username, &password)?;
+    if credentials.in_file(&server) {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            credentials.config().path().display()
+        );
+    }
     let status = answer
         .get("Status")
         .and_then(|s| s.as_str())
@@ -323,14 +330,12 @@ pub async fn logout(_client: &mut Client, args: LogoutArgs) -> Result<(), CliErr
             )
         })
         .unwrap_or_else(|| DOCKER_HUB_KEY.to_owned());
-    let path = DockerConfig::default_path(env)?;
-    let mut config = DockerConfig::load(&path)?;
-    if !config.remove(&server) {
+    if !credentials()?.erase(&server)? {
         println!("Not logged in to {server}");
         return Ok(());
     }
     println!("Removing login credentials for {server}");
-    config.save()
+    Ok(())
 }
 
 #[cfg(test)]

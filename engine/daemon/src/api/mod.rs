@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod commit;
 pub mod containers;
 pub mod distribution;
 pub mod error;
@@ -157,6 +158,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ExecResize(id) => exec::resize(engine, id, req).await,
         Route::ExecInspect(id) => exec::inspect(engine, id).await,
 
+        Route::Commit => commit::commit(engine, req).await,
         Route::ImageCreate => images::create(engine, req).await,
         Route::ImageList => images::list(engine, req).await,
         Route::ImageSaveMany => archive::save_many(engine, req).await,

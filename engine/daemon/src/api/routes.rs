@@ -37,6 +37,7 @@ pub enum Route<'a> {
     ExecStart(&'a str),
     ExecResize(&'a str),
     ExecInspect(&'a str),
+    Commit,
     ImageCreate,
     ImageList,
     ImageSaveMany,
@@ -88,6 +89,7 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::POST, ["exec", id, "resize"]) => Route::ExecResize(id),
         (&Method::GET, ["exec", id, "json"]) => Route::ExecInspect(id),
 
+        (&Method::POST, ["commit"]) => Route::Commit,
         (&Method::POST, ["images", "create"]) => Route::ImageCreate,
         (&Method::GET, ["images", "json"]) => Route::ImageList,
         (&Method::GET, ["images", "get"]) => Route::ImageSaveMany,
@@ -133,7 +135,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/tasks",
         "/session",
         "/distribution",
-        "/commit",
     ];
     let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
