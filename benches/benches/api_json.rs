@@ -4,11 +4,11 @@
 //! - `inspect`: `view::inspect` and `to_vec` of each record, one response per container
 //!   (`GET /containers/{id}/json`), 1000 of them;
 //! - `record_save` / `record_load`: encoding and decoding the stored `config.json` of every
-//!   container (what each state change writes, and what a daemon start reads).
-//!
-//! Request routing is not measured: `berth_engine::api::route` is private and needs a live
-//! `Engine` (actors, supervisor). The CLI round trip of the e2e harness covers it end to end.
+//!   container (what each state change writes, and what a daemon start reads);
+//! - `route`: the request routing, `api::strip_version` and `api::parse_route`, over a mix of
+//!   the paths the docker CLI sends (one iteration routes every path of the mix once).
 
+use berth_engine::api::{parse_route, strip_version};
 use berth_engine::container::record::ContainerRecord;
 use berth_engine::container::view;
 use chrono::Utc;
@@ -72,5 +72,45 @@ fn bench_json(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_json);
+/// Paths as the docker CLI sends them, with the version prefix.
+const ROUTED: &[(&str, &str)] = &[
+    ("GET", "/_ping"),
+    ("GET", "/v1.49/version"),
+    ("GET", "/v1.49/containers/json"),
+    ("POST", "/v1.49/containers/create"),
+    ("POST", "/v1.49/containers/4f2a9c8e1b7d/start"),
+    ("POST", "/v1.49/containers/4f2a9c8e1b7d/attach"),
+    ("POST", "/v1.49/containers/4f2a9c8e1b7d/wait"),
+    ("GET", "/v1.49/containers/4f2a9c8e1b7d/json"),
+    ("GET", "/v1.49/containers/4f2a9c8e1b7d/logs"),
+    ("DELETE", "/v1.49/containers/4f2a9c8e1b7d"),
+    ("POST", "/v1.49/exec/9e0c/start"),
+    ("GET", "/v1.49/images/localhost:5000/team/app/json"),
+    ("DELETE", "/v1.49/images/busybox"),
+    ("GET", "/v1.49/no/such/path"),
+];
+
+fn bench_route(c: &mut Criterion) {
+    let requests: Vec<(hyper::Method, &str)> = ROUTED
+        .iter()
+        .map(|(method, path)| (method.parse().expect("a method"), *path))
+        .collect();
+    let mut group = c.benchmark_group("api_route");
+    group.throughput(Throughput::Elements(requests.len() as u64));
+    group.bench_function(format!("mix/{}", requests.len()), |b| {
+        b.iter(|| {
+            let mut routed = 0;
+            for (method, path) in &requests {
+                let path = strip_version(path).expect("a supported version");
+                if parse_route(method, path).is_ok() {
+                    routed += 1;
+                }
+            }
+            routed
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_json, bench_route);
 criterion_main!(benches);

@@ -113,22 +113,40 @@ impl<O: Write, E: Write> Output<O, E> {
                 self.stdout.flush()?;
             }
             Some(demuxer) => {
-                let mut io_result = Ok(());
-                let (stdout, stderr) = (&mut self.stdout, &mut self.stderr);
-                demuxer.feed(chunk, |kind, bytes| {
-                    if io_result.is_err() {
-                        return;
-                    }
-                    io_result = match kind {
-                        StreamKind::Stderr => stderr.write_all(bytes).and_then(|_| stderr.flush()),
-                        // stdin frames never come from the daemon; show them
-                        // rather than lose bytes.
-                        StreamKind::Stdout | StreamKind::Stdin => {
-                            stdout.write_all(bytes).and_then(|_| stdout.flush())
-                        }
+                // The payloads of one chunk go out as one write per run of the same stream,
+                // not one per frame: a log is millions of small frames. Runs keep their
+                // order, so stdout and stderr interleave as the daemon sent them.
+                let mut runs: Vec<(StreamKind, std::ops::Range<usize>)> = Vec::new();
+                let mut joined = Vec::with_capacity(chunk.len());
+                let fed = demuxer.feed(chunk, |kind, bytes| {
+                    let kind = match kind {
+                        // stdin frames never come from the daemon; show them rather than
+                        // lose bytes.
+                        StreamKind::Stdin => StreamKind::Stdout,
+                        other => other,
                     };
-                })?;
-                io_result?;
+                    let start = joined.len();
+                    joined.extend_from_slice(bytes);
+                    match runs.last_mut() {
+                        Some((last, range)) if *last == kind => range.end = joined.len(),
+                        _ => runs.push((kind, start..joined.len())),
+                    }
+                });
+                for (kind, range) in runs {
+                    let bytes = &joined[range];
+                    match kind {
+                        StreamKind::Stderr => {
+                            self.stderr.write_all(bytes)?;
+                            self.stderr.flush()?;
+                        }
+                        _ => {
+                            self.stdout.write_all(bytes)?;
+                            self.stdout.flush()?;
+                        }
+                    }
+                }
+                // What came before a malformed frame is shown before the error.
+                fed?;
             }
         }
         Ok(())

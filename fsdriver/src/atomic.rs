@@ -26,6 +26,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Writes `bytes` to `path` atomically but not durably: a temporary file is written and
+/// renamed over `path`, without any fsync. Readers, and a process restarted after kill -9,
+/// see the old content or the new one, never a torn file; after a power cut the file may
+/// hold either, or be missing if it is new. For state that is worthless after a host crash
+/// or that exists durably elsewhere, where two fsyncs (milliseconds on a busy disk) buy
+/// nothing. Errors name `path`.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (tmp_path, mut file) = create_temp_beside(path).map_err(|e| with_path(e, path))?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| fs::rename(&tmp_path, path));
+    if let Err(err) = written {
+        let _ = fs::remove_file(&tmp_path);
+        return Err(with_path(err, path));
+    }
+    Ok(())
+}
+
 /// fsyncs a directory so that entries created or renamed in it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)
@@ -67,6 +85,16 @@ fn with_path(err: io::Error, path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_replace_replaces_content_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_replace(&path, b"one").unwrap();
+        write_replace(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {

@@ -603,3 +603,19 @@ fn exit_code_137_when_a_foreground_container_is_killed() {
     d.berth(&["kill", "fg"]).ok();
     foreground.finish().code(137);
 }
+
+/// A removed container's directory leaves the containers directory before `rm` answers; its
+/// files are deleted in the background from `containers/.trash`, which ends up empty.
+#[test]
+fn rm_moves_the_directory_out_at_once_and_the_trash_empties() {
+    let d = Daemon::with_busybox();
+    let id = d.run_detached(&["busybox", "sh", "-c", "echo hi > /written; sleep 1000"]);
+    let dir = d.data_root.join("containers").join(&id);
+    assert!(dir.is_dir(), "{}", dir.display());
+    d.berth(&["rm", "-f", &id]).ok();
+    assert!(!dir.exists(), "{} is still there after rm", dir.display());
+    let trash = d.data_root.join("containers/.trash");
+    eventually("the trash to be emptied", || {
+        std::fs::read_dir(&trash).is_ok_and(|mut entries| entries.next().is_none())
+    });
+}

@@ -164,3 +164,41 @@ fn restart_policies_apply_after_a_crash() {
     });
     assert_eq!(d.logs("phoenix").0, "up\nup\n");
 }
+
+/// As Docker does, a daemon start removes the `--rm` containers that are not running (their
+/// records are written without fsync, so a host crash may leave them half-written), and
+/// keeps a running one, which is removed when it exits.
+#[test]
+fn a_restart_removes_stopped_rm_containers_and_keeps_running_ones() {
+    let mut d = Daemon::with_busybox();
+    d.berth(&["create", "--rm", "--name", "made", "busybox", "true"])
+        .ok();
+    d.berth(&["create", "--name", "kept", "busybox", "true"])
+        .ok();
+    d.run_detached(&["--rm", "--name", "runs", "busybox", "sleep", "1000"]);
+    let running_pid = d.container_pid("runs");
+    d.kill9();
+    d.restart();
+
+    let names = |d: &Daemon| -> Vec<String> {
+        d.berth(&["ps", "-a", "--format", "{{.Names}}"])
+            .ok()
+            .lines()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    eventually("the created --rm container to be removed", || {
+        !names(&d).contains(&"made".to_string())
+    });
+    let left = names(&d);
+    assert!(left.contains(&"kept".to_string()), "{left:?}");
+    assert!(left.contains(&"runs".to_string()), "{left:?}");
+    assert_eq!(d.container_pid("runs"), running_pid);
+
+    d.berth(&["kill", "runs"]).ok();
+    eventually(
+        "the running --rm container to be removed once it exits",
+        || !names(&d).contains(&"runs".to_string()),
+    );
+}

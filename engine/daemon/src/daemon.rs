@@ -13,7 +13,7 @@ use berth_supervisor::{ExitRecord, SupervisorClient};
 
 use crate::api;
 use crate::config::DaemonConfig;
-use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited};
+use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
 use crate::container::exec::ExecExited;
 use crate::container::record::{ContainerDir, ContainerRecord};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
@@ -97,6 +97,8 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     let registry = Registry::default().start();
     let images = Arc::new(images);
     let stats = Sampler::new(cgroups.clone()).start();
+    let trash = crate::container::trash::Trash::open(&config.containers_dir())
+        .context("opening the trash of removed containers")?;
     let services = Arc::new(Services {
         supervisor: supervisor.clone(),
         registry: registry.clone(),
@@ -105,6 +107,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         execs: Default::default(),
         events: EventBus::default().start(),
         stats,
+        trash,
     });
     let distribution =
         crate::distribution::Distribution::new(&config).context("setting up registry access")?;
@@ -182,6 +185,9 @@ async fn restore(engine: &Engine) -> Result<()> {
         .with_context(|| format!("reading {}", containers_dir.display()))?;
     for entry in entries.flatten() {
         let id = entry.file_name().to_string_lossy().into_owned();
+        if id == crate::container::trash::TRASH_NAME {
+            continue;
+        }
         let dir = ContainerDir::new(&containers_dir, &id);
         let record = match ContainerRecord::load(&dir) {
             Ok(record) => record,
@@ -191,6 +197,7 @@ async fn restore(engine: &Engine) -> Result<()> {
             }
         };
         let was_live = record.state.status.is_live();
+        let auto_remove = record.host_config.auto_remove == Some(true);
         let tty = record.config.tty == Some(true);
         let reserved = engine
             .registry()
@@ -239,6 +246,12 @@ async fn restore(engine: &Engine) -> Result<()> {
                 addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
             }
             None => {}
+        }
+        // As Docker does: a `--rm` container that is not running is removed at start. (One
+        // that was running is removed by its exit above.) This is also what makes skipping
+        // fsyncs of such containers' records safe.
+        if auto_remove && !was_live {
+            addr.do_send(Remove { force: false });
         }
     }
     // What the supervisor still holds for containers that no longer exist (removed while

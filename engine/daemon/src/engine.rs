@@ -26,6 +26,8 @@ pub struct Services {
     pub events: Addr<EventBus>,
     /// The one stats sampler of every container.
     pub stats: Addr<Sampler>,
+    /// Where removed containers' directories are deleted, off the request path.
+    pub trash: crate::container::trash::Trash,
 }
 
 #[derive(Clone)]

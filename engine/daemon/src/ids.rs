@@ -54,15 +54,26 @@ const SCIENTISTS: &[&str] = &[
 ];
 
 /// `adjective_scientist`, like Docker's generated names.
-pub fn random_name() -> String {
+/// `attempt` is how many names were drawn before and found taken: that many random digits
+/// are appended, so that a busy daemon still finds a free name quickly.
+pub fn random_name(attempt: u32) -> String {
     let mut bytes = [0u8; 2];
     getrandom::fill(&mut bytes).expect("the kernel's random source is available");
-    format!(
+    let mut name = format!(
         "{}_{}",
         ADJECTIVES[bytes[0] as usize % ADJECTIVES.len()],
         SCIENTISTS[bytes[1] as usize % SCIENTISTS.len()]
-    )
+    );
+    for _ in 0..attempt {
+        let mut digit = [0u8; 1];
+        getrandom::fill(&mut digit).expect("the kernel's random source is available");
+        name.push(char::from(b'0' + digit[0] % 10));
+    }
+    name
 }
+
+/// How many generated names `create` tries before it reports the conflict.
+pub const NAME_ATTEMPTS: u32 = 10;
 
 #[cfg(test)]
 mod tests {
@@ -75,7 +86,15 @@ mod tests {
 
     #[test]
     fn names_are_valid_container_names() {
-        let name = super::random_name();
+        let name = super::random_name(0);
         assert!(crate::container::create::validate_name(&name).is_ok());
+        let retried = super::random_name(3);
+        assert!(crate::container::create::validate_name(&retried).is_ok());
+        let digits = retried
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .count();
+        assert_eq!(digits, 3, "{retried}");
     }
 }

@@ -85,6 +85,15 @@ pub enum Rootfs {
         work: PathBuf,
         /// An empty directory to mount the overlay on (inside the container's namespace).
         merged: PathBuf,
+        /// Mount with overlayfs' `volatile` option: no sync of the upper file system, not
+        /// at writes and not at the unmount when the container's mount namespace dies
+        /// (which otherwise syncs the whole file system under `upper`, tens of
+        /// milliseconds on a busy disk, inside the container's exit). After a host crash
+        /// the upper directory cannot be trusted; overlayfs marks it by leaving
+        /// `work/work/incompat/volatile` behind and refuses to mount it again. Only for
+        /// containers whose upper directory is thrown away when they stop (`--rm`).
+        #[serde(default)]
+        volatile: bool,
     },
     /// A directory prepared by the caller, used as it is.
     Directory(PathBuf),

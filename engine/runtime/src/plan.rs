@@ -164,6 +164,7 @@ impl Plan {
             upper,
             work,
             merged,
+            ..
         } = &config.rootfs
         {
             if let Some(relative) = lower

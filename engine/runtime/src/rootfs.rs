@@ -52,8 +52,12 @@ pub fn mount_rootfs(rootfs: &Rootfs) -> Result<PathBuf, RootfsError> {
             upper,
             work,
             merged,
+            volatile,
         } => {
-            let data = overlay_data(lower, upper, work)?;
+            if *volatile {
+                refuse_volatile_leftover(work)?;
+            }
+            let data = overlay_data(lower, upper, work, *volatile)?;
             let data = if data.len() <= MAX_MOUNT_DATA {
                 data
             } else {
@@ -66,7 +70,7 @@ pub fn mount_rootfs(rootfs: &Rootfs) -> Result<PathBuf, RootfsError> {
                     .iter()
                     .map(|l| l.strip_prefix(&parent).unwrap_or(l).to_path_buf())
                     .collect();
-                let short = overlay_data(&relative, upper, work)?;
+                let short = overlay_data(&relative, upper, work, *volatile)?;
                 if short.len() > MAX_MOUNT_DATA {
                     return Err(RootfsError::Overlay(format!(
                         "{} layers need {} bytes of mount options, more than the kernel's {MAX_MOUNT_DATA}",
@@ -101,7 +105,26 @@ pub fn mount_rootfs(rootfs: &Rootfs) -> Result<PathBuf, RootfsError> {
     }
 }
 
-fn overlay_data(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<String, RootfsError> {
+/// A volatile overlay leaves `work/work/incompat/volatile` behind, and overlayfs refuses to
+/// mount that work directory again (with a bare EINVAL): say why instead.
+fn refuse_volatile_leftover(work: &Path) -> Result<(), RootfsError> {
+    let marker = work.join("work/incompat/volatile");
+    if marker.exists() {
+        return Err(RootfsError::Overlay(format!(
+            "{} exists: this container's file system was mounted volatile before and may \
+             have lost writes in a crash; it cannot be mounted again",
+            marker.display()
+        )));
+    }
+    Ok(())
+}
+
+fn overlay_data(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    volatile: bool,
+) -> Result<String, RootfsError> {
     if lower.is_empty() {
         return Err(RootfsError::Overlay("no layer directory given".into()));
     }
@@ -124,10 +147,11 @@ fn overlay_data(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<String, 
     // index=off: layers may share inodes (fsdriver stores identical files once), and a
     // copy-up must not link two paths of the container because their lower files did.
     Ok(format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
+        "lowerdir={},upperdir={},workdir={},index=off{}",
         lowers.join(":"),
         checked(upper)?,
-        checked(work)?
+        checked(work)?,
+        if volatile { ",volatile" } else { "" }
     ))
 }
 
@@ -222,14 +246,29 @@ mod tests {
             &["/l/b".into(), "/l/a".into()],
             Path::new("/c/up"),
             Path::new("/c/work"),
+            false,
         )
         .unwrap();
         assert_eq!(
             data,
             "lowerdir=/l/b:/l/a,upperdir=/c/up,workdir=/c/work,index=off"
         );
-        assert!(overlay_data(&["/l/a:b".into()], Path::new("/u"), Path::new("/w")).is_err());
-        assert!(overlay_data(&[], Path::new("/u"), Path::new("/w")).is_err());
+        let (upper, work) = (Path::new("/u"), Path::new("/w"));
+        assert!(overlay_data(&["/l/a:b".into()], upper, work, false).is_err());
+        assert!(overlay_data(&[], upper, work, false).is_err());
+    }
+
+    #[test]
+    fn a_volatile_overlay_says_so_and_refuses_a_work_directory_it_used_before() {
+        let data = overlay_data(&["/l/a".into()], Path::new("/u"), Path::new("/w"), true);
+        assert!(data.unwrap().ends_with(",index=off,volatile"));
+        let work = tempfile::tempdir().unwrap();
+        refuse_volatile_leftover(work.path()).unwrap();
+        std::fs::create_dir_all(work.path().join("work/incompat/volatile")).unwrap();
+        let err = refuse_volatile_leftover(work.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mounted volatile before"), "{err}");
     }
 
     #[test]

@@ -162,6 +162,7 @@ fn container(fx: &Fixture, name: &str, args: &[&str]) -> Container {
             upper: dir.path().join("upper"),
             work: dir.path().join("work"),
             merged: dir.path().join("merged"),
+            volatile: false,
         },
         init: false,
     };

@@ -98,15 +98,24 @@ fn load_exit_record(state_dir: &Path) -> Result<Option<ExitRecord>, ExitFileErro
 }
 
 /// Writes `record` to `state_dir/exit.json` so that a reader sees either no file or the
-/// whole record, even across a power cut.
+/// whole record. `durable` also makes it survive a power cut: needed when no daemon hears
+/// of the exit now, so that the file is the only record of it. With a daemon connected the
+/// daemon records the exit durably itself, and the file only has to outlive a daemon killed
+/// before it got the message, which the page cache ensures; its two fsyncs would sit on the
+/// path of every container's exit.
 pub(crate) fn write_exit_record(
     state_dir: &Path,
     record: &ExitRecord,
+    durable: bool,
 ) -> Result<(), ExitFileError> {
     let path = state_dir.join(EXIT_FILE);
     let bytes = serde_json::to_vec(record).expect("an exit record always serializes");
-    fsdriver::atomic::write_atomic(&path, &bytes)
-        .map_err(|source| ExitFileError::Write { path, source })
+    let written = if durable {
+        fsdriver::atomic::write_atomic(&path, &bytes)
+    } else {
+        fsdriver::atomic::write_replace(&path, &bytes)
+    };
+    written.map_err(|source| ExitFileError::Write { path, source })
 }
 
 #[cfg(test)]
@@ -120,7 +129,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let record = ExitRecord::killed(9, at);
-        write_exit_record(dir.path(), &record).unwrap();
+        write_exit_record(dir.path(), &record, true).unwrap();
 
         let text = fs::read_to_string(dir.path().join(EXIT_FILE)).unwrap();
         assert!(

@@ -61,17 +61,27 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     })?;
 
     let config = merge_config(&body, &image.config, &id)?;
-    let name = match query.get("name").filter(|n| !n.is_empty()) {
-        Some(name) => validate_name(name)?,
-        None => ids::random_name(),
+    let chosen = match query.get("name").filter(|n| !n.is_empty()) {
+        Some(name) => Some(validate_name(name)?),
+        None => None,
     };
-    let reserved = engine
-        .registry()
-        .send(Reserve {
-            id: id.clone(),
-            name: name.clone(),
-        })
-        .await?;
+    // A generated name may be taken (there are about a thousand): draw again, with more
+    // random digits appended each time, as Docker does.
+    let mut attempt = 0;
+    let (name, reserved) = loop {
+        let name = chosen.clone().unwrap_or_else(|| ids::random_name(attempt));
+        let reserved = engine
+            .registry()
+            .send(Reserve {
+                id: id.clone(),
+                name: name.clone(),
+            })
+            .await?;
+        attempt += 1;
+        if reserved.is_ok() || chosen.is_some() || attempt == ids::NAME_ATTEMPTS {
+            break (name, reserved);
+        }
+    };
     if let Err(err) = reserved {
         let _ = engine.images.release_layers(&id);
         return Err(err);

@@ -14,6 +14,7 @@ pub mod http;
 pub mod image_admin;
 pub mod images;
 pub mod observe;
+pub mod routes;
 pub mod system;
 
 use std::convert::Infallible;
@@ -22,13 +23,14 @@ use std::path::Path;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request};
+use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 
 use crate::engine::Engine;
 use error::ApiError;
 use http::{ApiResponse, ApiResult};
+pub use routes::{parse_route, Route};
 
 /// The newest API version berth speaks, and the oldest it accepts.
 pub const API_VERSION: &str = "1.49";
@@ -92,7 +94,7 @@ fn with_server_headers(mut response: ApiResponse) -> ApiResponse {
 }
 
 /// Strips an optional `/v1.NN` prefix, refusing versions outside what we speak.
-fn strip_version(path: &str) -> Result<&str, ApiError> {
+pub fn strip_version(path: &str) -> Result<&str, ApiError> {
     let Some(rest) = path.strip_prefix("/v") else {
         return Ok(path);
     };
@@ -124,96 +126,52 @@ fn strip_version(path: &str) -> Result<&str, ApiError> {
 async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
     let path = strip_version(req.uri().path())?.to_string();
     let method = req.method().clone();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (&method, segments.as_slice()) {
-        (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(&method),
-        (&Method::GET, ["version"]) => system::version(&engine).await,
-        (&Method::GET, ["info"]) => system::info(&engine).await,
+    let engine = &engine;
+    match parse_route(&method, &path)? {
+        Route::Ping => system::ping(&method),
+        Route::Version => system::version(engine).await,
+        Route::Info => system::info(engine).await,
+        Route::Events => events::events(engine, req).await,
+        Route::SystemDf => image_admin::df(engine).await,
+        Route::Auth => distribution::auth(engine, req).await,
 
-        (&Method::GET, ["containers", "json"]) => containers::list(&engine, req).await,
-        (&Method::POST, ["containers", "create"]) => containers::create(&engine, req).await,
-        (&Method::GET, ["containers", id, "json"]) => containers::inspect(&engine, id).await,
-        (&Method::POST, ["containers", id, "start"]) => containers::start(&engine, id).await,
-        (&Method::POST, ["containers", id, "stop"]) => containers::stop(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "restart"]) => {
-            containers::restart(&engine, id, req).await
-        }
-        (&Method::POST, ["containers", id, "kill"]) => containers::kill(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "wait"]) => containers::wait(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "rename"]) => containers::rename(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "attach"]) => attach::attach(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "resize"]) => attach::resize(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "exec"]) => exec::create(&engine, id, req).await,
-        (&Method::POST, ["exec", id, "start"]) => exec::start(&engine, id, req).await,
-        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&engine, id, req).await,
-        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&engine, id).await,
-        (&Method::GET, ["containers", id, "logs"]) => observe::logs(&engine, id, req).await,
-        (&Method::GET, ["containers", id, "top"]) => observe::top(&engine, id, req).await,
-        (&Method::GET, ["containers", id, "stats"]) => observe::stats(&engine, id, req).await,
-        (&Method::POST, ["containers", id, "pause"]) => observe::pause(&engine, id).await,
-        (&Method::POST, ["containers", id, "unpause"]) => observe::unpause(&engine, id).await,
-        (&Method::GET, ["events"]) => events::events(&engine, req).await,
-        (&Method::GET, ["containers", id, "export"]) => archive::export(&engine, id).await,
-        (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
+        Route::ContainerList => containers::list(engine, req).await,
+        Route::ContainerCreate => containers::create(engine, req).await,
+        Route::ContainerInspect(id) => containers::inspect(engine, id).await,
+        Route::ContainerStart(id) => containers::start(engine, id).await,
+        Route::ContainerStop(id) => containers::stop(engine, id, req).await,
+        Route::ContainerRestart(id) => containers::restart(engine, id, req).await,
+        Route::ContainerKill(id) => containers::kill(engine, id, req).await,
+        Route::ContainerWait(id) => containers::wait(engine, id, req).await,
+        Route::ContainerRename(id) => containers::rename(engine, id, req).await,
+        Route::ContainerAttach(id) => attach::attach(engine, id, req).await,
+        Route::ContainerResize(id) => attach::resize(engine, id, req).await,
+        Route::ContainerLogs(id) => observe::logs(engine, id, req).await,
+        Route::ContainerTop(id) => observe::top(engine, id, req).await,
+        Route::ContainerStats(id) => observe::stats(engine, id, req).await,
+        Route::ContainerPause(id) => observe::pause(engine, id).await,
+        Route::ContainerUnpause(id) => observe::unpause(engine, id).await,
+        Route::ContainerExport(id) => archive::export(engine, id).await,
+        Route::ContainerRemove(id) => containers::remove(engine, id, req).await,
 
-        (&Method::POST, ["commit"]) => commit::commit(&engine, req).await,
-        (&Method::POST, ["images", "create"]) => images::create(&engine, req).await,
-        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
-            distribution::push_image(&engine, &name.join("/"), req).await
-        }
-        (&Method::POST, ["auth"]) => distribution::auth(&engine, req).await,
-        (&Method::GET, ["images", "json"]) => images::list(&engine, req).await,
-        (&Method::GET, ["images", "get"]) => archive::save_many(&engine, req).await,
-        (&Method::POST, ["images", "load"]) => archive::load(&engine, req).await,
-        (&Method::POST, ["images", "prune"]) => image_admin::prune(&engine, req).await,
-        (&Method::GET, ["system", "df"]) => image_admin::df(&engine).await,
-        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
-            image_admin::history(&engine, &name.join("/")).await
-        }
-        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
-            archive::save(&engine, vec![name.join("/")]).await
-        }
-        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
-            images::inspect(&engine, &name.join("/")).await
-        }
-        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
-            images::tag(&engine, &name.join("/"), req).await
-        }
-        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
-            images::remove(&engine, &name.join("/"), req).await
-        }
-        _ => Err(unsupported_or_unknown(&method, &path)),
+        Route::ExecCreate(id) => exec::create(engine, id, req).await,
+        Route::ExecStart(id) => exec::start(engine, id, req).await,
+        Route::ExecResize(id) => exec::resize(engine, id, req).await,
+        Route::ExecInspect(id) => exec::inspect(engine, id).await,
+
+        Route::Commit => commit::commit(engine, req).await,
+        Route::ImageCreate => images::create(engine, req).await,
+        Route::ImageList => images::list(engine, req).await,
+        Route::ImageSaveMany => archive::save_many(engine, req).await,
+        Route::ImageLoad => archive::load(engine, req).await,
+        Route::ImagePrune => image_admin::prune(engine, req).await,
+        Route::ImagePush(name) => distribution::push_image(engine, &name, req).await,
+        Route::ImageHistory(name) => image_admin::history(engine, &name).await,
+        Route::ImageSave(name) => archive::save(engine, vec![name]).await,
+        Route::ImageInspect(name) => images::inspect(engine, &name).await,
+        Route::ImageTag(name) => images::tag(engine, &name, req).await,
+        Route::ImageRemove(name) => images::remove(engine, &name, req).await,
     }
-}
-
-/// Endpoints of the Docker API that later work will add answer 501 with a clear text;
-/// anything else is Docker's 404 "page not found".
-fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
-    const LATER: &[&str] = &[
-        "/build",
-        "/networks",
-        "/volumes",
-        "/system",
-        "/plugins",
-        "/swarm",
-        "/services",
-        "/nodes",
-        "/secrets",
-        "/configs",
-        "/tasks",
-        "/session",
-        "/distribution",
-    ];
-    let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
-    if LATER.iter().any(|p| path.starts_with(p))
-        || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
-        || (path.starts_with("/images/") && method != Method::GET)
-        || path.starts_with("/images/search")
-        || path.starts_with("/containers/prune")
-    {
-        return ApiError::unsupported(&format!("{method} {path}"));
-    }
-    ApiError::not_found("page not found")
 }
 
 /// Where a unix socket is created, its directory must exist and a stale file be gone.

@@ -108,6 +108,12 @@ impl ContainerActor {
     /// Saves the record off the actor's thread. Writes may finish out of order, so each
     /// carries a sequence number and a write that is no longer the newest is skipped.
     fn persist(&self) {
+        drop(self.save_record());
+    }
+
+    /// [`Self::persist`], with a handle that completes once the record is written (or the
+    /// write was skipped for a newer one).
+    fn save_record(&self) -> tokio::task::JoinHandle<()> {
         let seq = self.persist_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let latest = self.persist_seq.clone();
         let lock = self.persist_lock.clone();
@@ -121,7 +127,7 @@ impl ContainerActor {
             if let Err(err) = record.save(&dir) {
                 tracing::error!("{err}");
             }
-        });
+        })
     }
 
     fn not_running(&self) -> ApiError {
@@ -130,18 +136,21 @@ impl ContainerActor {
 
     fn wake(&mut self, removed: bool) {
         let code = self.record.state.exit_code as i64;
-        let waiters = std::mem::take(&mut self.waiters);
-        for waiter in waiters {
-            let done = match waiter.condition {
+        for waiter in self.take_due(removed) {
+            let _ = waiter.reply.send(code);
+        }
+    }
+
+    /// The waiters whose condition is met now (`removed`: the container is gone).
+    fn take_due(&mut self, removed: bool) -> Vec<Waiter> {
+        let (due, waiting) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|waiter| match waiter.condition {
                 WaitCondition::NotRunning | WaitCondition::NextExit => true,
                 WaitCondition::Removed => removed,
-            };
-            if done {
-                let _ = waiter.reply.send(code);
-            } else {
-                self.waiters.push(waiter);
-            }
-        }
+            });
+        self.waiters = waiting;
+        due
     }
 
     /// Publishes one of this container's events.
@@ -565,7 +574,18 @@ impl ContainerActor {
                 tracing::warn!("releasing {id} in the supervisor: {err}");
             }
         });
-        self.persist();
+        // The waiters of this exit are answered once it is stored: a client whose `wait` (or
+        // foreground `run`) returned finds it on disk, as with Docker. Not on the actor's
+        // context: a removal may stop the actor first.
+        let saved = self.save_record();
+        let due = self.take_due(false);
+        let code = self.record.state.exit_code as i64;
+        actix_rt::spawn(async move {
+            let _ = saved.await;
+            for waiter in due {
+                let _ = waiter.reply.send(code);
+            }
+        });
         if self.record.state.oom_killed {
             self.emit("oom", &[]);
         }
@@ -583,7 +603,6 @@ impl ContainerActor {
         if std::mem::take(&mut self.stop_requested) {
             self.emit("stop", &[]);
         }
-        self.wake(false);
 
         if !self.pending_removals.is_empty() || self.record.host_config.auto_remove == Some(true) {
             self.remove_now(ctx);
@@ -638,6 +657,7 @@ impl ContainerActor {
         // Writes still queued must not recreate the directory once it is gone.
         self.persist_seq.fetch_add(1, Ordering::SeqCst);
         let persist_lock = self.persist_lock.clone();
+        let trash = self.services.trash.clone();
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
@@ -645,7 +665,9 @@ impl ContainerActor {
                     if let Err(err) = images.release_layers(&id) {
                         tracing::warn!("releasing the layers of {id}: {err}");
                     }
-                    std::fs::remove_dir_all(&dir).map_err(|e| (dir, e))
+                    // The directory's files are deleted in the background: once it has left
+                    // the containers directory the container is gone for every client.
+                    trash.discard(&dir)
                 })
                 .await
             }
@@ -653,13 +675,9 @@ impl ContainerActor {
             .map(move |result, act, ctx| {
                 let outcome = match result {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err((dir, err))) if err.kind() == std::io::ErrorKind::NotFound => {
-                        let _ = dir;
-                        Ok(())
-                    }
-                    Ok(Err((dir, err))) => Err(ApiError::internal(format!(
-                        "removing container directory {}: {err}",
-                        dir.display()
+                    Ok(Err(err)) => Err(ApiError::internal(format!(
+                        "removing container {}: {err}",
+                        act.record.id
                     ))),
                     Err(err) => Err(ApiError::internal(format!("removing container: {err}"))),
                 };

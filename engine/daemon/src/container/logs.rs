@@ -122,10 +122,16 @@ fn fast_entry(line: &[u8]) -> Option<Entry<'_>> {
     }
     let time = std::str::from_utf8(&after[..time_end]).ok()?;
     let log = if escaped {
-        // The quoted string, decoded by the JSON parser.
-        let quoted = &line[LOG.len() - 1..LOG.len() + end + 1];
-        let text: String = serde_json::from_slice(quoted).ok()?;
-        Cow::Owned(text.into_bytes())
+        // Almost every line holds an escape (its own newline, `\n`); only `\u` escapes
+        // need the JSON parser.
+        match unescape_simple(&rest[..end]) {
+            Some(text) => Cow::Owned(text),
+            None => {
+                let quoted = &line[LOG.len() - 1..LOG.len() + end + 1];
+                let text: String = serde_json::from_slice(quoted).ok()?;
+                Cow::Owned(text.into_bytes())
+            }
+        }
     } else {
         Cow::Borrowed(&rest[..end])
     };
@@ -134,6 +140,32 @@ fn fast_entry(line: &[u8]) -> Option<Entry<'_>> {
         stderr,
         time: Cow::Borrowed(time),
     })
+}
+
+/// Decodes the inside of a JSON string whose escapes are all single characters (`\n`,
+/// `\"`, `\\`, …); `None` when it holds a `\u` escape (or anything else), which the JSON
+/// parser decodes instead.
+fn unescape_simple(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let decoded = match rest.get(at + 1)? {
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'r' => b'\r',
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            _ => return None,
+        };
+        out.push(decoded);
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 /// Nanoseconds since the epoch of an entry's time. The fixed form berth and Docker write
@@ -559,6 +591,19 @@ mod tests {
         let path = dir.path().join("log");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn simple_escapes_are_decoded_by_hand_and_unicode_ones_by_the_parser() {
+        let line = br#"{"log":"a\tb \"q\" \\ c\n","stream":"stdout","time":"2026-01-02T03:04:05.123456789Z"}"#;
+        let entry = parse_entry(line).unwrap();
+        assert_eq!(&*entry.log, b"a\tb \"q\" \\ c\n");
+        let line = br#"{"log":"\u00e9t\u00e9\n","stream":"stderr","time":"2026-01-02T03:04:05.123456789Z"}"#;
+        let entry = parse_entry(line).unwrap();
+        assert_eq!(&*entry.log, "été\n".as_bytes());
+        assert!(entry.stderr);
+        assert_eq!(unescape_simple(br"x\u0041"), None);
+        assert_eq!(unescape_simple(br"trailing\"), None);
     }
 
     #[test]

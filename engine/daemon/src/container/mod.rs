@@ -16,4 +16,5 @@ pub mod signal;
 pub mod spec;
 pub mod stdio;
 pub mod top;
+pub mod trash;
 pub mod view;

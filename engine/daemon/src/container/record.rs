@@ -157,14 +157,22 @@ pub enum RecordError {
 }
 
 impl ContainerRecord {
+    /// Writes the record atomically. It is made durable (fsynced) unless the container is
+    /// removed when it stops (`--rm`): such a container does not outlive a host crash
+    /// anyway, since the next daemon removes every stopped one it finds (as Docker does),
+    /// and the fsyncs would sit on the path of its create, start and exit.
     pub fn save(&self, dir: &ContainerDir) -> Result<(), RecordError> {
         let path = dir.record();
         let bytes = serde_json::to_vec(self).map_err(|err| RecordError::Decode {
             path: path.clone(),
             source: err,
         })?;
-        fsdriver::atomic::write_atomic(&path, &bytes)
-            .map_err(|source| RecordError::Write { path, source })
+        let written = if self.host_config.auto_remove == Some(true) {
+            fsdriver::atomic::write_replace(&path, &bytes)
+        } else {
+            fsdriver::atomic::write_atomic(&path, &bytes)
+        };
+        written.map_err(|source| RecordError::Write { path, source })
     }
 
     pub fn load(dir: &ContainerDir) -> Result<ContainerRecord, RecordError> {

@@ -153,6 +153,7 @@ pub fn runtime_config(
             upper: dir.upper(),
             work: dir.work(),
             merged: dir.merged(),
+            volatile: record.host_config.auto_remove == Some(true),
         },
         init: host.init == Some(true),
     })

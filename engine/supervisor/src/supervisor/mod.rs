@@ -473,7 +473,8 @@ impl<S: Spawner> Supervisor<S> {
             let event = match self.table.record_exit(pid, exit.clone()) {
                 None => continue,
                 Some(Exited::Container { id, state_dir }) => {
-                    if let Err(error) = write_exit_record(state_dir, &exit) {
+                    let durable = self.connection.is_none();
+                    if let Err(error) = write_exit_record(state_dir, &exit, durable) {
                         tracing::error!("container {id} exited with {}: {error}", exit.exit_code);
                     }
                     ExitEvent {
