@@ -4,7 +4,6 @@
 mod args;
 mod client;
 mod commands;
-mod detach;
 mod docker_config;
 mod error;
 #[cfg(test)]
