@@ -99,22 +99,33 @@ impl Tmux {
     /// screen, if it never does within [`EVENTUALLY_LIMIT`] (a guard against hangs).
     #[track_caller]
     pub fn wait_for(&self, text: &str) -> String {
-        self.wait_for_any(&[text]).1
-    }
-
-    /// Waits until the window shows one of `texts`; returns the first of them it shows and
-    /// the screen. Fails the test as [`Tmux::wait_for`] does.
-    #[track_caller]
-    pub fn wait_for_any<'a>(&self, texts: &[&'a str]) -> (&'a str, String) {
         let deadline = Instant::now() + EVENTUALLY_LIMIT;
         loop {
             let screen = self.screen();
-            if let Some(text) = texts.iter().find(|text| screen.contains(**text)) {
-                return (text, screen);
+            if screen.contains(text) {
+                return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "gave up after {EVENTUALLY_LIMIT:?} waiting for the terminal to show one of {texts:?}; it shows:\n{screen}"
+                "gave up after {EVENTUALLY_LIMIT:?} waiting for the terminal to show {text:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until a line of the window starts with `prefix`; returns the last such line.
+    /// Fails the test as [`Tmux::wait_for`] does.
+    #[track_caller]
+    pub fn wait_for_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + EVENTUALLY_LIMIT;
+        loop {
+            let screen = self.screen();
+            if let Some(line) = screen.lines().rev().find(|l| l.starts_with(prefix)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {EVENTUALLY_LIMIT:?} waiting for a line starting {prefix:?}; the terminal shows:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
