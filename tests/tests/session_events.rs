@@ -171,7 +171,7 @@ fn a_detached_exec_with_an_unknown_user_is_dockers_server_error() {
             .contains("unable to find group nosuchgroup: no matching entries in group file"),
         "{out}"
     );
-    // Numeric users need no entry, as with Docker.
+    // Numeric users need no entry; the group is a supplementary one too, as with Docker.
     assert_eq!(
         d.docker(&["exec", "-u", "4242:4343", "box", "id"])
             .ok()
