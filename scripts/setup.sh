@@ -14,25 +14,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 log() { echo "[setup] $*" >&2; }
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 
 # --- system packages --------------------------------------------------------------------
-export DEBIAN_FRONTEND=noninteractive
 packages=(busybox-static man-db tar ca-certificates)
 command -v cc >/dev/null 2>&1 || packages+=(build-essential pkg-config)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+install_missing_packages "${packages[@]}"
 
 # --- build ------------------------------------------------------------------------------
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-  export PATH="$HOME/.cargo/bin:$PATH"
-fi
+add_rustup_cargo_to_path
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install a Rust toolchain (rustup) first" >&2
   exit 1

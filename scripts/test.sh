@@ -12,32 +12,23 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 log() { echo "[test] $*" >&2; }
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 
 # --- what the tests need at run time -------------------------------------------------------
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
 # tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
 # conversions and a test CA), iproute2 for the network stats test; docker-py for the
 # client-library tests.
-export DEBIAN_FRONTEND=noninteractive
 packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+install_missing_packages "${packages[@]}"
 
 if ! python3 -c 'import docker' >/dev/null 2>&1; then
   log "installing docker-py"
   python3 -m pip install docker || python3 -m pip install --break-system-packages docker
 fi
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-  export PATH="$HOME/.cargo/bin:$PATH"
-fi
+add_rustup_cargo_to_path
 
 # --- checks -------------------------------------------------------------------------------
 failed=()

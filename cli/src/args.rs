@@ -102,7 +102,7 @@ pub enum Command {
     Wait(WaitArgs),
     /// Restart one or more containers
     #[command(override_usage = "berth restart [OPTIONS] CONTAINER [CONTAINER...]")]
-    Restart(RestartArgs),
+    Restart(StopArgs),
     /// Give a container a new name
     #[command(override_usage = "berth rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
@@ -178,6 +178,9 @@ pub enum Command {
     /// Export a container's filesystem as a tar archive
     #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(CommitArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -240,7 +243,7 @@ pub enum ContainerCommand {
     Wait(WaitArgs),
     /// Restart one or more containers
     #[command(override_usage = "berth container restart [OPTIONS] CONTAINER [CONTAINER...]")]
-    Restart(RestartArgs),
+    Restart(StopArgs),
     /// Give a container a new name
     #[command(override_usage = "berth container rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
@@ -274,6 +277,9 @@ pub enum ContainerCommand {
     /// Export a container's filesystem as a tar archive
     #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(CommitArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -546,6 +552,7 @@ pub struct ExecArgs {
     pub container_and_command: Vec<String>,
 }
 
+/// The arguments of `stop` and of `restart`, which docker gives the same flags.
 #[derive(Args, Debug)]
 pub struct StopArgs {
     /// Signal to send (default: the container's stop signal)
@@ -587,24 +594,6 @@ pub struct RmArgs {
 
 #[derive(Args, Debug)]
 pub struct WaitArgs {
-    #[arg(value_name = "CONTAINER", required = true)]
-    pub containers: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct RestartArgs {
-    /// Signal to send (default: the container's stop signal)
-    #[arg(short = 's', long, value_name = "SIGNAL")]
-    pub signal: Option<String>,
-    /// Seconds to wait before killing
-    #[arg(
-        short = 't',
-        long = "time",
-        visible_alias = "timeout",
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
-    pub time: Option<i64>,
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 }

@@ -1,7 +1,7 @@
 //! Credentials in `~/.docker/config.json` (or `$DOCKER_CONFIG/config.json`), in Docker's
 //! format: `{"auths": {"<registry>": {"auth": "<base64 user:password>"}}}`. Every other
 //! field of the file is kept as it is. Credential helpers (`credsStore`, `credHelpers`)
-//! are not run: berth reads and writes the inline `auths` only.
+//! are run by [`crate::credentials`], which uses this file for the rest.
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +66,11 @@ impl DockerConfig {
         &self.path
     }
 
+    /// The whole file, as read (or as changed since).
+    pub fn root(&self) -> &Map<String, Value> {
+        &self.root
+    }
+
     fn auths(&self) -> Option<&Map<String, Value>> {
         self.root.get("auths").and_then(Value::as_object)
     }
@@ -94,6 +99,11 @@ impl DockerConfig {
     pub fn store(&mut self, registry: &str, username: &str, password: &str) {
         let auth =
             base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.store_entry(registry, serde_json::json!({ "auth": auth }));
+    }
+
+    /// Sets `registry`'s entry in `auths` to `entry`.
+    pub fn store_entry(&mut self, registry: &str, entry: Value) {
         let auths = self
             .root
             .entry("auths")
@@ -102,7 +112,7 @@ impl DockerConfig {
             *auths = Value::Object(Map::new());
         }
         let auths = auths.as_object_mut().expect("made an object above");
-        auths.insert(registry.to_owned(), serde_json::json!({ "auth": auth }));
+        auths.insert(registry.to_owned(), entry);
     }
 
     /// Removes the login for `registry`; returns whether there was one.
@@ -150,7 +160,7 @@ impl DockerConfig {
 }
 
 /// `https://host:port/v1/` → `host:port`.
-fn hostname(key: &str) -> &str {
+pub fn hostname(key: &str) -> &str {
     let key = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))

@@ -66,6 +66,20 @@ impl CliError {
     }
 }
 
+/// The outcome of a command that went through several objects (`rm a b c`) and kept
+/// going past failures: success when none failed, else every failure's message, one a
+/// line, with status 1.
+pub fn all_succeeded(failures: Vec<String>) -> Result<(), CliError> {
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Status {
+            code: 1,
+            message: failures.join("\n"),
+        })
+    }
+}
+
 /// Exit status for a container that could not be started, judged from the
 /// daemon's error text as the docker client judges it: a missing executable
 /// is 127, one that cannot be executed is 126, anything else 125.

@@ -4,6 +4,7 @@
 mod args;
 mod client;
 mod commands;
+mod credentials;
 mod docker_config;
 mod error;
 #[cfg(test)]
@@ -135,6 +136,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Load(args) => archive::load(client, args).await,
         Command::History(args) => image_admin::history(client, args).await,
         Command::Export(args) => archive::export(client, args).await,
+        Command::Commit(args) => image_admin::commit(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -164,6 +166,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Unpause(args) => observe::unpause(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
             ContainerCommand::Export(args) => archive::export(client, args).await,
+            ContainerCommand::Commit(args) => image_admin::commit(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {

@@ -25,6 +25,23 @@ pub struct Renderer<W: Write> {
     outcome: Outcome,
 }
 
+/// An error message of a JSON progress stream (`errorDetail.message`, or the older
+/// `error`) as the command's error.
+pub fn fail_if_error(message: &Value) -> Result<(), CliError> {
+    match message
+        .get("errorDetail")
+        .and_then(|d| d.get("message"))
+        .or_else(|| message.get("error"))
+        .and_then(Value::as_str)
+    {
+        Some(error) => Err(CliError::Status {
+            code: 1,
+            message: error.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl<W: Write> Renderer<W> {
     pub fn new(out: W, terminal: bool) -> Renderer<W> {
         Renderer {
@@ -37,17 +54,7 @@ impl<W: Write> Renderer<W> {
 
     /// Renders one message; an error message becomes the command's error.
     pub fn message(&mut self, message: &Value) -> Result<(), CliError> {
-        if let Some(error) = message
-            .get("errorDetail")
-            .and_then(|d| d.get("message"))
-            .or_else(|| message.get("error"))
-            .and_then(Value::as_str)
-        {
-            return Err(CliError::Status {
-                code: 1,
-                message: error.to_owned(),
-            });
-        }
+        fail_if_error(message)?;
         if let Some(aux) = message.get("aux") {
             self.outcome.aux.push(aux.clone());
             return Ok(());

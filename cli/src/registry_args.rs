@@ -85,6 +85,27 @@ pub struct LoadArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long, value_name = "STRING")]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change", value_name = "LIST")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long, value_name = "STRING")]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true")]
+    pub pause: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Format output using a custom template
     #[arg(long, value_name = "TEMPLATE")]

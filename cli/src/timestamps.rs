@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone};
 
+use crate::error::CliError;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TimestampError {
     #[error("failed to parse value as time or duration: {0:?}")]
@@ -29,6 +31,21 @@ pub fn api_timestamp(value: &str, now: DateTime<Local>) -> Result<String, Timest
         return Ok(value.to_owned());
     }
     Err(TimestampError::Unparsable(value.to_owned()))
+}
+
+/// [`api_timestamp`] of the `--since` or `--until` value `flag` was given, if any; a
+/// value that does not parse is a usage error naming the flag.
+pub fn flag_timestamp(
+    flag: &str,
+    value: Option<&str>,
+    now: DateTime<Local>,
+) -> Result<Option<String>, CliError> {
+    value
+        .map(|v| {
+            api_timestamp(v, now)
+                .map_err(|e| CliError::Usage(format!("invalid value for \"{flag}\": {e}")))
+        })
+        .transpose()
 }
 
 fn is_unix_timestamp(value: &str) -> bool {

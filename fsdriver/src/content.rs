@@ -16,7 +16,7 @@ use memmap2::Mmap;
 use sha2::{Digest as _, Sha256};
 
 use crate::atomic::sync_dir;
-use crate::digest::Digest;
+use crate::digest::{digests_named_in, Digest};
 
 /// A blob's identity and length, as in an OCI descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -190,20 +190,7 @@ impl ContentStore {
 
     /// Every stored blob, sorted.
     pub fn list(&self) -> Result<Vec<Digest>, ContentError> {
-        let entries = fs::read_dir(&self.blobs).map_err(io_err("listing", &self.blobs))?;
-        let mut digests = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err("listing", &self.blobs))?;
-            if let Some(d) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| Digest::from_hex(n).ok())
-            {
-                digests.push(d);
-            }
-        }
-        digests.sort();
-        Ok(digests)
+        digests_named_in(&self.blobs).map_err(io_err("listing", &self.blobs))
     }
 }
 

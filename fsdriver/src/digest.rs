@@ -3,6 +3,8 @@
 //! parsed, so a `Digest` in hand is always safe to use as a file name.
 
 use std::fmt;
+use std::io;
+use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -94,6 +96,23 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// The digests that name entries of `dir` by their hex (blobs, layers), sorted; other
+/// entries are skipped.
+pub(crate) fn digests_named_in(dir: &Path) -> io::Result<Vec<Digest>> {
+    let mut digests = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Some(digest) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|name| Digest::from_hex(name).ok())
+        {
+            digests.push(digest);
+        }
+    }
+    digests.sort();
+    Ok(digests)
 }
 
 /// Whether `hex` is exactly 64 lowercase hex characters.

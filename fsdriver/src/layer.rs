@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::{sync_dir, write_atomic};
 use crate::dedup::{DedupError, DedupIndex, Swept};
-use crate::digest::Digest;
+use crate::digest::{digests_named_in, Digest};
 use crate::extract::{ExtractError, ExtractLimits, Extractor};
 
 const TEMP_PREFIX: &str = ".tmp-";
@@ -174,19 +174,7 @@ impl LayerStore {
 
     /// Every stored layer, sorted.
     pub fn list(&self) -> Result<Vec<Digest>, LayerError> {
-        let mut layers = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io_err("listing", &self.dir))? {
-            let entry = entry.map_err(io_err("listing", &self.dir))?;
-            if let Some(d) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| Digest::from_hex(n).ok())
-            {
-                layers.push(d);
-            }
-        }
-        layers.sort();
-        Ok(layers)
+        digests_named_in(&self.dir).map_err(io_err("listing", &self.dir))
     }
 
     /// Removes the layer; returns the disk space freed (files it shares with other layers

@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod compression;
 pub mod content;
 pub mod dedup;
+pub mod diff;
 pub mod digest;
 pub mod extract;
 pub mod import;
@@ -43,6 +44,8 @@ pub enum Error {
     Import(#[from] import::ImportError),
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
+    #[error(transparent)]
+    Diff(#[from] diff::DiffError),
 }
 
 impl Error {
@@ -55,6 +58,7 @@ impl Error {
             Error::Layer(e) => e.kind(),
             Error::Import(e) => e.kind(),
             Error::Overlay(e) => e.kind(),
+            Error::Diff(e) => e.kind(),
         }
     }
 }

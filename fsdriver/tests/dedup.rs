@@ -90,30 +90,24 @@ fn only_files_with_identical_metadata_are_shared() {
     let root = tempfile::tempdir().unwrap();
     let store = LayerStore::open(root.path()).unwrap();
     let content = b"the same bytes everywhere";
-    let first = store
-        .extract(
-            &Tar::new()
-                .dir("d/", 0o755)
-                .file("d/same", content)
-                .file_with("d/mode", content, 0o600, 0, 0)
-                .file_with("d/owner", content, 0o644, 1000, 1000)
-                .pax(&[("SCHILY.xattr.user.tag", b"a")])
-                .file("d/xattr", content)
-                .bytes()[..],
-        )
-        .unwrap();
-    let second = store
-        .extract(
-            &Tar::new()
-                .dir("d/", 0o755)
-                .file("d/same", content)
-                .file_with("d/mode", content, 0o640, 0, 0)
-                .file_with("d/owner", content, 0o644, 1000, 1001)
-                .pax(&[("SCHILY.xattr.user.tag", b"b")])
-                .file("d/xattr", content)
-                .bytes()[..],
-        )
-        .unwrap();
+    // The same four files, but for the mode of d/mode, the group of d/owner and the
+    // xattr of d/xattr.
+    let layer_with = |mode: u32, gid: u64, tag: &[u8]| {
+        store
+            .extract(
+                &Tar::new()
+                    .dir("d/", 0o755)
+                    .file("d/same", content)
+                    .file_with("d/mode", content, mode, 0, 0)
+                    .file_with("d/owner", content, 0o644, 1000, gid)
+                    .pax(&[("SCHILY.xattr.user.tag", tag)])
+                    .file("d/xattr", content)
+                    .bytes()[..],
+            )
+            .unwrap()
+    };
+    let first = layer_with(0o600, 1000, b"a");
+    let second = layer_with(0o640, 1001, b"b");
     let at = |layer: &LayerInfo, name: &str| ino(&layer.path.join("d").join(name));
     assert_eq!(at(&first, "same"), at(&second, "same"));
     for differs in ["mode", "owner", "xattr"] {

@@ -266,6 +266,14 @@ impl Daemon {
             .to_owned()
     }
 
+    /// `berth run --rm ARGS...`, which must succeed; returns its standard output.
+    #[track_caller]
+    pub fn run_rm(&self, args: &[&str]) -> String {
+        let mut full = vec!["run", "--rm"];
+        full.extend_from_slice(args);
+        self.berth(&full).ok().stdout
+    }
+
     /// `berth run -d ARGS...`; returns the container's full ID.
     #[track_caller]
     pub fn run_detached(&self, args: &[&str]) -> String {

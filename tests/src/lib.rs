@@ -7,6 +7,7 @@
 
 mod command;
 mod daemon;
+mod docker_text;
 pub mod fake_registry;
 mod fixture;
 mod hijack;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
 pub use daemon::Daemon;
+pub use docker_text::{assert_info_of_one_running_one_stopped, PS_HEADER_WORDS};
 pub use fixture::{busybox_tar, repo_root};
 pub use hijack::Hijacked;
 pub use http::{request, HttpResponse};

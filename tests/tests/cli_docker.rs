@@ -1,7 +1,7 @@
 //! The seed's commands through the real docker CLI (v28) with DOCKER_HOST pointing at berthd:
 //! info, run, run -d --name, create + start, ps, ps -a, ps -l, stop, kill, logs, rm, inspect.
 
-use berth_tests::{is_full_id, Daemon};
+use berth_tests::{assert_info_of_one_running_one_stopped, is_full_id, Daemon, PS_HEADER_WORDS};
 
 #[test]
 fn docker_version_and_info() {
@@ -16,40 +16,7 @@ fn docker_version_and_info() {
     d.berth(&["create", "--name", "idle", "busybox", "true"])
         .ok();
     let info = d.docker(&["info"]).ok();
-    let lines: Vec<&str> = info.stdout.lines().map(str::trim).collect();
-    for expected in [
-        "Containers: 2",
-        "Running: 1",
-        "Paused: 0",
-        "Stopped: 1",
-        "Images: 1",
-        &format!("Docker Root Dir: {}", d.data_root.display()),
-        &format!("CPUs: {}", std::thread::available_parallelism().unwrap()),
-    ] {
-        assert!(lines.contains(&expected), "{expected:?} missing:\n{info}");
-    }
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    assert!(
-        lines.contains(&format!("Kernel Version: {}", kernel.trim()).as_str()),
-        "{info}"
-    );
-    for label in [
-        "Storage Driver:",
-        "Cgroup Driver:",
-        "Cgroup Version: 1",
-        "Operating System:",
-        "Total Memory:",
-        "Security Options:",
-    ] {
-        assert!(
-            lines.iter().any(|l| l.starts_with(label)),
-            "{label:?} missing:\n{info}"
-        );
-    }
-    assert!(
-        lines.contains(&"seccomp"),
-        "seccomp among the security options:\n{info}"
-    );
+    assert_info_of_one_running_one_stopped(&info, &d.data_root);
 }
 
 #[test]
@@ -91,16 +58,7 @@ fn docker_run_detached_with_a_name_then_ps() {
     let lines = ps.lines();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        [
-            "CONTAINER",
-            "ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES"
-        ],
+        PS_HEADER_WORDS,
         "{ps}"
     );
     assert_eq!(lines.len(), 2, "{ps}");

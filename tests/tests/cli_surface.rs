@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use berth_tests::{binary, run_command, Daemon};
+use berth_tests::{assert_info_of_one_running_one_stopped, binary, run_command, Daemon};
 
 /// Every command issue 2 asks for, as typed after `berth`.
 const COMMANDS: &[&[&str]] = &[
@@ -215,39 +215,5 @@ fn info_shows_what_docker_shows() {
     d.run_detached(&["--name", "up", "busybox", "sleep", "1000"]);
     d.berth(&["run", "--name", "down", "busybox", "true"]).ok();
     let info = d.berth(&["info"]).ok();
-    let lines: Vec<&str> = info.stdout.lines().map(str::trim).collect();
-    for expected in [
-        "Containers: 2",
-        "Running: 1",
-        "Paused: 0",
-        "Stopped: 1",
-        "Images: 1",
-        "Cgroup Version: 1",
-    ] {
-        assert!(lines.contains(&expected), "{expected:?} missing:\n{info}");
-    }
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    assert!(
-        lines.contains(&format!("Kernel Version: {}", kernel.trim()).as_str()),
-        "{info}"
-    );
-    let cpus = std::thread::available_parallelism().unwrap().to_string();
-    assert!(lines.contains(&format!("CPUs: {cpus}").as_str()), "{info}");
-    for label in [
-        "Storage Driver:",
-        "Cgroup Driver:",
-        "Operating System:",
-        "Total Memory:",
-        "Security Options:",
-    ] {
-        assert!(
-            lines.iter().any(|l| l.starts_with(label)),
-            "{label:?} missing:\n{info}"
-        );
-    }
-    assert!(
-        info.stdout.contains(d.data_root.to_str().unwrap()),
-        "the root dir:\n{info}"
-    );
-    assert!(info.stdout.contains("seccomp"), "{info}");
+    assert_info_of_one_running_one_stopped(&info, &d.data_root);
 }

@@ -8,16 +8,10 @@ use std::os::unix::fs::MetadataExt;
 use berth_tests::{eventually, status_field, Daemon};
 
 #[track_caller]
-fn run(d: &Daemon, args: &[&str]) -> String {
-    let mut full = vec!["run", "--rm"];
-    full.extend_from_slice(args);
-    d.berth(&full).ok().stdout
-}
-
 #[test]
 fn default_capabilities_are_dockers() {
     let d = Daemon::with_busybox();
-    let status = run(&d, &["busybox", "cat", "/proc/self/status"]);
+    let status = d.run_rm(&["busybox", "cat", "/proc/self/status"]);
     assert_eq!(
         status_field(&status, "CapEff"),
         Some("00000000a80425fb"),
@@ -48,7 +42,7 @@ fn default_capabilities_are_dockers() {
 #[test]
 fn a_non_root_user_has_no_effective_capabilities() {
     let d = Daemon::with_busybox();
-    let status = run(&d, &["-u", "1000", "busybox", "cat", "/proc/self/status"]);
+    let status = d.run_rm(&["-u", "1000", "busybox", "cat", "/proc/self/status"]);
     assert_eq!(
         status_field(&status, "CapEff"),
         Some("0000000000000000"),
@@ -59,10 +53,10 @@ fn a_non_root_user_has_no_effective_capabilities() {
 #[test]
 fn seccomp_filter_is_on() {
     let d = Daemon::with_busybox();
-    let status = run(&d, &["busybox", "cat", "/proc/self/status"]);
+    let status = d.run_rm(&["busybox", "cat", "/proc/self/status"]);
     assert_eq!(status_field(&status, "Seccomp"), Some("2"), "{status}");
     // A child inherits the filter.
-    let status = run(&d, &["busybox", "sh", "-c", "cat /proc/self/status"]);
+    let status = d.run_rm(&["busybox", "sh", "-c", "cat /proc/self/status"]);
     assert_eq!(status_field(&status, "Seccomp"), Some("2"), "{status}");
 }
 
@@ -93,15 +87,12 @@ fn hostname_defaults_to_the_short_id() {
 fn etc_hosts_and_resolv_conf_are_written() {
     let d = Daemon::with_busybox();
     // The image has neither file: cat fails, and so does the run, unless they were written.
-    let out = run(
-        &d,
-        &[
-            "busybox",
-            "sh",
-            "-c",
-            "cat /etc/hosts && echo --- && cat /etc/resolv.conf",
-        ],
-    );
+    let out = d.run_rm(&[
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts && echo --- && cat /etc/resolv.conf",
+    ]);
     let (hosts, _resolv) = out.split_once("---\n").unwrap();
     assert!(
         hosts
@@ -114,8 +105,8 @@ fn etc_hosts_and_resolv_conf_are_written() {
 #[test]
 fn the_command_is_pid_1_and_sees_only_its_own_processes() {
     let d = Daemon::with_busybox();
-    assert_eq!(run(&d, &["busybox", "sh", "-c", "echo $$"]), "1\n");
-    let ps = run(&d, &["busybox", "ps", "-o", "pid,comm"]);
+    assert_eq!(d.run_rm(&["busybox", "sh", "-c", "echo $$"]), "1\n");
+    let ps = d.run_rm(&["busybox", "ps", "-o", "pid,comm"]);
     let pids: Vec<&str> = ps
         .lines()
         .skip(1)
@@ -132,7 +123,7 @@ fn every_namespace_is_new() {
         .iter()
         .map(|k| format!("readlink /proc/self/ns/{k}; "))
         .collect();
-    let out = run(&d, &["busybox", "sh", "-c", &script]);
+    let out = d.run_rm(&["busybox", "sh", "-c", &script]);
     let inside: Vec<&str> = out.lines().collect();
     assert_eq!(inside.len(), kinds.len(), "{out}");
     for (kind, link) in kinds.iter().zip(inside) {
@@ -149,7 +140,7 @@ fn every_namespace_is_new() {
 #[test]
 fn cgroup_namespace_puts_the_container_at_its_root() {
     let d = Daemon::with_busybox();
-    let cgroup = run(&d, &["busybox", "cat", "/proc/self/cgroup"]);
+    let cgroup = d.run_rm(&["busybox", "cat", "/proc/self/cgroup"]);
     for line in cgroup.lines() {
         assert!(line.ends_with(":/"), "{line:?} in:\n{cgroup}");
     }
@@ -158,7 +149,7 @@ fn cgroup_namespace_puts_the_container_at_its_root() {
 #[test]
 fn the_root_is_the_image_after_pivot_root() {
     let d = Daemon::with_busybox();
-    let root = run(&d, &["busybox", "ls", "/"]);
+    let root = d.run_rm(&["busybox", "ls", "/"]);
     let entries: BTreeSet<&str> = root.lines().collect();
     for expected in ["bin", "dev", "etc", "home", "proc", "root", "sys", "tmp"] {
         assert!(entries.contains(expected), "{expected} missing:\n{root}");
@@ -168,7 +159,7 @@ fn the_root_is_the_image_after_pivot_root() {
         !entries.contains("work") && !entries.contains("usr"),
         "{root}"
     );
-    let mounts = run(&d, &["busybox", "cat", "/proc/self/mounts"]);
+    let mounts = d.run_rm(&["busybox", "cat", "/proc/self/mounts"]);
     let root_mount = mounts.lines().find(|l| l.split(' ').nth(1) == Some("/"));
     assert!(
         root_mount.is_some_and(|l| l.split(' ').nth(2) == Some("overlay")),
@@ -179,9 +170,9 @@ fn the_root_is_the_image_after_pivot_root() {
 #[test]
 fn writes_go_to_the_container_layer_only() {
     let d = Daemon::with_busybox();
-    run(&d, &["busybox", "sh", "-c", "echo changed > /etc/passwd"]);
+    d.run_rm(&["busybox", "sh", "-c", "echo changed > /etc/passwd"]);
     // A new container from the same image sees the image's file.
-    let passwd = run(&d, &["busybox", "cat", "/etc/passwd"]);
+    let passwd = d.run_rm(&["busybox", "cat", "/etc/passwd"]);
     assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
 }
 
@@ -201,7 +192,7 @@ fn proc_masked_and_read_only_paths() {
     assert!(!masked_files.is_empty(), "this host has /proc/keys");
     for path in masked_files {
         // The redirection fails, and so does the run, if the file cannot be opened.
-        let size = run(&d, &["busybox", "sh", "-c", &format!("wc -c < {path}")]);
+        let size = d.run_rm(&["busybox", "sh", "-c", &format!("wc -c < {path}")]);
         assert_eq!(size.trim(), "0", "{path} is masked");
     }
     // Docker's masked directories; only those with something in them on this host prove
@@ -217,7 +208,7 @@ fn proc_masked_and_read_only_paths() {
     .collect();
     assert!(!masked_dirs.is_empty(), "this host has /sys/firmware");
     for dir in masked_dirs {
-        let listing = run(&d, &["busybox", "ls", "-A", dir]);
+        let listing = d.run_rm(&["busybox", "ls", "-A", dir]);
         assert_eq!(listing, "", "{dir} is masked");
     }
     // Root in the container cannot write through a read-only /proc path.
@@ -231,7 +222,7 @@ fn proc_masked_and_read_only_paths() {
     ])
     .fails()
     .stderr_has("Read-only file system");
-    let mounts = run(&d, &["busybox", "cat", "/proc/self/mounts"]);
+    let mounts = d.run_rm(&["busybox", "cat", "/proc/self/mounts"]);
     // Docker's read-only paths that this kernel has (it may lack /proc/sysrq-trigger).
     let read_only = [
         "/proc/bus",
@@ -260,7 +251,7 @@ fn sys_is_read_only() {
     d.berth(&["run", "--rm", "busybox", "mkdir", "/sys/kernel/berth-test"])
         .fails()
         .stderr_has("Read-only file system");
-    let mounts = run(&d, &["busybox", "cat", "/proc/self/mounts"]);
+    let mounts = d.run_rm(&["busybox", "cat", "/proc/self/mounts"]);
     let sys = mounts
         .lines()
         .find(|l| l.split(' ').nth(1) == Some("/sys"))
@@ -271,7 +262,7 @@ fn sys_is_read_only() {
 #[test]
 fn dev_is_a_tmpfs_with_the_standard_devices() {
     let d = Daemon::with_busybox();
-    let listing = run(&d, &["busybox", "ls", "-A", "/dev"]);
+    let listing = d.run_rm(&["busybox", "ls", "-A", "/dev"]);
     let entries: BTreeSet<&str> = listing.lines().collect();
     for expected in [
         "null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm", "mqueue",
@@ -282,21 +273,18 @@ fn dev_is_a_tmpfs_with_the_standard_devices() {
         );
     }
     // Device numbers (major,minor in hex), not copies.
-    let numbers = run(
-        &d,
-        &[
-            "busybox",
-            "stat",
-            "-c",
-            "%n %F %t,%T",
-            "/dev/null",
-            "/dev/zero",
-            "/dev/full",
-            "/dev/random",
-            "/dev/urandom",
-            "/dev/tty",
-        ],
-    );
+    let numbers = d.run_rm(&[
+        "busybox",
+        "stat",
+        "-c",
+        "%n %F %t,%T",
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+    ]);
     assert_eq!(
         numbers,
         "/dev/null character special file 1,3\n\
@@ -310,11 +298,12 @@ fn dev_is_a_tmpfs_with_the_standard_devices() {
         .fails()
         .stderr_has("No space left on device");
     assert_eq!(
-        run(&d, &["busybox", "sh", "-c", "head -c 4 /dev/zero | wc -c"]).trim(),
+        d.run_rm(&["busybox", "sh", "-c", "head -c 4 /dev/zero | wc -c"])
+            .trim(),
         "4"
     );
 
-    let mounts = run(&d, &["busybox", "cat", "/proc/self/mounts"]);
+    let mounts = d.run_rm(&["busybox", "cat", "/proc/self/mounts"]);
     let fs_of = |point: &str| {
         mounts
             .lines()
@@ -328,32 +317,29 @@ fn dev_is_a_tmpfs_with_the_standard_devices() {
     assert_eq!(fs_of("/dev/mqueue").as_deref(), Some("mqueue"), "{mounts}");
     // A new devpts instance is a superblock of its own, not the host's /dev/pts bound in.
     let host_pts = fs::metadata("/dev/pts").unwrap().dev();
-    let pts = run(&d, &["busybox", "stat", "-c", "%d", "/dev/pts"]);
+    let pts = d.run_rm(&["busybox", "stat", "-c", "%d", "/dev/pts"]);
     assert_ne!(pts.trim(), host_pts.to_string(), "/dev/pts is the host's");
-    run(
-        &d,
-        &[
-            "busybox",
-            "sh",
-            "-c",
-            "echo x > /dev/shm/f && cat /dev/shm/f",
-        ],
-    );
+    d.run_rm(&[
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /dev/shm/f && cat /dev/shm/f",
+    ]);
 }
 
 #[test]
 fn only_loopback_in_the_default_network() {
     let d = Daemon::with_busybox();
-    let links = run(&d, &["busybox", "ip", "-o", "link"]);
+    let links = d.run_rm(&["busybox", "ip", "-o", "link"]);
     let names: Vec<&str> = links
         .lines()
         .filter_map(|l| l.split(':').nth(1).map(str::trim))
         .collect();
     assert_eq!(names, ["lo"], "{links}");
-    let addrs = run(&d, &["busybox", "ip", "-o", "addr"]);
+    let addrs = d.run_rm(&["busybox", "ip", "-o", "addr"]);
     assert!(addrs.contains("127.0.0.1"), "{addrs}");
     // Loopback works.
-    run(&d, &["busybox", "ping", "-c", "1", "-W", "5", "127.0.0.1"]);
+    d.run_rm(&["busybox", "ping", "-c", "1", "-W", "5", "127.0.0.1"]);
 }
 
 /// The host path of a container's cgroup for a v1 controller, from /proc/PID/cgroup.

@@ -1,7 +1,7 @@
 //! The container lifecycle through `berth`: create, start, run, ps, stop, kill, rm, wait,
 //! restart, rename, inspect and logs, with Docker's output and exit codes.
 
-use berth_tests::{eventually, is_full_id, Daemon};
+use berth_tests::{eventually, is_full_id, Daemon, PS_HEADER_WORDS};
 
 /// A container that prints "ready" once its TERM trap is set, then idles; SIGTERM ends it with
 /// code 7. Waiting for "ready" avoids racing a signal against the trap being installed.
@@ -91,16 +91,7 @@ fn ps_shows_docker_columns_and_only_running_containers() {
     let lines = out.lines();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        [
-            "CONTAINER",
-            "ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES"
-        ],
+        PS_HEADER_WORDS,
         "{out}"
     );
     assert_eq!(

@@ -8,12 +8,6 @@ use berth_tests::{eventually, status_field, Daemon};
 
 /// `berth run --rm ARGS...`, which must succeed; returns its stdout.
 #[track_caller]
-fn run(d: &Daemon, args: &[&str]) -> String {
-    let mut full = vec!["run", "--rm"];
-    full.extend_from_slice(args);
-    d.berth(&full).ok().stdout
-}
-
 fn lines(text: &str) -> BTreeSet<String> {
     text.lines().map(str::to_owned).collect()
 }
@@ -62,9 +56,9 @@ fn env_from_flags_the_cli_environment_and_a_file() {
 #[test]
 fn workdir_is_used_and_created() {
     let d = Daemon::with_busybox();
-    assert_eq!(run(&d, &["-w", "/tmp", "busybox", "pwd"]), "/tmp\n");
+    assert_eq!(d.run_rm(&["-w", "/tmp", "busybox", "pwd"]), "/tmp\n");
     assert_eq!(
-        run(&d, &["--workdir", "/not/there/yet", "busybox", "pwd"]),
+        d.run_rm(&["--workdir", "/not/there/yet", "busybox", "pwd"]),
         "/not/there/yet\n"
     );
 }
@@ -72,34 +66,28 @@ fn workdir_is_used_and_created() {
 #[test]
 fn user_by_uid_uid_gid_and_name_with_supplementary_groups() {
     let d = Daemon::with_busybox();
-    assert_eq!(run(&d, &["busybox", "id", "-u"]), "0\n");
+    assert_eq!(d.run_rm(&["busybox", "id", "-u"]), "0\n");
     // A uid from the image's /etc/passwd takes that entry's primary group.
     assert_eq!(
-        run(&d, &["-u", "1000", "busybox", "sh", "-c", "id -u; id -g"]),
+        d.run_rm(&["-u", "1000", "busybox", "sh", "-c", "id -u; id -g"]),
         "1000\n1000\n"
     );
     assert_eq!(
-        run(
-            &d,
-            &["-u", "1000:29", "busybox", "sh", "-c", "id -u; id -g"]
-        ),
+        d.run_rm(&["-u", "1000:29", "busybox", "sh", "-c", "id -u; id -g"]),
         "1000\n29\n"
     );
     assert_eq!(
-        run(&d, &["-u", "4242", "busybox", "sh", "-c", "id -u; id -g"]),
+        d.run_rm(&["-u", "4242", "busybox", "sh", "-c", "id -u; id -g"]),
         "4242\n0\n"
     );
-    let groups = run(
-        &d,
-        &[
-            "--user",
-            "user",
-            "busybox",
-            "sh",
-            "-c",
-            "id -u; id -g; id -G",
-        ],
-    );
+    let groups = d.run_rm(&[
+        "--user",
+        "user",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g; id -G",
+    ]);
     let mut lines = groups.lines();
     assert_eq!(lines.next(), Some("1000"));
     assert_eq!(lines.next(), Some("1000"));
@@ -122,21 +110,18 @@ fn user_by_uid_uid_gid_and_name_with_supplementary_groups() {
 fn hostname_flag_sets_the_hostname_and_etc_hostname() {
     let d = Daemon::with_busybox();
     assert_eq!(
-        run(
-            &d,
-            &[
-                "-h",
-                "myhost",
-                "busybox",
-                "sh",
-                "-c",
-                "hostname; cat /etc/hostname"
-            ]
-        ),
+        d.run_rm(&[
+            "-h",
+            "myhost",
+            "busybox",
+            "sh",
+            "-c",
+            "hostname; cat /etc/hostname"
+        ]),
         "myhost\nmyhost\n"
     );
     assert_eq!(
-        run(&d, &["--hostname", "other", "busybox", "hostname"]),
+        d.run_rm(&["--hostname", "other", "busybox", "hostname"]),
         "other\n"
     );
 }
@@ -182,17 +167,14 @@ fn volume_binds_a_host_directory_read_write_and_read_only() {
     let host = tempfile::tempdir().unwrap();
     fs::write(host.path().join("from-host"), "hello from the host\n").unwrap();
     let bind = format!("{}:/data", host.path().display());
-    let out = run(
-        &d,
-        &[
-            "-v",
-            &bind,
-            "busybox",
-            "sh",
-            "-c",
-            "cat /data/from-host; echo written > /data/from-ctr",
-        ],
-    );
+    let out = d.run_rm(&[
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/from-host; echo written > /data/from-ctr",
+    ]);
     assert_eq!(out, "hello from the host\n");
     assert_eq!(
         fs::read_to_string(host.path().join("from-ctr")).unwrap(),
@@ -224,10 +206,10 @@ fn mount_bind_and_tmpfs() {
     fs::write(host.path().join("f"), "content\n").unwrap();
     let bind = format!("type=bind,source={},target=/m", host.path().display());
     assert_eq!(
-        run(&d, &["--mount", &bind, "busybox", "cat", "/m/f"]),
+        d.run_rm(&["--mount", &bind, "busybox", "cat", "/m/f"]),
         "content\n"
     );
-    run(&d, &["--mount", &bind, "busybox", "touch", "/m/rw"]);
+    d.run_rm(&["--mount", &bind, "busybox", "touch", "/m/rw"]);
     assert!(host.path().join("rw").exists());
 
     let bind_ro = format!("{bind},readonly");
@@ -238,17 +220,14 @@ fn mount_bind_and_tmpfs() {
     .stderr_has("Read-only file system");
     assert!(!host.path().join("ro").exists());
 
-    let mounts = run(
-        &d,
-        &[
-            "--mount",
-            "type=tmpfs,target=/scratch",
-            "busybox",
-            "sh",
-            "-c",
-            "touch /scratch/x && cat /proc/mounts",
-        ],
-    );
+    let mounts = d.run_rm(&[
+        "--mount",
+        "type=tmpfs,target=/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /scratch/x && cat /proc/mounts",
+    ]);
     assert!(
         mounts
             .lines()
@@ -260,17 +239,14 @@ fn mount_bind_and_tmpfs() {
 #[test]
 fn tmpfs_flag_mounts_a_tmpfs() {
     let d = Daemon::with_busybox();
-    let mounts = run(
-        &d,
-        &[
-            "--tmpfs",
-            "/cache",
-            "busybox",
-            "sh",
-            "-c",
-            "touch /cache/x && cat /proc/mounts",
-        ],
-    );
+    let mounts = d.run_rm(&[
+        "--tmpfs",
+        "/cache",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /cache/x && cat /proc/mounts",
+    ]);
     assert!(
         mounts.lines().any(|l| l.starts_with("tmpfs /cache tmpfs ")),
         "{mounts}"
@@ -284,18 +260,15 @@ fn read_only_makes_the_root_filesystem_read_only() {
         .fails()
         .stderr_has("Read-only file system");
     // Mounts of the container's own stay writable.
-    run(
-        &d,
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "busybox",
-            "touch",
-            "/tmp/file",
-        ],
-    );
-    run(&d, &["busybox", "touch", "/file"]);
+    d.run_rm(&[
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "busybox",
+        "touch",
+        "/tmp/file",
+    ]);
+    d.run_rm(&["busybox", "touch", "/file"]);
 }
 
 #[test]
@@ -352,7 +325,7 @@ fn network_default_and_none_have_only_loopback_up() {
             "-c",
             "cat /proc/net/dev; echo ---; ip -o link",
         ]);
-        let out = run(&d, &args);
+        let out = d.run_rm(&args);
         let (dev, links) = out.split_once("---\n").unwrap();
         assert_eq!(
             interfaces(dev),
@@ -371,10 +344,7 @@ fn network_default_and_none_have_only_loopback_up() {
 fn network_host_shares_the_host_interfaces() {
     let d = Daemon::with_busybox();
     let host = interfaces(&fs::read_to_string("/proc/net/dev").unwrap());
-    let inside = interfaces(&run(
-        &d,
-        &["--network", "host", "busybox", "cat", "/proc/net/dev"],
-    ));
+    let inside = interfaces(&d.run_rm(&["--network", "host", "busybox", "cat", "/proc/net/dev"]));
     assert_eq!(inside, host);
     d.berth(&[
         "create",
@@ -392,7 +362,7 @@ fn network_host_shares_the_host_interfaces() {
 fn cap_eff(d: &Daemon, flags: &[&str]) -> String {
     let mut args = flags.to_vec();
     args.extend(["busybox", "cat", "/proc/self/status"]);
-    let status = run(d, &args);
+    let status = d.run_rm(&args);
     status_field(&status, "CapEff")
         .unwrap_or_default()
         .to_owned()
@@ -414,25 +384,22 @@ fn cap_add_and_cap_drop() {
     );
 
     // The capabilities take effect, not just show.
-    run(
-        &d,
-        &[
-            "--cap-add",
-            "NET_ADMIN",
-            "busybox",
-            "ip",
-            "link",
-            "set",
-            "lo",
-            "mtu",
-            "1400",
-        ],
-    );
+    d.run_rm(&[
+        "--cap-add",
+        "NET_ADMIN",
+        "busybox",
+        "ip",
+        "link",
+        "set",
+        "lo",
+        "mtu",
+        "1400",
+    ]);
     d.berth(&[
         "run", "--rm", "busybox", "ip", "link", "set", "lo", "mtu", "1400",
     ])
     .fails();
-    run(&d, &["busybox", "chown", "1000", "/tmp"]);
+    d.run_rm(&["busybox", "chown", "1000", "/tmp"]);
     d.berth(&[
         "run",
         "--rm",
@@ -453,7 +420,7 @@ fn privileged_gets_every_capability_and_no_seccomp() {
     let own = fs::read_to_string("/proc/self/status").unwrap();
     // A container cannot hold more than the daemon's bounding set, which is the test's.
     let bounding = status_field(&own, "CapBnd").unwrap().to_owned();
-    let status = run(&d, &["--privileged", "busybox", "cat", "/proc/self/status"]);
+    let status = d.run_rm(&["--privileged", "busybox", "cat", "/proc/self/status"]);
     assert_eq!(
         status_field(&status, "CapEff"),
         Some(bounding.as_str()),
@@ -465,32 +432,26 @@ fn privileged_gets_every_capability_and_no_seccomp() {
 #[test]
 fn security_opt_no_new_privileges_and_seccomp_unconfined() {
     let d = Daemon::with_busybox();
-    let default = run(&d, &["busybox", "cat", "/proc/self/status"]);
+    let default = d.run_rm(&["busybox", "cat", "/proc/self/status"]);
     assert_eq!(status_field(&default, "NoNewPrivs"), Some("0"), "{default}");
     assert_eq!(status_field(&default, "Seccomp"), Some("2"), "{default}");
 
-    let nnp = run(
-        &d,
-        &[
-            "--security-opt",
-            "no-new-privileges",
-            "busybox",
-            "cat",
-            "/proc/self/status",
-        ],
-    );
+    let nnp = d.run_rm(&[
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
     assert_eq!(status_field(&nnp, "NoNewPrivs"), Some("1"), "{nnp}");
 
-    let unconfined = run(
-        &d,
-        &[
-            "--security-opt",
-            "seccomp=unconfined",
-            "busybox",
-            "cat",
-            "/proc/self/status",
-        ],
-    );
+    let unconfined = d.run_rm(&[
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
     assert_eq!(
         status_field(&unconfined, "Seccomp"),
         Some("0"),
@@ -571,8 +532,8 @@ fn restart_no_is_the_default() {
 #[test]
 fn init_runs_a_small_init_as_pid_1() {
     let d = Daemon::with_busybox();
-    assert_eq!(run(&d, &["busybox", "sh", "-c", "echo $$"]), "1\n");
-    let pid = run(&d, &["--init", "busybox", "sh", "-c", "echo $$"]);
+    assert_eq!(d.run_rm(&["busybox", "sh", "-c", "echo $$"]), "1\n");
+    let pid = d.run_rm(&["--init", "busybox", "sh", "-c", "echo $$"]);
     assert_ne!(pid, "1\n", "with --init, the command is not PID 1");
 
     // The init forwards SIGTERM to sleep, which dies of it: 128 + 15. Without an init, sleep

@@ -187,16 +187,13 @@ impl Client {
         let body = body.map(bytes_body).unwrap_or_else(empty_body);
         let request = self.build(method, path, body, json);
         let response = self.send_shared(request).await?;
-        let status = response.status();
+        let response = self.unless_failed(response).await?;
         let bytes = response
             .into_body()
             .collect()
             .await
             .map_err(|e| self.protocol(e))?
             .to_bytes();
-        if status.is_client_error() || status.is_server_error() {
-            return Err(daemon_error(status, &bytes));
-        }
         Ok(bytes)
     }
 
@@ -226,23 +223,7 @@ impl Client {
         path: &str,
         body: RequestBody,
     ) -> Result<Response<Incoming>, ClientError> {
-        let mut sender = self.connect().await?;
-        let request = self.build(method, path, body, false);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| self.protocol(e))?;
-        let status = response.status();
-        if status.is_client_error() || status.is_server_error() {
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| self.protocol(e))?
-                .to_bytes();
-            return Err(daemon_error(status, &bytes));
-        }
-        Ok(response)
+        self.stream_with_headers(method, path, body, &[]).await
     }
 
     /// [`Client::stream`] with extra request headers (`X-Registry-Auth`, say).
@@ -264,6 +245,15 @@ impl Client {
             .send_request(request)
             .await
             .map_err(|e| self.protocol(e))?;
+        self.unless_failed(response).await
+    }
+
+    /// `response`, or the daemon's error when its status is 4xx or 5xx, read from
+    /// its body.
+    async fn unless_failed(
+        &self,
+        response: Response<Incoming>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let status = response.status();
         if status.is_client_error() || status.is_server_error() {
             let bytes = response
@@ -301,15 +291,7 @@ impl Client {
             .map_err(|e| self.protocol(e))?;
         let status = response.status();
         if status != StatusCode::SWITCHING_PROTOCOLS {
-            if status.is_client_error() || status.is_server_error() {
-                let bytes = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| self.protocol(e))?
-                    .to_bytes();
-                return Err(daemon_error(status, &bytes));
-            }
+            self.unless_failed(response).await?;
             return Err(ClientError::NoUpgrade {
                 path: path.to_owned(),
                 status: status.as_u16(),

@@ -104,15 +104,7 @@ pub async fn load(client: &mut Client, args: LoadArgs) -> Result<(), CliError> {
     let query = Query::new().flag("quiet", args.quiet);
     let path = format!("/images/load{}", query.build());
     let response = client.stream(Method::POST, &path, body).await?;
-    render(
-        response,
-        if args.quiet {
-            Target::Nowhere
-        } else {
-            Target::Stdout
-        },
-    )
-    .await?;
+    render(response, Target::Stdout.unless_quiet(args.quiet)).await?;
     Ok(())
 }
 

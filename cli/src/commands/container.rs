@@ -12,12 +12,12 @@ use super::attach::{
     stream, terminal, Ended, Resizable, SessionOptions, Terminal,
 };
 use crate::args::{
-    ContainerOptions, CreateArgs, KillArgs, RenameArgs, RestartArgs, RmArgs, RunArgs, StartArgs,
-    StopArgs, WaitArgs,
+    ContainerOptions, CreateArgs, KillArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs,
+    WaitArgs,
 };
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
-use crate::error::{start_failure_code, CliError, EXIT_DAEMON_OR_ARGS};
+use crate::error::{all_succeeded, start_failure_code, CliError, EXIT_DAEMON_OR_ARGS};
 use crate::options::{create_body, Environment};
 use berth_stdio::DetachKeys;
 
@@ -374,14 +374,7 @@ pub(crate) async fn for_each_container(
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Status {
-            code: 1,
-            message: errors.join("\n"),
-        })
-    }
+    all_succeeded(errors)
 }
 
 pub fn stop_path(container: &str, signal: Option<&str>, time: Option<i64>, action: &str) -> String {
@@ -403,7 +396,7 @@ pub async fn stop(client: &mut Client, args: StopArgs) -> Result<(), CliError> {
     .await
 }
 
-pub async fn restart(client: &mut Client, args: RestartArgs) -> Result<(), CliError> {
+pub async fn restart(client: &mut Client, args: StopArgs) -> Result<(), CliError> {
     let (signal, time) = (args.signal.as_deref(), args.time);
     for_each_container(client, &args.containers, Method::POST, false, |c| {
         stop_path(c, signal, time, "restart")
@@ -462,14 +455,7 @@ pub async fn wait(client: &mut Client, args: WaitArgs) -> Result<(), CliError> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Status {
-            code: 1,
-            message: errors.join("\n"),
-        })
-    }
+    all_succeeded(errors)
 }
 
 pub async fn rename(client: &mut Client, args: RenameArgs) -> Result<(), CliError> {

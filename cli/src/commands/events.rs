@@ -14,24 +14,17 @@ use crate::client::{empty_body, Client};
 use crate::commands::ps::parse_filters;
 use crate::error::CliError;
 use crate::format::Template;
-use crate::timestamps::api_timestamp;
+use crate::timestamps::flag_timestamp;
 
 pub fn events_path(
     args: &EventsArgs,
     now: chrono::DateTime<chrono::Local>,
 ) -> Result<String, CliError> {
-    let timestamp = |flag: &str, value: &Option<String>| -> Result<Option<String>, CliError> {
-        value
-            .as_deref()
-            .map(|v| {
-                api_timestamp(v, now)
-                    .map_err(|e| CliError::Usage(format!("invalid value for \"{flag}\": {e}")))
-            })
-            .transpose()
-    };
+    let since = flag_timestamp("since", args.since.as_deref(), now)?;
+    let until = flag_timestamp("until", args.until.as_deref(), now)?;
     let query = Query::new()
-        .param_opt("since", timestamp("since", &args.since)?)
-        .param_opt("until", timestamp("until", &args.until)?)
+        .param_opt("since", since)
+        .param_opt("until", until)
         .filters(&parse_filters(&args.filter)?);
     Ok(format!("/events{}", query.build()))
 }

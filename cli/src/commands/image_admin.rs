@@ -1,4 +1,4 @@
-//! `history`, `image prune` and `system df`.
+//! `commit`, `history`, `image prune` and `system df`.
 
 use std::io::{BufRead, Write};
 
@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use crate::client::query::{segment, Query};
 use crate::client::Client;
 use crate::error::CliError;
-use crate::format::units::{ago, ellipsis, human_size, short_id};
+use crate::format::units::{ago, ellipsis, human_size, human_size_with_precision, short_id};
 use crate::format::Template;
-use crate::registry_args::{DfArgs, HistoryArgs, ImagePruneArgs};
+use crate::registry_args::{CommitArgs, DfArgs, HistoryArgs, ImagePruneArgs};
 
 const HISTORY_FORMAT: &str =
     "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
@@ -27,6 +27,30 @@ fn write_out(text: &str) -> Result<(), CliError> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| CliError::io("writing output", e))
+}
+
+/// `commit CONTAINER [REPO[:TAG]]`: prints the new image's ID, as docker does.
+pub async fn commit(client: &mut Client, args: CommitArgs) -> Result<(), CliError> {
+    let mut query = Query::new().param("container", args.container.clone());
+    if let Some(reference) = &args.reference {
+        let (repo, tag) = super::images::split_target(reference)?;
+        query = query.param("repo", repo).param("tag", tag);
+    }
+    query = query
+        .param_opt("comment", args.message.clone())
+        .param_opt("author", args.author.clone())
+        .param("pause", if args.pause { "1" } else { "0" });
+    for change in &args.change {
+        query = query.param("changes", change.clone());
+    }
+    let created: Value = client
+        .post_json(&format!("/commit{}", query.build()), &Value::Null)
+        .await?;
+    let id = created["Id"].as_str().ok_or_else(|| CliError::Status {
+        code: 1,
+        message: format!("the daemon's answer to commit has no image ID: {created}"),
+    })?;
+    write_out(&format!("{id}\n"))
 }
 
 pub async fn history(client: &mut Client, args: HistoryArgs) -> Result<(), CliError> {
@@ -82,6 +106,12 @@ fn confirm(warning: &str) -> Result<bool, CliError> {
     Ok(matches!(answer.trim(), "y" | "Y"))
 }
 
+/// Sizes as `image prune` and `system df` print them: four significant digits (docker's
+/// `units.HumanSize`), where `images` and `history` print three.
+fn docker_size(bytes: f64) -> String {
+    human_size_with_precision(bytes, 4)
+}
+
 pub async fn prune(client: &mut Client, args: ImagePruneArgs) -> Result<(), CliError> {
     if !args.filter.is_empty() {
         return Err(CliError::Unsupported("'berth image prune --filter'".into()));
@@ -118,7 +148,7 @@ pub async fn prune(client: &mut Client, args: ImagePruneArgs) -> Result<(), CliE
     let reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
     text.push_str(&format!(
         "Total reclaimed space: {}\n",
-        human_size(reclaimed as f64)
+        docker_size(reclaimed as f64)
     ));
     write_out(&text)
 }
@@ -135,9 +165,9 @@ const DF_HEADERS: &[(&str, &str)] = &[
 
 fn reclaimable(bytes: i64, total: i64) -> String {
     if total > 0 {
-        format!("{} ({}%)", human_size(bytes as f64), bytes * 100 / total)
+        format!("{} ({}%)", docker_size(bytes as f64), bytes * 100 / total)
     } else {
-        human_size(bytes as f64)
+        docker_size(bytes as f64)
     }
 }
 
@@ -173,10 +203,10 @@ pub async fn df(client: &mut Client, args: DfArgs) -> Result<(), CliError> {
         .sum();
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active_images.to_string(),
-               "Size": human_size(layers_size as f64),
+               "Size": docker_size(layers_size as f64),
                "Reclaimable": reclaimable((layers_size - used_bytes).max(0), layers_size)}),
         json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": running.to_string(),
-               "Size": human_size(containers_size as f64),
+               "Size": docker_size(containers_size as f64),
                "Reclaimable": reclaimable(stopped_size, containers_size)}),
         json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),

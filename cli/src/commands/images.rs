@@ -16,9 +16,10 @@ use crate::args::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use crate::client::query::{segment, Query};
 use crate::client::{Client, RequestBody};
 use crate::commands::ps::parse_filters;
-use crate::error::CliError;
+use crate::error::{all_succeeded, CliError};
 use crate::format::units::{ago, go_time_string, human_size, human_size_with_precision, short_id};
 use crate::format::Template;
+use crate::progress::fail_if_error;
 
 const DEFAULT_FORMAT: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
@@ -158,19 +159,12 @@ pub async fn rmi(client: &mut Client, args: RmiArgs) -> Result<(), CliError> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Status {
-            code: 1,
-            message: errors.join("\n"),
-        })
-    }
+    all_succeeded(errors)
 }
 
 /// `NAME[:TAG]` → (name, tag), the tag defaulting to `latest`. Digests cannot
 /// be the target of a tag.
-fn split_target(reference: &str) -> Result<(&str, &str), CliError> {
+pub(crate) fn split_target(reference: &str) -> Result<(&str, &str), CliError> {
     if reference.contains('@') {
         return Err(CliError::Usage(format!(
             "invalid reference format: \"{reference}\" is a digest reference and cannot be a tag"
@@ -258,17 +252,7 @@ fn print_json_messages(bytes: &[u8]) -> Result<(), CliError> {
             code: 1,
             message: format!("the daemon's import progress is not JSON: {e}"),
         })?;
-        if let Some(error) = message
-            .get("errorDetail")
-            .and_then(|d| d.get("message"))
-            .or_else(|| message.get("error"))
-            .and_then(Value::as_str)
-        {
-            return Err(CliError::Status {
-                code: 1,
-                message: error.to_owned(),
-            });
-        }
+        fail_if_error(&message)?;
         if let Some(status) = message.get("status").and_then(Value::as_str) {
             writeln!(out, "{status}").map_err(|e| CliError::io("writing output", e))?;
         }

@@ -7,7 +7,7 @@ use hyper::Method;
 
 use crate::client::query::{segment, Query};
 use crate::client::{Client, ClientError};
-use crate::error::CliError;
+use crate::error::{all_succeeded, CliError};
 use crate::format::{json, Template};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -109,12 +109,5 @@ pub async fn inspect(
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| CliError::io("writing output", e))?;
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Status {
-            code: 1,
-            message: errors.join("\n"),
-        })
-    }
+    all_succeeded(errors)
 }

@@ -9,26 +9,19 @@ use crate::client::query::{segment, Query};
 use crate::client::{empty_body, stream_format, Client};
 use crate::error::CliError;
 use crate::stream::Output;
-use crate::timestamps::api_timestamp;
+use crate::timestamps::flag_timestamp;
 
 pub fn logs_path(
     args: &LogsArgs,
     now: chrono::DateTime<chrono::Local>,
 ) -> Result<String, CliError> {
-    let timestamp = |flag: &str, value: &Option<String>| -> Result<Option<String>, CliError> {
-        value
-            .as_deref()
-            .map(|v| {
-                api_timestamp(v, now)
-                    .map_err(|e| CliError::Usage(format!("invalid value for \"{flag}\": {e}")))
-            })
-            .transpose()
-    };
+    let since = flag_timestamp("since", args.since.as_deref(), now)?;
+    let until = flag_timestamp("until", args.until.as_deref(), now)?;
     let query = Query::new()
         .param("stdout", "1")
         .param("stderr", "1")
-        .param_opt("since", timestamp("since", &args.since)?)
-        .param_opt("until", timestamp("until", &args.until)?)
+        .param_opt("since", since)
+        .param_opt("until", until)
         .flag("timestamps", args.timestamps)
         .flag("follow", args.follow)
         .flag("details", args.details)

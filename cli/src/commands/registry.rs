@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
+use crate::credentials::Credentials;
 use crate::docker_config::{auth_key, image_domain, DockerConfig, DOCKER_HUB_KEY};
 use crate::error::CliError;
 use crate::progress::{MessageSplitter, Outcome, Renderer};
@@ -25,9 +26,8 @@ fn stdout_is_terminal() -> bool {
 /// The `X-Registry-Auth` header for the registry serving `image`: the stored login, or
 /// an empty object for anonymous access.
 fn registry_auth(image: &str) -> Result<String, CliError> {
-    let config = DockerConfig::load(&DockerConfig::default_path(env)?)?;
     let key = auth_key(image_domain(image));
-    let body = match config.login(&key) {
+    let body = match credentials()?.get(&key)? {
         Some(login) => json!({
             "username": login.username,
             "password": login.password,
@@ -36,6 +36,13 @@ fn registry_auth(image: &str) -> Result<String, CliError> {
         None => json!({}),
     };
     Ok(base64::engine::general_purpose::URL_SAFE.encode(body.to_string()))
+}
+
+/// The credentials the docker CLI would use (see [`crate::credentials`]).
+fn credentials() -> Result<Credentials, CliError> {
+    Ok(Credentials::new(DockerConfig::load(
+        &DockerConfig::default_path(env)?,
+    )?))
 }
 
 /// `busybox` → `docker.io/library/busybox`, as the docker CLI prints pulled names.
@@ -71,6 +78,38 @@ pub(crate) enum Target {
     Stdout,
     Stderr,
     Nowhere,
+}
+
+impl Target {
+    /// `self`, or nowhere under `--quiet`.
+    pub(crate) fn unless_quiet(self, quiet: bool) -> Target {
+        if quiet {
+            Target::Nowhere
+        } else {
+            self
+        }
+    }
+}
+
+/// Sends a pull or push (`POST path`) with the stored login for the registry serving
+/// `name`, and shows the daemon's progress on `target`.
+async fn send_with_login(
+    client: &Client,
+    path: &str,
+    name: &str,
+    target: Target,
+) -> Result<(), CliError> {
+    let auth = registry_auth(name)?;
+    let response = client
+        .stream_with_headers(
+            Method::POST,
+            path,
+            empty_body(),
+            &[("x-registry-auth", auth)],
+        )
+        .await?;
+    render(response, target).await?;
+    Ok(())
 }
 
 /// Streams a progress response to `target`.
@@ -121,24 +160,7 @@ pub async fn pull(client: &mut Client, args: PullArgs) -> Result<(), CliError> {
     if !args.quiet && !args.all_tags && tag == Some("latest") && !args.image.ends_with(":latest") {
         println!("Using default tag: latest");
     }
-    let auth = registry_auth(name)?;
-    let response = client
-        .stream_with_headers(
-            Method::POST,
-            &path,
-            empty_body(),
-            &[("x-registry-auth", auth)],
-        )
-        .await?;
-    render(
-        response,
-        if args.quiet {
-            Target::Nowhere
-        } else {
-            Target::Stdout
-        },
-    )
-    .await?;
+    send_with_login(client, &path, name, Target::Stdout.unless_quiet(args.quiet)).await?;
     let shown = match tag {
         Some(t) if t.starts_with("sha256:") => format!("{}@{t}", full_name(name)),
         Some(t) => format!("{}:{t}", full_name(name)),
@@ -160,25 +182,7 @@ pub async fn pull_for_container(
         .param("fromImage", name)
         .param("tag", tag.unwrap_or("latest"));
     let path = format!("/images/create{}", query.build());
-    let auth = registry_auth(name)?;
-    let response = client
-        .stream_with_headers(
-            Method::POST,
-            &path,
-            empty_body(),
-            &[("x-registry-auth", auth)],
-        )
-        .await?;
-    render(
-        response,
-        if quiet {
-            Target::Nowhere
-        } else {
-            Target::Stderr
-        },
-    )
-    .await?;
-    Ok(())
+    send_with_login(client, &path, name, Target::Stderr.unless_quiet(quiet)).await
 }
 
 pub async fn push(client: &mut Client, args: PushArgs) -> Result<(), CliError> {
@@ -209,24 +213,7 @@ pub async fn push(client: &mut Client, args: PushArgs) -> Result<(), CliError> {
     };
     let query = Query::new().param_opt("tag", tag.map(str::to_owned));
     let path = format!("/images/{}/push{}", segment(name), query.build());
-    let auth = registry_auth(name)?;
-    let response = client
-        .stream_with_headers(
-            Method::POST,
-            &path,
-            empty_body(),
-            &[("x-registry-auth", auth)],
-        )
-        .await?;
-    render(
-        response,
-        if args.quiet {
-            Target::Nowhere
-        } else {
-            Target::Stdout
-        },
-    )
-    .await?;
+    send_with_login(client, &path, name, Target::Stdout.unless_quiet(args.quiet)).await?;
     if args.quiet {
         println!("{}", args.image);
     }
@@ -316,14 +303,14 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
     }
     let body = json!({ "username": username, "password": password, "serveraddress": server });
     let answer: serde_json::Value = client.post_json("/auth", &body).await?;
-    let path = DockerConfig::default_path(env)?;
-    let mut config = DockerConfig::load(&path)?;
-    config.store(&server, &username, &password);
-    config.save()?;
-    eprintln!(
-        "WARNING! Your password will be stored unencrypted in {}.",
-        config.path().display()
-    );
+    let mut credentials = credentials()?;
+    credentials.store(&server, &username, &password)?;
+    if credentials.in_file(&server) {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            credentials.config().path().display()
+        );
+    }
     let status = answer
         .get("Status")
         .and_then(|s| s.as_str())
@@ -343,14 +330,12 @@ pub async fn logout(_client: &mut Client, args: LogoutArgs) -> Result<(), CliErr
             )
         })
         .unwrap_or_else(|| DOCKER_HUB_KEY.to_owned());
-    let path = DockerConfig::default_path(env)?;
-    let mut config = DockerConfig::load(&path)?;
-    if !config.remove(&server) {
+    if !credentials()?.erase(&server)? {
         println!("Not logged in to {server}");
         return Ok(());
     }
     println!("Removing login credentials for {server}");
-    config.save()
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::args::StatsArgs;
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
-use crate::error::CliError;
+use crate::error::{all_succeeded, CliError};
 use crate::format::units::{binary_size, human_size_with_precision, short_id};
 use crate::format::Template;
 
@@ -268,12 +268,7 @@ async fn once(
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if !errors.is_empty() {
-        return Err(CliError::Status {
-            code: 1,
-            message: errors.join("\n"),
-        });
-    }
+    all_succeeded(errors)?;
     std::io::stdout()
         .write_all(render(template, &entries, trunc)?.as_bytes())
         .map_err(|e| CliError::io("writing stats", e))
@@ -352,12 +347,7 @@ async fn follow(
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if !errors.is_empty() {
-        return Err(CliError::Status {
-            code: 1,
-            message: errors.join("\n"),
-        });
-    }
+    all_succeeded(errors)?;
     let mut lifecycle = if show_all {
         Some(events(client).await?)
     } else {

@@ -9,25 +9,16 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "builder",
     "buildx",
     "checkpoint",
-    "commit",
     "compose",
     "config",
     "context",
     "cp",
     "diff",
-    "export",
-    "history",
-    "load",
-    "login",
-    "logout",
     "manifest",
     "network",
     "node",
     "plugin",
     "port",
-    "pull",
-    "push",
-    "save",
     "search",
     "secret",
     "service",
@@ -37,9 +28,9 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["commit", "cp", "diff", "export", "port", "prune", "update"];
-const LATER_IMAGE: &[&str] = &["build", "history", "load", "prune", "pull", "push", "save"];
-const LATER_SYSTEM: &[&str] = &["df", "prune", "dial-stdio"];
+const LATER_CONTAINER: &[&str] = &["cp", "diff", "port", "prune", "update"];
+const LATER_IMAGE: &[&str] = &["build"];
+const LATER_SYSTEM: &[&str] = &["prune", "dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
 /// empty for a top-level command; `argv` starts with the unknown name.
@@ -84,10 +75,10 @@ mod tests {
             build.to_string(),
             "'berth build' is not supported by berth yet"
         );
-        let prune = refuse("image", &["prune".into()]);
+        let prune = refuse("container", &["prune".into()]);
         assert_eq!(
             prune.to_string(),
-            "'berth image prune' is not supported by berth yet"
+            "'berth container prune' is not supported by berth yet"
         );
         let frob = refuse("", &["frob".into()]);
         assert_eq!(frob.exit_code(), 1);

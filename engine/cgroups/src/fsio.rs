@@ -93,16 +93,25 @@ pub(crate) fn remove_cgroup_tree(dir: &Path) -> Result<()> {
         Err(e) if is_not_found(&e) => return Ok(()),
         Err(e) => return Err(io_error("read directory", dir, e)),
     };
+    for child in child_cgroups(dir, entries)? {
+        remove_cgroup_tree(&child)?;
+    }
+    rmdir_retrying(dir)
+}
+
+/// The cgroups directly below `dir`: the subdirectories among `entries`, its listing.
+fn child_cgroups(dir: &Path, entries: fs::ReadDir) -> Result<Vec<PathBuf>> {
+    let mut children = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| io_error("read directory", dir, e))?;
         let file_type = entry
             .file_type()
             .map_err(|e| io_error("stat", &entry.path(), e))?;
         if file_type.is_dir() {
-            remove_cgroup_tree(&entry.path())?;
+            children.push(entry.path());
         }
     }
-    rmdir_retrying(dir)
+    Ok(children)
 }
 
 fn rmdir_retrying(dir: &Path) -> Result<()> {
@@ -134,14 +143,8 @@ fn collect_procs(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
     let text = read(&procs_file)?;
     pids.extend(crate::stats::parse_procs(&text).map_err(|e| parse_error(&procs_file, e))?);
     let entries = fs::read_dir(dir).map_err(|e| io_error("read directory", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| io_error("read directory", dir, e))?;
-        let file_type = entry
-            .file_type()
-            .map_err(|e| io_error("stat", &entry.path(), e))?;
-        if file_type.is_dir() {
-            collect_procs(&entry.path(), pids)?;
-        }
+    for child in child_cgroups(dir, entries)? {
+        collect_procs(&child, pids)?;
     }
     Ok(())
 }

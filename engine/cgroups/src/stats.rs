@@ -190,22 +190,13 @@ pub fn collect_v1(source: &mut dyn StatsSource) -> Result<CgroupStats> {
             })
         }
     };
-    let memory = match parsed(source, StatsFile::MemoryUsage, parse_u64)? {
-        None => None,
-        Some(usage) => {
-            let stat = required(source, StatsFile::MemoryStat, parse_flat_keyed)?;
-            Some(MemoryStats {
-                usage,
-                max_usage: parsed(source, StatsFile::MemoryMaxUsage, parse_u64)?,
-                limit: v1_memory_limit(required(source, StatsFile::MemoryLimit, parse_u64)?),
-                inactive_file: field(&stat, "total_inactive_file"),
-                stat,
-            })
-        }
-    };
     Ok(CgroupStats {
         cpu,
-        memory,
+        memory: collect_memory(
+            source,
+            |text| parse_u64(text).map(v1_memory_limit),
+            "total_inactive_file",
+        )?,
         pids: collect_pids(source)?,
         blkio: parsed(source, StatsFile::IoBytes, parse_v1_io_service_bytes)?
             .map(|devices| BlkioStats { devices }),
@@ -230,26 +221,33 @@ pub fn collect_v2(source: &mut dyn StatsSource) -> Result<CgroupStats> {
             throttling,
         }
     });
-    let memory = match parsed(source, StatsFile::MemoryUsage, parse_u64)? {
-        None => None,
-        Some(usage) => {
-            let stat = required(source, StatsFile::MemoryStat, parse_flat_keyed)?;
-            Some(MemoryStats {
-                usage,
-                max_usage: parsed(source, StatsFile::MemoryMaxUsage, parse_u64)?,
-                limit: required(source, StatsFile::MemoryLimit, parse_limit)?,
-                inactive_file: field(&stat, "inactive_file"),
-                stat,
-            })
-        }
-    };
     Ok(CgroupStats {
         cpu,
-        memory,
+        memory: collect_memory(source, parse_limit, "inactive_file")?,
         pids: collect_pids(source)?,
         blkio: parsed(source, StatsFile::IoBytes, parse_v2_io_stat)?
             .map(|devices| BlkioStats { devices }),
     })
+}
+
+/// The memory sample, if the cgroup reports its usage. v1 and v2 differ in how the limit
+/// file says "no limit" (`parse_limit`) and in the name of the inactive page cache count.
+fn collect_memory(
+    source: &mut dyn StatsSource,
+    parse_limit: fn(&str) -> Result<Option<u64>, ParseError>,
+    inactive_file_key: &str,
+) -> Result<Option<MemoryStats>> {
+    let Some(usage) = parsed(source, StatsFile::MemoryUsage, parse_u64)? else {
+        return Ok(None);
+    };
+    let stat = required(source, StatsFile::MemoryStat, parse_flat_keyed)?;
+    Ok(Some(MemoryStats {
+        usage,
+        max_usage: parsed(source, StatsFile::MemoryMaxUsage, parse_u64)?,
+        limit: required(source, StatsFile::MemoryLimit, parse_limit)?,
+        inactive_file: field(&stat, inactive_file_key),
+        stat,
+    }))
 }
 
 fn collect_pids(source: &mut dyn StatsSource) -> Result<Option<PidsStats>> {

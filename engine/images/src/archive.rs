@@ -12,19 +12,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use fsdriver::Digest;
-use oci_spec::image::{ImageManifest, ImageManifestBuilder, MediaType};
+use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
-use crate::store::descriptor;
-use crate::{Error, ImageRecord, ImageStore};
+use crate::store::manifest_bytes;
+use crate::{io_err, Error, ImageRecord, ImageStore};
 
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -48,14 +49,6 @@ pub struct Loaded {
     pub image: ImageRecord,
     /// Familiar form (`busybox:latest`); empty for an untagged image.
     pub references: Vec<String>,
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -110,21 +103,7 @@ impl ImageStore {
                 ));
                 layer_paths.push(blob_path(diff_id));
             }
-            let config_descriptor = descriptor(
-                MediaType::ImageConfig,
-                &fsdriver::content::Descriptor {
-                    digest: record.id.clone(),
-                    size: config.len() as u64,
-                },
-            );
-            let manifest: ImageManifest = ImageManifestBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageManifest)
-                .config(config_descriptor)
-                .layers(layer_descriptors)
-                .build()
-                .expect("manifest is complete");
-            let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+            let manifest_bytes = manifest_bytes(&config, layer_descriptors);
             let manifest_digest = Digest::of_bytes(&manifest_bytes);
             if written.insert(manifest_digest.clone()) {
                 add_file(&mut archive, &blob_path(&manifest_digest), &manifest_bytes)?;
@@ -256,60 +235,23 @@ impl ImageStore {
                     diff_ids.len()
                 )));
             }
-            let pin = self.pin(diff_ids.clone(), Vec::new());
-            let mut layer_descriptors = Vec::new();
-            let mut blobs = Vec::new();
-            let stored = (|| {
-                for (path, diff_id) in entry.layers.iter().zip(&diff_ids) {
-                    let file = open_member(dir, path)?;
-                    let layer = fsdriver::import::ingest_layer(&self.content, &self.layers, file)
-                        .map_err(|e| Error::Store(e.into()))?;
-                    pin.extend(Vec::new(), vec![layer.blob.digest.clone()]);
-                    blobs.push(layer.blob.digest.clone());
-                    if layer.diff_id != *diff_id {
-                        return Err(invalid(format!(
-                            "invalid archive: layer {path} has diff_id {}, its config says {diff_id}",
-                            layer.diff_id
-                        )));
-                    }
-                    layer_descriptors
-                        .push(descriptor(MediaType::from(layer.media_type), &layer.blob));
-                }
-                let config_descriptor = descriptor(
-                    MediaType::ImageConfig,
-                    &fsdriver::content::Descriptor {
-                        digest: Digest::of_bytes(&config),
-                        size: config.len() as u64,
-                    },
-                );
-                let manifest: ImageManifest = ImageManifestBuilder::default()
-                    .schema_version(2u32)
-                    .media_type(MediaType::ImageManifest)
-                    .config(config_descriptor)
-                    .layers(layer_descriptors)
-                    .build()
-                    .expect("manifest is complete");
-                let manifest = serde_json::to_vec(&manifest).expect("manifest serializes");
-                let references = entry
-                    .repo_tags
-                    .iter()
-                    .flatten()
-                    .map(|t| crate::store::parse_tag_reference(t))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let image = self.add_image(&manifest, &config, &references)?;
-                Ok(Loaded {
-                    image,
-                    references: references.iter().map(Reference::familiar).collect(),
+            let layers = entry
+                .layers
+                .iter()
+                .zip(diff_ids)
+                .map(|(member, diff_id)| ArchiveLayer {
+                    member: member.clone(),
+                    diff_id,
+                    blob: None,
                 })
-            })();
-            drop(pin);
-            match stored {
-                Ok(image) => loaded.push(image),
-                Err(e) => {
-                    self.discard_unreferenced(&diff_ids, &blobs)?;
-                    return Err(e);
-                }
-            }
+                .collect();
+            let references = entry
+                .repo_tags
+                .iter()
+                .flatten()
+                .map(|t| crate::store::parse_tag_reference(t))
+                .collect::<Result<Vec<_>, _>>()?;
+            loaded.push(self.store_archive_image(dir, layers, &config, None, references)?);
         }
         Ok(loaded)
     }
@@ -361,38 +303,134 @@ impl ImageStore {
                     diff_ids.len()
                 )));
             }
-            let blobs: Vec<Digest> = manifest.layers().iter().map(descriptor_digest).collect();
-            let pin = self.pin(diff_ids.clone(), blobs.clone());
-            let stored = (|| {
-                for (blob, diff_id) in blobs.iter().zip(&diff_ids) {
-                    if self.has_layer(diff_id, blob) {
-                        continue;
+            let layers = manifest
+                .layers()
+                .iter()
+                .zip(diff_ids)
+                .map(|(layer, diff_id)| {
+                    let blob = descriptor_digest(layer);
+                    ArchiveLayer {
+                        member: blob_path(&blob),
+                        diff_id,
+                        blob: Some(blob),
                     }
-                    let file = open_member(dir, &blob_path(blob))?;
-                    if self.has_extracted_layer(diff_id) {
-                        self.ingest_blob(file, Some(blob))?;
-                    } else {
-                        self.ingest_layer_blob(file, blob, diff_id)?;
-                    }
-                }
-                let references: Vec<Reference> = reference.clone().into_iter().collect();
-                let image = self.add_image(&manifest_bytes, &config, &references)?;
-                Ok(Loaded {
-                    image,
-                    references: references.iter().map(Reference::familiar).collect(),
                 })
-            })();
-            drop(pin);
-            match stored {
-                Ok(image) => loaded.push(image),
-                Err(e) => {
-                    self.discard_unreferenced(&diff_ids, &blobs)?;
-                    return Err(e);
-                }
-            }
+                .collect();
+            let references = reference.into_iter().collect();
+            loaded.push(self.store_archive_image(
+                dir,
+                layers,
+                &config,
+                Some(manifest_bytes),
+                references,
+            )?);
         }
         Ok(loaded)
     }
+
+    /// Stores one image of an archive: its layers (each one extracted only if the store
+    /// lacks it), then the image, built around `manifest` or, without one, around a
+    /// manifest made from the layers as stored. On failure, whatever it stored and nothing
+    /// else uses is removed again.
+    fn store_archive_image(
+        self: &Arc<Self>,
+        dir: &Path,
+        layers: Vec<ArchiveLayer>,
+        config: &[u8],
+        manifest: Option<Vec<u8>>,
+        references: Vec<Reference>,
+    ) -> Result<Loaded, Error> {
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let pin = self.pin(diff_ids.clone(), Vec::new());
+        let mut blobs = Vec::new();
+        let stored = (|| {
+            let mut descriptors = Vec::new();
+            for layer in &layers {
+                let (descriptor, blob) = self.store_archive_layer(dir, layer, &pin)?;
+                blobs.push(blob);
+                descriptors.push(descriptor);
+            }
+            let manifest = match manifest {
+                Some(manifest) => manifest,
+                None => manifest_bytes(config, descriptors),
+            };
+            let image = self.add_image(&manifest, config, &references)?;
+            Ok(Loaded {
+                image,
+                references: references.iter().map(Reference::familiar).collect(),
+            })
+        })();
+        drop(pin);
+        if stored.is_err() {
+            self.discard_unreferenced(&diff_ids, &blobs)?;
+        }
+        stored
+    }
+
+    /// Makes sure the store has the archive layer `layer` and its blob, and says what that
+    /// blob is. A layer already extracted is never extracted again; a blob already stored
+    /// is not copied again.
+    fn store_archive_layer(
+        &self,
+        dir: &Path,
+        layer: &ArchiveLayer,
+        pin: &crate::Pinned,
+    ) -> Result<(oci_spec::image::Descriptor, Digest), Error> {
+        let mut file = open_member(dir, &layer.member)?;
+        let member_err =
+            |e: io::Error| invalid(format!("invalid archive: reading {}: {e}", layer.member));
+        let mut head = [0u8; 8];
+        let head_len = read_head(&mut file, &mut head).map_err(member_err)?;
+        let compression = fsdriver::compression::Compression::detect(&head[..head_len])
+            .map_err(|e| Error::Store(e.into()))?;
+        let size = file.metadata().map_err(member_err)?.len();
+        // Docker's archives do not name layer blobs by digest: hash the member to learn it.
+        let blob = match &layer.blob {
+            Some(blob) => blob.clone(),
+            None => {
+                let mut hasher = Sha256::new();
+                file.seek(SeekFrom::Start(0)).map_err(member_err)?;
+                io::copy(&mut file, &mut hasher).map_err(member_err)?;
+                Digest::from_sha256_bytes(&hasher.finalize().into())
+            }
+        };
+        pin.extend(Vec::new(), vec![blob.clone()]);
+        file.seek(SeekFrom::Start(0)).map_err(member_err)?;
+        if self.has_layer(&layer.diff_id, &blob) {
+            tracing::debug!(diff_id = %layer.diff_id, "layer already stored");
+        } else if self.has_extracted_layer(&layer.diff_id) {
+            self.ingest_blob(file, Some(&blob))?;
+        } else {
+            self.ingest_layer_blob(file, &blob, &layer.diff_id)?;
+        }
+        let digest = oci_spec::image::Digest::try_from(blob.as_str())
+            .expect("a sha256 digest is a valid OCI digest");
+        let media_type = MediaType::from(compression.oci_layer_media_type());
+        Ok((
+            oci_spec::image::Descriptor::new(media_type, size, digest),
+            blob,
+        ))
+    }
+}
+
+/// One layer of an image in an archive: the member holding it, its diff_id from the
+/// image's config, and its blob digest when the archive names it (an OCI layout does).
+struct ArchiveLayer {
+    member: String,
+    diff_id: Digest,
+    blob: Option<Digest>,
+}
+
+/// Reads up to `buf.len()` bytes from the start of `file` (fewer only at its end).
+fn read_head(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
 }
 
 fn blob_path(digest: &Digest) -> String {

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
 
 use fsdriver::Digest;
 
-use crate::{Error, ImageStore};
+use crate::{io_err, Error, ImageStore};
 
 pub(crate) const BLOB_LEASES_DIR: &str = "blob-leases";
 
@@ -39,21 +38,13 @@ impl ImageStore {
     /// Reads every blob lease (at open, before garbage collection).
     pub(crate) fn load_blob_leases(&mut self) -> Result<(), Error> {
         let dir = self.blob_leases_dir.clone();
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io {
-                op: "reading",
-                path,
-                source,
-            }
-        };
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let entry = entry.map_err(io_err(&dir))?;
+        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
+            let entry = entry.map_err(io_err("reading", &dir))?;
             let holder = entry.file_name().to_string_lossy().into_owned();
             if crate::store::check_holder(&holder).is_err() {
                 continue; // a temporary file of an interrupted atomic write
             }
-            let bytes = fs::read(entry.path()).map_err(io_err(&entry.path()))?;
+            let bytes = fs::read(entry.path()).map_err(io_err("reading", &entry.path()))?;
             let blobs: BTreeSet<Digest> = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::Internal(format!(
                     "blob lease {} is corrupt: {e}",

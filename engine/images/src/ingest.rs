@@ -192,14 +192,7 @@ impl ImageStore {
             self.write_image_file(&image)?;
             state.images.insert(id.clone(), image);
         }
-        if !references.is_empty() {
-            let mut tags = state.tags.clone();
-            for reference in references {
-                tags.insert(reference.clone(), id.clone());
-            }
-            tags.save()?;
-            state.tags = tags;
-        }
+        state.point_references(references.iter().cloned(), &id)?;
         Ok(record(&state, &state.images[&id]))
     }
 
@@ -215,11 +208,7 @@ impl ImageStore {
         if !state.images.contains_key(id) {
             return Err(Error::NotFound(id.to_string()));
         }
-        let mut tags = state.tags.clone();
-        tags.insert(reference, id.clone());
-        tags.save()?;
-        state.tags = tags;
-        Ok(())
+        state.point_references([reference], id)
     }
 
     /// Every reference of the repository `name` (full form, `docker.io/library/busybox`),

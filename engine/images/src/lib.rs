@@ -4,6 +4,7 @@
 pub mod archive;
 mod blob_lease;
 pub mod changes;
+mod commit;
 mod ingest;
 pub mod parse;
 mod pin;
@@ -11,8 +12,9 @@ pub mod reference;
 mod store;
 mod tags;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+pub use commit::CommitOptions;
 pub use fsdriver::Digest;
 pub use pin::Pinned;
 pub use store::{Collected, ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
@@ -66,5 +68,17 @@ impl Error {
             },
             Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+}
+
+/// Wraps an I/O error with what was being done and to which path.
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
     }
 }

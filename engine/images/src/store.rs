@@ -32,7 +32,7 @@ use crate::changes::apply_changes;
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
 use crate::tags::Tags;
-use crate::Error;
+use crate::{io_err, Error};
 
 /// An image as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +210,20 @@ impl ImageStore {
         Ok(self.layers.disk_usage().map_err(fsdriver::Error::from)?)
     }
 
+    /// Bytes of every stored blob (manifests, configs and layers as pulled or loaded).
+    pub fn blobs_size(&self) -> Result<u64, Error> {
+        let mut total = 0;
+        for digest in self.content.list().map_err(fsdriver::Error::from)? {
+            match self.content.size(&digest) {
+                Ok(size) => total += size,
+                // Deleted since it was listed.
+                Err(fsdriver::content::ContentError::NotFound(_)) => {}
+                Err(e) => return Err(fsdriver::Error::from(e).into()),
+            }
+        }
+        Ok(total)
+    }
+
     /// Stores a single-layer image from a tar stream (gzip, zstd or plain), like
     /// `docker import`, and tags it as `reference` (default tag `latest`) if given.
     pub fn import(
@@ -252,17 +266,10 @@ impl ImageStore {
             .expect("image config is complete");
         let config_bytes = serde_json::to_vec(&image_config).expect("image config serializes");
         let config_blob = self.put(&config_bytes)?;
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(descriptor(MediaType::ImageConfig, &config_blob))
-            .layers(vec![descriptor(
-                MediaType::from(layer.media_type),
-                &layer.blob,
-            )])
-            .build()
-            .expect("manifest is complete");
-        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+        let manifest_bytes = manifest_bytes(
+            &config_bytes,
+            vec![descriptor(MediaType::from(layer.media_type), &layer.blob)],
+        );
         let manifest_blob = self.put(&manifest_bytes)?;
 
         let image = Image {
@@ -278,12 +285,7 @@ impl ImageStore {
         self.write_image_file(&image)?;
         let id = image.id.clone();
         state.images.insert(id.clone(), image);
-        if let Some(reference) = reference {
-            let mut tags = state.tags.clone();
-            tags.insert(reference, id.clone());
-            tags.save()?;
-            state.tags = tags;
-        }
+        state.point_references(reference, &id)?;
         Ok(record(&state, &state.images[&id]))
     }
 
@@ -312,11 +314,7 @@ impl ImageStore {
         let target = parse_tag_reference(target)?;
         let mut state = self.state.lock();
         let id = find(&state, source)?.id().clone();
-        let mut tags = state.tags.clone();
-        tags.insert(target, id);
-        tags.save()?;
-        state.tags = tags;
-        Ok(())
+        state.point_references([target], &id)
     }
 
     /// Removes a reference or an image, with Docker's rules:
@@ -333,6 +331,18 @@ impl ImageStore {
         force: bool,
         in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
     ) -> Result<Vec<RemoveAction>, Error> {
+        self.remove_reclaiming(name_or_id, force, in_use_by)
+            .map(|(actions, _)| actions)
+    }
+
+    /// [`ImageStore::remove`], also saying how much disk space the layers and blobs it
+    /// deleted took (`image prune`).
+    pub fn remove_reclaiming(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        in_use_by: &dyn Fn(&Digest) -> Option<ImageUser>,
+    ) -> Result<(Vec<RemoveAction>, u64), Error> {
         let deleted = {
             let mut state = self.state.lock();
             let found = find(&state, name_or_id)?;
@@ -345,7 +355,7 @@ impl ImageStore {
                 Plan::UntagOnly => {
                     removal.tags.save()?;
                     state.tags = removal.tags;
-                    return Ok(removal.actions);
+                    return Ok((removal.actions, 0));
                 }
                 Plan::Delete => {}
             }
@@ -360,8 +370,8 @@ impl ImageStore {
             (removal.actions, image)
         };
         let (actions, image) = deleted;
-        self.collect(&image.layers, &image.blobs)?;
-        Ok(actions)
+        let collected = self.delete_unreferenced(&image.layers, &image.blobs)?;
+        Ok((actions, collected.bytes_freed))
     }
 
     /// The image's layer directories, top-most first (overlayfs `lowerdir` order).
@@ -543,22 +553,14 @@ impl ImageStore {
     }
 
     fn load_leases(&mut self) -> Result<(), Error> {
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io {
-                op: "reading",
-                path,
-                source,
-            }
-        };
         let mut leases = BTreeMap::new();
-        for entry in fs::read_dir(&self.leases_dir).map_err(io_err(&self.leases_dir))? {
-            let entry = entry.map_err(io_err(&self.leases_dir))?;
+        for entry in fs::read_dir(&self.leases_dir).map_err(io_err("reading", &self.leases_dir))? {
+            let entry = entry.map_err(io_err("reading", &self.leases_dir))?;
             let holder = entry.file_name().to_string_lossy().into_owned();
             if check_holder(&holder).is_err() {
                 continue; // a temporary file of an interrupted atomic write
             }
-            let bytes = fs::read(entry.path()).map_err(io_err(&entry.path()))?;
+            let bytes = fs::read(entry.path()).map_err(io_err("reading", &entry.path()))?;
             let layers: Vec<Digest> = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::Internal(format!("lease {} is corrupt: {e}", entry.path().display()))
             })?;
@@ -630,6 +632,28 @@ impl ImageStore {
             }
         }
         Ok(collected)
+    }
+}
+
+impl State {
+    /// Points each of `references` at the image `id`, saving the tags before they change
+    /// in memory.
+    pub(crate) fn point_references(
+        &mut self,
+        references: impl IntoIterator<Item = Reference>,
+        id: &Digest,
+    ) -> Result<(), Error> {
+        let mut tags = self.tags.clone();
+        let mut changed = false;
+        for reference in references {
+            tags.insert(reference, id.clone());
+            changed = true;
+        }
+        if changed {
+            tags.save()?;
+            self.tags = tags;
+        }
+        Ok(())
     }
 }
 
@@ -913,6 +937,26 @@ pub(crate) fn descriptor(
     let digest = oci_spec::image::Digest::from_str(blob.digest.as_str())
         .expect("a sha256 digest is a valid OCI digest");
     Descriptor::new(media_type, blob.size, digest)
+}
+
+/// The OCI manifest, serialized, of the image whose config is `config` and whose layer
+/// blobs are `layers`, bottom-most first.
+pub(crate) fn manifest_bytes(config: &[u8], layers: Vec<Descriptor>) -> Vec<u8> {
+    let config = descriptor(
+        MediaType::ImageConfig,
+        &fsdriver::content::Descriptor {
+            digest: Digest::of_bytes(config),
+            size: config.len() as u64,
+        },
+    );
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(layers)
+        .build()
+        .expect("manifest is complete");
+    serde_json::to_vec(&manifest).expect("manifest serializes")
 }
 
 /// Docker's 12-character short form of a container or image ID.

@@ -586,3 +586,116 @@ fn gc_refuses_when_an_image_could_not_be_loaded() {
     assert_eq!(count(&root.path().join("blobs/sha256")), 3);
     assert_eq!(count(&root.path().join("layers")), 1);
 }
+
+/// An overlay upper directory, as a container leaves it: a new file, a changed file and a
+/// deleted one (a 0/0 character device).
+fn upper_dir(dir: &Path) {
+    fs::create_dir_all(dir.join("etc")).unwrap();
+    fs::write(dir.join("etc/hostname"), b"box\n").unwrap();
+    fs::write(dir.join("etc/motd"), b"hello\n").unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("etc/passwd"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let parent = import(&store, &busybox_tar(), Some("busybox"));
+    let work = tempfile::tempdir().unwrap();
+    let upper = work.path().join("upper");
+    upper_dir(&upper);
+    let options = berth_images::CommitOptions {
+        reference: Some("committed:v1".into()),
+        comment: "a comment".into(),
+        author: "someone".into(),
+        config: Default::default(),
+        changes: vec!["ENV A=1".into(), r#"CMD ["echo","x"]"#.into()],
+        created_by: "sh -c edit".into(),
+        skip: vec!["etc/hostname".into()],
+    };
+    let image = store
+        .commit(&parent.id, &upper, &work.path().join("scratch"), options)
+        .unwrap();
+
+    assert_eq!(image.repo_tags, ["committed:v1"]);
+    assert_eq!(image.layers.len(), 2);
+    assert_eq!(image.layers[0], parent.layers[0]);
+    let config = &image.config;
+    assert_eq!(config.author().as_deref(), Some("someone"));
+    let run = config.config().as_ref().unwrap();
+    assert_eq!(run.env().as_deref(), Some(&["A=1".to_string()][..]));
+    assert_eq!(
+        run.cmd().as_deref(),
+        Some(&["echo".to_string(), "x".to_string()][..])
+    );
+    let history = config.history().as_ref().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].comment().as_deref(), Some("a comment"));
+    assert_eq!(history[1].created_by().as_deref(), Some("sh -c edit"));
+    let manifest = parse_manifest(&store.read_blob(&image.manifest).unwrap()).unwrap();
+    assert_eq!(manifest.layers().len(), 2);
+
+    // The new layer holds the changes, and the deletion as overlayfs' whiteout again.
+    let layers = store.rootfs_layers(&image).unwrap();
+    assert_eq!(fs::read(layers[0].join("etc/motd")).unwrap(), b"hello\n");
+    assert!(
+        !layers[0].join("etc/hostname").exists(),
+        "skipped paths stay out of the layer"
+    );
+    let whiteout = fs::symlink_metadata(layers[0].join("etc/passwd")).unwrap();
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0);
+    assert_eq!(
+        count(&work.path().join("scratch")),
+        0,
+        "no temporary file left"
+    );
+
+    // The parent can go: the committed image keeps the shared layer.
+    store.remove("busybox", false, &not_used).unwrap();
+    assert_eq!(store.rootfs_layers(&image).unwrap().len(), 2);
+}
+
+#[test]
+fn bad_commits_store_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let parent = import(&store, &busybox_tar(), None);
+    let work = tempfile::tempdir().unwrap();
+    let upper = work.path().join("upper");
+    upper_dir(&upper);
+    let blobs_before = count(&root.path().join("blobs/sha256"));
+    let commit = |options: berth_images::CommitOptions, parent: &Digest| {
+        store.commit(parent, &upper, &work.path().join("scratch"), options)
+    };
+    let err = commit(
+        berth_images::CommitOptions {
+            changes: vec!["RUN true".into()],
+            ..Default::default()
+        },
+        &parent.id,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    let err = commit(
+        berth_images::CommitOptions {
+            reference: Some("Bad Name".into()),
+            ..Default::default()
+        },
+        &parent.id,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    let err = commit(Default::default(), &Digest::of_bytes(b"no such image")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(count(&root.path().join("blobs/sha256")), blobs_before);
+    assert_eq!(count(&root.path().join("layers")), 1);
+    assert_eq!(store.list().len(), 1);
+}

@@ -352,14 +352,7 @@ impl<'a> Tree<'a> {
             rustix::fs::makedev(0, 0),
         )
         .op("creating whiteout")?;
-        rustix::fs::chownat(
-            parent,
-            name,
-            Some(rustix::fs::Uid::from_raw(meta.uid)),
-            Some(rustix::fs::Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .op("chown")
+        chown_no_follow(parent, name, meta)
     }
 
     /// Owner, then mode (chown clears setuid/setgid), then xattrs (chown also clears
@@ -388,14 +381,7 @@ impl<'a> Tree<'a> {
         meta: &Metadata,
     ) -> Result<(), Failure> {
         let name = OsStr::from_bytes(leaf);
-        rustix::fs::chownat(
-            parent,
-            name,
-            Some(rustix::fs::Uid::from_raw(meta.uid)),
-            Some(rustix::fs::Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .op("chown")?;
+        chown_no_follow(parent, name, meta)?;
         let is_symlink = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
             .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
             .op("stat")?;
@@ -510,6 +496,18 @@ impl<'a> Tree<'a> {
         }
         Ok(false)
     }
+}
+
+/// Gives `name` under `parent` the owner in `meta`, not following it if it is a symlink.
+fn chown_no_follow(parent: BorrowedFd<'_>, name: &OsStr, meta: &Metadata) -> Result<(), Failure> {
+    rustix::fs::chownat(
+        parent,
+        name,
+        Some(rustix::fs::Uid::from_raw(meta.uid)),
+        Some(rustix::fs::Gid::from_raw(meta.gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .op("chown")
 }
 
 /// Removes the directory `name` under `parent` and everything in it, never following a

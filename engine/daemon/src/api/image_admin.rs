@@ -80,17 +80,10 @@ fn used_images(records: &[ContainerRecord]) -> BTreeSet<String> {
     records.iter().map(|r| r.image_id.clone()).collect()
 }
 
-/// Bytes of every layer the remaining images need, and their union's size.
-fn layer_bytes(engine: &Engine) -> Result<(BTreeSet<fsdriver::Digest>, u64), ApiError> {
-    let mut layers = BTreeSet::new();
-    for record in engine.images.list() {
-        layers.extend(record.layers);
-    }
-    let mut total = 0;
-    for layer in &layers {
-        total += engine.images.layer_size(layer)?;
-    }
-    Ok((layers, total))
+/// Disk space the image store takes: extracted layers (files they share counted once) and
+/// blobs.
+fn store_bytes(engine: &Engine) -> Result<u64, ApiError> {
+    Ok(engine.images.layers_disk_usage()?.allocated + engine.images.blobs_size()?)
 }
 
 /// `POST /images/prune`: dangling images (or, with `dangling=false`, every unused image).
@@ -109,14 +102,18 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         .iter()
         .any(|d| matches!(d.as_str(), "false" | "0"));
     let used = used_images(&containers(engine).await?);
-    let (_, before_bytes) = layer_bytes(engine)?;
     let mut deleted = Vec::new();
+    let mut reclaimed = 0;
     for record in engine.images.list() {
         if used.contains(&record.id.to_string()) || (dangling_only && !record.repo_tags.is_empty())
         {
             continue;
         }
-        let actions = engine.images.remove(record.id.as_str(), true, &|_| None)?;
+        let (actions, freed) =
+            engine
+                .images
+                .remove_reclaiming(record.id.as_str(), true, &|_| None)?;
+        reclaimed += freed;
         for action in actions {
             deleted.push(match action {
                 berth_images::RemoveAction::Untagged(tag) => json!({ "Untagged": tag }),
@@ -124,12 +121,18 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             });
         }
     }
-    let (_, after_bytes) = layer_bytes(engine)?;
+    // Whatever else nothing references (left by an interrupted pull or load) goes too.
+    let images = engine.images.clone();
+    match actix_rt::task::spawn_blocking(move || images.gc()).await {
+        Ok(Ok(collected)) => reclaimed += collected.bytes_freed,
+        Ok(Err(e)) => tracing::warn!("image prune: collecting unreferenced layers: {e}"),
+        Err(e) => tracing::warn!("image prune: collecting unreferenced layers: {e}"),
+    }
     json(
         StatusCode::OK,
         &json!({
             "ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) },
-            "SpaceReclaimed": before_bytes.saturating_sub(after_bytes),
+            "SpaceReclaimed": reclaimed,
         }),
     )
 }
@@ -164,7 +167,7 @@ pub async fn df(engine: &Engine) -> ApiResult {
             *layer_users.entry(layer.clone()).or_default() += 1;
         }
     }
-    let (_, layers_size) = layer_bytes(engine)?;
+    let layers_size = store_bytes(engine)?;
     let mut summaries = Vec::new();
     for record in &images {
         let mut shared = 0;

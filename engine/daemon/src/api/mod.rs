@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod commit;
 pub mod containers;
 pub mod distribution;
 pub mod error;
@@ -157,6 +158,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         (&Method::GET, ["containers", id, "export"]) => archive::export(&engine, id).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&engine, id, req).await,
 
+        (&Method::POST, ["commit"]) => commit::commit(&engine, req).await,
         (&Method::POST, ["images", "create"]) => images::create(&engine, req).await,
         (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
             distribution::push_image(&engine, &name.join("/"), req).await
@@ -203,7 +205,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/tasks",
         "/session",
         "/distribution",
-        "/commit",
     ];
     let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))

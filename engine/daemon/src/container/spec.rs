@@ -298,6 +298,10 @@ fn tmpfs(destination: &str, extra: &str) -> Result<Mount, ApiError> {
         .map_err(invalid)
 }
 
+/// The files of `/etc` the engine bind-mounts from the container's directory. Where the
+/// image lacks them, their mount points are created in the container's writable layer.
+pub const ENGINE_ETC_FILES: [&str; 3] = ["/etc/resolv.conf", "/etc/hostname", "/etc/hosts"];
+
 fn mounts(
     record: &ContainerRecord,
     dir: &ContainerDir,
@@ -316,9 +320,10 @@ fn mounts(
         }
     }
     let etc_readonly = host.readonly_rootfs == Some(true);
-    mounts.push(bind(&dir.resolv_conf(), "/etc/resolv.conf", etc_readonly)?);
-    mounts.push(bind(&dir.hostname(), "/etc/hostname", etc_readonly)?);
-    mounts.push(bind(&dir.hosts(), "/etc/hosts", etc_readonly)?);
+    let [resolv_conf, hostname, hosts] = ENGINE_ETC_FILES;
+    mounts.push(bind(&dir.resolv_conf(), resolv_conf, etc_readonly)?);
+    mounts.push(bind(&dir.hostname(), hostname, etc_readonly)?);
+    mounts.push(bind(&dir.hosts(), hosts, etc_readonly)?);
 
     let mut user_mounts = Vec::new();
     for spec in host.binds.iter().flatten() {

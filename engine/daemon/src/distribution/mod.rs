@@ -9,7 +9,8 @@ pub mod transfer;
 
 use std::sync::Arc;
 
-use berth_distribution::{Registries, RegistryConfig};
+use berth_distribution::{Credentials, Registries, RegistryConfig, Repository};
+use berth_images::reference::Reference;
 use tokio::sync::Semaphore;
 
 use crate::api::error::ApiError;
@@ -40,6 +41,28 @@ impl Distribution {
             uploads: Arc::new(Semaphore::new(*max_concurrent_uploads)),
             sources: Sources::open(&config.data_root.join("distribution"))?,
         })
+    }
+
+    /// The registry repository `reference` names, with a token for `actions` on it (and
+    /// for pulling from each of `mount_from`, for cross-repository mounts).
+    pub async fn open_repository(
+        &self,
+        reference: &Reference,
+        credentials: Option<Credentials>,
+        actions: &[&str],
+        mount_from: &[String],
+    ) -> Result<Arc<Repository>, TransferError> {
+        let repository = self
+            .registries
+            .repository(
+                reference.domain(),
+                reference.path(),
+                credentials,
+                actions,
+                mount_from,
+            )
+            .await?;
+        Ok(Arc::new(repository))
     }
 }
 

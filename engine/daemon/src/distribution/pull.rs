@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use actix::Actor;
 use berth_distribution::platform::{self, Platform};
 use berth_distribution::{Credentials, FetchedManifest, Repository};
 use berth_images::parse::{self, descriptor_digest, MAX_CONFIG_BYTES};
@@ -12,7 +11,7 @@ use berth_images::ImageStore;
 use fsdriver::Digest;
 
 use super::progress::Progress;
-use super::transfer::{short, Download, LayerTransfer};
+use super::transfer::{short, transfer_all, Download, LayerTransfer};
 use super::{Distribution, TransferError};
 
 pub struct PullRequest {
@@ -30,18 +29,9 @@ pub async fn pull(
     progress: &Progress,
 ) -> Result<(), TransferError> {
     let reference = &request.reference;
-    let repository = Arc::new(
-        distribution
-            .registries
-            .repository(
-                reference.domain(),
-                reference.path(),
-                request.credentials.clone(),
-                &["pull"],
-                &[],
-            )
-            .await?,
-    );
+    let repository = distribution
+        .open_repository(reference, request.credentials.clone(), &["pull"], &[])
+        .await?;
     let targets: Vec<Reference> = if reference.tag().is_none() && reference.digest().is_none() {
         let mut tags = repository.tags().await?;
         tags.sort();
@@ -139,7 +129,7 @@ async fn pull_one(
     let up_to_date = images
         .resolve(&target.to_string())
         .is_ok_and(|record| record.id == config_digest);
-    let mut transfers = Vec::new();
+    let mut downloads = Vec::new();
     for ((blob, size), diff_id) in layer_blobs.iter().zip(&diff_ids) {
         let id = short(blob);
         if images.has_layer(diff_id, blob) {
@@ -147,29 +137,19 @@ async fn pull_one(
             continue;
         }
         progress.layer(&id, "Pulling fs layer");
-        let actor = LayerTransfer {
-            repository: repository.clone(),
-            images: images.clone(),
-            progress: progress.clone(),
-            permits: distribution.downloads.clone(),
-        }
-        .start();
-        transfers.push(actor.send(Download {
+        downloads.push(Download {
             blob: blob.clone(),
             size: *size,
             diff_id: diff_id.clone(),
-        }));
+        });
     }
-    let mut failure = None;
-    for result in futures_util::future::join_all(transfers).await {
-        let result = result
-            .map_err(|e| TransferError::Internal(format!("layer transfer actor: {e}")))
-            .and_then(|r| r);
-        if let Err(e) = result {
-            failure.get_or_insert(e);
-        }
-    }
-    if let Some(e) = failure {
+    let shared = LayerTransfer {
+        repository: repository.clone(),
+        images: images.clone(),
+        progress: progress.clone(),
+        permits: distribution.downloads.clone(),
+    };
+    if let Err(e) = transfer_all(&shared, downloads).await {
         // What the failed pull stored is referenced by no image: take it away again.
         drop(pin);
         images.discard_unreferenced(&diff_ids, &blobs)?;

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use actix::Actor;
 use berth_distribution::{Credentials, Repository};
 use berth_images::parse::{self, descriptor_digest};
 use berth_images::reference::Reference;
@@ -12,7 +11,7 @@ use berth_images::ImageStore;
 use serde_json::json;
 
 use super::progress::Progress;
-use super::transfer::{short, LayerTransfer, Upload};
+use super::transfer::{short, transfer_all, LayerTransfer, Upload};
 use super::{Distribution, TransferError};
 
 pub struct PushRequest {
@@ -75,18 +74,14 @@ pub async fn push(
         "The push refers to repository [{}]",
         reference.familiar_name()
     ));
-    let repository = Arc::new(
-        distribution
-            .registries
-            .repository(
-                reference.domain(),
-                reference.path(),
-                request.credentials.clone(),
-                &["pull", "push"],
-                &mount_sources,
-            )
-            .await?,
-    );
+    let repository = distribution
+        .open_repository(
+            reference,
+            request.credentials.clone(),
+            &["pull", "push"],
+            &mount_sources,
+        )
+        .await?;
     for target in &targets {
         push_one(distribution, images, &repository, target, progress).await?;
     }
@@ -110,37 +105,25 @@ async fn push_one(
     for id in ids.iter().rev() {
         progress.layer(id, "Preparing");
     }
-    let mut transfers = Vec::new();
-    for (blob, id) in blobs.iter().zip(&ids).rev() {
-        let actor = LayerTransfer {
-            repository: repository.clone(),
-            images: images.clone(),
-            progress: progress.clone(),
-            permits: distribution.uploads.clone(),
-        }
-        .start();
-        transfers.push(
-            actor.send(Upload {
-                blob: blob.clone(),
-                id: id.clone(),
-                mount_from: distribution
-                    .sources
-                    .on_registry(blob, target.domain(), target.path()),
-            }),
-        );
-    }
-    let mut failure = None;
-    for result in futures_util::future::join_all(transfers).await {
-        let result = result
-            .map_err(|e| TransferError::Internal(format!("layer transfer actor: {e}")))
-            .and_then(|r| r);
-        if let Err(e) = result {
-            failure.get_or_insert(e);
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let uploads = blobs
+        .iter()
+        .zip(&ids)
+        .rev()
+        .map(|(blob, id)| Upload {
+            blob: blob.clone(),
+            id: id.clone(),
+            mount_from: distribution
+                .sources
+                .on_registry(blob, target.domain(), target.path()),
+        })
+        .collect();
+    let shared = LayerTransfer {
+        repository: repository.clone(),
+        images: images.clone(),
+        progress: progress.clone(),
+        permits: distribution.uploads.clone(),
+    };
+    transfer_all(&shared, uploads).await?;
     let config = descriptor_digest(manifest.config());
     if !repository.blob_exists(&config).await? {
         let location = repository.start_upload().await?;

@@ -24,6 +24,9 @@ pub fn short(digest: &Digest) -> String {
     digest.short().to_string()
 }
 
+/// What every layer transfer of one pull or push shares; each transfer runs as an actor
+/// of its own, started from a copy (see [`transfer_all`]).
+#[derive(Clone)]
 pub struct LayerTransfer {
     pub repository: Arc<Repository>,
     pub images: Arc<ImageStore>,
@@ -55,17 +58,14 @@ pub struct Upload {
     pub mount_from: Vec<String>,
 }
 
-impl Handler<Download> for LayerTransfer {
-    type Result = ResponseActFuture<Self, Result<(), TransferError>>;
+type TransferReply = ResponseActFuture<LayerTransfer, Result<(), TransferError>>;
 
-    fn handle(&mut self, msg: Download, _: &mut Context<Self>) -> Self::Result {
-        let work = download(
-            self.repository.clone(),
-            self.images.clone(),
-            self.progress.clone(),
-            self.permits.clone(),
-            msg,
-        );
+impl LayerTransfer {
+    /// Runs the actor's one transfer, then stops it.
+    fn run(
+        &mut self,
+        work: impl std::future::Future<Output = Result<(), TransferError>> + 'static,
+    ) -> TransferReply {
         Box::pin(work.into_actor(self).map(|result, _, ctx| {
             ctx.stop();
             result
@@ -73,22 +73,44 @@ impl Handler<Download> for LayerTransfer {
     }
 }
 
+impl Handler<Download> for LayerTransfer {
+    type Result = TransferReply;
+
+    fn handle(&mut self, msg: Download, _: &mut Context<Self>) -> Self::Result {
+        let work = self.clone().download(msg);
+        self.run(work)
+    }
+}
+
 impl Handler<Upload> for LayerTransfer {
-    type Result = ResponseActFuture<Self, Result<(), TransferError>>;
+    type Result = TransferReply;
 
     fn handle(&mut self, msg: Upload, _: &mut Context<Self>) -> Self::Result {
-        let work = upload(
-            self.repository.clone(),
-            self.images.clone(),
-            self.progress.clone(),
-            self.permits.clone(),
-            msg,
-        );
-        Box::pin(work.into_actor(self).map(|result, _, ctx| {
-            ctx.stop();
-            result
-        }))
+        let work = self.clone().upload(msg);
+        self.run(work)
     }
+}
+
+/// Runs each of `transfers` in an actor of its own, concurrently, and waits for all of
+/// them; the first failure is returned once every transfer has ended.
+pub async fn transfer_all<M>(shared: &LayerTransfer, transfers: Vec<M>) -> Result<(), TransferError>
+where
+    M: Message<Result = Result<(), TransferError>> + Send + 'static,
+    LayerTransfer: Handler<M>,
+{
+    let replies = transfers
+        .into_iter()
+        .map(|msg| shared.clone().start().send(msg));
+    let mut failure = None;
+    for result in futures_util::future::join_all(replies).await {
+        let result = result
+            .map_err(|e| TransferError::Internal(format!("layer transfer actor: {e}")))
+            .and_then(|r| r);
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 async fn acquire(
@@ -108,55 +130,52 @@ async fn acquire(
     }
 }
 
-async fn download(
-    repository: Arc<Repository>,
-    images: Arc<ImageStore>,
-    progress: Progress,
-    permits: Arc<Semaphore>,
-    msg: Download,
-) -> Result<(), TransferError> {
-    let id = short(&msg.blob);
-    let _permit = acquire(permits, &progress, &id).await;
-    let (tx, rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
-    let extraction = {
-        let images = images.clone();
-        let (blob, diff_id) = (msg.blob.clone(), msg.diff_id.clone());
-        actix_rt::task::spawn_blocking(move || {
-            let reader = ChannelReader {
-                rx,
-                current: Bytes::new(),
-            };
-            if images.has_extracted_layer(&diff_id) {
-                // Only the blob is missing (the layer came from an archive, say).
-                images.ingest_blob(reader, Some(&blob)).map(drop)
-            } else {
-                images.ingest_layer_blob(reader, &blob, &diff_id).map(drop)
-            }
-        })
-    };
-    let meter = progress.meter(&id, "Downloading", msg.size);
-    let downloaded = repository
-        .download_blob(&msg.blob, msg.size, &tx, &|n| meter.update(n))
-        .await;
-    // Closed by the extraction: it stopped reading before the download ended.
-    let extraction_stopped = tx.is_closed();
-    drop(tx);
-    if downloaded.is_ok() {
-        progress.layer(&id, "Verifying Checksum");
-        progress.layer(&id, "Download complete");
-    }
-    let extracted = extraction
-        .await
-        .map_err(|e| TransferError::Internal(format!("layer extraction task: {e}")))?;
-    match (downloaded, extracted) {
-        (Ok(()), Ok(())) => {
-            progress.bar(&id, "Extracting", msg.size, msg.size);
-            progress.layer(&id, "Pull complete");
-            Ok(())
+impl LayerTransfer {
+    async fn download(self, msg: Download) -> Result<(), TransferError> {
+        let id = short(&msg.blob);
+        let _permit = acquire(self.permits, &self.progress, &id).await;
+        let (tx, rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+        let extraction = {
+            let images = self.images.clone();
+            let (blob, diff_id) = (msg.blob.clone(), msg.diff_id.clone());
+            actix_rt::task::spawn_blocking(move || {
+                let reader = ChannelReader {
+                    rx,
+                    current: Bytes::new(),
+                };
+                if images.has_extracted_layer(&diff_id) {
+                    // Only the blob is missing (the layer came from an archive, say).
+                    images.ingest_blob(reader, Some(&blob)).map(drop)
+                } else {
+                    images.ingest_layer_blob(reader, &blob, &diff_id).map(drop)
+                }
+            })
+        };
+        let meter = self.progress.meter(&id, "Downloading", msg.size);
+        let downloaded = self
+            .repository
+            .download_blob(&msg.blob, msg.size, &tx, &|n| meter.update(n))
+            .await;
+        // Closed by the extraction: it stopped reading before the download ended.
+        let extraction_stopped = tx.is_closed();
+        drop(tx);
+        if downloaded.is_ok() {
+            self.progress.layer(&id, "Verifying Checksum");
+            self.progress.layer(&id, "Download complete");
         }
-        (Err(_), Err(e)) if extraction_stopped => Err(e.into()),
-        (Err(e), _) => Err(e.into()),
-        (Ok(()), Err(e)) => Err(e.into()),
+        let extracted = extraction
+            .await
+            .map_err(|e| TransferError::Internal(format!("layer extraction task: {e}")))?;
+        match (downloaded, extracted) {
+            (Ok(()), Ok(())) => {
+                self.progress.bar(&id, "Extracting", msg.size, msg.size);
+                self.progress.layer(&id, "Pull complete");
+                Ok(())
+            }
+            (Err(_), Err(e)) if extraction_stopped => Err(e.into()),
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), Err(e)) => Err(e.into()),
+        }
     }
 }
 
@@ -181,45 +200,42 @@ impl Read for ChannelReader {
     }
 }
 
-async fn upload(
-    repository: Arc<Repository>,
-    images: Arc<ImageStore>,
-    progress: Progress,
-    permits: Arc<Semaphore>,
-    msg: Upload,
-) -> Result<(), TransferError> {
-    let _permit = acquire(permits, &progress, &msg.id).await;
-    if repository.blob_exists(&msg.blob).await? {
-        progress.layer(&msg.id, "Layer already exists");
-        return Ok(());
-    }
-    let mut location = None;
-    for from in &msg.mount_from {
-        match repository.mount_blob(&msg.blob, from).await {
-            Ok(MountOutcome::Mounted) => {
-                progress.layer(&msg.id, &format!("Mounted from {from}"));
-                return Ok(());
-            }
-            Ok(MountOutcome::Upload(url)) => {
-                location = Some(url);
-                break;
-            }
-            Err(e) => tracing::debug!(blob = %msg.blob, from, "mount refused: {e}"),
+impl LayerTransfer {
+    async fn upload(self, msg: Upload) -> Result<(), TransferError> {
+        let _permit = acquire(self.permits, &self.progress, &msg.id).await;
+        if self.repository.blob_exists(&msg.blob).await? {
+            self.progress.layer(&msg.id, "Layer already exists");
+            return Ok(());
         }
+        let mut location = None;
+        for from in &msg.mount_from {
+            match self.repository.mount_blob(&msg.blob, from).await {
+                Ok(MountOutcome::Mounted) => {
+                    self.progress
+                        .layer(&msg.id, &format!("Mounted from {from}"));
+                    return Ok(());
+                }
+                Ok(MountOutcome::Upload(url)) => {
+                    location = Some(url);
+                    break;
+                }
+                Err(e) => tracing::debug!(blob = %msg.blob, from, "mount refused: {e}"),
+            }
+        }
+        let location = match location {
+            Some(location) => location,
+            None => self.repository.start_upload().await?,
+        };
+        let size = self.images.blob_size(&msg.blob)?;
+        let file = self.images.open_blob(&msg.blob)?;
+        let meter = Arc::new(self.progress.meter(&msg.id, "Pushing", size));
+        let body = file_stream(tokio::fs::File::from_std(file), meter);
+        self.repository
+            .finish_upload(location, &msg.blob, size, reqwest_body(body))
+            .await?;
+        self.progress.layer(&msg.id, "Pushed");
+        Ok(())
     }
-    let location = match location {
-        Some(location) => location,
-        None => repository.start_upload().await?,
-    };
-    let size = images.blob_size(&msg.blob)?;
-    let file = images.open_blob(&msg.blob)?;
-    let meter = Arc::new(progress.meter(&msg.id, "Pushing", size));
-    let body = file_stream(tokio::fs::File::from_std(file), meter);
-    repository
-        .finish_upload(location, &msg.blob, size, reqwest_body(body))
-        .await?;
-    progress.layer(&msg.id, "Pushed");
-    Ok(())
 }
 
 type ChunkStream =

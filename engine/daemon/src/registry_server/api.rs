@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::auth::Htpasswd;
-use super::repositories::{Paths, Repositories};
+use super::repositories::{Paths, Repositories, Repository};
 use crate::api::http::{empty, full, Body};
 use crate::engine::Engine;
 
@@ -423,23 +423,37 @@ impl Registry {
                 "manifests are deleted by digest",
             )
         })?;
+        self.change_repository(name, |repository| {
+            if !repository.manifests.remove(&digest) {
+                return Err(error(
+                    StatusCode::NOT_FOUND,
+                    "MANIFEST_UNKNOWN",
+                    "manifest unknown",
+                ));
+            }
+            repository.tags.retain(|_, d| *d != digest);
+            Ok(())
+        })?;
+        Ok(reply(StatusCode::ACCEPTED, &[], empty()))
+    }
+
+    /// Applies `change` to the existing repository `name` and saves the result; nothing
+    /// changes if `change` or the save fails.
+    fn change_repository(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Repository) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
         let mut repositories = self.repositories.lock();
         let mut updated = repositories.clone();
         let repository = updated
             .repositories
             .get_mut(name)
             .ok_or_else(|| name_unknown(name))?;
-        if !repository.manifests.remove(&digest) {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                "MANIFEST_UNKNOWN",
-                "manifest unknown",
-            ));
-        }
-        repository.tags.retain(|_, d| *d != digest);
+        change(repository)?;
         self.commit(&updated)?;
         *repositories = updated;
-        Ok(reply(StatusCode::ACCEPTED, &[], empty()))
+        Ok(())
     }
 
     fn has_blob(&self, name: &str, digest: &Digest) -> bool {
@@ -499,17 +513,13 @@ impl Registry {
     }
 
     fn delete_blob(&self, name: &str, digest: &Digest) -> Result<Reply, RegistryError> {
-        let mut repositories = self.repositories.lock();
-        let mut updated = repositories.clone();
-        let repository = updated
-            .repositories
-            .get_mut(name)
-            .ok_or_else(|| name_unknown(name))?;
-        if !repository.blobs.remove(digest) {
-            return Err(blob_unknown());
-        }
-        self.commit(&updated)?;
-        *repositories = updated;
+        self.change_repository(name, |repository| {
+            if repository.blobs.remove(digest) {
+                Ok(())
+            } else {
+                Err(blob_unknown())
+            }
+        })?;
         Ok(reply(StatusCode::ACCEPTED, &[], empty()))
     }
 
@@ -518,6 +528,16 @@ impl Registry {
             return Err(upload_unknown());
         }
         Ok(self.paths.uploads.join(id))
+    }
+
+    /// The file of an upload in progress; an unknown one is the registry's
+    /// `BLOB_UPLOAD_UNKNOWN`.
+    fn existing_upload(&self, id: &str) -> Result<PathBuf, RegistryError> {
+        let path = self.upload_path(id)?;
+        if !path.is_file() {
+            return Err(upload_unknown());
+        }
+        Ok(path)
     }
 
     fn upload_reply(
@@ -585,10 +605,7 @@ impl Registry {
         id: &str,
         req: Request<Incoming>,
     ) -> Result<Reply, RegistryError> {
-        let path = self.upload_path(id)?;
-        if !path.is_file() {
-            return Err(upload_unknown());
-        }
+        let path = self.existing_upload(id)?;
         append_body(&path, req.into_body()).await?;
         self.upload_reply(StatusCode::ACCEPTED, name, id)
     }
@@ -599,10 +616,7 @@ impl Registry {
         id: &str,
         req: Request<Incoming>,
     ) -> Result<Reply, RegistryError> {
-        let path = self.upload_path(id)?;
-        if !path.is_file() {
-            return Err(upload_unknown());
-        }
+        let path = self.existing_upload(id)?;
         let digest = query_param(&req, "digest")
             .ok_or_else(|| error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest missing"))?;
         append_body(&path, req.into_body()).await?;

@@ -852,13 +852,7 @@ impl Writer<'_> {
             rustix::fs::chmodat(&f.dir.fd, f.leaf.as_c_str(), f.meta.mode, AtFlags::empty())
                 .op("chmod")?;
         }
-        rustix::fs::utimensat(
-            &f.dir.fd,
-            f.leaf.as_c_str(),
-            &f.meta.times,
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .op("setting times")
+        self.set_times_at(&f.dir, &f.leaf, &f.meta)
     }
 
     fn fix_symlink(&self, link: &Symlink) -> Result<(), Failure> {
@@ -866,10 +860,14 @@ impl Writer<'_> {
         if self.fixes(&link.dir, &link.meta).0 {
             self.chown_at(&link.dir, &link.leaf, &link.meta)?;
         }
+        self.set_times_at(&link.dir, &link.leaf, &link.meta)
+    }
+
+    fn set_times_at(&self, dir: &Dir, leaf: &CString, meta: &Metadata) -> Result<(), Failure> {
         rustix::fs::utimensat(
-            &link.dir.fd,
-            link.leaf.as_c_str(),
-            &link.meta.times,
+            &dir.fd,
+            leaf.as_c_str(),
+            &meta.times,
             AtFlags::SYMLINK_NOFOLLOW,
         )
         .op("setting times")

@@ -1,0 +1,103 @@
+//! Untrusted API input through the parsers berthd runs it through: the create-container
+//! body as far as the runtime spec, exec bodies, `filters`, `--change` lines, the query
+//! string and `X-Registry-Auth`. The first byte picks the parser; the rest is its input.
+//! Whatever the input, each must answer with a value or an error, never panic.
+
+#![no_main]
+
+use berth_engine::api::http::{decode_json, Filters, Query};
+use berth_engine::container::create::{check_supported, merge_config, validate_name};
+use berth_engine::container::record::{ContainerDir, ContainerRecord, State};
+use berth_engine::container::spec::runtime_config;
+use berth_engine::events::filter::EventFilter;
+use bollard_stubs::models::{ContainerCreateBody, ExecConfig, ExecStartConfig};
+use libfuzzer_sys::fuzz_target;
+use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
+
+const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn image() -> ImageConfiguration {
+    let config = ConfigBuilder::default()
+        .cmd(vec!["sh".to_string()])
+        .env(vec!["PATH=/bin".to_string()])
+        .build()
+        .unwrap();
+    ImageConfigurationBuilder::default()
+        .config(config)
+        .build()
+        .unwrap()
+}
+
+fn create_container(body: &[u8]) {
+    let Ok(mut body) = decode_json::<ContainerCreateBody>(body) else {
+        return;
+    };
+    let mut host_config = body.host_config.take().unwrap_or_default();
+    if check_supported(&host_config).is_err() {
+        return;
+    }
+    let Ok(config) = merge_config(&body, &image(), ID) else {
+        return;
+    };
+    if let Some(hostname) = &config.hostname {
+        let _ = validate_name(hostname);
+    }
+    // A missing `-v` source directory is created on the host, as Docker does: not for a fuzzer.
+    host_config.binds = None;
+    let record = ContainerRecord {
+        id: ID.to_string(),
+        name: "fuzz".to_string(),
+        created: Default::default(),
+        image_id: format!("sha256:{ID}"),
+        config,
+        host_config,
+        layers: vec!["/nonexistent/layer".into()],
+        state: State::created(),
+    };
+    let dir = ContainerDir::new("/nonexistent/containers".as_ref(), ID);
+    let _ = runtime_config(&record, &dir);
+}
+
+fn exec_bodies(body: &[u8]) {
+    let _ = decode_json::<ExecConfig>(body);
+    if let Ok(start) = decode_json::<ExecStartConfig>(body) {
+        let _ = berth_engine::container::exec::console_size(start.console_size.as_ref());
+    }
+}
+
+fn filters(raw: &str) {
+    if let Ok(filters) = Filters::parse(raw) {
+        let _ = EventFilter::parse(&filters);
+    }
+}
+
+fn changes(raw: &str) {
+    let lines: Vec<String> = raw.lines().map(str::to_string).collect();
+    let mut config = oci_spec::image::Config::default();
+    let _ = berth_images::changes::apply_changes(&mut config, &lines);
+}
+
+fn query(raw: &str) {
+    let query = Query::parse(Some(raw));
+    let _ = query.filters();
+    let _ = query.all("changes");
+}
+
+fn registry_auth(raw: &str) {
+    let _ = berth_distribution::auth::Credentials::from_header(raw);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, input)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(input);
+    match which % 6 {
+        0 => create_container(input),
+        1 => exec_bodies(input),
+        2 => filters(&text),
+        3 => changes(&text),
+        4 => query(&text),
+        _ => registry_auth(&text),
+    }
+});
