@@ -5,7 +5,6 @@ mod args;
 mod client;
 mod commands;
 mod credentials;
-mod detach;
 mod docker_config;
 mod error;
 #[cfg(test)]

@@ -113,6 +113,24 @@ impl Tmux {
         }
     }
 
+    /// Waits until a line of the window starts with `prefix`; returns the last such line.
+    /// Fails the test as [`Tmux::wait_for`] does.
+    #[track_caller]
+    pub fn wait_for_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + EVENTUALLY_LIMIT;
+        loop {
+            let screen = self.screen();
+            if let Some(line) = screen.lines().rev().find(|l| l.starts_with(prefix)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {EVENTUALLY_LIMIT:?} waiting for a line starting {prefix:?}; the terminal shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Gives the window a new size, as a user resizing their terminal does.
     #[track_caller]
     pub fn resize(&self, columns: u16, rows: u16) {

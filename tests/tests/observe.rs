@@ -188,6 +188,22 @@ fn docker_top_lists_the_containers_processes() {
         .stderr_has("is not running");
 }
 
+/// The container's and the host's CPU time between `precpu_stats` and `cpu_stats`.
+fn cpu_deltas(stats: &serde_json::Value) -> (u64, u64) {
+    let delta = |path: &[&str]| {
+        let read = |section: &str| {
+            let value = path.iter().fold(&stats[section], |v, key| &v[key]);
+            value.as_u64().unwrap_or(0)
+        };
+        let (before, now) = (read("precpu_stats"), read("cpu_stats"));
+        assert!(before > 0 && now >= before, "{path:?}: {stats}");
+        now - before
+    };
+    let system = delta(&["system_cpu_usage"]);
+    assert!(system > 0, "no host CPU time between the samples: {stats}");
+    (delta(&["cpu_usage", "total_usage"]), system)
+}
+
 #[test]
 fn docker_stats_no_stream_and_every_field_the_cli_reads() {
     let d = Daemon::with_busybox();
@@ -287,6 +303,36 @@ fn docker_stats_no_stream_and_every_field_the_cli_reads() {
         stats["blkio_stats"]["io_service_bytes_recursive"].is_array(),
         "{stats}"
     );
+
+    // Requests that come together, as `docker stats --no-stream` sends one per container,
+    // trigger passes close together; the CPU % of each must still span real time, or a busy
+    // host shows 0% for a spinning container.
+    let usage_deltas: Vec<(u64, u64)> = std::thread::scope(|scope| {
+        let requests: Vec<_> = ["spin", "idle", "spin", "idle", "spin"]
+            .into_iter()
+            .map(|name| {
+                let d = &d;
+                scope.spawn(move || {
+                    d.api(
+                        "GET",
+                        &format!("/containers/{name}/stats?stream=false"),
+                        None,
+                    )
+                    .json()
+                })
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|request| cpu_deltas(&request.join().unwrap()))
+            .collect()
+    });
+    for (i, (container, _)) in usage_deltas.iter().enumerate().step_by(2) {
+        assert!(
+            *container > 0,
+            "spin request {i} used no CPU: {usage_deltas:?}"
+        );
+    }
 
     let one_shot = d
         .api(

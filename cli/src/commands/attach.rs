@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use berth_stdio::DetachKeys;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Method;
@@ -14,7 +15,6 @@ use tokio::task::JoinHandle;
 use crate::args::AttachArgs;
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client, Upgraded};
-use crate::detach::DetachKeys;
 use crate::error::CliError;
 use crate::stream::Output;
 use crate::terminal::{self, RawMode};

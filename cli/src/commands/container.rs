@@ -17,9 +17,9 @@ use crate::args::{
 };
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
-use crate::detach::DetachKeys;
 use crate::error::{all_succeeded, start_failure_code, CliError, EXIT_DAEMON_OR_ARGS};
 use crate::options::{create_body, Environment};
+use berth_stdio::DetachKeys;
 
 /// docker's shape for a failed `run`/`create`: prefixed, with a pointer to
 /// the command's help.
@@ -477,6 +477,7 @@ pub async fn rename(client: &mut Client, args: RenameArgs) -> Result<(), CliErro
 mod tests {
     use super::*;
     use crate::fake_daemon::{FakeDaemon, Reply};
+    use berth_stdio::{encode_frame, StreamKind};
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -498,13 +499,6 @@ mod tests {
         }
     }
 
-    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![kind, 0, 0, 0];
-        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        f.extend_from_slice(payload);
-        f
-    }
-
     /// A session that sends nothing, as `run` without -i.
     fn output_only() -> Foreground {
         Foreground {
@@ -517,9 +511,13 @@ mod tests {
 
     fn foreground_routes(method: &str, path: &str) -> Reply {
         match (method, path) {
-            ("POST", p) if p.contains("/attach?") => {
-                Reply::Upgrade([frame(1, b"hello\n"), frame(2, b"oops\n")].concat())
-            }
+            ("POST", p) if p.contains("/attach?") => Reply::Upgrade(
+                [
+                    encode_frame(StreamKind::Stdout, b"hello\n"),
+                    encode_frame(StreamKind::Stderr, b"oops\n"),
+                ]
+                .concat(),
+            ),
             ("POST", p) if p.contains("/wait?condition=") => {
                 Reply::AfterStart(r#"{"StatusCode":3}"#.into())
             }

@@ -137,6 +137,7 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
     use crate::fake_daemon::{FakeDaemon, Reply};
+    use berth_stdio::{encode_frame, StreamKind};
     use clap::Parser;
 
     fn parse(args: &[&str]) -> ExecArgs {
@@ -192,18 +193,13 @@ mod tests {
         assert!(body.get("ConsoleSize").is_none());
     }
 
-    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![kind, 0, 0, 0];
-        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        f.extend_from_slice(payload);
-        f
-    }
-
     fn routes(method: &str, path: &str) -> Reply {
         match (method, path) {
             ("GET", "/v1.49/containers/web/json") => Reply::Json(200, r#"{"Id":"c1"}"#.into()),
             ("POST", "/v1.49/containers/web/exec") => Reply::Json(201, r#"{"Id":"e1"}"#.into()),
-            ("POST", "/v1.49/exec/e1/start") => Reply::Upgrade(frame(1, b"inside\n")),
+            ("POST", "/v1.49/exec/e1/start") => {
+                Reply::Upgrade(encode_frame(StreamKind::Stdout, b"inside\n"))
+            }
             ("GET", "/v1.49/exec/e1/json") => {
                 Reply::Json(200, r#"{"ExitCode":127,"Running":false}"#.into())
             }

@@ -321,12 +321,10 @@ fn become_user(process: &ProcessPlan) -> Result<String, StartFailure> {
         Some(name) => {
             let resolved =
                 user::resolve(name, passwd.as_deref(), group.as_deref()).map_err(other)?;
-            (
-                resolved.uid,
-                resolved.gid,
-                resolved.supplementary_gids,
-                resolved.home,
-            )
+            // Docker's groups for a named user: its primary group first, then the others.
+            let mut groups = vec![resolved.gid];
+            groups.extend((resolved.supplementary_gids.iter()).filter(|g| **g != resolved.gid));
+            (resolved.uid, resolved.gid, groups, resolved.home)
         }
         None => (
             process.user.uid,

@@ -72,6 +72,7 @@ pub use plan::{cgroup_path, PlanError, USER_ANNOTATION};
 pub use seccomp::{SeccompError, SeccompFilter};
 pub use spawn::{cgroup, spawn, spawn_with, SpawnError};
 pub use terminal::TerminalError;
+pub use user::{resolve as resolve_user, ExecUser, UserError};
 
 /// Where the container's root filesystem comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! `POST /containers/{id}/attach` and `POST /containers/{id}/resize`.
 
+use berth_stdio::DetachKeys;
 use hyper::body::Incoming;
 use hyper::Request;
 
@@ -7,9 +8,8 @@ use super::containers::find;
 use super::error::ApiError;
 use super::hijack;
 use super::http::{status_only, ApiResult, Query};
-use crate::container::actor::{Attach, Attachment, Resize};
+use crate::container::actor::{Attach, Attachment, Detached, Resize};
 use crate::container::attach::{Framing, Session, SessionInput};
-use crate::container::detach::DetachKeys;
 use crate::container::logs;
 use crate::engine::Engine;
 
@@ -62,6 +62,7 @@ pub async fn attach(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
             detach: tty.then_some(detach_keys),
         }),
         before_close: None,
+        on_detach: Some(Box::new(move || addr.do_send(Detached { exec_id: None }))),
     };
     Ok(hijack::upgrade(req, framing, async move { session }))
 }

@@ -11,7 +11,7 @@ use super::containers::find;
 use super::error::ApiError;
 use super::hijack;
 use super::http::{json, read_json, status_only, ApiResult, Query};
-use crate::container::actor::ContainerActor;
+use crate::container::actor::{ContainerActor, Detached};
 use crate::container::attach::{Framing, Session, SessionInput};
 use crate::container::exec::{
     self, CheckExec, CreateExec, ExecStart, InspectExec, ResizeExec, StartExec,
@@ -58,7 +58,7 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
     };
     if !start.attached {
         return match addr.send(start).await??.failure {
-            Some(failure) => Err(ApiError::bad_request(failure)),
+            Some(failure) => Err(failure),
             None => status_only(StatusCode::OK),
         };
     }
@@ -69,9 +69,17 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
     .await??;
     // As with Docker, the start request's Tty decides the stream's framing.
     let framing = Framing::of_tty(body.tty == Some(true));
+    let exec_id = exec_id.to_owned();
     let session = async move {
         match addr.send(start).await {
-            Ok(Ok(started)) => exec_session(started, framing),
+            Ok(Ok(started)) => {
+                let on_detach = move || {
+                    addr.do_send(Detached {
+                        exec_id: Some(exec_id),
+                    })
+                };
+                exec_session(started, framing, Box::new(on_detach))
+            }
             Ok(Err(error)) => failed(framing, &error.message),
             Err(error) => failed(framing, &error.to_string()),
         }
@@ -84,7 +92,7 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
 }
 
 /// The session of a started exec; one that could not start only says why.
-fn exec_session(started: ExecStart, framing: Framing) -> Session {
+fn exec_session(started: ExecStart, framing: Framing, on_detach: Box<dyn FnOnce()>) -> Session {
     let ExecStart {
         tty,
         attach_stdout,
@@ -96,7 +104,7 @@ fn exec_session(started: ExecStart, framing: Framing) -> Session {
         exited,
     } = started;
     if let Some(failure) = failure {
-        return failed(framing, &failure);
+        return failed(framing, &failure.message);
     }
     Session {
         output,
@@ -112,6 +120,7 @@ fn exec_session(started: ExecStart, framing: Framing) -> Session {
         before_close: Some(Box::pin(async move {
             let _ = exited.await;
         })),
+        on_detach: Some(on_detach),
     }
 }
 
@@ -125,6 +134,7 @@ fn failed(framing: Framing, why: &str) -> Session {
         preamble: framing.encode(StreamKind::Stdout, format!("{why}\r\n").as_bytes()),
         input: None,
         before_close: None,
+        on_detach: None,
     }
 }
 

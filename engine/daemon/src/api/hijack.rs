@@ -2,6 +2,8 @@
 //! the attach session served on the upgraded connection once hyper hands it over.
 
 use std::future::Future;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::{Request, Response, StatusCode};
@@ -43,10 +45,17 @@ pub fn upgrade<B>(
         }
         _ => "application/vnd.docker.raw-stream",
     };
+    let socket = req.extensions().get::<ConnectionSocket>().copied();
     let upgrading = hyper::upgrade::on(&mut req);
     actix_rt::spawn(async move {
         match upgrading.await {
-            Ok(upgraded) => attach::serve(TokioIo::new(upgraded), session.await).await,
+            Ok(upgraded) => {
+                if let Some(socket) = socket {
+                    // The upgraded connection owns the socket: `socket` stays open.
+                    until_the_answer_is_read(socket).await;
+                }
+                attach::serve(TokioIo::new(upgraded), session.await).await
+            }
             Err(err) => tracing::debug!("the client did not take the upgraded connection: {err}"),
         }
     });
@@ -57,4 +66,40 @@ pub fn upgrade<B>(
     headers.insert(UPGRADE, HeaderValue::from_static("tcp"));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// How long a client may take to read the 101 answer before the session starts anyway.
+const ANSWER_READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// The unix socket a request came on, for [`upgrade`] to watch.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSocket(pub RawFd);
+
+/// Waits until the client has read everything sent on `socket` so far (the 101 answer).
+///
+/// Some clients read the answer through a buffered reader and then the stream from the bare
+/// socket (docker-py does): output that arrived with the answer sits in the reader's buffer
+/// and is never seen. A starved client is slow enough for an exec's first output, or an
+/// error written right away, to arrive with the answer. So the session begins only once
+/// the kernel has handed the client every byte of the answer (the socket's SIOCOUTQ is 0),
+/// or after [`ANSWER_READ_LIMIT`] for a client that does not read.
+async fn until_the_answer_is_read(ConnectionSocket(fd): ConnectionSocket) {
+    let deadline = Instant::now() + ANSWER_READ_LIMIT;
+    while unread_by_peer(fd) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// What the peer of unix socket `fd` has not read yet of what was sent (0 on error: the
+/// session then goes ahead as it would without this check).
+fn unread_by_peer(fd: std::os::fd::RawFd) -> libc::c_int {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer, which points at `queued`; `fd`
+    // is the open socket the upgraded connection owns.
+    let status = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+    if status == 0 {
+        queued
+    } else {
+        0
+    }
 }

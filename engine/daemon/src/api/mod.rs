@@ -18,6 +18,7 @@ pub mod routes;
 pub mod system;
 
 use std::convert::Infallible;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use hyper::body::Incoming;
@@ -48,9 +49,11 @@ pub async fn serve(listener: UnixListener, engine: Engine) {
             }
         };
         let engine = engine.clone();
+        let socket = hijack::ConnectionSocket(stream.as_raw_fd());
         actix_rt::spawn(async move {
-            let service = service_fn(move |req| {
+            let service = service_fn(move |mut req: Request<Incoming>| {
                 let engine = engine.clone();
+                req.extensions_mut().insert(socket);
                 async move { Ok::<_, Infallible>(handle(engine, req).await) }
             });
             let connection = http1::Builder::new()

@@ -24,9 +24,11 @@ use crate::engine::Services;
 use crate::events::Publish;
 use crate::stats;
 
+mod detached;
 mod observe;
 mod pause;
 
+pub use detached::Detached;
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
 pub use pause::{Pause, Unpause};
 

@@ -16,8 +16,8 @@ use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::detach::DetachKeys;
-use super::logs;
+use berth_stdio::DetachKeys;
+
 use super::output::{Chunk, StreamKind};
 use super::stdio::StdinPort;
 
@@ -42,11 +42,7 @@ impl Framing {
     pub fn encode(self, stream: StreamKind, data: &[u8]) -> Vec<u8> {
         match self {
             Framing::Raw => data.to_vec(),
-            Framing::Multiplexed => {
-                let mut framed = logs::frame_header(stream as u8, data.len()).to_vec();
-                framed.extend_from_slice(data);
-                framed
-            }
+            Framing::Multiplexed => berth_stdio::encode_frame(stream.into(), data),
         }
     }
 }
@@ -75,6 +71,8 @@ pub struct Session {
     /// Awaited once the output has ended, before the connection closes: an exec's exit code
     /// must be recorded before its client, seeing the end, asks for it.
     pub before_close: Option<LocalBoxFuture<'static, ()>>,
+    /// Called when the client detaches with the detach keys (for Docker's event).
+    pub on_detach: Option<Box<dyn FnOnce()>>,
 }
 
 /// Why the input side asks the session to end.
@@ -96,6 +94,7 @@ where
         preamble,
         input,
         before_close,
+        on_detach,
     } = session;
     let (reader, mut writer) = tokio::io::split(io);
     let (stop_sender, mut stop) = oneshot::channel();
@@ -124,7 +123,14 @@ where
                     }
                 }
                 reason = &mut stop, if stop_armed => match reason {
-                    Ok(Stop::Detached) | Ok(Stop::InputEnded) => {
+                    Ok(Stop::Detached) => {
+                        if let Some(on_detach) = on_detach {
+                            on_detach();
+                        }
+                        delivered = false;
+                        break;
+                    }
+                    Ok(Stop::InputEnded) => {
                         delivered = false;
                         break;
                     }
@@ -237,17 +243,40 @@ mod tests {
         (port, read, closed)
     }
 
+    /// A raw session of `output` with both streams; with `input` going to a process's stdin.
+    fn raw_session(output: mpsc::Receiver<Chunk>, input: Option<SessionInput>) -> Session {
+        Session {
+            output: Some(output),
+            stdout: true,
+            stderr: true,
+            framing: Framing::Raw,
+            preamble: Vec::new(),
+            input,
+            before_close: None,
+            on_detach: None,
+        }
+    }
+
+    fn input(
+        port: Option<StdinPort>,
+        close_at_eof: bool,
+        detach: Option<DetachKeys>,
+    ) -> SessionInput {
+        SessionInput {
+            port: watch::channel(port).1,
+            close_at_eof,
+            detach,
+        }
+    }
+
     #[actix_rt::test]
     async fn output_is_framed_and_filtered_and_ends_with_the_process() {
         let (sender, output) = mpsc::channel(8);
         let mut client = start(Session {
-            output: Some(output),
-            stdout: true,
             stderr: false,
             framing: Framing::Multiplexed,
             preamble: b"log".to_vec(),
-            input: None,
-            before_close: None,
+            ..raw_session(output, None)
         });
         sender
             .send(chunk(StreamKind::Stdout, b"out"))
@@ -268,20 +297,7 @@ mod tests {
     async fn end_of_input_closes_stdin_and_the_output_keeps_flowing() {
         let (sender, output) = mpsc::channel(8);
         let (port, mut process_stdin, closed) = stdin_pipe();
-        let (_port_sender, port_receiver) = watch::channel(Some(port));
-        let mut client = start(Session {
-            output: Some(output),
-            stdout: true,
-            stderr: true,
-            framing: Framing::Raw,
-            preamble: Vec::new(),
-            input: Some(SessionInput {
-                port: port_receiver,
-                close_at_eof: true,
-                detach: None,
-            }),
-            before_close: None,
-        });
+        let mut client = start(raw_session(output, Some(input(Some(port), true, None))));
         client.write_all(b"typed").await.unwrap();
         client.shutdown().await.unwrap();
         closed.await.unwrap();
@@ -301,23 +317,20 @@ mod tests {
     async fn the_detach_keys_end_the_session_but_not_the_process() {
         let (sender, output) = mpsc::channel(8);
         let (port, mut process_stdin, mut closed) = stdin_pipe();
-        let (_port_sender, port_receiver) = watch::channel(Some(port));
+        let (detached_sender, detached) = oneshot::channel();
         let mut client = start(Session {
-            output: Some(output),
-            stdout: true,
-            stderr: true,
-            framing: Framing::Raw,
-            preamble: Vec::new(),
-            input: Some(SessionInput {
-                port: port_receiver,
-                close_at_eof: false,
-                detach: Some(DetachKeys::default()),
-            }),
-            before_close: None,
+            on_detach: Some(Box::new(move || {
+                let _ = detached_sender.send(());
+            })),
+            ..raw_session(
+                output,
+                Some(input(Some(port), false, Some(DetachKeys::default()))),
+            )
         });
         client.write_all(b"ls\n\x10\x11ignored").await.unwrap();
         assert_eq!(read_all(&mut client).await, b"");
         assert!(sender.is_closed(), "the session let go of the output");
+        detached.await.expect("the detach was announced");
         // Only what came before the keys reached the process, whose stdin stays open.
         let mut first = [0u8; 3];
         process_stdin.read_exact(&mut first).await.unwrap();
@@ -332,19 +345,14 @@ mod tests {
     async fn input_before_the_start_waits_for_the_process() {
         let (sender, output) = mpsc::channel(8);
         let (port_sender, port_receiver) = watch::channel(None);
-        let mut client = start(Session {
-            output: Some(output),
-            stdout: true,
-            stderr: true,
-            framing: Framing::Raw,
-            preamble: Vec::new(),
-            input: Some(SessionInput {
+        let mut client = start(raw_session(
+            output,
+            Some(SessionInput {
                 port: port_receiver,
                 close_at_eof: true,
                 detach: None,
             }),
-            before_close: None,
-        });
+        ));
         client.write_all(b"early").await.unwrap();
         client.shutdown().await.unwrap();
         let (port, mut process_stdin, closed) = stdin_pipe();

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use berth_runtime::{ProcessIo, StartFailureKind, Stdio};
+use berth_stdio::DetachKeys;
 use berth_supervisor::{ClientError, ExecRequest, ExitRecord, Refusal};
 use bollard_stubs::models::ExecConfig as ExecCreateBody;
 use oci_spec::runtime::{LinuxCapabilitiesBuilder, Process};
@@ -22,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::actor::ContainerActor;
 use super::create::DEFAULT_PATH;
-use super::detach::DetachKeys;
+use super::exec_user;
 use super::output::{Chunk, OutputHub};
 use super::record::Status;
 use super::spec;
@@ -280,7 +281,7 @@ impl Handler<CreateExec> for ContainerActor {
         };
         let id = ids::new_container_id();
         self.emit(
-            &format!("exec_create: {}", settings.cmd.join(" ")),
+            &event_action("exec_create", &settings.cmd),
             &[("execID", id.clone())],
         );
         self.services.execs.insert(&id, &self.record.id);
@@ -339,7 +340,7 @@ pub struct ExecStart {
     pub detach_keys: DetachKeys,
     /// Why the process could not start (its exit code is recorded already); nothing comes
     /// out of `output` then.
-    pub failure: Option<String>,
+    pub failure: Option<ApiError>,
     /// Resolves once the exit code is recorded.
     pub exited: oneshot::Receiver<()>,
 }
@@ -360,26 +361,30 @@ impl Handler<StartExec> for ContainerActor {
             Ok(prepared) => prepared,
             Err(error) => return refuse(error),
         };
+        // As Docker's, announced before anything can fail.
+        self.emit(
+            &event_action("exec_start", &settings.cmd),
+            &[("execID", msg.id.clone())],
+        );
         let hub = Arc::new(OutputHub::default());
         let output = msg.attached.then(|| hub.subscribe());
+        if let Some(user) = &request.config.user {
+            if let Err(error) = exec_user::check(self.record.state.pid, user) {
+                let start = self.execs.get_mut(&msg.id).map(|exec| {
+                    // Docker's lookup error is untyped: a 500 for `exec -d`.
+                    let why = ApiError::internal(error.to_string());
+                    failed_start(exec, &settings, output, 126, why)
+                });
+                return AtomicResponse::new(Box::pin(fut::ready(start)));
+            }
+        }
         let supervisor = self.services.supervisor.clone();
         let id = msg.id.clone();
         AtomicResponse::new(Box::pin(
             async move { supervisor.exec(request, process_io).await }
                 .into_actor(self)
                 .map(move |outcome, act, _| {
-                    let (exit_sender, exited) = oneshot::channel();
                     let exec = act.execs.get_mut(&id)?;
-                    let mut start = ExecStart {
-                        tty: settings.tty,
-                        attach_stdout: settings.attach_stdout,
-                        attach_stderr: settings.attach_stderr,
-                        output,
-                        stdin: None,
-                        detach_keys: settings.detach_keys.clone(),
-                        failure: None,
-                        exited,
-                    };
                     let started = match outcome {
                         Ok(Ok(started)) => started,
                         Ok(Err(failure)) => {
@@ -389,34 +394,71 @@ impl Handler<StartExec> for ContainerActor {
                                 StartFailureKind::NotFound => 127,
                                 _ => 126,
                             };
-                            exec.exit_waiters.push(exit_sender);
-                            exec.record_exit(0, code);
-                            start.failure = Some(format!(
+                            let why = ApiError::bad_request(format!(
                                 "exec failed: unable to start container process: {}",
                                 failure.message
                             ));
-                            return Ok(start);
+                            return Ok(failed_start(exec, &settings, output, code, why));
                         }
                         Err(error) => {
                             exec.state = State::Created;
                             return Err(supervisor_error(error));
                         }
                     };
+                    let (exit_sender, exited) = oneshot::channel();
                     exec.exit_waiters.push(exit_sender);
                     exec.state = State::Running {
                         pid: started.spawned.pid,
                     };
-                    let action = format!("exec_start: {}", settings.cmd.join(" "));
-                    start.stdin =
-                        connect_exec_io(exec, &settings, started.terminal, daemon_io, hub)
-                            .map_err(|error| {
-                                ApiError::internal(format!("connecting to exec {id}: {error}"))
-                            })?
-                            .map(|port| watch::channel(Some(port)).1);
-                    act.emit(&action, &[("execID", id.clone())]);
-                    Ok(start)
+                    let stdin = connect_exec_io(exec, &settings, started.terminal, daemon_io, hub)
+                        .map_err(|error| {
+                            ApiError::internal(format!("connecting to exec {id}: {error}"))
+                        })?
+                        .map(|port| watch::channel(Some(port)).1);
+                    Ok(ExecStart {
+                        tty: settings.tty,
+                        attach_stdout: settings.attach_stdout,
+                        attach_stderr: settings.attach_stderr,
+                        output,
+                        stdin,
+                        detach_keys: settings.detach_keys.clone(),
+                        failure: None,
+                        exited,
+                    })
                 }),
         ))
+    }
+}
+
+/// Docker's action for an exec's events: the command and its arguments after a space, which
+/// is there even when there are none.
+fn event_action(kind: &str, cmd: &[String]) -> String {
+    let (program, args) = cmd
+        .split_first()
+        .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+    format!("{kind}: {program} {}", args.join(" "))
+}
+
+/// Records that `exec` could not start, with exit code `code`, and says why to its client.
+fn failed_start(
+    exec: &mut Exec,
+    settings: &Settings,
+    output: Option<mpsc::Receiver<Chunk>>,
+    code: i64,
+    why: ApiError,
+) -> ExecStart {
+    let (exit_sender, exited) = oneshot::channel();
+    exec.exit_waiters.push(exit_sender);
+    exec.record_exit(0, code);
+    ExecStart {
+        tty: settings.tty,
+        attach_stdout: settings.attach_stdout,
+        attach_stderr: settings.attach_stderr,
+        output,
+        stdin: None,
+        detach_keys: settings.detach_keys.clone(),
+        failure: Some(why),
+        exited,
     }
 }
 

@@ -17,6 +17,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use berth_stdio::{frame_header, StreamKind};
 use chrono::{DateTime, Utc};
 
 use crate::api::error::ApiError;
@@ -29,13 +30,6 @@ pub struct ReadOptions {
     pub tail: Option<usize>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-}
-
-/// The 8-byte header of Docker's multiplexed stream: stream type, three zero bytes, and the
-/// payload length, big-endian.
-pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
-    let len = (len as u32).to_be_bytes();
-    [stream, 0, 0, 0, len[0], len[1], len[2], len[3]]
 }
 
 /// Docker's clients send `since`/`until` as `seconds[.nanoseconds]` since the epoch;
@@ -501,7 +495,11 @@ impl LogReader {
         });
         let stamp_len = stamp.as_ref().map_or(0, |s| s.len() + 1);
         if !self.tty {
-            let stream = if entry.stderr { 2 } else { 1 };
+            let stream = if entry.stderr {
+                StreamKind::Stderr
+            } else {
+                StreamKind::Stdout
+            };
             output.extend_from_slice(&frame_header(stream, stamp_len + entry.log.len()));
         }
         if let Some(stamp) = stamp {
@@ -577,11 +575,10 @@ mod tests {
         }
     }
 
-    fn framed(parts: &[(u8, &str)]) -> Vec<u8> {
+    fn framed(parts: &[(StreamKind, &str)]) -> Vec<u8> {
         let mut out = Vec::new();
         for (stream, text) in parts {
-            out.extend_from_slice(&frame_header(*stream, text.len()));
-            out.extend_from_slice(text.as_bytes());
+            out.extend(berth_stdio::encode_frame(*stream, text.as_bytes()));
         }
         out
     }
@@ -615,7 +612,7 @@ mod tests {
         };
         assert_eq!(
             read(&path, &tail, false).unwrap(),
-            framed(&[(2, "b\n"), (1, "c\n")])
+            framed(&[(StreamKind::Stderr, "b\n"), (StreamKind::Stdout, "c\n")])
         );
         let only_stdout = ReadOptions {
             stderr: false,

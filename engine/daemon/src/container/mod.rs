@@ -4,8 +4,8 @@
 pub mod actor;
 pub mod attach;
 pub mod create;
-pub mod detach;
 pub mod exec;
+pub mod exec_user;
 pub mod files;
 pub mod logs;
 pub mod notify;

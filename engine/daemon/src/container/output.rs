@@ -19,6 +19,15 @@ pub enum StreamKind {
     Stderr = 2,
 }
 
+impl From<StreamKind> for berth_stdio::StreamKind {
+    fn from(stream: StreamKind) -> Self {
+        match stream {
+            StreamKind::Stdout => berth_stdio::StreamKind::Stdout,
+            StreamKind::Stderr => berth_stdio::StreamKind::Stderr,
+        }
+    }
+}
+
 impl StreamKind {
     pub fn name(self) -> &'static str {
         match self {

@@ -6,9 +6,12 @@
 //! Passes run only when someone asks: once a second while a stream is open, and on demand
 //! for single samples. Requests that arrive together share a pass.
 //!
-//! A single sample (`stream=false`) carries the previous pass as `precpu_stats`, as Docker's
-//! does, so that the CPU % can be computed from it. When there is no recent previous pass,
-//! a second one follows after [`PRIME_INTERVAL`] instead of Docker's full second.
+//! A sample carries an earlier one as `precpu_stats`, as Docker's does, so that the CPU %
+//! can be computed from the two. Docker's earlier sample is its collector's previous tick,
+//! a second before; ours is the newest pass at least [`PRIME_INTERVAL`] older, and a single
+//! sample (`stream=false`) that has none waits for the pass that makes one so. Never the
+//! pass just before: requests for other containers trigger passes too, and two passes a
+//! millisecond apart show no CPU time on a busy host (`/proc/stat` counts in 10 ms ticks).
 
 pub mod host;
 pub mod json;
@@ -24,16 +27,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use host::{InterfaceCounters, KeptFile};
 
-/// How long after a first pass the second one runs, when a single sample needs a previous
-/// one to compute CPU usage against.
+/// The shortest time between a sample and the earlier one its CPU usage is computed
+/// against; how long a single sample waits when it has none yet.
 pub const PRIME_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How often a stream gets a sample, as Docker's.
 pub const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A previous pass older than this is not used as `precpu_stats`: the CPU % would be an
+/// An earlier pass older than this is not used as `precpu_stats`: the CPU % would be an
 /// average over too long a time.
-const PREVIOUS_FRESHNESS: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+const PREVIOUS_FRESHNESS: Duration = Duration::from_secs(2);
 
 /// A stream's frames are samples; one the client has not read yet is replaced rather than
 /// queued.
@@ -61,31 +64,73 @@ pub struct Frame {
     pub machine_memory: u64,
 }
 
+/// A sample and when (monotonic) it was taken.
+#[derive(Clone)]
+struct Taken {
+    at: Instant,
+    sample: Arc<Sample>,
+}
+
 struct Tracked {
     pid: i32,
     host_network: bool,
     cgroup: Option<OpenStats>,
     net: Option<KeptFile>,
-    last: Option<Arc<Sample>>,
-    previous: Option<Arc<Sample>>,
+    last: Option<Taken>,
+    /// The sample `precpu_stats` comes from: the newest one at least [`PRIME_INTERVAL`]
+    /// older than `last`, or, while there is none, the oldest fresh one, which becomes it.
+    baseline: Option<Taken>,
 }
 
 impl Tracked {
+    fn record(&mut self, new: Taken) {
+        // Oldest first: the baseline is never newer than the last sample.
+        let fresh = [self.baseline.take(), self.last.take()]
+            .into_iter()
+            .flatten()
+            .filter(|c| new.at.duration_since(c.at) <= PREVIOUS_FRESHNESS);
+        let (mut newest_old_enough, mut oldest_too_recent) = (None, None);
+        for candidate in fresh {
+            if new.at.duration_since(candidate.at) >= PRIME_INTERVAL {
+                newest_old_enough = Some(candidate);
+            } else if oldest_too_recent.is_none() {
+                oldest_too_recent = Some(candidate);
+            }
+        }
+        self.baseline = newest_old_enough.or(oldest_too_recent);
+        self.last = Some(new);
+    }
+
+    fn forget_samples(&mut self) {
+        self.last = None;
+        self.baseline = None;
+    }
+
+    /// The earlier sample to compute CPU usage against, if there is one far enough back.
+    fn previous(&self) -> Option<&Taken> {
+        let (last, baseline) = (self.last.as_ref()?, self.baseline.as_ref()?);
+        let window = last.at.duration_since(baseline.at);
+        (PRIME_INTERVAL..=PREVIOUS_FRESHNESS)
+            .contains(&window)
+            .then_some(baseline)
+    }
+
+    /// When a pass would give this container a sample with a previous one.
+    fn previous_due(&self) -> Option<Instant> {
+        let oldest = self.baseline.as_ref().or(self.last.as_ref())?;
+        Some(oldest.at + PRIME_INTERVAL)
+    }
+
     fn frame(&self, with_previous: bool, machine_memory: u64) -> Option<Frame> {
-        let current = self.last.clone()?;
-        let previous = self
-            .previous
-            .clone()
-            .filter(|p| with_previous && current.read - p.read <= PREVIOUS_FRESHNESS);
+        let current = self.last.as_ref()?.sample.clone();
+        let previous = with_previous
+            .then(|| self.previous().map(|p| p.sample.clone()))
+            .flatten();
         Some(Frame {
             current,
             previous,
             machine_memory,
         })
-    }
-
-    fn has_fresh_previous(&self) -> bool {
-        matches!((&self.last, &self.previous), (Some(last), Some(prev)) if last.read - prev.read <= PREVIOUS_FRESHNESS)
     }
 }
 
@@ -159,23 +204,24 @@ impl Sampler {
     fn pass(&mut self) {
         let (system_cpu_ns, online_cpus) = self.system_cpu();
         let read = Utc::now();
+        let at = Instant::now();
         let Some(hierarchy) = &self.hierarchy else {
             return;
         };
         for (id, tracked) in self.containers.iter_mut() {
             let sampled = sample_one(hierarchy, id, tracked, read, system_cpu_ns, online_cpus);
             match sampled {
-                Ok(sample) => {
-                    tracked.previous = tracked.last.replace(Arc::new(sample));
-                }
+                Ok(sample) => tracked.record(Taken {
+                    at,
+                    sample: Arc::new(sample),
+                }),
                 Err(err) => {
                     // The container is exiting (its cgroup is going away) or the files
                     // broke: reopen them next time.
                     tracing::debug!("sampling container {id}: {err}");
                     tracked.cgroup = None;
                     tracked.net = None;
-                    tracked.previous = None;
-                    tracked.last = None;
+                    tracked.forget_samples();
                 }
             }
         }
@@ -191,7 +237,7 @@ impl Sampler {
                 None => Some(None),
                 Some(t) if t.last.is_none() => Some(None),
                 Some(t) if waiter.one_shot => Some(t.frame(false, self.machine_memory)),
-                Some(t) if t.has_fresh_previous() => Some(t.frame(true, self.machine_memory)),
+                Some(t) if t.previous().is_some() => Some(t.frame(true, self.machine_memory)),
                 Some(_) => None,
             };
             match answer {
@@ -239,8 +285,12 @@ impl Sampler {
 
     fn schedule_next(&mut self, ctx: &mut Context<Self>) {
         let mut next = self.streams.iter().map(|s| s.due).min();
-        if !self.waiters.is_empty() {
-            let primed = Instant::now() + PRIME_INTERVAL;
+        let primed = self
+            .waiters
+            .iter()
+            .filter_map(|w| self.containers.get(&w.id)?.previous_due())
+            .min();
+        if let Some(primed) = primed {
             next = Some(next.map_or(primed, |n| n.min(primed)));
         }
         if let Some(at) = next {
@@ -316,7 +366,7 @@ impl Handler<Track> for Sampler {
                 cgroup: None,
                 net: None,
                 last: None,
-                previous: None,
+                baseline: None,
             },
         );
     }
@@ -405,38 +455,76 @@ impl Handler<Watch> for Sampler {
 mod tests {
     use super::*;
 
-    fn sample_at(seconds: i64) -> Arc<Sample> {
-        Arc::new(Sample {
-            read: DateTime::from_timestamp(seconds, 0).unwrap(),
-            cgroup_version: 2,
-            cgroup: CgroupStats::default(),
-            system_cpu_ns: 0,
-            online_cpus: 1,
-            networks: None,
-        })
+    /// A sample taken `ms` milliseconds after `start`, its CPU time being `ms` too.
+    fn taken(start: Instant, ms: u64) -> Taken {
+        Taken {
+            at: start + Duration::from_millis(ms),
+            sample: Arc::new(Sample {
+                read: DateTime::from_timestamp_millis(ms as i64).unwrap(),
+                cgroup_version: 2,
+                cgroup: CgroupStats::default(),
+                system_cpu_ns: ms,
+                online_cpus: 1,
+                networks: None,
+            }),
+        }
     }
 
-    fn tracked(last: Option<i64>, previous: Option<i64>) -> Tracked {
-        Tracked {
+    fn tracked_with(start: Instant, passes: &[u64]) -> Tracked {
+        let mut tracked = Tracked {
             pid: 1,
             host_network: false,
             cgroup: None,
             net: None,
-            last: last.map(sample_at),
-            previous: previous.map(sample_at),
+            last: None,
+            baseline: None,
+        };
+        for &ms in passes {
+            tracked.record(taken(start, ms));
         }
+        tracked
+    }
+
+    fn previous_ms(tracked: &Tracked) -> Option<u64> {
+        let frame = tracked.frame(true, 0)?;
+        frame.previous.map(|p| p.system_cpu_ns)
+    }
+
+    #[test]
+    fn cpu_usage_is_never_computed_against_a_pass_just_before() {
+        let start = Instant::now();
+        let tracked = tracked_with(start, &[0, 1]);
+        assert_eq!(previous_ms(&tracked), None, "1 ms is no window");
+        assert_eq!(tracked.previous_due(), Some(start + PRIME_INTERVAL));
+        let tracked = tracked_with(start, &[0, 1, 50, 100]);
+        assert_eq!(previous_ms(&tracked), Some(0), "the first pass waited for");
+    }
+
+    #[test]
+    fn the_previous_sample_is_the_newest_one_old_enough() {
+        let start = Instant::now();
+        assert_eq!(
+            previous_ms(&tracked_with(start, &[0, 1000, 2000])),
+            Some(1000)
+        );
+        assert_eq!(previous_ms(&tracked_with(start, &[0, 1000, 1050])), Some(0));
+        // The stream's pass a second on, shortly after a single sample's extra pass.
+        let tracked = tracked_with(start, &[0, 1000, 1050, 2000]);
+        assert_eq!(previous_ms(&tracked), Some(1050));
     }
 
     #[test]
     fn a_stale_previous_sample_is_not_used_for_cpu_usage() {
-        assert!(tracked(Some(100), Some(99)).has_fresh_previous());
-        assert!(!tracked(Some(100), Some(10)).has_fresh_previous());
-        assert!(!tracked(Some(100), None).has_fresh_previous());
-        let frame = tracked(Some(100), Some(10)).frame(true, 0).unwrap();
-        assert!(frame.previous.is_none());
-        let frame = tracked(Some(100), Some(99)).frame(false, 0).unwrap();
+        let start = Instant::now();
+        let tracked = tracked_with(start, &[0, 10_000]);
+        assert_eq!(previous_ms(&tracked), None);
+        assert_eq!(
+            tracked.previous_due(),
+            Some(start + Duration::from_secs(10) + PRIME_INTERVAL)
+        );
+        let frame = tracked_with(start, &[0, 1000]).frame(false, 0).unwrap();
         assert!(frame.previous.is_none(), "one-shot has no previous sample");
-        assert!(tracked(None, None).frame(true, 0).is_none());
+        assert!(tracked_with(start, &[]).frame(true, 0).is_none());
     }
 
     #[actix_rt::test]

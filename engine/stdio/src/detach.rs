@@ -1,7 +1,5 @@
-//! Detach keys: the key sequence (ctrl-p ctrl-q unless `--detach-keys` names another) that
-//! ends an attached session on a TTY without stopping the container. docker's client watches
-//! for them itself (the daemon does too), so that it knows it detached rather than saw the
-//! container end.
+//! Detach keys: the key sequence (ctrl-p ctrl-q unless the client names another) that ends an
+//! attached session on a TTY without stopping the container.
 //!
 //! Docker's syntax is a comma-separated list of keys, each a single character, `ctrl-X` for
 //! X in `@`, `a`–`z`, `[`, `\`, `]`, `^`, `_`, or `DEL`.
