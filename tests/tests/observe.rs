@@ -150,10 +150,14 @@ fn a_container_printing_100_mb_loses_no_line_and_the_daemon_stays_small() {
 fn docker_top_lists_the_containers_processes() {
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "busy", "busybox", "sh", "-c", "sleep 1000 & wait"]);
-    eventually("two processes in busy", || {
+    // Until the forked child has exec'd, it is a second `sh`.
+    eventually("sh and sleep in busy", || {
         d.api("GET", "/containers/busy/top", None).json()["Processes"]
             .as_array()
-            .is_some_and(|p| p.len() == 2)
+            .is_some_and(|p| {
+                p.len() == 2
+                    && p[1].as_array().and_then(|row| row.last()) == Some(&"sleep 1000".into())
+            })
     });
     let pid = d.container_pid("busy").to_string();
     let out = d.docker(&["top", "busy"]).ok();
