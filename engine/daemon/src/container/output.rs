@@ -225,8 +225,28 @@ impl LineSplitter {
     }
 }
 
-/// How much one read takes from a pipe (the pipes hold 1 MiB).
+/// How much one read takes from a pipe at most (the pipes hold 1 MiB).
 const READ_CHUNK: usize = 256 * 1024;
+/// What a read buffer starts with. Most containers print little; zeroed 256 KiB buffers
+/// for both pipes of every container cost berthd about 300 kB of resident memory each.
+const FIRST_READ: usize = 4 * 1024;
+
+/// A pipe's read buffer: it starts at [`FIRST_READ`] and doubles, up to [`READ_CHUNK`],
+/// each time a read fills it, so a container that floods its output soon reads in large
+/// chunks while an idle one holds a page.
+struct ReadBuffer(Vec<u8>);
+
+impl ReadBuffer {
+    fn new() -> ReadBuffer {
+        ReadBuffer(vec![0; FIRST_READ])
+    }
+
+    fn grow_if_filled(&mut self, read: usize) {
+        if read == self.0.len() && read < READ_CHUNK {
+            self.0.resize(read * 2, 0);
+        }
+    }
+}
 
 /// Copies both pipes until both reach EOF, which happens once every process of the
 /// container holding them has exited. Returns only then, so that nothing is lost.
@@ -257,12 +277,12 @@ pub async fn pump(
     };
     let mut split_out = LineSplitter::default();
     let mut split_err = LineSplitter::default();
-    let mut buf_out = vec![0u8; READ_CHUNK];
-    let mut buf_err = vec![0u8; READ_CHUNK];
+    let mut buf_out = ReadBuffer::new();
+    let mut buf_err = ReadBuffer::new();
     while out.is_some() || err.is_some() {
         let (stream, result) = tokio::select! {
-            r = async { out.as_mut().unwrap().read(&mut buf_out).await }, if out.is_some() => (StreamKind::Stdout, r),
-            r = async { err.as_mut().unwrap().read(&mut buf_err).await }, if err.is_some() => (StreamKind::Stderr, r),
+            r = async { out.as_mut().unwrap().read(&mut buf_out.0).await }, if out.is_some() => (StreamKind::Stdout, r),
+            r = async { err.as_mut().unwrap().read(&mut buf_err.0).await }, if err.is_some() => (StreamKind::Stderr, r),
         };
         let n = match result {
             Ok(0) | Err(_) => {
@@ -284,10 +304,11 @@ pub async fn pump(
             }
             Ok(n) => n,
         };
-        let (data, splitter) = match stream {
-            StreamKind::Stdout => (&buf_out[..n], &mut split_out),
-            StreamKind::Stderr => (&buf_err[..n], &mut split_err),
+        let (buffer, splitter) = match stream {
+            StreamKind::Stdout => (&mut buf_out, &mut split_out),
+            StreamKind::Stderr => (&mut buf_err, &mut split_err),
         };
+        let data = &buffer.0[..n];
         let mut failed = None;
         let time = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
         splitter.push(data, |line| {
@@ -307,11 +328,12 @@ pub async fn pump(
         if let Some(e) = failed {
             tracing::warn!("writing container log: {e}");
         }
-        hub.publish(&Chunk {
+        let chunk = Chunk {
             stream,
             data: Bytes::copy_from_slice(data),
-        })
-        .await;
+        };
+        buffer.grow_if_filled(n);
+        hub.publish(&chunk).await;
     }
     if let Err(e) = writer.flush() {
         tracing::warn!("writing container log: {e}");
@@ -323,6 +345,18 @@ pub async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_buffers_grow_only_when_filled_and_stop_at_the_chunk_size() {
+        let mut buffer = ReadBuffer::new();
+        buffer.grow_if_filled(FIRST_READ - 1);
+        assert_eq!(buffer.0.len(), FIRST_READ);
+        for _ in 0..20 {
+            let full = buffer.0.len();
+            buffer.grow_if_filled(full);
+        }
+        assert_eq!(buffer.0.len(), READ_CHUNK);
+    }
 
     fn split(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
         let mut s = LineSplitter::default();
