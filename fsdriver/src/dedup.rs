@@ -534,16 +534,7 @@ fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
 
 /// The names in `dir`, but `.` and `..`.
 fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<CString>> {
-    let mut names = Vec::new();
-    let mut listing = Dir::read_from(dir)?;
-    while let Some(entry) = listing.read() {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !matches!(name.to_bytes(), b"." | b"..") {
-            names.push(name.to_owned());
-        }
-    }
-    Ok(names)
+    Ok(list_typed(dir)?.into_iter().map(|(name, _)| name).collect())
 }
 
 /// The names in `dir` with their types as the directory records them (possibly
