@@ -1,6 +1,7 @@
 //! Untrusted API input through the parsers berthd runs it through: the create-container
 //! body as far as the runtime spec, exec bodies, `filters`, `--change` lines, the query
-//! string and `X-Registry-Auth`. The first byte picks the parser; the rest is its input.
+//! string (with the container name it may carry) and `X-Registry-Auth`. The first byte
+//! picks the parser; the rest is its input.
 //! Whatever the input, each must answer with a value or an error, never panic.
 
 #![no_main]
@@ -39,9 +40,6 @@ fn create_container(body: &[u8]) {
     let Ok(config) = merge_config(&body, &image(), ID) else {
         return;
     };
-    if let Some(hostname) = &config.hostname {
-        let _ = validate_name(hostname);
-    }
     // A missing `-v` source directory is created on the host, as Docker does: not for a fuzzer.
     host_config.binds = None;
     let record = ContainerRecord {
@@ -79,6 +77,9 @@ fn changes(raw: &str) {
 
 fn query(raw: &str) {
     let query = Query::parse(Some(raw));
+    if let Some(name) = query.get("name") {
+        let _ = validate_name(name);
+    }
     let _ = query.filters();
     let _ = query.all("changes");
 }
