@@ -231,17 +231,17 @@ const READ_CHUNK: usize = 256 * 1024;
 /// for both pipes of every container cost berthd about 300 kB of resident memory each.
 const FIRST_READ: usize = 4 * 1024;
 
-/// A pipe's read buffer: it starts at [`FIRST_READ`] and doubles, up to [`READ_CHUNK`],
-/// each time a read fills it, so a container that floods its output soon reads in large
-/// chunks while an idle one holds a page.
-struct ReadBuffer(Vec<u8>);
+/// A pipe's or terminal's read buffer: it starts at [`FIRST_READ`] and doubles, up to
+/// [`READ_CHUNK`], each time a read fills it, so a container that floods its output soon
+/// reads in large chunks while an idle one holds a page.
+pub(crate) struct ReadBuffer(pub(crate) Vec<u8>);
 
 impl ReadBuffer {
-    fn new() -> ReadBuffer {
+    pub(crate) fn new() -> ReadBuffer {
         ReadBuffer(vec![0; FIRST_READ])
     }
 
-    fn grow_if_filled(&mut self, read: usize) {
+    pub(crate) fn grow_if_filled(&mut self, read: usize) {
         if read == self.0.len() && read < READ_CHUNK {
             self.0.resize(read * 2, 0);
         }

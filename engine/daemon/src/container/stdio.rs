@@ -18,7 +18,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 
-use super::output::{Chunk, JsonLogWriter, LineSplitter, LogProgress, OutputHub, StreamKind};
+use super::output::{
+    Chunk, JsonLogWriter, LineSplitter, LogProgress, OutputHub, ReadBuffer, StreamKind,
+};
 
 /// How much input may wait for the process to read it before the client's reads pause.
 const INPUT_BACKLOG: usize = 16;
@@ -163,10 +165,10 @@ pub async fn relay_terminal(master: OwnedFd, log: Option<TerminalLog>, hub: Arc<
     if let Err(error) = &reader {
         tracing::error!("watching a terminal's output: {error}");
     }
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = ReadBuffer::new();
     // A terminal that cannot be watched still ends the output properly below.
     while let Ok(reader) = &reader {
-        let n = match reader.read(&mut buf).await {
+        let n = match reader.read(&mut buf.0).await {
             Ok(0) => break,
             Ok(n) => n,
             // EIO: the last slave is closed. The master reads what was written before that.
@@ -178,13 +180,14 @@ pub async fn relay_terminal(master: OwnedFd, log: Option<TerminalLog>, hub: Arc<
             }
         };
         if let Some((writer, splitter, progress)) = &mut log {
-            write_log(writer, splitter, progress, &buf[..n]);
+            write_log(writer, splitter, progress, &buf.0[..n]);
         }
-        hub.publish(&Chunk {
+        let chunk = Chunk {
             stream: StreamKind::Stdout,
-            data: Bytes::copy_from_slice(&buf[..n]),
-        })
-        .await;
+            data: Bytes::copy_from_slice(&buf.0[..n]),
+        };
+        buf.grow_if_filled(n);
+        hub.publish(&chunk).await;
     }
     if let Some((mut writer, mut splitter, progress)) = log {
         let time = now();
