@@ -1326,8 +1326,10 @@ fn memory_limit_kills_and_pids_limit_contains_a_fork_bomb(fx: &Fixture) -> TestR
         run.output
     );
 
-    // Forks beyond the limit fail instead of filling the host.
-    let script = "n=0; while [ $n -lt 64 ]; do sleep 1000 & n=$((n+1)); done 2>&1 | head -1; echo tasks=$(ls /sys/fs/cgroup/pids/ >/dev/null; cat /sys/fs/cgroup/pids/pids.current)";
+    // Forks beyond the limit fail instead of filling the host. The count is
+    // read with the `read` builtin: the cgroup is still full of sleeps then,
+    // so a command substitution could not fork to read it.
+    let script = "n=0; while [ $n -lt 64 ]; do sleep 1000 & n=$((n+1)); done 2>&1 | head -1; read tasks < /sys/fs/cgroup/pids/pids.current; echo tasks=$tasks";
     let mut c = container(fx, "pids", &["sh", "-c", script]);
     limits(&mut c, None, Some(16));
     let run = c.run()?;
