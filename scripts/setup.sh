@@ -35,12 +35,13 @@ release_dir=${CARGO_TARGET_DIR:-$repo/target}/release
 # --- install ----------------------------------------------------------------------------
 # Copy then rename, so replacing a binary that is running (berthd) never fails with ETXTBSY.
 # An unchanged binary is left alone, so a running berthd keeps running.
-for bin in berth berthd; do
+# berthd starts the supervisor (berth-supervisor) from its own directory.
+for bin in berth berthd berth-supervisor; do
   cmp -s "$release_dir/$bin" "/usr/local/bin/$bin" && continue
   install -m 0755 "$release_dir/$bin" "/usr/local/bin/.$bin.new"
   mv -f "/usr/local/bin/.$bin.new" "/usr/local/bin/$bin"
 done
-log "installed /usr/local/bin/berth and /usr/local/bin/berthd"
+log "installed /usr/local/bin/berth, /usr/local/bin/berthd and /usr/local/bin/berth-supervisor"
 
 man_dir=/usr/local/share/man/man1
 mkdir -p "$man_dir"
@@ -60,7 +61,8 @@ restart_stale_daemon() {
   for dir in /proc/[0-9]*; do
     pid=${dir#/proc/}
     [ "$(readlink "$dir/exe" 2>/dev/null)" = "/usr/local/bin/berthd (deleted)" ] || continue
-    # The supervisor is the same binary (`berthd supervise`); only the daemon is restarted.
+    # A supervisor started by an older berthd is that binary too (`berthd supervise`); only
+    # the daemon is restarted. Supervisors keep their containers and exit once they have none.
     tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -q '^[^ ]* supervise' && continue
     log "stopping berthd $pid (its binary was replaced)"
     kill -TERM "$pid" 2>/dev/null || continue

@@ -23,7 +23,7 @@
 # --no-density, --keep-going (a failed figure is reported as "failed" instead of stopping).
 # Environment (defaults for the full run): ROUNDS=3 RUNS=10 N=50 BIG_MB=400 LOG_MB=100
 # DENSITY=1000 DOCKER_DENSITY=100 IDLE_CPU_SECONDS=10 SETTLE=3 (seconds to let memory settle
-# before and after starting containers), BERTH_BIN_DIR (berth and berthd;
+# before and after starting containers), BERTH_BIN_DIR (berth, berthd and berth-supervisor;
 # default: $CARGO_TARGET_DIR/release, else target/release), E2E_TMP (scratch parent, /tmp).
 #
 # Host tweaks for Podman, from ../shared/peers (see 05_host_setup.sh and common.sh there):
@@ -75,8 +75,8 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root: the engines start real containers"
-if [ ! -x "$BERTH_BIN_DIR/berth" ] || [ ! -x "$BERTH_BIN_DIR/berthd" ]; then
-  die "no berth/berthd in $BERTH_BIN_DIR; build them: cargo build --release --bins (or set BERTH_BIN_DIR)"
+if [ ! -x "$BERTH_BIN_DIR/berth" ] || [ ! -x "$BERTH_BIN_DIR/berthd" ] || [ ! -x "$BERTH_BIN_DIR/berth-supervisor" ]; then
+  die "no berth/berthd/berth-supervisor in $BERTH_BIN_DIR; build them: cargo build --release --bins (or set BERTH_BIN_DIR)"
 fi
 
 T=$(mktemp -d "${E2E_TMP:-/tmp}/berth-e2e.XXXXXX")
@@ -131,7 +131,7 @@ BERTHD_PID="" DOCKERD_PID="" CONTAINERD_PID="" REGISTRY_PID="" PODMAN_SERVICE_PI
 supervisor_pids() { # the berth supervisor started for our exec root
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "supervise --exec-root $T/berth/exec" &&
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "berth-supervisor --exec-root $T/berth/exec" &&
       echo "${p#/proc/}"
   done
   return 0

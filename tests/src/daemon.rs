@@ -1,5 +1,6 @@
 //! A berthd of one's own: started on fresh temporary roots, torn down without a trace.
 
+use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -20,7 +21,7 @@ const DAEMON_LIMIT: Duration = Duration::from_secs(30);
 /// A running berthd with its own data root, exec root and socket in a temporary directory.
 ///
 /// Dropping it removes every container, stops berthd with SIGTERM, checks that the supervisor
-/// (`berthd supervise --exec-root <exec root>`) exited on its own, and deletes the directory
+/// (`berth-supervisor --exec-root <exec root>`) exited on its own, and deletes the directory
 /// after lazily unmounting whatever is still mounted under it.
 pub struct Daemon {
     dir: tempfile::TempDir,
@@ -395,7 +396,7 @@ impl Daemon {
         problems
     }
 
-    /// Process IDs of this daemon's supervisor: `berthd supervise ... --exec-root <exec root>`.
+    /// Process IDs of this daemon's supervisor: `berth-supervisor --exec-root <exec root>`.
     fn supervisor_pids(&self) -> Vec<libc::pid_t> {
         let exec_root = self.exec_root.as_os_str().as_bytes();
         let Ok(entries) = fs::read_dir("/proc") else {
@@ -415,7 +416,8 @@ impl Daemon {
                     return false;
                 };
                 let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-                args.contains(&&b"supervise"[..])
+                let program = args.first().map(|arg0| Path::new(OsStr::from_bytes(arg0)));
+                program.and_then(Path::file_name) == Some(OsStr::new("berth-supervisor"))
                     && args.iter().any(|a| {
                         *a == exec_root || a.strip_prefix(b"--exec-root=") == Some(exec_root)
                     })

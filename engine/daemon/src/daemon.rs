@@ -83,13 +83,8 @@ async fn serve(config: DaemonConfig) -> Result<()> {
                 )
             })?;
 
-    let mut start = std::process::Command::new(
-        std::env::current_exe().context("finding the berthd executable")?,
-    );
-    start
-        .arg("supervise")
-        .arg("--exec-root")
-        .arg(&config.exec_root);
+    let mut start = std::process::Command::new(supervisor_executable()?);
+    start.arg("--exec-root").arg(&config.exec_root);
     let (supervisor, mut exits) = SupervisorClient::connect_or_start(&config.exec_root, start)
         .await
         .context("starting the supervisor")?;
@@ -280,6 +275,13 @@ fn adopted_io(tty: bool, known: berth_supervisor::KnownContainer) -> Option<Adop
         }),
         _ => None,
     }
+}
+
+/// The supervisor's executable: the one installed next to berthd's, so a berthd starts the
+/// supervisor built with it. (A missing one fails the start with its path.)
+fn supervisor_executable() -> Result<std::path::PathBuf> {
+    let berthd = std::env::current_exe().context("finding the berthd executable")?;
+    Ok(berthd.with_file_name(berth_supervisor::EXECUTABLE))
 }
 
 async fn release(supervisor: &SupervisorClient, id: &str) {

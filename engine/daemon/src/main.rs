@@ -1,13 +1,10 @@
-//! berthd: the berth daemon.
-//!
-//! `berthd supervise` is the hidden mode that runs the single supervisor process (see
-//! berth-supervisor). It is dispatched before anything else starts, because the supervisor
-//! must stay single-threaded: it forks containers.
+//! berthd: the berth daemon. It starts the supervisor, `berth-supervisor`, from its own
+//! directory (see berth-supervisor).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 use berth_engine::config::{
     DaemonConfig, DistributionConfig, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST,
@@ -52,37 +49,10 @@ struct Args {
     /// TLS private key (PEM) of the served registry
     #[arg(long, value_name = "FILE", requires = "registry_tls_cert")]
     registry_tls_key: Option<PathBuf>,
-    #[command(subcommand)]
-    mode: Option<Mode>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Mode {
-    /// Run the supervisor that parents every container (started by berthd itself)
-    #[command(hide = true)]
-    Supervise {
-        #[arg(long)]
-        exec_root: PathBuf,
-    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Mode::Supervise { exec_root }) = args.mode {
-        // The supervisor's stderr is its log file (<exec-root>/supervisor.log).
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-            .with_ansi(false)
-            .with_writer(std::io::stderr)
-            .init();
-        return match berth_supervisor::run_supervisor(&exec_root) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("berthd supervise: {err}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -137,7 +137,7 @@ struct Answer {
 impl SupervisorClient {
     /// Connects to the supervisor of `exec_root`, or starts one with `start` if none answers.
     ///
-    /// `start` must run [`crate::run`] (berthd passes `berthd supervise --exec-root DIR`). It
+    /// `start` must run [`crate::run`] (berthd passes `berth-supervisor --exec-root DIR`). It
     /// gets the connection as its stdin and [`CONNECTION_FD_ENV`]`=0`, so no one waits for the
     /// socket to appear. Returns the client and the channel of exit events, which closes when
     /// the connection is lost (the daemon then connects again and lists).

@@ -9,8 +9,8 @@
 //! per berthd instance (per exec root), and a container costs it a table entry and a few
 //! descriptors.
 //!
-//! The supervisor is the hidden `berthd supervise --exec-root DIR` mode of the berthd binary,
-//! running [`run_supervisor`]. It
+//! The supervisor is the `berth-supervisor --exec-root DIR` executable ([`EXECUTABLE`]),
+//! installed next to berthd and running [`run_supervisor`]. It
 //! - detaches from the daemon at start (fork, setsid, stdio to /dev/null and
 //!   `supervisor.log`), so the daemon's death, signals and terminal never reach it;
 //! - is a child subreaper, so a container's PID 1 stays its (grand)child even if the runtime
@@ -71,6 +71,9 @@ pub use exit::{read_exit_record, ExitRecord, EXIT_FILE};
 pub use protocol::{ExecRequest, ExitEvent, Refusal, SpawnRequest, PROTOCOL_VERSION};
 pub use spawner::{RuntimeSpawner, Spawner};
 pub use supervisor::{run, run_supervisor, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
+
+/// The file name of the supervisor's executable; berthd starts the one in its own directory.
+pub const EXECUTABLE: &str = "berth-supervisor";
 
 /// The files of a supervisor in its exec root.
 pub mod paths {

@@ -152,7 +152,7 @@ pub fn run<S: Spawner>(options: SupervisorOptions, spawner: S) -> Result<(), Sup
     supervisor.serve()
 }
 
-/// `berthd supervise --exec-root DIR`: the supervisor of `exec_root` with berth-runtime's
+/// `berth-supervisor --exec-root DIR`: the supervisor of `exec_root` with berth-runtime's
 /// spawner, connected as [`crate::SupervisorClient::connect_or_start`] arranges. See [`run`].
 pub fn run_supervisor(exec_root: &Path) -> Result<(), SupervisorError> {
     run(
