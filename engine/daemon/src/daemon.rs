@@ -54,6 +54,8 @@ fn lock_data_root(data_root: &Path) -> Result<File> {
 }
 
 pub fn run(config: DaemonConfig) -> Result<()> {
+    // Before the actix system and its threads start.
+    crate::heap::use_one_arena();
     let _lock = lock_data_root(&config.data_root)?;
     std::fs::create_dir_all(&config.exec_root)
         .with_context(|| format!("creating exec root {}", config.exec_root.display()))?;

@@ -9,6 +9,20 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Makes every thread of berthd allocate from glibc's main arena. A thread that has already
+/// allocated keeps its arena, so berthd calls it before starting any thread.
+///
+/// glibc gives each thread that allocates an arena of its own (up to eight per core), and
+/// `malloc_trim` cannot give back the free top of those arenas: measured after importing a
+/// busybox and a 100 MiB image, the arenas of blocking threads that had already exited kept
+/// 0.6 MB resident with a few kilobytes in use. In one arena, the trim reaches everything.
+/// The cost is a shared arena lock, which glibc takes only for allocations its per-thread
+/// cache cannot serve; the image import took as long either way.
+pub fn use_one_arena() {
+    // SAFETY: mallopt sets a parameter of glibc's allocator; it takes no pointers.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
 /// How long the API must be idle before the heap is trimmed.
 const QUIET: Duration = Duration::from_secs(1);
 
