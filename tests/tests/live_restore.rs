@@ -22,6 +22,21 @@ fn is_alive(pid: i32) -> bool {
     !has_exited(pid)
 }
 
+/// The parent of `pid` and the file name of the parent's executable.
+fn parent_program(pid: i32) -> (i32, String) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ppid: i32 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("PPid:"))
+        .expect("a PPid line")
+        .trim()
+        .parse()
+        .unwrap();
+    let exe = fs::read_link(format!("/proc/{ppid}/exe")).unwrap();
+    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+    (ppid, name)
+}
+
 /// A container that prints "before", waits for `go` to appear in the bind-mounted `trigger`
 /// directory, prints "after" and exits with 42.
 fn start_waiter(d: &Daemon, name: &str, trigger: &Path) {
@@ -51,6 +66,8 @@ fn kill_9_of_berthd_loses_nothing() {
         .ok();
     let keeper_pid = d.container_pid("keeper");
     let waiter_pid = d.container_pid("waiter");
+    let (supervisor_pid, supervisor) = parent_program(keeper_pid);
+    assert_eq!(supervisor, "berth-supervisor", "the supervisor parents the containers");
     let ids_before = {
         let mut ids = d.container_ids();
         ids.sort();
@@ -74,6 +91,11 @@ fn kill_9_of_berthd_loses_nothing() {
     assert_eq!(
         keeper["State"]["Pid"], keeper_pid,
         "the same process, adopted"
+    );
+    assert_eq!(
+        parent_program(keeper_pid).0,
+        supervisor_pid,
+        "the supervisor outlived berthd"
     );
     let waiter = d.inspect("waiter");
     assert_eq!(waiter["State"]["Status"], "exited", "{waiter}");
