@@ -67,7 +67,10 @@ fn kill_9_of_berthd_loses_nothing() {
     let keeper_pid = d.container_pid("keeper");
     let waiter_pid = d.container_pid("waiter");
     let (supervisor_pid, supervisor) = parent_program(keeper_pid);
-    assert_eq!(supervisor, "berth-supervisor", "the supervisor parents the containers");
+    assert_eq!(
+        supervisor, "berth-supervisor",
+        "the supervisor parents the containers"
+    );
     let ids_before = {
         let mut ids = d.container_ids();
         ids.sort();
