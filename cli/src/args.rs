@@ -280,6 +280,9 @@ pub enum ContainerCommand {
     /// Create a new image from a container's changes
     #[command(override_usage = "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
     Commit(CommitArgs),
+    /// Remove all stopped containers
+    #[command(override_usage = "berth container prune [OPTIONS]")]
+    Prune(ContainerPruneArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -340,6 +343,9 @@ pub enum SystemCommand {
     /// Show docker disk usage
     #[command(override_usage = "berth system df [OPTIONS]")]
     Df(DfArgs),
+    /// Remove unused data
+    #[command(override_usage = "berth system prune [OPTIONS]")]
+    Prune(SystemPruneArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod attach;
 pub mod commit;
+pub mod container_prune;
 pub mod containers;
 pub mod distribution;
 pub mod error;
@@ -140,6 +141,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
 
         Route::ContainerList => containers::list(engine, req).await,
         Route::ContainerCreate => containers::create(engine, req).await,
+        Route::ContainerPrune => container_prune::prune(engine, req).await,
         Route::ContainerInspect(id) => containers::inspect(engine, id).await,
         Route::ContainerStart(id) => containers::start(engine, id).await,
         Route::ContainerStop(id) => containers::stop(engine, id, req).await,

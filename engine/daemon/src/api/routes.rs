@@ -17,6 +17,7 @@ pub enum Route<'a> {
     Auth,
     ContainerList,
     ContainerCreate,
+    ContainerPrune,
     ContainerInspect(&'a str),
     ContainerStart(&'a str),
     ContainerStop(&'a str),
@@ -67,6 +68,7 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
 
         (&Method::GET, ["containers", "json"]) => Route::ContainerList,
         (&Method::POST, ["containers", "create"]) => Route::ContainerCreate,
+        (&Method::POST, ["containers", "prune"]) => Route::ContainerPrune,
         (&Method::GET, ["containers", id, "json"]) => Route::ContainerInspect(id),
         (&Method::POST, ["containers", id, "start"]) => Route::ContainerStart(id),
         (&Method::POST, ["containers", id, "stop"]) => Route::ContainerStop(id),
@@ -141,7 +143,6 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)
         || path.starts_with("/images/search")
-        || path.starts_with("/containers/prune")
     {
         return ApiError::unsupported(&format!("{method} {path}"));
     }
