@@ -137,6 +137,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::History(args) => image_admin::history(client, args).await,
         Command::Export(args) => archive::export(client, args).await,
         Command::Commit(args) => image_admin::commit(client, args).await,
+        Command::Diff(args) => archive::diff(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -167,6 +168,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
             ContainerCommand::Export(args) => archive::export(client, args).await,
             ContainerCommand::Commit(args) => image_admin::commit(client, args).await,
+            ContainerCommand::Diff(args) => archive::diff(client, args).await,
             ContainerCommand::Prune(args) => prune::containers(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },

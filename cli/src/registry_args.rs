@@ -174,6 +174,12 @@ pub struct DfArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long, value_name = "FILE")]

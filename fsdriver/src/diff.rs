@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-const WHITEOUT_PREFIX: &str = ".wh.";
+pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+pub(crate) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// Upper entries whose content stays in a lower layer.
 const LOWER_REFERENCES: &[(&[u8], &str)] = &[
     (b"trusted.overlay.redirect", "redirect"),
@@ -60,7 +60,10 @@ impl DiffError {
     }
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DiffError + 'a {
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> DiffError + 'a {
     move |source| DiffError::Io {
         op,
         path: path.to_path_buf(),
@@ -285,7 +288,10 @@ fn read_xattrs(path: &Path) -> Result<Xattrs, DiffError> {
 }
 
 /// The value of one xattr, or `None` when the file does not have it.
-fn lgetxattr(path: &Path, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>, DiffError> {
+pub(crate) fn lgetxattr(
+    path: &Path,
+    name: impl AsRef<OsStr>,
+) -> Result<Option<Vec<u8>>, DiffError> {
     let mut value = vec![0u8; 256];
     loop {
         match rustix::fs::lgetxattr(path, name.as_ref(), &mut value[..]) {

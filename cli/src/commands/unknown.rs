@@ -13,7 +13,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "config",
     "context",
     "cp",
-    "diff",
     "manifest",
     "network",
     "node",
@@ -28,7 +27,7 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["cp", "diff", "port", "update"];
+const LATER_CONTAINER: &[&str] = &["cp", "port", "update"];
 const LATER_IMAGE: &[&str] = &["build"];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
@@ -75,10 +74,10 @@ mod tests {
             build.to_string(),
             "'berth build' is not supported by berth yet"
         );
-        let diff = refuse("container", &["diff".into()]);
+        let cp = refuse("container", &["cp".into()]);
         assert_eq!(
-            diff.to_string(),
-            "'berth container diff' is not supported by berth yet"
+            cp.to_string(),
+            "'berth container cp' is not supported by berth yet"
         );
         let frob = refuse("", &["frob".into()]);
         assert_eq!(frob.exit_code(), 1);

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod changes;
 pub mod commit;
 pub mod container_prune;
 pub mod containers;
@@ -157,6 +158,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ContainerPause(id) => observe::pause(engine, id).await,
         Route::ContainerUnpause(id) => observe::unpause(engine, id).await,
         Route::ContainerExport(id) => archive::export(engine, id).await,
+        Route::ContainerChanges(id) => changes::changes(engine, id).await,
         Route::ContainerRemove(id) => containers::remove(engine, id, req).await,
 
         Route::ExecCreate(id) => exec::create(engine, id, req).await,

@@ -33,6 +33,7 @@ pub enum Route<'a> {
     ContainerPause(&'a str),
     ContainerUnpause(&'a str),
     ContainerExport(&'a str),
+    ContainerChanges(&'a str),
     ContainerRemove(&'a str),
     ExecCreate(&'a str),
     ExecStart(&'a str),
@@ -85,6 +86,7 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::POST, ["containers", id, "pause"]) => Route::ContainerPause(id),
         (&Method::POST, ["containers", id, "unpause"]) => Route::ContainerUnpause(id),
         (&Method::GET, ["containers", id, "export"]) => Route::ContainerExport(id),
+        (&Method::GET, ["containers", id, "changes"]) => Route::ContainerChanges(id),
         (&Method::DELETE, ["containers", id]) => Route::ContainerRemove(id),
 
         (&Method::POST, ["exec", id, "start"]) => Route::ExecStart(id),
@@ -138,7 +140,7 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/session",
         "/distribution",
     ];
-    let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
+    let container_later = ["/archive", "/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)
