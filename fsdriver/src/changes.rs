@@ -11,7 +11,7 @@ use std::fs::{self, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::diff::{io_err, lgetxattr, DiffError, OPAQUE_XATTR};
+use crate::diff::{io_err, kept_entries, lgetxattr, DiffError, OPAQUE_XATTR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -64,17 +64,8 @@ impl Walk<'_> {
         relative: &Path,
         changes: &mut Vec<Change>,
     ) -> Result<(), DiffError> {
-        let mut names: Vec<_> = fs::read_dir(dir)
-            .map_err(io_err("listing", dir))?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(io_err("listing", dir))?;
-        names.sort();
-        for name in names {
-            let entry_relative = relative.join(&name);
-            if !self.skip.contains(&entry_relative) {
-                self.entry(&dir.join(&name), &entry_relative, changes)?;
-            }
+        for (name, entry_relative) in kept_entries(dir, relative, self.skip)? {
+            self.entry(&dir.join(&name), &entry_relative, changes)?;
         }
         Ok(())
     }
