@@ -67,10 +67,10 @@ impl Compression {
 }
 
 /// Peeks at the start of `reader`, and returns its compression with a reader that yields the
-/// decompressed stream (the peeked bytes included).
-pub fn decompress<'a>(
-    mut reader: impl Read + 'a,
-) -> Result<(Compression, Box<dyn Read + 'a>), CompressionError> {
+/// whole stream still compressed (the peeked bytes included).
+pub fn sniff<R: Read>(
+    mut reader: R,
+) -> Result<(Compression, io::Chain<io::Cursor<Vec<u8>>, R>), CompressionError> {
     let mut head = [0u8; MAGIC_LEN];
     let mut filled = 0;
     while filled < MAGIC_LEN {
@@ -83,7 +83,15 @@ pub fn decompress<'a>(
     }
     let head = head[..filled].to_vec();
     let compression = Compression::detect(&head)?;
-    let whole = io::Cursor::new(head).chain(reader);
+    Ok((compression, io::Cursor::new(head).chain(reader)))
+}
+
+/// Peeks at the start of `reader`, and returns its compression with a reader that yields the
+/// decompressed stream (the peeked bytes included).
+pub fn decompress<'a>(
+    reader: impl Read + 'a,
+) -> Result<(Compression, Box<dyn Read + 'a>), CompressionError> {
+    let (compression, whole) = sniff(reader)?;
     let decompressed: Box<dyn Read + 'a> = match compression {
         Compression::None => Box::new(whole),
         // Multi-member, like Go's gzip reader: concatenated gzip streams are one layer.

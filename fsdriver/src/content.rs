@@ -33,6 +33,8 @@ pub enum ContentError {
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("reading blob data: {0}")]
     Source(#[source] io::Error),
+    #[error("the unhashed blob {0} was committed without its digest")]
+    Unhashed(PathBuf),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -49,7 +51,7 @@ impl ContentError {
             ContentError::DigestMismatch { .. } | ContentError::Source(_) => {
                 crate::ErrorKind::InvalidArgument
             }
-            ContentError::Io { .. } => crate::ErrorKind::Internal,
+            ContentError::Io { .. } | ContentError::Unhashed(_) => crate::ErrorKind::Internal,
         }
     }
 }
@@ -95,6 +97,17 @@ impl ContentStore {
 
     /// Starts writing a new blob; see [`BlobWriter`].
     pub fn writer(&self) -> Result<BlobWriter<'_>, ContentError> {
+        self.new_writer(Some(Sha256::new()))
+    }
+
+    /// Starts writing a new blob that is not hashed as it is written, for a caller that
+    /// computes the sha256 of exactly the same bytes anyway (an uncompressed layer's diff_id
+    /// is its blob's digest): it commits with the digest it computed, which is taken as is.
+    pub fn unhashed_writer(&self) -> Result<BlobWriter<'_>, ContentError> {
+        self.new_writer(None)
+    }
+
+    fn new_writer(&self, hasher: Option<Sha256>) -> Result<BlobWriter<'_>, ContentError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -105,7 +118,7 @@ impl ContentStore {
                         store: self,
                         tmp: Some(tmp),
                         file,
-                        hasher: Sha256::new(),
+                        hasher,
                         size: 0,
                     })
                 }
@@ -201,7 +214,8 @@ pub struct BlobWriter<'a> {
     store: &'a ContentStore,
     tmp: Option<PathBuf>,
     file: File,
-    hasher: Sha256,
+    /// None for an [`ContentStore::unhashed_writer`].
+    hasher: Option<Sha256>,
     size: u64,
 }
 
@@ -218,17 +232,32 @@ impl BlobWriter<'_> {
             .map_err(|e| io_err("writing", self.tmp_path())(e))
     }
 
-    /// Checks the digest, makes the data durable and moves it into place.
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The sha256 of the bytes written so far; None for an unhashed writer.
+    pub fn digest(&self) -> Option<Digest> {
+        self.hasher
+            .as_ref()
+            .map(|hasher| Digest::from_sha256_bytes(&hasher.clone().finalize().into()))
+    }
+
+    /// Checks the digest, makes the data durable and moves it into place. An unhashed
+    /// writer takes `expected` as the digest of what it wrote, and needs one.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<Descriptor, ContentError> {
-        let digest = Digest::from_sha256_bytes(&self.hasher.clone().finalize().into());
-        if let Some(expected) = expected {
-            if *expected != digest {
+        let digest = match (self.digest(), expected) {
+            (Some(actual), Some(expected)) if actual != *expected => {
                 return Err(ContentError::DigestMismatch {
                     expected: expected.clone(),
-                    actual: digest,
+                    actual,
                 });
             }
-        }
+            (Some(actual), _) => actual,
+            (None, Some(expected)) => expected.clone(),
+            (None, None) => return Err(ContentError::Unhashed(self.tmp_path().to_path_buf())),
+        };
         let descriptor = Descriptor {
             digest,
             size: self.size,
@@ -252,7 +281,9 @@ impl BlobWriter<'_> {
 impl Write for BlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -309,6 +340,24 @@ mod tests {
 
     fn ingest_entries(store: &ContentStore) -> usize {
         fs::read_dir(&store.ingest).unwrap().count()
+    }
+
+    #[test]
+    fn an_unhashed_blob_is_stored_under_the_digest_its_writer_is_given() {
+        let (_dir, store) = store();
+        let mut writer = store.unhashed_writer().unwrap();
+        writer.write_chunk(b"hello").unwrap();
+        assert_eq!(writer.digest(), None);
+        assert!(matches!(
+            writer.commit(None),
+            Err(ContentError::Unhashed(_))
+        ));
+        assert_eq!(ingest_entries(&store), 0);
+        let digest = Digest::of_bytes(b"hello");
+        let mut writer = store.unhashed_writer().unwrap();
+        writer.write_chunk(b"hello").unwrap();
+        assert_eq!(writer.commit(Some(&digest)).unwrap().size, 5);
+        assert_eq!(&*store.read(&digest).unwrap(), b"hello");
     }
 
     #[test]
