@@ -8,6 +8,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::ops::Deref;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic::sync_dir;
 use crate::digest::{digests_named_in, Digest};
+
+/// Bytes of a blob being written after which the kernel is asked to start writing them to
+/// disk: a large blob (a layer) is then written out while the rest of it arrives, and the
+/// fsync of its commit has little left to wait for.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// A blob's identity and length, as in an OCI descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -120,6 +126,7 @@ impl ContentStore {
                         file,
                         hasher,
                         size: 0,
+                        written_back: 0,
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -217,6 +224,8 @@ pub struct BlobWriter<'a> {
     /// None for an [`ContentStore::unhashed_writer`].
     hasher: Option<Sha256>,
     size: u64,
+    /// How much of the start of the blob has been handed to writeback.
+    written_back: u64,
 }
 
 impl BlobWriter<'_> {
@@ -230,6 +239,23 @@ impl BlobWriter<'_> {
     pub fn write_chunk(&mut self, bytes: &[u8]) -> Result<(), ContentError> {
         self.write_all(bytes)
             .map_err(|e| io_err("writing", self.tmp_path())(e))
+    }
+
+    /// Starts writing what was written since the last call to disk, without waiting.
+    fn start_writeback(&mut self) {
+        let (offset, len) = (self.written_back, self.size - self.written_back);
+        // SAFETY: sync_file_range only reads its arguments, and the descriptor is open.
+        // Its result is ignored: it is only a head start for commit's fsync, which waits
+        // for the same pages and reports any error writing them.
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.written_back = self.size;
     }
 
     /// Bytes written so far.
@@ -285,6 +311,9 @@ impl Write for BlobWriter<'_> {
             hasher.update(&buf[..n]);
         }
         self.size += n as u64;
+        if self.size - self.written_back >= WRITEBACK_STEP {
+            self.start_writeback();
+        }
         Ok(n)
     }
 
