@@ -117,10 +117,11 @@ pub fn receive_layer<'a>(
     let staged = staged?;
     // The decompressor stops at the end of its stream; anything after it is still part of
     // the blob as it was sent. (The extractor reads a plain tar to its end itself.)
-    let trailing = io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
-        Some(write_error) => ImportError::Content(write_error),
-        None => ImportError::Read(e),
-    })?;
+    let trailing =
+        io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
+            Some(write_error) => ImportError::Content(write_error),
+            None => ImportError::Read(e),
+        })?;
     let blob_digest = match tee.blob.digest() {
         Some(digest) => digest,
         None if trailing == 0 => staged.diff_id().clone(),

@@ -204,7 +204,10 @@ fn stored(daemon: &Daemon) -> Vec<String> {
     let mut all = Vec::new();
     for dir in ["blobs/sha256", "blobs/ingest", "layers", "images"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-            all.push(format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy()));
+            all.push(format!(
+                "{dir}/{}",
+                entry.unwrap().file_name().to_string_lossy()
+            ));
         }
     }
     all.sort();
@@ -262,9 +265,7 @@ fn a_load_whose_layer_is_not_its_diff_id_is_refused_and_stores_nothing() {
         );
         assert_eq!(stored(&daemon), empty, "{client}");
     }
-    daemon
-        .berth(&["load", "-i", saved.to_str().unwrap()])
-        .ok();
+    daemon.berth(&["load", "-i", saved.to_str().unwrap()]).ok();
     assert_eq!(
         daemon
             .berth(&["run", "--rm", "busybox", "echo", "loaded"])

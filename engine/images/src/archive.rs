@@ -511,11 +511,8 @@ impl ImageStore {
                     let head = &head[..head_len];
                     let member = io::Cursor::new(head).chain(&mut entry);
                     if looks_like_layer(head) && !self.stores_member(&relative) {
-                        let received = fsdriver::import::receive_layer(
-                            &self.content,
-                            &self.layers,
-                            member,
-                        );
+                        let received =
+                            fsdriver::import::receive_layer(&self.content, &self.layers, member);
                         let received = match received {
                             Ok(layer) => Received::Layer(layer),
                             // Bad bytes are an error only if an image uses them as a layer.
@@ -576,10 +573,11 @@ enum Received<'s> {
 fn looks_like_layer(head: &[u8]) -> bool {
     use fsdriver::compression::Compression;
     let tar_magic = head.get(TAR_MAGIC_AT..TAR_MAGIC_AT + TAR_MAGIC.len()) == Some(TAR_MAGIC);
-    tar_magic || matches!(
-        Compression::detect(head),
-        Ok(Compression::Gzip | Compression::Zstd)
-    )
+    tar_magic
+        || matches!(
+            Compression::detect(head),
+            Ok(Compression::Gzip | Compression::Zstd)
+        )
 }
 
 fn layer_descriptor(media_type: &str, size: u64, blob: &Digest) -> oci_spec::image::Descriptor {

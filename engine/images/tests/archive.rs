@@ -99,7 +99,10 @@ fn a_saved_image_loads_back_into_an_empty_store() {
 
     let target = tempfile::tempdir().unwrap();
     let store = open(target.path());
-    assert_eq!(load(&store, target.path(), &archive), Ok(vec!["app:1".into()]));
+    assert_eq!(
+        load(&store, target.path(), &archive),
+        Ok(vec!["app:1".into()])
+    );
     let loaded = store.resolve("app:1").unwrap();
     assert_eq!(loaded.id, saved.id);
     let diff_id = Digest::of_bytes(&tar);
@@ -140,7 +143,10 @@ fn layers_load_in_any_order_compressed_or_not_and_once_when_shared() {
         Ok(vec!["one:1".into(), "two:1".into()])
     );
     let two = store.resolve("two:1").unwrap();
-    assert_eq!(two.layers, vec![Digest::of_bytes(&base), Digest::of_bytes(&top)]);
+    assert_eq!(
+        two.layers,
+        vec![Digest::of_bytes(&base), Digest::of_bytes(&top)]
+    );
     assert!(store.has_layer(&Digest::of_bytes(&top), &Digest::of_bytes(&top_gz)));
     assert!(store.has_layer(&Digest::of_bytes(&base), &Digest::of_bytes(&base)));
     assert_eq!(count(&root.path().join("layers")), 2);
@@ -158,7 +164,11 @@ fn an_archive_with_a_bad_layer_is_refused_and_stores_nothing() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "a layer that is not the config's diff_id",
-            archive(&[("layer.tar", &other), ("c.json", &cfg), ("manifest.json", &manifest)]),
+            archive(&[
+                ("layer.tar", &other),
+                ("c.json", &cfg),
+                ("manifest.json", &manifest),
+            ]),
         ),
         (
             "the same, compressed",
@@ -170,11 +180,19 @@ fn an_archive_with_a_bad_layer_is_refused_and_stores_nothing() {
         ),
         (
             "a layer cut short",
-            archive(&[("layer.tar", &truncated), ("c.json", &cfg), ("manifest.json", &manifest)]),
+            archive(&[
+                ("layer.tar", &truncated),
+                ("c.json", &cfg),
+                ("manifest.json", &manifest),
+            ]),
         ),
         (
             "a layer that is not a tar",
-            archive(&[("layer.tar", &junk_tar), ("c.json", &cfg), ("manifest.json", &manifest)]),
+            archive(&[
+                ("layer.tar", &junk_tar),
+                ("c.json", &cfg),
+                ("manifest.json", &manifest),
+            ]),
         ),
         (
             "a missing layer",
