@@ -66,11 +66,12 @@ impl Compression {
     }
 }
 
+/// A stream whose first bytes were read ahead, put back in front of the rest.
+pub type Sniffed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// Peeks at the start of `reader`, and returns its compression with a reader that yields the
 /// whole stream still compressed (the peeked bytes included).
-pub fn sniff<R: Read>(
-    mut reader: R,
-) -> Result<(Compression, io::Chain<io::Cursor<Vec<u8>>, R>), CompressionError> {
+pub fn sniff<R: Read>(mut reader: R) -> Result<(Compression, Sniffed<R>), CompressionError> {
     let mut head = [0u8; MAGIC_LEN];
     let mut filled = 0;
     while filled < MAGIC_LEN {
