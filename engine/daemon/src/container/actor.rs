@@ -24,10 +24,12 @@ use crate::engine::Services;
 use crate::events::Publish;
 use crate::stats;
 
+mod copy_in;
 mod detached;
 mod observe;
 mod pause;
 
+pub use copy_in::{CopyInGuard, OpenView};
 pub use detached::Detached;
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
 pub use pause::{Pause, Unpause};
@@ -59,6 +61,9 @@ pub struct ContainerActor {
     /// An exit that is recorded only once the output is drained, so that a container never
     /// shows as exited while its last lines are still missing from its log (as in Docker).
     exit_awaiting_output: Option<ExitRecord>,
+    /// A copy into the stopped container's file system is under way (`cp`): it has the
+    /// overlay mounted, so the container must not start until it ends.
+    pub(super) copying_in: bool,
 }
 
 struct Waiter {
@@ -104,6 +109,7 @@ impl ContainerActor {
             persist_lock: Arc::default(),
             pump_running: false,
             exit_awaiting_output: None,
+            copying_in: false,
         }
     }
 
@@ -453,6 +459,12 @@ impl Handler<Start> for ContainerActor {
                 )))
             }
             Status::Created | Status::Exited => {}
+        }
+        if self.copying_in {
+            return refuse(ApiError::conflict(format!(
+                "container {} is busy: files are being copied into it",
+                self.record.id
+            )));
         }
         let prepared = match self.prepare_start() {
             Ok(prepared) => prepared,
