@@ -4,7 +4,7 @@
 //! An executable of its own, not a mode of berthd: it stays resident for as long as any
 //! container runs, so it carries only the supervisor and the runtime — no async runtime, no
 //! API server, no argument parser. Measured idle with no container: 1.9 MB RSS (0.7 MB of it
-//! its own code) where the re-exec'd berthd took 2.6–3.4 MB.
+//! its own code) where the re-exec'd berthd took 2.4–3.4 MB.
 
 use std::process::ExitCode;
 
