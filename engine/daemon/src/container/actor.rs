@@ -664,12 +664,17 @@ impl ContainerActor {
             async move {
                 actix_rt::task::spawn_blocking(move || {
                     let _no_writes = persist_lock.lock();
-                    if let Err(err) = images.release_layers(&id) {
-                        tracing::warn!("releasing the layers of {id}: {err}");
-                    }
                     // The directory's files are deleted in the background: once it has left
-                    // the containers directory the container is gone for every client.
-                    trash.discard(&dir)
+                    // the containers directory the container is gone for every client. Its
+                    // record leases its layers (at the next daemon start too), so the
+                    // layers are released only once it is gone.
+                    let discarded = trash.discard(&dir);
+                    if discarded.is_ok() {
+                        if let Err(err) = images.release_layers(&id) {
+                            tracing::warn!("releasing the layers of {id}: {err}");
+                        }
+                    }
+                    discarded
                 })
                 .await
             }
