@@ -202,3 +202,36 @@ fn a_restart_removes_stopped_rm_containers_and_keeps_running_ones() {
         || !names(&d).contains(&"runs".to_string()),
     );
 }
+
+/// A container's record is its lease on its image's layers: a restart after `kill -9`, whose
+/// garbage collection runs before any container is back, keeps the layers of an image removed
+/// meanwhile, and clears away what a create interrupted before writing its record left.
+#[test]
+fn a_restart_keeps_the_layers_of_a_removed_image_for_its_containers() {
+    let mut d = Daemon::with_busybox();
+    d.berth(&["create", "--name", "orphaned", "busybox", "echo", "still here"])
+        .ok();
+    d.berth(&["rmi", "-f", "busybox"]).ok();
+    let layers = d.dir().join("data/image/layers");
+    let layer_count = || {
+        fs::read_dir(&layers)
+            .unwrap()
+            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count()
+    };
+    assert_eq!(layer_count(), 1, "the container's lease keeps the layer");
+    let interrupted = d.dir().join(format!("data/containers/{}", "ab".repeat(32)));
+    fs::create_dir_all(interrupted.join("rootfs/upper")).unwrap();
+
+    d.kill9();
+    d.restart();
+
+    assert_eq!(layer_count(), 1, "the layer outlives the restart");
+    assert!(!interrupted.exists(), "an interrupted create is cleared");
+    let out = d.berth(&["start", "-a", "orphaned"]).ok();
+    assert_eq!(out.stdout, "still here\n");
+    d.berth(&["rm", "orphaned"]).ok();
+    eventually("the layer nothing uses any more to be deleted", || {
+        layer_count() == 0
+    });
+}

@@ -22,7 +22,7 @@ const LEASE_FILES_DIR: &str = "leases";
 
 /// The layers each existing container uses, as its record names them (layer directories),
 /// for [`ImageStore::open_with_leases`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LayerLeases {
     held: BTreeMap<String, Vec<PathBuf>>,
     /// Whether every container's record could be read: the layers of one that could not
@@ -30,8 +30,14 @@ pub struct LayerLeases {
     complete: bool,
 }
 
+impl Default for LayerLeases {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LayerLeases {
-    /// Leases of containers whose every record was read.
+    /// No lease yet; complete until [`LayerLeases::mark_incomplete`].
     pub fn new() -> LayerLeases {
         LayerLeases {
             held: BTreeMap::new(),

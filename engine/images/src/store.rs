@@ -151,7 +151,7 @@ impl ImageStore {
     /// lease no layers (see [`ImageStore::open_with_leases`]). Only one store may be open per
     /// root (the daemon's data-root lock guarantees it).
     pub fn open(root: &Path) -> Result<ImageStore, Error> {
-        Self::open_with_leases(root, crate::layer_lease::LayerLeases::default())
+        Self::open_with_leases(root, crate::layer_lease::LayerLeases::new())
     }
 
     /// Opens the store with the layers that existing containers lease, so that the garbage
