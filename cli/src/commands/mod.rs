@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod logs;
 pub mod man;
 pub mod observe;
+pub mod prune;
 pub mod ps;
 pub mod registry;
 pub mod stats;

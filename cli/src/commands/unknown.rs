@@ -13,7 +13,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "config",
     "context",
     "cp",
-    "diff",
     "manifest",
     "network",
     "node",
@@ -28,9 +27,9 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["cp", "diff", "port", "prune", "update"];
+const LATER_CONTAINER: &[&str] = &["cp", "port", "update"];
 const LATER_IMAGE: &[&str] = &["build"];
-const LATER_SYSTEM: &[&str] = &["prune", "dial-stdio"];
+const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
 /// empty for a top-level command; `argv` starts with the unknown name.
@@ -75,10 +74,10 @@ mod tests {
             build.to_string(),
             "'berth build' is not supported by berth yet"
         );
-        let prune = refuse("container", &["prune".into()]);
+        let cp = refuse("container", &["cp".into()]);
         assert_eq!(
-            prune.to_string(),
-            "'berth container prune' is not supported by berth yet"
+            cp.to_string(),
+            "'berth container cp' is not supported by berth yet"
         );
         let frob = refuse("", &["frob".into()]);
         assert_eq!(frob.exit_code(), 1);
