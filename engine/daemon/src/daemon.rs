@@ -15,7 +15,7 @@ use crate::api;
 use crate::config::DaemonConfig;
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
 use crate::container::exec::ExecExited;
-use crate::container::record::{ContainerDir, ContainerRecord, RecordError};
+use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
@@ -80,12 +80,12 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         berth_images::ImageStore::open_with_leases(&images_dir, leases)
     })
     .await?
-            .with_context(|| {
-                format!(
-                    "opening the image store in {}",
-                    config.images_dir().display()
-                )
-            })?;
+    .with_context(|| {
+        format!(
+            "opening the image store in {}",
+            config.images_dir().display()
+        )
+    })?;
 
     let mut start = std::process::Command::new(
         std::env::current_exe().context("finding the berthd executable")?,
@@ -245,7 +245,10 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         .collect();
     for (dir, record) in records {
         let id = record.id.clone();
-        let was_live = record.state.status.is_live();
+        // A start answers before its record is written: a record still saying "created"
+        // of a container the supervisor knows was started all the same.
+        let was_live = record.state.status.is_live()
+            || (record.state.status == Status::Created && known.contains_key(&record.id));
         let auto_remove = record.host_config.auto_remove == Some(true);
         let tty = record.config.tty == Some(true);
         let reserved = engine

@@ -989,6 +989,8 @@ pub enum AdoptedIo {
 impl Handler<Adopt> for ContainerActor {
     type Result = ();
     fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
+        // The start answered before its record was written, and the daemon died between.
+        let start_unrecorded = self.record.state.status == Status::Created;
         // A container paused before the daemon restarted is still frozen.
         let frozen = self
             .cgroup()
@@ -999,6 +1001,9 @@ impl Handler<Adopt> for ContainerActor {
             Status::Running
         };
         self.record.state.pid = msg.pid;
+        if start_unrecorded {
+            self.persist();
+        }
         self.track();
         let log = match std::fs::OpenOptions::new()
             .create(true)
