@@ -540,13 +540,20 @@ impl Handler<Start> for ContainerActor {
 /// The supervisor saw the container's PID 1 exit (or a restarted daemon found it exited).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Exited(pub ExitRecord);
+pub struct Exited {
+    /// The process that exited; 0 when a restarted daemon no longer knows it.
+    pub pid: i32,
+    pub exit: ExitRecord,
+}
 
 impl Handler<Exited> for ContainerActor {
     type Result = ();
 
-    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
-        if !self.record.state.status.is_live() {
+    fn handle(&mut self, Exited { pid, exit }: Exited, ctx: &mut Context<Self>) {
+        // The exit of an earlier run, reported twice across a daemon restart (by the
+        // supervisor's listing and by its event), must not end the run a restart policy began.
+        let earlier_run = pid != 0 && pid != self.record.state.pid;
+        if !self.record.state.status.is_live() || earlier_run {
             return;
         }
         if let Some(timer) = self.kill_timer.take() {
