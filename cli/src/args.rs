@@ -184,6 +184,11 @@ pub enum Command {
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth diff CONTAINER")]
     Diff(DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(CpArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -286,6 +291,11 @@ pub enum ContainerCommand {
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth container diff CONTAINER")]
     Diff(DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "berth container cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth container cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(CpArgs),
     /// Remove all stopped containers
     #[command(override_usage = "berth container prune [OPTIONS]")]
     Prune(ContainerPruneArgs),

@@ -26,7 +26,7 @@ use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    archive, attach, container, events, exec, image_admin, images, inspect, logs, man, observe,
+    archive, attach, container, cp, events, exec, image_admin, images, inspect, logs, man, observe,
     prune, ps, registry, stats, system, unknown,
 };
 use error::CliError;
@@ -138,6 +138,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Export(args) => archive::export(client, args).await,
         Command::Commit(args) => image_admin::commit(client, args).await,
         Command::Diff(args) => archive::diff(client, args).await,
+        Command::Cp(args) => cp::cp(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -169,6 +170,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Export(args) => archive::export(client, args).await,
             ContainerCommand::Commit(args) => image_admin::commit(client, args).await,
             ContainerCommand::Diff(args) => archive::diff(client, args).await,
+            ContainerCommand::Cp(args) => cp::cp(client, args).await,
             ContainerCommand::Prune(args) => prune::containers(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },

@@ -174,6 +174,25 @@ pub struct DfArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH, or a local SRC_PATH (`-` reads a tar from stdin)
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// A local DEST_PATH (`-` writes a tar to stdout), or CONTAINER:DEST_PATH
+    #[arg(value_name = "DEST")]
+    pub destination: String,
+}
+
+#[derive(Args, Debug)]
 pub struct DiffArgs {
     #[arg(value_name = "CONTAINER")]
     pub container: String,

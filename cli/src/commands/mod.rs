@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod attach;
 pub mod container;
+pub mod cp;
 pub mod events;
 pub mod exec;
 pub mod image_admin;

@@ -12,7 +12,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "compose",
     "config",
     "context",
-    "cp",
     "manifest",
     "network",
     "node",
@@ -27,7 +26,7 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["cp", "port", "update"];
+const LATER_CONTAINER: &[&str] = &["port", "update"];
 const LATER_IMAGE: &[&str] = &["build"];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
@@ -74,10 +73,10 @@ mod tests {
             build.to_string(),
             "'berth build' is not supported by berth yet"
         );
-        let cp = refuse("container", &["cp".into()]);
+        let update = refuse("container", &["update".into()]);
         assert_eq!(
-            cp.to_string(),
-            "'berth container cp' is not supported by berth yet"
+            update.to_string(),
+            "'berth container update' is not supported by berth yet"
         );
         let frob = refuse("", &["frob".into()]);
         assert_eq!(frob.exit_code(), 1);

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod attach;
 pub mod changes;
 pub mod commit;
+pub mod container_archive;
 pub mod container_prune;
 pub mod containers;
 pub mod distribution;
@@ -159,6 +160,9 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ContainerUnpause(id) => observe::unpause(engine, id).await,
         Route::ContainerExport(id) => archive::export(engine, id).await,
         Route::ContainerChanges(id) => changes::changes(engine, id).await,
+        Route::ContainerPathStat(id) => container_archive::stat(engine, id, req).await,
+        Route::ContainerArchiveGet(id) => container_archive::get(engine, id, req).await,
+        Route::ContainerArchivePut(id) => container_archive::put(engine, id, req).await,
         Route::ContainerRemove(id) => containers::remove(engine, id, req).await,
 
         Route::ExecCreate(id) => exec::create(engine, id, req).await,

@@ -34,6 +34,9 @@ pub enum Route<'a> {
     ContainerUnpause(&'a str),
     ContainerExport(&'a str),
     ContainerChanges(&'a str),
+    ContainerPathStat(&'a str),
+    ContainerArchiveGet(&'a str),
+    ContainerArchivePut(&'a str),
     ContainerRemove(&'a str),
     ExecCreate(&'a str),
     ExecStart(&'a str),
@@ -87,6 +90,9 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::POST, ["containers", id, "unpause"]) => Route::ContainerUnpause(id),
         (&Method::GET, ["containers", id, "export"]) => Route::ContainerExport(id),
         (&Method::GET, ["containers", id, "changes"]) => Route::ContainerChanges(id),
+        (&Method::HEAD, ["containers", id, "archive"]) => Route::ContainerPathStat(id),
+        (&Method::GET, ["containers", id, "archive"]) => Route::ContainerArchiveGet(id),
+        (&Method::PUT, ["containers", id, "archive"]) => Route::ContainerArchivePut(id),
         (&Method::DELETE, ["containers", id]) => Route::ContainerRemove(id),
 
         (&Method::POST, ["exec", id, "start"]) => Route::ExecStart(id),
@@ -140,7 +146,7 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/session",
         "/distribution",
     ];
-    let container_later = ["/archive", "/update", "/attach/ws"];
+    let container_later = ["/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)

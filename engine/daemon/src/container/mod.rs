@@ -12,6 +12,7 @@ pub mod notify;
 pub mod output;
 pub mod record;
 pub mod registry;
+pub mod rootfs_view;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
