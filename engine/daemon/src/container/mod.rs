@@ -10,6 +10,7 @@ pub mod files;
 pub mod logs;
 pub mod notify;
 pub mod output;
+pub mod proc_top;
 pub mod record;
 pub mod registry;
 pub mod signal;
