@@ -7,6 +7,7 @@ pub mod create;
 pub mod exec;
 pub mod exec_user;
 pub mod files;
+pub mod log_render;
 pub mod logs;
 pub mod notify;
 pub mod output;
