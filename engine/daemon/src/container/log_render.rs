@@ -3,16 +3,19 @@
 //! An entry of the shape berth and Docker write is rendered straight into the output: room
 //! for the frame header is kept, the text is unescaped after it, and the header's length is
 //! filled in last, so a line costs no allocation. Any other line goes through
-//! [`parse_entry`]. A large block of lines is cut at newlines into one piece per core; the
-//! pieces are rendered side by side and joined in their order.
+//! [`parse_entry`]. A large read is cut into one part per core, each read and rendered on
+//! its own thread (copying the file out of the page cache is a good share of the work);
+//! the lines cut between parts are mended when the parts' output is joined in order.
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::io;
 use std::sync::OnceLock;
 
 use berth_stdio::{frame_header, StreamKind, HEADER_LEN};
 use chrono::DateTime;
 
-use super::logs::{entry_nanos, fixed_time_nanos, parse_entry, Filter, Verdict};
+use super::logs::{entry_nanos, fixed_time_nanos, parse_entry, read_at_most, Filter, Verdict};
 
 /// Below this, a block is rendered on the calling thread: starting a thread costs more
 /// than the lines take.
@@ -33,42 +36,111 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// Appends the output for `lines` (complete lines, each ending in a newline). Returns
-    /// whether an entry past `until` was reached; nothing after it is written.
-    pub fn render_block(&self, lines: &[u8], output: &mut Vec<u8>) -> bool {
-        let pieces = split_at_lines(lines, workers(lines.len()));
-        let Some((first, rest)) = pieces.split_first() else {
-            return false;
-        };
-        if rest.is_empty() {
-            return self.render_lines(first, output);
-        }
-        std::thread::scope(|scope| {
-            let others: Vec<_> = rest
+    /// Reads `len` bytes of `file` from `start` (where a line begins) in `count` parts, each
+    /// read and rendered on a thread of its own, and joins their output in order. A line cut
+    /// between two parts is put back together and rendered when they are joined; what
+    /// follows the last newline is left for the next read. `None` when a part holds no
+    /// newline or the file ends early: the caller then reads on one thread.
+    pub fn read_rendered(
+        &self,
+        file: &File,
+        start: u64,
+        len: usize,
+        count: usize,
+    ) -> io::Result<Option<Rendered>> {
+        let count = count.max(1);
+        let bounds: Vec<(u64, usize)> = (0..count)
+            .map(|i| {
+                let from = len * i / count;
+                (start + from as u64, len * (i + 1) / count - from)
+            })
+            .collect();
+        let parts: Vec<io::Result<Option<Part>>> = std::thread::scope(|scope| {
+            let others: Vec<_> = bounds[1..]
                 .iter()
-                .map(|piece| {
-                    scope.spawn(move || {
-                        let mut out = Vec::with_capacity(piece.len() / 2);
-                        let stopped = self.render_lines(piece, &mut out);
-                        (out, stopped)
-                    })
+                .map(|&(offset, size)| {
+                    scope.spawn(move || self.read_part(file, offset, size, false))
                 })
                 .collect();
-            let mut stopped = self.render_lines(first, output);
-            for other in others {
-                let (out, piece_stopped) = other
+            let (offset, size) = bounds[0];
+            let mut parts = vec![self.read_part(file, offset, size, true)];
+            parts.extend(others.into_iter().map(|other| {
+                other
                     .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                if !stopped {
-                    output.extend_from_slice(&out);
-                    stopped = piece_stopped;
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            parts
+        });
+        let mut whole = Vec::with_capacity(count);
+        for part in parts {
+            match part? {
+                Some(part) => whole.push(part),
+                None => return Ok(None),
+            }
+        }
+        let mut output = Vec::with_capacity(whole.iter().map(|p| p.output.len() + 64).sum());
+        let mut stitched = Vec::new();
+        let mut stopped = false;
+        for (i, part) in whole.iter().enumerate() {
+            if i > 0 {
+                stitched.clear();
+                stitched.extend_from_slice(whole[i - 1].tail());
+                stitched.extend_from_slice(part.head());
+                if self.render_lines(&stitched, &mut output) {
+                    stopped = true;
+                    break;
                 }
             }
-            stopped
-        })
+            output.extend_from_slice(&part.output);
+            if part.stopped {
+                stopped = true;
+                break;
+            }
+        }
+        let (last_offset, _) = bounds[count - 1];
+        let last = &whole[count - 1];
+        Ok(Some(Rendered {
+            output,
+            consumed: (last_offset - start) as usize + last.lines_end,
+            stopped,
+        }))
     }
 
-    /// [`Self::render_block`] on the calling thread.
+    /// Reads one part and renders the lines that lie wholly inside it.
+    fn read_part(
+        &self,
+        file: &File,
+        offset: u64,
+        size: usize,
+        starts_a_line: bool,
+    ) -> io::Result<Option<Part>> {
+        let mut data = vec![0; size];
+        if read_at_most(file, &mut data, offset)? < size {
+            return Ok(None);
+        }
+        let Some(last_newline) = memchr::memrchr(b'\n', &data) else {
+            return Ok(None);
+        };
+        let lines_start = if starts_a_line {
+            0
+        } else {
+            // Before the first newline is the end of a line that began in the part before.
+            memchr::memchr(b'\n', &data).map_or(0, |first| first + 1)
+        };
+        let lines_end = last_newline + 1;
+        let mut output = Vec::with_capacity(size / 2);
+        let stopped = self.render_lines(&data[lines_start..lines_end], &mut output);
+        Ok(Some(Part {
+            data,
+            lines_start,
+            lines_end,
+            output,
+            stopped,
+        }))
+    }
+
+    /// Appends the output for `lines` (complete lines, each ending in a newline). Returns
+    /// whether an entry past `until` was reached; nothing after it is written.
     pub fn render_lines(&self, lines: &[u8], output: &mut Vec<u8>) -> bool {
         let mut start = 0;
         for newline in memchr::memchr_iter(b'\n', lines) {
@@ -165,6 +237,35 @@ impl Renderer {
     }
 }
 
+/// The output of [`Renderer::read_rendered`].
+pub struct Rendered {
+    pub output: Vec<u8>,
+    /// How many bytes from `start`, all whole lines, were rendered.
+    pub consumed: usize,
+    /// An entry past `until` was reached.
+    pub stopped: bool,
+}
+
+struct Part {
+    data: Vec<u8>,
+    lines_start: usize,
+    lines_end: usize,
+    output: Vec<u8>,
+    stopped: bool,
+}
+
+impl Part {
+    /// The end of the line begun in the part before, newline included.
+    fn head(&self) -> &[u8] {
+        &self.data[..self.lines_start]
+    }
+
+    /// The start of a line that ends in the part after.
+    fn tail(&self) -> &[u8] {
+        &self.data[self.lines_end..]
+    }
+}
+
 /// Where a JSON string's text ends (its closing quote, the first one not escaped), and
 /// whether it holds escapes.
 fn string_end(text: &[u8]) -> Option<(usize, bool)> {
@@ -214,35 +315,13 @@ pub fn unescape(text: &[u8]) -> Option<Cow<'_, [u8]>> {
     unescape_into(text, &mut out).then_some(Cow::Owned(out))
 }
 
-fn workers(len: usize) -> usize {
+/// How many threads a read of `len` bytes is worth.
+pub fn workers(len: usize) -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     if len < PARALLEL_MIN {
         return 1;
     }
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// Cuts `lines` into at most `count` pieces of about the same size, each ending just after
-/// a newline (the last one where `lines` ends).
-pub fn split_at_lines(lines: &[u8], count: usize) -> Vec<&[u8]> {
-    let mut pieces = Vec::with_capacity(count);
-    let mut start = 0;
-    for i in 1..count {
-        let target = (lines.len() * i / count).max(start);
-        let Some(newline) = memchr::memchr(b'\n', &lines[target..]) else {
-            break;
-        };
-        let end = target + newline + 1;
-        if end >= lines.len() {
-            break;
-        }
-        pieces.push(&lines[start..end]);
-        start = end;
-    }
-    if start < lines.len() {
-        pieces.push(&lines[start..]);
-    }
-    pieces
 }
 
 #[cfg(test)]
@@ -285,25 +364,32 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn pieces_end_after_newlines_and_cover_everything() {
-        let text = mixed_log(600);
-        for count in 1..6 {
-            let pieces = split_at_lines(text.as_bytes(), count);
-            assert!(!pieces.is_empty() && pieces.len() <= count);
-            assert!(pieces.iter().all(|p| p.ends_with(b"\n")));
-            assert_eq!(pieces.concat(), text.as_bytes());
-        }
-        assert!(split_at_lines(b"", 2).is_empty());
-        // One line cannot be cut: a cut point inside it moves to its end.
-        let one = entry("only", "stdout", 1);
-        assert_eq!(split_at_lines(one.as_bytes(), 4), [one.as_bytes()]);
+    fn file_of(text: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, text).unwrap();
+        (dir, File::open(&path).unwrap())
+    }
+
+    /// Renders `text` in `count` parts, as [`Renderer::read_rendered`] does, and checks it
+    /// against one thread rendering the same whole lines.
+    fn check_parts(renderer: &Renderer, text: &[u8], count: usize) {
+        let (_dir, file) = file_of(text);
+        let rendered = renderer
+            .read_rendered(&file, 0, text.len(), count)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{count} parts fell back"));
+        let whole = memchr::memrchr(b'\n', text).map_or(0, |last| last + 1);
+        assert_eq!(rendered.consumed, whole, "{count} parts");
+        let mut one_thread = Vec::new();
+        assert!(!renderer.render_lines(&text[..whole], &mut one_thread));
+        assert_eq!(rendered.output, one_thread, "{count} parts");
+        assert!(!rendered.stopped);
     }
 
     #[test]
-    fn parallel_rendering_matches_one_thread_for_every_kind_of_line() {
+    fn parts_cut_inside_lines_render_as_one_thread_does() {
         let text = mixed_log(12_000);
-        assert!(text.len() > PARALLEL_MIN);
         for renderer in [
             everything(),
             Renderer {
@@ -312,19 +398,33 @@ mod tests {
                 ..everything()
             },
         ] {
-            let mut one_thread = Vec::new();
-            assert!(!renderer.render_lines(text.as_bytes(), &mut one_thread));
-            for count in [2, 3, 7] {
-                let mut joined = Vec::new();
-                for piece in split_at_lines(text.as_bytes(), count) {
-                    renderer.render_lines(piece, &mut joined);
-                }
-                assert_eq!(joined, one_thread, "{count} pieces");
+            for count in [1, 2, 3, 7, 64] {
+                check_parts(&renderer, text.as_bytes(), count);
             }
-            let mut parallel = Vec::new();
-            assert!(!renderer.render_block(text.as_bytes(), &mut parallel));
-            assert_eq!(parallel, one_thread);
         }
+        // A partial last line is left for the next read.
+        let partial = format!("{text}{{\"log\":\"cut sh");
+        check_parts(&everything(), partial.as_bytes(), 2);
+    }
+
+    #[test]
+    fn a_part_without_a_newline_or_a_short_file_falls_back() {
+        let long = entry(&"x".repeat(5000), "stdout", 1);
+        let text = [entry("a", "stdout", 1), long, entry("b", "stdout", 1)].concat();
+        let (_dir, file) = file_of(text.as_bytes());
+        // The middle of three parts lies inside the long line.
+        let rendered = everything().read_rendered(&file, 0, text.len(), 3).unwrap();
+        assert!(rendered.is_none());
+        // The file is shorter than asked for.
+        let rendered = everything()
+            .read_rendered(&file, 0, text.len() + 10, 2)
+            .unwrap();
+        assert!(rendered.is_none());
+        let (_dir, empty) = file_of(b"");
+        assert!(everything()
+            .read_rendered(&empty, 0, 0, 2)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -348,9 +448,9 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_last_line_and_an_empty_block_give_nothing() {
+    fn a_line_that_is_not_an_entry_gives_nothing() {
         let mut out = Vec::new();
-        assert!(!everything().render_block(b"", &mut out));
+        assert!(!everything().render_lines(b"", &mut out));
         let full = entry("x\\n", "stdout", 1);
         let cut = &full[..full.len() - 10];
         everything().render_lines(format!("{cut}\n").as_bytes(), &mut out);
@@ -358,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn until_stops_at_the_first_later_entry_even_in_a_later_piece() {
+    fn until_stops_at_the_first_later_entry_in_any_part() {
         let text: String = (0..20_000)
             .map(|i| entry(&format!("{i}\\n"), "stdout", if i < 15_000 { 1 } else { 3 }))
             .collect();
@@ -370,9 +470,16 @@ mod tests {
             tty: true,
             ..everything()
         };
-        let mut out = Vec::new();
-        assert!(renderer.render_block(text.as_bytes(), &mut out));
-        let expected: String = (0..15_000).map(|i| format!("{i}\n")).collect();
-        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        let (_dir, file) = file_of(text.as_bytes());
+        // The later entries start in the second of two parts, and in the first of five.
+        for count in [2, 5] {
+            let rendered = renderer
+                .read_rendered(&file, 0, text.len(), count)
+                .unwrap()
+                .unwrap();
+            assert!(rendered.stopped);
+            let expected: String = (0..15_000).map(|i| format!("{i}\n")).collect();
+            assert_eq!(String::from_utf8(rendered.output).unwrap(), expected);
+        }
     }
 }

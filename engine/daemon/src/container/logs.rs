@@ -367,6 +367,22 @@ impl LogReader {
             });
         }
         let want = (limit - self.position).min(READ_CHUNK as u64) as usize;
+        let workers = log_render::workers(want);
+        if workers > 1 {
+            let rendered = self
+                .renderer
+                .read_rendered(&self.file, self.position, want, workers)
+                .map_err(|err| self.read_error(err))?;
+            if let Some(rendered) = rendered {
+                self.position += rendered.consumed as u64;
+                self.stopped = rendered.stopped;
+                return Ok(Chunk {
+                    output: rendered.output,
+                    caught_up: self.position >= limit,
+                    stopped: self.stopped,
+                });
+            }
+        }
         self.raw.resize(want, 0);
         let read = read_at_most(&self.file, &mut self.raw, self.position)
             .map_err(|err| self.read_error(err))?;
@@ -383,7 +399,7 @@ impl LogReader {
             }
         };
         output.reserve(consumed / 2);
-        self.stopped = self.renderer.render_block(&raw[..consumed], &mut output);
+        self.stopped = self.renderer.render_lines(&raw[..consumed], &mut output);
         self.position += consumed as u64;
         self.raw = raw;
         Ok(Chunk {
@@ -437,7 +453,7 @@ impl LogReader {
 }
 
 /// `pread` until `buffer` is full or the file ends; returns how much was read.
-fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(super) fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut read = 0;
     while read < buffer.len() {
         match file.read_at(&mut buffer[read..], offset + read as u64) {
