@@ -487,7 +487,7 @@ mod tests {
         );
         assert_eq!(command_column(b"", "kworker/0:1", false), "[kworker/0:1]");
         assert_eq!(
-            command_column(b"sleep\01\0", "sleep", true),
+            command_column(b"sleep\x001\0", "sleep", true),
             "[sleep] <defunct>"
         );
         assert_eq!(
@@ -539,7 +539,7 @@ mod tests {
         std::fs::write(proc.join("uptime"), "1000.50 1900.00\n").unwrap();
         let passwd = root.path().join("passwd");
         std::fs::write(&passwd, "root:x:0:0::/:/bin/sh\n").unwrap();
-        for (pid, ppid, uid, cmdline) in [(30, 20, 0, "sleep\01000\0"), (20, 1, 4000, "")] {
+        for (pid, ppid, uid, cmdline) in [(30, 20, 0, "sleep\x001000\0"), (20, 1, 4000, "")] {
             let dir = proc.join(pid.to_string());
             std::fs::create_dir(&dir).unwrap();
             std::fs::write(
