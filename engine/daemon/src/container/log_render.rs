@@ -40,13 +40,14 @@ impl Renderer {
     /// read and rendered on a thread of its own, and joins their output in order. A line cut
     /// between two parts is put back together and rendered when they are joined; what
     /// follows the last newline is left for the next read. `None` when a part holds no
-    /// newline or the file ends early: the caller then reads on one thread.
+    /// newline or the file ends early: the caller then reads on one thread. `buffers` are
+    /// the parts' read buffers, kept from one read to the next.
     pub fn read_rendered(
         &self,
         file: &File,
-        start: u64,
-        len: usize,
+        (start, len): (u64, usize),
         count: usize,
+        buffers: &mut Vec<Vec<u8>>,
     ) -> io::Result<Option<Rendered>> {
         let count = count.max(1);
         let bounds: Vec<(u64, usize)> = (0..count)
@@ -55,50 +56,62 @@ impl Renderer {
                 (start + from as u64, len * (i + 1) / count - from)
             })
             .collect();
-        let parts: Vec<io::Result<Option<Part>>> = std::thread::scope(|scope| {
+        buffers.resize_with(count, Vec::new);
+        let (first_buffer, other_buffers) = buffers.split_at_mut(1);
+        // The first part is rendered on this thread, straight into the answer.
+        let mut output = Vec::with_capacity(len / 2);
+        let (first, others) = std::thread::scope(|scope| {
             let others: Vec<_> = bounds[1..]
                 .iter()
-                .map(|&(offset, size)| {
-                    scope.spawn(move || self.read_part(file, offset, size, false))
+                .zip(other_buffers.iter_mut())
+                .map(|(&bound, buffer)| {
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(bound.1 / 2);
+                        let part = self.read_part(file, bound, false, buffer, &mut out);
+                        (part, out)
+                    })
                 })
                 .collect();
-            let (offset, size) = bounds[0];
-            let mut parts = vec![self.read_part(file, offset, size, true)];
-            parts.extend(others.into_iter().map(|other| {
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }));
-            parts
+            let first = self.read_part(file, bounds[0], true, &mut first_buffer[0], &mut output);
+            let others: Vec<_> = others
+                .into_iter()
+                .map(|other| {
+                    other
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            (first, others)
         });
-        let mut whole = Vec::with_capacity(count);
-        for part in parts {
+        let Some(first) = first? else {
+            return Ok(None);
+        };
+        let mut parts = Vec::with_capacity(count);
+        parts.push((first, Vec::new()));
+        for (part, out) in others {
             match part? {
-                Some(part) => whole.push(part),
+                Some(part) => parts.push((part, out)),
                 None => return Ok(None),
             }
         }
-        let mut output = Vec::with_capacity(whole.iter().map(|p| p.output.len() + 64).sum());
         let mut stitched = Vec::new();
-        let mut stopped = false;
-        for (i, part) in whole.iter().enumerate() {
-            if i > 0 {
-                stitched.clear();
-                stitched.extend_from_slice(whole[i - 1].tail());
-                stitched.extend_from_slice(part.head());
-                if self.render_lines(&stitched, &mut output) {
-                    stopped = true;
-                    break;
-                }
-            }
-            output.extend_from_slice(&part.output);
-            if part.stopped {
-                stopped = true;
+        let mut stopped = parts[0].0.stopped;
+        for i in 1..parts.len() {
+            if stopped {
                 break;
+            }
+            let (part, out) = &parts[i];
+            stitched.clear();
+            stitched.extend_from_slice(parts[i - 1].0.tail());
+            stitched.extend_from_slice(part.head());
+            stopped = self.render_lines(&stitched, &mut output);
+            if !stopped {
+                output.extend_from_slice(out);
+                stopped = part.stopped;
             }
         }
         let (last_offset, _) = bounds[count - 1];
-        let last = &whole[count - 1];
+        let (last, _) = &parts[count - 1];
         Ok(Some(Rendered {
             output,
             consumed: (last_offset - start) as usize + last.lines_end,
@@ -106,35 +119,35 @@ impl Renderer {
         }))
     }
 
-    /// Reads one part and renders the lines that lie wholly inside it.
-    fn read_part(
+    /// Reads one part into `buffer` and renders the lines that lie wholly inside it.
+    fn read_part<'a>(
         &self,
         file: &File,
-        offset: u64,
-        size: usize,
+        (offset, size): (u64, usize),
         starts_a_line: bool,
-    ) -> io::Result<Option<Part>> {
-        let mut data = vec![0; size];
-        if read_at_most(file, &mut data, offset)? < size {
+        buffer: &'a mut Vec<u8>,
+        output: &mut Vec<u8>,
+    ) -> io::Result<Option<Part<'a>>> {
+        buffer.resize(size, 0);
+        if read_at_most(file, buffer, offset)? < size {
             return Ok(None);
         }
-        let Some(last_newline) = memchr::memrchr(b'\n', &data) else {
+        let data = &buffer[..];
+        let Some(last_newline) = memchr::memrchr(b'\n', data) else {
             return Ok(None);
         };
         let lines_start = if starts_a_line {
             0
         } else {
             // Before the first newline is the end of a line that began in the part before.
-            memchr::memchr(b'\n', &data).map_or(0, |first| first + 1)
+            memchr::memchr(b'\n', data).map_or(0, |first| first + 1)
         };
         let lines_end = last_newline + 1;
-        let mut output = Vec::with_capacity(size / 2);
-        let stopped = self.render_lines(&data[lines_start..lines_end], &mut output);
+        let stopped = self.render_lines(&data[lines_start..lines_end], output);
         Ok(Some(Part {
             data,
             lines_start,
             lines_end,
-            output,
             stopped,
         }))
     }
@@ -180,11 +193,7 @@ impl Renderer {
             Some(after) => (false, after),
             None => (true, after.strip_prefix(STDERR_KEY)?),
         };
-        let time = after.strip_prefix(TIME_KEY)?.strip_suffix(b"\"}")?;
-        if memchr::memchr(b'"', time).is_some() {
-            return None;
-        }
-        let time = std::str::from_utf8(time).ok()?;
+        let time = text_without_quotes(after.strip_prefix(TIME_KEY)?.strip_suffix(b"\"}")?)?;
         let verdict = self.filter.judge_parts(stderr, time);
         if let Verdict::Keep = verdict {
             let mark = self.open_frame(time, output);
@@ -246,15 +255,16 @@ pub struct Rendered {
     pub stopped: bool,
 }
 
-struct Part {
-    data: Vec<u8>,
+/// A part of a read whose lines are rendered, with the partial lines at its two ends,
+/// which belong with its neighbours'.
+struct Part<'a> {
+    data: &'a [u8],
     lines_start: usize,
     lines_end: usize,
-    output: Vec<u8>,
     stopped: bool,
 }
 
-impl Part {
+impl Part<'_> {
     /// The end of the line begun in the part before, newline included.
     fn head(&self) -> &[u8] {
         &self.data[..self.lines_start]
@@ -264,6 +274,19 @@ impl Part {
     fn tail(&self) -> &[u8] {
         &self.data[self.lines_end..]
     }
+}
+
+/// `bytes` as text, when they hold no quote. Times are short and ASCII: checked byte by
+/// byte, which costs less than calling out to a search.
+fn text_without_quotes(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().all(|&b| b != b'"' && b.is_ascii()) {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    if bytes.contains(&b'"') {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Where a JSON string's text ends (its closing quote, the first one not escaped), and
@@ -375,8 +398,9 @@ mod tests {
     /// against one thread rendering the same whole lines.
     fn check_parts(renderer: &Renderer, text: &[u8], count: usize) {
         let (_dir, file) = file_of(text);
+        let mut buffers = Vec::new();
         let rendered = renderer
-            .read_rendered(&file, 0, text.len(), count)
+            .read_rendered(&file, (0, text.len()), count, &mut buffers)
             .unwrap()
             .unwrap_or_else(|| panic!("{count} parts fell back"));
         let whole = memchr::memrchr(b'\n', text).map_or(0, |last| last + 1);
@@ -413,16 +437,18 @@ mod tests {
         let text = [entry("a", "stdout", 1), long, entry("b", "stdout", 1)].concat();
         let (_dir, file) = file_of(text.as_bytes());
         // The middle of three parts lies inside the long line.
-        let rendered = everything().read_rendered(&file, 0, text.len(), 3).unwrap();
+        let rendered = everything()
+            .read_rendered(&file, (0, text.len()), 3, &mut Vec::new())
+            .unwrap();
         assert!(rendered.is_none());
         // The file is shorter than asked for.
         let rendered = everything()
-            .read_rendered(&file, 0, text.len() + 10, 2)
+            .read_rendered(&file, (0, text.len() + 10), 2, &mut Vec::new())
             .unwrap();
         assert!(rendered.is_none());
         let (_dir, empty) = file_of(b"");
         assert!(everything()
-            .read_rendered(&empty, 0, 0, 2)
+            .read_rendered(&empty, (0, 0), 2, &mut Vec::new())
             .unwrap()
             .is_none());
     }
@@ -471,10 +497,12 @@ mod tests {
             ..everything()
         };
         let (_dir, file) = file_of(text.as_bytes());
-        // The later entries start in the second of two parts, and in the first of five.
-        for count in [2, 5] {
+        // The later entries start in the second of two parts, and in the first of five;
+        // the buffers of one read serve the next.
+        let mut buffers = Vec::new();
+        for count in [2, 5, 2] {
             let rendered = renderer
-                .read_rendered(&file, 0, text.len(), count)
+                .read_rendered(&file, (0, text.len()), count, &mut buffers)
                 .unwrap()
                 .unwrap();
             assert!(rendered.stopped);

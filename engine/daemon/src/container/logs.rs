@@ -236,6 +236,8 @@ pub struct LogReader {
     position: u64,
     renderer: Renderer,
     raw: Vec<u8>,
+    /// The read buffers of the parts of a read spread over threads.
+    parts: Vec<Vec<u8>>,
     stopped: bool,
 }
 
@@ -278,6 +280,7 @@ impl LogReader {
                 tty,
             },
             raw: Vec::new(),
+            parts: Vec::new(),
             stopped: false,
         };
         if let Some(count) = options.tail {
@@ -371,7 +374,7 @@ impl LogReader {
         if workers > 1 {
             let rendered = self
                 .renderer
-                .read_rendered(&self.file, self.position, want, workers)
+                .read_rendered(&self.file, (self.position, want), workers, &mut self.parts)
                 .map_err(|err| self.read_error(err))?;
             if let Some(rendered) = rendered {
                 self.position += rendered.consumed as u64;
