@@ -181,6 +181,14 @@ pub enum Command {
     /// Create a new image from a container's changes
     #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
     Commit(CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "berth diff CONTAINER")]
+    Diff(DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(CpArgs),
     /// Manage containers
     #[command(
         subcommand,
@@ -280,6 +288,17 @@ pub enum ContainerCommand {
     /// Create a new image from a container's changes
     #[command(override_usage = "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
     Commit(CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "berth container diff CONTAINER")]
+    Diff(DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "berth container cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth container cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(CpArgs),
+    /// Remove all stopped containers
+    #[command(override_usage = "berth container prune [OPTIONS]")]
+    Prune(ContainerPruneArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -340,6 +359,9 @@ pub enum SystemCommand {
     /// Show docker disk usage
     #[command(override_usage = "berth system df [OPTIONS]")]
     Df(DfArgs),
+    /// Remove unused data
+    #[command(override_usage = "berth system prune [OPTIONS]")]
+    Prune(SystemPruneArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }

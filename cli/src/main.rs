@@ -26,8 +26,8 @@ use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    archive, attach, container, events, exec, image_admin, images, inspect, logs, man, observe, ps,
-    registry, stats, system, unknown,
+    archive, attach, container, cp, events, exec, image_admin, images, inspect, logs, man, observe,
+    prune, ps, registry, stats, system, unknown,
 };
 use error::CliError;
 
@@ -137,6 +137,8 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::History(args) => image_admin::history(client, args).await,
         Command::Export(args) => archive::export(client, args).await,
         Command::Commit(args) => image_admin::commit(client, args).await,
+        Command::Diff(args) => archive::diff(client, args).await,
+        Command::Cp(args) => cp::cp(client, args).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -167,6 +169,9 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
             ContainerCommand::Export(args) => archive::export(client, args).await,
             ContainerCommand::Commit(args) => image_admin::commit(client, args).await,
+            ContainerCommand::Diff(args) => archive::diff(client, args).await,
+            ContainerCommand::Cp(args) => cp::cp(client, args).await,
+            ContainerCommand::Prune(args) => prune::containers(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {
@@ -179,7 +184,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Save(args) => archive::save(client, args).await,
             ImageCommand::Load(args) => archive::load(client, args).await,
             ImageCommand::History(args) => image_admin::history(client, args).await,
-            ImageCommand::Prune(args) => image_admin::prune(client, args).await,
+            ImageCommand::Prune(args) => prune::images(client, args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,
@@ -196,6 +201,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             SystemCommand::Info(args) => system::info(client, args, debug).await,
             SystemCommand::Events(args) => events::events(client, args).await,
             SystemCommand::Df(args) => image_admin::df(client, args).await,
+            SystemCommand::Prune(args) => prune::system(client, args).await,
             SystemCommand::External(argv) => Err(unknown::refuse("system", &argv)),
         },
         Command::External(argv) => Err(unknown::refuse("", &argv)),

@@ -138,6 +138,32 @@ pub struct ImagePruneArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>", "label=<key>=<value>")
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (not supported by berth yet)
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Prune volumes (berth has no volumes yet)
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct DfArgs {
     /// Show detailed information on space usage (not supported by berth yet)
     #[arg(short = 'v', long)]
@@ -145,6 +171,31 @@ pub struct DfArgs {
     /// Format output using a custom template
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH, or a local SRC_PATH (`-` reads a tar from stdin)
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// A local DEST_PATH (`-` writes a tar to stdout), or CONTAINER:DEST_PATH
+    #[arg(value_name = "DEST")]
+    pub destination: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

@@ -66,11 +66,12 @@ impl Compression {
     }
 }
 
+/// A stream whose first bytes were read ahead, put back in front of the rest.
+pub type Sniffed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// Peeks at the start of `reader`, and returns its compression with a reader that yields the
-/// decompressed stream (the peeked bytes included).
-pub fn decompress<'a>(
-    mut reader: impl Read + 'a,
-) -> Result<(Compression, Box<dyn Read + 'a>), CompressionError> {
+/// whole stream still compressed (the peeked bytes included).
+pub fn sniff<R: Read>(mut reader: R) -> Result<(Compression, Sniffed<R>), CompressionError> {
     let mut head = [0u8; MAGIC_LEN];
     let mut filled = 0;
     while filled < MAGIC_LEN {
@@ -83,7 +84,15 @@ pub fn decompress<'a>(
     }
     let head = head[..filled].to_vec();
     let compression = Compression::detect(&head)?;
-    let whole = io::Cursor::new(head).chain(reader);
+    Ok((compression, io::Cursor::new(head).chain(reader)))
+}
+
+/// Peeks at the start of `reader`, and returns its compression with a reader that yields the
+/// decompressed stream (the peeked bytes included).
+pub fn decompress<'a>(
+    reader: impl Read + 'a,
+) -> Result<(Compression, Box<dyn Read + 'a>), CompressionError> {
+    let (compression, whole) = sniff(reader)?;
     let decompressed: Box<dyn Read + 'a> = match compression {
         Compression::None => Box::new(whole),
         // Multi-member, like Go's gzip reader: concatenated gzip streams are one layer.

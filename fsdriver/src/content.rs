@@ -8,6 +8,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::ops::Deref;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic::sync_dir;
 use crate::digest::{digests_named_in, Digest};
+
+/// Bytes of a blob being written after which the kernel is asked to start writing them to
+/// disk: a large blob (a layer) is then written out while the rest of it arrives, and the
+/// fsync of its commit has little left to wait for.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// A blob's identity and length, as in an OCI descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -33,6 +39,8 @@ pub enum ContentError {
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("reading blob data: {0}")]
     Source(#[source] io::Error),
+    #[error("the unhashed blob {0} was committed without its digest")]
+    Unhashed(PathBuf),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -49,7 +57,7 @@ impl ContentError {
             ContentError::DigestMismatch { .. } | ContentError::Source(_) => {
                 crate::ErrorKind::InvalidArgument
             }
-            ContentError::Io { .. } => crate::ErrorKind::Internal,
+            ContentError::Io { .. } | ContentError::Unhashed(_) => crate::ErrorKind::Internal,
         }
     }
 }
@@ -95,6 +103,17 @@ impl ContentStore {
 
     /// Starts writing a new blob; see [`BlobWriter`].
     pub fn writer(&self) -> Result<BlobWriter<'_>, ContentError> {
+        self.new_writer(Some(Sha256::new()))
+    }
+
+    /// Starts writing a new blob that is not hashed as it is written, for a caller that
+    /// computes the sha256 of exactly the same bytes anyway (an uncompressed layer's diff_id
+    /// is its blob's digest): it commits with the digest it computed, which is taken as is.
+    pub fn unhashed_writer(&self) -> Result<BlobWriter<'_>, ContentError> {
+        self.new_writer(None)
+    }
+
+    fn new_writer(&self, hasher: Option<Sha256>) -> Result<BlobWriter<'_>, ContentError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -105,8 +124,9 @@ impl ContentStore {
                         store: self,
                         tmp: Some(tmp),
                         file,
-                        hasher: Sha256::new(),
+                        hasher,
                         size: 0,
+                        written_back: 0,
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -201,8 +221,11 @@ pub struct BlobWriter<'a> {
     store: &'a ContentStore,
     tmp: Option<PathBuf>,
     file: File,
-    hasher: Sha256,
+    /// None for an [`ContentStore::unhashed_writer`].
+    hasher: Option<Sha256>,
     size: u64,
+    /// How much of the start of the blob has been handed to writeback.
+    written_back: u64,
 }
 
 impl BlobWriter<'_> {
@@ -218,17 +241,49 @@ impl BlobWriter<'_> {
             .map_err(|e| io_err("writing", self.tmp_path())(e))
     }
 
-    /// Checks the digest, makes the data durable and moves it into place.
+    /// Starts writing what was written since the last call to disk, without waiting.
+    fn start_writeback(&mut self) {
+        let (offset, len) = (self.written_back, self.size - self.written_back);
+        // SAFETY: sync_file_range only reads its arguments, and the descriptor is open.
+        // Its result is ignored: it is only a head start for commit's fsync, which waits
+        // for the same pages and reports any error writing them.
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.written_back = self.size;
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The sha256 of the bytes written so far; None for an unhashed writer.
+    pub fn digest(&self) -> Option<Digest> {
+        self.hasher
+            .as_ref()
+            .map(|hasher| Digest::from_sha256_bytes(&hasher.clone().finalize().into()))
+    }
+
+    /// Checks the digest, makes the data durable and moves it into place. An unhashed
+    /// writer takes `expected` as the digest of what it wrote, and needs one.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<Descriptor, ContentError> {
-        let digest = Digest::from_sha256_bytes(&self.hasher.clone().finalize().into());
-        if let Some(expected) = expected {
-            if *expected != digest {
+        let digest = match (self.digest(), expected) {
+            (Some(actual), Some(expected)) if actual != *expected => {
                 return Err(ContentError::DigestMismatch {
                     expected: expected.clone(),
-                    actual: digest,
+                    actual,
                 });
             }
-        }
+            (Some(actual), _) => actual,
+            (None, Some(expected)) => expected.clone(),
+            (None, None) => return Err(ContentError::Unhashed(self.tmp_path().to_path_buf())),
+        };
         let descriptor = Descriptor {
             digest,
             size: self.size,
@@ -252,8 +307,13 @@ impl BlobWriter<'_> {
 impl Write for BlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
+        if self.size - self.written_back >= WRITEBACK_STEP {
+            self.start_writeback();
+        }
         Ok(n)
     }
 
@@ -309,6 +369,24 @@ mod tests {
 
     fn ingest_entries(store: &ContentStore) -> usize {
         fs::read_dir(&store.ingest).unwrap().count()
+    }
+
+    #[test]
+    fn an_unhashed_blob_is_stored_under_the_digest_its_writer_is_given() {
+        let (_dir, store) = store();
+        let mut writer = store.unhashed_writer().unwrap();
+        writer.write_chunk(b"hello").unwrap();
+        assert_eq!(writer.digest(), None);
+        assert!(matches!(
+            writer.commit(None),
+            Err(ContentError::Unhashed(_))
+        ));
+        assert_eq!(ingest_entries(&store), 0);
+        let digest = Digest::of_bytes(b"hello");
+        let mut writer = store.unhashed_writer().unwrap();
+        writer.write_chunk(b"hello").unwrap();
+        assert_eq!(writer.commit(Some(&digest)).unwrap().size, 5);
+        assert_eq!(&*store.read(&digest).unwrap(), b"hello");
     }
 
     #[test]

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-const WHITEOUT_PREFIX: &str = ".wh.";
+pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+pub(crate) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// Upper entries whose content stays in a lower layer.
 const LOWER_REFERENCES: &[(&[u8], &str)] = &[
     (b"trusted.overlay.redirect", "redirect"),
@@ -60,7 +60,10 @@ impl DiffError {
     }
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DiffError + 'a {
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> DiffError + 'a {
     move |source| DiffError::Io {
         op,
         path: path.to_path_buf(),
@@ -99,17 +102,8 @@ struct DiffWriter<'a, W: Write> {
 
 impl<W: Write> DiffWriter<'_, W> {
     fn directory_contents(&mut self, dir: &Path, relative: &Path) -> Result<(), DiffError> {
-        let mut names: Vec<_> = fs::read_dir(dir)
-            .map_err(io_err("listing", dir))?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(io_err("listing", dir))?;
-        names.sort();
-        for name in names {
-            let entry_relative = relative.join(&name);
-            if !self.skip.contains(&entry_relative) {
-                self.entry(&dir.join(&name), &entry_relative, &name)?;
-            }
+        for (name, entry_relative) in kept_entries(dir, relative, self.skip)? {
+            self.entry(&dir.join(&name), &entry_relative, &name)?;
         }
         Ok(())
     }
@@ -284,8 +278,34 @@ fn read_xattrs(path: &Path) -> Result<Xattrs, DiffError> {
     Ok(xattrs)
 }
 
+/// The names in `dir` (at `relative` inside the upper directory) in sorted order, each with
+/// its relative path, leaving out the paths in `skip`.
+pub(crate) fn kept_entries(
+    dir: &Path,
+    relative: &Path,
+    skip: &[PathBuf],
+) -> Result<Vec<(std::ffi::OsString, PathBuf)>, DiffError> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(io_err("listing", dir))?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(io_err("listing", dir))?;
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let entry_relative = relative.join(&name);
+            (name, entry_relative)
+        })
+        .filter(|(_, entry_relative)| !skip.contains(entry_relative))
+        .collect())
+}
+
 /// The value of one xattr, or `None` when the file does not have it.
-fn lgetxattr(path: &Path, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>, DiffError> {
+pub(crate) fn lgetxattr(
+    path: &Path,
+    name: impl AsRef<OsStr>,
+) -> Result<Option<Vec<u8>>, DiffError> {
     let mut value = vec![0u8; 256];
     loop {
         match rustix::fs::lgetxattr(path, name.as_ref(), &mut value[..]) {

@@ -1,12 +1,16 @@
-//! One pass over a layer as it arrives (an upload, later a registry download): the raw
-//! bytes are stored as the layer's blob while the decompressed stream is extracted.
+//! One pass over a layer as it arrives (an upload, a registry download, a member of an image
+//! archive): the raw bytes are stored as the layer's blob while the decompressed stream is
+//! extracted.
+//!
+//! An uncompressed layer's blob is its tar, so its digest is its diff_id: those bytes are
+//! hashed once, by the extractor, rather than again as the blob is written.
 
 use std::io::{self, Read};
 
 use crate::compression::{self, Compression, CompressionError};
 use crate::content::{BlobWriter, ContentError, ContentStore, Descriptor};
 use crate::digest::Digest;
-use crate::layer::{LayerError, LayerInfo, LayerStore};
+use crate::layer::{LayerError, LayerInfo, LayerStore, StagedLayer};
 
 /// A layer stored both as a blob and as an extracted directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,98 @@ impl ImportError {
     }
 }
 
+/// A layer read to its end and extracted, with nothing stored yet: its blob and its
+/// directory are temporary until [`ReceivedLayer::commit`], and dropping it removes both.
+/// This lets a caller check the digests it was promised before anything becomes visible.
+pub struct ReceivedLayer<'a> {
+    blob: BlobWriter<'a>,
+    blob_digest: Digest,
+    compression: Compression,
+    staged: StagedLayer<'a>,
+}
+
+impl ReceivedLayer<'_> {
+    /// The blob as received.
+    pub fn blob(&self) -> Descriptor {
+        Descriptor {
+            digest: self.blob_digest.clone(),
+            size: self.blob.size(),
+        }
+    }
+
+    pub fn diff_id(&self) -> &Digest {
+        self.staged.diff_id()
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Stores the blob, then the layer (each kept as it is if already stored).
+    pub fn commit(self) -> Result<IngestedLayer, ImportError> {
+        let blob = self.blob.commit(Some(&self.blob_digest))?;
+        let layer = self.staged.commit()?;
+        Ok(IngestedLayer {
+            blob,
+            diff_id: layer.diff_id.clone(),
+            compression: self.compression,
+            media_type: self.compression.oci_layer_media_type(),
+            layer,
+        })
+    }
+}
+
+/// Reads the layer stream `reader` (gzip, zstd or plain tar) to its end, writing it to a
+/// temporary blob while extracting it to a temporary directory. On any error nothing is
+/// left behind.
+pub fn receive_layer<'a>(
+    content: &'a ContentStore,
+    layers: &'a LayerStore,
+    reader: impl Read,
+) -> Result<ReceivedLayer<'a>, ImportError> {
+    let (compression, reader) = compression::sniff(reader)?;
+    let blob = match compression {
+        // The extractor hashes this very stream for the diff_id.
+        Compression::None => content.unhashed_writer()?,
+        Compression::Gzip | Compression::Zstd => content.writer()?,
+    };
+    let mut tee = Tee {
+        source: reader,
+        blob,
+        write_error: None,
+    };
+    let staged = compression::decompress(&mut tee)
+        .map_err(ImportError::from)
+        .and_then(|(_, stream)| Ok(layers.stage(stream)?));
+    // A failed blob write surfaces to the extractor as a read error; report the real cause.
+    if let Some(e) = tee.write_error.take() {
+        return Err(e.into());
+    }
+    let staged = staged?;
+    // The decompressor stops at the end of its stream; anything after it is still part of
+    // the blob as it was sent. (The extractor reads a plain tar to its end itself.)
+    let trailing =
+        io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
+            Some(write_error) => ImportError::Content(write_error),
+            None => ImportError::Read(e),
+        })?;
+    let blob_digest = match tee.blob.digest() {
+        Some(digest) => digest,
+        None if trailing == 0 => staged.diff_id().clone(),
+        None => {
+            return Err(ImportError::Read(io::Error::other(
+                "the layer stream went on after the extractor had read it to its end",
+            )))
+        }
+    };
+    Ok(ReceivedLayer {
+        blob: tee.blob,
+        blob_digest,
+        compression,
+        staged,
+    })
+}
+
 /// Stores the layer stream `reader` (gzip, zstd or plain tar) as a blob and as an extracted
 /// layer. On any error nothing new is left in either store.
 pub fn ingest_layer(
@@ -50,34 +146,7 @@ pub fn ingest_layer(
     layers: &LayerStore,
     reader: impl Read,
 ) -> Result<IngestedLayer, ImportError> {
-    let mut tee = Tee {
-        source: reader,
-        blob: content.writer()?,
-        write_error: None,
-    };
-    let staged = compression::decompress(&mut tee)
-        .map_err(ImportError::from)
-        .and_then(|(compression, stream)| Ok((compression, layers.stage(stream)?)));
-    // A failed blob write surfaces to the extractor as a read error; report the real cause.
-    if let Some(e) = tee.write_error.take() {
-        return Err(e.into());
-    }
-    let (compression, staged) = staged?;
-    // The decompressor stops at the end of its stream; anything after it is still part of
-    // the blob as it was sent.
-    io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
-        Some(write_error) => ImportError::Content(write_error),
-        None => ImportError::Read(e),
-    })?;
-    let blob = tee.blob.commit(None)?;
-    let layer = staged.commit()?;
-    Ok(IngestedLayer {
-        blob,
-        diff_id: layer.diff_id.clone(),
-        compression,
-        media_type: compression.oci_layer_media_type(),
-        layer,
-    })
+    receive_layer(content, layers, reader)?.commit()
 }
 
 /// Copies everything read from `source` into the blob being written.

@@ -7,6 +7,7 @@
 //!   identical files of different layers are stored once ([`dedup::DedupIndex`]).
 
 pub mod atomic;
+pub mod changes;
 pub mod compression;
 pub mod content;
 pub mod dedup;

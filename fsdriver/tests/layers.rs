@@ -10,7 +10,7 @@ use common::Tar;
 use fsdriver::compression::Compression;
 use fsdriver::content::ContentStore;
 use fsdriver::extract::{ExtractLimits, Extractor};
-use fsdriver::import::ingest_layer;
+use fsdriver::import::{ingest_layer, receive_layer};
 use fsdriver::layer::{LayerError, LayerStore};
 use fsdriver::{overlay, Digest, ErrorKind};
 
@@ -148,6 +148,41 @@ fn ingest_stores_the_blob_as_sent_and_the_layer_extracted() {
             b"hi"
         );
         assert_eq!(ingested.layer.size, 2);
+    }
+}
+
+#[test]
+fn a_received_layer_is_stored_only_when_committed() {
+    let tar = Tar::new().file("etc/motd", b"hi").bytes();
+    // Bytes after a plain tar's end are part of its blob and of its diff_id.
+    let mut padded = tar.clone();
+    padded.extend_from_slice(&[0u8; 4096]);
+    for (blob, diff_id) in [(padded.clone(), &padded), (gzip(&tar), &tar)] {
+        let root = tempfile::tempdir().unwrap();
+        let content = ContentStore::open(root.path()).unwrap();
+        let layers = LayerStore::open(root.path()).unwrap();
+        let nothing_visible = || {
+            assert!(entries(&root.path().join("blobs/sha256")).is_empty());
+            assert!(layers.list().unwrap().is_empty());
+        };
+        let received = receive_layer(&content, &layers, &blob[..]).unwrap();
+        assert_eq!(received.blob().digest, Digest::of_bytes(&blob));
+        assert_eq!(received.blob().size, blob.len() as u64);
+        assert_eq!(received.diff_id(), &Digest::of_bytes(diff_id));
+        nothing_visible();
+        drop(received);
+        nothing_visible();
+        assert!(entries(&root.path().join("blobs/ingest")).is_empty());
+
+        let ingested = receive_layer(&content, &layers, &blob[..])
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(&*content.read(&ingested.blob.digest).unwrap(), &blob[..]);
+        assert_eq!(
+            fs::read(layers.path(&ingested.diff_id).join("etc/motd")).unwrap(),
+            b"hi"
+        );
     }
 }
 

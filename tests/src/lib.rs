@@ -60,7 +60,7 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// How long [`eventually`] waits for a condition before failing the test.
-pub const EVENTUALLY_LIMIT: Duration = Duration::from_secs(30);
+pub const EVENTUALLY_LIMIT: Duration = Duration::from_secs(60);
 
 /// Polls `condition` until it holds; fails the test, naming `what`, if it never does within
 /// [`EVENTUALLY_LIMIT`]. The limit is a guard against hangs, not a performance assertion.

@@ -52,6 +52,35 @@ fn berth_commit_stores_added_changed_and_deleted_files_as_a_layer() {
     daemon
         .berth(&["run", "--name", "changer", "withusr", "sh", "-c", CHANGES])
         .ok();
+    // `diff` lists the same changes, as docker prints them; the engine's /etc files are not
+    // the container's changes, so a container that wrote nothing has none.
+    let expected = [
+        "A /added.txt",
+        "C /etc",
+        "C /etc/group",
+        "D /etc/passwd",
+        "C /usr",
+        "A /usr/only",
+        "A /usr/only/file",
+    ];
+    assert_eq!(daemon.berth(&["diff", "changer"]).ok().lines(), expected);
+    assert_eq!(
+        daemon
+            .docker(&["container", "diff", "changer"])
+            .ok()
+            .lines(),
+        expected
+    );
+    daemon
+        .berth(&["create", "--name", "fresh", "busybox", "true"])
+        .ok();
+    daemon.berth(&["start", "-a", "fresh"]).ok();
+    assert_eq!(daemon.docker(&["diff", "fresh"]).ok().stdout, "");
+    let missing = daemon.berth(&["diff", "nosuch"]);
+    assert!(
+        missing.stderr.contains("No such container: nosuch"),
+        "{missing}"
+    );
     let committed = daemon
         .berth(&[
             "commit",

@@ -191,6 +191,25 @@ fn logins_live_in_the_credential_helper_for_berth_and_docker() {
     setup.docker(&login_alice(&domain), Some(b"s3cret\n")).ok();
     assert_eq!(helper_login(&setup), alice());
     setup.berth(&["pull", &image], None).ok();
+
+    // `login` with nothing given tries the stored login first, as docker does; with none
+    // stored and no terminal to ask on, it is docker's error.
+    let again = setup.berth(&["login", &domain], None).ok();
+    assert!(
+        again
+            .stderr
+            .contains("Authenticating with existing credentials... [Username: alice]"),
+        "{again}"
+    );
+    assert_eq!(again.out(), "Login Succeeded");
+    setup.berth(&["logout", &domain], None).ok();
+    let refused = setup.berth(&["login", &domain], None).fails();
+    assert!(
+        refused
+            .stderr
+            .contains("Cannot perform an interactive login from a non TTY device"),
+        "{refused}"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `history`, `image prune` and `system df`, through berth and the docker CLI; `rmi` of
-//! images sharing a layer.
+//! images sharing a layer; `load` of archives the store has in part, or that lie.
 
 use berth_tests::{busybox_tar, Daemon};
 
@@ -196,6 +196,83 @@ fn stamp(path: &std::path::Path) -> (u64, i64, i64) {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path).unwrap();
     (meta.ino(), meta.ctime(), meta.ctime_nsec())
+}
+
+/// Every blob, layer, image and blob or layer being written, by name.
+fn stored(daemon: &Daemon) -> Vec<String> {
+    let root = daemon.data_root.join("image");
+    let mut all = Vec::new();
+    for dir in ["blobs/sha256", "blobs/ingest", "layers", "images"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            all.push(format!(
+                "{dir}/{}",
+                entry.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Where, in `archive`, the first byte of content of the first non-empty file of its
+/// largest member (the layer) is.
+fn layer_file_byte(archive: &[u8]) -> usize {
+    let mut outer = tar::Archive::new(archive);
+    let (start, size) = outer
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.raw_file_position() as usize, e.size() as usize))
+        .max_by_key(|(_, size)| *size)
+        .unwrap();
+    let mut inner = tar::Archive::new(&archive[start..start + size]);
+    let file = inner
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.header().entry_type().is_file() && e.size() > 0)
+        .expect("the layer has a file");
+    start + file.raw_file_position() as usize
+}
+
+#[test]
+fn a_load_whose_layer_is_not_its_diff_id_is_refused_and_stores_nothing() {
+    let daemon = Daemon::with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("busybox.tar");
+    let tampered = dir.path().join("tampered.tar");
+    daemon
+        .berth(&["save", "-o", saved.to_str().unwrap(), "busybox"])
+        .ok();
+    // One byte of a file changed: the layer is still a valid tar, but not the one the
+    // image's config names.
+    let mut archive = std::fs::read(&saved).unwrap();
+    let at = layer_file_byte(&archive);
+    archive[at] ^= 0xff;
+    std::fs::write(&tampered, &archive).unwrap();
+    daemon.berth(&["rmi", "busybox"]).ok();
+    let empty = stored(&daemon);
+
+    for client in ["berth", "docker"] {
+        let args = ["load", "-i", tampered.to_str().unwrap()];
+        let refused = match client {
+            "berth" => daemon.berth(&args).fails(),
+            _ => daemon.docker(&args).fails(),
+        };
+        assert!(
+            refused.stderr.contains("does not match its diff_id"),
+            "{client}: {refused}"
+        );
+        assert_eq!(stored(&daemon), empty, "{client}");
+    }
+    daemon.berth(&["load", "-i", saved.to_str().unwrap()]).ok();
+    assert_eq!(
+        daemon
+            .berth(&["run", "--rm", "busybox", "echo", "loaded"])
+            .ok()
+            .out(),
+        "loaded"
+    );
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Archive commands: `save`, `load` (and `export`, which writes a container's file system).
+//! Archive commands: `save`, `load`, and a container's file system: `export` and `diff`.
 
 use std::io::Write;
 
@@ -11,7 +11,7 @@ use crate::client::{empty_body, Client};
 use crate::commands::images::file_body;
 use crate::commands::registry::{render, Target};
 use crate::error::CliError;
-use crate::registry_args::{ExportArgs, LoadArgs, SaveArgs};
+use crate::registry_args::{DiffArgs, ExportArgs, LoadArgs, SaveArgs};
 
 /// Copies a streamed response body to `-o FILE` (written to a temporary name and renamed
 /// once complete) or to standard output, which must not be a terminal.
@@ -106,6 +106,28 @@ pub async fn load(client: &mut Client, args: LoadArgs) -> Result<(), CliError> {
     let response = client.stream(Method::POST, &path, body).await?;
     render(response, Target::Stdout.unless_quiet(args.quiet)).await?;
     Ok(())
+}
+
+/// `diff`: one line per change, `A`dded, `C`hanged or `D`eleted, as docker prints them.
+pub async fn diff(client: &mut Client, args: DiffArgs) -> Result<(), CliError> {
+    let path = format!("/containers/{}/changes", segment(&args.container));
+    let changes: Vec<serde_json::Value> = client.get(&path).await?;
+    let mut text = String::new();
+    for change in &changes {
+        let letter = match change["Kind"].as_u64() {
+            Some(0) => 'C',
+            Some(1) => 'A',
+            Some(2) => 'D',
+            _ => '?',
+        };
+        text.push(letter);
+        text.push(' ');
+        text.push_str(change["Path"].as_str().unwrap_or(""));
+        text.push('\n');
+    }
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| CliError::io("writing output", e))
 }
 
 pub async fn export(client: &mut Client, args: ExportArgs) -> Result<(), CliError> {

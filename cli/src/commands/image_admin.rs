@@ -1,8 +1,7 @@
-//! `commit`, `history`, `image prune` and `system df`.
+//! `commit`, `history` and `system df`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
-use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::client::query::{segment, Query};
@@ -10,7 +9,7 @@ use crate::client::Client;
 use crate::error::CliError;
 use crate::format::units::{ago, ellipsis, human_size, human_size_with_precision, short_id};
 use crate::format::Template;
-use crate::registry_args::{CommitArgs, DfArgs, HistoryArgs, ImagePruneArgs};
+use crate::registry_args::{CommitArgs, DfArgs, HistoryArgs};
 
 const HISTORY_FORMAT: &str =
     "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
@@ -23,7 +22,7 @@ const HISTORY_HEADERS: &[(&str, &str)] = &[
     ("Comment", "COMMENT"),
 ];
 
-fn write_out(text: &str) -> Result<(), CliError> {
+pub(crate) fn write_out(text: &str) -> Result<(), CliError> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| CliError::io("writing output", e))
@@ -92,65 +91,10 @@ pub async fn history(client: &mut Client, args: HistoryArgs) -> Result<(), CliEr
     write_out(&Template::parse(format)?.render_rows(&rows, HISTORY_HEADERS)?)
 }
 
-/// Asks on the terminal; anything but y/Y declines.
-fn confirm(warning: &str) -> Result<bool, CliError> {
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout()
-        .flush()
-        .map_err(|e| CliError::io("writing output", e))?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::io("reading the answer", e))?;
-    Ok(matches!(answer.trim(), "y" | "Y"))
-}
-
 /// Sizes as `image prune` and `system df` print them: four significant digits (docker's
 /// `units.HumanSize`), where `images` and `history` print three.
-fn docker_size(bytes: f64) -> String {
+pub(crate) fn docker_size(bytes: f64) -> String {
     human_size_with_precision(bytes, 4)
-}
-
-pub async fn prune(client: &mut Client, args: ImagePruneArgs) -> Result<(), CliError> {
-    if !args.filter.is_empty() {
-        return Err(CliError::Unsupported("'berth image prune --filter'".into()));
-    }
-    let warning = if args.all {
-        "WARNING! This will remove all images without at least one container associated to them."
-    } else {
-        "WARNING! This will remove all dangling images."
-    };
-    if !args.force && !confirm(warning)? {
-        return Ok(());
-    }
-    let filters = if args.all {
-        vec![("dangling".to_owned(), "false".to_owned())]
-    } else {
-        vec![("dangling".to_owned(), "true".to_owned())]
-    };
-    let path = format!("/images/prune{}", Query::new().filters(&filters).build());
-    let body = client.call(Method::POST, &path, None).await?;
-    let report: Value = crate::client::decode(&path, &body)?;
-    let mut text = String::new();
-    if let Some(deleted) = report["ImagesDeleted"].as_array().filter(|d| !d.is_empty()) {
-        text.push_str("Deleted Images:\n");
-        for item in deleted {
-            if let Some(tag) = item["Untagged"].as_str() {
-                text.push_str(&format!("untagged: {tag}\n"));
-            }
-            if let Some(id) = item["Deleted"].as_str() {
-                text.push_str(&format!("deleted: {id}\n"));
-            }
-        }
-        text.push('\n');
-    }
-    let reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        docker_size(reclaimed as f64)
-    ));
-    write_out(&text)
 }
 
 const DF_FORMAT: &str =

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod attach;
 pub mod container;
+pub mod cp;
 pub mod events;
 pub mod exec;
 pub mod image_admin;
@@ -12,6 +13,7 @@ pub mod inspect;
 pub mod logs;
 pub mod man;
 pub mod observe;
+pub mod prune;
 pub mod ps;
 pub mod registry;
 pub mod stats;

@@ -265,6 +265,32 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
         })
         .unwrap_or_else(|| DOCKER_HUB_KEY.to_owned());
     let interactive = rustix::termios::isatty(std::io::stdin());
+    let nothing_given = args.username.is_none() && args.password.is_none() && !args.password_stdin;
+    if nothing_given {
+        if let Some(stored) = credentials()?.get(&server)? {
+            eprintln!(
+                "Authenticating with existing credentials... [Username: {}]",
+                stored.username
+            );
+            let body = json!({
+                "username": stored.username,
+                "password": stored.password,
+                "serveraddress": server,
+            });
+            match client
+                .post_json::<_, serde_json::Value>("/auth", &body)
+                .await
+            {
+                Ok(answer) => {
+                    println!("{}", login_status(&answer));
+                    return Ok(());
+                }
+                // Stored credentials the registry refuses: ask anew, as docker does.
+                Err(e) if interactive => eprintln!("Login did not succeed, error: {e}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     let mut username = args.username.clone().unwrap_or_default();
     let mut password = args.password.clone().unwrap_or_default();
     if args.password.is_some() {
@@ -311,12 +337,17 @@ pub async fn login(client: &mut Client, args: LoginArgs) -> Result<(), CliError>
             credentials.config().path().display()
         );
     }
-    let status = answer
+    println!("{}", login_status(&answer));
+    Ok(())
+}
+
+/// What the daemon's `/auth` answer says, or docker's words when it says nothing.
+fn login_status(answer: &serde_json::Value) -> &str {
+    answer
         .get("Status")
         .and_then(|s| s.as_str())
-        .unwrap_or("Login Succeeded");
-    println!("{status}");
-    Ok(())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Login Succeeded")
 }
 
 pub async fn logout(_client: &mut Client, args: LogoutArgs) -> Result<(), CliError> {

@@ -12,8 +12,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "compose",
     "config",
     "context",
-    "cp",
-    "diff",
     "manifest",
     "network",
     "node",
@@ -28,9 +26,9 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["cp", "diff", "port", "prune", "update"];
+const LATER_CONTAINER: &[&str] = &["port", "update"];
 const LATER_IMAGE: &[&str] = &["build"];
-const LATER_SYSTEM: &[&str] = &["prune", "dial-stdio"];
+const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
 /// empty for a top-level command; `argv` starts with the unknown name.
@@ -75,10 +73,10 @@ mod tests {
             build.to_string(),
             "'berth build' is not supported by berth yet"
         );
-        let prune = refuse("container", &["prune".into()]);
+        let update = refuse("container", &["update".into()]);
         assert_eq!(
-            prune.to_string(),
-            "'berth container prune' is not supported by berth yet"
+            update.to_string(),
+            "'berth container update' is not supported by berth yet"
         );
         let frob = refuse("", &["frob".into()]);
         assert_eq!(frob.exit_code(), 1);

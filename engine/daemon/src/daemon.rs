@@ -119,7 +119,10 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         started: chrono::Utc::now(),
     };
 
-    // Exits reported by the supervisor go to the container's own actor.
+    restore(&engine).await?;
+    // Exits reported by the supervisor go to the container's own actor. They are read only
+    // once every container is registered: an exit reported during the restore would find no
+    // actor and be lost (it stays queued until then).
     let exit_registry = registry.clone();
     let exit_supervisor = supervisor.clone();
     actix_rt::spawn(async move {
@@ -131,7 +134,10 @@ async fn serve(config: DaemonConfig) -> Result<()> {
                         pid: event.pid,
                         exit: event.exit,
                     }),
-                    None => addr.do_send(Exited(event.exit)),
+                    None => addr.do_send(Exited {
+                        pid: event.pid,
+                        exit: event.exit,
+                    }),
                 },
                 // An exec's container is gone: there is nothing to release.
                 _ if event.exec.is_some() => {}
@@ -142,8 +148,6 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             }
         }
     });
-
-    restore(&engine).await?;
 
     let listener = api::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
@@ -236,14 +240,20 @@ async fn restore(engine: &Engine) -> Result<()> {
                     if let Some(io) = adopted_io(tty, gone) {
                         addr.do_send(Adopt { pid, io });
                     }
-                    addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
+                    addr.do_send(Exited {
+                        pid,
+                        exit: exit.unwrap_or_else(unknown_exit),
+                    });
                 } else {
                     release(&engine.services.supervisor, &id).await;
                 }
             }
             None if was_live => {
                 let exit = berth_supervisor::read_exit_record(&dir.root);
-                addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
+                addr.do_send(Exited {
+                    pid: 0,
+                    exit: exit.unwrap_or_else(unknown_exit),
+                });
             }
             None => {}
         }

@@ -6,16 +6,21 @@
 //! plus the legacy `manifest.json` and `repositories`.
 //!
 //! `load` reads either form: `manifest.json` (docker-archive, layers compressed or not),
-//! or, without it, `index.json` (an OCI image layout, as skopeo writes it). The archive is
-//! unpacked into a scratch directory first (tar entries come in any order), and every
-//! layer is checked against the config's diff_ids and every blob against its digest.
+//! or, without it, `index.json` (an OCI image layout, as skopeo writes it). Tar entries come
+//! in any order, and the layers usually before the manifests that say what they are: so
+//! each member that looks like a layer (a tar, gzip or zstd stream) is received as one as it
+//! streams by, written to a temporary blob while it is extracted to a temporary directory,
+//! in the one pass a pull makes. Other members (and layers the store already has) are
+//! unpacked into a scratch directory. Once the manifests are read, every layer is checked
+//! against the config's diff_ids and every blob against its digest; only then is it stored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use fsdriver::import::ReceivedLayer;
 use fsdriver::Digest;
 use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
@@ -204,12 +209,12 @@ impl ImageStore {
             .prefix("load-")
             .tempdir_in(scratch_parent)
             .map_err(io_err("creating a directory in", scratch_parent))?;
-        unpack(input, scratch.path())?;
+        let mut members = self.receive(input, scratch.path())?;
         let dir = scratch.path();
         if dir.join("manifest.json").is_file() {
-            self.load_docker_archive(dir)
+            self.load_docker_archive(&mut members)
         } else if dir.join("index.json").is_file() {
-            self.load_oci_layout(dir)
+            self.load_oci_layout(&mut members)
         } else {
             Err(invalid(
                 "invalid archive: it has neither manifest.json (docker-archive) nor index.json (OCI image layout)",
@@ -217,7 +222,11 @@ impl ImageStore {
         }
     }
 
-    fn load_docker_archive(self: &Arc<Self>, dir: &Path) -> Result<Vec<Loaded>, Error> {
+    fn load_docker_archive(
+        self: &Arc<Self>,
+        members: &mut Members<'_>,
+    ) -> Result<Vec<Loaded>, Error> {
+        let dir = members.dir;
         let bytes = read_member(dir, "manifest.json", parse::MAX_MANIFEST_BYTES)?;
         let entries: Vec<ArchiveManifest> = serde_json::from_slice(&bytes)
             .map_err(|e| invalid(format!("invalid archive: malformed manifest.json: {e}")))?;
@@ -251,12 +260,13 @@ impl ImageStore {
                 .flatten()
                 .map(|t| crate::store::parse_tag_reference(t))
                 .collect::<Result<Vec<_>, _>>()?;
-            loaded.push(self.store_archive_image(dir, layers, &config, None, references)?);
+            loaded.push(self.store_archive_image(members, layers, &config, None, references)?);
         }
         Ok(loaded)
     }
 
-    fn load_oci_layout(self: &Arc<Self>, dir: &Path) -> Result<Vec<Loaded>, Error> {
+    fn load_oci_layout(self: &Arc<Self>, members: &mut Members<'_>) -> Result<Vec<Loaded>, Error> {
+        let dir = members.dir;
         let bytes = read_member(dir, "index.json", parse::MAX_MANIFEST_BYTES)?;
         let index =
             parse::parse_index(&bytes).map_err(|e| invalid(format!("invalid archive: {e}")))?;
@@ -318,7 +328,7 @@ impl ImageStore {
                 .collect();
             let references = reference.into_iter().collect();
             loaded.push(self.store_archive_image(
-                dir,
+                members,
                 layers,
                 &config,
                 Some(manifest_bytes),
@@ -334,7 +344,7 @@ impl ImageStore {
     /// else uses is removed again.
     fn store_archive_image(
         self: &Arc<Self>,
-        dir: &Path,
+        members: &mut Members<'_>,
         layers: Vec<ArchiveLayer>,
         config: &[u8],
         manifest: Option<Vec<u8>>,
@@ -346,7 +356,7 @@ impl ImageStore {
         let stored = (|| {
             let mut descriptors = Vec::new();
             for layer in &layers {
-                let (descriptor, blob) = self.store_archive_layer(dir, layer, &pin)?;
+                let (descriptor, blob) = self.store_archive_layer(members, layer, &pin)?;
                 blobs.push(blob);
                 descriptors.push(descriptor);
             }
@@ -371,6 +381,66 @@ impl ImageStore {
     /// blob is. A layer already extracted is never extracted again; a blob already stored
     /// is not copied again.
     fn store_archive_layer(
+        &self,
+        members: &mut Members<'_>,
+        layer: &ArchiveLayer,
+        pin: &crate::Pinned,
+    ) -> Result<(oci_spec::image::Descriptor, Digest), Error> {
+        let key = safe_relative(Path::new(&layer.member))?;
+        let (descriptor, blob) = match members.received.remove(&key) {
+            Some(Received::Layer(received)) => {
+                crate::ingest::check_received(&received, layer.blob.as_ref(), &layer.diff_id)
+                    .map_err(|e| invalid(format!("invalid archive: {}: {e}", layer.member)))?;
+                let blob = received.blob();
+                pin.extend(Vec::new(), vec![blob.digest.clone()]);
+                let media_type = received.compression().oci_layer_media_type();
+                received.commit().map_err(|e| Error::Store(e.into()))?;
+                (
+                    layer_descriptor(media_type, blob.size, &blob.digest),
+                    blob.digest,
+                )
+            }
+            Some(Received::Stored {
+                descriptor,
+                diff_id,
+            }) => {
+                if diff_id != layer.diff_id {
+                    return Err(invalid(format!(
+                        "invalid archive: {} is layer {diff_id} for one image and {} for another",
+                        layer.member, layer.diff_id
+                    )));
+                }
+                let blob = descriptor_digest(&descriptor);
+                pin.extend(Vec::new(), vec![blob.clone()]);
+                if !self.has_layer(&diff_id, &blob) {
+                    return Err(Error::Internal(format!(
+                        "layer {diff_id} was removed while the archive was being loaded"
+                    )));
+                }
+                (descriptor, blob)
+            }
+            Some(Received::Invalid(reason)) => {
+                return Err(invalid(format!(
+                    "invalid archive: layer {}: {reason}",
+                    layer.member
+                )))
+            }
+            None => self.store_unpacked_layer(members.dir, layer, pin)?,
+        };
+        members.received.insert(
+            key,
+            Received::Stored {
+                descriptor: descriptor.clone(),
+                diff_id: layer.diff_id.clone(),
+            },
+        );
+        Ok((descriptor, blob))
+    }
+
+    /// [`Self::store_archive_layer`] for a layer unpacked into the scratch directory: one
+    /// the store already had when the archive arrived, or one that did not look like a
+    /// layer then.
+    fn store_unpacked_layer(
         &self,
         dir: &Path,
         layer: &ArchiveLayer,
@@ -403,14 +473,117 @@ impl ImageStore {
         } else {
             self.ingest_layer_blob(file, &blob, &layer.diff_id)?;
         }
-        let digest = oci_spec::image::Digest::try_from(blob.as_str())
-            .expect("a sha256 digest is a valid OCI digest");
-        let media_type = MediaType::from(compression.oci_layer_media_type());
         Ok((
-            oci_spec::image::Descriptor::new(media_type, size, digest),
+            layer_descriptor(compression.oci_layer_media_type(), size, &blob),
             blob,
         ))
     }
+
+    /// Reads the archive `input` to its end: each member that looks like a layer the store
+    /// lacks is received as one (see [`Received`]); every other regular file and directory
+    /// is unpacked under `dir`. Any other kind of entry is ignored, and a path leaving `dir`
+    /// is refused.
+    fn receive<'s>(&'s self, input: impl Read, dir: &'s Path) -> Result<Members<'s>, Error> {
+        let mut members = Members {
+            dir,
+            received: HashMap::new(),
+        };
+        let mut archive = tar::Archive::new(input);
+        let entries = archive
+            .entries()
+            .map_err(|e| invalid(format!("invalid archive: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| invalid(format!("invalid archive: {e}")))?;
+            let path = entry
+                .path()
+                .map_err(|e| invalid(format!("invalid archive: {e}")))?
+                .into_owned();
+            let relative = safe_relative(&path)?;
+            let target = dir.join(&relative);
+            match entry.header().entry_type() {
+                tar::EntryType::Directory => {
+                    fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
+                }
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let mut head = [0u8; TAR_HEADER_LEN];
+                    let head_len = read_head(&mut entry, &mut head)
+                        .map_err(|e| read_err(&path, &target, e))?;
+                    let head = &head[..head_len];
+                    let member = io::Cursor::new(head).chain(&mut entry);
+                    if looks_like_layer(head) && !self.stores_member(&relative) {
+                        let received =
+                            fsdriver::import::receive_layer(&self.content, &self.layers, member);
+                        let received = match received {
+                            Ok(layer) => Received::Layer(layer),
+                            // Bad bytes are an error only if an image uses them as a layer.
+                            Err(e) if e.kind() == fsdriver::ErrorKind::InvalidArgument => {
+                                Received::Invalid(e.to_string())
+                            }
+                            Err(e) => return Err(Error::Store(e.into())),
+                        };
+                        members.received.insert(relative, received);
+                    } else {
+                        spool(member, &path, &target)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(members)
+    }
+
+    /// Whether the member at `relative` is named after a layer or blob the store has (the
+    /// archives Docker 25 and later and skopeo write name layers by digest): such a member
+    /// is unpacked rather than extracted again.
+    fn stores_member(&self, relative: &Path) -> bool {
+        let Some(name) = relative.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        let hex = name.strip_suffix(".tar").unwrap_or(name);
+        Digest::from_hex(hex)
+            .is_ok_and(|digest| self.has_extracted_layer(&digest) || self.has_blob(&digest))
+    }
+}
+
+/// The members of an archive being loaded, once it has been read.
+struct Members<'s> {
+    /// The scratch directory holding the members that were unpacked.
+    dir: &'s Path,
+    /// The members received as layers, by path within the archive.
+    received: HashMap<PathBuf, Received<'s>>,
+}
+
+/// A member of an archive read as a layer as it streamed by.
+enum Received<'s> {
+    /// Extracted and written as a blob, nothing stored yet: it is stored once an image
+    /// names it as a layer with the same diff_id (and blob digest, if the image names one),
+    /// and dropped otherwise.
+    Layer(ReceivedLayer<'s>),
+    /// Stored as a layer of an image loaded earlier from the same archive.
+    Stored {
+        descriptor: oci_spec::image::Descriptor,
+        diff_id: Digest,
+    },
+    /// It looked like a layer but is not a valid one: why.
+    Invalid(String),
+}
+
+/// Whether a member's first bytes are those of a layer: a gzip or zstd stream, or a tar
+/// whose first header has the POSIX magic (Docker, Podman and skopeo all write it).
+fn looks_like_layer(head: &[u8]) -> bool {
+    use fsdriver::compression::Compression;
+    let tar_magic = head.get(TAR_MAGIC_AT..TAR_MAGIC_AT + TAR_MAGIC.len()) == Some(TAR_MAGIC);
+    tar_magic
+        || matches!(
+            Compression::detect(head),
+            Ok(Compression::Gzip | Compression::Zstd)
+        )
+}
+
+fn layer_descriptor(media_type: &str, size: u64, blob: &Digest) -> oci_spec::image::Descriptor {
+    let digest = oci_spec::image::Digest::try_from(blob.as_str())
+        .expect("a sha256 digest is a valid OCI digest");
+    oci_spec::image::Descriptor::new(MediaType::from(media_type), size, digest)
 }
 
 /// One layer of an image in an archive: the member holding it, its diff_id from the
@@ -421,8 +594,13 @@ struct ArchiveLayer {
     blob: Option<Digest>,
 }
 
+const TAR_HEADER_LEN: usize = 512;
+/// Where a POSIX (ustar) or GNU tar header holds its magic, and the part both share.
+const TAR_MAGIC_AT: usize = 257;
+const TAR_MAGIC: &[u8] = b"ustar";
+
 /// Reads up to `buf.len()` bytes from the start of `file` (fewer only at its end).
-fn read_head(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_head(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..])? {
@@ -468,48 +646,28 @@ fn add_file<W: Write>(
         .map_err(|e| Error::Internal(format!("writing the archive: {e}")))
 }
 
-/// Unpacks the regular files and directories of the archive under `dir`; every other kind
-/// of entry is ignored, and a path leaving `dir` is refused.
-fn unpack(input: impl Read, dir: &Path) -> Result<(), Error> {
-    let mut archive = tar::Archive::new(input);
-    let entries = archive
-        .entries()
-        .map_err(|e| invalid(format!("invalid archive: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("invalid archive: {e}")))?;
-        let path = entry
-            .path()
-            .map_err(|e| invalid(format!("invalid archive: {e}")))?
-            .into_owned();
-        let relative = safe_relative(&path)?;
-        let target = dir.join(&relative);
-        match entry.header().entry_type() {
-            tar::EntryType::Directory => {
-                fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
-            }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
-                }
-                let mut file = File::create(&target).map_err(io_err("creating", &target))?;
-                io::copy(&mut entry, &mut file).map_err(|e| {
-                    if e.kind() == io::ErrorKind::UnexpectedEof
-                        || e.kind() == io::ErrorKind::InvalidData
-                    {
-                        invalid(format!("invalid archive: {}: {e}", path.display()))
-                    } else {
-                        Error::Io {
-                            op: "writing",
-                            path: target.clone(),
-                            source: e,
-                        }
-                    }
-                })?;
-            }
-            _ => {}
+/// Writes the member `path` of the archive, read from `member`, to `target`.
+fn spool(mut member: impl Read, path: &Path, target: &Path) -> Result<(), Error> {
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
+    }
+    let mut file = File::create(target).map_err(io_err("creating", target))?;
+    io::copy(&mut member, &mut file).map_err(|e| read_err(path, target, e))?;
+    Ok(())
+}
+
+/// A failure copying the member `path` to `target`: the archive's fault when it ends early
+/// or is malformed, otherwise the disk's.
+fn read_err(path: &Path, target: &Path, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
+        invalid(format!("invalid archive: {}: {e}", path.display()))
+    } else {
+        Error::Io {
+            op: "writing",
+            path: target.to_path_buf(),
+            source: e,
         }
     }
-    Ok(())
 }
 
 fn safe_relative(path: &Path) -> Result<PathBuf, Error> {

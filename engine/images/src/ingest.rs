@@ -3,12 +3,12 @@
 //! image is recorded only once every part is stored.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 
-use fsdriver::content::{BlobWriter, ContentError, Descriptor};
+use fsdriver::content::Descriptor;
+use fsdriver::import::ReceivedLayer;
 use fsdriver::layer::LayerInfo;
 use fsdriver::Digest;
-use sha2::{Digest as _, Sha256};
 
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
@@ -44,47 +44,10 @@ impl ImageStore {
         blob: &Digest,
         diff_id: &Digest,
     ) -> Result<LayerInfo, Error> {
-        let mut tee = Tee {
-            source: reader,
-            blob: self.content.writer().map_err(store_err)?,
-            write_error: None,
-            hasher: Sha256::new(),
-        };
-        let staged = fsdriver::compression::decompress(&mut tee)
-            .map_err(store_err)
-            .and_then(|(_, stream)| self.layers.stage(stream).map_err(store_err));
-        if let Some(e) = tee.write_error.take() {
-            return Err(store_err(e));
-        }
-        let staged = match staged {
-            Ok(staged) => staged,
-            Err(e) => {
-                // Bytes that do not decompress are often bytes that are not the blob:
-                // say so when the digest shows it.
-                if io::copy(&mut tee, &mut io::sink()).is_ok() {
-                    let actual = Digest::from_sha256_bytes(&tee.hasher.finalize().into());
-                    if actual != *blob {
-                        return Err(Error::InvalidArgument(format!(
-                            "digest mismatch: expected {blob}, got {actual}"
-                        )));
-                    }
-                }
-                return Err(e);
-            }
-        };
-        // Whatever follows the compressed stream is part of the blob as sent.
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| match tee.write_error.take() {
-            Some(write_error) => store_err(write_error),
-            None => Error::InvalidArgument(format!("reading layer {blob}: {e}")),
-        })?;
-        if staged.diff_id() != diff_id {
-            return Err(Error::InvalidArgument(format!(
-                "layer {blob} does not match its diff_id: expected {diff_id}, got {}",
-                staged.diff_id()
-            )));
-        }
-        tee.blob.commit(Some(blob)).map_err(store_err)?;
-        staged.commit().map_err(store_err)
+        let received = fsdriver::import::receive_layer(&self.content, &self.layers, reader)
+            .map_err(store_err)?;
+        check_received(&received, Some(blob), diff_id)?;
+        Ok(received.commit().map_err(store_err)?.layer)
     }
 
     /// Stores a blob read from `reader`; with `expected`, it must hash to that digest or
@@ -224,22 +187,24 @@ impl ImageStore {
     }
 }
 
-/// Copies everything read from `source` into the blob being written.
-struct Tee<'a, R> {
-    source: R,
-    blob: BlobWriter<'a>,
-    write_error: Option<ContentError>,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.source.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        if let Err(e) = self.blob.write_chunk(&buf[..n]) {
-            self.write_error = Some(e);
-            return Err(io::Error::other("storing the layer blob failed"));
-        }
-        Ok(n)
+/// Checks a layer received for an image against what the image says it is: its blob digest
+/// (when the image names it) and its diff_id.
+pub(crate) fn check_received(
+    received: &ReceivedLayer<'_>,
+    blob: Option<&Digest>,
+    diff_id: &Digest,
+) -> Result<(), Error> {
+    let actual = received.blob().digest;
+    if let Some(blob) = blob.filter(|blob| **blob != actual) {
+        return Err(Error::InvalidArgument(format!(
+            "digest mismatch: expected {blob}, got {actual}"
+        )));
     }
+    if received.diff_id() != diff_id {
+        return Err(Error::InvalidArgument(format!(
+            "layer {actual} does not match its diff_id: expected {diff_id}, got {}",
+            received.diff_id()
+        )));
+    }
+    Ok(())
 }

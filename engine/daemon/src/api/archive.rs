@@ -24,6 +24,21 @@ pub struct ChannelWriter {
 }
 
 impl ChannelWriter {
+    pub fn new(tx: mpsc::Sender<Result<Frame<Bytes>, io::Error>>) -> ChannelWriter {
+        ChannelWriter {
+            tx,
+            buffer: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// Ends the body with an error, so the client sees a failed transfer rather than a
+    /// short archive it might take for complete.
+    pub fn fail(self, error: impl std::fmt::Display) {
+        let _ = self
+            .tx
+            .blocking_send(Err(io::Error::other(error.to_string())));
+    }
+
     fn send(&mut self) -> io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -59,16 +74,11 @@ pub fn blocking_body_response(
 ) -> ApiResult {
     let (tx, rx) = mpsc::channel(8);
     actix_rt::task::spawn_blocking(move || {
-        let mut writer = ChannelWriter {
-            tx,
-            buffer: Vec::with_capacity(CHUNK),
-        };
+        let mut writer = ChannelWriter::new(tx);
         let result = produce(&mut writer).and_then(|()| writer.flush().map_err(|e| e.to_string()));
         if let Err(e) = result {
             tracing::warn!("streaming a {content_type} response failed: {e}");
-            // The body ends with an error, so the client sees a failed transfer rather
-            // than a short archive it might take for complete.
-            let _ = writer.tx.blocking_send(Err(io::Error::other(e)));
+            writer.fail(e);
         }
     });
     let mut response = Response::new(super::containers::channel_body(rx));

@@ -12,7 +12,6 @@ use super::error::ApiError;
 use super::http::{json, read_json, ApiResult, Query};
 use crate::container::actor::{Pause, Snapshot, Unpause};
 use crate::container::record::{ContainerDir, Status};
-use crate::container::spec::ENGINE_ETC_FILES;
 use crate::engine::Engine;
 
 pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
@@ -51,10 +50,7 @@ pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         changes: query.all("changes"),
         created_by: record.command().join(" "),
         // Their content lives in the container's directory, as in Docker.
-        skip: ENGINE_ETC_FILES
-            .iter()
-            .map(|path| std::path::PathBuf::from(path.trim_start_matches('/')))
-            .collect(),
+        skip: super::changes::engine_files(),
     };
 
     // Docker pauses by default so the layer is a consistent snapshot of the files.

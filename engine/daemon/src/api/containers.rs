@@ -292,13 +292,7 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     }
     let all = query.flag("all") || !filters.get("status").is_empty();
     let limit = query.int("limit")?.filter(|n| *n > 0);
-    let addrs = engine.registry().send(All).await?;
-    let mut records: Vec<ContainerRecord> = Vec::with_capacity(addrs.len());
-    for addr in addrs {
-        if let Ok(record) = addr.send(Snapshot).await {
-            records.push(record);
-        }
-    }
+    let mut records = snapshots(engine).await?;
     records.retain(|r| {
         all || limit.is_some() || r.state.status.is_live() || r.state.status == Status::Restarting
     });
@@ -340,12 +334,29 @@ fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> 
     if !statuses.is_empty() && !statuses.iter().any(|s| s == record.state.status.as_str()) {
         return false;
     }
+    labels_match(record, filters)
+}
+
+/// Whether the container carries every `label` filter (`key` or `key=value`) and none of
+/// the `label!` ones.
+pub(super) fn labels_match(record: &ContainerRecord, filters: &super::http::Filters) -> bool {
     let labels = record.config.labels.clone().unwrap_or_default();
-    filters
-        .get("label")
-        .iter()
-        .all(|wanted| match wanted.split_once('=') {
-            Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
-            None => labels.contains_key(wanted.as_str()),
-        })
+    let has = |wanted: &String| match wanted.split_once('=') {
+        Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
+        None => labels.contains_key(wanted.as_str()),
+    };
+    filters.get("label").iter().all(has) && !filters.get("label!").iter().any(has)
+}
+
+/// Every container's record, as its actor holds it now; a container removed meanwhile is
+/// left out.
+pub(super) async fn snapshots(engine: &Engine) -> Result<Vec<ContainerRecord>, ApiError> {
+    let addrs = engine.registry().send(All).await?;
+    let mut records = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        if let Ok(record) = addr.send(Snapshot).await {
+            records.push(record);
+        }
+    }
+    Ok(records)
 }

@@ -7,11 +7,10 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
+use super::containers::snapshots;
 use super::error::ApiError;
 use super::http::{json, ApiResult, Query};
-use crate::container::actor::Snapshot;
 use crate::container::record::{ContainerDir, ContainerRecord};
-use crate::container::registry::All;
 use crate::container::view;
 use crate::engine::Engine;
 
@@ -65,16 +64,6 @@ pub async fn history(engine: &Engine, name: &str) -> ApiResult {
     json(StatusCode::OK, &entries)
 }
 
-async fn containers(engine: &Engine) -> Result<Vec<ContainerRecord>, ApiError> {
-    let mut records = Vec::new();
-    for addr in engine.registry().send(All).await? {
-        if let Ok(record) = addr.send(Snapshot).await {
-            records.push(record);
-        }
-    }
-    Ok(records)
-}
-
 /// Images that containers use, by ID.
 fn used_images(records: &[ContainerRecord]) -> BTreeSet<String> {
     records.iter().map(|r| r.image_id.clone()).collect()
@@ -101,7 +90,7 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         .get("dangling")
         .iter()
         .any(|d| matches!(d.as_str(), "false" | "0"));
-    let used = used_images(&containers(engine).await?);
+    let used = used_images(&snapshots(engine).await?);
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
     for record in engine.images.list() {
@@ -138,7 +127,7 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
 }
 
 /// Bytes of regular files under `dir` (a container's writable layer).
-fn du(dir: &Path) -> u64 {
+pub(super) fn du(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -154,7 +143,7 @@ fn du(dir: &Path) -> u64 {
 
 /// `GET /system/df`.
 pub async fn df(engine: &Engine) -> ApiResult {
-    let records = containers(engine).await?;
+    let records = snapshots(engine).await?;
     let mut uses: HashMap<String, i64> = HashMap::new();
     for record in &records {
         *uses.entry(record.image_id.clone()).or_default() += 1;

@@ -3,7 +3,10 @@
 
 pub mod archive;
 pub mod attach;
+pub mod changes;
 pub mod commit;
+pub mod container_archive;
+pub mod container_prune;
 pub mod containers;
 pub mod distribution;
 pub mod error;
@@ -140,6 +143,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
 
         Route::ContainerList => containers::list(engine, req).await,
         Route::ContainerCreate => containers::create(engine, req).await,
+        Route::ContainerPrune => container_prune::prune(engine, req).await,
         Route::ContainerInspect(id) => containers::inspect(engine, id).await,
         Route::ContainerStart(id) => containers::start(engine, id).await,
         Route::ContainerStop(id) => containers::stop(engine, id, req).await,
@@ -155,6 +159,10 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ContainerPause(id) => observe::pause(engine, id).await,
         Route::ContainerUnpause(id) => observe::unpause(engine, id).await,
         Route::ContainerExport(id) => archive::export(engine, id).await,
+        Route::ContainerChanges(id) => changes::changes(engine, id).await,
+        Route::ContainerPathStat(id) => container_archive::stat(engine, id, req).await,
+        Route::ContainerArchiveGet(id) => container_archive::get(engine, id, req).await,
+        Route::ContainerArchivePut(id) => container_archive::put(engine, id, req).await,
         Route::ContainerRemove(id) => containers::remove(engine, id, req).await,
 
         Route::ExecCreate(id) => exec::create(engine, id, req).await,

@@ -17,6 +17,7 @@ pub enum Route<'a> {
     Auth,
     ContainerList,
     ContainerCreate,
+    ContainerPrune,
     ContainerInspect(&'a str),
     ContainerStart(&'a str),
     ContainerStop(&'a str),
@@ -32,6 +33,10 @@ pub enum Route<'a> {
     ContainerPause(&'a str),
     ContainerUnpause(&'a str),
     ContainerExport(&'a str),
+    ContainerChanges(&'a str),
+    ContainerPathStat(&'a str),
+    ContainerArchiveGet(&'a str),
+    ContainerArchivePut(&'a str),
     ContainerRemove(&'a str),
     ExecCreate(&'a str),
     ExecStart(&'a str),
@@ -67,6 +72,7 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
 
         (&Method::GET, ["containers", "json"]) => Route::ContainerList,
         (&Method::POST, ["containers", "create"]) => Route::ContainerCreate,
+        (&Method::POST, ["containers", "prune"]) => Route::ContainerPrune,
         (&Method::GET, ["containers", id, "json"]) => Route::ContainerInspect(id),
         (&Method::POST, ["containers", id, "start"]) => Route::ContainerStart(id),
         (&Method::POST, ["containers", id, "stop"]) => Route::ContainerStop(id),
@@ -83,6 +89,10 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::POST, ["containers", id, "pause"]) => Route::ContainerPause(id),
         (&Method::POST, ["containers", id, "unpause"]) => Route::ContainerUnpause(id),
         (&Method::GET, ["containers", id, "export"]) => Route::ContainerExport(id),
+        (&Method::GET, ["containers", id, "changes"]) => Route::ContainerChanges(id),
+        (&Method::HEAD, ["containers", id, "archive"]) => Route::ContainerPathStat(id),
+        (&Method::GET, ["containers", id, "archive"]) => Route::ContainerArchiveGet(id),
+        (&Method::PUT, ["containers", id, "archive"]) => Route::ContainerArchivePut(id),
         (&Method::DELETE, ["containers", id]) => Route::ContainerRemove(id),
 
         (&Method::POST, ["exec", id, "start"]) => Route::ExecStart(id),
@@ -136,12 +146,11 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/session",
         "/distribution",
     ];
-    let container_later = ["/changes", "/archive", "/update", "/attach/ws"];
+    let container_later = ["/update", "/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)
         || path.starts_with("/images/search")
-        || path.starts_with("/containers/prune")
     {
         return ApiError::unsupported(&format!("{method} {path}"));
     }

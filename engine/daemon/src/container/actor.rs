@@ -24,10 +24,12 @@ use crate::engine::Services;
 use crate::events::Publish;
 use crate::stats;
 
+mod copy_in;
 mod detached;
 mod observe;
 mod pause;
 
+pub use copy_in::{CopyInGuard, OpenView};
 pub use detached::Detached;
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
 pub use pause::{Pause, Unpause};
@@ -59,6 +61,9 @@ pub struct ContainerActor {
     /// An exit that is recorded only once the output is drained, so that a container never
     /// shows as exited while its last lines are still missing from its log (as in Docker).
     exit_awaiting_output: Option<ExitRecord>,
+    /// A copy into the stopped container's file system is under way (`cp`): it has the
+    /// overlay mounted, so the container must not start until it ends.
+    pub(super) copying_in: bool,
 }
 
 struct Waiter {
@@ -104,6 +109,7 @@ impl ContainerActor {
             persist_lock: Arc::default(),
             pump_running: false,
             exit_awaiting_output: None,
+            copying_in: false,
         }
     }
 
@@ -454,6 +460,12 @@ impl Handler<Start> for ContainerActor {
             }
             Status::Created | Status::Exited => {}
         }
+        if self.copying_in {
+            return refuse(ApiError::conflict(format!(
+                "container {} is busy: files are being copied into it",
+                self.record.id
+            )));
+        }
         let prepared = match self.prepare_start() {
             Ok(prepared) => prepared,
             Err(err) => return refuse(err),
@@ -528,13 +540,20 @@ impl Handler<Start> for ContainerActor {
 /// The supervisor saw the container's PID 1 exit (or a restarted daemon found it exited).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Exited(pub ExitRecord);
+pub struct Exited {
+    /// The process that exited; 0 when a restarted daemon no longer knows it.
+    pub pid: i32,
+    pub exit: ExitRecord,
+}
 
 impl Handler<Exited> for ContainerActor {
     type Result = ();
 
-    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
-        if !self.record.state.status.is_live() {
+    fn handle(&mut self, Exited { pid, exit }: Exited, ctx: &mut Context<Self>) {
+        // The exit of an earlier run, reported twice across a daemon restart (by the
+        // supervisor's listing and by its event), must not end the run a restart policy began.
+        let earlier_run = pid != 0 && pid != self.record.state.pid;
+        if !self.record.state.status.is_live() || earlier_run {
             return;
         }
         if let Some(timer) = self.kill_timer.take() {

@@ -14,6 +14,7 @@ pub mod output;
 pub mod proc_top;
 pub mod record;
 pub mod registry;
+pub mod rootfs_view;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
