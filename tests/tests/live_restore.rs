@@ -227,3 +227,85 @@ fn a_restart_removes_stopped_rm_containers_and_keeps_running_ones() {
         || !names(&d).contains(&"runs".to_string()),
     );
 }
+
+/// A container's record is its lease on its image's layers: a restart after `kill -9`, whose
+/// garbage collection runs before any container is back, keeps the layers of an image removed
+/// meanwhile, and clears away what a create interrupted before writing its record left.
+#[test]
+fn a_restart_keeps_the_layers_of_a_removed_image_for_its_containers() {
+    let mut d = Daemon::with_busybox();
+    d.berth(&[
+        "create",
+        "--name",
+        "orphaned",
+        "busybox",
+        "echo",
+        "still here",
+    ])
+    .ok();
+    d.berth(&["rmi", "-f", "busybox"]).ok();
+    let layers = d.dir().join("data/image/layers");
+    let layer_count = || {
+        fs::read_dir(&layers)
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count()
+    };
+    assert_eq!(layer_count(), 1, "the container's lease keeps the layer");
+    let interrupted = d.dir().join(format!("data/containers/{}", "ab".repeat(32)));
+    fs::create_dir_all(interrupted.join("rootfs/upper")).unwrap();
+
+    d.kill9();
+    d.restart();
+
+    assert_eq!(layer_count(), 1, "the layer outlives the restart");
+    assert!(!interrupted.exists(), "an interrupted create is cleared");
+    let out = d.berth(&["start", "-a", "orphaned"]).ok();
+    assert_eq!(out.stdout, "still here\n");
+    d.berth(&["rm", "orphaned"]).ok();
+    eventually("the layer nothing uses any more to be deleted", || {
+        layer_count() == 0
+    });
+}
+
+/// A start answers before its record is written: a daemon killed in between leaves a record
+/// still saying "created". The supervisor knows better: the next daemon adopts the running
+/// container, and takes the exit of one that ended meanwhile.
+#[test]
+fn a_start_whose_record_was_not_written_is_recovered_from_the_supervisor() {
+    let mut d = Daemon::with_busybox();
+    let trigger = tempfile::tempdir().unwrap();
+    start_waiter(&d, "exits", trigger.path());
+    d.run_detached(&["--name", "runs", "busybox", "sleep", "1000"]);
+    let exits_pid = d.container_pid("exits");
+    let runs_pid = d.container_pid("runs");
+    let ids = ["exits", "runs"].map(|name| d.inspect(name)["Id"].as_str().unwrap().to_owned());
+
+    d.kill9();
+    for id in &ids {
+        let path = d.dir().join(format!("data/containers/{id}/config.json"));
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        record["state"]["status"] = "created".into();
+        record["state"]["pid"] = 0.into();
+        fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+    fs::write(trigger.path().join("go"), b"").unwrap();
+    eventually("the container to exit while no daemon runs", || {
+        has_exited(exits_pid)
+    });
+    d.restart();
+
+    d.wait_for_state("exits", "exited");
+    assert_eq!(d.inspect("exits")["State"]["ExitCode"], 42);
+    assert_eq!(d.logs("exits").0, "before\nafter\n");
+    assert_eq!(d.state("runs"), "running");
+    assert_eq!(d.container_pid("runs"), runs_pid);
+    d.berth(&["rm", "-f", "runs"]).ok();
+}

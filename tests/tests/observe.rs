@@ -160,6 +160,18 @@ fn docker_top_lists_the_containers_processes() {
             })
     });
     let pid = d.container_pid("busy").to_string();
+    // The default listing is read from /proc; `-e -f` asks `ps` for the same columns.
+    let stable_columns = |path: &str| -> Vec<Vec<serde_json::Value>> {
+        let top = d.api("GET", path, None).json();
+        let rows = top["Processes"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .map(|row| [0, 1, 2, 5, 7].iter().map(|&i| row[i].clone()).collect())
+            .collect()
+    };
+    assert_eq!(
+        stable_columns("/containers/busy/top"),
+        stable_columns("/containers/busy/top?ps_args=-e%20-f")
+    );
     let out = d.docker(&["top", "busy"]).ok();
     let lines = out.lines();
     let header: Vec<&str> = lines[0].split_whitespace().collect();

@@ -15,7 +15,7 @@ use crate::api;
 use crate::config::DaemonConfig;
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
 use crate::container::exec::ExecExited;
-use crate::container::record::{ContainerDir, ContainerRecord};
+use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
 use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
@@ -74,16 +74,20 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             None
         }
     };
+    let containers_dir = config.containers_dir();
+    let records = actix_rt::task::spawn_blocking(move || load_records(&containers_dir)).await??;
+    let leases = records.leases();
     let images_dir = config.images_dir();
-    let images =
-        actix_rt::task::spawn_blocking(move || berth_images::ImageStore::open(&images_dir))
-            .await?
-            .with_context(|| {
-                format!(
-                    "opening the image store in {}",
-                    config.images_dir().display()
-                )
-            })?;
+    let images = actix_rt::task::spawn_blocking(move || {
+        berth_images::ImageStore::open_with_leases(&images_dir, leases)
+    })
+    .await?
+    .with_context(|| {
+        format!(
+            "opening the image store in {}",
+            config.images_dir().display()
+        )
+    })?;
 
     let mut start = std::process::Command::new(supervisor_executable()?);
     start.arg("--exec-root").arg(&config.exec_root);
@@ -96,6 +100,11 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     let stats = Sampler::new(cgroups.clone()).start();
     let trash = crate::container::trash::Trash::open(&config.containers_dir())
         .context("opening the trash of removed containers")?;
+    for dir in &records.interrupted {
+        trash
+            .discard(&dir.root)
+            .context("discarding an interrupted create")?;
+    }
     let services = Arc::new(Services {
         supervisor: supervisor.clone(),
         registry: registry.clone(),
@@ -116,7 +125,11 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         started: chrono::Utc::now(),
     };
 
-    // Exits reported by the supervisor go to the container's own actor.
+    restore(&engine, records.loaded).await?;
+
+    // Exits reported by the supervisor go to the container's own actor. They are read only
+    // once every container is registered: an exit reported during the restore would find no
+    // actor and be lost (it stays queued until then).
     let exit_registry = registry.clone();
     let exit_supervisor = supervisor.clone();
     actix_rt::spawn(async move {
@@ -128,7 +141,10 @@ async fn serve(config: DaemonConfig) -> Result<()> {
                         pid: event.pid,
                         exit: event.exit,
                     }),
-                    None => addr.do_send(Exited(event.exit)),
+                    None => addr.do_send(Exited {
+                        pid: event.pid,
+                        exit: event.exit,
+                    }),
                 },
                 // An exec's container is gone: there is nothing to release.
                 _ if event.exec.is_some() => {}
@@ -139,8 +155,6 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             }
         }
     });
-
-    restore(&engine).await?;
 
     let listener = api::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
@@ -164,11 +178,64 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     Ok(())
 }
 
-/// Loads every container a previous daemon created and reconciles it with what the
+/// The records of the containers a previous daemon created.
+struct Records {
+    loaded: Vec<(ContainerDir, ContainerRecord)>,
+    /// Some container's record could not be read.
+    unreadable: bool,
+    /// Directories of creates that never wrote their record (the record is written once,
+    /// atomically, before a create answers): nobody was told of these containers.
+    interrupted: Vec<ContainerDir>,
+}
+
+impl Records {
+    /// What the containers lease from the image store: the layers their records name.
+    fn leases(&self) -> berth_images::LayerLeases {
+        let mut leases = berth_images::LayerLeases::new();
+        for (_, record) in &self.loaded {
+            leases.hold(&record.id, record.layers.clone());
+        }
+        if self.unreadable {
+            leases.mark_incomplete();
+        }
+        leases
+    }
+}
+
+fn load_records(containers_dir: &Path) -> Result<Records> {
+    let mut records = Records {
+        loaded: Vec::new(),
+        unreadable: false,
+        interrupted: Vec::new(),
+    };
+    let entries = std::fs::read_dir(containers_dir)
+        .with_context(|| format!("reading {}", containers_dir.display()))?;
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        if id == crate::container::trash::TRASH_NAME {
+            continue;
+        }
+        let dir = ContainerDir::new(containers_dir, &id);
+        match ContainerRecord::load(&dir) {
+            Ok(record) => records.loaded.push((dir, record)),
+            Err(RecordError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                records.interrupted.push(dir);
+            }
+            Err(err) => {
+                tracing::warn!("skipping container {id}: {err}");
+                records.unreadable = true;
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Brings back every container a previous daemon created and reconciles it with what the
 /// supervisor knows: still running → adopted; exited while we were away → its real exit
 /// code.
-async fn restore(engine: &Engine) -> Result<()> {
-    let containers_dir = engine.config.containers_dir();
+async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>) -> Result<()> {
     let mut known: HashMap<String, berth_supervisor::KnownContainer> = engine
         .services
         .supervisor
@@ -178,22 +245,12 @@ async fn restore(engine: &Engine) -> Result<()> {
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
-    let entries = std::fs::read_dir(&containers_dir)
-        .with_context(|| format!("reading {}", containers_dir.display()))?;
-    for entry in entries.flatten() {
-        let id = entry.file_name().to_string_lossy().into_owned();
-        if id == crate::container::trash::TRASH_NAME {
-            continue;
-        }
-        let dir = ContainerDir::new(&containers_dir, &id);
-        let record = match ContainerRecord::load(&dir) {
-            Ok(record) => record,
-            Err(err) => {
-                tracing::warn!("skipping container {id}: {err}");
-                continue;
-            }
-        };
-        let was_live = record.state.status.is_live();
+    for (dir, record) in records {
+        let id = record.id.clone();
+        // A start answers before its record is written: a record still saying "created"
+        // of a container the supervisor knows was started all the same.
+        let was_live = record.state.status.is_live()
+            || (record.state.status == Status::Created && known.contains_key(&record.id));
         let auto_remove = record.host_config.auto_remove == Some(true);
         let tty = record.config.tty == Some(true);
         let reserved = engine
@@ -233,14 +290,20 @@ async fn restore(engine: &Engine) -> Result<()> {
                     if let Some(io) = adopted_io(tty, gone) {
                         addr.do_send(Adopt { pid, io });
                     }
-                    addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
+                    addr.do_send(Exited {
+                        pid,
+                        exit: exit.unwrap_or_else(unknown_exit),
+                    });
                 } else {
                     release(&engine.services.supervisor, &id).await;
                 }
             }
             None if was_live => {
                 let exit = berth_supervisor::read_exit_record(&dir.root);
-                addr.do_send(Exited(exit.unwrap_or_else(unknown_exit)));
+                addr.do_send(Exited {
+                    pid: 0,
+                    exit: exit.unwrap_or_else(unknown_exit),
+                });
             }
             None => {}
         }

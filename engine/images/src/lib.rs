@@ -6,6 +6,7 @@ mod blob_lease;
 pub mod changes;
 mod commit;
 mod ingest;
+mod layer_lease;
 pub mod parse;
 mod pin;
 pub mod reference;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use commit::CommitOptions;
 pub use fsdriver::Digest;
+pub use layer_lease::LayerLeases;
 pub use pin::Pinned;
 pub use store::{Collected, ImageRecord, ImageStore, ImageUser, ImportOptions, RemoveAction};
 

@@ -4,8 +4,10 @@
 //! - `blobs/…` and `layers/…`: fsdriver's content and layer stores;
 //! - `images/<id hex>.json`: one file per image, naming its manifest blob (the manifest names
 //!   the config, whose digest is the image ID, and the layer blobs);
-//! - `repositories.json`: the tags;
-//! - `leases/<holder>`: layers kept alive for a container even if its image is removed.
+//! - `repositories.json`: the tags.
+//!
+//! The layers a container keeps alive (its lease) are not stored here: the container's own
+//! record names them, and the daemon hands them back at open (see [`crate::layer_lease`]).
 //!
 //! Every file is written atomically; an image file is written only once its blobs and layers
 //! are stored, and whatever a crash leaves unreferenced is collected at the next open (and
@@ -13,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -32,7 +34,7 @@ use crate::changes::apply_changes;
 use crate::parse::{self, descriptor_digest};
 use crate::reference::Reference;
 use crate::tags::Tags;
-use crate::{io_err, Error};
+use crate::Error;
 
 /// An image as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,32 +135,41 @@ pub struct ImageStore {
     pub(crate) content: ContentStore,
     pub(crate) layers: LayerStore,
     images_dir: PathBuf,
-    leases_dir: PathBuf,
     pub(crate) blob_leases_dir: PathBuf,
     pub(crate) state: Mutex<State>,
     /// Held shared while an import stores layers and blobs it has not yet recorded in
     /// `state`, exclusively while unreferenced layers and blobs are deleted, so a deletion
     /// never takes away something an import is about to reference.
     pub(crate) gc: RwLock<()>,
-    /// Every image file loaded at open. If one did not, its layers and blobs look
-    /// unreferenced, so nothing is collected.
+    /// Every image file and every container's lease loaded at open. If one did not, its
+    /// layers and blobs look unreferenced, so nothing is collected.
     all_loaded: bool,
 }
 
 impl ImageStore {
-    /// Opens (creating if needed) the store under `root`. Only one store may be open per
+    /// Opens (creating if needed) the store under `root`, for a caller whose containers
+    /// lease no layers (see [`ImageStore::open_with_leases`]). Only one store may be open per
     /// root (the daemon's data-root lock guarantees it).
     pub fn open(root: &Path) -> Result<ImageStore, Error> {
+        Self::open_with_leases(root, crate::layer_lease::LayerLeases::new())
+    }
+
+    /// Opens the store with the layers that existing containers lease, so that the garbage
+    /// collection at open keeps them even where no image uses them any more.
+    pub fn open_with_leases(
+        root: &Path,
+        leases: crate::layer_lease::LayerLeases,
+    ) -> Result<ImageStore, Error> {
         let images_dir = root.join("images");
-        let leases_dir = root.join("leases");
         let blob_leases_dir = root.join(crate::blob_lease::BLOB_LEASES_DIR);
-        for dir in [root, &images_dir, &leases_dir, &blob_leases_dir] {
+        for dir in [root, &images_dir, &blob_leases_dir] {
             fs::create_dir_all(dir).map_err(|source| Error::Io {
                 op: "creating",
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
+        crate::layer_lease::remove_lease_files(root)?;
         let content = ContentStore::open(root).map_err(fsdriver::Error::from)?;
         let layers = LayerStore::open(root).map_err(fsdriver::Error::from)?;
         let tags = Tags::load(&root.join("repositories.json"))?;
@@ -166,7 +177,6 @@ impl ImageStore {
             content,
             layers,
             images_dir,
-            leases_dir,
             blob_leases_dir,
             state: Mutex::new(State {
                 images: BTreeMap::new(),
@@ -178,13 +188,16 @@ impl ImageStore {
             gc: RwLock::new(()),
             all_loaded: false,
         };
-        let all_loaded = store.load_images()?;
-        store.load_leases()?;
+        let images_loaded = store.load_images()?;
+        let leases_known = store.take_leases(leases);
         store.load_blob_leases()?;
+        let all_loaded = images_loaded && leases_known;
         if all_loaded {
             store.collect_unreferenced()?;
         } else {
-            tracing::warn!("some images could not be loaded; skipping garbage collection");
+            tracing::warn!(
+                "some images or container leases could not be loaded; skipping garbage collection"
+            );
         }
         store.all_loaded = all_loaded;
         Ok(store)
@@ -196,8 +209,8 @@ impl ImageStore {
     pub fn gc(&self) -> Result<Collected, Error> {
         if !self.all_loaded {
             return Err(Error::Internal(
-                "some images could not be loaded when the store was opened; refusing to collect \
-                 layers and blobs they may use"
+                "some images or container leases could not be loaded when the store was \
+                 opened; refusing to collect layers and blobs they may use"
                     .into(),
             ));
         }
@@ -393,51 +406,6 @@ impl ImageStore {
             .collect()
     }
 
-    /// Keeps the image's layers stored for `holder` (a container ID) until
-    /// [`ImageStore::release_layers`], even if the image is removed meanwhile; returns
-    /// the layer directories top-most first.
-    pub fn lease_layers(&self, holder: &str, image: &ImageRecord) -> Result<Vec<PathBuf>, Error> {
-        check_holder(holder)?;
-        let mut state = self.state.lock();
-        if !state.images.contains_key(&image.id) {
-            return Err(Error::NotFound(image.id.to_string()));
-        }
-        let paths = self.rootfs_layers(image)?;
-        let path = self.leases_dir.join(holder);
-        let json = serde_json::to_vec(&image.layers).expect("a lease serializes");
-        fsdriver::atomic::write_atomic(&path, &json).map_err(|source| Error::Io {
-            op: "writing",
-            path,
-            source,
-        })?;
-        state
-            .leases
-            .insert(holder.to_string(), image.layers.clone());
-        Ok(paths)
-    }
-
-    /// Ends `holder`'s lease (if any) and deletes the layers nothing else needs.
-    pub fn release_layers(&self, holder: &str) -> Result<(), Error> {
-        check_holder(holder)?;
-        let released = {
-            let mut state = self.state.lock();
-            let path = self.leases_dir.join(holder);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        op: "removing",
-                        path,
-                        source,
-                    })
-                }
-            }
-            state.leases.remove(holder).unwrap_or_default()
-        };
-        self.collect(&released, &[])
-    }
-
     pub(crate) fn put(&self, bytes: &[u8]) -> Result<fsdriver::content::Descriptor, Error> {
         Ok(self.content.put(bytes).map_err(fsdriver::Error::from)?)
     }
@@ -550,24 +518,6 @@ impl ImageStore {
             blobs,
             size,
         })
-    }
-
-    fn load_leases(&mut self) -> Result<(), Error> {
-        let mut leases = BTreeMap::new();
-        for entry in fs::read_dir(&self.leases_dir).map_err(io_err("reading", &self.leases_dir))? {
-            let entry = entry.map_err(io_err("reading", &self.leases_dir))?;
-            let holder = entry.file_name().to_string_lossy().into_owned();
-            if check_holder(&holder).is_err() {
-                continue; // a temporary file of an interrupted atomic write
-            }
-            let bytes = fs::read(entry.path()).map_err(io_err("reading", &entry.path()))?;
-            let layers: Vec<Digest> = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Internal(format!("lease {} is corrupt: {e}", entry.path().display()))
-            })?;
-            leases.insert(holder, layers);
-        }
-        self.state.get_mut().leases = leases;
-        Ok(())
     }
 
     /// Deletes whichever of `layers` and `blobs` no image or lease references any more.

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::Path;
 
 use berth_images::parse::{parse_config, parse_manifest};
-use berth_images::{Digest, ErrorKind, ImageStore, ImageUser, ImportOptions, RemoveAction};
+use berth_images::{
+    Digest, ErrorKind, ImageStore, ImageUser, ImportOptions, LayerLeases, RemoveAction,
+};
 
 fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -472,7 +474,55 @@ fn shared_layers_live_as_long_as_an_image_uses_them() {
 }
 
 #[test]
-fn leases_and_leftovers_across_reopen() {
+fn leases_given_back_at_reopen_keep_their_layers_and_leftovers_go() {
+    let root = tempfile::tempdir().unwrap();
+    let tar = busybox_tar();
+    let leased = {
+        let store = ImageStore::open(root.path()).unwrap();
+        let image = import(&store, &tar, Some("busybox"));
+        let leased = store.lease_layers(CONTAINER, &image).unwrap();
+        store.remove("busybox", false, &not_used).unwrap();
+        leased
+    };
+    // What a crash between storing a layer and recording its image leaves behind.
+    {
+        let content = fsdriver::content::ContentStore::open(root.path()).unwrap();
+        content.put(b"an orphan blob").unwrap();
+        let layers = fsdriver::layer::LayerStore::open(root.path()).unwrap();
+        layers.extract(&layer_tar(&[("orphan", b"o")])[..]).unwrap();
+    }
+    // The lease lives in the container's record, which the daemon hands back at open.
+    let mut leases = LayerLeases::new();
+    leases.hold(CONTAINER, leased.clone());
+    let store = ImageStore::open_with_leases(root.path(), leases).unwrap();
+    assert_eq!(count(&root.path().join("blobs/sha256")), 0);
+    let layers = fsdriver::layer::LayerStore::open(root.path()).unwrap();
+    assert_eq!(
+        layers.list().unwrap(),
+        [Digest::of_bytes(&tar)],
+        "only the leased layer is kept"
+    );
+    assert!(leased[0].join("bin/busybox").is_file());
+    store.release_layers(CONTAINER).unwrap();
+    assert_empty(root.path());
+}
+
+#[test]
+fn a_lease_not_given_back_at_reopen_lets_its_layers_go() {
+    let root = tempfile::tempdir().unwrap();
+    {
+        let store = ImageStore::open(root.path()).unwrap();
+        let image = import(&store, &busybox_tar(), Some("busybox"));
+        store.lease_layers(CONTAINER, &image).unwrap();
+        store.remove("busybox", false, &not_used).unwrap();
+    }
+    // A create that never wrote its record: nothing leases the layers any more.
+    ImageStore::open_with_leases(root.path(), LayerLeases::new()).unwrap();
+    assert_empty(root.path());
+}
+
+#[test]
+fn unknown_leases_at_reopen_collect_nothing() {
     let root = tempfile::tempdir().unwrap();
     let tar = busybox_tar();
     {
@@ -481,23 +531,34 @@ fn leases_and_leftovers_across_reopen() {
         store.lease_layers(CONTAINER, &image).unwrap();
         store.remove("busybox", false, &not_used).unwrap();
     }
-    // What a crash between storing a layer and recording its image leaves behind.
-    {
-        let content = fsdriver::content::ContentStore::open(root.path()).unwrap();
-        content.put(b"an orphan blob").unwrap();
-        let layers = fsdriver::layer::LayerStore::open(root.path()).unwrap();
-        layers.extract(&layer_tar(&[("orphan", b"o")])[..]).unwrap();
-    }
-    let store = ImageStore::open(root.path()).unwrap();
-    assert_eq!(count(&root.path().join("blobs/sha256")), 0);
-    let layers = fsdriver::layer::LayerStore::open(root.path()).unwrap();
-    assert_eq!(
-        layers.list().unwrap(),
-        [Digest::of_bytes(&tar)],
-        "only the leased layer is kept"
-    );
-    store.release_layers(CONTAINER).unwrap();
-    assert_empty(root.path());
+    let listed = || {
+        fsdriver::layer::LayerStore::open(root.path())
+            .unwrap()
+            .list()
+            .unwrap()
+    };
+    // A container's record that could not be read: its layers are unknown.
+    let mut unreadable = LayerLeases::new();
+    unreadable.mark_incomplete();
+    let store = ImageStore::open_with_leases(root.path(), unreadable).unwrap();
+    assert_eq!(listed(), [Digest::of_bytes(&tar)]);
+    assert_eq!(store.gc().unwrap_err().kind(), ErrorKind::Internal);
+    drop(store);
+    // A record naming a directory that is not one of the store's layers.
+    let mut foreign = LayerLeases::new();
+    foreign.hold(CONTAINER, vec![root.path().join("elsewhere/diff")]);
+    let store = ImageStore::open_with_leases(root.path(), foreign).unwrap();
+    assert_eq!(listed(), [Digest::of_bytes(&tar)]);
+    assert!(store.gc().is_err());
+}
+
+#[test]
+fn lease_files_of_older_versions_are_removed_at_open() {
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("leases")).unwrap();
+    fs::write(root.path().join("leases").join(CONTAINER), b"[]").unwrap();
+    ImageStore::open(root.path()).unwrap();
+    assert!(!root.path().join("leases").exists());
 }
 
 #[test]

@@ -69,7 +69,7 @@ use serde::{Deserialize, Serialize};
 
 pub use enter::exec;
 pub use plan::{cgroup_path, PlanError, USER_ANNOTATION};
-pub use rootfs::{mount_rootfs, RootfsError};
+pub use rootfs::{make_mounts_private, mount_rootfs, RootfsError};
 pub use seccomp::{SeccompError, SeccompFilter};
 pub use spawn::{cgroup, spawn, spawn_with, SpawnError};
 pub use terminal::TerminalError;

@@ -38,14 +38,7 @@ const MAX_MOUNT_DATA: usize = 4095;
 /// namespace: the namespace's mounts are made private first, so nothing done here reaches
 /// the host and the overlay vanishes with the namespace.
 pub fn mount_rootfs(rootfs: &Rootfs) -> Result<PathBuf, RootfsError> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| os("making mounts private under", Path::new("/"), e))?;
+    make_mounts_private()?;
     match rootfs {
         Rootfs::Overlay {
             lower,
@@ -103,6 +96,19 @@ pub fn mount_rootfs(rootfs: &Rootfs) -> Result<PathBuf, RootfsError> {
             Ok(dir.clone())
         }
     }
+}
+
+/// Makes every mount of the caller's (fresh) mount namespace private, so that what it
+/// mounts from now on never propagates back to the namespace it came from.
+pub fn make_mounts_private() -> Result<(), RootfsError> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| os("making mounts private under", Path::new("/"), e))
 }
 
 /// A volatile overlay leaves `work/work/incompat/volatile` behind, and overlayfs refuses to

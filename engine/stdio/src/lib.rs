@@ -6,4 +6,4 @@ pub mod detach;
 pub mod mux;
 
 pub use detach::{DetachKeys, DetachScanner, Scanned};
-pub use mux::{encode_frame, frame_header, DemuxError, Demuxer, StreamKind};
+pub use mux::{encode_frame, frame_header, DemuxError, Demuxer, StreamKind, HEADER_LEN};

@@ -5,7 +5,7 @@
 //! The demuxer is sans-IO: callers feed it whatever chunks the transport delivers, however
 //! the frames are split across them.
 
-const HEADER_LEN: usize = 8;
+pub const HEADER_LEN: usize = 8;
 
 /// The stream a frame belongs to; the value is its type byte in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,30 +66,38 @@ impl Demuxer {
                     data = &data[take..];
                     self.current = (remaining > take).then_some((kind, remaining - take));
                 }
+                None if self.header.is_empty() && data.len() >= HEADER_LEN => {
+                    // The usual case, a whole header at hand: read it in place.
+                    let (header, rest) = data.split_at(HEADER_LEN);
+                    self.start_frame(header)?;
+                    data = rest;
+                }
                 None => {
                     let need = HEADER_LEN - self.header.len();
                     let take = need.min(data.len());
                     self.header.extend_from_slice(&data[..take]);
                     data = &data[take..];
                     if self.header.len() == HEADER_LEN {
-                        let kind = match self.header[0] {
-                            0 => StreamKind::Stdin,
-                            1 => StreamKind::Stdout,
-                            2 => StreamKind::Stderr,
-                            other => return Err(DemuxError::UnknownStream(other)),
-                        };
-                        let len = u32::from_be_bytes([
-                            self.header[4],
-                            self.header[5],
-                            self.header[6],
-                            self.header[7],
-                        ]) as usize;
+                        let mut header = [0; HEADER_LEN];
+                        header.copy_from_slice(&self.header);
+                        self.start_frame(&header)?;
                         self.header.clear();
-                        self.current = (len > 0).then_some((kind, len));
                     }
                 }
             }
         }
+        Ok(())
+    }
+
+    fn start_frame(&mut self, header: &[u8]) -> Result<(), DemuxError> {
+        let kind = match header[0] {
+            0 => StreamKind::Stdin,
+            1 => StreamKind::Stdout,
+            2 => StreamKind::Stderr,
+            other => return Err(DemuxError::UnknownStream(other)),
+        };
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        self.current = (len > 0).then_some((kind, len));
         Ok(())
     }
 

@@ -104,13 +104,22 @@ pub async fn put(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResu
         keep_ownership: query.flag("copyUIDGID"),
     };
     let path = container_path(&req)?;
-    let (view, guard) = open_view(engine, name, true).await?;
-    let body = super::images::body_reader(req.into_body());
+    let (view, guard) = match open_view(engine, name, true).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            discard_body(req.into_body()).await;
+            return Err(e);
+        }
+    };
+    let mut body = super::images::body_reader(req.into_body());
     let target = path.clone();
     let unpacked = rootfs_view::run_in(view, move || {
-        let unpacked = unpack_into(&target, body, options);
+        let unpacked = unpack_into(&target, &mut body, options);
         // The container may start again once the overlay is gone with this thread.
         drop(guard);
+        if unpacked.is_err() {
+            let _ = io::copy(&mut body.take(DISCARD_LIMIT), &mut io::sink());
+        }
         unpacked
     })
     .await
@@ -118,6 +127,22 @@ pub async fn put(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResu
     .map_err(|e| ApiError::internal(e.to_string()))?;
     answer_failure(unpacked, &path, name)?;
     status_only(StatusCode::OK)
+}
+
+/// How much of a refused upload is read anyway. A client that is still sending when the
+/// answer comes (the docker CLI streams the tar) would otherwise see a broken pipe instead
+/// of the daemon's error.
+const DISCARD_LIMIT: u64 = 16 << 20;
+
+async fn discard_body(mut body: Incoming) {
+    use http_body_util::BodyExt;
+    let mut read = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if read > DISCARD_LIMIT {
+            break;
+        }
+    }
 }
 
 async fn open_view(

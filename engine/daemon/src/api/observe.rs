@@ -12,7 +12,7 @@ use super::http::{json, no_content, ApiResult, Query};
 use crate::container::actor::{LogFollow, LogFollowing, Pause, Snapshot, TopProcesses, Unpause};
 use crate::container::logs::{self, LogReader, ReadOptions};
 use crate::container::output::LogProgress;
-use crate::container::top;
+use crate::container::{proc_top, top};
 use crate::engine::Engine;
 use crate::stats::{self, json as stats_json};
 
@@ -172,9 +172,16 @@ pub async fn top(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult
     top::validate_ps_args(&args)?;
     let (_, addr) = find(engine, id).await?;
     let pids = addr.send(TopProcesses).await??;
-    let listing = actix_rt::task::spawn_blocking(move || top::list(&args, &pids))
-        .await
-        .map_err(|err| ApiError::internal(format!("ps: {err}")))??;
+    let listing = actix_rt::task::spawn_blocking(move || {
+        if args.trim() == top::DEFAULT_PS_ARGS {
+            proc_top::list(&proc_top::HostFiles::host(), &pids)
+                .map_err(|err| ApiError::internal(format!("top: {err}")))
+        } else {
+            top::list(&args, &pids)
+        }
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("ps: {err}")))??;
     json(StatusCode::OK, &listing)
 }
 

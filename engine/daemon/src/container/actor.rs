@@ -540,13 +540,20 @@ impl Handler<Start> for ContainerActor {
 /// The supervisor saw the container's PID 1 exit (or a restarted daemon found it exited).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Exited(pub ExitRecord);
+pub struct Exited {
+    /// The process that exited; 0 when a restarted daemon no longer knows it.
+    pub pid: i32,
+    pub exit: ExitRecord,
+}
 
 impl Handler<Exited> for ContainerActor {
     type Result = ();
 
-    fn handle(&mut self, Exited(exit): Exited, ctx: &mut Context<Self>) {
-        if !self.record.state.status.is_live() {
+    fn handle(&mut self, Exited { pid, exit }: Exited, ctx: &mut Context<Self>) {
+        // The exit of an earlier run, reported twice across a daemon restart (by the
+        // supervisor's listing and by its event), must not end the run a restart policy began.
+        let earlier_run = pid != 0 && pid != self.record.state.pid;
+        if !self.record.state.status.is_live() || earlier_run {
             return;
         }
         if let Some(timer) = self.kill_timer.take() {
@@ -676,12 +683,17 @@ impl ContainerActor {
             async move {
                 actix_rt::task::spawn_blocking(move || {
                     let _no_writes = persist_lock.lock();
-                    if let Err(err) = images.release_layers(&id) {
-                        tracing::warn!("releasing the layers of {id}: {err}");
-                    }
                     // The directory's files are deleted in the background: once it has left
-                    // the containers directory the container is gone for every client.
-                    trash.discard(&dir)
+                    // the containers directory the container is gone for every client. Its
+                    // record leases its layers (at the next daemon start too), so the
+                    // layers are released only once it is gone.
+                    let discarded = trash.discard(&dir);
+                    if discarded.is_ok() {
+                        if let Err(err) = images.release_layers(&id) {
+                            tracing::warn!("releasing the layers of {id}: {err}");
+                        }
+                    }
+                    discarded
                 })
                 .await
             }
@@ -996,6 +1008,8 @@ pub enum AdoptedIo {
 impl Handler<Adopt> for ContainerActor {
     type Result = ();
     fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
+        // The start answered before its record was written, and the daemon died between.
+        let start_unrecorded = self.record.state.status == Status::Created;
         // A container paused before the daemon restarted is still frozen.
         let frozen = self
             .cgroup()
@@ -1006,6 +1020,9 @@ impl Handler<Adopt> for ContainerActor {
             Status::Running
         };
         self.record.state.pid = msg.pid;
+        if start_unrecorded {
+            self.persist();
+        }
         self.track();
         let log = match std::fs::OpenOptions::new()
             .create(true)

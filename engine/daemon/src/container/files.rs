@@ -38,7 +38,8 @@ fn resolv_conf(host_network: bool) -> String {
 }
 
 pub fn prepare(record: &ContainerRecord, dir: &ContainerDir) -> Result<(), ApiError> {
-    for path in [dir.upper(), dir.work(), dir.merged()] {
+    // The overlay's mount point is their parent.
+    for path in [dir.upper(), dir.work()] {
         std::fs::create_dir_all(&path).map_err(|e| io_error("creating", &path, e))?;
     }
     let host_network = record.host_config.network_mode.as_deref() == Some("host");

@@ -17,9 +17,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use berth_stdio::{frame_header, StreamKind};
 use chrono::{DateTime, Utc};
 
+use super::log_render::{self, Renderer};
 use crate::api::error::ApiError;
 
 #[derive(Debug, Clone)]
@@ -55,10 +55,10 @@ pub fn parse_time(value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError
 pub const READ_CHUNK: usize = 1 << 20;
 
 /// One entry, borrowing from the line it was read from.
-struct Entry<'a> {
-    log: Cow<'a, [u8]>,
-    stderr: bool,
-    time: Cow<'a, str>,
+pub(super) struct Entry<'a> {
+    pub log: Cow<'a, [u8]>,
+    pub stderr: bool,
+    pub time: Cow<'a, str>,
 }
 
 #[derive(serde::Deserialize)]
@@ -70,7 +70,7 @@ struct SerdeEntry {
 
 /// Picks a line apart. `None` for a line that is not a log entry (e.g. cut short by a
 /// crash): it is skipped, not fatal.
-fn parse_entry(line: &[u8]) -> Option<Entry<'_>> {
+pub(super) fn parse_entry(line: &[u8]) -> Option<Entry<'_>> {
     fast_entry(line).or_else(|| {
         let entry: SerdeEntry = serde_json::from_slice(line).ok()?;
         let stderr = match entry.stream.as_str() {
@@ -118,8 +118,8 @@ fn fast_entry(line: &[u8]) -> Option<Entry<'_>> {
     let log = if escaped {
         // Almost every line holds an escape (its own newline, `\n`); only `\u` escapes
         // need the JSON parser.
-        match unescape_simple(&rest[..end]) {
-            Some(text) => Cow::Owned(text),
+        match log_render::unescape(&rest[..end]) {
+            Some(text) => text,
             None => {
                 let quoted = &line[LOG.len() - 1..LOG.len() + end + 1];
                 let text: String = serde_json::from_slice(quoted).ok()?;
@@ -136,35 +136,9 @@ fn fast_entry(line: &[u8]) -> Option<Entry<'_>> {
     })
 }
 
-/// Decodes the inside of a JSON string whose escapes are all single characters (`\n`,
-/// `\"`, `\\`, …); `None` when it holds a `\u` escape (or anything else), which the JSON
-/// parser decodes instead.
-fn unescape_simple(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = memchr::memchr(b'\\', rest) {
-        out.extend_from_slice(&rest[..at]);
-        let decoded = match rest.get(at + 1)? {
-            b'n' => b'\n',
-            b't' => b'\t',
-            b'r' => b'\r',
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            _ => return None,
-        };
-        out.push(decoded);
-        rest = &rest[at + 2..];
-    }
-    out.extend_from_slice(rest);
-    Some(out)
-}
-
 /// Nanoseconds since the epoch of an entry's time. The fixed form berth and Docker write
 /// (`2026-01-02T03:04:05.123456789Z`) is read directly; any other RFC 3339 text by chrono.
-fn entry_nanos(time: &str) -> Option<i64> {
+pub(super) fn entry_nanos(time: &str) -> Option<i64> {
     fixed_time_nanos(time.as_bytes()).or_else(|| {
         DateTime::parse_from_rfc3339(time)
             .ok()?
@@ -172,7 +146,7 @@ fn entry_nanos(time: &str) -> Option<i64> {
     })
 }
 
-fn fixed_time_nanos(t: &[u8]) -> Option<i64> {
+pub(super) fn fixed_time_nanos(t: &[u8]) -> Option<i64> {
     if t.len() != 30 || t[4] != b'-' || t[7] != b'-' || t[10] != b'T' || t[19] != b'.' {
         return None;
     }
@@ -209,14 +183,14 @@ fn fixed_time_nanos(t: &[u8]) -> Option<i64> {
 
 /// The filters an entry must pass, with times as nanoseconds.
 #[derive(Debug, Clone, Copy)]
-struct Filter {
-    stdout: bool,
-    stderr: bool,
-    since: Option<i64>,
-    until: Option<i64>,
+pub(super) struct Filter {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
 }
 
-enum Verdict {
+pub(super) enum Verdict {
     Keep,
     Skip,
     /// Past `until`: this entry and everything after it are left out.
@@ -233,19 +207,15 @@ impl Filter {
         }
     }
 
-    fn judge(&self, entry: &Entry) -> Verdict {
-        let wanted = if entry.stderr {
-            self.stderr
-        } else {
-            self.stdout
-        };
+    pub fn judge_parts(&self, stderr: bool, time: &str) -> Verdict {
+        let wanted = if stderr { self.stderr } else { self.stdout };
         if !wanted {
             return Verdict::Skip;
         }
         if self.since.is_none() && self.until.is_none() {
             return Verdict::Keep;
         }
-        let Some(time) = entry_nanos(&entry.time) else {
+        let Some(time) = entry_nanos(time) else {
             return Verdict::Skip;
         };
         if self.until.is_some_and(|until| time > until) {
@@ -264,10 +234,10 @@ pub struct LogReader {
     path: PathBuf,
     file: File,
     position: u64,
-    filter: Filter,
-    timestamps: bool,
-    tty: bool,
+    renderer: Renderer,
     raw: Vec<u8>,
+    /// The read buffers of the parts of a read spread over threads.
+    parts: Vec<Vec<u8>>,
     stopped: bool,
 }
 
@@ -304,10 +274,13 @@ impl LogReader {
             path: path.to_path_buf(),
             file,
             position: 0,
-            filter: Filter::new(options),
-            timestamps: options.timestamps,
-            tty,
+            renderer: Renderer {
+                filter: Filter::new(options),
+                timestamps: options.timestamps,
+                tty,
+            },
             raw: Vec::new(),
+            parts: Vec::new(),
             stopped: false,
         };
         if let Some(count) = options.tail {
@@ -377,7 +350,12 @@ impl LogReader {
     }
 
     fn counts(&self, line: &[u8]) -> bool {
-        parse_entry(line).is_some_and(|e| matches!(self.filter.judge(&e), Verdict::Keep))
+        parse_entry(line).is_some_and(|e| {
+            matches!(
+                self.renderer.filter.judge_parts(e.stderr, &e.time),
+                Verdict::Keep
+            )
+        })
     }
 
     /// Reads complete lines from the current position up to `limit` (at most
@@ -392,6 +370,22 @@ impl LogReader {
             });
         }
         let want = (limit - self.position).min(READ_CHUNK as u64) as usize;
+        let workers = log_render::workers(want);
+        if workers > 1 {
+            let rendered = self
+                .renderer
+                .read_rendered(&self.file, (self.position, want), workers, &mut self.parts)
+                .map_err(|err| self.read_error(err))?;
+            if let Some(rendered) = rendered {
+                self.position += rendered.consumed as u64;
+                self.stopped = rendered.stopped;
+                return Ok(Chunk {
+                    output: rendered.output,
+                    caught_up: self.position >= limit,
+                    stopped: self.stopped,
+                });
+            }
+        }
         self.raw.resize(want, 0);
         let read = read_at_most(&self.file, &mut self.raw, self.position)
             .map_err(|err| self.read_error(err))?;
@@ -407,8 +401,8 @@ impl LogReader {
                 return self.read_long_line(limit);
             }
         };
-        output.reserve(consumed + consumed / 8);
-        self.render_lines(&raw[..consumed], &mut output);
+        output.reserve(consumed / 2);
+        self.stopped = self.renderer.render_lines(&raw[..consumed], &mut output);
         self.position += consumed as u64;
         self.raw = raw;
         Ok(Chunk {
@@ -451,7 +445,7 @@ impl LogReader {
             }
         }
         let mut output = Vec::new();
-        self.render_lines(&line, &mut output);
+        self.stopped = self.renderer.render_lines(&line, &mut output);
         self.position += line.len() as u64;
         Ok(Chunk {
             output,
@@ -459,59 +453,10 @@ impl LogReader {
             stopped: self.stopped,
         })
     }
-
-    /// Appends the output for `lines` (complete lines, each ending in a newline).
-    fn render_lines(&mut self, lines: &[u8], output: &mut Vec<u8>) {
-        let mut start = 0;
-        for newline in memchr::memchr_iter(b'\n', lines) {
-            let line = &lines[start..newline];
-            start = newline + 1;
-            let Some(entry) = parse_entry(line) else {
-                continue;
-            };
-            match self.filter.judge(&entry) {
-                Verdict::Keep => self.render(&entry, output),
-                Verdict::Skip => {}
-                Verdict::Stop => {
-                    self.stopped = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn render(&self, entry: &Entry, output: &mut Vec<u8>) {
-        let stamp: Option<Cow<str>> = self.timestamps.then(|| {
-            if fixed_time_nanos(entry.time.as_bytes()).is_some() {
-                Cow::Borrowed(entry.time.as_ref())
-            } else {
-                // Docker prints every timestamp with nine fractional digits.
-                let nanos = entry_nanos(&entry.time).unwrap_or(0);
-                Cow::Owned(
-                    DateTime::from_timestamp_nanos(nanos)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-                )
-            }
-        });
-        let stamp_len = stamp.as_ref().map_or(0, |s| s.len() + 1);
-        if !self.tty {
-            let stream = if entry.stderr {
-                StreamKind::Stderr
-            } else {
-                StreamKind::Stdout
-            };
-            output.extend_from_slice(&frame_header(stream, stamp_len + entry.log.len()));
-        }
-        if let Some(stamp) = stamp {
-            output.extend_from_slice(stamp.as_bytes());
-            output.push(b' ');
-        }
-        output.extend_from_slice(&entry.log);
-    }
 }
 
 /// `pread` until `buffer` is full or the file ends; returns how much was read.
-fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(super) fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut read = 0;
     while read < buffer.len() {
         match file.read_at(&mut buffer[read..], offset + read as u64) {
@@ -543,6 +488,7 @@ pub fn read(path: &Path, options: &ReadOptions, tty: bool) -> Result<Vec<u8>, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_stdio::StreamKind;
 
     #[test]
     fn times_parse_in_both_forms() {
@@ -599,8 +545,6 @@ mod tests {
         let entry = parse_entry(line).unwrap();
         assert_eq!(&*entry.log, "été\n".as_bytes());
         assert!(entry.stderr);
-        assert_eq!(unescape_simple(br"x\u0041"), None);
-        assert_eq!(unescape_simple(br"trailing\"), None);
     }
 
     #[test]

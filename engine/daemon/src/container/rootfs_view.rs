@@ -94,7 +94,7 @@ fn enter(view: View) -> Result<(), ViewError> {
             setns(&namespace, CloneFlags::CLONE_NEWNS).map_err(os("joining", &path))?;
         }
         View::StoppedReadOnly { layers, merged } => {
-            make_private()?;
+            berth_runtime::make_mounts_private()?;
             let lowerdir: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
             let options = format!("lowerdir={}", lowerdir.join(":"));
             mount(
@@ -113,18 +113,6 @@ fn enter(view: View) -> Result<(), ViewError> {
         }
     }
     Ok(())
-}
-
-/// Keeps what this thread mounts from propagating back to the host's namespace.
-fn make_private() -> Result<(), ViewError> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(os("making mounts private under", "/"))
 }
 
 fn chroot(root: &Path) -> Result<(), ViewError> {
