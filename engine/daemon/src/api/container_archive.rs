@@ -70,11 +70,11 @@ pub async fn get(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResu
     let lookup = path.clone();
     let entered = rootfs_view::run_in(view, move || {
         let stat = path_stat(&lookup);
-        let found = stat.is_ok();
+        let is_dir = stat.as_ref().ok().map(PathStat::is_dir);
         let _ = stat_tx.send(stat);
-        if found {
+        if let Some(is_dir) = is_dir {
             let mut out = ChannelWriter::new(body_tx);
-            if let Err(e) = write_tar(&lookup, &mut out).and_then(|()| out.flush()) {
+            if let Err(e) = write_tar(&lookup, is_dir, &mut out).and_then(|()| out.flush()) {
                 tracing::warn!("copying {} out of a container: {e}", lookup.display());
                 out.fail(e);
             }
@@ -250,10 +250,18 @@ fn stat_header(stat: &PathStat) -> Result<HeaderValue, ApiError> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// Go's `os.ModeDir`.
+const GO_MODE_DIR: u32 = 1 << 31;
+
+impl PathStat {
+    fn is_dir(&self) -> bool {
+        self.mode & GO_MODE_DIR != 0
+    }
+}
+
 /// Unix mode bits as Go's `os.FileMode`: permissions in the low bits, the file type and
 /// setuid/setgid/sticky as flags of their own.
 fn go_file_mode(meta: &Metadata) -> u32 {
-    const DIR: u32 = 1 << 31;
     const SYMLINK: u32 = 1 << 27;
     const DEVICE: u32 = 1 << 26;
     const NAMED_PIPE: u32 = 1 << 25;
@@ -266,7 +274,7 @@ fn go_file_mode(meta: &Metadata) -> u32 {
     let file_type = meta.file_type();
     let mut mode = unix & 0o777;
     for (is, flag) in [
-        (file_type.is_dir(), DIR),
+        (file_type.is_dir(), GO_MODE_DIR),
         (file_type.is_symlink(), SYMLINK),
         (file_type.is_block_device(), DEVICE),
         (file_type.is_char_device(), DEVICE | CHAR_DEVICE),
@@ -283,9 +291,10 @@ fn go_file_mode(meta: &Metadata) -> u32 {
     mode
 }
 
-/// Runs inside the view: a tar of `path` whose top entry is named by the path's last
-/// component (`.` for a `/.` path, whose contents are meant).
-fn write_tar(path: &Path, out: &mut ChannelWriter) -> io::Result<()> {
+/// Runs inside the view: a tar of `path` (a directory when `is_dir`, as its stat said) whose
+/// top entry is named by the path's last component (`.` for a `/.` path, whose contents are
+/// meant).
+fn write_tar(path: &Path, is_dir: bool, out: &mut ChannelWriter) -> io::Result<()> {
     let top = if path.as_os_str().as_encoded_bytes().ends_with(b"/.") {
         PathBuf::from(".")
     } else {
@@ -293,12 +302,7 @@ fn write_tar(path: &Path, out: &mut ChannelWriter) -> io::Result<()> {
     };
     let mut archive = tar::Builder::new(out);
     archive.follow_symlinks(false);
-    let meta = if names_a_directory(path) {
-        fs::metadata(path)?
-    } else {
-        fs::symlink_metadata(path)?
-    };
-    if meta.is_dir() {
+    if is_dir {
         archive.append_dir_all(&top, path)?;
     } else {
         archive.append_path_with_name(path, &top)?;
