@@ -40,22 +40,7 @@ pub async fn write_download(
             (Box::new(std::io::stdout()), None)
         }
     };
-    let mut body = response.into_body();
-    let result: Result<(), CliError> = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| CliError::Status {
-                code: 1,
-                message: format!("error during the transfer from the daemon: {e}"),
-            })?;
-            if let Ok(data) = frame.into_data() {
-                out.write_all(&data)
-                    .map_err(|e| CliError::io("writing the archive", e))?;
-            }
-        }
-        out.flush()
-            .map_err(|e| CliError::io("writing the archive", e))
-    }
-    .await;
+    let result = copy_body(response, &mut out).await.map(|_| ());
     drop(out);
     match (result, partial, output) {
         (Ok(()), Some(partial), Some(path)) => std::fs::rename(&partial, path)
@@ -66,6 +51,29 @@ pub async fn write_download(
         }
         (result, _, _) => result,
     }
+}
+
+/// Writes a response body to `out` as it arrives; the bytes written.
+pub async fn copy_body(
+    response: hyper::Response<hyper::body::Incoming>,
+    out: &mut impl Write,
+) -> Result<u64, CliError> {
+    let mut body = response.into_body();
+    let mut size = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| CliError::Status {
+            code: 1,
+            message: format!("error during the transfer from the daemon: {e}"),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            out.write_all(&data)
+                .map_err(|e| CliError::io("writing the archive", e))?;
+            size += data.len() as u64;
+        }
+    }
+    out.flush()
+        .map_err(|e| CliError::io("writing the archive", e))?;
+    Ok(size)
 }
 
 pub async fn save(client: &mut Client, args: SaveArgs) -> Result<(), CliError> {

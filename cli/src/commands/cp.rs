@@ -11,9 +11,9 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
-use http_body_util::BodyExt;
 use hyper::Method;
 
+use super::archive::copy_body;
 use super::images::file_body;
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
@@ -111,23 +111,22 @@ async fn from_container(
             .await?;
         stat = parse_stat(response.headers().get("X-Docker-Container-Path-Stat"))?;
     }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| refused(format!("reading the archive from the daemon: {e}")))?
-        .to_bytes();
     if local == "-" {
-        return std::io::stdout()
-            .write_all(&body)
-            .map_err(|e| CliError::io("writing the archive", e));
+        copy_body(response, &mut std::io::stdout().lock()).await?;
+        return Ok(());
     }
     let target = local_target(local, stat.is_dir, ends_with_dot(path))?;
-    unpack_locally(&body, &target)?;
+    // The archive is spooled rather than held in memory: a copied tree may be large.
+    let mut spool =
+        tempfile::tempfile().map_err(|e| CliError::io("creating a temporary file", e))?;
+    let size = copy_body(response, &mut spool).await?;
+    std::io::Seek::rewind(&mut spool)
+        .map_err(|e| CliError::io("reading the temporary archive", e))?;
+    unpack_locally(std::io::BufReader::new(spool), &target)?;
     if !args.quiet && rustix::termios::isatty(std::io::stderr()) {
         eprintln!(
             "Successfully copied {} to {local}",
-            crate::format::units::human_size(body.len() as f64)
+            crate::format::units::human_size(size as f64)
         );
     }
     Ok(())
@@ -167,7 +166,7 @@ fn local_target(local: &str, source_is_dir: bool, contents: bool) -> Result<Loca
 
 /// Unpacks an archive whose entries all start with one top component (the copied path's
 /// name, or `.` for its contents) so that the top lands at `target`.
-fn unpack_locally(tar: &[u8], target: &LocalTarget) -> Result<(), CliError> {
+fn unpack_locally(tar: impl std::io::Read, target: &LocalTarget) -> Result<(), CliError> {
     let bad = |e: std::io::Error| refused(format!("unpacking the archive: {e}"));
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().map_err(bad)? {
@@ -376,27 +375,47 @@ mod tests {
         let file = archive(&[("hosts", Some(b"h"))]);
 
         // A directory onto a missing path becomes it; into a directory, it keeps its name.
-        unpack_locally(&tree, &local_target(&local("copy"), true, false).unwrap()).unwrap();
+        unpack_locally(
+            tree.as_slice(),
+            &local_target(&local("copy"), true, false).unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs::read(d("copy/a")).unwrap(), b"a");
-        unpack_locally(&tree, &local_target(&local("copy"), true, false).unwrap()).unwrap();
+        unpack_locally(
+            tree.as_slice(),
+            &local_target(&local("copy"), true, false).unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs::read(d("copy/conf/a")).unwrap(), b"a");
         // Its contents (`dir/.`) go straight into an existing directory.
         fs::create_dir(d("flat")).unwrap();
         let contents = archive(&[(".", None), ("./a", Some(b"a"))]);
         unpack_locally(
-            &contents,
+            contents.as_slice(),
             &local_target(&local("flat"), true, true).unwrap(),
         )
         .unwrap();
         assert_eq!(fs::read(d("flat/a")).unwrap(), b"a");
 
         // A file: onto a missing path, onto a file, into a directory.
-        unpack_locally(&file, &local_target(&local("h1"), false, false).unwrap()).unwrap();
+        unpack_locally(
+            file.as_slice(),
+            &local_target(&local("h1"), false, false).unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs::read(d("h1")).unwrap(), b"h");
         fs::write(d("h2"), b"old").unwrap();
-        unpack_locally(&file, &local_target(&local("h2"), false, false).unwrap()).unwrap();
+        unpack_locally(
+            file.as_slice(),
+            &local_target(&local("h2"), false, false).unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs::read(d("h2")).unwrap(), b"h");
-        unpack_locally(&file, &local_target(&local("flat"), false, false).unwrap()).unwrap();
+        unpack_locally(
+            file.as_slice(),
+            &local_target(&local("flat"), false, false).unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs::read(d("flat/hosts")).unwrap(), b"h");
 
         // Refused: a directory onto a file, a file into a missing directory.
@@ -412,7 +431,7 @@ mod tests {
         header.set_cksum();
         escape.append(&header, &b"x"[..]).unwrap();
         let escape = escape.into_inner().unwrap();
-        assert!(unpack_locally(&escape, &LocalTarget::Exactly(d("x"))).is_err());
+        assert!(unpack_locally(escape.as_slice(), &LocalTarget::Exactly(d("x"))).is_err());
         assert!(!dir.path().parent().unwrap().join("evil").exists());
     }
 }
