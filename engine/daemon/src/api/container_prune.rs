@@ -44,7 +44,10 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             continue;
         }
         let upper = ContainerDir::new(&containers_dir, &record.id).upper();
-        let size = super::image_admin::du(&upper);
+        // Walking the writable layer is file-system work: off the actor thread.
+        let size = actix_rt::task::spawn_blocking(move || super::image_admin::du(&upper))
+            .await
+            .unwrap_or(0);
         // A container started or removed since the snapshot is skipped, not an error.
         let Ok((_, addr)) = find(engine, &record.id).await else {
             continue;
