@@ -36,6 +36,55 @@ pub struct Daemon {
     answered: bool,
     /// Flags added to berthd's command line (registry settings, say).
     extra_args: Vec<String>,
+    /// The networking this daemon was given, deleted when it is dropped.
+    network: Option<TestNetwork>,
+}
+
+/// The host networking objects of one networked test daemon: names no other daemon uses.
+#[derive(Debug, Clone)]
+pub struct TestNetwork {
+    /// The default network's Linux bridge (`bt<pid><n>`, at most 15 bytes).
+    pub bridge: String,
+    /// Its `--bip`: a /24 of 10.213.0.0/16 of its own.
+    pub bip: String,
+    /// The subnet of `bip`, `10.213.N.0/24`.
+    pub subnet: String,
+    /// The gateway (the bridge's address), `10.213.N.1`.
+    pub gateway: String,
+    /// berth's nftables table (family `ip`).
+    pub firewall_table: String,
+}
+
+impl TestNetwork {
+    /// Names for the next networked daemon of this test process.
+    fn allocate() -> TestNetwork {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        // The third octet is spread by the process ID so that two test binaries running
+        // side by side (or two engineers' runs) rarely meet, and by the counter within one.
+        let octet = (pid.wrapping_mul(7).wrapping_add(n.wrapping_mul(37))) % 250 + 1;
+        let gateway = format!("10.213.{octet}.1");
+        TestNetwork {
+            bridge: format!("bt{}n{n}", pid % 100_000),
+            bip: format!("{gateway}/24"),
+            subnet: format!("10.213.{octet}.0/24"),
+            gateway,
+            firewall_table: format!("berth_t{pid}_{n}"),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--bridge".into(),
+            self.bridge.clone(),
+            "--bip".into(),
+            self.bip.clone(),
+            "--firewall-table".into(),
+            self.firewall_table.clone(),
+        ]
+    }
 }
 
 impl Daemon {
@@ -45,9 +94,40 @@ impl Daemon {
         Daemon::start_with(&[])
     }
 
-    /// Starts a berthd with `extra_args` added to its command line.
+    /// Starts a berthd with `extra_args` added to its command line. Unless they say
+    /// otherwise it runs with `--bridge none`: no default network, no bridge, no firewall
+    /// table, so tests that do not care about networking leave nothing on the host.
     #[track_caller]
     pub fn start_with(extra_args: &[String]) -> Daemon {
+        let mut args = extra_args.to_vec();
+        if !args
+            .iter()
+            .any(|a| a == "--bridge" || a.starts_with("--bridge="))
+        {
+            args.extend(["--bridge".to_string(), "none".to_string()]);
+        }
+        Daemon::start_on(args, None)
+    }
+
+    /// Starts a berthd with a default network of its own: a bridge, a `--bip` and a
+    /// firewall table no other test uses, all deleted (and checked gone) when it is dropped.
+    #[track_caller]
+    pub fn networked() -> Daemon {
+        let network = TestNetwork::allocate();
+        let daemon = Daemon::start_on(network.args(), Some(network));
+        daemon.import_busybox();
+        daemon
+    }
+
+    /// The networking of a [`Daemon::networked`] daemon.
+    pub fn network(&self) -> &TestNetwork {
+        self.network
+            .as_ref()
+            .expect("the daemon was started with Daemon::networked")
+    }
+
+    #[track_caller]
+    fn start_on(extra_args: Vec<String>, network: Option<TestNetwork>) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-it-")
             .tempdir()
@@ -62,7 +142,8 @@ impl Daemon {
             dir,
             process: None,
             answered: false,
-            extra_args: extra_args.to_vec(),
+            extra_args,
+            network,
         };
         fs::create_dir(&daemon.docker_config).expect("docker config directory");
         daemon.restart();
@@ -396,6 +477,31 @@ impl Daemon {
         problems
     }
 
+    /// Removes every network the test created, so that their bridges go too even when the
+    /// test failed half-way.
+    fn remove_user_networks(&self) -> Vec<String> {
+        let Ok(list) = request(&self.socket, "GET", "/networks", None) else {
+            return Vec::new();
+        };
+        let networks: Vec<serde_json::Value> = serde_json::from_slice(&list.body)
+            .ok()
+            .and_then(|v: serde_json::Value| v.as_array().cloned())
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        for network in networks {
+            let name = network["Name"].as_str().unwrap_or_default();
+            if matches!(name, "bridge" | "host" | "none") {
+                continue;
+            }
+            let id = network["Id"].as_str().unwrap_or_default();
+            match request(&self.socket, "DELETE", &format!("/networks/{id}"), None) {
+                Ok(r) if r.status == 204 || r.status == 404 => {}
+                other => problems.push(format!("DELETE /networks/{id} ({name}): {other:?}")),
+            }
+        }
+        problems
+    }
+
     /// Process IDs of this daemon's supervisor: `berth-supervisor --exec-root <exec root>`.
     fn supervisor_pids(&self) -> Vec<libc::pid_t> {
         let exec_root = self.exec_root.as_os_str().as_bytes();
@@ -438,6 +544,9 @@ impl Daemon {
         }
         if self.process.is_some() {
             problems.extend(self.remove_all_containers());
+            if self.network.is_some() {
+                problems.extend(self.remove_user_networks());
+            }
             let child = self.process.take().expect("checked");
             if signal_and_wait(child, libc::SIGTERM).is_none() {
                 problems.push("berthd ignored SIGTERM and was killed".to_owned());
@@ -457,8 +566,22 @@ impl Daemon {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
+        problems.extend(self.leftover_netns());
         problems.extend(unmount_under(self.dir.path()));
+        if let Some(network) = &self.network {
+            problems.extend(crate::netcheck::remove_and_check(network));
+        }
         problems
+    }
+
+    /// Network namespaces still bind-mounted in the exec root once every container is
+    /// gone: each is a leak.
+    fn leftover_netns(&self) -> Vec<String> {
+        let netns = self.exec_root.join("netns");
+        mount_points_under(&netns)
+            .into_iter()
+            .map(|point| format!("network namespace {} left mounted", point.display()))
+            .collect()
     }
 }
 

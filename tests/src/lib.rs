@@ -12,6 +12,7 @@ pub mod fake_registry;
 mod fixture;
 mod hijack;
 mod http;
+pub mod netcheck;
 pub mod registry;
 mod tmux;
 mod watched;
@@ -21,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use command::{run_command, Background, Output, COMMAND_TIMEOUT};
-pub use daemon::Daemon;
+pub use daemon::{Daemon, TestNetwork};
 pub use docker_text::{assert_info_of_one_running_one_stopped, PS_HEADER_WORDS};
 pub use fixture::{busybox_tar, repo_root};
 pub use hijack::Hijacked;

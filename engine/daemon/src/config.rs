@@ -18,6 +18,42 @@ pub struct DaemonConfig {
     pub exec_root: PathBuf,
     pub socket: PathBuf,
     pub distribution: DistributionConfig,
+    pub network: NetworkOptions,
+}
+
+/// The name of the default bridge, as dockerd names its `docker0`.
+pub const DEFAULT_BRIDGE: &str = "berth0";
+/// berth's own nftables table (family `ip`).
+pub const DEFAULT_FIREWALL_TABLE: &str = "berth";
+
+/// How berthd sets up container networking (dockerd's `--bridge`, `--bip`, `--dns`…).
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// The Linux bridge of the default network `bridge`; `None` with `--bridge none`: no
+    /// default network, and containers without `--network` get only a loopback.
+    pub bridge: Option<String>,
+    /// `--bip`: the default bridge's gateway address and subnet (`192.168.1.1/24`).
+    pub bip: Option<String>,
+    /// The nftables table berth keeps its rules in; nothing else is ever touched.
+    pub firewall_table: String,
+    /// Name servers, search domains and resolver options given to every container that
+    /// does not set its own (`--dns`, `--dns-search`, `--dns-opt`).
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions {
+            bridge: Some(DEFAULT_BRIDGE.to_string()),
+            bip: None,
+            firewall_table: DEFAULT_FIREWALL_TABLE.to_string(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+        }
+    }
 }
 
 /// How berthd talks to registries, and the registry it serves itself.
@@ -63,6 +99,7 @@ impl DaemonConfig {
             exec_root,
             socket,
             distribution: DistributionConfig::default(),
+            network: NetworkOptions::default(),
         })
     }
 
@@ -72,5 +109,15 @@ impl DaemonConfig {
 
     pub fn images_dir(&self) -> PathBuf {
         self.data_root.join("image")
+    }
+
+    /// Networks and endpoints, one JSON file each.
+    pub fn network_dir(&self) -> PathBuf {
+        self.data_root.join("network")
+    }
+
+    /// Where each container's network namespace is bind-mounted, named by its ID.
+    pub fn netns_dir(&self) -> PathBuf {
+        self.exec_root.join("netns")
     }
 }

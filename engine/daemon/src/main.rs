@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth_engine::config::{
-    DaemonConfig, DistributionConfig, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST,
+    DaemonConfig, DistributionConfig, NetworkOptions, DEFAULT_BRIDGE, DEFAULT_DATA_ROOT,
+    DEFAULT_EXEC_ROOT, DEFAULT_FIREWALL_TABLE, DEFAULT_HOST,
 };
 
 #[derive(Parser, Debug)]
@@ -49,6 +50,63 @@ struct Args {
     /// TLS private key (PEM) of the served registry
     #[arg(long, value_name = "FILE", requires = "registry_tls_cert")]
     registry_tls_key: Option<PathBuf>,
+    /// Attach containers to a network bridge ("none" for no default network)
+    #[arg(short = 'b', long, value_name = "NAME", default_value = DEFAULT_BRIDGE, value_parser = parse_bridge)]
+    bridge: String,
+    /// Specify the default bridge's IP address and subnet (CIDR)
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    bip: Option<String>,
+    /// The nftables table (family ip) that holds berth's firewall rules
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_FIREWALL_TABLE, value_parser = parse_table)]
+    firewall_table: String,
+    /// DNS server to use in containers (repeatable)
+    #[arg(long = "dns", value_name = "IP")]
+    dns: Vec<std::net::IpAddr>,
+    /// DNS search domains to use in containers (repeatable)
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// DNS options to use in containers (repeatable)
+    #[arg(long = "dns-opt", value_name = "OPTION")]
+    dns_opt: Vec<String>,
+}
+
+/// A Linux interface name: at most 15 bytes (IFNAMSIZ less the NUL), no '/', no space.
+fn parse_bridge(name: &str) -> Result<String, String> {
+    let valid = !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', ' ', ':']);
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(format!("invalid bridge name {name:?}: an interface name has 1 to 15 characters, none of them '/', ':' or a space"))
+    }
+}
+
+/// An IPv4 address with a prefix length, as dockerd's `--bip` takes it.
+fn parse_cidr(cidr: &str) -> Result<String, String> {
+    let valid = cidr.split_once('/').is_some_and(|(ip, len)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
+    });
+    if valid {
+        Ok(cidr.to_string())
+    } else {
+        Err(format!("invalid CIDR address: {cidr}"))
+    }
+}
+
+/// nft identifiers: a letter, then letters, digits, '_' and '.', at most 255 bytes.
+fn parse_table(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let valid = name.len() <= 255
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(format!("invalid nftables table name {name:?}"))
+    }
 }
 
 fn main() -> ExitCode {
@@ -59,6 +117,11 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if args.bridge == "none" && args.bip.is_some() {
+        // dockerd's words for the same refusal.
+        eprintln!("berthd: You specified -b & --bip, mutually exclusive options");
+        return ExitCode::FAILURE;
+    }
     let mut config = match DaemonConfig::new(args.data_root, args.exec_root, &args.host) {
         Ok(config) => config,
         Err(err) => {
@@ -74,6 +137,14 @@ fn main() -> ExitCode {
         registry_addr: args.registry_addr,
         registry_htpasswd: args.registry_htpasswd,
         registry_tls: args.registry_tls_cert.zip(args.registry_tls_key),
+    };
+    config.network = NetworkOptions {
+        bridge: (args.bridge != "none").then_some(args.bridge),
+        bip: args.bip,
+        firewall_table: args.firewall_table,
+        dns: args.dns.iter().map(ToString::to_string).collect(),
+        dns_search: args.dns_search,
+        dns_options: args.dns_opt,
     };
     match berth_engine::daemon::run(config) {
         Ok(()) => ExitCode::SUCCESS,

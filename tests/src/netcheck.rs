@@ -1,0 +1,87 @@
+//! What a networked test daemon leaves on the host, checked and deleted at its end: the
+//! default bridge (berthd leaves it, as dockerd leaves docker0), veths still on it, and
+//! berth's nftables table with any per-container element still in its sets and maps.
+
+use std::process::Command;
+
+use crate::daemon::TestNetwork;
+
+/// Runs a host tool (`ip`, `nft`); `None` when it could not run or failed.
+fn tool(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Whether a network interface of that name exists on the host.
+pub fn interface_exists(name: &str) -> bool {
+    tool("ip", &["-o", "link", "show", "dev", name]).is_some()
+}
+
+/// The interfaces enslaved to `bridge` (the host ends of container veths).
+pub fn bridge_ports(bridge: &str) -> Vec<String> {
+    tool("ip", &["-o", "link", "show", "master", bridge])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .collect()
+}
+
+/// Whether berth's table exists in the `ip` family.
+pub fn table_exists(table: &str) -> bool {
+    tool("nft", &["list", "table", "ip", table]).is_some()
+}
+
+/// The sets and maps of the table that still hold elements, with their element count.
+pub fn filled_sets(table: &str) -> Vec<(String, usize)> {
+    let Some(json) = tool("nft", &["-j", "list", "table", "ip", table]) else {
+        return Vec::new();
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&json) else {
+        return Vec::new();
+    };
+    let mut filled = Vec::new();
+    for object in value["nftables"].as_array().into_iter().flatten() {
+        for kind in ["set", "map"] {
+            let set = &object[kind];
+            if let Some(elements) = set["elem"].as_array().filter(|e| !e.is_empty()) {
+                let name = set["name"].as_str().unwrap_or("?").to_string();
+                filled.push((name, elements.len()));
+            }
+        }
+    }
+    filled
+}
+
+/// Deletes the daemon's bridge and table, reporting whatever per-container state was left
+/// in them (every container was removed before this runs).
+pub fn remove_and_check(network: &TestNetwork) -> Vec<String> {
+    let mut problems = Vec::new();
+    let ports = bridge_ports(&network.bridge);
+    if !ports.is_empty() {
+        problems.push(format!(
+            "interfaces left on bridge {}: {}",
+            network.bridge,
+            ports.join(", ")
+        ));
+        for port in &ports {
+            let _ = tool("ip", &["link", "delete", "dev", port]);
+        }
+    }
+    if interface_exists(&network.bridge) {
+        let _ = tool("ip", &["link", "delete", "dev", &network.bridge]);
+    }
+    if table_exists(&network.firewall_table) {
+        for (set, count) in filled_sets(&network.firewall_table) {
+            problems.push(format!(
+                "nft set {set} of table ip {} still holds {count} elements",
+                network.firewall_table
+            ));
+        }
+        let _ = tool("nft", &["delete", "table", "ip", &network.firewall_table]);
+    }
+    problems
+}
