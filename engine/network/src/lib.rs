@@ -12,6 +12,7 @@
 //! the planned way past it.
 
 mod error;
+mod ipam;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};
