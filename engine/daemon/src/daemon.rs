@@ -95,6 +95,18 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         .await
         .context("starting the supervisor")?;
 
+    let dns = berth_dns::DnsServer::new(
+        berth_dns::DnsConfig::default(),
+        tokio::runtime::Handle::current(),
+    )
+    .context("starting the embedded DNS server")?;
+    let network_config = config.clone();
+    let network = actix_rt::task::spawn_blocking(move || {
+        crate::network::NetworkService::open(&network_config, Some(Arc::new(dns)))
+    })
+    .await?
+    .context("setting up networking")?;
+
     let registry = Registry::default().start();
     let images = Arc::new(images);
     let stats = Sampler::new(cgroups.clone()).start();
@@ -114,6 +126,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         events: EventBus::default().start(),
         stats,
         trash,
+        network: Arc::new(network),
     });
     let distribution =
         crate::distribution::Distribution::new(&config).context("setting up registry access")?;
@@ -263,6 +276,16 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         if let Err(err) = reserved {
             tracing::warn!("skipping container {id}: {}", err.message);
             continue;
+        }
+        // A namespace left by a start the previous daemon did not finish, or by a
+        // container that exited while no daemon was there to take its networking down.
+        if !known.get(&id).is_some_and(|k| k.running) {
+            let net = engine.services.network.clone();
+            let stale = record.clone();
+            actix_rt::task::spawn_blocking(move || {
+                crate::network::attach::stop(&net, &stale);
+            })
+            .await?;
         }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
         engine.registry().do_send(Register {

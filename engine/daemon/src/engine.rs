@@ -28,6 +28,8 @@ pub struct Services {
     pub stats: Addr<Sampler>,
     /// Where removed containers' directories are deleted, off the request path.
     pub trash: crate::container::trash::Trash,
+    /// Networks, endpoints, published ports and the embedded DNS.
+    pub network: Arc<crate::network::NetworkService>,
 }
 
 #[derive(Clone)]

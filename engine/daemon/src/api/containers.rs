@@ -30,8 +30,10 @@ pub(super) async fn find(
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let body: ContainerCreateBody = read_json(req.into_body()).await?;
-    let host_config = body.host_config.clone().unwrap_or_default();
+    let mut host_config = body.host_config.clone().unwrap_or_default();
     check_supported(&host_config)?;
+    let (network, warnings) =
+        crate::network::plan_create(&engine.services.network, &body, &mut host_config)?;
 
     let image_name = body
         .image
@@ -96,6 +98,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         host_config,
         layers,
         state: State::created(),
+        network,
     };
     let dir = ContainerDir::new(&engine.config.containers_dir(), &id);
     let prepared = {
@@ -122,10 +125,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     });
     json(
         StatusCode::CREATED,
-        &ContainerCreateResponse {
-            id,
-            warnings: Vec::new(),
-        },
+        &ContainerCreateResponse { id, warnings },
     )
 }
 

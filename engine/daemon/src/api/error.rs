@@ -67,6 +67,29 @@ impl From<berth_images::Error> for ApiError {
     }
 }
 
+impl From<crate::network::NetworkError> for ApiError {
+    fn from(err: crate::network::NetworkError) -> Self {
+        ApiError::new(status_of(err.kind()), err.to_string())
+    }
+}
+
+/// The one table from the daemon's error kinds to Docker's statuses.
+pub fn status_of(kind: crate::error::ErrorKind) -> StatusCode {
+    use crate::error::ErrorKind;
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        // Docker answers an unreachable registry with 500, not 503.
+        ErrorKind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<actix::MailboxError> for ApiError {
     fn from(err: actix::MailboxError) -> Self {
         ApiError::internal(format!("container actor unavailable: {err}"))

@@ -26,6 +26,7 @@ use crate::stats;
 
 mod copy_in;
 mod detached;
+mod network;
 mod observe;
 mod pause;
 
@@ -64,6 +65,8 @@ pub struct ContainerActor {
     /// A copy into the stopped container's file system is under way (`cp`): it has the
     /// overlay mounted, so the container must not start until it ends.
     pub(super) copying_in: bool,
+    /// The taking down of the last run's networking, which the next start waits for.
+    network_down: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Waiter {
@@ -110,6 +113,7 @@ impl ContainerActor {
             pump_running: false,
             exit_awaiting_output: None,
             copying_in: false,
+            network_down: None,
         }
     }
 
@@ -476,63 +480,74 @@ impl Handler<Start> for ContainerActor {
             daemon,
         } = prepared;
         let supervisor = self.services.supervisor.clone();
+        let network = self.network_up();
         AtomicResponse::new(Box::pin(
-            async move { supervisor.spawn_with(request, io).await }
-                .into_actor(self)
-                .map(move |outcome, act, ctx| {
-                    let state = &mut act.record.state;
-                    match outcome {
-                        Ok(Ok(started)) => {
-                            state.status = Status::Running;
-                            state.pid = started.spawned.pid;
-                            state.started_at = Some(Utc::now());
-                            state.finished_at = None;
-                            state.exit_code = 0;
-                            state.error.clear();
-                            state.oom_killed = false;
-                            state.stopped_by_user = false;
-                            act.persist();
-                            act.connect_io(daemon, started.terminal, ctx);
-                            act.track();
-                            act.emit("start", &[]);
-                            Ok(())
-                        }
-                        Ok(Err(failure)) => {
-                            state.exit_code = failure.kind.exit_code();
-                            state.error = failure.message.clone();
-                            act.persist();
-                            act.hub.close();
-                            if let Some(h) = &act.services.cgroups {
-                                let cgroup = spec::cgroup_path(&act.record.id);
-                                let removed =
-                                    berth_cgroups::manager(h, &cgroup).and_then(|cg| cg.remove());
-                                if let Err(err) = removed {
-                                    tracing::warn!("removing cgroup {cgroup}: {err}");
-                                }
-                            }
-                            if act.record.host_config.auto_remove == Some(true) {
-                                act.remove_now(ctx);
-                            }
-                            let status = match failure.kind {
-                                berth_runtime::StartFailureKind::Other => {
-                                    hyper::StatusCode::INTERNAL_SERVER_ERROR
-                                }
-                                _ => hyper::StatusCode::BAD_REQUEST,
-                            };
-                            Err(ApiError::new(
-                                status,
-                                format!(
-                                    "failed to start container {}: {}",
-                                    act.record.id, failure.message
-                                ),
-                            ))
-                        }
-                        Err(err) => {
-                            act.hub.close();
-                            Err(ApiError::internal(format!("supervisor: {err}")))
-                        }
+            async move {
+                let started = network.await?;
+                let mut request = request;
+                crate::network::attach::apply(&started.namespace, &mut request.config.spec);
+                Ok((supervisor.spawn_with(request, io).await, started))
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                let (outcome, network) = match result {
+                    Ok(done) => done,
+                    Err(err) => return Err(act.network_failed(err, ctx)),
+                };
+                act.network_started(network, matches!(outcome, Ok(Ok(_))));
+                let state = &mut act.record.state;
+                match outcome {
+                    Ok(Ok(started)) => {
+                        state.status = Status::Running;
+                        state.pid = started.spawned.pid;
+                        state.started_at = Some(Utc::now());
+                        state.finished_at = None;
+                        state.exit_code = 0;
+                        state.error.clear();
+                        state.oom_killed = false;
+                        state.stopped_by_user = false;
+                        act.persist();
+                        act.connect_io(daemon, started.terminal, ctx);
+                        act.track();
+                        act.emit("start", &[]);
+                        Ok(())
                     }
-                }),
+                    Ok(Err(failure)) => {
+                        state.exit_code = failure.kind.exit_code();
+                        state.error = failure.message.clone();
+                        act.persist();
+                        act.hub.close();
+                        if let Some(h) = &act.services.cgroups {
+                            let cgroup = spec::cgroup_path(&act.record.id);
+                            let removed =
+                                berth_cgroups::manager(h, &cgroup).and_then(|cg| cg.remove());
+                            if let Err(err) = removed {
+                                tracing::warn!("removing cgroup {cgroup}: {err}");
+                            }
+                        }
+                        if act.record.host_config.auto_remove == Some(true) {
+                            act.remove_now(ctx);
+                        }
+                        let status = match failure.kind {
+                            berth_runtime::StartFailureKind::Other => {
+                                hyper::StatusCode::INTERNAL_SERVER_ERROR
+                            }
+                            _ => hyper::StatusCode::BAD_REQUEST,
+                        };
+                        Err(ApiError::new(
+                            status,
+                            format!(
+                                "failed to start container {}: {}",
+                                act.record.id, failure.message
+                            ),
+                        ))
+                    }
+                    Err(err) => {
+                        act.hub.close();
+                        Err(ApiError::internal(format!("supervisor: {err}")))
+                    }
+                }
+            }),
         ))
     }
 }
@@ -572,6 +587,7 @@ impl ContainerActor {
         self.services.stats.do_send(stats::Untrack {
             id: self.record.id.clone(),
         });
+        self.network_exited();
         self.stdin.send_replace(None);
         self.terminal = None;
         let cgroup = self.cgroup();
@@ -1024,6 +1040,7 @@ impl Handler<Adopt> for ContainerActor {
             self.persist();
         }
         self.track();
+        self.network_readopt();
         let log = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -108,10 +108,24 @@ pub fn merge_config(
             .filter(|s| !s.is_empty())
             .or_else(|| image_config.stop_signal().clone()),
         stop_timeout: body.stop_timeout,
-        exposed_ports: body.exposed_ports.clone(),
+        exposed_ports: exposed_ports(body, &image_config),
         volumes: body.volumes.clone(),
         ..Default::default()
     })
+}
+
+/// The image's exposed ports and the request's, as Docker merges them.
+fn exposed_ports(
+    body: &ContainerCreateBody,
+    image: &oci_spec::image::Config,
+) -> Option<Vec<String>> {
+    let mut ports: Vec<String> = image.exposed_ports().clone().unwrap_or_default();
+    for port in body.exposed_ports.iter().flatten() {
+        if !ports.contains(port) {
+            ports.push(port.clone());
+        }
+    }
+    (!ports.is_empty() || body.exposed_ports.is_some()).then_some(ports)
 }
 
 /// Refuses what berth cannot do yet, so that nothing a user asked for is silently dropped.
@@ -124,18 +138,8 @@ pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
         }
     };
     unsupported_if(
-        host.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
-            || host.publish_all_ports == Some(true),
-        "publishing ports",
-    )?;
-    unsupported_if(
         host.devices.as_ref().is_some_and(|d| !d.is_empty()),
         "--device",
-    )?;
-    unsupported_if(host.dns.as_ref().is_some_and(|d| !d.is_empty()), "--dns")?;
-    unsupported_if(
-        host.extra_hosts.as_ref().is_some_and(|d| !d.is_empty()),
-        "--add-host",
     )?;
     unsupported_if(
         host.volumes_from.as_ref().is_some_and(|d| !d.is_empty()),
@@ -169,14 +173,6 @@ pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
                 .is_some_and(|t| !t.is_empty() && t != "json-file"),
             "log drivers other than json-file",
         )?;
-    }
-    match host.network_mode.as_deref() {
-        None | Some("") | Some("default") | Some("bridge") | Some("none") | Some("host") => {}
-        Some(other) => {
-            return Err(ApiError::unsupported(&format!(
-                "the network mode {other:?}"
-            )));
-        }
     }
     if let Some(policy) = host.restart_policy.as_ref().and_then(|p| p.name.as_ref()) {
         use bollard_stubs::models::RestartPolicyNameEnum as P;

@@ -84,6 +84,9 @@ pub struct ContainerRecord {
     /// Extracted image layers, top-most first.
     pub layers: Vec<PathBuf>,
     pub state: State,
+    /// The networks the container joins and, while it runs, what it got on them.
+    #[serde(default)]
+    pub network: crate::network::ContainerNetwork,
 }
 
 impl ContainerRecord {

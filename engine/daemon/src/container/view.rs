@@ -8,6 +8,7 @@ use bollard_stubs::models::{
 use chrono::{DateTime, Utc};
 
 use super::record::{ContainerDir, ContainerRecord, Status};
+use crate::network::ports::{self, ContainerPort};
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -133,12 +134,27 @@ pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspect
         }),
         mounts: Some(mounts(record)),
         config: Some(record.config.clone()),
-        network_settings: Some(NetworkSettings {
-            networks: Some([(network_mode, Default::default())].into_iter().collect()),
-            ..Default::default()
-        }),
+        network_settings: Some(network_settings(record, network_mode)),
         ..Default::default()
     }
+}
+
+/// Every port the container exposes or publishes (a bad one was refused at create).
+fn exposed_ports(record: &ContainerRecord) -> std::collections::BTreeSet<ContainerPort> {
+    ports::exposed(
+        record.config.exposed_ports.as_deref().unwrap_or_default(),
+        record.host_config.port_bindings.as_ref(),
+    )
+    .unwrap_or_default()
+}
+
+fn network_settings(record: &ContainerRecord, network_mode: String) -> NetworkSettings {
+    let mut settings = crate::network::view::settings(&record.network, &exposed_ports(record));
+    // Records older than networking name no network; Docker shows the mode's.
+    if record.network.networks.is_empty() && !network_mode.starts_with("container:") {
+        settings.networks = Some([(network_mode, Default::default())].into_iter().collect());
+    }
+    settings
 }
 
 /// Docker's human "Up 5 minutes" / "Exited (0) 3 seconds ago" text.
@@ -229,7 +245,10 @@ pub fn summary(
         image_id: Some(record.image_id.clone()),
         command: Some(command),
         created: Some(record.created.timestamp()),
-        ports: Some(Vec::new()),
+        ports: Some(ports::summary_ports(
+            &exposed_ports(record),
+            &record.network.published,
+        )),
         labels: record.config.labels.clone(),
         state: Some(match record.state.status {
             Status::Created => ContainerSummaryStateEnum::CREATED,
@@ -253,6 +272,9 @@ pub fn summary(
             annotations: None,
         }),
         mounts: Some(mounts(record)),
+        network_settings: Some(bollard_stubs::models::ContainerSummaryNetworkSettings {
+            networks: Some(record.network.networks.iter().cloned().collect()),
+        }),
         ..Default::default()
     }
 }

@@ -148,12 +148,16 @@ pub fn upstream_servers(host: &str, asked: &DnsSettings) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const HOST: &str = "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0\n";
+    const HOST: &str =
+        "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0\n";
 
     #[test]
     fn default_bridge_drops_loopback_servers() {
         let text = resolv_conf(HOST, &DnsSettings::default(), false);
-        assert_eq!(text, "nameserver 10.0.0.2\nsearch corp.example\noptions edns0\n");
+        assert_eq!(
+            text,
+            "nameserver 10.0.0.2\nsearch corp.example\noptions edns0\n"
+        );
         let only_loopback = resolv_conf("nameserver 127.0.0.53\n", &DnsSettings::default(), false);
         assert_eq!(only_loopback, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
@@ -179,7 +183,10 @@ mod tests {
             text,
             "nameserver 10.9.9.9\nsearch a.example\noptions ndots:2\n"
         );
-        assert_eq!(upstream_servers(HOST, &DnsSettings::default()), ["127.0.0.53", "10.0.0.2"]);
+        assert_eq!(
+            upstream_servers(HOST, &DnsSettings::default()),
+            ["127.0.0.53", "10.0.0.2"]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod settings;
 pub mod view;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::config::{DaemonConfig, NetworkOptions};
 use crate::error::ErrorKind;
@@ -77,12 +78,17 @@ pub struct NetworkService {
     pub options: NetworkOptions,
     /// Where container network namespaces are bind-mounted.
     pub netns_dir: PathBuf,
+    /// The embedded DNS server of containers on user-defined networks.
+    pub dns: Option<Arc<berth_dns::DnsServer>>,
 }
 
 impl NetworkService {
     /// Restores networks and endpoints a previous daemon left and sets up the default
     /// bridge (unless `--bridge none`). Blocking: netlink and nft work.
-    pub fn open(config: &DaemonConfig) -> Result<NetworkService> {
+    pub fn open(
+        config: &DaemonConfig,
+        dns: Option<Arc<berth_dns::DnsServer>>,
+    ) -> Result<NetworkService> {
         let options = config.network.clone();
         let default_bridge = match &options.bridge {
             Some(name) => Some(berth_network::DefaultBridge {
@@ -91,8 +97,9 @@ impl NetworkService {
                     .bip
                     .as_deref()
                     .map(|bip| {
-                        bip.parse::<ipnet::Ipv4Net>()
-                            .map_err(|_| NetworkError::invalid(format!("invalid CIDR address: {bip}")))
+                        bip.parse::<ipnet::Ipv4Net>().map_err(|_| {
+                            NetworkError::invalid(format!("invalid CIDR address: {bip}"))
+                        })
                     })
                     .transpose()?,
             }),
@@ -108,6 +115,7 @@ impl NetworkService {
             plane,
             options,
             netns_dir: config.netns_dir(),
+            dns,
         })
     }
 
@@ -120,4 +128,48 @@ impl NetworkService {
     pub fn netns_path(&self, container_id: &str) -> PathBuf {
         self.netns_dir.join(container_id)
     }
+}
+
+/// Checks a create's networking and plans it: the network mode resolved (`default`
+/// becomes `bridge`, or `none` without a default bridge), the networks to join with what
+/// was asked of each, and Docker's warnings. Nothing is set up before the first start.
+pub fn plan_create(
+    net: &NetworkService,
+    body: &bollard_stubs::models::ContainerCreateBody,
+    host: &mut bollard_stubs::models::HostConfig,
+) -> Result<(ContainerNetwork, Vec<String>)> {
+    let mode = mode::Mode::parse(host.network_mode.as_deref(), net.has_default_bridge());
+    mode::check_conflicts(&mode, body, host)?;
+    for entry in host.extra_hosts.iter().flatten() {
+        etc_files::parse_extra_host(entry).map_err(NetworkError::invalid)?;
+    }
+    let exposed = ports::exposed(
+        body.exposed_ports.as_deref().unwrap_or_default(),
+        host.port_bindings.as_ref(),
+    )?;
+    ports::requests(
+        host.port_bindings.as_ref(),
+        host.publish_all_ports == Some(true),
+        &exposed,
+    )?;
+    let resolve = |wanted: &str| -> Result<mode::Resolved> {
+        let found = net.plane.get(wanted)?;
+        let default_bridge = found.predefined && found.name == "bridge";
+        if found.driver != berth_network::Driver::Bridge {
+            return Err(NetworkError::invalid(format!(
+                "container cannot be connected to the {} network by name; use --network {}",
+                found.name, found.name
+            )));
+        }
+        Ok(mode::Resolved {
+            id: found.id,
+            name: found.name,
+            default_bridge,
+            subnets: found.ipam,
+            user_subnet: !default_bridge,
+        })
+    };
+    let network = mode::plan(&mode, body, &resolve)?;
+    host.network_mode = Some(mode.as_string());
+    Ok((network, mode::warnings(&mode, host)))
 }

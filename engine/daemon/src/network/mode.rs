@@ -249,7 +249,9 @@ pub fn check_endpoint(network: &Resolved, settings: &EndpointSettings) -> Result
         }
     }
     if ipv6.is_some() {
-        return Err(NetworkError::NotSupported("--ip6 (IPv6 networks)".to_string()));
+        return Err(NetworkError::NotSupported(
+            "--ip6 (IPv6 networks)".to_string(),
+        ));
     }
     if let Some(mac) = settings.mac_address.as_deref().filter(|m| !m.is_empty()) {
         mac.parse::<berth_network::MacAddr>()
@@ -316,7 +318,10 @@ mod tests {
             Mode::parse(Some("container:web"), true),
             Mode::Container("web".into())
         );
-        assert_eq!(Mode::parse(Some("front"), true), Mode::Named("front".into()));
+        assert_eq!(
+            Mode::parse(Some("front"), true),
+            Mode::Named("front".into())
+        );
     }
 
     #[test]
@@ -326,7 +331,10 @@ mod tests {
         assert_eq!(planned.networks.len(), 1);
         let (name, settings) = &planned.networks[0];
         assert_eq!(name, "front");
-        assert_eq!(settings.network_id.as_deref(), Some("f".repeat(64).as_str()));
+        assert_eq!(
+            settings.network_id.as_deref(),
+            Some("f".repeat(64).as_str())
+        );
     }
 
     #[test]
@@ -340,7 +348,11 @@ mod tests {
             err.to_string(),
             "user specified IP address is supported on user defined networks only"
         );
-        let missing = plan(&Mode::Named("nope".into()), &ContainerCreateBody::default(), &resolver);
+        let missing = plan(
+            &Mode::Named("nope".into()),
+            &ContainerCreateBody::default(),
+            &resolver,
+        );
         assert_eq!(missing.unwrap_err().to_string(), "network nope not found");
     }
 

@@ -25,7 +25,11 @@ impl ContainerPort {
         let proto: Protocol = proto
             .parse()
             .map_err(|_| NetworkError::invalid(format!("invalid proto: {proto}")))?;
-        let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(bad)?;
         Ok(ContainerPort { port, proto })
     }
 
@@ -228,7 +232,10 @@ mod tests {
         let requests = requests(Some(&map), false, &exposed).unwrap();
         assert_eq!(requests.len(), 2);
         let udp = requests.iter().find(|r| r.proto == Protocol::Udp).unwrap();
-        assert_eq!((udp.host_ip, udp.host_port, udp.container_port), (None, 0, 53));
+        assert_eq!(
+            (udp.host_ip, udp.host_port, udp.container_port),
+            (None, 0, 53)
+        );
         let tcp = requests.iter().find(|r| r.proto == Protocol::Tcp).unwrap();
         assert_eq!(tcp.host_ip, Some("127.0.0.1".parse().unwrap()));
         assert_eq!((tcp.host_port, tcp.host_port_end), (8080, 8080));

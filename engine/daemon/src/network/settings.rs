@@ -28,7 +28,10 @@ pub struct ContainerNetwork {
 
 impl ContainerNetwork {
     pub fn get(&self, name: &str) -> Option<&EndpointSettings> {
-        self.networks.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.networks
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut EndpointSettings> {
@@ -72,12 +75,7 @@ pub fn clear_endpoint(settings: &mut EndpointSettings) {
 pub fn fill_endpoint(settings: &mut EndpointSettings, endpoint: &berth_network::Endpoint) {
     settings.network_id = Some(endpoint.network_id.clone());
     settings.endpoint_id = Some(endpoint.id.clone());
-    settings.gateway = Some(
-        endpoint
-            .gateway
-            .map(|g| g.to_string())
-            .unwrap_or_default(),
-    );
+    settings.gateway = Some(endpoint.gateway.map(|g| g.to_string()).unwrap_or_default());
     settings.ip_address = Some(endpoint.address.addr().to_string());
     settings.ip_prefix_len = Some(endpoint.address.prefix_len() as i64);
     settings.mac_address = Some(endpoint.mac.to_string());

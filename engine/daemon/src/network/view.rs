@@ -18,8 +18,7 @@ pub struct Attached {
 }
 
 fn created(time: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time)
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// Docker's `Network` object. `containers` is `None` for a listing (Docker leaves that

@@ -1,0 +1,434 @@
+//! What a start sets up and an exit takes down, in order: the namespace, one endpoint per
+//! network (`eth0`, `eth1`…), the published ports, the embedded DNS scope and records (user
+//! networks), then `/etc/hosts` and `/etc/resolv.conf`. A failing step undoes the steps
+//! before it, so a start that fails leaves nothing behind. Blocking: run off the actor.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use berth_network::{Endpoint, EndpointRequest};
+use bollard_stubs::models::EndpointSettings;
+
+use super::etc_files::{self, DnsSettings, Hosts};
+use super::mode::Mode;
+use super::settings::{fill_endpoint, ContainerNetwork};
+use super::{ports, NetworkError, NetworkService, Result};
+use crate::container::record::{ContainerDir, ContainerRecord};
+
+/// Another container whose namespace this one joins (`--network container:X`), as it is now.
+pub struct SharedNamespace {
+    pub path: PathBuf,
+    pub hosts: PathBuf,
+    pub resolv_conf: PathBuf,
+}
+
+/// A `--link`ed container's address and the names it gets in the hosts file.
+pub struct Link {
+    pub ip: Ipv4Addr,
+    pub names: Vec<String>,
+}
+
+/// What a start needs that only other actors know.
+#[derive(Default)]
+pub struct Peers {
+    pub shared: Option<SharedNamespace>,
+    pub links: Vec<Link>,
+}
+
+/// Which network namespace the container's process gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Namespace {
+    /// The host's (`--network host`).
+    Host,
+    /// A new one of its own with only `lo`, made by the runtime (`--network none`).
+    Private,
+    /// The one at this path: the daemon's sandbox with the container's endpoints, or
+    /// another container's (`--network container:X`).
+    Join(PathBuf),
+}
+
+/// What a start got: the namespace the runtime joins and the networking to record.
+pub struct Started {
+    pub namespace: Namespace,
+    pub network: ContainerNetwork,
+}
+
+/// Points the runtime spec's network namespace at what the start chose (the spec has a
+/// new network namespace unless the container is on the host's).
+pub fn apply(namespace: &Namespace, spec: &mut oci_spec::runtime::Spec) {
+    let Namespace::Join(path) = namespace else {
+        return;
+    };
+    let namespaces = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|linux| linux.namespaces_mut().as_mut());
+    for entry in namespaces.into_iter().flatten() {
+        if entry.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+            entry.set_path(Some(path.clone()));
+        }
+    }
+}
+
+/// The resolver settings of a container: its own, else the daemon's.
+fn dns_settings(net: &NetworkService, record: &ContainerRecord) -> DnsSettings {
+    let host = &record.host_config;
+    let pick = |own: &Option<Vec<String>>, daemon: &Vec<String>| {
+        own.clone()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| daemon.clone())
+    };
+    DnsSettings {
+        servers: pick(&host.dns, &net.options.dns),
+        search: pick(&host.dns_search, &net.options.dns_search),
+        options: pick(&host.dns_options, &net.options.dns_options),
+    }
+}
+
+/// The names a container answers to in the embedded DNS on one network.
+fn dns_names(record: &ContainerRecord, settings: &EndpointSettings) -> Vec<String> {
+    let mut names = vec![record.name.clone()];
+    names.extend(settings.aliases.iter().flatten().cloned());
+    names.push(record.short_id().to_string());
+    if let Some(hostname) = record.config.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if !names.iter().any(|n| n == hostname) {
+            names.push(hostname.to_string());
+        }
+    }
+    names
+}
+
+/// The request for one endpoint.
+fn endpoint_request(
+    record: &ContainerRecord,
+    network: &ContainerNetwork,
+    name: &str,
+    settings: &EndpointSettings,
+    user_network: bool,
+) -> Result<EndpointRequest> {
+    let ipv4 = settings
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv4_address.as_deref())
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<Ipv4Addr>()
+                .map_err(|_| NetworkError::invalid(format!("invalid IPv4 address: {a}")))
+        })
+        .transpose()?;
+    let mac = network
+        .chosen_macs
+        .get(name)
+        .map(|m| m.parse())
+        .transpose()?;
+    Ok(EndpointRequest {
+        ipv4,
+        ipv6: None,
+        mac,
+        aliases: settings.aliases.clone().unwrap_or_default(),
+        dns_names: if user_network {
+            dns_names(record, settings)
+        } else {
+            Vec::new()
+        },
+        interface: None,
+    })
+}
+
+/// Whether a network is user-defined (it has embedded DNS).
+fn is_user_network(network: &berth_network::Network) -> bool {
+    !network.predefined
+}
+
+/// Sets up the container's networking for a start.
+pub fn start(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    dir: &ContainerDir,
+    peers: Peers,
+) -> Result<Started> {
+    let mode = Mode::parse(
+        record.host_config.network_mode.as_deref(),
+        net.has_default_bridge(),
+    );
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    match mode {
+        Mode::Host => {
+            let mut hosts = std::fs::read_to_string("/etc/hosts")
+                .unwrap_or_else(|_| etc_files::HOSTS_BASE.to_string());
+            for (name, ip) in extra_hosts(net, record, None)? {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+            write_files(dir, &hosts, &host_resolv)?;
+            return Ok(Started {
+                namespace: Namespace::Host,
+                network: record.network.clone(),
+            });
+        }
+        Mode::Container(ref target) => {
+            let shared = peers.shared.ok_or_else(|| {
+                NetworkError::Internal(format!("the namespace of container {target} is unknown"))
+            })?;
+            let read = |path: &PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+            write_files(dir, &read(&shared.hosts), &read(&shared.resolv_conf))?;
+            let mut network = record.network.clone();
+            network.sandbox_key = shared.path.display().to_string();
+            return Ok(Started {
+                namespace: Namespace::Join(shared.path),
+                network,
+            });
+        }
+        Mode::None => {
+            let hosts = Hosts {
+                extra: extra_hosts(net, record, None)?,
+                ..Default::default()
+            };
+            let resolv = etc_files::resolv_conf(&host_resolv, &dns_settings(net, record), false);
+            write_files(dir, &hosts.render(), &resolv)?;
+            let mut network = record.network.clone();
+            network.clear_runtime();
+            return Ok(Started {
+                namespace: Namespace::Private,
+                network,
+            });
+        }
+        Mode::Bridge | Mode::Named(_) => {}
+    }
+    let netns = net.plane.create_sandbox(&record.id)?;
+    let mut attempt = record.clone();
+    attempt.network.sandbox_key = netns.display().to_string();
+    match connect_all(net, &attempt, dir, &netns, &peers.links, &host_resolv) {
+        Ok(mut network) => {
+            network.sandbox_key = netns.display().to_string();
+            Ok(Started {
+                namespace: Namespace::Join(netns),
+                network,
+            })
+        }
+        Err(err) => {
+            stop(net, &attempt);
+            Err(err)
+        }
+    }
+}
+
+/// The endpoints, ports, DNS and files of a container with a namespace of its own. On
+/// failure the caller removes the namespace, which takes every endpoint and port with it.
+fn connect_all(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    dir: &ContainerDir,
+    netns: &std::path::Path,
+    links: &[Link],
+    host_resolv: &str,
+) -> Result<ContainerNetwork> {
+    let mut network = record.network.clone();
+    network.clear_runtime();
+    let mut endpoints: Vec<(berth_network::Network, Endpoint)> = Vec::new();
+    let names: Vec<String> = network.networks.iter().map(|(n, _)| n.clone()).collect();
+    for name in names.iter().filter(|n| *n != "none") {
+        let settings = network.get(name).cloned().unwrap_or_default();
+        let target = net
+            .plane
+            .get(settings.network_id.as_deref().unwrap_or(name))?;
+        let request =
+            endpoint_request(record, &network, name, &settings, is_user_network(&target))?;
+        let endpoint = net.plane.connect(&record.id, netns, &target.id, request)?;
+        if let Some(entry) = network.get_mut(name) {
+            fill_endpoint(entry, &endpoint);
+        }
+        endpoints.push((target, endpoint));
+    }
+    if !endpoints.is_empty() {
+        let exposed = ports::exposed(
+            record.config.exposed_ports.as_deref().unwrap_or_default(),
+            record.host_config.port_bindings.as_ref(),
+        )?;
+        let requests = ports::requests(
+            record.host_config.port_bindings.as_ref(),
+            record.host_config.publish_all_ports == Some(true),
+            &exposed,
+        )?;
+        if !requests.is_empty() {
+            let published = net.plane.publish(&record.id, &requests)?;
+            network.published = ports::published_map(&published);
+        }
+    }
+    let asked = dns_settings(net, record);
+    let user_networks: Vec<&(berth_network::Network, Endpoint)> = endpoints
+        .iter()
+        .filter(|(n, _)| is_user_network(n))
+        .collect();
+    if !user_networks.is_empty() {
+        register_dns(net, record, netns, &user_networks, &asked, host_resolv)?;
+    }
+    let own = endpoints.first().map(|(_, e)| e.address.addr());
+    let hostname = record.config.hostname.clone().unwrap_or_default();
+    let domainname = record.config.domainname.clone().unwrap_or_default();
+    let hosts = Hosts {
+        extra: extra_hosts(net, record, endpoints.first().map(|(_, e)| e))?,
+        links: links.iter().map(|l| (l.ip, l.names.clone())).collect(),
+        own: own.map(|ip| (ip, hostname.as_str(), domainname.as_str())),
+    };
+    let resolv = etc_files::resolv_conf(host_resolv, &asked, !user_networks.is_empty());
+    write_files(dir, &hosts.render(), &resolv)?;
+    Ok(network)
+}
+
+/// `--add-host` entries, `host-gateway` being the default bridge's address (Docker's
+/// default host-gateway IP), else the gateway of the container's first network.
+fn extra_hosts(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    first: Option<&Endpoint>,
+) -> Result<Vec<(String, String)>> {
+    let mut entries = Vec::new();
+    for entry in record.host_config.extra_hosts.iter().flatten() {
+        let (name, ip) = etc_files::parse_extra_host(entry).map_err(NetworkError::invalid)?;
+        let ip = if ip == "host-gateway" {
+            host_gateway(net, first)
+                .ok_or_else(|| {
+                    NetworkError::invalid(
+                        "unable to derive the IP value for host-gateway: no default bridge",
+                    )
+                })?
+                .to_string()
+        } else {
+            ip
+        };
+        entries.push((name, ip));
+    }
+    Ok(entries)
+}
+
+fn host_gateway(net: &NetworkService, first: Option<&Endpoint>) -> Option<Ipv4Addr> {
+    let bridge = net
+        .has_default_bridge()
+        .then(|| net.plane.get("bridge").ok())
+        .flatten()
+        .and_then(|b| b.ipam.first().map(|p| p.gateway));
+    bridge.or_else(|| first.and_then(|e| e.gateway))
+}
+
+fn register_dns(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    netns: &std::path::Path,
+    networks: &[&(berth_network::Network, Endpoint)],
+    asked: &DnsSettings,
+    host_resolv: &str,
+) -> Result<()> {
+    let Some(dns) = &net.dns else {
+        return Ok(());
+    };
+    for (network, endpoint) in networks {
+        dns.set_records(
+            &network.id,
+            &record.id,
+            endpoint.dns_names.clone(),
+            vec![endpoint.address.addr()],
+            Vec::new(),
+        );
+    }
+    let sockets = berth_dns::bind_in_netns(netns, berth_dns::EMBEDDED_DNS_ADDR)
+        .map_err(|err| NetworkError::Internal(err.to_string()))?;
+    let info = scope_info(networks, asked, host_resolv);
+    dns.register(&record.id, sockets, info)
+        .map_err(|err| NetworkError::Internal(err.to_string()))
+}
+
+/// What the embedded DNS needs to know of the container: its networks, where its other
+/// names go, whether it may go out at all.
+fn scope_info(
+    networks: &[&(berth_network::Network, Endpoint)],
+    asked: &DnsSettings,
+    host_resolv: &str,
+) -> berth_dns::ScopeInfo {
+    let upstreams: Vec<SocketAddr> = asked
+        .servers
+        .iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect();
+    let ndots_set = asked.options.iter().any(|o| o.starts_with("ndots:"))
+        || (asked.options.is_empty()
+            && host_resolv
+                .lines()
+                .any(|l| l.starts_with("options") && l.contains("ndots:")));
+    berth_dns::ScopeInfo {
+        networks: networks
+            .iter()
+            .map(|(n, _)| berth_dns::ScopeNetwork {
+                id: n.id.clone(),
+                name: n.name.clone(),
+            })
+            .collect(),
+        upstreams,
+        ndots_set,
+        external_access: networks.iter().any(|(n, _)| !n.internal),
+    }
+}
+
+fn write_files(dir: &ContainerDir, hosts: &str, resolv: &str) -> Result<()> {
+    for (path, content) in [(dir.hosts(), hosts), (dir.resolv_conf(), resolv)] {
+        fsdriver::atomic::write_replace(&path, content.as_bytes())
+            .map_err(|err| NetworkError::Internal(format!("writing {}: {err}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Takes down what a run set up: DNS names and scope, ports, endpoints, the namespace.
+/// Whatever is already gone is skipped; other failures are logged, as an exit cannot fail.
+pub fn stop(net: &NetworkService, record: &ContainerRecord) {
+    // Only a container the daemon made a namespace for has anything to take down.
+    let own = net.netns_path(&record.id);
+    if record.network.sandbox_key != own.display().to_string() && !own.exists() {
+        return;
+    }
+    if let Some(dns) = &net.dns {
+        dns.unregister(&record.id);
+        for (_, settings) in &record.network.networks {
+            if let Some(id) = settings.network_id.as_deref() {
+                dns.remove_records(id, &record.id);
+            }
+        }
+    }
+    match net.plane.remove_sandbox(&record.id) {
+        Ok(()) => {}
+        Err(err) if err.kind() == berth_network::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!("removing the network of container {}: {err}", record.id),
+    }
+}
+
+/// After a daemon restart, for a container still running: its endpoints survived in the
+/// data plane; its DNS names and scope lived in the old daemon and are set up again.
+pub fn readopt(net: &NetworkService, record: &ContainerRecord) -> Result<()> {
+    let Some(_) = &net.dns else {
+        return Ok(());
+    };
+    if record.network.sandbox_key.is_empty() {
+        return Ok(());
+    }
+    let netns = PathBuf::from(&record.network.sandbox_key);
+    let endpoints = net.plane.endpoints(&record.id);
+    let mut user = Vec::new();
+    for endpoint in endpoints {
+        let network = net.plane.get(&endpoint.network_id)?;
+        if is_user_network(&network) {
+            user.push((network, endpoint));
+        }
+    }
+    if user.is_empty() || netns != net.netns_path(&record.id) {
+        return Ok(());
+    }
+    let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    register_dns(
+        net,
+        record,
+        &netns,
+        &refs,
+        &dns_settings(net, record),
+        &host_resolv,
+    )
+}
