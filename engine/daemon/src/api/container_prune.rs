@@ -80,7 +80,7 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
 
 /// The `until` filter: a timestamp (RFC 3339, or seconds since the epoch) or a duration
 /// before now in Go's notation (`24h`, `1h30m`, `90s`), as the docker CLI passes it on.
-fn parse_until(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn parse_until(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
     if let Some(ago) = go_duration(value) {
         return Ok(now - ago);
     }

@@ -16,6 +16,7 @@ mod hijack;
 pub mod http;
 pub mod image_admin;
 pub mod images;
+pub mod networks;
 pub mod observe;
 pub mod routes;
 pub mod system;
@@ -169,6 +170,14 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ExecStart(id) => exec::start(engine, id, req).await,
         Route::ExecResize(id) => exec::resize(engine, id, req).await,
         Route::ExecInspect(id) => exec::inspect(engine, id).await,
+
+        Route::NetworkList => networks::list(engine, req).await,
+        Route::NetworkCreate => networks::create(engine, req).await,
+        Route::NetworkPrune => networks::prune(engine, req).await,
+        Route::NetworkInspect(id) => networks::inspect(engine, id).await,
+        Route::NetworkRemove(id) => networks::remove(engine, id).await,
+        Route::NetworkConnect(id) => networks::connect(engine, id, req).await,
+        Route::NetworkDisconnect(id) => networks::disconnect(engine, id, req).await,
 
         Route::Commit => commit::commit(engine, req).await,
         Route::ImageCreate => images::create(engine, req).await,

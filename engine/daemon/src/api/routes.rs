@@ -54,6 +54,13 @@ pub enum Route<'a> {
     ImageInspect(String),
     ImageTag(String),
     ImageRemove(String),
+    NetworkList,
+    NetworkCreate,
+    NetworkPrune,
+    NetworkInspect(&'a str),
+    NetworkRemove(&'a str),
+    NetworkConnect(&'a str),
+    NetworkDisconnect(&'a str),
 }
 
 /// The route of `method` and `path` (the path after its `/v1.NN` prefix is stripped), or
@@ -99,6 +106,14 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::POST, ["exec", id, "resize"]) => Route::ExecResize(id),
         (&Method::GET, ["exec", id, "json"]) => Route::ExecInspect(id),
 
+        (&Method::GET, ["networks"]) => Route::NetworkList,
+        (&Method::POST, ["networks", "create"]) => Route::NetworkCreate,
+        (&Method::POST, ["networks", "prune"]) => Route::NetworkPrune,
+        (&Method::GET, ["networks", id]) => Route::NetworkInspect(id),
+        (&Method::DELETE, ["networks", id]) => Route::NetworkRemove(id),
+        (&Method::POST, ["networks", id, "connect"]) => Route::NetworkConnect(id),
+        (&Method::POST, ["networks", id, "disconnect"]) => Route::NetworkDisconnect(id),
+
         (&Method::POST, ["commit"]) => Route::Commit,
         (&Method::POST, ["images", "create"]) => Route::ImageCreate,
         (&Method::GET, ["images", "json"]) => Route::ImageList,
@@ -133,7 +148,6 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
 fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
     const LATER: &[&str] = &[
         "/build",
-        "/networks",
         "/volumes",
         "/system",
         "/plugins",
@@ -207,8 +221,12 @@ mod tests {
             hyper::StatusCode::NOT_FOUND
         );
         assert_eq!(
-            status(Method::POST, "/networks/create"),
+            status(Method::POST, "/volumes/create"),
             hyper::StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            parse_route(&Method::POST, "/networks/front/connect").unwrap(),
+            Route::NetworkConnect("front")
         );
         assert_eq!(
             status(Method::GET, "/containers/abc"),

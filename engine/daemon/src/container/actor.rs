@@ -32,6 +32,7 @@ mod pause;
 
 pub use copy_in::{CopyInGuard, OpenView};
 pub use detached::Detached;
+pub use network::{ConnectNetwork, DisconnectNetwork};
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
 pub use pause::{Pause, Unpause};
 

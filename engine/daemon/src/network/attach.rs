@@ -432,3 +432,97 @@ pub fn readopt(net: &NetworkService, record: &ContainerRecord) -> Result<()> {
         &host_resolv,
     )
 }
+
+/// The embedded DNS scope of a running container, after its networks changed: registered
+/// when it joined its first user-defined network, updated, or closed after its last.
+fn refresh_dns(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    netns: &std::path::Path,
+) -> Result<()> {
+    let Some(dns) = &net.dns else {
+        return Ok(());
+    };
+    let mut user = Vec::new();
+    for endpoint in net.plane.endpoints(&record.id) {
+        let network = net.plane.get(&endpoint.network_id)?;
+        if is_user_network(&network) {
+            user.push((network, endpoint));
+        }
+    }
+    if user.is_empty() {
+        dns.unregister(&record.id);
+        return Ok(());
+    }
+    let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let asked = dns_settings(net, record);
+    match dns.update_scope(&record.id, scope_info(&refs, &asked, &host_resolv)) {
+        Ok(()) => {
+            for (network, endpoint) in &user {
+                dns.set_records(
+                    &network.id,
+                    &record.id,
+                    endpoint.dns_names.clone(),
+                    vec![endpoint.address.addr()],
+                    Vec::new(),
+                );
+            }
+            Ok(())
+        }
+        Err(_) => register_dns(net, record, netns, &refs, &asked, &host_resolv),
+    }
+}
+
+/// `network connect` of a running container: a new endpoint in its namespace (the next
+/// `ethN`), its DNS names there. Returns the endpoint to record.
+pub fn connect_running(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    network: &berth_network::Network,
+    settings: &EndpointSettings,
+) -> Result<Endpoint> {
+    let netns = PathBuf::from(&record.network.sandbox_key);
+    if record.network.sandbox_key.is_empty() || netns != net.netns_path(&record.id) {
+        return Err(NetworkError::Internal(format!(
+            "container {} has no network namespace of its own",
+            record.id
+        )));
+    }
+    let mut with_mac = record.network.clone();
+    if let Some(mac) = settings.mac_address.clone().filter(|m| !m.is_empty()) {
+        with_mac.chosen_macs.insert(network.name.clone(), mac);
+    }
+    let request = endpoint_request(
+        record,
+        &with_mac,
+        &network.name,
+        settings,
+        is_user_network(network),
+    )?;
+    let endpoint = net
+        .plane
+        .connect(&record.id, &netns, &network.id, request)?;
+    if let Err(err) = refresh_dns(net, record, &netns) {
+        let _ = net.plane.disconnect(&record.id, &network.id);
+        return Err(err);
+    }
+    Ok(endpoint)
+}
+
+/// `network disconnect` of a running container: its endpoint and DNS names there go.
+pub fn disconnect_running(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    network_id: &str,
+) -> Result<()> {
+    net.plane.disconnect(&record.id, network_id)?;
+    if let Some(dns) = &net.dns {
+        dns.remove_records(network_id, &record.id);
+    }
+    refresh_dns(
+        net,
+        record,
+        std::path::Path::new(&record.network.sandbox_key),
+    )
+}

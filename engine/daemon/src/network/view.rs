@@ -10,11 +10,12 @@ use bollard_stubs::models::{
 use super::ports::{self, ContainerPort};
 use super::settings::ContainerNetwork;
 
-/// One attached container, for a network's inspect.
+/// One attached (running) container, for a network's inspect.
 pub struct Attached {
     pub container_id: String,
     pub name: String,
-    pub endpoint: berth_network::Endpoint,
+    /// Its entry for this network, as its record holds it.
+    pub settings: bollard_stubs::models::EndpointSettings,
 }
 
 fn created(time: std::time::SystemTime) -> String {
@@ -47,9 +48,13 @@ pub fn network(network: &berth_network::Network, containers: Option<Vec<Attached
                 c.container_id,
                 NetworkContainer {
                     name: Some(c.name),
-                    endpoint_id: Some(c.endpoint.id.clone()),
-                    mac_address: Some(c.endpoint.mac.to_string()),
-                    ipv4_address: Some(c.endpoint.address.to_string()),
+                    endpoint_id: c.settings.endpoint_id.clone(),
+                    mac_address: c.settings.mac_address.clone(),
+                    ipv4_address: Some(format!(
+                        "{}/{}",
+                        c.settings.ip_address.unwrap_or_default(),
+                        c.settings.ip_prefix_len.unwrap_or(0)
+                    )),
                     ipv6_address: Some(String::new()),
                 },
             )

@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use actix::prelude::*;
+use bollard_stubs::models::EndpointSettings;
 
 use super::ContainerActor;
 use crate::api::error::ApiError;
@@ -190,4 +191,184 @@ async fn running(
         return Err(NetworkError::Conflict(not_running(&other)));
     }
     Ok(other)
+}
+
+/// `POST /networks/{id}/connect`: the container joins `network`, at once if it runs,
+/// else at its next start.
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct ConnectNetwork {
+    pub network: berth_network::Network,
+    pub settings: EndpointSettings,
+}
+
+/// `POST /networks/{id}/disconnect`.
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct DisconnectNetwork {
+    pub network: berth_network::Network,
+}
+
+type Reply = AtomicResponse<ContainerActor, Result<(), ApiError>>;
+
+fn refuse(err: NetworkError) -> Reply {
+    AtomicResponse::new(Box::pin(fut::ready(Err(ApiError::from(err)))))
+}
+
+impl ContainerActor {
+    /// Docker's refusals of a connect or disconnect for the container's network mode.
+    fn check_mode_allows_networks(&self) -> Result<(), NetworkError> {
+        let mode = Mode::parse(
+            self.record.host_config.network_mode.as_deref(),
+            self.services.network.has_default_bridge(),
+        );
+        match mode {
+            Mode::Host => Err(NetworkError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            )),
+            Mode::Container(_) => Err(NetworkError::Forbidden(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            )),
+            Mode::None => Err(NetworkError::Forbidden(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+            )),
+            Mode::Bridge | Mode::Named(_) => Ok(()),
+        }
+    }
+}
+
+impl Handler<ConnectNetwork> for ContainerActor {
+    type Result = Reply;
+
+    fn handle(&mut self, msg: ConnectNetwork, _: &mut Context<Self>) -> Reply {
+        if let Err(err) = self.check_mode_allows_networks() {
+            return refuse(err);
+        }
+        let ConnectNetwork {
+            network,
+            mut settings,
+        } = msg;
+        if self.record.network.get(&network.name).is_some() {
+            return refuse(NetworkError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                self.record.name, network.name
+            )));
+        }
+        let default_bridge = network.predefined && network.name == "bridge";
+        let resolved = crate::network::mode::Resolved {
+            id: network.id.clone(),
+            name: network.name.clone(),
+            default_bridge,
+            subnets: network.ipam.clone(),
+            user_subnet: !default_bridge,
+        };
+        if let Err(err) = crate::network::mode::check_endpoint(&resolved, &settings) {
+            return refuse(err);
+        }
+        settings.network_id = Some(network.id.clone());
+        let chosen_mac = settings.mac_address.clone().filter(|m| !m.is_empty());
+        if !self.record.state.status.is_live() {
+            crate::network::settings::clear_endpoint(&mut settings);
+            self.record_connected(&network, settings, chosen_mac);
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
+        let net = self.services.network.clone();
+        let record = self.record.clone();
+        let asked = settings.clone();
+        let target = network.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                actix_rt::task::spawn_blocking(move || {
+                    attach::connect_running(&net, &record, &target, &asked)
+                })
+                .await
+                .map_err(|err| NetworkError::Internal(format!("connecting: {err}")))?
+            }
+            .into_actor(self)
+            .map(move |outcome, act, _| {
+                let endpoint = outcome?;
+                crate::network::settings::fill_endpoint(&mut settings, &endpoint);
+                act.record_connected(&network, settings, chosen_mac);
+                Ok(())
+            }),
+        ))
+    }
+}
+
+impl ContainerActor {
+    fn record_connected(
+        &mut self,
+        network: &berth_network::Network,
+        settings: EndpointSettings,
+        chosen_mac: Option<String>,
+    ) {
+        if let Some(mac) = chosen_mac {
+            self.record
+                .network
+                .chosen_macs
+                .insert(network.name.clone(), mac);
+        }
+        self.record
+            .network
+            .networks
+            .push((network.name.clone(), settings));
+        self.persist();
+    }
+
+    fn record_disconnected(&mut self, network: &berth_network::Network) {
+        self.record.network.networks.retain(|(name, settings)| {
+            name != &network.name && settings.network_id.as_deref() != Some(network.id.as_str())
+        });
+        self.record.network.chosen_macs.remove(&network.name);
+        self.persist();
+    }
+}
+
+impl Handler<DisconnectNetwork> for ContainerActor {
+    type Result = Reply;
+
+    fn handle(&mut self, msg: DisconnectNetwork, _: &mut Context<Self>) -> Reply {
+        let network = msg.network;
+        let mode = Mode::parse(
+            self.record.host_config.network_mode.as_deref(),
+            self.services.network.has_default_bridge(),
+        );
+        if mode == Mode::Host || network.driver == berth_network::Driver::Host {
+            return refuse(NetworkError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        if !self.record.network.on_network_id(&network.id)
+            && self.record.network.get(&network.name).is_none()
+        {
+            return refuse(NetworkError::Forbidden(format!(
+                "container {} is not connected to network {}",
+                self.record.id, network.name
+            )));
+        }
+        if !self.record.state.status.is_live() {
+            self.record_disconnected(&network);
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
+        let net = self.services.network.clone();
+        let record = self.record.clone();
+        let id = network.id.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                actix_rt::task::spawn_blocking(move || {
+                    attach::disconnect_running(&net, &record, &id)
+                })
+                .await
+                .map_err(|err| NetworkError::Internal(format!("disconnecting: {err}")))?
+            }
+            .into_actor(self)
+            .map(move |outcome, act, _| {
+                outcome?;
+                act.record_disconnected(&network);
+                Ok(())
+            }),
+        ))
+    }
 }
