@@ -12,7 +12,11 @@
 //! the planned way past it.
 
 mod error;
+mod firewall;
+mod host;
 mod ipam;
+mod netlink;
+mod state;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};
