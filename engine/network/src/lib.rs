@@ -16,6 +16,8 @@ mod firewall;
 mod host;
 mod ipam;
 mod netlink;
+mod ports;
+mod restore;
 mod state;
 mod types;
 
@@ -28,3 +30,4 @@ pub use types::{
 
 mod networks;
 pub use networks::Networks;
+pub use restore::purge;
