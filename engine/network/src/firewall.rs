@@ -68,7 +68,9 @@ impl Firewall for Nft {
             .wait_with_output()
             .map_err(|e| fail(format!("wait for nft: {e}")))?;
         if !out.status.success() {
-            return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+            return Err(fail(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
         }
         Ok(())
     }
@@ -127,15 +129,24 @@ pub(crate) fn delete_table(table: &str) -> String {
 
 pub(crate) fn add_network(table: &str, net: &NetRules) -> String {
     let NetRules {
-        id12, bridge, subnet, ..
+        id12,
+        bridge,
+        subnet,
+        ..
     } = net;
     let mut s = String::new();
     let _ = writeln!(s, "add chain ip {table} to_{id12}");
-    let _ = writeln!(s, "add rule ip {table} to_{id12} iifname \"{bridge}\" accept");
+    let _ = writeln!(
+        s,
+        "add rule ip {table} to_{id12} iifname \"{bridge}\" accept"
+    );
     if net.internal {
         let _ = writeln!(s, "add rule ip {table} to_{id12} drop");
         let _ = writeln!(s, "add chain ip {table} from_{id12}");
-        let _ = writeln!(s, "add rule ip {table} from_{id12} oifname != \"{bridge}\" drop");
+        let _ = writeln!(
+            s,
+            "add rule ip {table} from_{id12} oifname != \"{bridge}\" drop"
+        );
         let _ = writeln!(
             s,
             "add element ip {table} from_bridge {{ \"{bridge}\" : jump from_{id12} }}"
@@ -159,13 +170,19 @@ pub(crate) fn add_network(table: &str, net: &NetRules) -> String {
 
 pub(crate) fn remove_network(table: &str, net: &NetRules) -> String {
     let NetRules {
-        id12, bridge, subnet, ..
+        id12,
+        bridge,
+        subnet,
+        ..
     } = net;
     let mut s = String::new();
     let _ = writeln!(s, "delete element ip {table} to_bridge {{ \"{bridge}\" }}");
     let _ = writeln!(s, "delete element ip {table} bridges {{ \"{bridge}\" }}");
     if net.internal {
-        let _ = writeln!(s, "delete element ip {table} from_bridge {{ \"{bridge}\" }}");
+        let _ = writeln!(
+            s,
+            "delete element ip {table} from_bridge {{ \"{bridge}\" }}"
+        );
         let _ = writeln!(s, "flush chain ip {table} from_{id12}");
         let _ = writeln!(s, "delete chain ip {table} from_{id12}");
     } else {

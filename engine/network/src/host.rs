@@ -75,7 +75,12 @@ impl LinuxHost {
             .lock()
             .link_index(name)
             .map_err(|e| Error::netlink(format!("look up link {name}"), e))?
-            .ok_or_else(|| Error::netlink(format!("link {name}"), io::Error::from_raw_os_error(libc::ENODEV)))
+            .ok_or_else(|| {
+                Error::netlink(
+                    format!("link {name}"),
+                    io::Error::from_raw_os_error(libc::ENODEV),
+                )
+            })
     }
 
     fn container_side(&self, netns: &File, plan: &AttachPlan<'_>) -> Result<()> {
@@ -83,21 +88,35 @@ impl LinuxHost {
         in_netns(netns, plan.netns, |rtnl| {
             rtnl.create_veth(plan.interface, plan.mac, None, plan.host_interface, host_fd)
                 .map_err(|e| {
-                    Error::netlink(format!("create veth {}/{}", plan.interface, plan.host_interface), e)
+                    Error::netlink(
+                        format!("create veth {}/{}", plan.interface, plan.host_interface),
+                        e,
+                    )
                 })?;
             let configured = (|| {
                 let idx = rtnl
                     .link_index(plan.interface)
                     .and_then(|i| i.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
-                    .map_err(|e| Error::netlink(format!("look up {} in {}", plan.interface, plan.netns.display()), e))?;
+                    .map_err(|e| {
+                        Error::netlink(
+                            format!("look up {} in {}", plan.interface, plan.netns.display()),
+                            e,
+                        )
+                    })?;
                 rtnl.add_address(idx, plan.address).map_err(|e| {
-                    Error::netlink(format!("add address {} to {}", plan.address, plan.interface), e)
+                    Error::netlink(
+                        format!("add address {} to {}", plan.address, plan.interface),
+                        e,
+                    )
                 })?;
                 rtnl.set_up(idx, None)
                     .map_err(|e| Error::netlink(format!("set {} up", plan.interface), e))?;
                 if let Some(gw) = plan.gateway {
                     rtnl.add_default_route(idx, gw).map_err(|e| {
-                        Error::netlink(format!("add default route via {gw} dev {}", plan.interface), e)
+                        Error::netlink(
+                            format!("add default route via {gw} dev {}", plan.interface),
+                            e,
+                        )
                     })?;
                 }
                 Ok(idx)
@@ -124,8 +143,9 @@ fn in_netns<T: Send>(
         s.spawn(|| {
             setns(netns, CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::netlink(format!("setns into {}", path.display()), e.into()))?;
-            let mut rtnl = Rtnl::open()
-                .map_err(|e| Error::netlink(format!("open a netlink socket in {}", path.display()), e))?;
+            let mut rtnl = Rtnl::open().map_err(|e| {
+                Error::netlink(format!("open a netlink socket in {}", path.display()), e)
+            })?;
             f(&mut rtnl)
         })
         .join()
@@ -158,7 +178,10 @@ impl Host for LinuxHost {
     fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()> {
         let mut rtnl = self.rtnl.lock();
         let what = |op: &str| format!("{op} bridge {name}");
-        let idx = match rtnl.link_index(name).map_err(|e| Error::netlink(what("look up"), e))? {
+        let idx = match rtnl
+            .link_index(name)
+            .map_err(|e| Error::netlink(what("look up"), e))?
+        {
             Some(i) => i,
             None => {
                 match rtnl.create_bridge(name, MacAddr::random()) {
@@ -169,21 +192,35 @@ impl Host for LinuxHost {
                 }
                 rtnl.link_index(name)
                     .map_err(|e| Error::netlink(what("look up"), e))?
-                    .ok_or_else(|| Error::netlink(what("find the new"), io::Error::from_raw_os_error(libc::ENODEV)))?
+                    .ok_or_else(|| {
+                        Error::netlink(
+                            what("find the new"),
+                            io::Error::from_raw_os_error(libc::ENODEV),
+                        )
+                    })?
             }
         };
-        let addrs = rtnl.addresses(idx).map_err(|e| Error::netlink(what("list addresses of"), e))?;
+        let addrs = rtnl
+            .addresses(idx)
+            .map_err(|e| Error::netlink(what("list addresses of"), e))?;
         if !addrs.contains(&gateway) {
             match rtnl.add_address(idx, gateway) {
                 Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
-                    return Err(Error::netlink(format!("add address {gateway} to bridge {name}"), e))
+                    return Err(Error::netlink(
+                        format!("add address {gateway} to bridge {name}"),
+                        e,
+                    ))
                 }
                 _ => {}
             }
         }
-        rtnl.set_up(idx, None).map_err(|e| Error::netlink(what("set up"), e))?;
+        rtnl.set_up(idx, None)
+            .map_err(|e| Error::netlink(what("set up"), e))?;
         drop(rtnl);
-        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"), "1")
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+            "1",
+        )
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
@@ -214,9 +251,22 @@ impl Host for LinuxHost {
                         plan.bridge
                     ))
                 } else {
-                    Error::netlink(format!("attach {} to bridge {}", plan.host_interface, plan.bridge), e)
+                    Error::netlink(
+                        format!("attach {} to bridge {}", plan.host_interface, plan.bridge),
+                        e,
+                    )
                 }
             })
+        });
+        // Hairpin on the bridge port: with br_netfilter loaded (bridge-nf-call-iptables),
+        // a container reaching its own published port through a host address is DNATed on
+        // the bridge path and must leave through the port it came in on, which a bridge
+        // only does in hairpin mode (dockerd sets it for the same reason).
+        let enslaved = enslaved.and_then(|()| {
+            write_sysctl(
+                &format!("/sys/class/net/{}/brport/hairpin_mode", plan.host_interface),
+                "1",
+            )
         });
         if let Err(e) = enslaved {
             // Deleting one end of a veth pair deletes both.
@@ -240,10 +290,17 @@ impl Host for LinuxHost {
                 unshare(CloneFlags::CLONE_NEWNET)
                     .map_err(|e| Error::netlink("unshare a network namespace", e.into()))?;
                 let src = Path::new("/proc/thread-self/ns/net");
-                mount(Some(src), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .map_err(|e| io_err("bind-mount the network namespace on", path)(e.into()))?;
-                let mut rtnl = Rtnl::open()
-                    .map_err(|e| Error::netlink(format!("open a netlink socket in {}", path.display()), e))?;
+                mount(
+                    Some(src),
+                    path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| io_err("bind-mount the network namespace on", path)(e.into()))?;
+                let mut rtnl = Rtnl::open().map_err(|e| {
+                    Error::netlink(format!("open a netlink socket in {}", path.display()), e)
+                })?;
                 let lo = rtnl
                     .link_index("lo")
                     .and_then(|i| i.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))

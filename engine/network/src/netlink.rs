@@ -10,8 +10,8 @@ use std::os::fd::RawFd;
 
 use ipnet::Ipv4Net;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -42,7 +42,11 @@ impl Rtnl {
 
     /// Sends one request and collects the messages of its answer until the ACK (or the end
     /// of a dump). A kernel error comes back as the io::Error of its errno.
-    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | flags;
@@ -63,7 +67,10 @@ impl Rtnl {
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 let len = reply.header.length as usize;
                 if len == 0 {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "empty netlink message"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "empty netlink message",
+                    ));
                 }
                 offset += (len + 3) & !3;
                 if reply.header.sequence_number != self.seq {
@@ -114,7 +121,9 @@ impl Rtnl {
         // which changes as containers come and go and makes peers' ARP entries stale.
         msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
         msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         self.ack(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
     }
 
@@ -129,7 +138,9 @@ impl Rtnl {
         peer_netns: RawFd,
     ) -> io::Result<()> {
         let mut peer_msg = LinkMessage::default();
-        peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
         peer_msg.attributes.push(LinkAttribute::NetNsFd(peer_netns));
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
@@ -170,7 +181,9 @@ impl Rtnl {
         let replies = self.request(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP)?;
         let mut out = Vec::new();
         for reply in replies {
-            let RouteNetlinkMessage::NewAddress(a) = reply else { continue };
+            let RouteNetlinkMessage::NewAddress(a) = reply else {
+                continue;
+            };
             if a.header.index != index {
                 continue;
             }
@@ -194,9 +207,13 @@ impl Rtnl {
         msg.attributes.push(AddressAttribute::Local(ip));
         msg.attributes.push(AddressAttribute::Address(ip));
         if addr.prefix_len() < 31 {
-            msg.attributes.push(AddressAttribute::Broadcast(addr.broadcast()));
+            msg.attributes
+                .push(AddressAttribute::Broadcast(addr.broadcast()));
         }
-        self.ack(RouteNetlinkMessage::NewAddress(msg), NLM_F_CREATE | NLM_F_EXCL)
+        self.ack(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
     }
 
     /// Adds `default via gateway dev index`; an existing default route is kept (a second
@@ -208,9 +225,13 @@ impl Rtnl {
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
         msg.attributes.push(RouteAttribute::Oif(index));
-        match self.ack(RouteNetlinkMessage::NewRoute(msg), NLM_F_CREATE | NLM_F_EXCL) {
+        match self.ack(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             other => other,
         }
@@ -223,8 +244,12 @@ impl Rtnl {
         let replies = self.request(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
         let mut out = Vec::new();
         for reply in replies {
-            let RouteNetlinkMessage::NewRoute(r) = reply else { continue };
-            if r.header.table != RouteHeader::RT_TABLE_MAIN || r.header.destination_prefix_length == 0 {
+            let RouteNetlinkMessage::NewRoute(r) = reply else {
+                continue;
+            };
+            if r.header.table != RouteHeader::RT_TABLE_MAIN
+                || r.header.destination_prefix_length == 0
+            {
                 continue;
             }
             for attr in &r.attributes {

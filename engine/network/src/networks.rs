@@ -94,11 +94,15 @@ pub(crate) fn random_id() -> String {
 fn check_container_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("invalid container ID {id:?}")))
+        Err(Error::InvalidArgument(format!(
+            "invalid container ID {id:?}"
+        )))
     }
 }
 
@@ -107,7 +111,9 @@ fn check_container_id(id: &str) -> Result<()> {
 pub(crate) fn check_ifname(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 15
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -136,7 +142,10 @@ impl Networks {
         if let Some(e) = nets.iter().find(|e| e.net.id == key || e.net.name == key) {
             return Ok(e.clone());
         }
-        let matches: Vec<_> = nets.iter().filter(|e| !key.is_empty() && e.net.id.starts_with(key)).collect();
+        let matches: Vec<_> = nets
+            .iter()
+            .filter(|e| !key.is_empty() && e.net.id.starts_with(key))
+            .collect();
         match matches.len() {
             1 => Ok(matches[0].clone()),
             0 => Err(Error::NotFound(format!("network {key} not found"))),
@@ -170,21 +179,30 @@ impl Networks {
             return Err(Error::NotImplemented("IPv6 networks".into()));
         }
         if req.name.trim().is_empty() {
-            return Err(Error::InvalidArgument("network name cannot be empty".into()));
+            return Err(Error::InvalidArgument(
+                "network name cannot be empty".into(),
+            ));
         }
         let requested = ipam::validate_request(&req.ipam, req.enable_ipv6)?;
 
         let _admin = self.admin.lock();
         let others = self.list();
         if others.iter().any(|n| n.name == req.name) {
-            return Err(Error::Conflict(format!("network with name {} already exists", req.name)));
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
         }
-        let taken: Vec<Ipv4Net> = others.iter().flat_map(|n| n.ipam.iter().map(|p| p.subnet)).collect();
+        let taken: Vec<Ipv4Net> = others
+            .iter()
+            .flat_map(|n| n.ipam.iter().map(|p| p.subnet))
+            .collect();
         let pool = match requested {
             Some(pool) => {
                 if taken.iter().any(|t| ipam::overlaps(t, &pool.subnet)) {
                     return Err(Error::Forbidden(
-                        "invalid pool request: Pool overlaps with other one on this address space".into(),
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                            .into(),
                     ));
                 }
                 pool
@@ -201,8 +219,13 @@ impl Networks {
             None => format!("br-{}", &id[..12]),
         };
         check_ifname(&bridge)?;
-        if others.iter().any(|n| n.bridge.as_deref() == Some(bridge.as_str())) {
-            return Err(Error::Conflict(format!("bridge name {bridge} is already used by another network")));
+        if others
+            .iter()
+            .any(|n| n.bridge.as_deref() == Some(bridge.as_str()))
+        {
+            return Err(Error::Conflict(format!(
+                "bridge name {bridge} is already used by another network"
+            )));
         }
         let net = Network {
             id,
@@ -256,10 +279,10 @@ impl Networks {
     /// Undoes `bring_up`; failures are logged, the record goes anyway.
     fn tear_down(&self, entry: &NetEntry) {
         let Some(rules) = entry.rules() else { return };
-        if let Err(e) = self
-            .firewall
-            .apply(&firewall::remove_network(&self.config.firewall_table, &rules))
-        {
+        if let Err(e) = self.firewall.apply(&firewall::remove_network(
+            &self.config.firewall_table,
+            &rules,
+        )) {
             tracing::warn!(network = %entry.net.name, error = %e, "removing the network's firewall rules");
         }
         if let Err(e) = self.host.delete_link(&rules.bridge) {
@@ -514,7 +537,9 @@ mod publish;
 #[cfg(test)]
 impl Networks {
     pub(crate) fn endpoint_count(&self, network: &str) -> usize {
-        self.entry(network).map(|e| e.state.lock().endpoints).unwrap_or(0)
+        self.entry(network)
+            .map(|e| e.state.lock().endpoints)
+            .unwrap_or(0)
     }
 }
 

@@ -43,13 +43,27 @@ pub(crate) fn reserve(ip: Ipv4Addr, port: u16, proto: Protocol) -> std::io::Resu
     };
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     // SAFETY: addr is a valid sockaddr_in of `len` bytes.
-    if unsafe { libc::bind(socket.as_raw_fd(), (&addr as *const libc::sockaddr_in).cast(), len) } < 0 {
+    if unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&addr as *const libc::sockaddr_in).cast(),
+            len,
+        )
+    } < 0
+    {
         return Err(std::io::Error::last_os_error());
     }
     let mut bound: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     let mut blen = len;
     // SAFETY: bound is writable for `blen` bytes.
-    if unsafe { libc::getsockname(socket.as_raw_fd(), (&mut bound as *mut libc::sockaddr_in).cast(), &mut blen) } < 0 {
+    if unsafe {
+        libc::getsockname(
+            socket.as_raw_fd(),
+            (&mut bound as *mut libc::sockaddr_in).cast(),
+            &mut blen,
+        )
+    } < 0
+    {
         return Err(std::io::Error::last_os_error());
     }
     Ok(Reservation {
@@ -72,7 +86,9 @@ pub(crate) fn reserve_request(
         None => Ipv4Addr::UNSPECIFIED,
         Some(std::net::IpAddr::V4(ip)) => ip,
         Some(std::net::IpAddr::V6(ip)) => {
-            return Err(Error::NotImplemented(format!("publishing a port on the IPv6 address {ip}")))
+            return Err(Error::NotImplemented(format!(
+                "publishing a port on the IPv6 address {ip}"
+            )))
         }
     };
     if req.container_port == 0 {
@@ -80,7 +96,8 @@ pub(crate) fn reserve_request(
     }
     let end = req.host_port_end.max(req.host_port);
     if req.host_port == 0 {
-        return reserve(host_ip, 0, req.proto).map_err(|e| bind_error(req, host_ip, 0, container_ip, e));
+        return reserve(host_ip, 0, req.proto)
+            .map_err(|e| bind_error(req, host_ip, 0, container_ip, e));
     }
     let mut last_err = None;
     for port in req.host_port..=end {
@@ -111,8 +128,12 @@ fn bind_error(
     );
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => Error::Conflict(format!("{what}: address already in use")),
-        Some(libc::EADDRNOTAVAIL) => Error::InvalidArgument(format!("{what}: cannot assign requested address")),
-        Some(libc::EPROTONOSUPPORT) => Error::NotImplemented(format!("{what}: the kernel has no {} support", req.proto)),
+        Some(libc::EADDRNOTAVAIL) => {
+            Error::InvalidArgument(format!("{what}: cannot assign requested address"))
+        }
+        Some(libc::EPROTONOSUPPORT) => {
+            Error::NotImplemented(format!("{what}: the kernel has no {} support", req.proto))
+        }
         _ => Error::Internal(format!("{what}: {e}")),
     }
 }
@@ -164,7 +185,10 @@ mod tests {
         drop(free);
         let held = move |_: Ipv4Addr, p: u16, _: Protocol| p == port;
         let e = reserve_request(&req(port, 0, Protocol::Tcp), CIP, &held).unwrap_err();
-        assert_eq!(e.to_string(), format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
+        assert_eq!(
+            e.to_string(),
+            format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
+        );
         if port < u16::MAX {
             match reserve_request(&req(port, port + 1, Protocol::Tcp), CIP, &held) {
                 Ok(r) => assert_eq!(r.host_port, port + 1),

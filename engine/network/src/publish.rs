@@ -32,11 +32,18 @@ impl Networks {
             .containers
             .lock()
             .values()
-            .flat_map(|a| a.reservations.iter().map(|r| (r.host_ip, r.host_port, r.proto)))
+            .flat_map(|a| {
+                a.reservations
+                    .iter()
+                    .map(|r| (r.host_ip, r.host_port, r.proto))
+            })
             .collect();
         let is_held = |ip: Ipv4Addr, port: u16, proto: Protocol| {
-            held.iter()
-                .any(|&(hip, hport, hproto)| hport == port && hproto == proto && (hip == ip || hip.is_unspecified() || ip.is_unspecified()))
+            held.iter().any(|&(hip, hport, hproto)| {
+                hport == port
+                    && hproto == proto
+                    && (hip == ip || hip.is_unspecified() || ip.is_unspecified())
+            })
         };
         let mut reservations: Vec<Reservation> = Vec::with_capacity(ports.len());
         let mut published = Vec::with_capacity(ports.len());
@@ -51,15 +58,18 @@ impl Networks {
             });
             reservations.push(r);
         }
-        self.firewall
-            .apply(&firewall::add_ports(&self.config.firewall_table, &published))?;
+        self.firewall.apply(&firewall::add_ports(
+            &self.config.firewall_table,
+            &published,
+        ))?;
 
         let mut record = ep.clone();
         record.ports.extend(published.iter().copied());
         if let Err(e) = self.store.write_endpoint(&record) {
-            let _ = self
-                .firewall
-                .apply(&firewall::remove_ports(&self.config.firewall_table, &published));
+            let _ = self.firewall.apply(&firewall::remove_ports(
+                &self.config.firewall_table,
+                &published,
+            ));
             return Err(e);
         }
         let mut containers = self.containers.lock();
@@ -82,8 +92,10 @@ impl Networks {
         if published.is_empty() {
             return Ok(());
         }
-        self.firewall
-            .apply(&firewall::remove_ports(&self.config.firewall_table, &published))?;
+        self.firewall.apply(&firewall::remove_ports(
+            &self.config.firewall_table,
+            &published,
+        ))?;
         let records: Vec<_> = {
             let mut containers = self.containers.lock();
             let Some(att) = containers.get_mut(container_id) else {

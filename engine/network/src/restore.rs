@@ -64,7 +64,11 @@ impl Networks {
             host,
             firewall,
             store,
-            nets: RwLock::new(nets.into_iter().map(|n| Arc::new(NetEntry::new(n))).collect()),
+            nets: RwLock::new(
+                nets.into_iter()
+                    .map(|n| Arc::new(NetEntry::new(n)))
+                    .collect(),
+            ),
             containers: Mutex::new(HashMap::new()),
             admin: Mutex::new(()),
             table_ready: Mutex::new(false),
@@ -86,7 +90,11 @@ impl Networks {
             }
         }
         let mut endpoints = self.store.load_endpoints()?;
-        endpoints.sort_by(|a, b| a.container_id.cmp(&b.container_id).then(a.interface.cmp(&b.interface)));
+        endpoints.sort_by(|a, b| {
+            a.container_id
+                .cmp(&b.container_id)
+                .then(a.interface.cmp(&b.interface))
+        });
         let mut published = Vec::new();
         let mut containers = self.containers.lock();
         for ep in endpoints {
@@ -97,7 +105,10 @@ impl Networks {
             let claimed = alive
                 && entry.is_some_and(|e| {
                     let mut st = e.state.lock();
-                    let ok = st.alloc.as_mut().is_some_and(|a| a.claim(ep.address.addr()).is_ok());
+                    let ok = st
+                        .alloc
+                        .as_mut()
+                        .is_some_and(|a| a.claim(ep.address.addr()).is_ok());
                     if ok {
                         st.endpoints += 1;
                     }
@@ -106,7 +117,8 @@ impl Networks {
             if !claimed {
                 tracing::info!(container = %ep.container_id, network = %ep.network_name, "releasing the endpoint of a container that is gone");
                 let _ = self.host.delete_link(&ep.host_interface);
-                self.store.remove_endpoint(&ep.container_id, &ep.network_id)?;
+                self.store
+                    .remove_endpoint(&ep.container_id, &ep.network_id)?;
                 continue;
             }
             let att: &mut Attached = containers.entry(ep.container_id.clone()).or_default();
@@ -115,7 +127,9 @@ impl Networks {
                 // its reservation.
                 match ports::reserve(p.host_ip, p.host_port, p.proto) {
                     Ok(r) => att.reservations.push(r),
-                    Err(e) => tracing::warn!(port = p.host_port, error = %e, "re-reserving a published port"),
+                    Err(e) => {
+                        tracing::warn!(port = p.host_port, error = %e, "re-reserving a published port")
+                    }
                 }
                 published.push(*p);
             }
@@ -123,8 +137,11 @@ impl Networks {
         }
         drop(containers);
         if !rules.is_empty() {
-            self.firewall
-                .apply(&firewall::full_table(&self.config.firewall_table, &rules, &published))?;
+            self.firewall.apply(&firewall::full_table(
+                &self.config.firewall_table,
+                &rules,
+                &published,
+            ))?;
             *self.table_ready.lock() = true;
         }
         Ok(())
@@ -203,7 +220,9 @@ fn default_bridge(
     store: &Store,
     nets: &mut Vec<Network>,
 ) -> Result<()> {
-    let pos = nets.iter().position(|n| n.predefined && n.driver == Driver::Bridge);
+    let pos = nets
+        .iter()
+        .position(|n| n.predefined && n.driver == Driver::Bridge);
     let Some(DefaultBridge { name: bridge, bip }) = &config.default_bridge else {
         if let Some(i) = pos {
             store.remove_network(&nets[i].id)?;
@@ -215,9 +234,15 @@ fn default_bridge(
     let existing = pos.map(|i| nets[i].clone());
     let pool = match bip {
         Some(bip) => ipam::pool_for_bip(*bip)?,
-        None => match existing.as_ref().filter(|n| n.bridge.as_deref() == Some(bridge.as_str())) {
+        None => match existing
+            .as_ref()
+            .filter(|n| n.bridge.as_deref() == Some(bridge.as_str()))
+        {
             Some(n) if !n.ipam.is_empty() => n.ipam[0].clone(),
-            _ => match host.link_addresses(bridge)?.and_then(|a| a.first().copied()) {
+            _ => match host
+                .link_addresses(bridge)?
+                .and_then(|a| a.first().copied())
+            {
                 Some(addr) => ipam::pool_for_bip(addr)?,
                 None => {
                     let mut avoid: Vec<_> = nets
@@ -240,10 +265,12 @@ fn default_bridge(
             return Ok(());
         }
     }
-    if let Some(other) = nets
-        .iter()
-        .find(|n| !n.predefined && n.ipam.iter().any(|p| ipam::overlaps(&p.subnet, &net.ipam[0].subnet)))
-    {
+    if let Some(other) = nets.iter().find(|n| {
+        !n.predefined
+            && n.ipam
+                .iter()
+                .any(|p| ipam::overlaps(&p.subnet, &net.ipam[0].subnet))
+    }) {
         return Err(Error::InvalidArgument(format!(
             "bip {}: overlaps the subnet of network {}",
             net.ipam[0].subnet, other.name

@@ -63,7 +63,8 @@ impl Store {
     }
 
     fn endpoint_path(&self, container_id: &str, network_id: &str) -> PathBuf {
-        self.endpoints.join(format!("{container_id}.{network_id}.json"))
+        self.endpoints
+            .join(format!("{container_id}.{network_id}.json"))
     }
 }
 
@@ -91,7 +92,9 @@ fn load_dir<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
         let bytes = fs::read(&path).map_err(io_err("read", &path))?;
         match serde_json::from_slice(&bytes) {
             Ok(v) => out.push(v),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable network record"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable network record")
+            }
         }
     }
     Ok(out)
