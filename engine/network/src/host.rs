@@ -335,7 +335,7 @@ impl Host for LinuxHost {
         // A bind-mounted namespace file reads as nsfs; a bare file left by a crash between
         // create and mount is not a namespace.
         nix::sys::statfs::statfs(path)
-            .map(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+            .map(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
             .unwrap_or(false)
     }
 
@@ -343,8 +343,6 @@ impl Host for LinuxHost {
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     }
 }
-
-const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 fn write_sysctl(path: &str, value: &str) -> Result<()> {
     let p = Path::new(path);

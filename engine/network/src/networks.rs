@@ -266,7 +266,7 @@ impl Networks {
         let script = if *ready {
             firewall::add_network(table, &rules)
         } else {
-            firewall::full_table(table, &[rules.clone()], &[])
+            firewall::full_table(table, std::slice::from_ref(&rules), &[])
         };
         if let Err(e) = self.firewall.apply(&script) {
             let _ = self.host.delete_link(&rules.bridge);
@@ -548,3 +548,7 @@ const _: fn() = || {
     fn is<T: Send + Sync>() {}
     is::<Networks>();
 };
+
+#[cfg(test)]
+#[path = "networks_tests.rs"]
+mod tests;

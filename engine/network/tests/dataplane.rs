@@ -111,6 +111,7 @@ fn table_exists(table: &str) -> bool {
 struct Fixture {
     dir: tempfile::TempDir,
     config: NetworkConfig,
+    /// The upstream's sandbox name (a container ID to the crate).
     upstream_ns: String,
     upstream_host_if: String,
     names: Vec<String>,
@@ -143,12 +144,15 @@ impl Fixture {
     }
 
     /// An "upstream" namespace at `10.213.<octet>.2/30`, reached from the host through
-    /// `10.213.<octet>.1`, that has no route back to any container subnet.
-    fn upstream(&self, octet: u8) -> (PathBuf, SocketAddr) {
-        let ns = &self.upstream_ns;
+    /// `10.213.<octet>.1`, that has no route back to any container subnet. Made through
+    /// the crate's own sandbox (it is a plain network namespace) and configured with
+    /// `nsenter … ip`, so the test leaves no `/run/netns` behind.
+    fn upstream(&self, nets: &Networks, octet: u8) -> (PathBuf, SocketAddr) {
+        let path = nets.create_sandbox(&self.upstream_ns).unwrap();
+        let ns = path.to_str().unwrap();
         let host_if = &self.upstream_host_if;
         let peer = format!("{host_if}p");
-        sh(&["ip", "netns", "add", ns]);
+        let net_arg = format!("--net={ns}");
         sh(&[
             "ip", "link", "add", host_if, "type", "veth", "peer", "name", &peer,
         ]);
@@ -162,19 +166,13 @@ impl Fixture {
             host_if,
         ]);
         sh(&["ip", "link", "set", host_if, "up"]);
-        sh(&[
-            "ip",
-            "-n",
-            ns,
-            "addr",
-            "add",
-            &format!("10.213.{octet}.2/30"),
-            "dev",
-            &peer,
-        ]);
-        sh(&["ip", "-n", ns, "link", "set", &peer, "up"]);
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        let path = PathBuf::from("/run/netns").join(ns);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["nsenter", net_arg.as_str(), "ip"];
+            all.extend_from_slice(args);
+            sh(&all);
+        };
+        inside(&["addr", "add", &format!("10.213.{octet}.2/30"), "dev", &peer]);
+        inside(&["link", "set", &peer, "up"]);
         let listener = in_netns(&path, || TcpListener::bind("0.0.0.0:9000").unwrap());
         serve_peer_address(listener);
         (path, format!("10.213.{octet}.2:9000").parse().unwrap())
@@ -294,7 +292,7 @@ fn containers_on_a_bridge_talk_publish_ports_masquerade_and_are_isolated() {
     );
 
     // masquerade: the upstream namespace sees the host's address, not the container's
-    let (_up, up_addr) = fx.upstream(20);
+    let (_up, up_addr) = fx.upstream(&nets, 20);
     assert_eq!(ask_from(&ns1, up_addr).unwrap(), "10.213.20.1");
 
     // a user network: isolated from the default one, but with its own way out
@@ -367,7 +365,7 @@ fn containers_on_a_bridge_talk_publish_ports_masquerade_and_are_isolated() {
     );
 
     // teardown through the API leaves nothing
-    for c in ["c1", "c2", "c3", "c4"] {
+    for c in ["c1", "c2", "c3", "c4", fx.upstream_ns.as_str()] {
         nets.remove_sandbox(c).unwrap();
     }
     assert!(
@@ -398,4 +396,69 @@ fn containers_on_a_bridge_talk_publish_ports_masquerade_and_are_isolated() {
     drop(fx);
     assert!(!table_exists(&table), "nft table {table} is left");
     assert!(!link_exists(&br), "bridge {br} is left");
+}
+
+#[test]
+fn a_restarted_daemon_keeps_endpoints_addresses_and_published_ports() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    let fx = Fixture::new("b", 30);
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    let ns1 = nets.create_sandbox("c1").unwrap();
+    let ns2 = nets.create_sandbox("c2").unwrap();
+    let e1 = nets
+        .connect("c1", &ns1, "bridge", EndpointRequest::default())
+        .unwrap();
+    let e2 = nets
+        .connect("c2", &ns2, "bridge", EndpointRequest::default())
+        .unwrap();
+    let server = in_netns(&ns2, || TcpListener::bind("0.0.0.0:80").unwrap());
+    serve_peer_address(server);
+    let port = nets
+        .publish(
+            "c2",
+            &[PortRequest {
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                host_port: 0,
+                host_port_end: 0,
+                container_port: 80,
+                proto: Protocol::Tcp,
+            }],
+        )
+        .unwrap()[0]
+        .host_port;
+    assert!(ask(addr(Ipv4Addr::LOCALHOST, port)).is_ok());
+
+    // the daemon dies without cleaning up: its sockets close, the kernel state stays
+    drop(nets);
+    assert!(
+        ask(addr(Ipv4Addr::LOCALHOST, port)).is_ok(),
+        "DNAT outlives the daemon"
+    );
+    let nets = Networks::open(fx.config.clone()).expect("reopen");
+    assert_eq!(nets.endpoints("c1"), vec![e1.clone()]);
+    assert_eq!(nets.endpoints("c2")[0].ports[0].host_port, port);
+    assert!(
+        ask(addr(Ipv4Addr::LOCALHOST, port)).is_ok(),
+        "the rebuilt table still publishes"
+    );
+    assert!(
+        TcpListener::bind(("127.0.0.1", port)).is_err(),
+        "the port is reserved again"
+    );
+    assert_eq!(
+        ask_from(&ns1, addr(e2.address.addr(), 80)).unwrap(),
+        e1.address.addr().to_string()
+    );
+    let ns3 = nets.create_sandbox("c3").unwrap();
+    let e3 = nets
+        .connect("c3", &ns3, "bridge", EndpointRequest::default())
+        .unwrap();
+    assert!(e3.address != e1.address && e3.address != e2.address);
+    for c in ["c1", "c2", "c3"] {
+        nets.remove_sandbox(c).unwrap();
+    }
+    assert!(ask(addr(Ipv4Addr::LOCALHOST, port)).is_err(), "unpublished");
 }
