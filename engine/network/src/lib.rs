@@ -12,7 +12,13 @@
 //! the planned way past it.
 
 mod error;
+mod firewall;
+mod host;
 mod ipam;
+mod netlink;
+mod ports;
+mod restore;
+mod state;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};
@@ -24,3 +30,4 @@ pub use types::{
 
 mod networks;
 pub use networks::Networks;
+pub use restore::purge;
