@@ -71,7 +71,8 @@ impl ScopeSockets {
 
 /// Binds a scope's sockets to `addr` (normally [`EMBEDDED_DNS_ADDR`]) inside the network
 /// namespace at `netns` (a bind-mounted `/proc/…/ns/net`), on a thread of its own that joins
-/// the namespace and ends once the sockets exist. The namespace must have `lo` up.
+/// the namespace and ends once the sockets exist. Binding works with `lo` down, but no query
+/// arrives until it is up.
 pub fn bind_in_netns(netns: &Path, addr: SocketAddr) -> Result<ScopeSockets, Error> {
     let path: PathBuf = netns.to_path_buf();
     let file = std::fs::File::open(&path).map_err(|source| Error::OpenNetns {
@@ -125,5 +126,16 @@ mod tests {
         let err = bind_in_netns(Path::new("/nonexistent/netns/x"), EMBEDDED_DNS_ADDR).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::NotFound);
         assert!(err.to_string().contains("/nonexistent/netns/x"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_no_namespace_names_it() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let err = bind_in_netns(file.path(), EMBEDDED_DNS_ADDR).unwrap_err();
+        assert!(matches!(err, Error::JoinNetns { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&file.path().display().to_string()),
+            "{err}"
+        );
     }
 }

@@ -37,8 +37,10 @@ pub struct ScopeInfo {
     /// Its resolv.conf sets `ndots` (from the host's or a `--dns-option`), as Docker's
     /// `NdotsSet`: single-label names are then not forwarded.
     pub ndots_set: bool,
-    /// Some network gives it a way out. False (only `--internal` networks): no forwarding.
-    pub external_access: bool,
+    /// Every network it is on is `--internal`: it has no way out, so its other names are
+    /// not forwarded but answered SERVFAIL (Docker's resolver forwards only for containers
+    /// with external access).
+    pub internal: bool,
 }
 
 /// How the query arrived: answers over UDP must fit the client's payload size.
@@ -103,7 +105,7 @@ pub fn answer(
         return reply(response_to(&query), transport, &query);
     }
     let failure = encode(&error_reply(&query, ResponseCode::ServFail));
-    if !scope.external_access {
+    if scope.internal {
         return Outcome::Reply(failure);
     }
     Outcome::Forward {

@@ -10,7 +10,7 @@ fn scope() -> ScopeInfo {
         }],
         upstreams: vec![],
         ndots_set: false,
-        external_access: true,
+        internal: false,
     }
 }
 
@@ -190,7 +190,7 @@ fn single_label_names_are_not_forwarded_when_ndots_is_set() {
 #[test]
 fn a_container_with_no_way_out_gets_servfail_for_other_names() {
     let mut internal = scope();
-    internal.external_access = false;
+    internal.internal = true;
     let resp = reply_of(ask(
         &query("example.com", RecordType::A),
         &records(),

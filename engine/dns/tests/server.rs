@@ -24,7 +24,7 @@ fn info(networks: &[&str], upstreams: Vec<SocketAddr>) -> ScopeInfo {
         networks: networks.iter().map(|n| net(n)).collect(),
         upstreams,
         ndots_set: false,
-        external_access: true,
+        internal: false,
     }
 }
 
