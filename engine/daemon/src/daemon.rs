@@ -258,6 +258,11 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
+    let running: std::collections::HashSet<String> = known
+        .values()
+        .filter(|k| k.running)
+        .map(|k| k.id.clone())
+        .collect();
     for (dir, record) in records {
         let id = record.id.clone();
         // A start answers before its record is written: a record still saying "created"
@@ -276,16 +281,6 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         if let Err(err) = reserved {
             tracing::warn!("skipping container {id}: {}", err.message);
             continue;
-        }
-        // A namespace left by a start the previous daemon did not finish, or by a
-        // container that exited while no daemon was there to take its networking down.
-        if !known.get(&id).is_some_and(|k| k.running) {
-            let net = engine.services.network.clone();
-            let stale = record.clone();
-            actix_rt::task::spawn_blocking(move || {
-                crate::network::attach::stop(&net, &stale);
-            })
-            .await?;
         }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
         engine.registry().do_send(Register {
@@ -337,6 +332,19 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             addr.do_send(Remove { force: false });
         }
     }
+    // Namespaces left by starts the previous daemon did not finish, by containers that
+    // exited or were removed while no daemon was there to take their networking down.
+    let net = engine.services.network.clone();
+    actix_rt::task::spawn_blocking(move || {
+        for id in net.plane.sandboxes() {
+            if !running.contains(&id) {
+                if let Err(err) = net.plane.remove_sandbox(&id) {
+                    tracing::warn!("removing the stale network namespace of {id}: {err}");
+                }
+            }
+        }
+    })
+    .await?;
     // What the supervisor still holds for containers that no longer exist (removed while
     // an exit was in flight): stop it and let it go.
     for (id, orphan) in known {

@@ -365,7 +365,7 @@ fn scope_info(
             .collect(),
         upstreams,
         ndots_set,
-        external_access: networks.iter().any(|(n, _)| !n.internal),
+        internal: networks.iter().all(|(n, _)| n.internal),
     }
 }
 

@@ -169,7 +169,7 @@ pub fn plan_create(
             user_subnet: !default_bridge,
         })
     };
-    let network = mode::plan(&mode, body, &resolve)?;
+    let network = mode::plan(&mode, host.network_mode.as_deref(), body, &resolve)?;
     host.network_mode = Some(mode.as_string());
     Ok((network, mode::warnings(&mode, host)))
 }

@@ -146,14 +146,21 @@ pub struct Resolved {
 /// then the other `EndpointsConfig` entries. `resolve` finds a network by name or ID.
 pub fn plan(
     mode: &Mode,
+    typed_mode: Option<&str>,
     body: &ContainerCreateBody,
     resolve: &dyn Fn(&str) -> Result<Resolved>,
 ) -> Result<ContainerNetwork> {
-    let requested: HashMap<String, EndpointSettings> = body
+    let mut requested: HashMap<String, EndpointSettings> = body
         .networking_config
         .as_ref()
         .and_then(|n| n.endpoints_config.clone())
         .unwrap_or_default();
+    // The docker CLI keys the mode's endpoint by the mode as typed (`default`, an ID…).
+    if let Some(typed) = typed_mode.filter(|t| *t != mode.as_string()) {
+        if let Some(settings) = requested.remove(typed) {
+            requested.insert(mode.network().unwrap_or(typed).to_string(), settings);
+        }
+    }
     let mut network = ContainerNetwork::default();
     match mode {
         Mode::None | Mode::Host => {
@@ -327,7 +334,7 @@ mod tests {
     #[test]
     fn the_mode_network_comes_first_and_gets_its_id() {
         let body = with_endpoint("front", ip("10.1.0.9"));
-        let planned = plan(&Mode::Named("front".into()), &body, &resolver).unwrap();
+        let planned = plan(&Mode::Named("front".into()), None, &body, &resolver).unwrap();
         assert_eq!(planned.networks.len(), 1);
         let (name, settings) = &planned.networks[0];
         assert_eq!(name, "front");
@@ -340,10 +347,10 @@ mod tests {
     #[test]
     fn addresses_are_checked_against_the_network() {
         let outside = with_endpoint("front", ip("10.9.9.9"));
-        let err = plan(&Mode::Named("front".into()), &outside, &resolver).unwrap_err();
+        let err = plan(&Mode::Named("front".into()), None, &outside, &resolver).unwrap_err();
         assert_eq!(err.to_string(), "invalid config for network front: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address 10.9.9.9");
-        let on_default = with_endpoint("bridge", ip("10.9.9.9"));
-        let err = plan(&Mode::Bridge, &on_default, &resolver).unwrap_err();
+        let on_default = with_endpoint("default", ip("10.9.9.9"));
+        let err = plan(&Mode::Bridge, Some("default"), &on_default, &resolver).unwrap_err();
         assert_eq!(
             err.to_string(),
             "user specified IP address is supported on user defined networks only"
