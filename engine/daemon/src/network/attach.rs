@@ -230,7 +230,13 @@ fn connect_all(
         let settings = network.get(name).cloned().unwrap_or_default();
         let target = net
             .plane
-            .get(settings.network_id.as_deref().unwrap_or(name))?;
+            .get(settings.network_id.as_deref().unwrap_or(name))
+            .map_err(|err| match err.kind() {
+                berth_network::ErrorKind::NotFound => NetworkError::NotFound(format!(
+                    "failed to set up container networking: network {name} not found"
+                )),
+                _ => err.into(),
+            })?;
         let request =
             endpoint_request(record, &network, name, &settings, is_user_network(&target))?;
         let endpoint = net.plane.connect(&record.id, netns, &target.id, request)?;

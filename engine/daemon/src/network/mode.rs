@@ -190,8 +190,16 @@ pub fn plan(
     let mut names = vec![(primary.clone(), requested.get(&primary))];
     names.extend(order.into_iter().map(|k| (k.clone(), requested.get(k))));
     for (index, (wanted, settings)) in names.into_iter().enumerate() {
-        let resolved = resolve(&wanted)?;
         let mut settings = settings.cloned().unwrap_or_default();
+        // As dockerd: a network may be created between the container's create and its
+        // start, so one missing now is looked for again at the start.
+        let resolved = match resolve(&wanted) {
+            Err(err) if err.kind() == crate::error::ErrorKind::NotFound => {
+                network.networks.push((wanted, settings));
+                continue;
+            }
+            other => other?,
+        };
         if index == 0 {
             if let Some(mac) = body.mac_address.clone().filter(|m| !m.is_empty()) {
                 settings.mac_address = Some(mac);
@@ -357,10 +365,12 @@ mod tests {
         );
         let missing = plan(
             &Mode::Named("nope".into()),
+            None,
             &ContainerCreateBody::default(),
             &resolver,
         );
-        assert_eq!(missing.unwrap_err().to_string(), "network nope not found");
+        let later = missing.unwrap();
+        assert_eq!(later.networks[0].0, "nope", "looked for again at the start");
     }
 
     #[test]
