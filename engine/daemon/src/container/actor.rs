@@ -696,8 +696,13 @@ impl ContainerActor {
         self.persist_seq.fetch_add(1, Ordering::SeqCst);
         let persist_lock = self.persist_lock.clone();
         let trash = self.services.trash.clone();
+        // A removed container's networking is gone by the time its removal is answered.
+        let network_down = self.network_down.take();
         ctx.spawn(
             async move {
+                if let Some(down) = network_down {
+                    let _ = down.await;
+                }
                 actix_rt::task::spawn_blocking(move || {
                     let _no_writes = persist_lock.lock();
                     // The directory's files are deleted in the background: once it has left
