@@ -261,7 +261,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             })
             .await?;
         if let Err(err) = reserved {
-            tracing::warn!("skipping container {id}: {}", err.message);
+            tracing::warn!("skipping container {id}: {}", err);
             continue;
         }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();

@@ -10,6 +10,7 @@ pub mod container;
 pub mod daemon;
 pub mod distribution;
 pub mod engine;
+pub mod error;
 pub mod events;
 pub mod heap;
 pub mod ids;

@@ -58,14 +58,15 @@ pub fn status_only(status: StatusCode) -> ApiResult {
 
 impl ApiError {
     pub fn into_response(self) -> ApiResponse {
-        if self.status == StatusCode::NOT_MODIFIED {
+        let status = self.status();
+        if status == StatusCode::NOT_MODIFIED {
             let mut response = Response::new(empty());
-            *response.status_mut() = self.status;
+            *response.status_mut() = status;
             return response;
         }
         let body = serde_json::json!({ "message": self.message });
         let mut response = Response::new(full(body.to_string()));
-        *response.status_mut() = self.status;
+        *response.status_mut() = status;
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -218,7 +218,7 @@ mod tests {
             "/containers/json"
         );
         assert_eq!(
-            strip_version("/v1.12/info").unwrap_err().status,
+            strip_version("/v1.12/info").unwrap_err().status(),
             hyper::StatusCode::BAD_REQUEST
         );
         // A path that merely starts with "v" is not a version.
