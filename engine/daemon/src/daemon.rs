@@ -160,7 +160,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     tracing::info!("berthd is listening on unix://{}", config.socket.display());
     if let Some(addr) = config.distribution.registry_addr {
-        crate::registry_server::start(&engine, &config.distribution, addr).await?;
+        crate::api::registry_server::start(&engine, &config.distribution, addr).await?;
     }
     let server = actix_rt::spawn(api::serve(listener, engine));
 

@@ -17,6 +17,7 @@ pub mod http;
 pub mod image_admin;
 pub mod images;
 pub mod observe;
+pub mod registry_server;
 pub mod routes;
 pub mod system;
 
