@@ -12,6 +12,7 @@ pub mod distribution;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod filters;
 pub mod heap;
 pub mod ids;
 pub mod registry_server;
