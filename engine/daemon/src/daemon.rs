@@ -122,7 +122,6 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         images,
         distribution: Arc::new(distribution),
         services: services.clone(),
-        started: chrono::Utc::now(),
     };
 
     restore(&engine, records.loaded).await?;

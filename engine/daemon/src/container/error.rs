@@ -60,5 +60,3 @@ impl Error {
         Error::NotSupported(what.to_string())
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

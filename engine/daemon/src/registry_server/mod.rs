@@ -31,19 +31,14 @@ pub struct Registry {
     pub htpasswd: Option<Htpasswd>,
 }
 
-/// Why the registry's bookkeeping could not be saved.
+/// Why the registry's bookkeeping could not be saved. Always an internal failure: the
+/// registry answers it as its `UNKNOWN` error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
     Lease(#[from] berth_images::Error),
     #[error(transparent)]
     Save(#[from] std::io::Error),
-}
-
-impl StoreError {
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        crate::error::ErrorKind::Internal
-    }
 }
 
 impl Registry {
