@@ -8,14 +8,14 @@ use berth_supervisor::SupervisorClient;
 
 use crate::config::DaemonConfig;
 use crate::container::exec::ExecIndex;
-use crate::container::registry::Registry;
+use crate::container::names::Names;
 use crate::events::EventBus;
 use crate::stats::Sampler;
 
 /// Services the container actors share. None of them holds container state.
 pub struct Services {
     pub supervisor: SupervisorClient,
-    pub registry: Addr<Registry>,
+    pub names: Addr<Names>,
     pub images: Arc<ImageStore>,
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined
     /// and any resource limit is refused.
@@ -34,12 +34,12 @@ pub struct Services {
 pub struct Engine {
     pub config: Arc<DaemonConfig>,
     pub images: Arc<ImageStore>,
-    pub distribution: Arc<crate::distribution::Distribution>,
+    pub transfers: Arc<crate::transfers::Transfers>,
     pub services: Arc<Services>,
 }
 
 impl Engine {
-    pub fn registry(&self) -> &Addr<Registry> {
-        &self.services.registry
+    pub fn names(&self) -> &Addr<Names> {
+        &self.services.names
     }
 }

@@ -11,7 +11,6 @@ mod api;
 pub mod config;
 mod container;
 mod daemon;
-mod distribution;
 mod engine;
 mod error;
 mod events;
@@ -20,6 +19,7 @@ mod heap;
 mod ids;
 mod registry_server;
 mod stats;
+mod transfers;
 
 pub use daemon::run;
 

@@ -13,8 +13,8 @@ use crate::container::actor::{
     ContainerActor, Inspect, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
 };
 use crate::container::create::{check_supported, merge_config, validate_name};
+use crate::container::names::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
 use crate::container::record::{ContainerDir, ContainerRecord, State, Status};
-use crate::container::registry::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
 use crate::container::{files, notify, signal, view};
 use crate::engine::Engine;
 use crate::events::Publish;
@@ -24,7 +24,7 @@ pub(super) async fn find(
     engine: &Engine,
     id: &str,
 ) -> Result<(String, Addr<ContainerActor>), ApiError> {
-    Ok(engine.registry().send(Lookup(id.to_string())).await??)
+    Ok(engine.names().send(Lookup(id.to_string())).await??)
 }
 
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
@@ -71,7 +71,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let (name, reserved) = loop {
         let name = chosen.clone().unwrap_or_else(|| ids::random_name(attempt));
         let reserved = engine
-            .registry()
+            .names()
             .send(Reserve {
                 id: id.clone(),
                 name: name.clone(),
@@ -110,7 +110,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             })
     };
     if let Err(err) = prepared {
-        engine.registry().do_send(Unregister { id: id.clone() });
+        engine.names().do_send(Unregister { id: id.clone() });
         let _ = std::fs::remove_dir_all(&dir.root);
         let _ = engine.images.release_layers(&id);
         return Err(err.into());
@@ -120,7 +120,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         .events
         .do_send(Publish(notify::event(&record, "create")));
     let addr = ContainerActor::new(record, dir, engine.services.clone()).start();
-    engine.registry().do_send(Register {
+    engine.names().do_send(Register {
         id: id.clone(),
         addr,
     });
@@ -249,7 +249,7 @@ pub async fn rename(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
     let new_name = validate_name(query.get("name").unwrap_or(""))?;
     let (full_id, addr) = find(engine, id).await?;
     engine
-        .registry()
+        .names()
         .send(RenameEntry {
             id: full_id,
             new_name: new_name.clone(),
@@ -355,7 +355,7 @@ pub(super) fn labels_match(record: &ContainerRecord, filters: &super::http::Filt
 /// Every container's record, as its actor holds it now; a container removed meanwhile is
 /// left out.
 pub(super) async fn snapshots(engine: &Engine) -> Result<Vec<ContainerRecord>, ApiError> {
-    let addrs = engine.registry().send(All).await?;
+    let addrs = engine.names().send(All).await?;
     let mut records = Vec::with_capacity(addrs.len());
     for addr in addrs {
         if let Ok(record) = addr.send(Snapshot).await {

@@ -14,9 +14,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::Error;
 use super::exec::Execs;
+use super::names::Unregister;
 use super::output::{self, Chunk, LogProgress, OutputHub};
 use super::record::{ContainerDir, ContainerRecord, Status};
-use super::registry::Unregister;
 use super::spec;
 use super::stdio::{self, StdinPort, TerminalHandle};
 use super::view;
@@ -663,7 +663,7 @@ impl ContainerActor {
     fn remove_now(&mut self, ctx: &mut Context<Self>) {
         self.record.state.status = Status::Removing;
         self.execs.forget_all(&self.services.execs);
-        self.services.registry.do_send(Unregister {
+        self.services.names.do_send(Unregister {
             id: self.record.id.clone(),
         });
         let dir = self.dir.root.clone();
