@@ -20,6 +20,7 @@ use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Statu
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
 use crate::stats::Sampler;
+use crate::supervisor::Supervisor;
 
 /// Holds the data root for this daemon; a second berthd on the same root is refused.
 fn lock_data_root(data_root: &Path) -> Result<File> {
@@ -106,7 +107,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             .context("discarding an interrupted create")?;
     }
     let services = Arc::new(Services {
-        supervisor: supervisor.clone(),
+        supervisor: Arc::new(supervisor.clone()),
         names: names.clone(),
         images: images.clone(),
         cgroups,
@@ -294,7 +295,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
                         exit: exit.unwrap_or_else(unknown_exit),
                     });
                 } else {
-                    release(&engine.services.supervisor, &id).await;
+                    release(&*engine.services.supervisor, &id).await;
                 }
             }
             None if was_live => {
@@ -320,7 +321,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             tracing::warn!("killing container {id}: it has no record in the data root");
             let _ = engine.services.supervisor.signal(&id, libc::SIGKILL).await;
         } else {
-            release(&engine.services.supervisor, &id).await;
+            release(&*engine.services.supervisor, &id).await;
         }
     }
     Ok(())
@@ -348,7 +349,7 @@ fn supervisor_executable() -> Result<std::path::PathBuf> {
     Ok(berthd.with_file_name(berth_supervisor::EXECUTABLE))
 }
 
-async fn release(supervisor: &SupervisorClient, id: &str) {
+async fn release(supervisor: &dyn Supervisor, id: &str) {
     if let Err(err) = supervisor.release(id).await {
         tracing::warn!("releasing {id} in the supervisor: {err}");
     }

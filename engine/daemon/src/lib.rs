@@ -17,8 +17,10 @@ mod events;
 mod filters;
 mod heap;
 mod ids;
+mod image_leases;
 mod registry_server;
 mod stats;
+mod supervisor;
 mod transfers;
 
 pub use daemon::run;

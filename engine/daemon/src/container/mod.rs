@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod attach;
 pub mod create;
+pub mod creation;
 pub mod error;
 pub mod exec;
 pub mod exec_user;
@@ -19,6 +20,8 @@ pub mod rootfs_view;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
+#[cfg(test)]
+pub mod testing;
 pub mod top;
 pub mod trash;
 pub mod view;

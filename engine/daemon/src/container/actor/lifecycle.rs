@@ -55,7 +55,7 @@ impl Handler<Start> for ContainerActor {
         } = prepared;
         let supervisor = self.services.supervisor.clone();
         AtomicResponse::new(Box::pin(
-            async move { supervisor.spawn_with(request, io).await }
+            async move { supervisor.spawn(request, io).await }
                 .into_actor(self)
                 .map(move |outcome, act, ctx| {
                     let state = &mut act.record.state;

@@ -297,3 +297,6 @@ impl Handler<Snapshot> for ContainerActor {
         MessageResult(self.record.clone())
     }
 }
+
+#[cfg(test)]
+mod tests;

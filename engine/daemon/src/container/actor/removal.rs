@@ -37,7 +37,7 @@ impl ContainerActor {
                     // layers are released only once it is gone.
                     let discarded = trash.discard(&dir);
                     if discarded.is_ok() {
-                        if let Err(err) = images.release_layers(&id) {
+                        if let Err(err) = images.release(&id) {
                             tracing::warn!("releasing the layers of {id}: {err}");
                         }
                     }
