@@ -143,7 +143,8 @@ fn published_ports_answer_on_loopback_and_the_host_address() {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|p| p["HostIp"] == "127.0.0.1" && p["HostPort"] == on_loopback.to_string()),
+            .any(|p| p["HostIp"] == "127.0.0.1"
+                && p["HostPort"].as_str() == Some(on_loopback.to_string().as_str())),
         "{inspect}"
     );
     let bridge = &inspect["NetworkSettings"]["Networks"]["bridge"];

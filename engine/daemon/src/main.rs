@@ -146,7 +146,7 @@ fn main() -> ExitCode {
         dns_search: args.dns_search,
         dns_options: args.dns_opt,
     };
-    match berth_engine::daemon::run(config) {
+    match berth_engine::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("berthd: {err:#}");

@@ -17,6 +17,7 @@ mod host;
 mod ipam;
 mod netlink;
 mod ports;
+mod reaper;
 mod restore;
 mod state;
 mod types;

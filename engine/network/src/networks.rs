@@ -19,6 +19,7 @@ use crate::firewall::{self, Firewall, NetRules};
 use crate::host::{AttachPlan, Host};
 use crate::ipam::{self, Allocator};
 use crate::ports::Reservation;
+use crate::reaper::Reaper;
 use crate::state::Store;
 use crate::types::{
     CreateNetwork, Driver, Endpoint, EndpointRequest, MacAddr, Network, NetworkConfig,
@@ -31,7 +32,8 @@ pub(crate) const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 /// method blocks (run it with `spawn_blocking`).
 pub struct Networks {
     pub(crate) config: NetworkConfig,
-    pub(crate) host: Box<dyn Host>,
+    pub(crate) host: Arc<dyn Host>,
+    pub(crate) reaper: Reaper,
     pub(crate) firewall: Box<dyn Firewall>,
     pub(crate) store: Store,
     pub(crate) nets: RwLock<Vec<Arc<NetEntry>>>,
@@ -340,20 +342,20 @@ impl Networks {
         Ok(path)
     }
 
-    /// Unpublishes the container's ports, detaches every endpoint, unmounts and removes
-    /// the namespace. Idempotent.
+    /// Unpublishes the container's ports, unmounts and removes the namespace and releases
+    /// every endpoint. Idempotent. The veth pairs go with the namespace, which the kernel
+    /// destroys in the background once nothing holds it (see `reaper.rs`), so this does
+    /// not wait for their deletion.
     pub fn remove_sandbox(&self, container_id: &str) -> Result<()> {
         check_container_id(container_id)?;
         self.unpublish(container_id)?;
-        let networks: Vec<String> = self
-            .endpoints(container_id)
-            .into_iter()
-            .map(|e| e.network_id)
-            .collect();
-        for net in networks {
-            self.disconnect(container_id, &net)?;
+        self.host.delete_netns(&self.netns_path(container_id))?;
+        for ep in self.endpoints(container_id) {
+            let entry = self.entry(&ep.network_id)?;
+            self.release(&entry, &ep)?;
+            self.reaper.reap(ep.host_interface);
         }
-        self.host.delete_netns(&self.netns_path(container_id))
+        Ok(())
     }
 
     /// Container IDs that have a namespace under `netns_dir` (after a restart, the daemon
@@ -511,7 +513,13 @@ impl Networks {
             self.unpublish(container_id)?;
         }
         self.host.delete_link(&ep.host_interface)?;
-        self.store.remove_endpoint(container_id, &entry.net.id)?;
+        self.release(&entry, &ep)
+    }
+
+    /// Forgets an endpoint whose interfaces are gone or going: record, address, entry.
+    fn release(&self, entry: &NetEntry, ep: &Endpoint) -> Result<()> {
+        self.store
+            .remove_endpoint(&ep.container_id, &entry.net.id)?;
         {
             let mut st = entry.state.lock();
             if let Some(a) = st.alloc.as_mut() {
@@ -520,10 +528,10 @@ impl Networks {
             st.endpoints = st.endpoints.saturating_sub(1);
         }
         let mut containers = self.containers.lock();
-        if let Some(att) = containers.get_mut(container_id) {
+        if let Some(att) = containers.get_mut(&ep.container_id) {
             att.endpoints.retain(|e| e.id != ep.id);
             if att.endpoints.is_empty() && att.reservations.is_empty() {
-                containers.remove(container_id);
+                containers.remove(&ep.container_id);
             }
         }
         Ok(())

@@ -94,7 +94,7 @@ fn config(dir: &Path, bridge: bool) -> NetworkConfig {
 fn open(dir: &Path, fake: &Fake, bridge: bool) -> Networks {
     Networks::open_with(
         config(dir, bridge),
-        Box::new(fake.clone()),
+        Arc::new(fake.clone()),
         Box::new(fake.clone()),
     )
     .unwrap()

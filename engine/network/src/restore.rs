@@ -15,6 +15,7 @@ use crate::host::{Host, LinuxHost};
 use crate::ipam;
 use crate::networks::{check_ifname, random_id, Attached, NetEntry, Networks, BRIDGE_NAME_OPTION};
 use crate::ports;
+use crate::reaper::Reaper;
 use crate::state::Store;
 use crate::types::{DefaultBridge, Driver, IpamPool, Network, NetworkConfig};
 
@@ -27,12 +28,12 @@ impl Networks {
         let firewall = Nft {
             table: config.firewall_table.clone(),
         };
-        Networks::open_with(config, Box::new(host), Box::new(firewall))
+        Networks::open_with(config, Arc::new(host), Box::new(firewall))
     }
 
     pub(crate) fn open_with(
         config: NetworkConfig,
-        host: Box<dyn Host>,
+        host: Arc<dyn Host>,
         firewall: Box<dyn Firewall>,
     ) -> Result<Networks> {
         let table_ok = !config.firewall_table.is_empty()
@@ -61,6 +62,7 @@ impl Networks {
 
         let this = Networks {
             config,
+            reaper: Reaper::new(host.clone()),
             host,
             firewall,
             store,

@@ -255,7 +255,7 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
                 deleted.push(network.name.clone());
             }
             // In use by a container started meanwhile: not dangling after all.
-            Err(err) if err.status == StatusCode::FORBIDDEN => {}
+            Err(err) if err.status() == StatusCode::FORBIDDEN => {}
             Err(err) => return Err(err),
         }
     }

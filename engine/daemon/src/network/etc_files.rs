@@ -128,22 +128,6 @@ pub fn resolv_conf(host: &str, asked: &DnsSettings, embedded: bool) -> String {
     text
 }
 
-/// The name servers the embedded DNS forwards a container's other names to: `--dns`, or
-/// the host's (loopback ones included: the forwarding happens in the host's namespace).
-pub fn upstream_servers(host: &str, asked: &DnsSettings) -> Vec<String> {
-    if !asked.servers.is_empty() {
-        return asked.servers.clone();
-    }
-    host.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver"))
-                .then(|| words.next().map(str::to_string))
-                .flatten()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,10 +166,6 @@ mod tests {
         assert_eq!(
             text,
             "nameserver 10.9.9.9\nsearch a.example\noptions ndots:2\n"
-        );
-        assert_eq!(
-            upstream_servers(HOST, &DnsSettings::default()),
-            ["127.0.0.53", "10.0.0.2"]
         );
     }
 

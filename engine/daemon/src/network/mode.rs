@@ -58,11 +58,6 @@ impl Mode {
             _ => None,
         }
     }
-
-    /// Whether the container shares someone else's namespace (no endpoints of its own).
-    pub fn shares_namespace(&self) -> bool {
-        matches!(self, Mode::Host | Mode::Container(_))
-    }
 }
 
 /// Docker's conflicts between the network mode and the rest of the request.

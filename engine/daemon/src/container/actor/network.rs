@@ -9,9 +9,9 @@ use actix::prelude::*;
 use bollard_stubs::models::EndpointSettings;
 
 use super::ContainerActor;
-use crate::api::error::ApiError;
+use crate::container::error::Error;
+use crate::container::names::Lookup;
 use crate::container::record::{ContainerDir, ContainerRecord};
-use crate::container::registry::Lookup;
 use crate::engine::Services;
 use crate::network::attach::{self, Link, Peers, SharedNamespace, Started};
 use crate::network::mode::Mode;
@@ -49,11 +49,7 @@ impl ContainerActor {
     }
 
     /// A start whose networking failed: recorded as Docker records it, and refused.
-    pub(super) fn network_failed(
-        &mut self,
-        err: NetworkError,
-        ctx: &mut Context<Self>,
-    ) -> ApiError {
+    pub(super) fn network_failed(&mut self, err: NetworkError, ctx: &mut Context<Self>) -> Error {
         self.hub.close();
         self.record.state.exit_code = 128;
         self.record.state.error = err.to_string();
@@ -61,7 +57,7 @@ impl ContainerActor {
         if self.record.host_config.auto_remove == Some(true) {
             self.remove_now(ctx);
         }
-        ApiError::from(err)
+        Error::from(err)
     }
 
     /// At the container's exit: its names, ports, endpoints and namespace go; what was
@@ -175,11 +171,11 @@ async fn running(
     not_running: impl Fn(&ContainerRecord) -> String,
 ) -> Result<ContainerRecord, NetworkError> {
     let (id, addr) = services
-        .registry
+        .names
         .send(Lookup(name.to_string()))
         .await
         .map_err(|err| NetworkError::Internal(err.to_string()))?
-        .map_err(|err| NetworkError::NotFound(err.message))?;
+        .map_err(|err| NetworkError::NotFound(err.to_string()))?;
     if id == own_id {
         return Err(NetworkError::invalid("cannot join own network namespace"));
     }
@@ -196,7 +192,7 @@ async fn running(
 /// `POST /networks/{id}/connect`: the container joins `network`, at once if it runs,
 /// else at its next start.
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct ConnectNetwork {
     pub network: berth_network::Network,
     pub settings: EndpointSettings,
@@ -204,15 +200,15 @@ pub struct ConnectNetwork {
 
 /// `POST /networks/{id}/disconnect`.
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct DisconnectNetwork {
     pub network: berth_network::Network,
 }
 
-type Reply = AtomicResponse<ContainerActor, Result<(), ApiError>>;
+type Reply = AtomicResponse<ContainerActor, Result<(), Error>>;
 
 fn refuse(err: NetworkError) -> Reply {
-    AtomicResponse::new(Box::pin(fut::ready(Err(ApiError::from(err)))))
+    AtomicResponse::new(Box::pin(fut::ready(Err(Error::from(err)))))
 }
 
 impl ContainerActor {
