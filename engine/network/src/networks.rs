@@ -7,7 +7,7 @@
 //! and file writes happen outside both, so container starts run in parallel.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -102,7 +102,7 @@ pub(crate) fn random_id() -> String {
     hex::encode(b)
 }
 
-fn check_container_id(id: &str) -> Result<()> {
+pub(crate) fn check_container_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id
@@ -339,56 +339,6 @@ impl Networks {
         Ok(())
     }
 
-    /// Where a container's network namespace is (or will be) mounted.
-    pub fn netns_path(&self, container_id: &str) -> PathBuf {
-        self.config.netns_dir.join(container_id)
-    }
-
-    /// Creates the container's network namespace at `<netns_dir>/<container-id>` with `lo`
-    /// up, and returns its path for the OCI spec.
-    pub fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
-        check_container_id(container_id)?;
-        let path = self.netns_path(container_id);
-        if self.host.netns_exists(&path) {
-            return Err(Error::Conflict(format!(
-                "network namespace of container {container_id} already exists"
-            )));
-        }
-        // A plain file left by a crash between create and mount is no namespace.
-        self.host.delete_netns(&path)?;
-        self.host.create_netns(&path)?;
-        Ok(path)
-    }
-
-    /// Unpublishes the container's ports, unmounts and removes the namespace and releases
-    /// every endpoint. Idempotent. The veth pairs go with the namespace, which the kernel
-    /// destroys in the background once nothing holds it (see `reaper.rs`), so this does
-    /// not wait for their deletion.
-    pub fn remove_sandbox(&self, container_id: &str) -> Result<()> {
-        check_container_id(container_id)?;
-        self.unpublish(container_id)?;
-        self.host.delete_netns(&self.netns_path(container_id))?;
-        for ep in self.endpoints(container_id) {
-            let entry = self.entry(&ep.network_id)?;
-            self.forget_routed(&entry, std::slice::from_ref(&ep))?;
-            self.release(&entry, &ep)?;
-            self.reaper.reap(ep.host_interface);
-        }
-        Ok(())
-    }
-
-    /// Container IDs that have a namespace under `netns_dir` (after a restart, the daemon
-    /// removes those whose container is gone).
-    pub fn sandboxes(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(&self.config.netns_dir) else {
-            return Vec::new();
-        };
-        dir.filter_map(|e| e.ok())
-            .filter(|e| self.host.netns_exists(&e.path()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect()
-    }
-
     /// The container's endpoints, in the order they were connected.
     pub fn endpoints(&self, container_id: &str) -> Vec<Endpoint> {
         self.containers
@@ -607,6 +557,8 @@ impl Networks {
 
 #[path = "publish.rs"]
 mod publish;
+#[path = "sandbox.rs"]
+mod sandbox;
 
 /// Per-network counts for tests and diagnostics.
 #[cfg(test)]
