@@ -22,7 +22,10 @@ use crate::types::MacAddr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AttachPlan<'a> {
     pub netns: &'a Path,
+    /// The network's bridge. With `routed`, the host end is not enslaved to it: it gets a
+    /// /32 route to the container and answers ARP for the subnet (proxy ARP).
     pub bridge: &'a str,
+    pub routed: bool,
     pub host_interface: &'a str,
     pub interface: &'a str,
     pub mac: MacAddr,
@@ -37,7 +40,7 @@ pub(crate) trait Host: Send + Sync {
     /// The IPv4 addresses of link `name`, `None` when there is no such link.
     fn link_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>>;
     /// Creates bridge `name` if missing, gives it `gateway` (address/prefix) if it lacks
-    /// it, brings it up and sets `route_localnet` on it.
+    /// it, brings it up and sets `route_localnet` and `proxy_arp` on it.
     fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()>;
     /// Deletes link `name`; a missing link is not an error.
     fn delete_link(&self, name: &str) -> Result<()>;
@@ -132,6 +135,51 @@ impl LinuxHost {
     }
 }
 
+impl LinuxHost {
+    fn bridge_port(&self, idx: u32, bridge: u32, plan: &AttachPlan<'_>) -> Result<()> {
+        self.rtnl.lock().set_up(idx, Some(bridge)).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EXFULL) {
+                Error::Unavailable(format!(
+                    "bridge {} is full: a Linux bridge takes at most 1024 endpoints",
+                    plan.bridge
+                ))
+            } else {
+                Error::netlink(
+                    format!("attach {} to bridge {}", plan.host_interface, plan.bridge),
+                    e,
+                )
+            }
+        })?;
+        // Hairpin on the bridge port: with br_netfilter loaded (bridge-nf-call-iptables),
+        // a container reaching its own published port through a host address is DNATed on
+        // the bridge path and must leave through the port it came in on, which a bridge
+        // only does in hairpin mode (dockerd sets it for the same reason).
+        write_sysctl(
+            &format!("/sys/class/net/{}/brport/hairpin_mode", plan.host_interface),
+            "1",
+        )
+    }
+
+    /// A routed port: the container keeps its address in the network's subnet; the host
+    /// routes that one address to the veth and answers the container's ARP requests for
+    /// the gateway and its peers (proxy ARP), and the bridge answers its containers' ARP
+    /// requests for this one the same way.
+    fn route_port(&self, idx: u32, plan: &AttachPlan<'_>) -> Result<()> {
+        let ifname = plan.host_interface;
+        for key in ["proxy_arp", "route_localnet"] {
+            write_sysctl(&format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"), "1")?;
+        }
+        no_proxy_delay(ifname)?;
+        let mut rtnl = self.rtnl.lock();
+        rtnl.set_up(idx, None)
+            .map_err(|e| Error::netlink(format!("set {ifname} up"), e))?;
+        let host_route = Ipv4Net::new(plan.address.addr(), 32)
+            .map_err(|e| Error::Internal(format!("route to {}: {e}", plan.address)))?;
+        rtnl.add_link_route(idx, host_route)
+            .map_err(|e| Error::netlink(format!("add route {host_route} dev {ifname}"), e))
+    }
+}
+
 /// Runs `f` with a netlink socket opened inside the namespace `netns`, on a throwaway
 /// thread so no thread of the daemon ever changes namespace.
 fn in_netns<T: Send>(
@@ -217,10 +265,13 @@ impl Host for LinuxHost {
         rtnl.set_up(idx, None)
             .map_err(|e| Error::netlink(what("set up"), e))?;
         drop(rtnl);
-        write_sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
-            "1",
-        )
+        // proxy_arp: the bridge's containers reach the network's routed endpoints (past
+        // the bridge's port limit) through the host; it never answers for addresses
+        // behind the bridge itself.
+        for key in ["route_localnet", "proxy_arp"] {
+            write_sysctl(&format!("/proc/sys/net/ipv4/conf/{name}/{key}"), "1")?;
+        }
+        no_proxy_delay(name)
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
@@ -243,32 +294,14 @@ impl Host for LinuxHost {
         let netns = File::open(plan.netns).map_err(io_err("open network namespace", plan.netns))?;
         let bridge = self.index_of(plan.bridge)?;
         self.container_side(&netns, plan)?;
-        let enslaved = self.index_of(plan.host_interface).and_then(|idx| {
-            self.rtnl.lock().set_up(idx, Some(bridge)).map_err(|e| {
-                if e.raw_os_error() == Some(libc::EXFULL) {
-                    Error::Unavailable(format!(
-                        "bridge {} is full: a Linux bridge takes at most 1024 endpoints",
-                        plan.bridge
-                    ))
-                } else {
-                    Error::netlink(
-                        format!("attach {} to bridge {}", plan.host_interface, plan.bridge),
-                        e,
-                    )
-                }
-            })
+        let host_side = self.index_of(plan.host_interface).and_then(|idx| {
+            if plan.routed {
+                self.route_port(idx, plan)
+            } else {
+                self.bridge_port(idx, bridge, plan)
+            }
         });
-        // Hairpin on the bridge port: with br_netfilter loaded (bridge-nf-call-iptables),
-        // a container reaching its own published port through a host address is DNATed on
-        // the bridge path and must leave through the port it came in on, which a bridge
-        // only does in hairpin mode (dockerd sets it for the same reason).
-        let enslaved = enslaved.and_then(|()| {
-            write_sysctl(
-                &format!("/sys/class/net/{}/brport/hairpin_mode", plan.host_interface),
-                "1",
-            )
-        });
-        if let Err(e) = enslaved {
+        if let Err(e) = host_side {
             // Deleting one end of a veth pair deletes both.
             let _ = self.delete_link(plan.host_interface);
             return Err(e);
@@ -342,6 +375,15 @@ impl Host for LinuxHost {
     fn enable_forwarding(&self) -> Result<()> {
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     }
+}
+
+/// Proxy ARP answers broadcast requests after a random delay of up to 0.8 s by default;
+/// both ends of a first connection between a bridged and a routed container wait for one.
+fn no_proxy_delay(ifname: &str) -> Result<()> {
+    write_sysctl(
+        &format!("/proc/sys/net/ipv4/neigh/{ifname}/proxy_delay"),
+        "0",
+    )
 }
 
 fn write_sysctl(path: &str, value: &str) -> Result<()> {

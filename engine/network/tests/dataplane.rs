@@ -526,3 +526,77 @@ fn parallel_starts_get_distinct_addresses_and_all_answer() {
         nets.remove_sandbox(id).unwrap();
     }
 }
+
+#[test]
+fn endpoints_past_the_bridge_port_limit_are_routed_and_behave_the_same() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    let fx = Fixture::new("d", 50);
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    nets.set_bridge_port_limit(1);
+    let gateway: Ipv4Addr = "10.213.50.1".parse().unwrap();
+    let ns1 = nets.create_sandbox("c1").unwrap();
+    let ns2 = nets.create_sandbox("c2").unwrap();
+    let e1 = nets
+        .connect("c1", &ns1, "bridge", EndpointRequest::default())
+        .unwrap();
+    let e2 = nets
+        .connect("c2", &ns2, "bridge", EndpointRequest::default())
+        .unwrap();
+    assert!(!e1.routed && e2.routed);
+    for ns in [&ns1, &ns2] {
+        let l = in_netns(ns, || TcpListener::bind("0.0.0.0:80").unwrap());
+        serve_peer_address(l);
+    }
+    let (ip1, ip2) = (e1.address.addr(), e2.address.addr());
+    // bridged ↔ routed in one subnet, without NAT; the host reaches the routed one
+    assert_eq!(ask_from(&ns1, addr(ip2, 80)).unwrap(), ip1.to_string());
+    assert_eq!(ask_from(&ns2, addr(ip1, 80)).unwrap(), ip2.to_string());
+    assert!(ask(addr(ip2, 80)).is_ok(), "host to a routed endpoint");
+    // published on 127.0.0.1 and reachable through a host address from the bridged one
+    let port = nets
+        .publish(
+            "c2",
+            &[PortRequest {
+                host_ip: None,
+                host_port: 0,
+                host_port_end: 0,
+                container_port: 80,
+                proto: Protocol::Tcp,
+            }],
+        )
+        .unwrap()[0]
+        .host_port;
+    assert!(ask(addr(Ipv4Addr::LOCALHOST, port)).is_ok());
+    assert!(ask_from(&ns1, addr(gateway, port)).is_ok());
+    assert!(
+        ask_from(&ns2, addr(gateway, port)).is_ok(),
+        "routed hairpin"
+    );
+    // masquerade out, isolation from another network
+    let (_up, up_addr) = fx.upstream(&nets, 51);
+    assert_eq!(ask_from(&ns2, up_addr).unwrap(), "10.213.51.1");
+    nets.create(CreateNetwork {
+        name: "other".into(),
+        ipam: vec![IpamRequest {
+            subnet: Some("10.213.52.0/24".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let ns3 = nets.create_sandbox("c3").unwrap();
+    nets.connect("c3", &ns3, "other", EndpointRequest::default())
+        .unwrap();
+    assert!(
+        ask_from(&ns3, addr(ip2, 80)).is_err(),
+        "another network must not reach a routed endpoint"
+    );
+    for c in ["c1", "c2", "c3", fx.upstream_ns.as_str()] {
+        nets.remove_sandbox(c).unwrap();
+    }
+    assert!(gone_soon(&e2.host_interface));
+    nets.remove("other").unwrap();
+}
