@@ -767,6 +767,75 @@ fn dns_and_extra_hosts_reach_the_container_files() {
 }
 
 #[test]
+fn links_on_the_default_bridge_give_hosts_entries_and_variables() {
+    let d = Daemon::networked();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--expose",
+        "5432",
+        "-e",
+        "SECRET=s3",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let db_ip = d.inspect("db")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--name",
+            "app",
+            "--link",
+            "db:store",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hosts; env | sort",
+        ])
+        .ok();
+    assert!(out.stdout.contains(&format!("{db_ip}	store ")), "{out}");
+    assert!(
+        out.stdout.contains(
+            "STORE_NAME=/app/store
+"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "STORE_PORT_5432_TCP_ADDR={db_ip}
+"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(
+            "STORE_ENV_SECRET=s3
+"
+        ),
+        "{out}"
+    );
+    d.docker(&["stop", "-t", "0", "db"]).ok();
+    let refused = d
+        .docker(&["run", "--rm", "--link", "db:store", "busybox", "true"])
+        .code(125);
+    assert!(
+        refused
+            .stderr
+            .contains("Cannot link to a non running container"),
+        "{refused}"
+    );
+}
+
+#[test]
 fn live_restore_keeps_addresses_ports_and_dns_of_running_containers() {
     let mut d = Daemon::networked();
     let (front_subnet, _) = subnet(&d, 1);

@@ -96,12 +96,13 @@ fn parse_cidr(cidr: &str) -> Result<String, String> {
     }
 }
 
-/// nft identifiers: a letter, then letters, digits, '_' and '.', at most 255 bytes.
+/// An nft table name berth accepts: a letter, then letters, digits, '_' and '-', at most
+/// 64 bytes.
 fn parse_table(name: &str) -> Result<String, String> {
     let mut chars = name.chars();
-    let valid = name.len() <= 255
+    let valid = name.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if valid {
         Ok(name.to_string())
     } else {

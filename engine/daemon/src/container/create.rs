@@ -145,7 +145,6 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
         host.volumes_from.as_ref().is_some_and(|d| !d.is_empty()),
         "--volumes-from",
     )?;
-    unsupported_if(host.links.as_ref().is_some_and(|d| !d.is_empty()), "--link")?;
     unsupported_if(
         host.userns_mode
             .as_ref()

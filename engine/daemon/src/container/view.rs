@@ -139,8 +139,12 @@ pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspect
     }
 }
 
-/// Every port the container exposes or publishes (a bad one was refused at create).
+/// Every port the running container exposes or publishes (a bad one was refused at
+/// create); Docker shows none for a container that is not running.
 fn exposed_ports(record: &ContainerRecord) -> std::collections::BTreeSet<ContainerPort> {
+    if !record.state.status.is_live() {
+        return Default::default();
+    }
     ports::exposed(
         record.config.exposed_ports.as_deref().unwrap_or_default(),
         record.host_config.port_bindings.as_ref(),

@@ -22,10 +22,49 @@ pub struct SharedNamespace {
     pub resolv_conf: PathBuf,
 }
 
-/// A `--link`ed container's address and the names it gets in the hosts file.
+/// A `--link`ed container's address, the names it gets in the hosts file and the
+/// environment variables Docker describes it with (`DB_PORT_5432_TCP_ADDR`…).
 pub struct Link {
     pub ip: Ipv4Addr,
     pub names: Vec<String>,
+    pub env: Vec<String>,
+}
+
+/// Docker's variables for a link named `alias` (of container `from`) to a container at
+/// `ip` with `env` and exposed `ports`.
+pub fn link_env(
+    alias: &str,
+    from: &str,
+    ip: Ipv4Addr,
+    env: &[String],
+    ports: &std::collections::BTreeSet<ports::ContainerPort>,
+) -> Vec<String> {
+    let prefix = alias.to_ascii_uppercase().replace('-', "_");
+    let mut vars = vec![format!("{prefix}_NAME=/{from}/{alias}")];
+    if let Some(first) = ports.iter().next() {
+        vars.push(format!(
+            "{prefix}_PORT={}://{ip}:{}",
+            first.proto, first.port
+        ));
+    }
+    for port in ports {
+        let key = format!(
+            "{prefix}_PORT_{}_{}",
+            port.port,
+            port.proto.as_str().to_ascii_uppercase()
+        );
+        vars.push(format!("{key}={}://{ip}:{}", port.proto, port.port));
+        vars.push(format!("{key}_ADDR={ip}"));
+        vars.push(format!("{key}_PORT={}", port.port));
+        vars.push(format!("{key}_PROTO={}", port.proto));
+    }
+    for var in env {
+        let name = var.split('=').next().unwrap_or_default();
+        if !matches!(name, "HOME" | "HOSTNAME" | "PATH") {
+            vars.push(format!("{prefix}_ENV_{var}"));
+        }
+    }
+    vars
 }
 
 /// What a start needs that only other actors know.
@@ -47,16 +86,29 @@ pub enum Namespace {
     Join(PathBuf),
 }
 
-/// What a start got: the namespace the runtime joins and the networking to record.
+/// What a start got: the namespace the runtime joins, the networking to record, and the
+/// variables of its links.
 pub struct Started {
     pub namespace: Namespace,
     pub network: ContainerNetwork,
+    pub link_env: Vec<String>,
 }
 
 /// Points the runtime spec's network namespace at what the start chose (the spec has a
-/// new network namespace unless the container is on the host's).
-pub fn apply(namespace: &Namespace, spec: &mut oci_spec::runtime::Spec) {
-    let Namespace::Join(path) = namespace else {
+/// new network namespace unless the container is on the host's), and adds the links'
+/// variables to its environment (the container's own win).
+pub fn apply(started: &Started, spec: &mut oci_spec::runtime::Spec) {
+    if let Some(process) = spec.process_mut().as_mut() {
+        let mut env = process.env().clone().unwrap_or_default();
+        for var in &started.link_env {
+            let name = var.split('=').next().unwrap_or_default();
+            if !env.iter().any(|v| v.split('=').next() == Some(name)) {
+                env.push(var.clone());
+            }
+        }
+        process.set_env(Some(env));
+    }
+    let Namespace::Join(path) = &started.namespace else {
         return;
     };
     let namespaces = spec
@@ -163,6 +215,7 @@ pub fn start(
             return Ok(Started {
                 namespace: Namespace::Host,
                 network: record.network.clone(),
+                link_env: Vec::new(),
             });
         }
         Mode::Container(ref target) => {
@@ -176,6 +229,7 @@ pub fn start(
             return Ok(Started {
                 namespace: Namespace::Join(shared.path),
                 network,
+                link_env: Vec::new(),
             });
         }
         Mode::None => {
@@ -190,6 +244,7 @@ pub fn start(
             return Ok(Started {
                 namespace: Namespace::Private,
                 network,
+                link_env: Vec::new(),
             });
         }
         Mode::Bridge | Mode::Named(_) => {}
@@ -203,6 +258,7 @@ pub fn start(
             Ok(Started {
                 namespace: Namespace::Join(netns),
                 network,
+                link_env: peers.links.iter().flat_map(|l| l.env.clone()).collect(),
             })
         }
         Err(err) => {
@@ -531,4 +587,37 @@ pub fn disconnect_running(
         record,
         std::path::Path::new(&record.network.sandbox_key),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_variables_are_dockers() {
+        let ports = ports::exposed(&["5432/tcp".into(), "80/tcp".into()], None).unwrap();
+        let env = link_env(
+            "my-db",
+            "web",
+            "10.0.0.5".parse().unwrap(),
+            &["PATH=/bin".into(), "PGDATA=/data".into()],
+            &ports,
+        );
+        assert_eq!(
+            env,
+            [
+                "MY_DB_NAME=/web/my-db",
+                "MY_DB_PORT=tcp://10.0.0.5:80",
+                "MY_DB_PORT_80_TCP=tcp://10.0.0.5:80",
+                "MY_DB_PORT_80_TCP_ADDR=10.0.0.5",
+                "MY_DB_PORT_80_TCP_PORT=80",
+                "MY_DB_PORT_80_TCP_PROTO=tcp",
+                "MY_DB_PORT_5432_TCP=tcp://10.0.0.5:5432",
+                "MY_DB_PORT_5432_TCP_ADDR=10.0.0.5",
+                "MY_DB_PORT_5432_TCP_PORT=5432",
+                "MY_DB_PORT_5432_TCP_PROTO=tcp",
+                "MY_DB_ENV_PGDATA=/data",
+            ]
+        );
+    }
 }

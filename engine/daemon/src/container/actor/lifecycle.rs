@@ -59,7 +59,7 @@ impl Handler<Start> for ContainerActor {
             async move {
                 let started = network.await?;
                 let mut request = request;
-                crate::network::attach::apply(&started.namespace, &mut request.config.spec);
+                crate::network::attach::apply(&started, &mut request.config.spec);
                 Ok((supervisor.spawn(request, io).await, started))
             }
             .into_actor(self)

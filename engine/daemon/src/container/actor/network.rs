@@ -157,7 +157,18 @@ async fn peers(
                 names.push(extra);
             }
         }
-        peers.links.push(Link { ip, names });
+        let exposed = crate::network::ports::exposed(
+            other.config.exposed_ports.as_deref().unwrap_or_default(),
+            other.host_config.port_bindings.as_ref(),
+        )?;
+        let env = attach::link_env(
+            alias,
+            &record.name,
+            ip,
+            other.config.env.as_deref().unwrap_or_default(),
+            &exposed,
+        );
+        peers.links.push(Link { ip, names, env });
     }
     Ok(peers)
 }
