@@ -18,7 +18,8 @@ log() { echo "[setup] $*" >&2; }
 source scripts/common.sh
 
 # --- system packages --------------------------------------------------------------------
-packages=(busybox-static man-db tar ca-certificates)
+# nftables: berthd programs its firewall (published ports, masquerade) through `nft`.
+packages=(busybox-static man-db tar ca-certificates nftables)
 command -v cc >/dev/null 2>&1 || packages+=(build-essential pkg-config)
 install_missing_packages "${packages[@]}"
 
@@ -99,4 +100,24 @@ if ! berth image inspect busybox >/dev/null 2>&1; then
   bash "$repo/scripts/make-busybox-rootfs.sh" "$work/busybox.tar"
   berth import "$work/busybox.tar" busybox
 fi
-berth run --rm busybox echo hello
+# The first container is a web server on the default bridge, published on the host's port
+# 8080 (every address, 127.0.0.1 included) by a kernel DNAT rule, no proxy process.
+berth rm -f hello-web >/dev/null 2>&1 || true
+berth run -d --name hello-web -p 8080:80 busybox \
+  sh -c 'mkdir -p /www && echo "hello from berth" > /www/index.html && exec httpd -f -p 80 -h /www' \
+  >/dev/null
+answer=""
+for _ in $(seq 1 50); do
+  if exec 3<>/dev/tcp/127.0.0.1/8080 2>/dev/null; then
+    printf 'GET /index.html HTTP/1.0\r\n\r\n' >&3
+    answer=$(cat <&3)
+    exec 3<&-
+    [[ $answer == *"hello from berth"* ]] && break
+  fi
+  sleep 0.1
+done
+if [[ $answer != *"hello from berth"* ]]; then
+  echo "the container hello-web does not answer on 127.0.0.1:8080" >&2
+  exit 1
+fi
+log "hello-web answers: curl http://localhost:8080/ (remove it with: berth rm -f hello-web)"
