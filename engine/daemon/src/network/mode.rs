@@ -153,7 +153,11 @@ pub fn plan(
     // The docker CLI keys the mode's endpoint by the mode as typed (`default`, an ID…).
     if let Some(typed) = typed_mode.filter(|t| *t != mode.as_string()) {
         if let Some(settings) = requested.remove(typed) {
-            requested.insert(mode.network().unwrap_or(typed).to_string(), settings);
+            let key = mode
+                .network()
+                .map(str::to_string)
+                .unwrap_or_else(|| mode.as_string());
+            requested.insert(key, settings);
         }
     }
     let mut network = ContainerNetwork::default();
@@ -366,6 +370,13 @@ mod tests {
         );
         let later = missing.unwrap();
         assert_eq!(later.networks[0].0, "nope", "looked for again at the start");
+    }
+
+    #[test]
+    fn the_clis_default_endpoint_follows_the_mode_without_a_default_bridge() {
+        let body = with_endpoint("default", EndpointSettings::default());
+        let planned = plan(&Mode::None, Some("default"), &body, &resolver).unwrap();
+        assert_eq!(planned.networks[0].0, "none");
     }
 
     #[test]
