@@ -177,6 +177,11 @@ fn published_ports_answer_on_loopback_and_the_host_address() {
     let hosts = d.docker(&["exec", "web", "cat", "/etc/hosts"]).ok();
     assert!(hosts.stdout.contains(ip), "{hosts}");
 
+    // A restart takes the networking down and sets it up again, ports included.
+    d.docker(&["restart", "-t", "0", "web"]).ok();
+    wait_serving(SocketAddr::from(([127, 0, 0, 1], on_all)), "hello");
+    assert_eq!(netcheck::bridge_ports(&d.network().bridge).len(), 1);
+
     d.docker(&["rm", "-f", "web"]).ok();
     assert_eq!(http_get(SocketAddr::from(([127, 0, 0, 1], on_all))), None);
     assert!(netcheck::bridge_ports(&d.network().bridge).is_empty());
