@@ -61,6 +61,11 @@ pub fn filled_sets(table: &str) -> Vec<(String, usize)> {
 /// in them (every container was removed before this runs).
 pub fn remove_and_check(network: &TestNetwork) -> Vec<String> {
     let mut problems = Vec::new();
+    // The kernel frees a removed namespace, and the veth end in it, in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !bridge_ports(&network.bridge).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let ports = bridge_ports(&network.bridge);
     if !ports.is_empty() {
         problems.push(format!(

@@ -3,16 +3,16 @@
 //! networks), then `/etc/hosts` and `/etc/resolv.conf`. A failing step undoes the steps
 //! before it, so a start that fails leaves nothing behind. Blocking: run off the actor.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use berth_network::{Endpoint, EndpointRequest};
 use bollard_stubs::models::EndpointSettings;
 
-use super::etc_files::{self, DnsSettings, Hosts};
+use super::etc_files::{self, Hosts};
 use super::mode::Mode;
 use super::settings::{fill_endpoint, ContainerNetwork};
-use super::{ports, NetworkError, NetworkService, Result};
+use super::{dns, ports, NetworkError, NetworkService, Result};
 use crate::container::record::{ContainerDir, ContainerRecord};
 
 /// Another container whose namespace this one joins (`--network container:X`), as it is now.
@@ -122,34 +122,6 @@ pub fn apply(started: &Started, spec: &mut oci_spec::runtime::Spec) {
     }
 }
 
-/// The resolver settings of a container: its own, else the daemon's.
-fn dns_settings(net: &NetworkService, record: &ContainerRecord) -> DnsSettings {
-    let host = &record.host_config;
-    let pick = |own: &Option<Vec<String>>, daemon: &Vec<String>| {
-        own.clone()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| daemon.clone())
-    };
-    DnsSettings {
-        servers: pick(&host.dns, &net.options.dns),
-        search: pick(&host.dns_search, &net.options.dns_search),
-        options: pick(&host.dns_options, &net.options.dns_options),
-    }
-}
-
-/// The names a container answers to in the embedded DNS on one network.
-fn dns_names(record: &ContainerRecord, settings: &EndpointSettings) -> Vec<String> {
-    let mut names = vec![record.name.clone()];
-    names.extend(settings.aliases.iter().flatten().cloned());
-    names.push(record.short_id().to_string());
-    if let Some(hostname) = record.config.hostname.as_deref().filter(|h| !h.is_empty()) {
-        if !names.iter().any(|n| n == hostname) {
-            names.push(hostname.to_string());
-        }
-    }
-    names
-}
-
 /// The request for one endpoint.
 fn endpoint_request(
     record: &ContainerRecord,
@@ -179,17 +151,12 @@ fn endpoint_request(
         mac,
         aliases: settings.aliases.clone().unwrap_or_default(),
         dns_names: if user_network {
-            dns_names(record, settings)
+            dns::dns_names(record, settings)
         } else {
             Vec::new()
         },
         interface: None,
     })
-}
-
-/// Whether a network is user-defined (it has embedded DNS).
-fn is_user_network(network: &berth_network::Network) -> bool {
-    !network.predefined
 }
 
 /// Sets up the container's networking for a start.
@@ -237,7 +204,8 @@ pub fn start(
                 extra: extra_hosts(net, record, None)?,
                 ..Default::default()
             };
-            let resolv = etc_files::resolv_conf(&host_resolv, &dns_settings(net, record), false);
+            let resolv =
+                etc_files::resolv_conf(&host_resolv, &dns::dns_settings(net, record), false);
             write_files(dir, &hosts.render(), &resolv)?;
             let mut network = record.network.clone();
             network.clear_runtime();
@@ -293,8 +261,13 @@ fn connect_all(
                 )),
                 _ => err.into(),
             })?;
-        let request =
-            endpoint_request(record, &network, name, &settings, is_user_network(&target))?;
+        let request = endpoint_request(
+            record,
+            &network,
+            name,
+            &settings,
+            dns::is_user_network(&target),
+        )?;
         let endpoint = net.plane.connect(&record.id, netns, &target.id, request)?;
         if let Some(entry) = network.get_mut(name) {
             fill_endpoint(entry, &endpoint);
@@ -316,13 +289,13 @@ fn connect_all(
             network.published = ports::published_map(&published);
         }
     }
-    let asked = dns_settings(net, record);
+    let asked = dns::dns_settings(net, record);
     let user_networks: Vec<&(berth_network::Network, Endpoint)> = endpoints
         .iter()
-        .filter(|(n, _)| is_user_network(n))
+        .filter(|(n, _)| dns::is_user_network(n))
         .collect();
     if !user_networks.is_empty() {
-        register_dns(net, record, netns, &user_networks, &asked, host_resolv)?;
+        dns::register(net, record, netns, &user_networks, &asked, host_resolv)?;
     }
     let own = endpoints.first().map(|(_, e)| e.address.addr());
     let hostname = record.config.hostname.clone().unwrap_or_default();
@@ -372,65 +345,6 @@ fn host_gateway(net: &NetworkService, first: Option<&Endpoint>) -> Option<Ipv4Ad
     bridge.or_else(|| first.and_then(|e| e.gateway))
 }
 
-fn register_dns(
-    net: &NetworkService,
-    record: &ContainerRecord,
-    netns: &std::path::Path,
-    networks: &[&(berth_network::Network, Endpoint)],
-    asked: &DnsSettings,
-    host_resolv: &str,
-) -> Result<()> {
-    let Some(dns) = &net.dns else {
-        return Ok(());
-    };
-    for (network, endpoint) in networks {
-        dns.set_records(
-            &network.id,
-            &record.id,
-            endpoint.dns_names.clone(),
-            vec![endpoint.address.addr()],
-            Vec::new(),
-        );
-    }
-    let sockets = berth_dns::bind_in_netns(netns, berth_dns::EMBEDDED_DNS_ADDR)
-        .map_err(|err| NetworkError::Internal(err.to_string()))?;
-    let info = scope_info(networks, asked, host_resolv);
-    dns.register(&record.id, sockets, info)
-        .map_err(|err| NetworkError::Internal(err.to_string()))
-}
-
-/// What the embedded DNS needs to know of the container: its networks, where its other
-/// names go, whether it may go out at all.
-fn scope_info(
-    networks: &[&(berth_network::Network, Endpoint)],
-    asked: &DnsSettings,
-    host_resolv: &str,
-) -> berth_dns::ScopeInfo {
-    let upstreams: Vec<SocketAddr> = asked
-        .servers
-        .iter()
-        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect();
-    let ndots_set = asked.options.iter().any(|o| o.starts_with("ndots:"))
-        || (asked.options.is_empty()
-            && host_resolv
-                .lines()
-                .any(|l| l.starts_with("options") && l.contains("ndots:")));
-    berth_dns::ScopeInfo {
-        networks: networks
-            .iter()
-            .map(|(n, _)| berth_dns::ScopeNetwork {
-                id: n.id.clone(),
-                name: n.name.clone(),
-            })
-            .collect(),
-        upstreams,
-        ndots_set,
-        internal: networks.iter().all(|(n, _)| n.internal),
-    }
-}
-
 fn write_files(dir: &ContainerDir, hosts: &str, resolv: &str) -> Result<()> {
     for (path, content) in [(dir.hosts(), hosts), (dir.resolv_conf(), resolv)] {
         fsdriver::atomic::write_replace(&path, content.as_bytes())
@@ -462,80 +376,6 @@ pub fn stop(net: &NetworkService, record: &ContainerRecord) {
     }
 }
 
-/// After a daemon restart, for a container still running: its endpoints survived in the
-/// data plane; its DNS names and scope lived in the old daemon and are set up again.
-pub fn readopt(net: &NetworkService, record: &ContainerRecord) -> Result<()> {
-    let Some(_) = &net.dns else {
-        return Ok(());
-    };
-    if record.network.sandbox_key.is_empty() {
-        return Ok(());
-    }
-    let netns = PathBuf::from(&record.network.sandbox_key);
-    let endpoints = net.plane.endpoints(&record.id);
-    let mut user = Vec::new();
-    for endpoint in endpoints {
-        let network = net.plane.get(&endpoint.network_id)?;
-        if is_user_network(&network) {
-            user.push((network, endpoint));
-        }
-    }
-    if user.is_empty() || netns != net.netns_path(&record.id) {
-        return Ok(());
-    }
-    let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    register_dns(
-        net,
-        record,
-        &netns,
-        &refs,
-        &dns_settings(net, record),
-        &host_resolv,
-    )
-}
-
-/// The embedded DNS scope of a running container, after its networks changed: registered
-/// when it joined its first user-defined network, updated, or closed after its last.
-fn refresh_dns(
-    net: &NetworkService,
-    record: &ContainerRecord,
-    netns: &std::path::Path,
-) -> Result<()> {
-    let Some(dns) = &net.dns else {
-        return Ok(());
-    };
-    let mut user = Vec::new();
-    for endpoint in net.plane.endpoints(&record.id) {
-        let network = net.plane.get(&endpoint.network_id)?;
-        if is_user_network(&network) {
-            user.push((network, endpoint));
-        }
-    }
-    if user.is_empty() {
-        dns.unregister(&record.id);
-        return Ok(());
-    }
-    let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let asked = dns_settings(net, record);
-    match dns.update_scope(&record.id, scope_info(&refs, &asked, &host_resolv)) {
-        Ok(()) => {
-            for (network, endpoint) in &user {
-                dns.set_records(
-                    &network.id,
-                    &record.id,
-                    endpoint.dns_names.clone(),
-                    vec![endpoint.address.addr()],
-                    Vec::new(),
-                );
-            }
-            Ok(())
-        }
-        Err(_) => register_dns(net, record, netns, &refs, &asked, &host_resolv),
-    }
-}
-
 /// `network connect` of a running container: a new endpoint in its namespace (the next
 /// `ethN`), its DNS names there. Returns the endpoint to record.
 pub fn connect_running(
@@ -560,12 +400,12 @@ pub fn connect_running(
         &with_mac,
         &network.name,
         settings,
-        is_user_network(network),
+        dns::is_user_network(network),
     )?;
     let endpoint = net
         .plane
         .connect(&record.id, &netns, &network.id, request)?;
-    if let Err(err) = refresh_dns(net, record, &netns) {
+    if let Err(err) = dns::refresh(net, record, &netns) {
         let _ = net.plane.disconnect(&record.id, &network.id);
         return Err(err);
     }
@@ -582,7 +422,7 @@ pub fn disconnect_running(
     if let Some(dns) = &net.dns {
         dns.remove_records(network_id, &record.id);
     }
-    refresh_dns(
+    dns::refresh(
         net,
         record,
         std::path::Path::new(&record.network.sandbox_key),

@@ -5,6 +5,7 @@
 //! of it and in which order, and undoes what was done when a step fails.
 
 pub mod attach;
+pub mod dns;
 pub mod etc_files;
 pub mod mode;
 pub mod ports;

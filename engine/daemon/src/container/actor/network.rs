@@ -85,7 +85,9 @@ impl ContainerActor {
         let record = self.record.clone();
         actix_rt::spawn(async move {
             let id = record.id.clone();
-            let done = actix_rt::task::spawn_blocking(move || attach::readopt(&net, &record)).await;
+            let done =
+                actix_rt::task::spawn_blocking(move || crate::network::dns::readopt(&net, &record))
+                    .await;
             if let Ok(Err(err)) = done {
                 tracing::warn!("embedded DNS of container {id}: {err}");
             }
