@@ -40,7 +40,7 @@ pub(crate) trait Host: Send + Sync {
     /// The IPv4 addresses of link `name`, `None` when there is no such link.
     fn link_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>>;
     /// Creates bridge `name` if missing, gives it `gateway` (address/prefix) if it lacks
-    /// it, brings it up and sets `route_localnet` and `proxy_arp` on it.
+    /// it, brings it up and sets `route_localnet` on it.
     fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()>;
     /// Deletes link `name`; a missing link is not an error.
     fn delete_link(&self, name: &str) -> Result<()>;
@@ -170,6 +170,15 @@ impl LinuxHost {
             write_sysctl(&format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"), "1")?;
         }
         no_proxy_delay(ifname)?;
+        // Only now on the bridge: proxy ARP there never answers for an address behind the
+        // bridge itself, but on a bridge someone gave berth with a physical port it would
+        // answer the LAN for everything the host routes elsewhere; berth's own bridges
+        // have container ports only.
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/proxy_arp", plan.bridge),
+            "1",
+        )?;
+        no_proxy_delay(plan.bridge)?;
         let mut rtnl = self.rtnl.lock();
         rtnl.set_up(idx, None)
             .map_err(|e| Error::netlink(format!("set {ifname} up"), e))?;
@@ -265,13 +274,10 @@ impl Host for LinuxHost {
         rtnl.set_up(idx, None)
             .map_err(|e| Error::netlink(what("set up"), e))?;
         drop(rtnl);
-        // proxy_arp: the bridge's containers reach the network's routed endpoints (past
-        // the bridge's port limit) through the host; it never answers for addresses
-        // behind the bridge itself.
-        for key in ["route_localnet", "proxy_arp"] {
-            write_sysctl(&format!("/proc/sys/net/ipv4/conf/{name}/{key}"), "1")?;
-        }
-        no_proxy_delay(name)
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+            "1",
+        )
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
