@@ -399,3 +399,52 @@ fn write_sysctl(path: &str, value: &str) -> Result<()> {
     }
     fs::write(p, value).map_err(io_err("write sysctl", p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_routes() -> Vec<Ipv4Net> {
+        let listed = fs::read_to_string("/proc/net/route").unwrap();
+        listed
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
+                let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
+                // the file prints the address bytes as one native-endian u32
+                let dest = Ipv4Addr::from(dest.to_ne_bytes());
+                let prefix = mask.count_ones() as u8;
+                (prefix > 0).then(|| Ipv4Net::new(dest, prefix).ok())?
+            })
+            .collect()
+    }
+
+    /// The routes pool selection avoids are the kernel's: every non-default route of
+    /// /proc/net/route (the main table) comes back through netlink.
+    #[test]
+    fn host_routes_are_the_main_tables() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root (a netlink socket of the host)");
+            return;
+        }
+        let host = LinuxHost::new().unwrap();
+        let expected = proc_routes();
+        let got = host.host_routes().unwrap();
+        for route in &expected {
+            // other tests add and remove bridges meanwhile: only a route still listed and
+            // still missing from a fresh dump is a failure
+            if !got.contains(route) && proc_routes().contains(route) {
+                assert!(
+                    host.host_routes().unwrap().contains(route),
+                    "{route} missing from {got:?}"
+                );
+            }
+        }
+        assert!(
+            !got.iter().any(|r| r.prefix_len() == 0),
+            "the default route is left out"
+        );
+    }
+}
