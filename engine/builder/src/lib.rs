@@ -1,0 +1,17 @@
+//! berth's image builder: a Dockerfile parsed into stages, planned against a `--target`,
+//! executed step by step through an [`executor::Executor`] (the daemon's containers and image
+//! store, or a fake in tests), with a step cache keyed by content.
+
+pub mod args;
+pub mod dockerfile;
+pub mod subst;
+
+/// What kind of failure an error is, for the daemon's API layer to pick a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    InvalidArgument,
+    NotImplemented,
+    Unavailable,
+    Internal,
+}
