@@ -3,7 +3,10 @@
 //! store, or a fake in tests), with a step cache keyed by content.
 
 pub mod args;
+pub mod config;
 pub mod dockerfile;
+pub mod executor;
+pub mod plan;
 pub mod subst;
 
 /// What kind of failure an error is, for the daemon's API layer to pick a status.
