@@ -3,7 +3,9 @@
 //! store, or a fake in tests), with a step cache keyed by content.
 
 pub mod args;
+pub mod cache;
 pub mod config;
+pub mod context;
 pub mod dockerfile;
 pub mod executor;
 pub mod plan;
