@@ -70,6 +70,9 @@ impl StepKey<'_> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct Record {
     image: String,
+    /// The step's parent image, so that `cachefrom` can tell an image's ancestors.
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 /// The records under one directory (`<data-root>/builder/cache`).
@@ -98,13 +101,35 @@ impl Cache {
         Some(record.image)
     }
 
-    pub fn put(&self, key: &str, image: &str) -> Result<(), CacheError> {
+    pub fn put(&self, key: &str, image: &str, parent: Option<&str>) -> Result<(), CacheError> {
         let path = self.path(key);
         let bytes = serde_json::to_vec(&Record {
             image: image.to_string(),
+            parent: parent.map(str::to_string),
         })
         .unwrap_or_default();
         fsdriver::atomic::write_atomic(&path, &bytes).map_err(io_err("writing", &path))
+    }
+
+    /// Each image's parent, as the records know them.
+    pub fn parents(&self) -> std::collections::HashMap<String, String> {
+        let mut parents = std::collections::HashMap::new();
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return parents;
+        };
+        for entry in entries.flatten() {
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            if let Ok(Record {
+                image,
+                parent: Some(parent),
+            }) = serde_json::from_slice(&bytes)
+            {
+                parents.insert(image, parent);
+            }
+        }
+        parents
     }
 
     /// Removes every record (`POST /build/prune`); returns how many and their bytes.
@@ -172,10 +197,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("cache")).unwrap();
         assert_eq!(cache.get("k"), None);
-        cache.put("k", "sha256:img").unwrap();
+        cache.put("k", "sha256:img", Some("sha256:parent")).unwrap();
         let reopened = Cache::open(&dir.path().join("cache")).unwrap();
         assert_eq!(reopened.get("k").as_deref(), Some("sha256:img"));
         assert_eq!(reopened.usage().0, 1);
+        assert_eq!(reopened.parents()["sha256:img"], "sha256:parent");
         std::fs::write(dir.path().join("cache/bad.json"), b"{not json").unwrap();
         assert_eq!(reopened.get("bad"), None);
         assert_eq!(reopened.prune().unwrap().0, 2);

@@ -6,6 +6,7 @@ pub mod args;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod copy;
 pub mod dockerfile;
 pub mod executor;
 pub mod plan;

@@ -48,6 +48,7 @@ pub fn process_word(word: &str, vars: &dyn Vars, escape: char) -> Result<String,
         chars: word.chars().peekable(),
         vars,
         escape,
+        literal_quotes: false,
     };
     lexer.process(None)
 }
@@ -60,11 +61,26 @@ pub fn process_words(text: &str, vars: &dyn Vars, escape: char) -> Result<Vec<St
         .collect()
 }
 
+/// `text` with its variables substituted and everything else kept, quotes included: a
+/// heredoc's content, which is a file's text rather than a word.
+pub fn expand_text(text: &str, vars: &dyn Vars, escape: char) -> Result<String, SubstError> {
+    let mut lexer = Lexer {
+        word: text,
+        chars: text.chars().peekable(),
+        vars,
+        escape,
+        literal_quotes: true,
+    };
+    lexer.process(None)
+}
+
 struct Lexer<'a> {
     word: &'a str,
     chars: Peekable<Chars<'a>>,
     vars: &'a dyn Vars,
     escape: char,
+    /// Quotes are text, not quoting (heredocs).
+    literal_quotes: bool,
 }
 
 impl Lexer<'_> {
@@ -83,6 +99,17 @@ impl Lexer<'_> {
                 return Ok(out);
             }
             self.chars.next();
+            if self.literal_quotes {
+                match c {
+                    '$' => out.push_str(&self.variable()?),
+                    c if c == self.escape && self.chars.peek() == Some(&'$') => {
+                        self.chars.next();
+                        out.push('$');
+                    }
+                    c => out.push(c),
+                }
+                continue;
+            }
             match c {
                 '\'' => out.push_str(&self.single_quoted()?),
                 '"' => out.push_str(&self.double_quoted()?),
@@ -260,6 +287,14 @@ mod tests {
         assert!(process_word("\"open", &vars, '\\').is_err());
         assert!(process_word("${A", &vars, '\\').is_err());
         assert!(process_word("${A%x}", &vars, '\\').is_err());
+    }
+
+    #[test]
+    fn heredoc_text_keeps_its_quotes() {
+        assert_eq!(
+            expand_text("echo \"$A\" '${NOPE:-x}' \\$A\n", &vars, '\\').unwrap(),
+            "echo \"alpha\" 'x' $A\n"
+        );
     }
 
     #[test]
