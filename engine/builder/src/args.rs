@@ -169,7 +169,7 @@ impl BuildArgs {
     }
 
     /// Given arguments no stage declared (Docker warns about them).
-    pub fn unused<'a>(&self, used: &BTreeSet<String>) -> Vec<&str> {
+    pub fn unused(&self, used: &BTreeSet<String>) -> Vec<&str> {
         self.given
             .keys()
             .filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))

@@ -214,6 +214,26 @@ fn empty_root() -> PathBuf {
     PathBuf::from("/nonexistent/berth-empty-image-root")
 }
 
+/// Lays out the directory `dir` (absolute) unless the image already has it; whether it
+/// did (WORKDIR).
+pub fn stage_dir(rootfs: Option<&Path>, dir: &str, layer: &Path) -> Result<bool, CopyError> {
+    let empty = empty_root();
+    let root = rootfs.unwrap_or(&empty);
+    let resolved = resolve_in(root, dir, true, Confinement::Clamp)?;
+    if resolved.is_dir() {
+        return Ok(false);
+    }
+    let relative = resolved.strip_prefix(root).unwrap_or(Path::new(""));
+    make_parents(root, layer, relative, None)?;
+    Ok(true)
+}
+
+/// Copies `from` (a file, link or tree) to the new path `to`, owners and modes kept: a
+/// `COPY --from` source taken out of its image.
+pub fn copy_out(from: &Path, to: &Path) -> Result<(), CopyError> {
+    copy_tree(from, to, true, Attributes::default(), false)
+}
+
 /// Creates `relative`'s directories under `layer`, each with the mode and owner it has in
 /// the image, or root's 0755 (or the `--chown` owner) when the image lacks it.
 fn make_parents(

@@ -3,6 +3,7 @@
 //! store, or a fake in tests), with a step cache keyed by content.
 
 pub mod args;
+pub mod build;
 pub mod cache;
 pub mod config;
 pub mod context;
@@ -10,6 +11,7 @@ pub mod copy;
 pub mod dockerfile;
 pub mod executor;
 pub mod plan;
+mod steps;
 pub mod subst;
 
 /// What kind of failure an error is, for the daemon's API layer to pick a status.
