@@ -301,6 +301,7 @@ impl Builder<'_> {
                 unused.join(" ")
             ));
         }
+        progress.built(&image);
         progress.stream(&format!("Successfully built {}\n", short(&image)));
         for tag in &options.tags {
             self.executor.tag(&image, tag)?;

@@ -132,9 +132,9 @@ impl Cache {
         parents
     }
 
-    /// Removes every record (`POST /build/prune`); returns how many and their bytes.
-    pub fn prune(&self) -> Result<(u64, u64), CacheError> {
-        let mut removed = (0, 0);
+    /// Removes every record (`POST /build/prune`); returns their keys and bytes.
+    pub fn prune(&self) -> Result<(Vec<String>, u64), CacheError> {
+        let mut removed = (Vec::new(), 0);
         let entries = std::fs::read_dir(&self.root).map_err(io_err("reading", &self.root))?;
         for entry in entries {
             let entry = entry.map_err(io_err("reading", &self.root))?;
@@ -142,7 +142,10 @@ impl Cache {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             match std::fs::remove_file(&path) {
                 Ok(()) => {
-                    removed.0 += 1;
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    removed
+                        .0
+                        .push(name.strip_suffix(".json").unwrap_or(&name).to_string());
                     removed.1 += size;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -204,7 +207,7 @@ mod tests {
         assert_eq!(reopened.parents()["sha256:img"], "sha256:parent");
         std::fs::write(dir.path().join("cache/bad.json"), b"{not json").unwrap();
         assert_eq!(reopened.get("bad"), None);
-        assert_eq!(reopened.prune().unwrap().0, 2);
+        assert_eq!(reopened.prune().unwrap().0.len(), 2);
         assert_eq!(reopened.get("k"), None);
     }
 }

@@ -84,6 +84,8 @@ pub trait Progress: Sync {
     fn output(&self, bytes: &[u8]) {
         self.stream(&String::from_utf8_lossy(bytes));
     }
+    /// The build's image exists (before `Successfully built`): the API sends its `aux` ID.
+    fn built(&self, _image: &str) {}
     /// Whether the client is gone: the build stops at the next step.
     fn cancelled(&self) -> bool {
         false
@@ -103,7 +105,11 @@ pub trait Executor: Sync {
     fn image_exists(&self, id: &str) -> bool;
 
     /// Calls `work` with a read-only view of the image's files (its layers merged).
-    fn with_rootfs(&self, image: &str, work: &mut dyn FnMut(&Path)) -> Result<(), ExecError>;
+    fn with_rootfs(
+        &self,
+        image: &str,
+        work: &mut (dyn FnMut(&Path) + Send),
+    ) -> Result<(), ExecError>;
 
     /// Runs `spec` in a new container of `parent` (`None`: an empty root). `started` is told
     /// the container's ID once it exists; the process's output goes to `progress`.

@@ -86,10 +86,10 @@ fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
 }
 
 /// Runs `work` with the files of `image` (`None`: an empty image).
-fn with_rootfs<T>(
+fn with_rootfs<T: Send>(
     shared: &Shared<'_>,
     image: Option<&str>,
-    work: impl FnOnce(Option<&Path>) -> Result<T, BuildError>,
+    work: impl FnOnce(Option<&Path>) -> Result<T, BuildError> + Send,
 ) -> Result<T, BuildError> {
     let Some(image) = image else {
         return work(None);

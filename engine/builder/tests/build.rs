@@ -106,7 +106,11 @@ impl Executor for Fake {
     fn image_exists(&self, id: &str) -> bool {
         self.images.lock().unwrap().contains_key(id)
     }
-    fn with_rootfs(&self, image: &str, work: &mut dyn FnMut(&Path)) -> Result<(), ExecError> {
+    fn with_rootfs(
+        &self,
+        image: &str,
+        work: &mut (dyn FnMut(&Path) + Send),
+    ) -> Result<(), ExecError> {
         work(&self.root.join(image));
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! re-adopts what a previous daemon left running.
 
 pub mod api;
+pub mod build;
 pub mod config;
 pub mod container;
 pub mod daemon;

@@ -20,7 +20,7 @@ use crate::engine::Engine;
 use crate::events::Publish;
 use crate::ids;
 
-pub(super) async fn find(
+pub(crate) async fn find(
     engine: &Engine,
     id: &str,
 ) -> Result<(String, Addr<ContainerActor>), ApiError> {
@@ -30,6 +30,23 @@ pub(super) async fn find(
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let body: ContainerCreateBody = read_json(req.into_body()).await?;
+    let id = create_container(engine, body, query.get("name")).await?;
+    json(
+        StatusCode::CREATED,
+        &ContainerCreateResponse {
+            id,
+            warnings: Vec::new(),
+        },
+    )
+}
+
+/// Creates a container as `POST /containers/create` does (the builder's RUN steps too);
+/// its ID.
+pub(crate) async fn create_container(
+    engine: &Engine,
+    body: ContainerCreateBody,
+    name: Option<&str>,
+) -> Result<String, ApiError> {
     let host_config = body.host_config.clone().unwrap_or_default();
     check_supported(&host_config)?;
 
@@ -61,7 +78,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     })?;
 
     let config = merge_config(&body, &image.config, &id)?;
-    let chosen = match query.get("name").filter(|n| !n.is_empty()) {
+    let chosen = match name.filter(|n| !n.is_empty()) {
         Some(name) => Some(validate_name(name)?),
         None => None,
     };
@@ -120,13 +137,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         id: id.clone(),
         addr,
     });
-    json(
-        StatusCode::CREATED,
-        &ContainerCreateResponse {
-            id,
-            warnings: Vec::new(),
-        },
-    )
+    Ok(id)
 }
 
 pub async fn inspect(engine: &Engine, id: &str) -> ApiResult {

@@ -1,0 +1,251 @@
+//! `POST /build` through the real docker CLI (its classic builder path, `DOCKER_BUILDKIT=0`)
+//! and docker-py's `images.build`, on the locally imported busybox image.
+
+use std::path::Path;
+use std::process::Command;
+
+use berth_tests::{run_command, Daemon, Output};
+
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+fn docker_build(daemon: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = daemon.docker_command(&["build"]);
+    cmd.args(args).arg(dir).env("DOCKER_BUILDKIT", "0");
+    run_command(cmd, None)
+}
+
+fn history(daemon: &Daemon, image: &str) -> Vec<String> {
+    let out = daemon
+        .docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image])
+        .ok();
+    out.lines().iter().map(|l| l.to_string()).collect()
+}
+
+const SINGLE: &str = "FROM busybox\n\
+    ENV GREETING=hello\n\
+    WORKDIR /app\n\
+    COPY greeting.txt ./\n\
+    RUN echo \"$GREETING from run\" > /app/ran.txt && cat /app/greeting.txt\n\
+    LABEL org.example.kind=test\n\
+    EXPOSE 8080\n\
+    USER nobody\n\
+    CMD [\"cat\", \"/app/ran.txt\"]\n";
+
+#[test]
+fn docker_build_makes_an_image_with_dockers_history_and_config() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[
+        ("Dockerfile", SINGLE),
+        ("greeting.txt", "from the context\n"),
+    ]);
+    let out = docker_build(&daemon, dir.path(), &["-t", "built:1"]).ok();
+    let text = out.out();
+    assert!(text.contains("Step 1/9 : FROM busybox"), "{out}");
+    assert!(text.contains(" ---> Running in "), "{out}");
+    assert!(
+        text.contains("from the context"),
+        "RUN's output is streamed: {out}"
+    );
+    assert!(text.contains("Successfully built "), "{out}");
+    assert!(text.contains("Successfully tagged built:1"), "{out}");
+
+    let run = daemon.docker(&["run", "--rm", "built:1"]).ok();
+    assert_eq!(run.out(), "hello from run\n", "{run}");
+    let inspect = daemon.docker(&["image", "inspect", "built:1"]).ok();
+    let config: serde_json::Value = serde_json::from_str(inspect.out()).unwrap();
+    let config = &config[0]["Config"];
+    assert_eq!(config["User"], "nobody", "{config}");
+    assert_eq!(config["WorkingDir"], "/app", "{config}");
+    assert_eq!(config["Labels"]["org.example.kind"], "test", "{config}");
+    assert!(config["ExposedPorts"].get("8080/tcp").is_some(), "{config}");
+    assert!(
+        config["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "GREETING=hello"),
+        "{config}"
+    );
+    let history = history(&daemon, "built:1");
+    assert_eq!(
+        history[0],
+        "/bin/sh -c #(nop)  CMD [\"cat\" \"/app/ran.txt\"]"
+    );
+    assert_eq!(history[1], "/bin/sh -c #(nop)  USER nobody");
+    assert!(
+        history[4].starts_with("/bin/sh -c echo \"$GREETING from run\""),
+        "{history:?}"
+    );
+    assert!(
+        history[5].starts_with("/bin/sh -c #(nop) COPY file:"),
+        "{history:?}"
+    );
+    assert_eq!(history[6], "/bin/sh -c #(nop) WORKDIR /app");
+    assert_eq!(history[7], "/bin/sh -c #(nop)  ENV GREETING=hello");
+    // No step container is left behind.
+    assert_eq!(daemon.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn a_rebuild_is_cached_even_after_a_restart_and_a_changed_file_redoes_from_its_copy() {
+    let mut daemon = Daemon::with_busybox();
+    let dockerfile =
+        "FROM busybox\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN cat /data.txt\n";
+    let dir = context(&[("Dockerfile", dockerfile), ("data.txt", "v1\n")]);
+    let first = docker_build(&daemon, dir.path(), &["-t", "cached"]).ok();
+    assert!(!first.out().contains("Using cache"), "{first}");
+    let id = daemon
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "cached"])
+        .ok();
+
+    let again = docker_build(&daemon, dir.path(), &["-t", "cached"]).ok();
+    assert_eq!(
+        again.out().matches(" ---> Using cache").count(),
+        3,
+        "{again}"
+    );
+    assert!(!again.out().contains("Running in"), "{again}");
+
+    daemon.restart();
+    let restarted = docker_build(&daemon, dir.path(), &["-t", "cached"]).ok();
+    assert_eq!(
+        restarted.out().matches(" ---> Using cache").count(),
+        3,
+        "{restarted}"
+    );
+    let same = daemon
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "cached"])
+        .ok();
+    assert_eq!(same.out(), id.out());
+
+    std::fs::write(dir.path().join("data.txt"), "v2\n").unwrap();
+    let changed = docker_build(&daemon, dir.path(), &["-t", "cached"]).ok();
+    assert_eq!(
+        changed.out().matches(" ---> Using cache").count(),
+        1,
+        "{changed}"
+    );
+    assert!(changed.out().contains("v2"), "{changed}");
+
+    let nocache = docker_build(&daemon, dir.path(), &["--no-cache", "-t", "cached"]).ok();
+    assert!(!nocache.out().contains("Using cache"), "{nocache}");
+}
+
+#[test]
+fn multi_stage_builds_copy_between_stages_and_honour_the_target() {
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM busybox AS build\nRUN echo built > /artifact\n\
+        FROM busybox AS unused\nRUN echo never-run-this-stage\n\
+        FROM busybox AS final\nCOPY --from=build /artifact /artifact\nCMD [\"cat\", \"/artifact\"]\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    let out = docker_build(&daemon, dir.path(), &["-t", "multi"]).ok();
+    assert!(!out.out().contains("never-run-this-stage"), "{out}");
+    let run = daemon.docker(&["run", "--rm", "multi"]).ok();
+    assert_eq!(run.out(), "built\n");
+
+    let out = docker_build(&daemon, dir.path(), &["--target", "build", "-t", "first"]).ok();
+    assert!(!out.out().contains("final"), "{out}");
+    let run = daemon
+        .docker(&["run", "--rm", "first", "cat", "/artifact"])
+        .ok();
+    assert_eq!(run.out(), "built\n");
+}
+
+#[test]
+fn a_failing_run_and_a_syntax_error_are_dockers_errors() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[("Dockerfile", "FROM busybox\nRUN false\n")]);
+    let out = docker_build(&daemon, dir.path(), &["-t", "broken"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("The command '/bin/sh -c false' returned a non-zero code: 1"),
+        "{out}"
+    );
+    let images = daemon.docker(&["images", "-q", "broken"]).ok();
+    assert_eq!(images.out(), "", "nothing is tagged");
+    assert_eq!(daemon.container_ids(), Vec::<String>::new());
+
+    let dir = context(&[("Dockerfile", "FROM busybox\n\nRUNN echo\n")]);
+    let out = docker_build(&daemon, dir.path(), &[]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("line 3"), "{out}");
+    assert!(out.stderr.contains("unknown instruction"), "{out}");
+
+    let dir = context(&[("Dockerfile", "FROM busybox\nCOPY ../outside /x\n")]);
+    let out = docker_build(&daemon, dir.path(), &[]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("outside the build context"), "{out}");
+}
+
+#[test]
+fn network_none_gives_run_only_loopback() {
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM busybox\nRUN --network=none ls /sys/class/net > /interfaces\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    docker_build(&daemon, dir.path(), &["-t", "isolated"]).ok();
+    let run = daemon
+        .docker(&["run", "--rm", "isolated", "cat", "/interfaces"])
+        .ok();
+    assert_eq!(run.out(), "lo\n", "{run}");
+}
+
+#[test]
+fn build_prune_forgets_the_cache() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    docker_build(&daemon, dir.path(), &[]).ok();
+    let pruned = daemon.api("POST", "/build/prune", None);
+    assert_eq!(pruned.status, 200, "{pruned}");
+    assert!(
+        pruned.json()["CachesDeleted"].as_array().unwrap().len() >= 2,
+        "{pruned}"
+    );
+    let again = docker_build(&daemon, dir.path(), &[]).ok();
+    assert!(!again.out().contains("Using cache"), "{again}");
+}
+
+const PY_SCRIPT: &str = r#"
+import docker, io, sys, tarfile
+client = docker.from_env()
+image, logs = client.images.build(path=sys.argv[1], tag="pybuilt:latest", buildargs={"WHO": "py"})
+text = "".join(chunk.get("stream", "") for chunk in logs)
+assert "Successfully built" in text, text
+assert "pybuilt:latest" in image.tags, image.tags
+out = client.containers.run("pybuilt", remove=True)
+assert out == b"hello py\n", out
+try:
+    client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 3\n"))
+    raise SystemExit("a failing build did not raise")
+except docker.errors.BuildError as e:
+    assert "returned a non-zero code: 3" in str(e), str(e)
+print("ok")
+"#;
+
+#[test]
+fn docker_py_builds_with_build_args() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+    )]);
+    let mut python = Command::new("python3");
+    python
+        .arg("-c")
+        .arg(PY_SCRIPT)
+        .arg(dir.path())
+        .env("DOCKER_HOST", daemon.host())
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH");
+    let out = run_command(python, None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "ok\n", "{out}");
+}
