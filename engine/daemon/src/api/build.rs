@@ -199,18 +199,20 @@ fn registry_config(headers: &HeaderMap) -> Result<HashMap<String, Credentials>, 
         .collect())
 }
 
-fn status_of(kind: ErrorKind) -> StatusCode {
+/// The builder's kinds are a subset of the daemon's.
+fn kind_of(kind: ErrorKind) -> crate::error::ErrorKind {
+    use crate::error::ErrorKind as Daemon;
     match kind {
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
-        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::NotFound => Daemon::NotFound,
+        ErrorKind::InvalidArgument => Daemon::InvalidArgument,
+        ErrorKind::NotImplemented => Daemon::NotImplemented,
+        ErrorKind::Unavailable => Daemon::Unavailable,
+        ErrorKind::Internal => Daemon::Internal,
     }
 }
 
 fn build_error(err: &BuildError) -> ApiError {
-    ApiError::new(status_of(err.kind()), err.to_string())
+    ApiError::new(kind_of(err.kind()), err.to_string())
 }
 
 /// The build's messages, one JSON object a line, to the response body.
@@ -428,7 +430,7 @@ mod tests {
 
     #[test]
     fn what_berth_cannot_do_is_refused_clearly() {
-        let status = |q: &str| parse(q).err().map(|e| e.status);
+        let status = |q: &str| parse(q).err().map(|e| e.status());
         assert_eq!(status("memory=1000000"), Some(StatusCode::NOT_IMPLEMENTED));
         assert_eq!(status("version=2"), Some(StatusCode::NOT_IMPLEMENTED));
         assert_eq!(

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
+use crate::api::error::ApiError;
+use crate::engine::Engine;
+use crate::transfers::pull::{pull, PullRequest};
 use actix_rt::ArbiterHandle;
 use berth_builder::executor::{
     BaseImage, CommitSpec, ExecError, Executor, Progress, RunOutcome, RunSpec,
@@ -19,11 +22,6 @@ use berth_builder::executor::{
 use berth_builder::ErrorKind;
 use berth_distribution::Credentials;
 use berth_images::reference::Reference;
-use hyper::StatusCode;
-
-use crate::api::error::ApiError;
-use crate::distribution::pull::{pull, PullRequest};
-use crate::engine::Engine;
 
 /// What one build's executor works with.
 pub struct DaemonExecutor {
@@ -40,11 +38,13 @@ pub struct DaemonExecutor {
 
 /// How an API error of the container path is reported to the builder.
 pub fn from_api(err: ApiError) -> ExecError {
-    let kind = match err.status {
-        StatusCode::NOT_FOUND => ErrorKind::NotFound,
-        StatusCode::BAD_REQUEST | StatusCode::CONFLICT => ErrorKind::InvalidArgument,
-        StatusCode::NOT_IMPLEMENTED => ErrorKind::NotImplemented,
-        _ => ErrorKind::Internal,
+    use crate::error::ErrorKind as Daemon;
+    let kind = match err.kind {
+        Daemon::NotFound => ErrorKind::NotFound,
+        Daemon::InvalidArgument | Daemon::Conflict => ErrorKind::InvalidArgument,
+        Daemon::NotImplemented => ErrorKind::NotImplemented,
+        Daemon::Unavailable | Daemon::Unauthorized | Daemon::Forbidden => ErrorKind::Unavailable,
+        Daemon::NotModified | Daemon::Internal => ErrorKind::Internal,
     };
     ExecError::new(kind, err.message)
 }
@@ -110,8 +110,8 @@ impl DaemonExecutor {
         };
         self.on_actors(move || async move {
             // The pull's progress messages are not part of a build's stream.
-            let (progress, _rx) = crate::distribution::progress::Progress::channel();
-            pull(&engine.distribution, &engine.images, request, &progress)
+            let (progress, _rx) = crate::transfers::progress::Progress::channel();
+            pull(&engine.transfers, &engine.images, request, &progress)
                 .await
                 .map_err(|e| e.to_string())
         })?

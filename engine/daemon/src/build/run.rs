@@ -10,7 +10,7 @@ use berth_builder::ErrorKind;
 use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 
 use super::{digest, from_api, from_images, step, DaemonExecutor};
-use crate::api::containers::{create_container, find};
+use crate::api::containers::find;
 use crate::api::error::ApiError;
 use crate::container::actor::{Attach, Kill, Remove, Start, Wait, WaitCondition};
 use crate::container::record::ContainerDir;
@@ -153,7 +153,8 @@ async fn drive_inner(
     body: ContainerCreateBody,
     tx: &Sender<Event>,
 ) -> Result<(), ApiError> {
-    let id = create_container(engine, body, None).await?;
+    let containers = engine.config.containers_dir();
+    let id = crate::container::creation::create(&engine.services, &containers, body, None).await?;
     let _ = tx.send(Event::Started(id.clone()));
     let (_, addr) = find(engine, &id).await?;
     let attachment = addr
@@ -213,7 +214,8 @@ fn remove(exec: &DaemonExecutor, id: String) {
         let (_, addr) = find(&engine, &id).await?;
         let done = addr.send(Remove { force: true }).await??;
         done.await
-            .unwrap_or_else(|_| Err(ApiError::internal("the container's removal was dropped")))
+            .map_err(|_| ApiError::internal("the container's removal was dropped"))?
+            .map_err(ApiError::from)
     });
     match removed {
         Ok(Ok(())) => {}
