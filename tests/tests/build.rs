@@ -252,3 +252,132 @@ fn docker_py_builds_with_build_args() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.stdout, "ok\n", "{out}");
 }
+
+#[test]
+fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM busybox\n\
+        RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /count\n\
+        RUN --mount=type=bind,source=input.txt,target=/input.txt cp /input.txt /copied\n\
+        RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && grep -q ' /scratch tmpfs' /proc/mounts\n\
+        RUN <<EOF\n\
+        echo from a heredoc > /heredoc\n\
+        EOF\n\
+        COPY <<EOF /etc/motd\n\
+        built by berth\n\
+        EOF\n";
+    let dir = context(&[("Dockerfile", dockerfile), ("input.txt", "bound\n")]);
+    docker_build(&daemon, dir.path(), &["-t", "mounts"]).ok();
+    let cat = |file: &str| {
+        daemon
+            .docker(&["run", "--rm", "mounts", "cat", file])
+            .ok()
+            .out()
+            .to_string()
+    };
+    assert_eq!(cat("/count").trim(), "1");
+    assert_eq!(cat("/copied"), "bound");
+    assert_eq!(cat("/heredoc"), "from a heredoc");
+    assert_eq!(cat("/etc/motd"), "built by berth");
+    let ls = daemon
+        .docker(&["run", "--rm", "mounts", "ls", "/scratch"])
+        .ok();
+    assert_eq!(ls.out(), "", "the tmpfs's files are not in the image: {ls}");
+
+    // The cache mount keeps its files between builds, even uncached ones.
+    docker_build(&daemon, dir.path(), &["--no-cache", "-t", "mounts"]).ok();
+    assert_eq!(cat("/count").trim(), "2");
+}
+
+#[test]
+fn every_instruction_reaches_the_image_config() {
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM busybox AS base\n\
+        ARG VERSION=1.0\n\
+        ENV APP_VERSION=${VERSION} APP_HOME=/srv\n\
+        SHELL [\"/bin/sh\", \"-ec\"]\n\
+        WORKDIR $APP_HOME\n\
+        ADD archive.tar /srv/unpacked/\n\
+        COPY --chown=65534:65534 --chmod=600 secret.txt ./\n\
+        RUN test \"$(stat -c '%u %a' /srv/secret.txt)\" = '65534 600' && cat unpacked/inner.txt\n\
+        VOLUME /data\n\
+        STOPSIGNAL SIGINT\n\
+        ENTRYPOINT [\"/bin/echo\"]\n\
+        CMD [\"$APP_VERSION\"]\n";
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(6);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "inner.txt", &b"inner\n"[..])
+        .unwrap();
+    let dir = context(&[("Dockerfile", dockerfile), ("secret.txt", "s3cret\n")]);
+    std::fs::write(dir.path().join("archive.tar"), tar.into_inner().unwrap()).unwrap();
+    let out = docker_build(
+        &daemon,
+        dir.path(),
+        &[
+            "--build-arg",
+            "VERSION=2.5",
+            "--label",
+            "built.by=test",
+            "-t",
+            "every",
+        ],
+    )
+    .ok();
+    assert!(out.out().contains("inner"), "{out}");
+    let inspect = daemon.docker(&["image", "inspect", "every"]).ok();
+    let image: serde_json::Value = serde_json::from_str(inspect.out()).unwrap();
+    let config = &image[0]["Config"];
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/bin/echo"]),
+        "{config}"
+    );
+    assert_eq!(
+        config["Cmd"],
+        serde_json::json!(["$APP_VERSION"]),
+        "{config}"
+    );
+    assert_eq!(config["WorkingDir"], "/srv", "{config}");
+    assert_eq!(config["StopSignal"], "SIGINT", "{config}");
+    assert!(config["Volumes"].get("/data").is_some(), "{config}");
+    assert_eq!(config["Labels"]["built.by"], "test", "{config}");
+    let env = config["Env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e == "APP_VERSION=2.5"), "{config}");
+    let run = daemon.docker(&["run", "--rm", "every", "hello"]).ok();
+    assert_eq!(run.out(), "hello");
+    let history = history(&daemon, "every");
+    assert!(
+        history
+            .iter()
+            .any(|h| h == "/bin/sh -ec #(nop)  STOPSIGNAL SIGINT"),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("|1 VERSION=2.5 /bin/sh -ec test")),
+        "{history:?}"
+    );
+}
+
+#[test]
+fn dockerignore_is_applied_by_the_client() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY . /ctx/\nRUN ls /ctx > /listing\n",
+        ),
+        (".dockerignore", "ignored.txt\n"),
+        ("kept.txt", "k"),
+        ("ignored.txt", "i"),
+    ]);
+    docker_build(&daemon, dir.path(), &["-t", "ignoring"]).ok();
+    let listing = daemon
+        .docker(&["run", "--rm", "ignoring", "cat", "/listing"])
+        .ok();
+    assert!(listing.out().contains("kept.txt"), "{listing}");
+    assert!(!listing.out().contains("ignored.txt"), "{listing}");
+}

@@ -54,6 +54,12 @@ pub enum BuildError {
     RunFailed { command: String, code: i64 },
     #[error("Dockerfile line {line}: {message}")]
     Unsupported { line: usize, message: String },
+    #[error("Dockerfile line {line}: {source}")]
+    Mount {
+        line: usize,
+        #[source]
+        source: crate::mounts::MountError,
+    },
     #[error("Dockerfile line {line}: {message}")]
     Invalid { line: usize, message: String },
     #[error("the build was cancelled")]
@@ -79,6 +85,7 @@ impl BuildError {
             BuildError::Exec(e) => e.kind(),
             BuildError::RunFailed { .. } => ErrorKind::InvalidArgument,
             BuildError::Unsupported { .. } => ErrorKind::NotImplemented,
+            BuildError::Mount { source, .. } => source.kind(),
             BuildError::Cancelled => ErrorKind::Unavailable,
             BuildError::Scratch { .. } => ErrorKind::Internal,
         }

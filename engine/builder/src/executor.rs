@@ -64,6 +64,8 @@ pub struct RunSpec {
     pub user: String,
     pub working_dir: String,
     pub network: Network,
+    /// `--mount`s, sources resolved.
+    pub mounts: Vec<crate::mounts::RunMount>,
     /// What the committed image records.
     pub commit: CommitSpec,
 }

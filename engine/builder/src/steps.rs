@@ -9,6 +9,7 @@ use crate::context::{self, Context};
 use crate::copy::{self, Attributes, Input};
 use crate::dockerfile::{CommandForm, CopySource, CopySpec, Heredoc, Instruction, Located};
 use crate::executor::{CommitSpec, ExecError, Network, Progress, RunOutcome, RunSpec};
+use crate::mounts::{self, MountSpec, RunMount};
 use crate::subst;
 use crate::ErrorKind;
 
@@ -25,7 +26,9 @@ pub(crate) fn run_step(
             flags,
             command,
             heredocs,
-        } => run(shared, state, line, flags, command, heredocs, progress),
+        } => run(
+            shared, stage, state, line, flags, command, heredocs, progress,
+        ),
         Instruction::Copy(spec) => copy_step(shared, stage, state, line, spec, "COPY", progress),
         Instruction::Add(spec) => copy_step(shared, stage, state, line, spec, "ADD", progress),
         other => {
@@ -150,8 +153,10 @@ fn network_flag(line: usize, value: Option<&str>) -> Result<Network, BuildError>
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     shared: &Shared<'_>,
+    stage: usize,
     state: &mut StageState,
     line: usize,
     flags: &[(String, Option<String>)],
@@ -160,10 +165,15 @@ fn run(
     progress: &dyn Progress,
 ) -> Result<(), BuildError> {
     let mut network = shared.options.network;
+    let mut mount_specs = Vec::new();
     for (name, value) in flags {
         match name.as_str() {
             "network" => network = network_flag(line, value.as_deref())?,
-            "mount" | "security" => {
+            "mount" => mount_specs.push(
+                mounts::parse(value.as_deref().unwrap_or_default())
+                    .map_err(|source| BuildError::Mount { line, source })?,
+            ),
+            "security" => {
                 return Err(BuildError::Unsupported {
                     line,
                     message: format!("RUN --{name}: not supported by berth yet"),
@@ -203,16 +213,28 @@ fn run(
     for (name, value) in shared.options.build_args.undeclared_proxies(&state.args) {
         env.push(format!("{name}={value}"));
     }
+    // Held until the step ends: copies that bind mounts show.
+    let mut holding = Vec::new();
+    let (mounts, mounts_key) = resolve_mounts(
+        shared,
+        stage,
+        state,
+        line,
+        &mount_specs,
+        &mut holding,
+        progress,
+    )?;
     let run = RunSpec {
         argv: argv.clone(),
         env,
         user: state.config.user().clone().unwrap_or_default(),
         working_dir: state.config.working_dir().clone().unwrap_or_default(),
         network,
+        mounts,
         commit: spec,
     };
     let parent = state.image.clone();
-    let extra = format!("network={network:?}");
+    let extra = format!("network={network:?} mounts={mounts_key}");
     let key = StepKey {
         parent: parent.as_deref(),
         created_by: &run.commit.created_by,
@@ -470,4 +492,121 @@ fn take_out(
         }
     }
     Ok(inputs)
+}
+
+/// The RUN's mounts with their sources, and what of them decides the step's result (a
+/// bind's content; a cache's or a tmpfs's only its place).
+fn resolve_mounts(
+    shared: &Shared<'_>,
+    stage: usize,
+    state: &StageState,
+    line: usize,
+    specs: &[MountSpec],
+    holding: &mut Vec<tempfile::TempDir>,
+    progress: &dyn Progress,
+) -> Result<(Vec<RunMount>, String), BuildError> {
+    let escape = shared.dockerfile.escape;
+    let word = |w: &str| {
+        subst::process_word(w, &state.vars(), escape)
+            .map_err(|source| BuildError::Subst { line, source })
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut resolved = Vec::new();
+    for spec in specs {
+        hasher.update(format!("{spec:?}").as_bytes());
+        resolved.push(match spec {
+            MountSpec::Cache {
+                target,
+                id,
+                sharing,
+                readonly,
+                uid,
+                gid,
+                mode,
+            } => RunMount::Cache {
+                id: id.clone(),
+                target: target.clone(),
+                sharing: *sharing,
+                readonly: *readonly,
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+            },
+            MountSpec::Tmpfs { target, size } => RunMount::Tmpfs {
+                target: target.clone(),
+                options: size
+                    .as_ref()
+                    .map(|s| format!("size={s}"))
+                    .unwrap_or_default(),
+            },
+            MountSpec::Bind {
+                target,
+                source,
+                from,
+                readonly,
+            } => {
+                let source = word(source)?;
+                let pattern = if source.is_empty() {
+                    ".".to_string()
+                } else {
+                    source
+                };
+                let held = scratch_dir(shared)?;
+                let copy = held.path().join("source");
+                let what = "RUN --mount";
+                let path = match from.as_deref().map(word).transpose()? {
+                    None => {
+                        let found = shared
+                            .builder
+                            .context
+                            .sources(&pattern)
+                            .map_err(|source| BuildError::Context { what, source })?;
+                        let path = found[0].path.clone();
+                        context::hash_tree(&mut hasher, &path)
+                            .map_err(|source| BuildError::Context { what, source })?;
+                        if *readonly {
+                            path
+                        } else {
+                            // Writes go to a copy: the context stays as the client sent it.
+                            copy::copy_out(&path, &copy)
+                                .map_err(|source| BuildError::Copy { what, source })?;
+                            copy.clone()
+                        }
+                    }
+                    Some(reference) => {
+                        let image = match shared.stage_image(stage, &reference) {
+                            Some(image) => image,
+                            None => Some(
+                                shared
+                                    .builder
+                                    .executor
+                                    .base_image(&reference, false, progress)?
+                                    .id,
+                            ),
+                        };
+                        hasher.update(format!("{image:?}").as_bytes());
+                        with_rootfs(shared, image.as_deref(), |root| {
+                            let root = root.ok_or_else(|| BuildError::Context {
+                                what,
+                                source: context::ContextError::NotFound(pattern.clone()),
+                            })?;
+                            let found = Context::rootfs(root)
+                                .sources(&pattern)
+                                .map_err(|source| BuildError::Context { what, source })?;
+                            copy::copy_out(&found[0].path, &copy)
+                                .map_err(|source| BuildError::Copy { what, source })
+                        })?;
+                        copy.clone()
+                    }
+                };
+                holding.push(held);
+                RunMount::Bind {
+                    source: path,
+                    target: target.clone(),
+                    readonly: *readonly,
+                }
+            }
+        });
+    }
+    Ok((resolved, hasher.finalize().to_hex().to_string()))
 }

@@ -378,8 +378,12 @@ fn bad_input_is_a_clear_error() {
     );
     let e = err("FROM nothing-here\n");
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    let e = err("FROM busybox\nRUN --mount=type=cache,target=/c true\n");
+    let e = err("FROM busybox\nRUN --mount=type=secret,id=t true\n");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "no target: {e}");
+    let e = err("FROM busybox\nRUN --mount=type=secret,id=t,target=/t true\n");
     assert_eq!(e.kind(), ErrorKind::NotImplemented);
+    let e = err("FROM busybox\nRUN --mount=type=bind,source=../x,target=/x true\n");
+    assert!(e.to_string().contains("outside the build context"), "{e}");
     let e = err("FROM busybox\nADD http://example.invalid/x /x\n");
     assert!(e.to_string().contains("cannot be fetched"), "{e}");
     let e = err("FROM busybox\nBOGUS x\n");
@@ -422,4 +426,48 @@ fn labels_of_the_request_are_a_last_step() {
     );
     let config = &env.fake.images.lock().unwrap()[&image].0;
     assert_eq!(config.labels().clone().unwrap()["org.example"], "yes");
+}
+
+#[test]
+fn run_mounts_reach_the_executor_and_a_bound_file_decides_the_cache() {
+    use berth_builder::mounts::{RunMount, Sharing};
+    let env = Env::new();
+    let dockerfile = "FROM busybox\nRUN --mount=type=cache,target=/var/cache/apk,id=apk --mount=type=bind,source=app.txt,target=/app.txt --mount=type=tmpfs,target=/tmp,size=1m use\n";
+    env.build(dockerfile, |_| {}).0.unwrap();
+    let mounts = env.fake.runs.lock().unwrap()[0].mounts.clone();
+    assert_eq!(
+        mounts[0],
+        RunMount::Cache {
+            id: "apk".into(),
+            target: "/var/cache/apk".into(),
+            sharing: Sharing::Shared,
+            readonly: false,
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        }
+    );
+    assert_eq!(
+        mounts[1],
+        RunMount::Bind {
+            source: env.dir.path().join("ctx/app.txt"),
+            target: "/app.txt".into(),
+            readonly: true,
+        }
+    );
+    assert_eq!(
+        mounts[2],
+        RunMount::Tmpfs {
+            target: "/tmp".into(),
+            options: "size=1m".into(),
+        }
+    );
+    let (_, out) = env.build(dockerfile, |_| {});
+    assert!(out.contains("Using cache"), "{out}");
+    std::fs::write(env.dir.path().join("ctx/app.txt"), "changed").unwrap();
+    let (_, out) = env.build(dockerfile, |_| {});
+    assert!(
+        !out.contains("Using cache"),
+        "the bound file changed: {out}"
+    );
 }

@@ -5,7 +5,13 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use berth_builder::executor::{ExecError, Network, Progress, RunOutcome, RunSpec};
+use berth_builder::mounts::{RunMount, Sharing};
 use berth_builder::ErrorKind;
 use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 
@@ -40,6 +46,13 @@ pub(super) fn run(
             "RUN needs an image to run in: FROM scratch has no files, no shell to run",
         ));
     };
+    // Cache mounts shared as `locked` are held until the step ends.
+    let locks = cache_locks(&spec.mounts);
+    let _held: Vec<_> = locks
+        .iter()
+        .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()))
+        .collect();
+    let (binds, tmpfs) = host_mounts(exec, &spec.mounts)?;
     let network_mode = match spec.network {
         Network::None => Some("none".to_string()),
         Network::Host => Some("host".to_string()),
@@ -57,6 +70,8 @@ pub(super) fn run(
         attach_stderr: Some(true),
         host_config: Some(HostConfig {
             network_mode,
+            binds: (!binds.is_empty()).then_some(binds),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
             ..Default::default()
         }),
         ..Default::default()
@@ -221,5 +236,115 @@ fn remove(exec: &DaemonExecutor, id: String) {
         Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::warn!("removing a build step's container: {}", err.message),
         Err(err) => tracing::warn!("removing a build step's container: {err}"),
+    }
+}
+
+/// One lock per cache mount ID, for `sharing=locked`.
+fn cache_locks(mounts: &[RunMount]) -> Vec<Arc<Mutex<()>>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    let table = LOCKS.get_or_init(Default::default);
+    let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ids: Vec<&str> = mounts
+        .iter()
+        .filter_map(|m| match m {
+            RunMount::Cache {
+                id,
+                sharing: Sharing::Locked,
+                ..
+            } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Always taken in one order, so two steps never wait on each other.
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| table.entry(id.to_string()).or_default().clone())
+        .collect()
+}
+
+/// Where the cache mount `id` lives: `<data-root>/builder/cache-mounts/<sha256 of id>`,
+/// kept between builds and daemon runs.
+fn cache_dir(exec: &DaemonExecutor, id: &str) -> PathBuf {
+    use sha2::Digest as _;
+    let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+    exec.engine
+        .config
+        .data_root
+        .join("builder/cache-mounts")
+        .join(name)
+}
+
+/// The RUN's mounts as a container's `Binds` and `Tmpfs`.
+fn host_mounts(
+    exec: &DaemonExecutor,
+    mounts: &[RunMount],
+) -> Result<(Vec<String>, HashMap<String, String>), ExecError> {
+    let mut binds = Vec::new();
+    let mut tmpfs = HashMap::new();
+    for mount in mounts {
+        match mount {
+            RunMount::Cache {
+                id,
+                target,
+                readonly,
+                uid,
+                gid,
+                mode,
+                ..
+            } => {
+                let dir = cache_dir(exec, id);
+                if !dir.exists() {
+                    prepare_cache_dir(&dir, *uid, *gid, *mode)?;
+                }
+                binds.push(bind(&dir, target, *readonly));
+            }
+            RunMount::Tmpfs { target, options } => {
+                tmpfs.insert(target.clone(), options.clone());
+            }
+            RunMount::Bind {
+                source,
+                target,
+                readonly,
+            } => binds.push(bind(source, target, *readonly)),
+        }
+    }
+    Ok((binds, tmpfs))
+}
+
+fn bind(source: &std::path::Path, target: &str, readonly: bool) -> String {
+    let mode = if readonly { ":ro" } else { "" };
+    format!("{}:{target}{mode}", source.display())
+}
+
+/// A new cache directory, made whole under a temporary name and renamed into place.
+fn prepare_cache_dir(
+    dir: &std::path::Path,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+) -> Result<(), ExecError> {
+    let io = |op: &str, e: std::io::Error| {
+        ExecError::new(ErrorKind::Internal, format!("{op} {}: {e}", dir.display()))
+    };
+    let parent = dir.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(|e| io("creating", e))?;
+    let fresh = tempfile::Builder::new()
+        .prefix(".new-")
+        .tempdir_in(parent)
+        .map_err(|e| io("creating a directory next to", e))?
+        .keep();
+    std::os::unix::fs::chown(&fresh, Some(uid), Some(gid))
+        .map_err(|e| io("changing the owner of", e))?;
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("changing the mode of", e))?;
+    match std::fs::rename(&fresh, dir) {
+        Ok(()) => Ok(()),
+        // Another step made it meanwhile.
+        Err(_) if dir.is_dir() => {
+            let _ = std::fs::remove_dir(&fresh);
+            Ok(())
+        }
+        Err(e) => Err(io("renaming a new cache directory to", e)),
     }
 }
