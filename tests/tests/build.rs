@@ -381,3 +381,22 @@ fn dockerignore_is_applied_by_the_client() {
     assert!(listing.out().contains("kept.txt"), "{listing}");
     assert!(!listing.out().contains("ignored.txt"), "{listing}");
 }
+
+#[test]
+fn intermediate_images_are_listed_with_all_only() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo a > /a\nENV X=1\nRUN echo b > /b\n",
+    )]);
+    docker_build(&daemon, dir.path(), &["-t", "layered"]).ok();
+    let listed = daemon
+        .docker(&["images", "--format", "{{.Repository}}"])
+        .ok();
+    assert_eq!(listed.lines().len(), 2, "busybox and layered: {listed}");
+    let all = daemon
+        .docker(&["images", "-a", "--format", "{{.Repository}}"])
+        .ok();
+    // The images of the first RUN and of the ENV; the last step's is `layered`.
+    assert_eq!(all.lines().len(), 4, "with the two earlier steps: {all}");
+}

@@ -89,6 +89,13 @@ impl Cache {
         })
     }
 
+    /// The records under `root`, without creating it (a reader's view).
+    pub fn at(root: &Path) -> Cache {
+        Cache {
+            root: root.to_path_buf(),
+        }
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(format!("{key}.json"))
     }

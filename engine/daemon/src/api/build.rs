@@ -391,6 +391,28 @@ fn body(first: Option<Bytes>, rx: mpsc::UnboundedReceiver<Bytes>) -> Body {
     StreamBody::new(stream).boxed_unsync()
 }
 
+/// Each built image's parent (the image of the step before), as the build cache records it.
+pub fn image_parents(engine: &Engine) -> HashMap<String, String> {
+    Cache::at(&builder_root(engine).join("cache")).parents()
+}
+
+/// The untagged images of `images` that another of them was built on: a build's steps.
+pub fn intermediates(
+    parents: &HashMap<String, String>,
+    images: &[berth_images::ImageRecord],
+) -> std::collections::HashSet<String> {
+    let with_children: std::collections::HashSet<&String> = images
+        .iter()
+        .filter_map(|image| parents.get(&image.id.to_string()))
+        .collect();
+    images
+        .iter()
+        .filter(|image| image.repo_tags.is_empty())
+        .map(|image| image.id.to_string())
+        .filter(|id| with_children.contains(id))
+        .collect()
+}
+
 /// `POST /build/prune`: forgets every cached step (their images stay until pruned).
 pub async fn prune(engine: &Engine) -> ApiResult {
     let root = builder_root(engine).join("cache");
