@@ -400,3 +400,41 @@ fn intermediate_images_are_listed_with_all_only() {
     // The images of the first RUN and of the ENV; the last step's is `layered`.
     assert_eq!(all.lines().len(), 4, "with the two earlier steps: {all}");
 }
+
+#[test]
+fn a_client_going_away_kills_the_running_step_and_tags_nothing() {
+    use std::io::{Read, Write};
+    let daemon = Daemon::with_busybox();
+    let mut tar = tar::Builder::new(Vec::new());
+    // The step line shows `st""arted`; only the output says "started".
+    let dockerfile = b"FROM busybox\nRUN echo st\"\"arted && sleep 60\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "Dockerfile", &dockerfile[..]).unwrap();
+    let body = tar.into_inner().unwrap();
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    write!(
+        stream,
+        "POST /v1.47/build?t=cancelled HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("started") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the build ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(daemon.container_ids().len(), 1, "the step's container runs");
+    drop(stream);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon.container_ids().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the step's container is still there");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let images = daemon.docker(&["images", "-q", "cancelled"]).ok();
+    assert_eq!(images.out(), "", "nothing is tagged");
+}
