@@ -438,3 +438,28 @@ fn a_client_going_away_kills_the_running_step_and_tags_nothing() {
     let images = daemon.docker(&["images", "-q", "cancelled"]).ok();
     assert_eq!(images.out(), "", "nothing is tagged");
 }
+
+#[test]
+fn a_build_killed_with_the_daemon_leaves_nothing_half_made() {
+    let mut daemon = Daemon::with_busybox();
+    let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x && sleep 60\n")]);
+    let mut cmd = daemon.docker_command(&["build", "-t", "interrupted"]);
+    cmd.arg(dir.path()).env("DOCKER_BUILDKIT", "0");
+    let client = berth_tests::Background::spawn(cmd, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while daemon.container_ids().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the RUN step never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    daemon.kill9();
+    drop(client);
+    daemon.restart();
+    let images = daemon.docker(&["images", "-q", "interrupted"]).ok();
+    assert_eq!(images.out(), "", "nothing is tagged");
+    // The next build completes, the interrupted step runs again.
+    std::fs::write(dir.path().join("Dockerfile"), "FROM busybox\nRUN echo x > /x\n").unwrap();
+    let out = docker_build(&daemon, dir.path(), &["-t", "interrupted"]).ok();
+    assert!(!out.out().contains("Using cache"), "{out}");
+    let run = daemon.docker(&["run", "--rm", "interrupted", "cat", "/x"]).ok();
+    assert_eq!(run.out(), "x");
+}
