@@ -18,6 +18,8 @@ use oci_spec::image::Config;
 /// its layer.
 struct Fake {
     root: PathBuf,
+    /// RUN steps whose command starts with `meet` wait here for one another.
+    meeting: std::sync::Barrier,
     images: Mutex<HashMap<String, (Config, Vec<String>)>>,
     runs: Mutex<Vec<RunSpec>>,
     tags: Mutex<Vec<(String, String)>>,
@@ -40,6 +42,7 @@ impl Fake {
     fn new(root: &Path) -> Fake {
         let fake = Fake {
             root: root.to_path_buf(),
+            meeting: std::sync::Barrier::new(2),
             images: Mutex::new(HashMap::new()),
             runs: Mutex::new(Vec::new()),
             tags: Mutex::new(Vec::new()),
@@ -124,6 +127,11 @@ impl Executor for Fake {
         started("c0ffee0000000000");
         self.runs.lock().unwrap().push(spec.clone());
         let script = spec.argv.last().cloned().unwrap_or_default();
+        if script.starts_with("meet") {
+            // Two stages' steps meet here: a build running them one after the other
+            // would wait forever, so the test's thread gives up on it.
+            self.meeting.wait();
+        }
         progress.output(format!("ran {script}\n").as_bytes());
         if let Some(code) = script.strip_prefix("exit ") {
             return Ok(RunOutcome::Failed {
@@ -470,4 +478,20 @@ fn run_mounts_reach_the_executor_and_a_bound_file_decides_the_cache() {
         !out.contains("Using cache"),
         "the bound file changed: {out}"
     );
+}
+
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    let env = std::sync::Arc::new(Env::new());
+    let dockerfile = "FROM busybox AS a\nRUN meet a\nFROM busybox AS b\nRUN meet b\n\
+        FROM busybox\nCOPY --from=a /ran /a\nCOPY --from=b /ran /b\n";
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shared = env.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(shared.build(dockerfile, |_| {}).0.map_err(|e| e.to_string()));
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the stages ran one after the other: their steps never met");
+    result.unwrap();
 }
