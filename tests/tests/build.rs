@@ -411,7 +411,8 @@ fn a_client_going_away_kills_the_running_step_and_tags_nothing() {
     let mut header = tar::Header::new_gnu();
     header.set_size(dockerfile.len() as u64);
     header.set_mode(0o644);
-    tar.append_data(&mut header, "Dockerfile", &dockerfile[..]).unwrap();
+    tar.append_data(&mut header, "Dockerfile", &dockerfile[..])
+        .unwrap();
     let body = tar.into_inner().unwrap();
     let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
     write!(
@@ -425,14 +426,21 @@ fn a_client_going_away_kills_the_running_step_and_tags_nothing() {
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains("started") {
         let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "the build ended early: {}", String::from_utf8_lossy(&seen));
+        assert!(
+            n > 0,
+            "the build ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
         seen.extend_from_slice(&buf[..n]);
     }
     assert_eq!(daemon.container_ids().len(), 1, "the step's container runs");
     drop(stream);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !daemon.container_ids().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the step's container is still there");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step's container is still there"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let images = daemon.docker(&["images", "-q", "cancelled"]).ok();
@@ -448,7 +456,10 @@ fn a_build_killed_with_the_daemon_leaves_nothing_half_made() {
     let client = berth_tests::Background::spawn(cmd, None);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while daemon.container_ids().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the RUN step never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN step never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     daemon.kill9();
@@ -457,9 +468,49 @@ fn a_build_killed_with_the_daemon_leaves_nothing_half_made() {
     let images = daemon.docker(&["images", "-q", "interrupted"]).ok();
     assert_eq!(images.out(), "", "nothing is tagged");
     // The next build completes, the interrupted step runs again.
-    std::fs::write(dir.path().join("Dockerfile"), "FROM busybox\nRUN echo x > /x\n").unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo x > /x\n",
+    )
+    .unwrap();
     let out = docker_build(&daemon, dir.path(), &["-t", "interrupted"]).ok();
     assert!(!out.out().contains("Using cache"), "{out}");
-    let run = daemon.docker(&["run", "--rm", "interrupted", "cat", "/x"]).ok();
+    let run = daemon
+        .docker(&["run", "--rm", "interrupted", "cat", "/x"])
+        .ok();
     assert_eq!(run.out(), "x");
+}
+
+#[test]
+fn quiet_builds_print_the_id_and_iidfile_gets_it() {
+    let daemon = Daemon::with_busybox();
+    let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo noisy\n")]);
+    let iidfile = dir.path().join("iid");
+    let iid = iidfile.to_str().unwrap();
+    let out = docker_build(
+        &daemon,
+        dir.path(),
+        &["-q", "--iidfile", iid, "-t", "quiet"],
+    )
+    .ok();
+    assert!(out.out().starts_with("sha256:"), "{out}");
+    assert!(!out.out().contains("noisy"), "{out}");
+    let id = daemon
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "quiet"])
+        .ok();
+    assert_eq!(out.out(), id.out());
+    // With -q the CLI writes what the stream said, newline included, as with Docker.
+    assert_eq!(std::fs::read_to_string(&iidfile).unwrap().trim(), id.out());
+    let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo loud\n")]);
+    let iidfile = dir.path().join("iid");
+    let iid = iidfile.to_str().unwrap();
+    docker_build(&daemon, dir.path(), &["--iidfile", iid, "-t", "loud"]).ok();
+    let id = daemon
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "loud"])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(&iidfile).unwrap(),
+        id.out(),
+        "from the aux ID"
+    );
 }

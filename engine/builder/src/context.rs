@@ -15,6 +15,8 @@ use crate::ErrorKind;
 pub enum ContextError {
     #[error("the build context is not a valid tar archive: {0}")]
     Archive(String),
+    #[error("{0}-compressed build contexts: not supported by berth yet (send a plain, gzip or zstd tar)")]
+    Compression(&'static str),
     #[error("forbidden path outside the build context: {0}")]
     Outside(String),
     #[error("file not found in build context or excluded by .dockerignore: stat {0}: file does not exist")]
@@ -37,6 +39,7 @@ impl ContextError {
         match self {
             ContextError::Io { .. } => ErrorKind::Internal,
             ContextError::NotFound(_) | ContextError::NoDockerfile(_) => ErrorKind::NotFound,
+            ContextError::Compression(_) => ErrorKind::NotImplemented,
             _ => ErrorKind::InvalidArgument,
         }
     }
@@ -81,8 +84,12 @@ impl Context {
     /// Extracts the (possibly gzip- or zstd-compressed) tar `reader` into the existing
     /// empty directory `root`.
     pub fn extract(reader: impl Read, root: &Path) -> Result<Context, ContextError> {
-        let (_, tar) = fsdriver::compression::decompress(reader)
-            .map_err(|e| ContextError::Archive(e.to_string()))?;
+        let (_, tar) = fsdriver::compression::decompress(reader).map_err(|e| match e {
+            fsdriver::compression::CompressionError::Unsupported(name) => {
+                ContextError::Compression(name)
+            }
+            e => ContextError::Archive(e.to_string()),
+        })?;
         fsdriver::extract::extract(tar, root, &fsdriver::extract::ExtractLimits::default())
             .map_err(|e| match e.kind() {
                 fsdriver::ErrorKind::Internal => ContextError::Io {
@@ -403,7 +410,13 @@ mod tests {
             ctx.dockerfile("nope").unwrap_err(),
             ContextError::NoDockerfile(_)
         ));
-        let garbage = Context::extract(&b"\xfd7zXZ\0rest"[..], dir.path()).unwrap_err();
+        let xz = Context::extract(&b"\xfd7zXZ\0rest"[..], dir.path()).unwrap_err();
+        assert_eq!(xz.kind(), ErrorKind::NotImplemented, "{xz}");
+        assert!(
+            xz.to_string().starts_with("xz-compressed build contexts"),
+            "{xz}"
+        );
+        let garbage = Context::extract(&[7u8; 1024][..], dir.path()).unwrap_err();
         assert!(matches!(garbage, ContextError::Archive(_)), "{garbage}");
     }
 

@@ -488,7 +488,12 @@ fn independent_stages_run_at_the_same_time() {
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = env.clone();
     std::thread::spawn(move || {
-        let _ = tx.send(shared.build(dockerfile, |_| {}).0.map_err(|e| e.to_string()));
+        let _ = tx.send(
+            shared
+                .build(dockerfile, |_| {})
+                .0
+                .map_err(|e| e.to_string()),
+        );
     });
     let result = rx
         .recv_timeout(std::time::Duration::from_secs(20))
