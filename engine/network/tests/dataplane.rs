@@ -600,3 +600,49 @@ fn endpoints_past_the_bridge_port_limit_are_routed_and_behave_the_same() {
     assert!(gone_soon(&e2.host_interface));
     nets.remove("other").unwrap();
 }
+
+#[test]
+fn a_published_udp_port_answers_on_loopback() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    let fx = Fixture::new("e", 60);
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    let ns = nets.create_sandbox("u1").unwrap();
+    nets.connect("u1", &ns, "bridge", EndpointRequest::default())
+        .unwrap();
+    let server = in_netns(&ns, || std::net::UdpSocket::bind("0.0.0.0:53").unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            let _ = server.send_to(&buf[..n], from);
+        }
+    });
+    let port = nets
+        .publish(
+            "u1",
+            &[PortRequest {
+                host_ip: Some(Ipv4Addr::LOCALHOST.into()),
+                host_port: 0,
+                host_port_end: 0,
+                container_port: 53,
+                proto: Protocol::Udp,
+            }],
+        )
+        .unwrap()[0]
+        .host_port;
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    // datagrams can be lost: a few tries, each bounded
+    let answered = (0..5).any(|_| {
+        client.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+        matches!(client.recv_from(&mut buf), Ok((4, _)))
+    });
+    assert!(answered, "no answer through 127.0.0.1:{port}/udp");
+    assert_eq!(&buf[..4], b"ping");
+    nets.remove_sandbox("u1").unwrap();
+}
