@@ -28,6 +28,8 @@ pub struct Services {
     pub stats: Addr<Sampler>,
     /// Where removed containers' directories are deleted, off the request path.
     pub trash: crate::container::trash::Trash,
+    /// The volumes (`<data-root>/volumes`) and which containers use them.
+    pub volumes: Arc<berth_volumes::Store>,
 }
 
 #[derive(Clone)]

@@ -7,6 +7,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
+use super::container_volumes;
 use super::error::ApiError;
 use super::http::{json, no_content, read_json, ApiResult, Body, Query};
 use crate::container::actor::{
@@ -61,6 +62,13 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     })?;
 
     let config = merge_config(&body, &image.config, &id)?;
+    let planned = match container_volumes::plan(engine, &host_config, &config).await {
+        Ok(planned) => planned,
+        Err(err) => {
+            let _ = engine.images.release_layers(&id);
+            return Err(err);
+        }
+    };
     let chosen = match query.get("name").filter(|n| !n.is_empty()) {
         Some(name) => Some(validate_name(name)?),
         None => None,
@@ -86,6 +94,14 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         let _ = engine.images.release_layers(&id);
         return Err(err.into());
     }
+    let mount_points = match container_volumes::take(engine, &id, planned).await {
+        Ok(points) => points,
+        Err(err) => {
+            engine.registry().do_send(Unregister { id: id.clone() });
+            let _ = engine.images.release_layers(&id);
+            return Err(err);
+        }
+    };
 
     let record = ContainerRecord {
         id: id.clone(),
@@ -95,6 +111,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         config,
         host_config,
         layers,
+        mount_points,
         state: State::created(),
     };
     let dir = ContainerDir::new(&engine.config.containers_dir(), &id);
@@ -108,12 +125,20 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
                     "preparing container: {err}"
                 )))
             })
+            .map_err(ApiError::from)
+    };
+    let prepared = match prepared {
+        Ok(()) => container_volumes::fill(engine, &record, &dir).await,
+        Err(err) => {
+            container_volumes::abandon(engine, &record);
+            Err(err)
+        }
     };
     if let Err(err) = prepared {
         engine.registry().do_send(Unregister { id: id.clone() });
         let _ = std::fs::remove_dir_all(&dir.root);
         let _ = engine.images.release_layers(&id);
-        return Err(err.into());
+        return Err(err);
     }
     engine
         .services
@@ -268,6 +293,7 @@ pub async fn remove(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
     let removed = addr
         .send(Remove {
             force: query.flag("force"),
+            volumes: query.flag("v"),
         })
         .await??;
     removed

@@ -64,6 +64,8 @@ pub struct ContainerActor {
     /// A copy into the stopped container's file system is under way (`cp`): it has the
     /// overlay mounted, so the container must not start until it ends.
     pub(super) copying_in: bool,
+    /// A removal asked for the anonymous volumes to go too (`rm -v`; `--rm` always does).
+    remove_volumes: bool,
 }
 
 struct Waiter {
@@ -110,6 +112,7 @@ impl ContainerActor {
             pump_running: false,
             exit_awaiting_output: None,
             copying_in: false,
+            remove_volumes: false,
         }
     }
 
@@ -674,6 +677,10 @@ impl ContainerActor {
         self.persist_seq.fetch_add(1, Ordering::SeqCst);
         let persist_lock = self.persist_lock.clone();
         let trash = self.services.trash.clone();
+        let volumes = self.services.volumes.clone();
+        let record = self.record.clone();
+        let remove_volumes =
+            self.remove_volumes || self.record.host_config.auto_remove == Some(true);
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
@@ -687,6 +694,7 @@ impl ContainerActor {
                         if let Err(err) = images.release_layers(&id) {
                             tracing::warn!("releasing the layers of {id}: {err}");
                         }
+                        super::volumes::release(&volumes, &record, remove_volumes);
                     }
                     discarded
                 })
@@ -813,6 +821,8 @@ impl Handler<Wait> for ContainerActor {
 #[rtype(result = "Result<oneshot::Receiver<Result<(), Error>>, Error>")]
 pub struct Remove {
     pub force: bool,
+    /// Also remove its anonymous volumes (`rm -v`).
+    pub volumes: bool,
 }
 
 impl Handler<Remove> for ContainerActor {
@@ -820,6 +830,7 @@ impl Handler<Remove> for ContainerActor {
 
     fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) -> Self::Result {
         let (reply, rx) = oneshot::channel();
+        self.remove_volumes |= msg.volumes;
         match self.record.state.status {
             Status::Removing | Status::Dead => {
                 return Err(Error::conflict(format!(

@@ -109,9 +109,20 @@ pub fn merge_config(
             .or_else(|| image_config.stop_signal().clone()),
         stop_timeout: body.stop_timeout,
         exposed_ports: body.exposed_ports.clone(),
-        volumes: body.volumes.clone(),
+        volumes: volumes(body, &image_config),
         ..Default::default()
     })
+}
+
+/// `Config.Volumes`: the image's `VOLUME`s and the request's, each once, as dockerd merges them.
+fn volumes(body: &ContainerCreateBody, image: &oci_spec::image::Config) -> Option<Vec<String>> {
+    let mut all: Vec<String> = image.volumes().clone().unwrap_or_default();
+    for path in body.volumes.iter().flatten() {
+        if !all.contains(path) {
+            all.push(path.clone());
+        }
+    }
+    (!all.is_empty()).then_some(all)
 }
 
 /// Refuses what berth cannot do yet, so that nothing a user asked for is silently dropped.
@@ -136,10 +147,6 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
     unsupported_if(
         host.extra_hosts.as_ref().is_some_and(|d| !d.is_empty()),
         "--add-host",
-    )?;
-    unsupported_if(
-        host.volumes_from.as_ref().is_some_and(|d| !d.is_empty()),
-        "--volumes-from",
     )?;
     unsupported_if(host.links.as_ref().is_some_and(|d| !d.is_empty()), "--link")?;
     unsupported_if(

@@ -26,6 +26,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Volume(#[from] berth_volumes::Error),
     #[error("container actor unavailable: {0}")]
     ActorGone(#[from] actix::MailboxError),
 }
@@ -41,6 +43,7 @@ impl Error {
             Error::StartFailed { invalid: true, .. } => ErrorKind::InvalidArgument,
             Error::StartFailed { invalid: false, .. } | Error::Internal(_) => ErrorKind::Internal,
             Error::ActorGone(_) => ErrorKind::Internal,
+            Error::Volume(err) => err.kind().into(),
         }
     }
 

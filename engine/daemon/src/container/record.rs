@@ -83,6 +83,10 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     /// Extracted image layers, top-most first.
     pub layers: Vec<PathBuf>,
+    /// Its binds and volumes, with their host directories (tmpfs mounts stay in
+    /// `host_config`).
+    #[serde(default)]
+    pub mount_points: Vec<super::mount_points::MountPoint>,
     pub state: State,
 }
 

@@ -7,6 +7,7 @@ use bollard_stubs::models::{
 };
 use chrono::{DateTime, Utc};
 
+use super::mount_points::MountKind;
 use super::record::{ContainerDir, ContainerRecord, Status};
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -28,31 +29,36 @@ fn state_enum(status: Status) -> ContainerStateStatusEnum {
     }
 }
 
+/// `Mounts` as Docker shows them: binds and volumes, then tmpfs mounts.
 fn mounts(record: &ContainerRecord) -> Vec<MountPoint> {
-    let mut mounts = Vec::new();
-    for bind in record.host_config.binds.iter().flatten() {
-        let parts: Vec<&str> = bind.split(':').collect();
-        if parts.len() < 2 {
+    let mut mounts: Vec<MountPoint> = record
+        .mount_points
+        .iter()
+        .map(|point| {
+            let volume = point.kind == MountKind::Volume;
+            MountPoint {
+                typ: Some(if volume {
+                    MountPointTypeEnum::VOLUME
+                } else {
+                    MountPointTypeEnum::BIND
+                }),
+                name: volume.then(|| point.name.clone()),
+                source: Some(point.source.display().to_string()),
+                destination: Some(point.destination.clone()),
+                driver: volume.then(|| berth_volumes::LOCAL_DRIVER.to_string()),
+                mode: Some(point.mode.clone()),
+                rw: Some(point.rw),
+                propagation: Some(point.propagation.clone()),
+            }
+        })
+        .collect();
+    for m in record.host_config.mounts.iter().flatten() {
+        if m.typ != Some(bollard_stubs::models::MountTypeEnum::TMPFS) {
             continue;
         }
-        let mode = parts.get(2).copied().unwrap_or("");
         mounts.push(MountPoint {
-            typ: Some(MountPointTypeEnum::BIND),
-            source: Some(parts[0].to_string()),
-            destination: Some(parts[1].to_string()),
-            mode: Some(mode.to_string()),
-            rw: Some(!mode.split(',').any(|m| m == "ro")),
-            propagation: Some("rprivate".to_string()),
-            ..Default::default()
-        });
-    }
-    for m in record.host_config.mounts.iter().flatten() {
-        mounts.push(MountPoint {
-            typ: m.typ.map(|t| match t {
-                bollard_stubs::models::MountTypeEnum::TMPFS => MountPointTypeEnum::TMPFS,
-                _ => MountPointTypeEnum::BIND,
-            }),
-            source: m.source.clone().or(Some(String::new())),
+            typ: Some(MountPointTypeEnum::TMPFS),
+            source: Some(String::new()),
             destination: m.target.clone(),
             mode: Some(String::new()),
             rw: Some(m.read_only != Some(true)),
