@@ -31,8 +31,9 @@ pub(super) async fn find(
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let body: ContainerCreateBody = read_json(req.into_body()).await?;
-    let host_config = body.host_config.clone().unwrap_or_default();
+    let mut host_config = body.host_config.clone().unwrap_or_default();
     check_supported(&host_config)?;
+    crate::container::defaults::fill(&mut host_config);
 
     let image_name = body
         .image

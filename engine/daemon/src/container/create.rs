@@ -169,14 +169,7 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
         host.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
         "--ulimit",
     )?;
-    if let Some(log) = &host.log_config {
-        unsupported_if(
-            log.typ
-                .as_ref()
-                .is_some_and(|t| !t.is_empty() && t != "json-file"),
-            "log drivers other than json-file",
-        )?;
-    }
+    super::defaults::check(host)?;
     match host.network_mode.as_deref() {
         None | Some("") | Some("default") | Some("bridge") | Some("none") | Some("host") => {}
         Some(other) => {

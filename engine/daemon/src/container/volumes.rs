@@ -26,11 +26,13 @@ pub fn take(store: &Store, id: &str, planned: Vec<Planned>) -> Result<Vec<MountP
             .as_deref()
             .unwrap_or(berth_volumes::LOCAL_DRIVER);
         if driver != berth_volumes::LOCAL_DRIVER {
-            return Err(berth_volumes::Error::UnknownDriver {
+            // Docker's text, but not its 404: the docker CLI answers a 404 to a create by
+            // pulling the image and trying again.
+            let unknown = berth_volumes::Error::UnknownDriver {
                 name: wanted.name.clone().unwrap_or_default(),
                 driver: driver.to_string(),
-            }
-            .into());
+            };
+            return Err(Error::invalid(unknown.to_string()));
         }
     }
     let mut made_anonymous = Vec::new();
