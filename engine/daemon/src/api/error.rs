@@ -96,8 +96,8 @@ impl From<berth_volumes::Error> for ApiError {
     }
 }
 
-impl From<crate::distribution::TransferError> for ApiError {
-    fn from(err: crate::distribution::TransferError) -> Self {
+impl From<crate::transfers::TransferError> for ApiError {
+    fn from(err: crate::transfers::TransferError) -> Self {
         ApiError::new(err.kind(), err.to_string())
     }
 }

@@ -6,11 +6,33 @@ use std::fs::File;
 use std::path::Path;
 
 use berth_volumes::{CreateRequest, Store};
+use bollard_stubs::models::{ContainerConfig, HostConfig};
 
+use super::actor::Snapshot;
 use super::error::Error;
-use super::mount_points::{MountKind, MountPoint, Planned};
+use super::mount_points::{self, MountKind, MountPoint, Planned};
+use super::names::Lookup;
 use super::record::{ContainerDir, ContainerRecord};
 use super::rootfs_view::{self, View};
+use crate::engine::Services;
+
+/// Decides the container's mount points, the `--volumes-from` containers' looked up;
+/// nothing is made yet, so a refusal changes nothing.
+pub async fn plan(
+    services: &Services,
+    host: &HostConfig,
+    config: &ContainerConfig,
+) -> Result<Vec<Planned>, Error> {
+    let mut from = Vec::new();
+    for spec in host.volumes_from.iter().flatten() {
+        let (container, mode) = mount_points::parse_volumes_from(spec)?;
+        let (_, addr) = services.names.send(Lookup(container)).await??;
+        let record = addr.send(Snapshot).await?;
+        from.push((record.mount_points, mode));
+    }
+    let config_volumes = config.volumes.clone().unwrap_or_default();
+    mount_points::plan(host, &config_volumes, &from)
+}
 
 /// Makes the volumes the planned mount points need and takes them for container `id`;
 /// answers the mount points with their host directories. Every name and option is checked
@@ -91,17 +113,15 @@ fn take_each(
     Ok(points)
 }
 
-/// The container no longer exists: its volumes are let go, and its anonymous ones removed
-/// when `remove_anonymous` (`rm -v`, `--rm`). A volume another container also uses stays.
-pub fn release(store: &Store, record: &ContainerRecord, remove_anonymous: bool) {
-    store.release(&record.id);
+/// The container `id` no longer exists (or its create was undone): its volumes are let go,
+/// and its anonymous ones removed when `remove_anonymous` (`rm -v`, `--rm`). A volume
+/// another container also uses stays.
+pub fn release(store: &Store, id: &str, points: &[MountPoint], remove_anonymous: bool) {
+    store.release(id);
     if !remove_anonymous {
         return;
     }
-    for point in record.mount_points.iter() {
-        if point.kind != MountKind::Volume {
-            continue;
-        }
+    for point in points.iter().filter(|p| p.kind == MountKind::Volume) {
         let anonymous = store.get(&point.name).is_ok_and(|v| v.is_anonymous());
         if !anonymous {
             continue;
