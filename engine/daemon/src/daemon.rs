@@ -123,6 +123,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         stats,
         trash,
         volumes: Arc::new(volumes),
+        health: crate::health::monitor::HealthMonitor::default().start(),
     });
     let transfers =
         crate::transfers::Transfers::new(&config).context("setting up registry access")?;

@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod events;
 mod filters;
+mod health;
 mod heap;
 mod ids;
 mod image_leases;

@@ -44,6 +44,9 @@ pub fn merge_config(
             image_config.cmd().clone(),
         ),
     };
+    if let Some(healthcheck) = &body.healthcheck {
+        crate::health::validate(healthcheck).map_err(|err| Error::invalid(err.to_string()))?;
+    }
     if entrypoint.as_ref().is_none_or(Vec::is_empty) && cmd.as_ref().is_none_or(Vec::is_empty) {
         return Err(Error::invalid("No command specified"));
     }
@@ -110,6 +113,7 @@ pub fn merge_config(
         stop_timeout: body.stop_timeout,
         exposed_ports: body.exposed_ports.clone(),
         volumes: volumes(body, &image_config),
+        healthcheck: body.healthcheck.clone(),
         ..Default::default()
     })
 }

@@ -2,8 +2,8 @@
 
 use bollard_stubs::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, MountPoint,
-    MountPointTypeEnum, NetworkSettings,
+    ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, Health, HealthStatusEnum,
+    HealthcheckResult, MountPoint, MountPointTypeEnum, NetworkSettings,
 };
 use chrono::{DateTime, Utc};
 
@@ -69,6 +69,36 @@ fn mounts(record: &ContainerRecord) -> Vec<MountPoint> {
     mounts
 }
 
+/// `State.Health` in Docker's shape.
+fn health(health: &crate::health::Health) -> Health {
+    use crate::health::HealthStatus as S;
+    let stamp = |t: &DateTime<Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            .parse()
+            .unwrap_or_default()
+    };
+    Health {
+        status: Some(match health.status {
+            S::Starting => HealthStatusEnum::STARTING,
+            S::Healthy => HealthStatusEnum::HEALTHY,
+            S::Unhealthy => HealthStatusEnum::UNHEALTHY,
+        }),
+        failing_streak: Some(i64::from(health.failing_streak)),
+        log: Some(
+            health
+                .log
+                .iter()
+                .map(|r| HealthcheckResult {
+                    start: Some(stamp(&r.start)),
+                    end: Some(stamp(&r.end)),
+                    exit_code: Some(r.exit_code),
+                    output: Some(r.output.clone()),
+                })
+                .collect(),
+        ),
+    }
+}
+
 pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspectResponse {
     let state = &record.state;
     let argv = record.command();
@@ -110,7 +140,7 @@ pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspect
             error: Some(state.error.clone()),
             started_at: Some(time(&state.started_at)),
             finished_at: Some(time(&state.finished_at)),
-            health: None,
+            health: state.health.as_ref().map(health),
         }),
         image: Some(record.image_id.clone()),
         resolv_conf_path: Some(dir.resolv_conf().display().to_string()),
@@ -155,10 +185,13 @@ pub fn status_text(record: &ContainerRecord, now: DateTime<Utc>) -> String {
         Status::Running | Status::Paused => {
             let since = state.started_at.unwrap_or(record.created);
             let up = format!("Up {}", human_duration(now - since));
-            if state.status == Status::Paused {
-                format!("{up} (Paused)")
-            } else {
-                up
+            match &state.health {
+                _ if state.status == Status::Paused => format!("{up} (Paused)"),
+                Some(health) if health.status == crate::health::HealthStatus::Starting => {
+                    format!("{up} (health: starting)")
+                }
+                Some(health) => format!("{up} ({})", health.status.as_str()),
+                None => up,
             }
         }
         Status::Restarting => format!(

@@ -26,6 +26,7 @@ use crate::stats;
 
 mod copy_in;
 mod detached;
+mod health;
 mod io;
 mod lifecycle;
 mod observe;
