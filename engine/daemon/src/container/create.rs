@@ -86,16 +86,16 @@ pub fn merge_config(
 
     Ok(ContainerConfig {
         hostname: Some(hostname),
-        domainname: body.domainname.clone(),
+        domainname: Some(body.domainname.clone().unwrap_or_default()),
         user: body
             .user
             .clone()
             .filter(|u| !u.is_empty())
             .or_else(|| image_config.user().clone())
             .or(Some(String::new())),
-        attach_stdin: body.attach_stdin,
-        attach_stdout: body.attach_stdout,
-        attach_stderr: body.attach_stderr,
+        attach_stdin: Some(body.attach_stdin.unwrap_or(false)),
+        attach_stdout: Some(body.attach_stdout.unwrap_or(false)),
+        attach_stderr: Some(body.attach_stderr.unwrap_or(false)),
         tty: Some(body.tty.unwrap_or(false)),
         open_stdin: Some(body.open_stdin.unwrap_or(false)),
         stdin_once: Some(body.stdin_once.unwrap_or(false)),
