@@ -53,6 +53,8 @@ pub(crate) trait Host: Send + Sync {
     fn netns_exists(&self, path: &Path) -> bool;
     /// `net.ipv4.ip_forward=1`, as dockerd sets it.
     fn enable_forwarding(&self) -> Result<()>;
+    /// Raises `net.core.netdev_max_backlog` to at least `min` (never lowers it).
+    fn raise_backlog(&self, min: u32) -> Result<()>;
 }
 
 /// The real host. One netlink socket in the daemon's namespace is reused for every host
@@ -380,6 +382,19 @@ impl Host for LinuxHost {
 
     fn enable_forwarding(&self) -> Result<()> {
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    }
+
+    fn raise_backlog(&self, min: u32) -> Result<()> {
+        let path = Path::new("/proc/sys/net/core/netdev_max_backlog");
+        let now: u32 = fs::read_to_string(path)
+            .map_err(io_err("read sysctl", path))?
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if now >= min {
+            return Ok(());
+        }
+        fs::write(path, min.to_string()).map_err(io_err("write sysctl", path))
     }
 }
 

@@ -646,3 +646,63 @@ fn a_published_udp_port_answers_on_loopback() {
     assert_eq!(&buf[..4], b"ping");
     nets.remove_sandbox("u1").unwrap();
 }
+
+const BACKLOG: &str = "/proc/sys/net/core/netdev_max_backlog";
+
+/// A full bridge for real: 1,023 bridged endpoints, then routed ones, every one reachable
+/// from the host. Heavy (1,030 namespaces), so only on demand:
+/// `cargo test -p berth-network --test dataplane -- --ignored`.
+#[test]
+#[ignore = "creates 1,030 network namespaces; run on demand"]
+fn a_full_bridge_spills_over_into_routed_endpoints() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    // the crate raises this host-wide sysctl for big bridges: put it back afterwards
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(BACKLOG, &self.0);
+        }
+    }
+    let _restore = Restore(std::fs::read_to_string(BACKLOG).unwrap());
+    let mut fx = Fixture::new("f", 0);
+    fx.config.default_bridge.as_mut().unwrap().bip = Some("10.213.64.1/20".parse().unwrap());
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    let ids: Vec<String> = (0..1030).map(|i| format!("d{i}")).collect();
+    let mut endpoints = Vec::new();
+    for id in &ids {
+        let ns = nets.create_sandbox(id).unwrap();
+        endpoints.push(
+            nets.connect(id, &ns, "bridge", EndpointRequest::default())
+                .unwrap(),
+        );
+    }
+    let routed = endpoints.iter().filter(|e| e.routed).count();
+    assert_eq!(routed, 1030 - 1023);
+    // the last bridged one and every routed one answer, and a routed one reaches a bridged one
+    for ep in &endpoints[1020..] {
+        let ns = &ep.netns;
+        let l = in_netns(ns, || TcpListener::bind("0.0.0.0:80").unwrap());
+        serve_peer_address(l);
+        assert!(
+            ask(addr(ep.address.addr(), 80)).is_ok(),
+            "{} does not answer",
+            ep.address
+        );
+    }
+    let last = endpoints.last().unwrap();
+    assert_eq!(
+        ask_from(&last.netns, addr(endpoints[1020].address.addr(), 80)).unwrap(),
+        last.address.addr().to_string()
+    );
+    let backlog = std::fs::read_to_string(BACKLOG).unwrap();
+    assert!(
+        backlog.trim().parse::<u32>().unwrap() >= 4096,
+        "backlog {backlog}"
+    );
+    for id in &ids {
+        nets.remove_sandbox(id).unwrap();
+    }
+}
