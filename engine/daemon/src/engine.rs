@@ -33,6 +33,10 @@ pub struct Services {
     pub trash: crate::container::trash::Trash,
     /// Networks, endpoints, published ports and the embedded DNS.
     pub network: Arc<crate::network::NetworkService>,
+    /// The one timer of every container's healthcheck.
+    pub health: Addr<crate::health::monitor::HealthMonitor>,
+    /// The volumes (`<data-root>/volumes`) and which containers use them.
+    pub volumes: Arc<berth_volumes::Store>,
 }
 
 #[derive(Clone)]

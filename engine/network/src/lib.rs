@@ -15,7 +15,8 @@
 //! several bridges chained by a veth: a frame bridged across a second bridge would meet
 //! `br_netfilter`'s NAT hooks there and lose its masquerade. A routed endpoint costs one
 //! `nft` call at connect and at disconnect; a bridged one costs none.
-//! [`Networks::set_bridge_port_limit`] lowers the threshold (tests use 1).
+//! [`Networks::set_bridge_port_limit`] lowers the threshold (tests use 1). From 512 ports
+//! on a bridge, `net.core.netdev_max_backlog` is raised to 4,096 (see `networks.rs`).
 
 mod error;
 mod firewall;

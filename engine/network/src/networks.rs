@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -44,10 +44,20 @@ pub struct Networks {
     pub(crate) table_ready: Mutex<bool>,
     /// Ports a network's bridge takes before further endpoints are routed.
     pub(crate) bridge_port_limit: AtomicUsize,
+    /// Whether `BACKLOG` has been applied (once per daemon).
+    pub(crate) backlog_raised: AtomicBool,
 }
 
 /// A Linux bridge has 1,024 port numbers (`BR_MAX_PORTS`), number 0 unused.
 pub(crate) const BRIDGE_PORTS: usize = 1023;
+
+/// A broadcast (an ARP request) on a bridge is copied to every port, and each copy waits
+/// in the per-CPU backlog (`net.core.netdev_max_backlog`, 1,000 by default): on a bridge
+/// of about that many ports the flood fills it and the answer that follows is dropped
+/// (measured: a proxy ARP reply at 1,023 ports). From `BIG_BRIDGE` ports on, berth raises
+/// the backlog to `BACKLOG` (never lowers it), as dockerd raises `ip_forward`.
+pub(crate) const BIG_BRIDGE: usize = 512;
+pub(crate) const BACKLOG: u32 = 4096;
 
 pub(crate) struct NetEntry {
     pub net: Network,
@@ -407,6 +417,9 @@ impl Networks {
             if !routed {
                 st.bridged += 1;
             }
+            if st.bridged >= BIG_BRIDGE {
+                self.raise_backlog();
+            }
             (ip, prefix, gateway, routed)
         };
         let release = || {
@@ -528,6 +541,16 @@ impl Networks {
             return Ok(());
         }
         self.firewall.apply(&script)
+    }
+
+    /// See `BIG_BRIDGE`. A failure only costs big bridges their ARP replies under load, so
+    /// it is logged rather than failing a start.
+    pub(crate) fn raise_backlog(&self) {
+        if !self.backlog_raised.swap(true, Ordering::Relaxed) {
+            if let Err(e) = self.host.raise_backlog(BACKLOG) {
+                tracing::warn!(error = %e, "raising net.core.netdev_max_backlog for a big bridge");
+            }
+        }
     }
 
     /// Forgets an endpoint whose interfaces are gone or going: record, address, entry.

@@ -20,6 +20,7 @@ struct World {
     scripts: Vec<String>,
     routes: Vec<Ipv4Net>,
     fail_attach: bool,
+    backlog: u32,
     fail_firewall: bool,
 }
 
@@ -61,6 +62,10 @@ impl Host for Fake {
         self.0.lock().netns.contains(path)
     }
     fn enable_forwarding(&self) -> Result<()> {
+        Ok(())
+    }
+    fn raise_backlog(&self, min: u32) -> Result<()> {
+        self.0.lock().backlog = min;
         Ok(())
     }
 }
@@ -483,4 +488,23 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
         )),
         "{script}"
     );
+}
+
+#[test]
+fn a_big_bridge_raises_the_backlog_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let nets = open(dir.path(), &fake, true);
+    for i in 0..crate::networks::BIG_BRIDGE {
+        let id = format!("c{i}");
+        let ns = nets.create_sandbox(&id).unwrap();
+        nets.connect(&id, &ns, "bridge", EndpointRequest::default())
+            .unwrap();
+        let expected = if i + 1 < crate::networks::BIG_BRIDGE {
+            0
+        } else {
+            crate::networks::BACKLOG
+        };
+        assert_eq!(fake.0.lock().backlog, expected, "after {} endpoints", i + 1);
+    }
 }

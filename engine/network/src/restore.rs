@@ -4,7 +4,7 @@
 //! rewritten in one transaction; endpoints whose container is gone are released.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,7 +15,8 @@ use crate::firewall::{self, Firewall, Nft};
 use crate::host::{Host, LinuxHost};
 use crate::ipam;
 use crate::networks::{
-    check_ifname, random_id, Attached, NetEntry, Networks, BRIDGE_NAME_OPTION, BRIDGE_PORTS,
+    check_ifname, random_id, Attached, NetEntry, Networks, BIG_BRIDGE, BRIDGE_NAME_OPTION,
+    BRIDGE_PORTS,
 };
 use crate::ports;
 use crate::reaper::Reaper;
@@ -78,6 +79,7 @@ impl Networks {
             admin: Mutex::new(()),
             table_ready: Mutex::new(false),
             bridge_port_limit: AtomicUsize::new(BRIDGE_PORTS),
+            backlog_raised: AtomicBool::new(false),
         };
         this.restore_endpoints()?;
         Ok(this)
@@ -120,6 +122,9 @@ impl Networks {
                         st.endpoints += 1;
                         if !ep.routed {
                             st.bridged += 1;
+                        }
+                        if st.bridged >= BIG_BRIDGE {
+                            self.raise_backlog();
                         }
                     }
                     ok

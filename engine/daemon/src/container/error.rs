@@ -30,6 +30,8 @@ pub enum Error {
     Internal(String),
     #[error(transparent)]
     Image(#[from] berth_images::Error),
+    #[error(transparent)]
+    Volume(#[from] berth_volumes::Error),
     #[error("container actor unavailable: {0}")]
     ActorGone(#[from] actix::MailboxError),
     #[error(transparent)]
@@ -51,6 +53,7 @@ impl Error {
             Error::Image(err) => err.kind().into(),
             Error::ActorGone(_) => ErrorKind::Unavailable,
             Error::Network(err) => err.kind(),
+            Error::Volume(err) => err.kind().into(),
         }
     }
 

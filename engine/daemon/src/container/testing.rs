@@ -175,6 +175,14 @@ pub fn services(
         stats: Sampler::new(None).start(),
         trash: Trash::open(containers_dir).unwrap(),
         network: Arc::new(no_default_network(containers_dir)),
+        health: crate::health::monitor::HealthMonitor::default().start(),
+        volumes: Arc::new(
+            berth_volumes::Store::open(
+                &containers_dir.with_file_name("volumes"),
+                Box::new(berth_volumes::LinuxMounter),
+            )
+            .unwrap(),
+        ),
     })
 }
 

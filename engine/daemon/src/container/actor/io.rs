@@ -353,6 +353,7 @@ impl Handler<Adopt> for ContainerActor {
         }
         self.track();
         self.network_readopt();
+        self.watch_health(ctx, false);
         let log = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -84,6 +84,7 @@ impl Handler<Start> for ContainerActor {
                         act.connect_io(daemon, started.terminal, ctx);
                         act.track();
                         act.emit("start", &[]);
+                        act.watch_health(ctx, true);
                         Ok(())
                     }
                     Ok(Err(failure)) => {
@@ -157,6 +158,7 @@ impl ContainerActor {
             id: self.record.id.clone(),
         });
         self.network_exited();
+        self.unwatch_health();
         self.stdin.send_replace(None);
         self.terminal = None;
         let cgroup = self.cgroup();

@@ -26,6 +26,7 @@ use crate::stats;
 
 mod copy_in;
 mod detached;
+mod health;
 mod io;
 mod lifecycle;
 mod network;
@@ -74,6 +75,8 @@ pub struct ContainerActor {
     pub(super) copying_in: bool,
     /// The taking down of the last run's networking, which the next start waits for.
     network_down: Option<tokio::task::JoinHandle<()>>,
+    /// A removal asked for the anonymous volumes to go too (`rm -v`; `--rm` always does).
+    remove_volumes: bool,
 }
 
 struct Waiter {
@@ -121,6 +124,7 @@ impl ContainerActor {
             exit_awaiting_output: None,
             copying_in: false,
             network_down: None,
+            remove_volumes: false,
         }
     }
 

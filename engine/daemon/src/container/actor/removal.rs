@@ -1,5 +1,6 @@
 //! Removal: a container leaves the name index at once, its directory goes to the trash, and
-//! its layers are released once it is gone.
+//! its layers and volumes are released once it is gone (its anonymous volumes removed with
+//! `rm -v` and `--rm`).
 
 use std::sync::atomic::Ordering;
 
@@ -29,6 +30,10 @@ impl ContainerActor {
         let trash = self.services.trash.clone();
         // A removed container's networking is gone by the time its removal is answered.
         let network_down = self.network_down.take();
+        let volumes = self.services.volumes.clone();
+        let record = self.record.clone();
+        let remove_volumes =
+            self.remove_volumes || self.record.host_config.auto_remove == Some(true);
         ctx.spawn(
             async move {
                 if let Some(down) = network_down {
@@ -45,6 +50,12 @@ impl ContainerActor {
                         if let Err(err) = images.release(&id) {
                             tracing::warn!("releasing the layers of {id}: {err}");
                         }
+                        crate::container::volumes::release(
+                            &volumes,
+                            &record.id,
+                            &record.mount_points,
+                            remove_volumes,
+                        );
                     }
                     discarded
                 })
@@ -76,6 +87,8 @@ impl ContainerActor {
 #[rtype(result = "Result<oneshot::Receiver<Result<(), Error>>, Error>")]
 pub struct Remove {
     pub force: bool,
+    /// Also remove its anonymous volumes (`rm -v`).
+    pub volumes: bool,
 }
 
 impl Handler<Remove> for ContainerActor {
@@ -83,6 +96,7 @@ impl Handler<Remove> for ContainerActor {
 
     fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) -> Self::Result {
         let (reply, rx) = oneshot::channel();
+        self.remove_volumes |= msg.volumes;
         match self.record.state.status {
             Status::Removing | Status::Dead => {
                 return Err(Error::conflict(format!(
