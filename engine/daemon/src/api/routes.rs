@@ -235,7 +235,7 @@ mod tests {
             hyper::StatusCode::NOT_FOUND
         );
         assert_eq!(
-            status(Method::POST, "/volumes/create"),
+            status(Method::POST, "/swarm/init"),
             hyper::StatusCode::NOT_IMPLEMENTED
         );
         assert_eq!(
