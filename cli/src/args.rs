@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::network_args::*;
 use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
 
@@ -203,6 +204,16 @@ pub enum Command {
         arg_required_else_help = true
     )]
     Image(ImageCommand),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(PortArgs),
+    /// Manage networks
+    #[command(
+        subcommand,
+        override_usage = "berth network COMMAND",
+        arg_required_else_help = true
+    )]
+    Network(NetworkCommand),
     /// Manage berth
     #[command(
         subcommand,
@@ -299,6 +310,9 @@ pub enum ContainerCommand {
     /// Remove all stopped containers
     #[command(override_usage = "berth container prune [OPTIONS]")]
     Prune(ContainerPruneArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth container port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(PortArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -421,14 +435,8 @@ pub struct ContainerOptions {
     /// Limit the number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    /// Network mode: none, host, bridge or default
-    #[arg(
-        long,
-        visible_alias = "net",
-        value_name = "NETWORK",
-        default_value = "default"
-    )]
-    pub network: String,
+    #[command(flatten)]
+    pub net: NetworkFlags,
     /// Add Linux capabilities
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -634,7 +642,7 @@ pub struct InspectArgs {
     #[arg(short = 'f', long, value_name = "TEMPLATE")]
     pub format: Option<String>,
     /// Only look for objects of this type
-    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image"])]
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network"])]
     pub kind: Option<String>,
     /// Include container sizes
     #[arg(short = 's', long)]

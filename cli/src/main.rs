@@ -10,6 +10,7 @@ mod error;
 #[cfg(test)]
 mod fake_daemon;
 mod format;
+mod network_args;
 mod options;
 mod progress;
 mod registry_args;
@@ -22,12 +23,12 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    archive, attach, container, cp, events, exec, image_admin, images, inspect, logs, man, observe,
-    prune, ps, registry, stats, system, unknown,
+    archive, attach, container, cp, events, exec, image_admin, images, inspect, logs, man, network,
+    observe, port, prune, ps, registry, stats, system, unknown,
 };
 use error::CliError;
 
@@ -139,6 +140,22 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Commit(args) => image_admin::commit(client, args).await,
         Command::Diff(args) => archive::diff(client, args).await,
         Command::Cp(args) => cp::cp(client, args).await,
+        Command::Port(args) => port::port(client, args).await,
+        Command::Network(sub) => match sub {
+            NetworkCommand::Create(args) => network::create(client, args).await,
+            NetworkCommand::Ls(args) => network::ls(client, args).await,
+            NetworkCommand::Inspect(args) => {
+                let kind = Kind::Network {
+                    verbose: args.verbose,
+                };
+                inspect::inspect(client, kind, &args.names, args.format.as_deref(), false).await
+            }
+            NetworkCommand::Rm(args) => network::rm(client, args).await,
+            NetworkCommand::Prune(args) => network::prune(client, args).await,
+            NetworkCommand::Connect(args) => network::connect(client, args).await,
+            NetworkCommand::Disconnect(args) => network::disconnect(client, args).await,
+            NetworkCommand::External(argv) => Err(unknown::refuse("network", &argv)),
+        },
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -172,6 +189,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Diff(args) => archive::diff(client, args).await,
             ContainerCommand::Cp(args) => cp::cp(client, args).await,
             ContainerCommand::Prune(args) => prune::containers(client, args).await,
+            ContainerCommand::Port(args) => port::port(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {

@@ -16,6 +16,9 @@ pub enum Kind {
     Any,
     Container,
     Image,
+    Network {
+        verbose: bool,
+    },
 }
 
 impl Kind {
@@ -23,6 +26,7 @@ impl Kind {
         match flag {
             Some("container") => Kind::Container,
             Some("image") => Kind::Image,
+            Some("network") => Kind::Network { verbose: false },
             _ => Kind::Any,
         }
     }
@@ -40,6 +44,13 @@ async fn fetch(
         Query::new().flag("size", size).build()
     );
     let image_path = format!("/images/{}/json", segment(name));
+    let network_path = |verbose: bool| {
+        format!(
+            "/networks/{}{}",
+            segment(name),
+            Query::new().flag("verbose", verbose).build()
+        )
+    };
     let plain = |e: ClientError| e.to_string();
     match kind {
         Kind::Container => client
@@ -50,13 +61,20 @@ async fn fetch(
             .call(Method::GET, &image_path, None)
             .await
             .map_err(plain),
-        Kind::Any => match client.call(Method::GET, &container_path, None).await {
-            Err(e) if e.is_not_found() => match client.call(Method::GET, &image_path, None).await {
-                Err(e) if e.is_not_found() => Err(format!("Error: No such object: {name}")),
-                other => other.map_err(plain),
-            },
-            other => other.map_err(plain),
-        },
+        Kind::Network { verbose } => client
+            .call(Method::GET, &network_path(verbose), None)
+            .await
+            .map_err(plain),
+        Kind::Any => {
+            // docker's order: containers, then images, then networks.
+            for path in [container_path, image_path, network_path(false)] {
+                match client.call(Method::GET, &path, None).await {
+                    Err(e) if e.is_not_found() => continue,
+                    other => return other.map_err(plain),
+                }
+            }
+            Err(format!("Error: No such object: {name}"))
+        }
     }
 }
 

@@ -123,7 +123,7 @@ fn total(reclaimed: u64) -> String {
 }
 
 /// Asks on the terminal; anything but y/Y declines.
-fn confirm(warning: &str) -> Result<bool, CliError> {
+pub fn confirm(warning: &str) -> Result<bool, CliError> {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stdout()
         .flush()

@@ -13,10 +13,8 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "config",
     "context",
     "manifest",
-    "network",
     "node",
     "plugin",
-    "port",
     "search",
     "secret",
     "service",
@@ -26,7 +24,7 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "update",
     "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["port", "update"];
+const LATER_CONTAINER: &[&str] = &["update"];
 const LATER_IMAGE: &[&str] = &["build"];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bollard_stubs::models::{
-    ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, HostConfig, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use crate::args::ContainerOptions;
 
 mod env;
 mod mounts;
+mod network;
+mod ports;
 mod security;
 mod units;
 
@@ -43,6 +45,12 @@ pub enum OptionsError {
     Seccomp { path: String, reason: String },
     #[error("conflicting options: cannot specify both --restart and --rm")]
     RestartWithAutoRemove,
+    /// A `-p`/`--expose` value, in go-connections' words.
+    #[error("{0}")]
+    Port(String),
+    /// A networking flag, in docker's words.
+    #[error("{0}")]
+    Network(String),
 }
 
 /// Reads a variable of the caller's environment.
@@ -110,6 +118,15 @@ pub fn create_body(
     }
     let (security_opt, masked_paths, readonly_paths) = parse_security_opts(&opts.security_opt)?;
 
+    let ports = ports::parse_ports(&opts.net.publish, &opts.net.expose)?;
+    let networking = network::networking(&opts.net)?;
+    // docker copies the main network's MAC into the deprecated Config field too.
+    let mac_address = networking
+        .endpoints
+        .get(&networking.network_mode)
+        .and_then(|e| e.mac_address.clone())
+        .or_else(|| opts.net.mac_address.clone());
+
     let entrypoint = opts.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let command = opts.command();
 
@@ -121,7 +138,15 @@ pub fn create_body(
         memory: opts.memory,
         nano_cpus: opts.cpus,
         pids_limit: opts.pids_limit,
-        network_mode: Some(opts.network.clone()),
+        network_mode: Some(networking.network_mode),
+        port_bindings: ports.port_bindings(),
+        publish_all_ports: Some(opts.net.publish_all),
+        links: non_empty(networking.links),
+        // docker always sends the DNS lists, empty when not given.
+        dns: Some(networking.dns),
+        dns_search: Some(networking.dns_search),
+        dns_options: Some(opts.net.dns_option.clone()),
+        extra_hosts: non_empty(networking.extra_hosts),
         cap_add: non_empty(
             opts.cap_add
                 .iter()
@@ -151,6 +176,9 @@ pub fn create_body(
     let attach_stdin = attach && opts.interactive;
     Ok(ContainerCreateBody {
         hostname: opts.hostname.clone(),
+        domainname: opts.net.domainname.clone(),
+        exposed_ports: ports.exposed_ports(),
+        mac_address,
         user: opts.user.clone(),
         attach_stdin: Some(attach_stdin),
         attach_stdout: Some(attach),
@@ -169,6 +197,9 @@ pub fn create_body(
         stop_signal: opts.stop_signal.clone(),
         stop_timeout: opts.stop_timeout,
         host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(networking.endpoints),
+        }),
         ..Default::default()
     })
 }
@@ -217,12 +248,12 @@ fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::args::{Cli, Command};
     use clap::Parser;
 
-    fn parse_run(args: &[&str]) -> (bool, ContainerOptions) {
+    pub fn parse_run(args: &[&str]) -> (bool, ContainerOptions) {
         let mut argv = vec!["berth", "run"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
@@ -231,7 +262,7 @@ mod tests {
         }
     }
 
-    fn body_of(args: &[&str]) -> serde_json::Value {
+    pub fn body_of(args: &[&str]) -> serde_json::Value {
         let (detach, opts) = parse_run(args);
         let lookup = |k: &str| (k == "FROM_HOST").then(|| "host-value".to_owned());
         let env = Environment {
@@ -241,6 +272,14 @@ mod tests {
         };
         serde_json::to_value(create_body(&opts, !detach, &env).unwrap()).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{body_of, parse_run};
+    use super::*;
+    use crate::args::Cli;
+    use clap::Parser;
 
     #[test]
     fn flags_map_to_config_and_host_config_like_docker() {

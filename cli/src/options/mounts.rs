@@ -98,7 +98,7 @@ fn absolute_from(cwd: &Path, path: &str) -> String {
 
 /// Splits a `--mount` value the way a CSV record splits: commas separate
 /// fields, double quotes protect commas inside a field.
-fn csv_fields(spec: &str) -> Vec<String> {
+pub(super) fn csv_fields(spec: &str) -> Vec<String> {
     let mut fields = Vec::new();
     let mut current = String::new();
     let mut quoted = false;
