@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::build_args::BuildArgs;
 pub use crate::network_args::*;
 use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
@@ -204,6 +205,9 @@ pub enum Command {
         arg_required_else_help = true
     )]
     Image(ImageCommand),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | URL | -")]
+    Build(BuildArgs),
     /// List port mappings or a specific mapping for the container
     #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
     Port(PortArgs),
@@ -352,6 +356,9 @@ pub enum ImageCommand {
     /// Show the history of an image
     #[command(override_usage = "berth image history [OPTIONS] IMAGE")]
     History(HistoryArgs),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth image build [OPTIONS] PATH | URL | -")]
+    Build(Box<BuildArgs>),
     /// Remove unused images
     #[command(override_usage = "berth image prune [OPTIONS]")]
     Prune(ImagePruneArgs),

@@ -2,6 +2,7 @@
 //! berthd (or any Engine API daemon) over a unix socket.
 
 mod args;
+mod build_args;
 mod client;
 mod commands;
 mod credentials;
@@ -10,6 +11,7 @@ mod error;
 #[cfg(test)]
 mod fake_daemon;
 mod format;
+mod image_build;
 mod network_args;
 mod options;
 mod progress;
@@ -27,8 +29,8 @@ use args::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemC
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    archive, attach, container, cp, events, exec, image_admin, images, inspect, logs, man, network,
-    observe, port, prune, ps, registry, stats, system, unknown,
+    archive, attach, build, container, cp, events, exec, image_admin, images, inspect, logs, man,
+    network, observe, port, prune, ps, registry, stats, system, unknown,
 };
 use error::CliError;
 
@@ -141,6 +143,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Diff(args) => archive::diff(client, args).await,
         Command::Cp(args) => cp::cp(client, args).await,
         Command::Port(args) => port::port(client, args).await,
+        Command::Build(args) => build::build(client, args).await,
         Command::Network(sub) => match sub {
             NetworkCommand::Create(args) => network::create(client, args).await,
             NetworkCommand::Ls(args) => network::ls(client, args).await,
@@ -203,6 +206,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Load(args) => archive::load(client, args).await,
             ImageCommand::History(args) => image_admin::history(client, args).await,
             ImageCommand::Prune(args) => prune::images(client, args).await,
+            ImageCommand::Build(args) => build::build(client, *args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,

@@ -43,7 +43,7 @@ fn bare_berth_and_help_list_the_commands() {
             );
         }
         assert!(
-            !text.contains("  build "),
+            !text.contains("  swarm "),
             "commands of later issues stay out of the help"
         );
     }
@@ -102,11 +102,11 @@ fn bad_flags_are_usage_errors_with_status_125() {
 
 #[test]
 fn later_commands_and_global_flags_are_refused_by_name() {
-    let out = berth(&["build", "."]);
+    let out = berth(&["swarm", "init"]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         stderr(&out),
-        "berth: 'berth build' is not supported by berth yet\n"
+        "berth: 'berth swarm' is not supported by berth yet\n"
     );
 
     let out = berth(&["--context", "remote", "ps"]);

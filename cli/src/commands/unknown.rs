@@ -5,7 +5,6 @@ use crate::error::CliError;
 
 /// docker's top-level commands that berth does not provide yet.
 const LATER_TOP_LEVEL: &[&str] = &[
-    "build",
     "builder",
     "buildx",
     "checkpoint",
@@ -25,7 +24,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "volume",
 ];
 const LATER_CONTAINER: &[&str] = &["update"];
-const LATER_IMAGE: &[&str] = &["build"];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
@@ -35,7 +33,6 @@ pub fn refuse(group: &str, argv: &[String]) -> CliError {
     let later = match group {
         "" => LATER_TOP_LEVEL,
         "container" => LATER_CONTAINER,
-        "image" => LATER_IMAGE,
         "system" => LATER_SYSTEM,
         _ => &[],
     };
@@ -65,11 +62,11 @@ mod tests {
 
     #[test]
     fn later_commands_are_named_and_unknown_ones_are_unknown() {
-        let build = refuse("", &["build".into(), ".".into()]);
-        assert_eq!(build.exit_code(), 125);
+        let swarm = refuse("", &["swarm".into(), "init".into()]);
+        assert_eq!(swarm.exit_code(), 125);
         assert_eq!(
-            build.to_string(),
-            "'berth build' is not supported by berth yet"
+            swarm.to_string(),
+            "'berth swarm' is not supported by berth yet"
         );
         let update = refuse("container", &["update".into()]);
         assert_eq!(

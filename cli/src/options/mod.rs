@@ -120,12 +120,6 @@ pub fn create_body(
 
     let ports = ports::parse_ports(&opts.net.publish, &opts.net.expose)?;
     let networking = network::networking(&opts.net)?;
-    // docker copies the main network's MAC into the deprecated Config field too.
-    let mac_address = networking
-        .endpoints
-        .get(&networking.network_mode)
-        .and_then(|e| e.mac_address.clone())
-        .or_else(|| opts.net.mac_address.clone());
 
     let entrypoint = opts.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let command = opts.command();
@@ -139,7 +133,7 @@ pub fn create_body(
         nano_cpus: opts.cpus,
         pids_limit: opts.pids_limit,
         network_mode: Some(networking.network_mode),
-        port_bindings: ports.port_bindings(),
+        port_bindings: Some(ports.port_bindings()),
         publish_all_ports: Some(opts.net.publish_all),
         links: non_empty(networking.links),
         // docker always sends the DNS lists, empty when not given.
@@ -178,7 +172,8 @@ pub fn create_body(
         hostname: opts.hostname.clone(),
         domainname: opts.net.domainname.clone(),
         exposed_ports: ports.exposed_ports(),
-        mac_address,
+        // The MAC travels in the endpoint: docker 28 leaves the deprecated
+        // Config.MacAddress empty on API 1.44 and later.
         user: opts.user.clone(),
         attach_stdin: Some(attach_stdin),
         attach_stdout: Some(attach),

@@ -24,23 +24,22 @@ impl Ports {
         (!self.exposed.is_empty()).then(|| self.exposed.iter().cloned().collect())
     }
 
-    /// The PortMap docker sends: host IP and port always present, `""` when not given.
-    pub fn port_bindings(&self) -> Option<bollard_stubs::models::PortMap> {
-        (!self.bindings.is_empty()).then(|| {
-            self.bindings
-                .iter()
-                .map(|(port, bindings)| {
-                    let list = bindings
-                        .iter()
-                        .map(|(ip, host_port)| PortBinding {
-                            host_ip: Some(ip.clone()),
-                            host_port: Some(host_port.clone()),
-                        })
-                        .collect();
-                    (port.clone(), Some(list))
-                })
-                .collect()
-        })
+    /// The PortMap docker sends (always, empty when nothing is published):
+    /// host IP and port present, `""` when not given.
+    pub fn port_bindings(&self) -> bollard_stubs::models::PortMap {
+        self.bindings
+            .iter()
+            .map(|(port, bindings)| {
+                let list = bindings
+                    .iter()
+                    .map(|(ip, host_port)| PortBinding {
+                        host_ip: Some(ip.clone()),
+                        host_port: Some(host_port.clone()),
+                    })
+                    .collect();
+                (port.clone(), Some(list))
+            })
+            .collect()
     }
 }
 
