@@ -25,17 +25,61 @@ struct StandIn {
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
-fn reply(request: &Request) -> (u16, &'static str) {
+const NETWORKS: &str = r#"[
+ {"Name":"net10","Id":"aaaa1111bbbb2222cccc3333dddd4444eeee5555ffff6666aaaa7777bbbb8888","Created":"2026-01-02T03:04:05.123456789Z","Scope":"local","Driver":"bridge","EnableIPv4":true,"EnableIPv6":false,"IPAM":{"Driver":"default","Options":null,"Config":[{"Subnet":"10.7.0.0/16","Gateway":"10.7.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigFrom":{"Network":""},"ConfigOnly":false,"Containers":{},"Options":{},"Labels":{"a":"1"}},
+ {"Name":"bridge","Id":"1111aaaa2222bbbb3333cccc4444dddd5555eeee6666ffff7777aaaa8888bbbb","Created":"2026-01-01T00:00:00Z","Scope":"local","Driver":"bridge","EnableIPv4":true,"EnableIPv6":true,"IPAM":{"Driver":"default","Options":null,"Config":[]},"Internal":true,"Attachable":false,"Ingress":false,"ConfigFrom":{"Network":""},"ConfigOnly":false,"Containers":{},"Options":{},"Labels":{}},
+ {"Name":"net2","Id":"2222","Created":"2026-01-01T00:00:00+02:00","Scope":"local","Driver":"macvlan","EnableIPv4":true,"EnableIPv6":false,"IPAM":{"Driver":"default","Options":null,"Config":[]},"Internal":false,"Attachable":true,"Ingress":false,"ConfigFrom":{"Network":""},"ConfigOnly":false,"Containers":{},"Options":{},"Labels":null}
+]"#;
+
+const NETWORK_FRONT: &str = r#"{"Name":"front","Id":"aaaa1111","Created":"2026-01-02T03:04:05.123456789Z","Scope":"local","Driver":"bridge","EnableIPv4":true,"EnableIPv6":false,"IPAM":{"Driver":"default","Options":null,"Config":[{"Subnet":"10.7.0.0/16","Gateway":"10.7.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigFrom":{"Network":""},"ConfigOnly":false,"Containers":{"c0ffee":{"Name":"web","EndpointID":"e1","MacAddress":"02:42:0a:07:00:02","IPv4Address":"10.7.0.2/16","IPv6Address":""}},"Options":{},"Labels":{}}"#;
+
+const INSPECT_WEB: &str = r#"{"Id":"c0ffee","Name":"/web","NetworkSettings":{"Ports":{
+ "80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"::","HostPort":"8080"}],
+ "53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],
+ "10/tcp":[{"HostIp":"0.0.0.0","HostPort":"32768"}],
+ "9000/tcp":null}}}"#;
+
+const CONTAINERS: &str = r#"[{"Id":"c0ffee","Names":["/web"],"Image":"busybox","ImageID":"sha256:aa","Command":"sh","Created":1700000000,"State":"running","Status":"Up 1 second","Ports":[
+ {"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},
+ {"IP":"0.0.0.0","PrivatePort":81,"PublicPort":81,"Type":"tcp"},{"IP":"0.0.0.0","PrivatePort":82,"PublicPort":82,"Type":"tcp"},
+ {"PrivatePort":9000,"Type":"udp"},{"PrivatePort":9001,"Type":"udp"},{"PrivatePort":9003,"Type":"udp"}],
+ "Labels":{},"Mounts":[],"NetworkSettings":{"Networks":{}}}]"#;
+
+const BUILD_STREAM: &str = concat!(
+    r#"{"stream":"Step 1/1 : FROM busybox\n"}"#,
+    "\r\n",
+    r#"{"stream":" ---\u003e 0123456789ab\n"}"#,
+    "\r\n",
+    r#"{"aux":{"ID":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}"#,
+    "\r\n",
+    r#"{"stream":"Successfully built 0123456789ab\n"}"#,
+    "\r\n",
+);
+
+fn reply(request: &Request) -> (u16, String) {
     let path = request.path.split('?').next().unwrap_or("");
     let path =
         path.trim_start_matches(|c: char| c == '/' || c == 'v' || c.is_ascii_digit() || c == '.');
-    match (request.method.as_str(), path) {
+    let text = match (request.method.as_str(), path) {
         (_, "_ping") => (200, "OK"),
         ("POST", "containers/create") => (201, r#"{"Id":"c0ffee","Warnings":[]}"#),
+        ("GET", "containers/json") => (200, CONTAINERS),
+        ("GET", "containers/web/json") => (200, INSPECT_WEB),
         ("POST", "networks/create") => (201, r#"{"Id":"n0ffee","Warning":""}"#),
+        ("POST", "networks/prune") => (200, r#"{"NetworksDeleted":["old1","old2"]}"#),
+        ("GET", "networks") => (200, NETWORKS),
+        ("GET" | "DELETE", "networks/gone") => (404, r#"{"message":"network gone not found"}"#),
+        ("GET", p) if p.starts_with("networks/") => (200, NETWORK_FRONT),
+        ("DELETE", "networks/busy") => (
+            403,
+            r#"{"message":"error while removing network: network busy has active endpoints"}"#,
+        ),
+        ("DELETE", p) if p.starts_with("networks/") => (204, ""),
         ("POST", p) if p.ends_with("/connect") || p.ends_with("/disconnect") => (200, ""),
+        ("POST", "build") => (200, BUILD_STREAM),
         _ => (404, r#"{"message":"not in the stand-in"}"#),
-    }
+    };
+    (text.0, text.1.to_owned())
 }
 
 fn serve(stream: UnixStream, log: Arc<Mutex<Vec<Request>>>) {
@@ -52,6 +96,7 @@ fn serve(stream: UnixStream, log: Arc<Mutex<Vec<Request>>>) {
         };
         let (method, path) = (method.to_owned(), path.to_owned());
         let mut length = 0;
+        let mut chunked = false;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -65,16 +110,38 @@ fn serve(stream: UnixStream, log: Arc<Mutex<Vec<Request>>>) {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
                 }
+                if name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
+                    chunked = true;
+                }
             }
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        while chunked {
+            let mut size = String::new();
+            if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                return;
+            }
+            let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+                return;
+            };
+            let mut chunk = vec![0; size + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                return;
+            }
+            body.extend_from_slice(&chunk[..size]);
+            chunked = size != 0;
+        }
         let request = Request { method, path, body };
         let (status, text) = reply(&request);
         log.lock().unwrap().push(request.clone());
-        let body = if request.method == "HEAD" { "" } else { text };
+        let body = if request.method == "HEAD" {
+            ""
+        } else {
+            text.as_str()
+        };
         let head = format!(
             "HTTP/1.1 {status} X\r\nApi-Version: 1.49\r\nOstype: linux\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             if request.method == "HEAD" { 0 } else { text.len() }
@@ -130,6 +197,7 @@ fn docker_binary() -> Option<PathBuf> {
 fn docker(standin: &StandIn, config: &Path, args: &[&str]) -> Output {
     Command::new(docker_binary().unwrap())
         .args(args)
+        .env("DOCKER_BUILDKIT", "0")
         .env("DOCKER_HOST", standin.host())
         .env("DOCKER_CONFIG", config)
         .env_remove("DOCKER_CONTEXT")
@@ -394,5 +462,188 @@ fn network_bodies_are_dockers() {
         // Both print the new network's ID.
         let out = berth(standin, &["network", "create", "x"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "n0ffee\n");
+    });
+}
+
+/// Both clients' stdout, stderr and status for the same command.
+fn same_output(standin: &StandIn, config: &Path, args: &[&str]) {
+    let theirs = docker(standin, config, args);
+    let ours = berth(standin, args);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).replace("docker", "berth");
+    assert_eq!(
+        text(&ours.stdout),
+        text(&theirs.stdout),
+        "stdout of {args:?}"
+    );
+    assert_eq!(
+        text(&ours.stderr),
+        text(&theirs.stderr),
+        "stderr of {args:?}"
+    );
+    assert_eq!(
+        ours.status.code(),
+        theirs.status.code(),
+        "status of {args:?}"
+    );
+}
+
+#[test]
+fn listing_and_port_output_is_dockers() {
+    with_docker(|standin, config| {
+        for args in [
+            &["network", "ls"][..],
+            &["network", "ls", "--no-trunc"],
+            &["network", "ls", "-q"],
+            &["network", "ls", "--format", "{{json .}}"],
+            &[
+                "network",
+                "ls",
+                "--format",
+                "table {{.Name}}\t{{.IPv4}}\t{{.IPv6}}\t{{.Internal}}\t{{.Labels}}\t{{.CreatedAt}}",
+            ],
+            &["network", "ls", "--format", "raw"],
+            &["network", "ls", "-f", "driver=bridge", "-q"],
+            &["network", "inspect", "front"],
+            &[
+                "network",
+                "inspect",
+                "-f",
+                "{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
+                "front",
+            ],
+            &["network", "rm", "a", "gone", "busy", "b"],
+            &["network", "rm", "-f", "gone"],
+            &["network", "prune", "-f"],
+            &["port", "web"],
+            &["port", "web", "80"],
+            &["port", "web", "53/udp"],
+            &["port", "web", "9000"],
+            &["port", "web", "http"],
+            &["ps", "--format", "{{.Ports}}"],
+        ] {
+            same_output(standin, config, args);
+        }
+    });
+}
+
+fn query_pairs(path: &str) -> Vec<(String, String)> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn tar_names(body: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = tar::Archive::new(body)
+        .entries()
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn build_requests_are_dockers() {
+    with_docker(|standin, config| {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path();
+        for (path, content) in [
+            ("Dockerfile", "FROM busybox\n"),
+            ("sub/Other.df", "FROM busybox\n"),
+            (
+                ".dockerignore",
+                "*.log\n**/cache\ndocs\n!docs/keep.md\nDockerfile\n",
+            ),
+            ("a.txt", "a"),
+            ("debug.log", "x"),
+            ("src/cache/x", "x"),
+            ("src/main.c", "x"),
+            ("docs/keep.md", "x"),
+            ("docs/drop.md", "x"),
+        ] {
+            std::fs::create_dir_all(ctx.join(path).parent().unwrap()).unwrap();
+            std::fs::write(ctx.join(path), content).unwrap();
+        }
+        let ctx = ctx.to_str().unwrap().to_owned();
+        let other = format!("{ctx}/sub/Other.df");
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["build", "-t", "web:1", "-t", "web:latest", &ctx],
+            vec![
+                "build",
+                "--build-arg",
+                "A=1",
+                "--build-arg",
+                "HOME",
+                "--label",
+                "k=v",
+                "--target",
+                "final",
+                "--no-cache",
+                "--pull",
+                "--rm=false",
+                "--force-rm",
+                "--network",
+                "none",
+                "--add-host",
+                "h:1.2.3.4",
+                "-f",
+                &other,
+                &ctx,
+            ],
+        ];
+        for args in cases {
+            let theirs = docker(standin, config, &args);
+            assert!(
+                theirs.status.success(),
+                "docker {args:?}: {}",
+                String::from_utf8_lossy(&theirs.stderr)
+            );
+            let docker_request = standin
+                .requests
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|r| r.path.contains("/build"))
+                .cloned()
+                .unwrap();
+            standin.requests.lock().unwrap().clear();
+            let ours = berth(standin, &args);
+            assert!(
+                ours.status.success(),
+                "berth {args:?}: {}",
+                String::from_utf8_lossy(&ours.stderr)
+            );
+            let berth_request = standin
+                .requests
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|r| r.path.contains("/build"))
+                .cloned()
+                .unwrap();
+            standin.requests.lock().unwrap().clear();
+            assert_eq!(
+                query_pairs(&berth_request.path),
+                query_pairs(&docker_request.path),
+                "{args:?}"
+            );
+            assert_eq!(
+                tar_names(&berth_request.body),
+                tar_names(&docker_request.body),
+                "{args:?}"
+            );
+        }
     });
 }

@@ -351,9 +351,10 @@ pub async fn rm(client: &mut Client, args: NetworkRmArgs) -> Result<(), CliError
         }
     }
     if failed {
+        // docker ends with its status error's text.
         return Err(CliError::Status {
             code: 1,
-            message: String::new(),
+            message: "exit status 1".to_owned(),
         });
     }
     Ok(())
