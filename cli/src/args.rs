@@ -8,6 +8,7 @@ pub use crate::build_args::BuildArgs;
 pub use crate::network_args::*;
 use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
+pub use crate::volume_args::*;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -218,6 +219,13 @@ pub enum Command {
         arg_required_else_help = true
     )]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(
+        subcommand,
+        override_usage = "berth volume COMMAND",
+        arg_required_else_help = true
+    )]
+    Volume(VolumeCommand),
     /// Manage berth
     #[command(
         subcommand,
@@ -649,7 +657,7 @@ pub struct InspectArgs {
     #[arg(short = 'f', long, value_name = "TEMPLATE")]
     pub format: Option<String>,
     /// Only look for objects of this type
-    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network"])]
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network", "volume"])]
     pub kind: Option<String>,
     /// Include container sizes
     #[arg(short = 's', long)]

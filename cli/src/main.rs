@@ -20,17 +20,20 @@ mod stream;
 mod terminal;
 mod timestamps;
 mod usage;
+mod volume_args;
 
 use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
+use args::{
+    Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand, VolumeCommand,
+};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
     archive, attach, build, container, cp, events, exec, image_admin, images, inspect, logs, man,
-    network, observe, port, prune, ps, registry, stats, system, unknown,
+    network, observe, port, prune, ps, registry, stats, system, unknown, volume,
 };
 use error::CliError;
 
@@ -158,6 +161,23 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             NetworkCommand::Connect(args) => network::connect(client, args).await,
             NetworkCommand::Disconnect(args) => network::disconnect(client, args).await,
             NetworkCommand::External(argv) => Err(unknown::refuse("network", &argv)),
+        },
+        Command::Volume(sub) => match sub {
+            VolumeCommand::Create(args) => volume::create(client, args).await,
+            VolumeCommand::Ls(args) => volume::ls(client, args).await,
+            VolumeCommand::Inspect(args) => {
+                inspect::inspect(
+                    client,
+                    Kind::Volume { as_struct: true },
+                    &args.names,
+                    args.format.as_deref(),
+                    false,
+                )
+                .await
+            }
+            VolumeCommand::Rm(args) => volume::rm(client, args).await,
+            VolumeCommand::Prune(args) => volume::prune(client, args).await,
+            VolumeCommand::External(argv) => Err(unknown::refuse("volume", &argv)),
         },
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,

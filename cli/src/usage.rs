@@ -94,7 +94,10 @@ pub fn command_path(argv: &[String]) -> Vec<String> {
             continue;
         }
         words.push(arg.clone());
-        if matches!(arg.as_str(), "container" | "image" | "system" | "network") {
+        if matches!(
+            arg.as_str(),
+            "container" | "image" | "system" | "network" | "volume"
+        ) {
             if let Some(next) = args.next().filter(|n| !n.starts_with('-')) {
                 words.push(next.clone());
             }

@@ -213,6 +213,10 @@ fn network_and_port_commands_have_help_man_pages_and_usage_errors() {
         "berth-network-connect.1",
         "berth-port.1",
         "berth-container-port.1",
+        "berth-volume-create.1",
+        "berth-volume-prune.1",
+        "berth-build.1",
+        "berth-image-build.1",
     ] {
         assert!(dir.path().join(page).is_file(), "{page}");
     }

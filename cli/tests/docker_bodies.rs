@@ -33,6 +33,13 @@ const NETWORKS: &str = r#"[
 
 const NETWORK_FRONT: &str = r#"{"Name":"front","Id":"aaaa1111","Created":"2026-01-02T03:04:05.123456789Z","Scope":"local","Driver":"bridge","EnableIPv4":true,"EnableIPv6":false,"IPAM":{"Driver":"default","Options":null,"Config":[{"Subnet":"10.7.0.0/16","Gateway":"10.7.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigFrom":{"Network":""},"ConfigOnly":false,"Containers":{"c0ffee":{"Name":"web","EndpointID":"e1","MacAddress":"02:42:0a:07:00:02","IPv4Address":"10.7.0.2/16","IPv6Address":""}},"Options":{},"Labels":{}}"#;
 
+const VOLUMES: &str = r#"{"Volumes":[
+ {"Name":"data10","Driver":"local","Mountpoint":"/var/lib/berth/volumes/data10/_data","CreatedAt":"2026-01-01T00:00:00Z","Scope":"local","Labels":{"a":"1"},"Options":null},
+ {"Name":"data2","Driver":"local","Mountpoint":"/var/lib/berth/volumes/data2/_data","CreatedAt":"2026-01-01T00:00:00Z","Scope":"local","Labels":null,"Options":{"type":"tmpfs"},"UsageData":{"Size":1234567,"RefCount":2}}
+],"Warnings":[]}"#;
+
+const VOLUME_DATA: &str = r#"{"Name":"data","Driver":"local","Mountpoint":"/var/lib/berth/volumes/data/_data","CreatedAt":"2026-01-01T00:00:00Z","Status":{},"Scope":"local","Labels":{"k":"v"},"Options":{}}"#;
+
 const INSPECT_WEB: &str = r#"{"Id":"c0ffee","Name":"/web","NetworkSettings":{"Ports":{
  "80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"::","HostPort":"8080"}],
  "53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],
@@ -58,8 +65,12 @@ const BUILD_STREAM: &str = concat!(
 
 fn reply(request: &Request) -> (u16, String) {
     let path = request.path.split('?').next().unwrap_or("");
-    let path =
-        path.trim_start_matches(|c: char| c == '/' || c == 'v' || c.is_ascii_digit() || c == '.');
+    // "/v1.49/containers/create" → "containers/create"; docker may send no version.
+    let path = path.trim_start_matches('/');
+    let path = match path.split_once('/') {
+        Some((version, rest)) if version.starts_with("v1.") => rest,
+        _ => path,
+    };
     let text = match (request.method.as_str(), path) {
         (_, "_ping") => (200, "OK"),
         ("POST", "containers/create") => (201, r#"{"Id":"c0ffee","Warnings":[]}"#),
@@ -77,6 +88,19 @@ fn reply(request: &Request) -> (u16, String) {
         ("DELETE", p) if p.starts_with("networks/") => (204, ""),
         ("POST", p) if p.ends_with("/connect") || p.ends_with("/disconnect") => (200, ""),
         ("POST", "build") => (200, BUILD_STREAM),
+        ("POST", "volumes/create") => (201, VOLUME_DATA),
+        ("POST", "volumes/prune") => (
+            200,
+            r#"{"VolumesDeleted":["old1","old2"],"SpaceReclaimed":1234567}"#,
+        ),
+        ("GET", "volumes") => (200, VOLUMES),
+        ("GET" | "DELETE", "volumes/gone") => (404, r#"{"message":"get gone: no such volume"}"#),
+        ("DELETE", "volumes/busy") => (
+            409,
+            r#"{"message":"remove busy: volume is in use - [c0ffee]"}"#,
+        ),
+        ("GET", p) if p.starts_with("volumes/") => (200, VOLUME_DATA),
+        ("DELETE", p) if p.starts_with("volumes/") => (204, ""),
         _ => (404, r#"{"message":"not in the stand-in"}"#),
     };
     (text.0, text.1.to_owned())
@@ -520,6 +544,34 @@ fn listing_and_port_output_is_dockers() {
             &["port", "web", "9000"],
             &["port", "web", "http"],
             &["ps", "--format", "{{.Ports}}"],
+            &["volume", "ls"],
+            &["volume", "ls", "-q"],
+            &["volume", "ls", "--format", "{{json .}}"],
+            &["volume", "ls", "--format", "raw"],
+            &[
+                "volume",
+                "ls",
+                "--format",
+                "table {{.Name}}\t{{.Links}}\t{{.Size}}\t{{.Labels}}",
+            ],
+            &["volume", "inspect", "data"],
+            &["volume", "inspect", "-f", "{{.Mountpoint}}", "data", "gone"],
+            &["volume", "inspect", "-f", "{{.Mountpoint}}", "gone"],
+            &["volume", "inspect", "gone"],
+            &[
+                "volume",
+                "create",
+                "--label",
+                "k=v",
+                "-o",
+                "type=tmpfs",
+                "data",
+            ],
+            &["volume", "rm", "a", "gone", "busy", "b"],
+            &["volume", "rm", "-f", "a"],
+            &["volume", "prune", "-f"],
+            &["volume", "prune", "-a", "-f"],
+            &["inspect", "--type", "volume", "data"],
         ] {
             same_output(standin, config, args);
         }

@@ -22,3 +22,4 @@ pub mod registry;
 pub mod stats;
 pub mod system;
 pub mod unknown;
+pub mod volume;

@@ -42,7 +42,7 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 /// docker's `MapOpts`: `KEY=VALUE`, or a bare `KEY` with an empty value.
-fn key_values(values: &[String]) -> HashMap<String, String> {
+pub(crate) fn key_values(values: &[String]) -> HashMap<String, String> {
     values
         .iter()
         .map(|v| match v.split_once('=') {

@@ -21,7 +21,6 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "swarm",
     "trust",
     "update",
-    "volume",
 ];
 const LATER_CONTAINER: &[&str] = &["update"];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
