@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-pub use crate::build_args::BuildArgs;
+pub use crate::build_args::{BuildArgs, BuilderCommand};
 pub use crate::network_args::*;
 use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
@@ -212,6 +212,13 @@ pub enum Command {
     /// List port mappings or a specific mapping for the container
     #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
     Port(PortArgs),
+    /// Manage builds
+    #[command(
+        subcommand,
+        override_usage = "berth builder COMMAND",
+        arg_required_else_help = true
+    )]
+    Builder(BuilderCommand),
     /// Manage networks
     #[command(
         subcommand,

@@ -1,7 +1,7 @@
 //! Arguments of `berth build` (docker's legacy builder flags, plus
 //! `--secret` and `--progress` from BuildKit's).
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use crate::options::parse_ram;
 
@@ -73,4 +73,32 @@ pub struct BuildArgs {
     /// PATH | URL | -
     #[arg(value_name = "PATH | URL | -", allow_hyphen_values = true)]
     pub context: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth builder build [OPTIONS] PATH | URL | -")]
+    Build(Box<BuildArgs>),
+    /// Remove build cache
+    #[command(override_usage = "berth builder prune [OPTIONS]")]
+    Prune(BuilderPruneArgs),
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=24h")
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Amount of disk space to keep for cache
+    #[arg(long = "keep-storage", value_name = "BYTES", value_parser = parse_ram)]
+    pub keep_storage: Option<i64>,
 }

@@ -27,7 +27,8 @@ use std::io::Write;
 use clap::{CommandFactory, Parser};
 
 use args::{
-    Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand, VolumeCommand,
+    BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand,
+    VolumeCommand,
 };
 use client::{Client, Host};
 use commands::inspect::Kind;
@@ -147,6 +148,11 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Cp(args) => cp::cp(client, args).await,
         Command::Port(args) => port::port(client, args).await,
         Command::Build(args) => build::build(client, args).await,
+        Command::Builder(sub) => match sub {
+            BuilderCommand::Build(args) => build::build(client, *args).await,
+            BuilderCommand::Prune(args) => build::prune(client, args).await,
+            BuilderCommand::External(argv) => Err(unknown::refuse("builder", &argv)),
+        },
         Command::Network(sub) => match sub {
             NetworkCommand::Create(args) => network::create(client, args).await,
             NetworkCommand::Ls(args) => network::ls(client, args).await,

@@ -96,7 +96,7 @@ pub fn command_path(argv: &[String]) -> Vec<String> {
         words.push(arg.clone());
         if matches!(
             arg.as_str(),
-            "container" | "image" | "system" | "network" | "volume"
+            "container" | "image" | "system" | "network" | "volume" | "builder"
         ) {
             if let Some(next) = args.next().filter(|n| !n.starts_with('-')) {
                 words.push(next.clone());

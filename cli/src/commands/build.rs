@@ -9,8 +9,12 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::Value;
 
+use super::image_admin::docker_size;
+use super::prune::ask;
+use super::ps::parse_filters;
 use super::registry::credentials;
-use crate::build_args::BuildArgs;
+use crate::build_args::{BuildArgs, BuilderPruneArgs};
+use crate::client::query::Query;
 use crate::client::{bytes_body, empty_body, Client};
 use crate::error::CliError;
 use crate::image_build::context::{self, Source};
@@ -220,6 +224,53 @@ pub async fn build(client: &mut Client, args: BuildArgs) -> Result<(), CliError>
             .map_err(|e| CliError::io(format!("writing {}", iidfile.display()), e))?;
     }
     Ok(())
+}
+
+/// `berth builder prune`: `POST /build/prune`, with docker's prompt and report.
+pub async fn prune(client: &mut Client, args: BuilderPruneArgs) -> Result<(), CliError> {
+    let filters = parse_filters(&args.filter)?;
+    let warning = if args.all {
+        "WARNING! This will remove all build cache. Are you sure you want to continue?"
+    } else {
+        "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
+    };
+    if !args.force && !ask(warning)? {
+        return Ok(());
+    }
+    let keep = args.keep_storage.filter(|k| *k != 0).map(|k| k.to_string());
+    let mut query = Query::new()
+        .flag("all", args.all)
+        .param_opt("keep-storage", keep);
+    // docker sends the parameter even when it is empty.
+    query = if filters.is_empty() {
+        query.param("filters", "")
+    } else {
+        query.filters(&filters)
+    };
+    let path = format!("/build/prune{}", query.build());
+    let body = client.call(Method::POST, &path, None).await?;
+    let report: Value = crate::client::decode(&path, &body)?;
+    let deleted: Vec<&str> = report["CachesDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut text = String::new();
+    if !deleted.is_empty() {
+        text.push_str(&format!(
+            "Deleted build cache objects:\n{}\n\n",
+            deleted.join("\n")
+        ));
+    }
+    let reclaimed = report["SpaceReclaimed"].as_u64().unwrap_or(0);
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        docker_size(reclaimed as f64)
+    ));
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| CliError::io("writing output", e))
 }
 
 #[cfg(test)]

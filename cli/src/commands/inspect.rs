@@ -54,7 +54,10 @@ async fn fetch(
         format!(
             "/networks/{}{}",
             segment(name),
-            Query::new().flag("verbose", verbose).build()
+            // docker spells this one `true`, not `1`.
+            Query::new()
+                .param_opt("verbose", verbose.then_some("true"))
+                .build()
         )
     };
     let volume_path = format!("/volumes/{}", segment(name));

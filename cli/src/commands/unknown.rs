@@ -5,7 +5,6 @@ use crate::error::CliError;
 
 /// docker's top-level commands that berth does not provide yet.
 const LATER_TOP_LEVEL: &[&str] = &[
-    "builder",
     "buildx",
     "checkpoint",
     "compose",
