@@ -790,3 +790,48 @@ fn queries_are_dockers() {
         }
     });
 }
+
+/// Runs `args` with `input` on stdin.
+fn with_input(mut command: Command, input: &[u8]) -> Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn prune_prompts_are_dockers() {
+    with_docker(|standin, config| {
+        for args in [
+            &["network", "prune"][..],
+            &["volume", "prune"],
+            &["volume", "prune", "-a"],
+            &["builder", "prune"],
+            &["builder", "prune", "-a"],
+        ] {
+            for answer in [&b"n\n"[..], b"y\n"] {
+                let mut docker_command = Command::new(docker_binary().unwrap());
+                docker_command
+                    .args(args)
+                    .env("DOCKER_HOST", standin.host())
+                    .env("DOCKER_CONFIG", config);
+                let theirs = with_input(docker_command, answer);
+                let mut berth_command = Command::new(env!("CARGO_BIN_EXE_berth"));
+                berth_command.arg("-H").arg(standin.host()).args(args);
+                let ours = with_input(berth_command, answer);
+                let text = |b: &[u8]| String::from_utf8_lossy(b).replace("docker", "berth");
+                assert_eq!(
+                    text(&ours.stdout),
+                    text(&theirs.stdout),
+                    "{args:?} {answer:?}"
+                );
+                assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            }
+        }
+    });
+}
