@@ -15,11 +15,12 @@ use crate::api;
 use crate::config::DaemonConfig;
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
 use crate::container::exec::ExecExited;
+use crate::container::names::{Lookup, Names, Register, Reserve};
 use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
-use crate::container::registry::{Lookup, Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
 use crate::stats::Sampler;
+use crate::supervisor::Supervisor;
 
 /// Holds the data root for this daemon; a second berthd on the same root is refused.
 fn lock_data_root(data_root: &Path) -> Result<File> {
@@ -95,7 +96,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         .await
         .context("starting the supervisor")?;
 
-    let registry = Registry::default().start();
+    let names = Names::default().start();
     let images = Arc::new(images);
     let stats = Sampler::new(cgroups.clone()).start();
     let trash = crate::container::trash::Trash::open(&config.containers_dir())
@@ -106,8 +107,8 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             .context("discarding an interrupted create")?;
     }
     let services = Arc::new(Services {
-        supervisor: supervisor.clone(),
-        registry: registry.clone(),
+        supervisor: Arc::new(supervisor.clone()),
+        names: names.clone(),
         images: images.clone(),
         cgroups,
         execs: Default::default(),
@@ -115,12 +116,12 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         stats,
         trash,
     });
-    let distribution =
-        crate::distribution::Distribution::new(&config).context("setting up registry access")?;
+    let transfers =
+        crate::transfers::Transfers::new(&config).context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,
-        distribution: Arc::new(distribution),
+        transfers: Arc::new(transfers),
         services: services.clone(),
     };
 
@@ -129,11 +130,11 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     // Exits reported by the supervisor go to the container's own actor. They are read only
     // once every container is registered: an exit reported during the restore would find no
     // actor and be lost (it stays queued until then).
-    let exit_registry = registry.clone();
+    let exit_names = names.clone();
     let exit_supervisor = supervisor.clone();
     actix_rt::spawn(async move {
         while let Some(event) = exits.recv().await {
-            match exit_registry.send(Lookup(event.id.clone())).await {
+            match exit_names.send(Lookup(event.id.clone())).await {
                 Ok(Ok((_, addr))) => match event.exec {
                     Some(exec_id) => addr.do_send(ExecExited {
                         exec_id,
@@ -253,7 +254,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         let auto_remove = record.host_config.auto_remove == Some(true);
         let tty = record.config.tty == Some(true);
         let reserved = engine
-            .registry()
+            .names()
             .send(Reserve {
                 id: record.id.clone(),
                 name: record.name.clone(),
@@ -264,7 +265,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             continue;
         }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
-        engine.registry().do_send(Register {
+        engine.names().do_send(Register {
             id: id.clone(),
             addr: addr.clone(),
         });
@@ -294,7 +295,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
                         exit: exit.unwrap_or_else(unknown_exit),
                     });
                 } else {
-                    release(&engine.services.supervisor, &id).await;
+                    release(&*engine.services.supervisor, &id).await;
                 }
             }
             None if was_live => {
@@ -320,7 +321,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             tracing::warn!("killing container {id}: it has no record in the data root");
             let _ = engine.services.supervisor.signal(&id, libc::SIGKILL).await;
         } else {
-            release(&engine.services.supervisor, &id).await;
+            release(&*engine.services.supervisor, &id).await;
         }
     }
     Ok(())
@@ -348,7 +349,7 @@ fn supervisor_executable() -> Result<std::path::PathBuf> {
     Ok(berthd.with_file_name(berth_supervisor::EXECUTABLE))
 }
 
-async fn release(supervisor: &SupervisorClient, id: &str) {
+async fn release(supervisor: &dyn Supervisor, id: &str) {
     if let Err(err) = supervisor.release(id).await {
         tracing::warn!("releasing {id} in the supervisor: {err}");
     }

@@ -11,15 +11,17 @@ mod api;
 pub mod config;
 mod container;
 mod daemon;
-mod distribution;
 mod engine;
 mod error;
 mod events;
 mod filters;
 mod heap;
 mod ids;
+mod image_leases;
 mod registry_server;
 mod stats;
+mod supervisor;
+mod transfers;
 
 pub use daemon::run;
 

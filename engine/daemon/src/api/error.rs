@@ -90,8 +90,8 @@ impl From<crate::container::error::Error> for ApiError {
     }
 }
 
-impl From<crate::distribution::TransferError> for ApiError {
-    fn from(err: crate::distribution::TransferError) -> Self {
+impl From<crate::transfers::TransferError> for ApiError {
+    fn from(err: crate::transfers::TransferError) -> Self {
         ApiError::new(err.kind(), err.to_string())
     }
 }

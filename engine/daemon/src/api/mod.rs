@@ -8,7 +8,6 @@ pub mod commit;
 pub mod container_archive;
 pub mod container_prune;
 pub mod containers;
-pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -20,6 +19,7 @@ pub mod observe;
 pub mod registry_server;
 pub mod routes;
 pub mod system;
+pub mod transfers;
 
 use std::convert::Infallible;
 use std::os::fd::AsRawFd;
@@ -140,7 +140,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::Info => system::info(engine).await,
         Route::Events => events::events(engine, req).await,
         Route::SystemDf => image_admin::df(engine).await,
-        Route::Auth => distribution::auth(engine, req).await,
+        Route::Auth => transfers::auth(engine, req).await,
 
         Route::ContainerList => containers::list(engine, req).await,
         Route::ContainerCreate => containers::create(engine, req).await,
@@ -177,7 +177,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ImageSaveMany => archive::save_many(engine, req).await,
         Route::ImageLoad => archive::load(engine, req).await,
         Route::ImagePrune => image_admin::prune(engine, req).await,
-        Route::ImagePush(name) => distribution::push_image(engine, &name, req).await,
+        Route::ImagePush(name) => transfers::push_image(engine, &name, req).await,
         Route::ImageHistory(name) => image_admin::history(engine, &name).await,
         Route::ImageSave(name) => archive::save(engine, vec![name]).await,
         Route::ImageInspect(name) => images::inspect(engine, &name).await,

@@ -4,21 +4,24 @@
 pub mod actor;
 pub mod attach;
 pub mod create;
+pub mod creation;
 pub mod error;
 pub mod exec;
 pub mod exec_user;
 pub mod files;
 pub mod log_render;
 pub mod logs;
+pub mod names;
 pub mod notify;
 pub mod output;
 pub mod proc_top;
 pub mod record;
-pub mod registry;
 pub mod rootfs_view;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
+#[cfg(test)]
+pub mod testing;
 pub mod top;
 pub mod trash;
 pub mod view;
