@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod container_archive;
@@ -20,6 +21,7 @@ pub mod registry_server;
 pub mod routes;
 pub mod system;
 pub mod transfers;
+pub mod volumes;
 
 use std::convert::Infallible;
 use std::os::fd::AsRawFd;
@@ -171,6 +173,8 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ExecResize(id) => exec::resize(engine, id, req).await,
         Route::ExecInspect(id) => exec::inspect(engine, id).await,
 
+        Route::Build => build::build(engine, req).await,
+        Route::BuildPrune => build::prune(engine).await,
         Route::Commit => commit::commit(engine, req).await,
         Route::ImageCreate => images::create(engine, req).await,
         Route::ImageList => images::list(engine, req).await,
@@ -183,6 +187,12 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ImageInspect(name) => images::inspect(engine, &name).await,
         Route::ImageTag(name) => images::tag(engine, &name, req).await,
         Route::ImageRemove(name) => images::remove(engine, &name, req).await,
+
+        Route::VolumeCreate => volumes::create(engine, req).await,
+        Route::VolumeList => volumes::list(engine, req).await,
+        Route::VolumePrune => volumes::prune(engine, req).await,
+        Route::VolumeInspect(name) => volumes::inspect(engine, name).await,
+        Route::VolumeRemove(name) => volumes::remove(engine, name, req).await,
     }
 }
 
