@@ -2,8 +2,6 @@
 //! previous daemon left behind, and the API socket.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,44 +19,13 @@ use crate::engine::{Engine, Services};
 use crate::events::EventBus;
 use crate::stats::Sampler;
 
-/// Holds the data root for this daemon; a second berthd on the same root is refused.
-fn lock_data_root(data_root: &Path) -> Result<File> {
-    std::fs::create_dir_all(data_root)
-        .with_context(|| format!("creating data root {}", data_root.display()))?;
-    let path = data_root.join("berthd.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match rustix::fs::flock(
-        file.as_fd(),
-        rustix::fs::FlockOperation::NonBlockingLockExclusive,
-    ) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::WOULDBLOCK) => {
-            let owner = std::fs::read_to_string(&path).unwrap_or_default();
-            anyhow::bail!(
-                "another berthd (pid {}) is already running with data root {}",
-                owner.trim(),
-                data_root.display()
-            );
-        }
-        Err(err) => return Err(err).with_context(|| format!("locking {}", path.display())),
-    }
-    std::fs::write(&path, format!("{}\n", std::process::id()))
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(file)
-}
-
 pub fn run(config: DaemonConfig) -> Result<()> {
     // Before the actix system and its threads start.
     crate::heap::use_one_arena();
-    let _lock = lock_data_root(&config.data_root)?;
-    std::fs::create_dir_all(&config.exec_root)
-        .with_context(|| format!("creating exec root {}", config.exec_root.display()))?;
+    // Both roots are held before anything in them is read or written: a second daemon on
+    // either would otherwise take over this one's supervisor or records.
+    let _exec_lock = crate::root_lock::lock_root(&config.exec_root, "exec root")?;
+    let _data_lock = crate::root_lock::lock_root(&config.data_root, "data root")?;
     std::fs::create_dir_all(config.containers_dir())
         .with_context(|| format!("creating {}", config.containers_dir().display()))?;
 

@@ -14,4 +14,5 @@ pub mod events;
 pub mod heap;
 pub mod ids;
 pub mod registry_server;
+pub mod root_lock;
 pub mod stats;
