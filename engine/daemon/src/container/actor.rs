@@ -443,7 +443,7 @@ pub struct Start;
 impl Handler<Start> for ContainerActor {
     type Result = AtomicResponse<Self, Result<(), ApiError>>;
 
-    fn handle(&mut self, _: Start, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Start, ctx: &mut Context<Self>) -> Self::Result {
         let refuse = |err| AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         match self.record.state.status {
             Status::Paused => {
@@ -468,7 +468,12 @@ impl Handler<Start> for ContainerActor {
         }
         let prepared = match self.prepare_start() {
             Ok(prepared) => prepared,
-            Err(err) => return refuse(err),
+            Err(err) => {
+                // As dockerd does: an auto-remove container whose start fails goes, so a
+                // client waiting for its removal (`docker run --rm`) gets its answer.
+                self.remove_if_auto(ctx);
+                return refuse(err);
+            }
         };
         let PreparedStart {
             request,
@@ -510,9 +515,7 @@ impl Handler<Start> for ContainerActor {
                                     tracing::warn!("removing cgroup {cgroup}: {err}");
                                 }
                             }
-                            if act.record.host_config.auto_remove == Some(true) {
-                                act.remove_now(ctx);
-                            }
+                            act.remove_if_auto(ctx);
                             let status = match failure.kind {
                                 berth_runtime::StartFailureKind::Other => {
                                     hyper::StatusCode::INTERNAL_SERVER_ERROR
@@ -529,6 +532,7 @@ impl Handler<Start> for ContainerActor {
                         }
                         Err(err) => {
                             act.hub.close();
+                            act.remove_if_auto(ctx);
                             Err(ApiError::internal(format!("supervisor: {err}")))
                         }
                     }
@@ -663,6 +667,13 @@ impl ContainerActor {
         };
         let doublings = state.restart_count.min(10) as u32;
         restart.then(|| Duration::from_millis(100 << doublings))
+    }
+
+    /// After a start that failed: an auto-remove container is removed, as by dockerd.
+    fn remove_if_auto(&mut self, ctx: &mut Context<Self>) {
+        if self.record.host_config.auto_remove == Some(true) {
+            self.remove_now(ctx);
+        }
     }
 
     fn remove_now(&mut self, ctx: &mut Context<Self>) {
