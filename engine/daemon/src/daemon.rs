@@ -7,17 +7,18 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use anyhow::{Context as _, Result};
-use berth_supervisor::{ExitRecord, SupervisorClient};
+use berth_supervisor::ExitRecord;
 
 use crate::api;
 use crate::config::DaemonConfig;
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
-use crate::container::exec::ExecExited;
+use crate::container::process::unknown_exit;
 use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
-use crate::container::registry::{Lookup, Register, Registry, Reserve};
+use crate::container::registry::{Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
 use crate::stats::Sampler;
+use crate::supervision::Supervisor;
 
 pub fn run(config: DaemonConfig) -> Result<()> {
     // Before the actix system and its threads start.
@@ -56,9 +57,10 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         )
     })?;
 
-    let mut start = std::process::Command::new(supervisor_executable()?);
-    start.arg("--exec-root").arg(&config.exec_root);
-    let (supervisor, mut exits) = SupervisorClient::connect_or_start(&config.exec_root, start)
+    // Before the supervisor starts, so that it and, should it die, its containers are
+    // berthd's children (see `supervision`).
+    crate::supervision::become_subreaper()?;
+    let (supervisor, exits) = Supervisor::start(&config.exec_root)
         .await
         .context("starting the supervisor")?;
 
@@ -96,32 +98,8 @@ async fn serve(config: DaemonConfig) -> Result<()> {
 
     // Exits reported by the supervisor go to the container's own actor. They are read only
     // once every container is registered: an exit reported during the restore would find no
-    // actor and be lost (it stays queued until then).
-    let exit_registry = registry.clone();
-    let exit_supervisor = supervisor.clone();
-    actix_rt::spawn(async move {
-        while let Some(event) = exits.recv().await {
-            match exit_registry.send(Lookup(event.id.clone())).await {
-                Ok(Ok((_, addr))) => match event.exec {
-                    Some(exec_id) => addr.do_send(ExecExited {
-                        exec_id,
-                        pid: event.pid,
-                        exit: event.exit,
-                    }),
-                    None => addr.do_send(Exited {
-                        pid: event.pid,
-                        exit: event.exit,
-                    }),
-                },
-                // An exec's container is gone: there is nothing to release.
-                _ if event.exec.is_some() => {}
-                _ => {
-                    tracing::debug!("exit of unknown container {}", event.id);
-                    release(&exit_supervisor, &event.id).await;
-                }
-            }
-        }
-    });
+    // actor and be lost (it stays queued until then). A supervisor that dies is replaced.
+    actix_rt::spawn(supervisor.clone().keep_alive(exits, registry.clone()));
 
     let listener = api::bind(&config.socket)
         .with_context(|| format!("listening on {}", config.socket.display()))?;
@@ -236,6 +214,8 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             id: id.clone(),
             addr: addr.clone(),
         });
+        let managed = known.get(&id).is_some_and(|c| c.running);
+        let killed = if managed { 0 } else { sweep(engine, &id).await };
         match known.remove(&id) {
             Some(live) if live.running => {
                 let pid = live.pid;
@@ -266,7 +246,12 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
                 }
             }
             None if was_live => {
-                let exit = berth_supervisor::read_exit_record(&dir.root);
+                // Its supervisor died: if it still ran, berthd killed it just now.
+                let exit = if killed > 0 {
+                    Some(ExitRecord::killed(libc::SIGKILL, chrono::Utc::now()))
+                } else {
+                    berth_supervisor::read_exit_record(&dir.root)
+                };
                 addr.do_send(Exited {
                     pid: 0,
                     exit: exit.unwrap_or_else(unknown_exit),
@@ -309,25 +294,33 @@ fn adopted_io(tty: bool, known: berth_supervisor::KnownContainer) -> Option<Adop
     }
 }
 
-/// The supervisor's executable: the one installed next to berthd's, so a berthd starts the
-/// supervisor built with it. (A missing one fails the start with its path.)
-fn supervisor_executable() -> Result<std::path::PathBuf> {
-    let berthd = std::env::current_exe().context("finding the berthd executable")?;
-    Ok(berthd.with_file_name(berth_supervisor::EXECUTABLE))
-}
-
-async fn release(supervisor: &SupervisorClient, id: &str) {
-    if let Err(err) = supervisor.release(id).await {
-        tracing::warn!("releasing {id} in the supervisor: {err}");
+/// Kills what runs in the cgroup of container `id` though no supervisor manages it; how
+/// many processes that was (see `container::sweep`).
+async fn sweep(engine: &Engine, id: &str) -> usize {
+    let Some(hierarchy) = engine.services.cgroups.clone() else {
+        return 0;
+    };
+    let path = crate::container::spec::cgroup_path(id);
+    let swept = actix_rt::task::spawn_blocking(move || {
+        berth_cgroups::manager(&hierarchy, &path)
+            .map(|cgroup| crate::container::sweep::kill_unmanaged(cgroup.as_ref()))
+    })
+    .await;
+    match swept {
+        Ok(Ok(killed)) => killed,
+        Ok(Err(err)) => {
+            tracing::warn!("cgroup of {id}: {err}");
+            0
+        }
+        Err(err) => {
+            tracing::warn!("sweeping the cgroup of {id}: {err}");
+            0
+        }
     }
 }
 
-/// When neither the supervisor nor an exit file knows how a container ended (the whole
-/// host rebooted, say), Docker reports exit code 255 too.
-fn unknown_exit() -> ExitRecord {
-    ExitRecord {
-        exit_code: 255,
-        signal: None,
-        finished_at: chrono::Utc::now(),
+async fn release(supervisor: &Supervisor, id: &str) {
+    if let Err(err) = supervisor.release(id).await {
+        tracing::warn!("releasing {id} in the supervisor: {err}");
     }
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use actix::Addr;
 use berth_images::ImageStore;
-use berth_supervisor::SupervisorClient;
 
 use crate::config::DaemonConfig;
 use crate::container::exec::ExecIndex;
@@ -14,7 +13,7 @@ use crate::stats::Sampler;
 
 /// Services the container actors share. None of them holds container state.
 pub struct Services {
-    pub supervisor: SupervisorClient,
+    pub supervisor: crate::supervision::Supervisor,
     pub registry: Addr<Registry>,
     pub images: Arc<ImageStore>,
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined

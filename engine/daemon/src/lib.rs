@@ -16,3 +16,4 @@ pub mod ids;
 pub mod registry_server;
 pub mod root_lock;
 pub mod stats;
+pub mod supervision;

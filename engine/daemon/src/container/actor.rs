@@ -27,11 +27,13 @@ use crate::stats;
 mod copy_in;
 mod detached;
 mod observe;
+mod orphan;
 mod pause;
 
 pub use copy_in::{CopyInGuard, OpenView};
 pub use detached::Detached;
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
+pub use orphan::SupervisorLost;
 pub use pause::{Pause, Unpause};
 
 pub struct ContainerActor {
@@ -64,6 +66,12 @@ pub struct ContainerActor {
     /// A copy into the stopped container's file system is under way (`cp`): it has the
     /// overlay mounted, so the container must not start until it ends.
     pub(super) copying_in: bool,
+    /// The running PID 1, held by a pidfd: signalled and watched without the supervisor.
+    process: Option<super::process::Process>,
+    /// The PID of the supervisor that parents the running process.
+    supervised_by: i32,
+    /// That supervisor died: berthd manages the process alone, and no supervisor knows it.
+    orphaned: bool,
 }
 
 struct Waiter {
@@ -110,6 +118,9 @@ impl ContainerActor {
             pump_running: false,
             exit_awaiting_output: None,
             copying_in: false,
+            process: None,
+            supervised_by: 0,
+            orphaned: false,
         }
     }
 
@@ -188,10 +199,15 @@ impl ContainerActor {
         .then(|| self.cgroup())
         .flatten();
         self.emit("kill", &[("signal", signal.to_string())]);
+        // Through the pidfd when berthd holds one: it works whatever state the supervisor
+        // is in, so stop, kill and rm -f always complete.
+        let direct = self.signal_directly(signal).is_some();
         ctx.spawn(
             async move {
-                if let Err(err) = supervisor.signal(&id, signal).await {
-                    tracing::error!("signalling container {id}: {err}");
+                if !direct {
+                    if let Err(err) = supervisor.signal(&id, signal).await {
+                        tracing::error!("signalling container {id}: {err}");
+                    }
                 }
                 let cgroup = thaw?;
                 match actix_rt::task::spawn_blocking(move || cgroup.thaw()).await {
@@ -497,6 +513,7 @@ impl Handler<Start> for ContainerActor {
                             state.oom_killed = false;
                             state.stopped_by_user = false;
                             act.persist();
+                            act.watch_process(started.spawned.pid, ctx);
                             act.connect_io(daemon, started.terminal, ctx);
                             act.track();
                             act.emit("start", &[]);
@@ -592,13 +609,17 @@ impl ContainerActor {
                 tracing::warn!("removing cgroup of {}: {err}", self.record.id);
             }
         }
-        let supervisor = self.services.supervisor.clone();
-        let id = self.record.id.clone();
-        actix_rt::spawn(async move {
-            if let Err(err) = supervisor.release(&id).await {
-                tracing::warn!("releasing {id} in the supervisor: {err}");
-            }
-        });
+        self.process = None;
+        // A container whose supervisor died is known to no supervisor.
+        if !std::mem::take(&mut self.orphaned) {
+            let supervisor = self.services.supervisor.clone();
+            let id = self.record.id.clone();
+            actix_rt::spawn(async move {
+                if let Err(err) = supervisor.release(&id).await {
+                    tracing::warn!("releasing {id} in the supervisor: {err}");
+                }
+            });
+        }
         // The waiters of this exit are answered once it is stored: a client whose `wait` (or
         // foreground `run`) returned finds it on disk, as with Docker. Not on the actor's
         // context: a removal may stop the actor first.
@@ -1034,6 +1055,7 @@ impl Handler<Adopt> for ContainerActor {
         if start_unrecorded {
             self.persist();
         }
+        self.watch_process(msg.pid, ctx);
         self.track();
         let log = match std::fs::OpenOptions::new()
             .create(true)

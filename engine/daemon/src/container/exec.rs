@@ -134,6 +134,17 @@ impl Execs {
     }
 
     /// The execs still running, for `inspect`'s ExecIDs.
+    /// The execs whose process runs, with its PID.
+    pub fn running_pids(&self) -> Vec<(String, i32)> {
+        self.0
+            .iter()
+            .filter_map(|exec| match exec.state {
+                State::Running { pid } if pid > 0 => Some((exec.id.clone(), pid)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn running_ids(&self) -> Vec<String> {
         self.0
             .iter()
