@@ -96,6 +96,9 @@ fn containers_of_a_killed_supervisor_stay_managed_and_new_ones_run() {
     );
     assert_eq!(d.logs("waiter").0, "before\nafter\n");
 
+    d.berth(&["exec", "stopped", "true"])
+        .code(1)
+        .stderr_has("whose supervisor died while it ran: not supported by berth yet");
     d.berth(&["stop", "-t", "1", "stopped"]).ok();
     assert_eq!(d.inspect("stopped")["State"]["ExitCode"], 137);
     d.berth(&["kill", "killed"]).ok();

@@ -60,6 +60,11 @@ impl ContainerActor {
         });
     }
 
+    /// Its supervisor died while it ran: no supervisor knows it.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.orphaned
+    }
+
     /// The exit of a PID 1 that has ended, learnt without the supervisor.
     fn take_exit(&mut self, ctx: &mut Context<Self>) {
         let Some(process) = &self.process else {
