@@ -8,9 +8,7 @@
 //! - `route`: the request routing, `api::strip_version` and `api::parse_route`, over a mix of
 //!   the paths the docker CLI sends (one iteration routes every path of the mix once).
 
-use berth_engine::api::{parse_route, strip_version};
-use berth_engine::container::record::ContainerRecord;
-use berth_engine::container::view;
+use berth_engine::{parse_route, strip_version, view, ContainerRecord};
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_engine::container::create::merge_config;
-use berth_engine::container::record::{ContainerDir, ContainerRecord, State, Status};
+use berth_engine::{merge_config, ContainerDir, ContainerRecord, State, Status};
 use bollard_stubs::models::ContainerCreateBody;
 use chrono::{Duration, TimeZone, Utc};
 use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
@@ -30,7 +29,7 @@ pub fn running(count: usize, containers_dir: &Path) -> Vec<(ContainerRecord, Con
         .expect("a valid date");
     (0..count)
         .map(|i| {
-            let id = berth_engine::ids::new_container_id();
+            let id = berth_engine::new_container_id();
             let config = merge_config(&body, &image, &id).expect("the captured body is valid");
             let created = epoch + Duration::seconds(i as i64);
             let record = ContainerRecord {
@@ -84,9 +83,9 @@ mod tests {
         assert_eq!(dir.record(), dir.root.join("config.json"));
         assert_ne!(records[0].0.id, records[1].0.id);
 
-        let summary = berth_engine::container::view::summary(record, "busybox".into(), Utc::now());
+        let summary = berth_engine::view::summary(record, "busybox".into(), Utc::now());
         assert_eq!(summary.names.unwrap(), ["/pb-1"]);
-        let inspect = berth_engine::container::view::inspect(record, dir);
+        let inspect = berth_engine::view::inspect(record, dir);
         assert_eq!(inspect.state.unwrap().running, Some(true));
 
         let saved = serde_json::to_vec(record).unwrap();

@@ -6,11 +6,10 @@
 
 #![no_main]
 
-use berth_engine::api::http::{decode_json, Filters, Query};
-use berth_engine::container::create::{check_supported, merge_config, validate_name};
-use berth_engine::container::record::{ContainerDir, ContainerRecord, State};
-use berth_engine::container::spec::runtime_config;
-use berth_engine::events::filter::EventFilter;
+use berth_engine::{
+    check_supported, console_size, decode_json, merge_config, runtime_config, validate_name,
+    ContainerDir, ContainerRecord, EventFilter, Filters, Query, State,
+};
 use bollard_stubs::models::{ContainerCreateBody, ExecConfig, ExecStartConfig};
 use libfuzzer_sys::fuzz_target;
 use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
@@ -59,7 +58,7 @@ fn create_container(body: &[u8]) {
 fn exec_bodies(body: &[u8]) {
     let _ = decode_json::<ExecConfig>(body);
     if let Ok(start) = decode_json::<ExecStartConfig>(body) {
-        let _ = berth_engine::container::exec::console_size(start.console_size.as_ref());
+        let _ = console_size(start.console_size.as_ref());
     }
 }
 

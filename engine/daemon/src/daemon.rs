@@ -91,7 +91,6 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         images,
         distribution: Arc::new(distribution),
         services: services.clone(),
-        started: chrono::Utc::now(),
     };
 
     restore(&engine, records.loaded).await?;
@@ -105,7 +104,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         .with_context(|| format!("listening on {}", config.socket.display()))?;
     tracing::info!("berthd is listening on unix://{}", config.socket.display());
     if let Some(addr) = config.distribution.registry_addr {
-        crate::registry_server::start(&engine, &config.distribution, addr).await?;
+        crate::api::registry_server::start(&engine, &config.distribution, addr).await?;
     }
     let server = actix_rt::spawn(api::serve(listener, engine));
 
@@ -206,7 +205,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             })
             .await?;
         if let Err(err) = reserved {
-            tracing::warn!("skipping container {id}: {}", err.message);
+            tracing::warn!("skipping container {id}: {}", err);
             continue;
         }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();

@@ -35,7 +35,6 @@ pub struct Engine {
     pub images: Arc<ImageStore>,
     pub distribution: Arc<crate::distribution::Distribution>,
     pub services: Arc<Services>,
-    pub started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Engine {

@@ -40,7 +40,8 @@ pub fn note_request() {
 }
 
 /// How many times the heap has been trimmed.
-pub fn trims() -> u64 {
+#[cfg(test)]
+fn trims() -> u64 {
     TRIMS.load(Ordering::Relaxed)
 }
 

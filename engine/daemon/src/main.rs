@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         registry_htpasswd: args.registry_htpasswd,
         registry_tls: args.registry_tls_cert.zip(args.registry_tls_key),
     };
-    match berth_engine::daemon::run(config) {
+    match berth_engine::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("berthd: {err:#}");

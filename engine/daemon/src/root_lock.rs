@@ -32,22 +32,6 @@ pub enum RootLockError {
     },
 }
 
-/// What a [`RootLockError`] means to a caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Conflict,
-    Internal,
-}
-
-impl RootLockError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            RootLockError::Held { .. } => ErrorKind::Conflict,
-            RootLockError::Io { .. } => ErrorKind::Internal,
-        }
-    }
-}
-
 /// A root held by this daemon until it is dropped (or the process dies).
 #[derive(Debug)]
 pub struct RootLock {
@@ -118,7 +102,7 @@ mod tests {
         // flock locks belong to the open file description: a second open conflicts even in
         // the same process, as it does in a second berthd.
         let err = lock_root(&root, "exec root").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert!(matches!(err, RootLockError::Held { .. }), "{err}");
         let message = err.to_string();
         assert!(message.contains(&root.display().to_string()), "{message}");
         assert!(

@@ -125,7 +125,7 @@ mod tests {
             "invalid resize width \"abc\": invalid syntax"
         );
         let zero = size("h=0&w=0").unwrap_err();
-        assert_eq!(zero.status, hyper::StatusCode::BAD_REQUEST);
+        assert_eq!(zero.status(), hyper::StatusCode::BAD_REQUEST);
         assert!(zero.message.contains("0x0"), "{}", zero.message);
         assert!(size("h=70000&w=80").is_err());
     }

@@ -151,7 +151,7 @@ async fn open_view(
     writable: bool,
 ) -> Result<(View, Option<CopyInGuard>), ApiError> {
     let (_, addr) = find(engine, name).await?;
-    addr.send(OpenView { writable }).await?
+    Ok(addr.send(OpenView { writable }).await??)
 }
 
 /// The `path` query parameter, absolute inside the container (Docker takes a relative one

@@ -24,7 +24,7 @@ pub(super) async fn find(
     engine: &Engine,
     id: &str,
 ) -> Result<(String, Addr<ContainerActor>), ApiError> {
-    engine.registry().send(Lookup(id.to_string())).await?
+    Ok(engine.registry().send(Lookup(id.to_string())).await??)
 }
 
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
@@ -84,7 +84,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     };
     if let Err(err) = reserved {
         let _ = engine.images.release_layers(&id);
-        return Err(err);
+        return Err(err.into());
     }
 
     let record = ContainerRecord {
@@ -103,13 +103,17 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         let dir = dir.clone();
         actix_rt::task::spawn_blocking(move || files::prepare(&record, &dir))
             .await
-            .unwrap_or_else(|err| Err(ApiError::internal(format!("preparing container: {err}"))))
+            .unwrap_or_else(|err| {
+                Err(crate::container::error::Error::internal(format!(
+                    "preparing container: {err}"
+                )))
+            })
     };
     if let Err(err) = prepared {
         engine.registry().do_send(Unregister { id: id.clone() });
         let _ = std::fs::remove_dir_all(&dir.root);
         let _ = engine.images.release_layers(&id);
-        return Err(err);
+        return Err(err.into());
     }
     engine
         .services
@@ -165,8 +169,8 @@ pub async fn restart(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRe
         Ok(exited) => {
             let _ = exited.await;
         }
-        Err(err) if err.status == StatusCode::NOT_MODIFIED => {}
-        Err(err) => return Err(err),
+        Err(crate::container::error::Error::NotModified) => {}
+        Err(err) => return Err(err.into()),
     }
     addr.send(Start).await??;
     let record = addr.send(Snapshot).await?;

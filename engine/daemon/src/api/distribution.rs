@@ -106,7 +106,7 @@ pub async fn auth(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         .await
         .map_err(|e| match e.kind() {
             berth_distribution::ErrorKind::Unauthorized => {
-                ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
+                ApiError::new(super::error::ErrorKind::Unauthorized, e.to_string())
             }
             _ => ApiError::from(TransferError::from(e)),
         })?;

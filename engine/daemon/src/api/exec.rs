@@ -58,7 +58,7 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
     };
     if !start.attached {
         return match addr.send(start).await??.failure {
-            Some(failure) => Err(failure),
+            Some(failure) => Err(failure.into()),
             None => status_only(StatusCode::OK),
         };
     }
@@ -80,7 +80,7 @@ pub async fn start(engine: &Engine, exec_id: &str, req: Request<Incoming>) -> Ap
                 };
                 exec_session(started, framing, Box::new(on_detach))
             }
-            Ok(Err(error)) => failed(framing, &error.message),
+            Ok(Err(error)) => failed(framing, &error.to_string()),
             Err(error) => failed(framing, &error.to_string()),
         }
     };
@@ -104,7 +104,7 @@ fn exec_session(started: ExecStart, framing: Framing, on_detach: Box<dyn FnOnce(
         exited,
     } = started;
     if let Some(failure) = failure {
-        return failed(framing, &failure.message);
+        return failed(framing, &failure.to_string());
     }
     Session {
         output,

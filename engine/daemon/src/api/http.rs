@@ -1,6 +1,5 @@
 //! Small helpers shared by the handlers: bodies, queries and JSON answers.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -13,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ApiError;
+pub use crate::filters::Filters;
 
 /// Every response body: full, empty or streamed from a task. Not `Send`: the daemon runs
 /// on one thread, so bodies can borrow `!Send` streams.
@@ -58,14 +58,15 @@ pub fn status_only(status: StatusCode) -> ApiResult {
 
 impl ApiError {
     pub fn into_response(self) -> ApiResponse {
-        if self.status == StatusCode::NOT_MODIFIED {
+        let status = self.status();
+        if status == StatusCode::NOT_MODIFIED {
             let mut response = Response::new(empty());
-            *response.status_mut() = self.status;
+            *response.status_mut() = status;
             return response;
         }
         let body = serde_json::json!({ "message": self.message });
         let mut response = Response::new(full(body.to_string()));
-        *response.status_mut() = self.status;
+        *response.status_mut() = status;
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -143,47 +144,7 @@ impl Query {
     /// The `filters` parameter: `{"name": {"x": true}}` or the older `{"name": ["x"]}`.
     pub fn filters(&self) -> Result<Filters, ApiError> {
         Filters::parse(self.get("filters").unwrap_or(""))
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct Filters(HashMap<String, Vec<String>>);
-
-impl Filters {
-    pub fn parse(raw: &str) -> Result<Filters, ApiError> {
-        if raw.trim().is_empty() {
-            return Ok(Filters::default());
-        }
-        let value: serde_json::Value = serde_json::from_str(raw)
-            .map_err(|err| ApiError::bad_request(format!("invalid filter: {err}")))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("invalid filter: expected a JSON object"))?;
-        let mut filters = HashMap::new();
-        for (key, values) in object {
-            let list: Vec<String> = match values {
-                serde_json::Value::Object(map) => map.keys().cloned().collect(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "invalid filter: values of {key:?} must be an object or a list"
-                    )))
-                }
-            };
-            filters.insert(key.clone(), list);
-        }
-        Ok(Filters(filters))
-    }
-
-    pub fn get(&self, key: &str) -> &[String] {
-        self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+            .map_err(|err| ApiError::bad_request(err.to_string()))
     }
 }
 
@@ -196,14 +157,5 @@ mod tests {
         let q = Query::parse(Some("a=1&b=true&c=0&d=false&e="));
         assert!(q.flag("a") && q.flag("b"));
         assert!(!q.flag("c") && !q.flag("d") && !q.flag("e") && !q.flag("missing"));
-    }
-
-    #[test]
-    fn filters_accept_both_shapes() {
-        let f = Filters::parse(r#"{"name":{"web":true},"status":["exited"]}"#).unwrap();
-        assert_eq!(f.get("name"), ["web"]);
-        assert_eq!(f.get("status"), ["exited"]);
-        assert!(Filters::parse("[1]").is_err());
-        assert!(Filters::parse("{").is_err());
     }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod image_admin;
 pub mod images;
 pub mod observe;
+pub mod registry_server;
 pub mod routes;
 pub mod system;
 
@@ -218,7 +219,7 @@ mod tests {
             "/containers/json"
         );
         assert_eq!(
-            strip_version("/v1.12/info").unwrap_err().status,
+            strip_version("/v1.12/info").unwrap_err().status(),
             hyper::StatusCode::BAD_REQUEST
         );
         // A path that merely starts with "v" is not a version.

@@ -177,7 +177,7 @@ pub async fn top(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult
             proc_top::list(&proc_top::HostFiles::host(), &pids)
                 .map_err(|err| ApiError::internal(format!("top: {err}")))
         } else {
-            top::list(&args, &pids)
+            top::list(&args, &pids).map_err(ApiError::from)
         }
     })
     .await

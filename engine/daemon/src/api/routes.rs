@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404_and_later_endpoints_501() {
-        let status = |method: Method, path: &str| parse_route(&method, path).unwrap_err().status;
+        let status = |method: Method, path: &str| parse_route(&method, path).unwrap_err().status();
         assert_eq!(
             status(Method::GET, "/nothing/here"),
             hyper::StatusCode::NOT_FOUND

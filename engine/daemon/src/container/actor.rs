@@ -12,6 +12,7 @@ use berth_supervisor::{ContainerIo, ExitRecord, SpawnRequest};
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::error::Error;
 use super::exec::Execs;
 use super::output::{self, Chunk, LogProgress, OutputHub};
 use super::record::{ContainerDir, ContainerRecord, Status};
@@ -19,7 +20,6 @@ use super::registry::Unregister;
 use super::spec;
 use super::stdio::{self, StdinPort, TerminalHandle};
 use super::view;
-use crate::api::error::ApiError;
 use crate::engine::Services;
 use crate::events::Publish;
 use crate::stats;
@@ -49,7 +49,7 @@ pub struct ContainerActor {
     pub(super) execs: Execs,
     waiters: Vec<Waiter>,
     /// Replies owed to a forced remove that is waiting for the container to die.
-    pending_removals: Vec<oneshot::Sender<Result<(), ApiError>>>,
+    pending_removals: Vec<oneshot::Sender<Result<(), Error>>>,
     kill_timer: Option<SpawnHandle>,
     /// A `stop` is under way: its exit is followed by a "stop" event.
     stop_requested: bool,
@@ -149,8 +149,8 @@ impl ContainerActor {
         })
     }
 
-    fn not_running(&self) -> ApiError {
-        ApiError::conflict(format!("Container {} is not running", self.record.id))
+    fn not_running(&self) -> Error {
+        Error::conflict(format!("Container {} is not running", self.record.id))
     }
 
     fn wake(&mut self, removed: bool) {
@@ -250,7 +250,7 @@ impl ContainerActor {
         });
     }
 
-    fn prepare_start(&self) -> Result<PreparedStart, ApiError> {
+    fn prepare_start(&self) -> Result<PreparedStart, Error> {
         let config = spec::runtime_config(&self.record, &self.dir)?;
         let request = SpawnRequest {
             config,
@@ -261,7 +261,7 @@ impl ContainerActor {
             .append(true)
             .open(self.dir.log(&self.record.id))
             .map_err(|err| {
-                ApiError::internal(format!(
+                Error::internal(format!(
                     "opening log file {}: {err}",
                     self.dir.log(&self.record.id).display()
                 ))
@@ -279,11 +279,11 @@ impl ContainerActor {
                 daemon: DaemonIo::Terminal { log },
             });
         }
-        let pipe = || -> Result<(OwnedFd, OwnedFd), ApiError> {
+        let pipe = || -> Result<(OwnedFd, OwnedFd), Error> {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                .map_err(|err| ApiError::internal(format!("creating a stdio pipe: {err}")))
+                .map_err(|err| Error::internal(format!("creating a stdio pipe: {err}")))
         };
-        let output_pipe = || -> Result<(OwnedFd, OwnedFd), ApiError> {
+        let output_pipe = || -> Result<(OwnedFd, OwnedFd), Error> {
             let (read, write) = pipe()?;
             // A larger pipe lets a chatty container run on while the daemon is restarting.
             let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
@@ -293,7 +293,7 @@ impl ContainerActor {
         let (stderr_read, stderr_write) = output_pipe()?;
         let dup = |fd: &OwnedFd| {
             fd.try_clone()
-                .map_err(|err| ApiError::internal(format!("duplicating a stdio pipe: {err}")))
+                .map_err(|err| Error::internal(format!("duplicating a stdio pipe: {err}")))
         };
         let keep = vec![dup(&stdout_read)?, dup(&stderr_read)?];
         let (stdin, stdin_writer) = if self.record.config.open_stdin == Some(true) {
@@ -453,23 +453,23 @@ enum DaemonIo {
 // ---- messages -------------------------------------------------------------------------
 
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct Start;
 
 impl Handler<Start> for ContainerActor {
-    type Result = AtomicResponse<Self, Result<(), ApiError>>;
+    type Result = AtomicResponse<Self, Result<(), Error>>;
 
     fn handle(&mut self, _: Start, ctx: &mut Context<Self>) -> Self::Result {
         let refuse = |err| AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         match self.record.state.status {
             Status::Paused => {
-                return refuse(ApiError::conflict(
+                return refuse(Error::conflict(
                     "cannot start a paused container, try unpause instead",
                 ))
             }
-            Status::Running | Status::Restarting => return refuse(ApiError::not_modified()),
+            Status::Running | Status::Restarting => return refuse(Error::NotModified),
             Status::Removing | Status::Dead => {
-                return refuse(ApiError::conflict(format!(
+                return refuse(Error::conflict(format!(
                     "container {} is marked for removal and cannot be started",
                     self.record.id
                 )))
@@ -477,7 +477,7 @@ impl Handler<Start> for ContainerActor {
             Status::Created | Status::Exited => {}
         }
         if self.copying_in {
-            return refuse(ApiError::conflict(format!(
+            return refuse(Error::conflict(format!(
                 "container {} is busy: files are being copied into it",
                 self.record.id
             )));
@@ -533,24 +533,19 @@ impl Handler<Start> for ContainerActor {
                                 }
                             }
                             act.remove_if_auto(ctx);
-                            let status = match failure.kind {
-                                berth_runtime::StartFailureKind::Other => {
-                                    hyper::StatusCode::INTERNAL_SERVER_ERROR
-                                }
-                                _ => hyper::StatusCode::BAD_REQUEST,
-                            };
-                            Err(ApiError::new(
-                                status,
-                                format!(
-                                    "failed to start container {}: {}",
-                                    act.record.id, failure.message
+                            Err(Error::StartFailed {
+                                id: act.record.id.clone(),
+                                message: failure.message,
+                                invalid: !matches!(
+                                    failure.kind,
+                                    berth_runtime::StartFailureKind::Other
                                 ),
-                            ))
+                            })
                         }
                         Err(err) => {
                             act.hub.close();
                             act.remove_if_auto(ctx);
-                            Err(ApiError::internal(format!("supervisor: {err}")))
+                            Err(Error::internal(format!("supervisor: {err}")))
                         }
                     }
                 }),
@@ -733,14 +728,11 @@ impl ContainerActor {
             .map(move |result, act, ctx| {
                 let outcome = match result {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(err)) => Err(ApiError::internal(format!(
-                        "removing container {}: {err}",
-                        act.record.id
-                    ))),
-                    Err(err) => Err(ApiError::internal(format!("removing container: {err}"))),
+                    Ok(Err(err)) => Err(format!("removing container {}: {err}", act.record.id)),
+                    Err(err) => Err(format!("removing container: {err}")),
                 };
                 for reply in replies {
-                    let _ = reply.send(outcome.clone());
+                    let _ = reply.send(outcome.clone().map_err(Error::Internal));
                 }
                 act.record.state.status = Status::Dead;
                 act.services.stats.do_send(stats::Forget {
@@ -755,14 +747,14 @@ impl ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<oneshot::Receiver<i64>, ApiError>")]
+#[rtype(result = "Result<oneshot::Receiver<i64>, Error>")]
 pub struct Stop {
     pub timeout: Option<i64>,
     pub signal: Option<String>,
 }
 
 impl Handler<Stop> for ContainerActor {
-    type Result = Result<oneshot::Receiver<i64>, ApiError>;
+    type Result = Result<oneshot::Receiver<i64>, Error>;
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
         if self.record.state.status == Status::Restarting {
@@ -774,7 +766,7 @@ impl Handler<Stop> for ContainerActor {
             return Ok(rx);
         }
         if !self.record.state.status.is_live() {
-            return Err(ApiError::not_modified());
+            return Err(Error::NotModified);
         }
         let signal_name = msg
             .signal
@@ -811,13 +803,13 @@ impl Handler<Stop> for ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct Kill {
     pub signal: i32,
 }
 
 impl Handler<Kill> for ContainerActor {
-    type Result = Result<(), ApiError>;
+    type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: Kill, ctx: &mut Context<Self>) -> Self::Result {
         if !self.record.state.status.is_live() {
@@ -832,11 +824,11 @@ impl Handler<Kill> for ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<oneshot::Receiver<i64>, ApiError>")]
+#[rtype(result = "Result<oneshot::Receiver<i64>, Error>")]
 pub struct Wait(pub WaitCondition);
 
 impl Handler<Wait> for ContainerActor {
-    type Result = Result<oneshot::Receiver<i64>, ApiError>;
+    type Result = Result<oneshot::Receiver<i64>, Error>;
 
     fn handle(&mut self, Wait(condition): Wait, _: &mut Context<Self>) -> Self::Result {
         let (reply, rx) = oneshot::channel();
@@ -850,26 +842,26 @@ impl Handler<Wait> for ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<oneshot::Receiver<Result<(), ApiError>>, ApiError>")]
+#[rtype(result = "Result<oneshot::Receiver<Result<(), Error>>, Error>")]
 pub struct Remove {
     pub force: bool,
 }
 
 impl Handler<Remove> for ContainerActor {
-    type Result = Result<oneshot::Receiver<Result<(), ApiError>>, ApiError>;
+    type Result = Result<oneshot::Receiver<Result<(), Error>>, Error>;
 
     fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) -> Self::Result {
         let (reply, rx) = oneshot::channel();
         match self.record.state.status {
             Status::Removing | Status::Dead => {
-                return Err(ApiError::conflict(format!(
+                return Err(Error::conflict(format!(
                     "removal of container {} is already in progress",
                     self.record.id
                 )))
             }
             status if status.is_live() => {
                 if !msg.force {
-                    return Err(ApiError::conflict(format!(
+                    return Err(Error::conflict(format!(
                         "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
                         self.record.name
                     )));
@@ -902,7 +894,7 @@ impl Handler<Renamed> for ContainerActor {
 
 /// Subscribes a client to the container's output and, if it asks, its stdin.
 #[derive(Message)]
-#[rtype(result = "Result<Attachment, ApiError>")]
+#[rtype(result = "Result<Attachment, Error>")]
 pub struct Attach {
     /// The container's name or ID as the client typed it, for Docker's messages.
     pub typed: String,
@@ -921,17 +913,17 @@ pub struct Attachment {
 }
 
 impl Handler<Attach> for ContainerActor {
-    type Result = Result<Attachment, ApiError>;
+    type Result = Result<Attachment, Error>;
     fn handle(&mut self, msg: Attach, _: &mut Context<Self>) -> Self::Result {
         match self.record.state.status {
             Status::Paused => {
-                return Err(ApiError::conflict(format!(
+                return Err(Error::conflict(format!(
                     "container {} is paused, unpause the container before attach",
                     msg.typed
                 )))
             }
             Status::Restarting => {
-                return Err(ApiError::conflict(format!(
+                return Err(Error::conflict(format!(
                     "container {} is restarting, wait until the container is running",
                     msg.typed
                 )))
@@ -939,7 +931,7 @@ impl Handler<Attach> for ContainerActor {
             // A created or exited container is attached to before it starts (`start -a`);
             // refusing `docker attach` to a stopped one is the CLI's job.
             Status::Removing | Status::Dead => {
-                return Err(ApiError::conflict(format!(
+                return Err(Error::conflict(format!(
                     "container {} is being removed",
                     self.record.id
                 )))
@@ -960,17 +952,17 @@ impl Handler<Attach> for ContainerActor {
 
 /// Sets the size of the container's terminal (`docker run -t`, then resize).
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct Resize {
     pub rows: u16,
     pub columns: u16,
 }
 
 impl Handler<Resize> for ContainerActor {
-    type Result = Result<(), ApiError>;
+    type Result = Result<(), Error>;
     fn handle(&mut self, msg: Resize, _: &mut Context<Self>) -> Self::Result {
         if !self.record.state.status.is_live() {
-            return Err(ApiError::conflict(format!(
+            return Err(Error::conflict(format!(
                 "container {} is not running",
                 self.record.id
             )));
@@ -978,7 +970,7 @@ impl Handler<Resize> for ContainerActor {
         if let Some(terminal) = &self.terminal {
             terminal
                 .resize(msg.rows, msg.columns)
-                .map_err(|err| ApiError::internal(err.to_string()))?;
+                .map_err(|err| Error::internal(err.to_string()))?;
         }
         // Docker's runtime ignores a resize of a container without a terminal, and reports
         // it all the same.

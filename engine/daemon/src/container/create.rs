@@ -4,19 +4,19 @@
 use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
 use oci_spec::image::ImageConfiguration;
 
-use crate::api::error::ApiError;
+use super::error::Error;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Docker's rule for container names.
-pub fn validate_name(name: &str) -> Result<String, ApiError> {
+pub fn validate_name(name: &str) -> Result<String, Error> {
     let bare = name.strip_prefix('/').unwrap_or(name);
     let mut chars = bare.chars();
     let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && bare.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !valid {
-        return Err(ApiError::bad_request(format!(
+        return Err(Error::invalid(format!(
             "Invalid container name ({bare}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )));
     }
@@ -28,7 +28,7 @@ pub fn merge_config(
     body: &ContainerCreateBody,
     image: &ImageConfiguration,
     id: &str,
-) -> Result<ContainerConfig, ApiError> {
+) -> Result<ContainerConfig, Error> {
     let image_config = image.config().clone().unwrap_or_default();
 
     let requested_entrypoint = body.entrypoint.clone().filter(|e| !e.is_empty());
@@ -45,7 +45,7 @@ pub fn merge_config(
         ),
     };
     if entrypoint.as_ref().is_none_or(Vec::is_empty) && cmd.as_ref().is_none_or(Vec::is_empty) {
-        return Err(ApiError::bad_request("No command specified"));
+        return Err(Error::invalid("No command specified"));
     }
 
     let mut env: Vec<String> = image_config.env().clone().unwrap_or_default();
@@ -66,7 +66,7 @@ pub fn merge_config(
         .filter(|w| !w.is_empty());
     if let Some(dir) = &working_dir {
         if !dir.starts_with('/') {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "the working directory '{dir}' is invalid, it needs to be an absolute path"
             )));
         }
@@ -115,10 +115,10 @@ pub fn merge_config(
 }
 
 /// Refuses what berth cannot do yet, so that nothing a user asked for is silently dropped.
-pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
+pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
     let unsupported_if = |set: bool, what: &str| {
         if set {
-            Err(ApiError::unsupported(what))
+            Err(Error::unsupported(what))
         } else {
             Ok(())
         }
@@ -173,9 +173,7 @@ pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
     match host.network_mode.as_deref() {
         None | Some("") | Some("default") | Some("bridge") | Some("none") | Some("host") => {}
         Some(other) => {
-            return Err(ApiError::unsupported(&format!(
-                "the network mode {other:?}"
-            )));
+            return Err(Error::unsupported(&format!("the network mode {other:?}")));
         }
     }
     if let Some(policy) = host.restart_policy.as_ref().and_then(|p| p.name.as_ref()) {
@@ -184,10 +182,10 @@ pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
             policy,
             P::EMPTY | P::NO | P::ALWAYS | P::UNLESS_STOPPED | P::ON_FAILURE
         ) {
-            return Err(ApiError::bad_request("invalid restart policy"));
+            return Err(Error::invalid("invalid restart policy"));
         }
         if host.auto_remove == Some(true) && !matches!(policy, P::EMPTY | P::NO) {
-            return Err(ApiError::bad_request(
+            return Err(Error::invalid(
                 "can't create 'AutoRemove' container with restart policy",
             ));
         }
@@ -204,9 +202,7 @@ pub fn check_supported(host: &HostConfig) -> Result<(), ApiError> {
                 | "seccomp:unconfined"
         );
         if !known {
-            return Err(ApiError::unsupported(&format!(
-                "the security option {opt:?}"
-            )));
+            return Err(Error::unsupported(&format!("the security option {opt:?}")));
         }
     }
     Ok(())
@@ -273,7 +269,7 @@ mod tests {
     fn no_command_anywhere_is_refused() {
         let err =
             merge_config(&ContainerCreateBody::default(), &image(None, None), ID).unwrap_err();
-        assert_eq!(err.message, "No command specified");
+        assert_eq!(err.to_string(), "No command specified");
     }
 
     #[test]

@@ -23,12 +23,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::actor::ContainerActor;
 use super::create::DEFAULT_PATH;
+use super::error::Error;
 use super::exec_user;
 use super::output::{Chunk, OutputHub};
 use super::record::Status;
 use super::spec;
 use super::stdio::{self, StdinPort, TerminalHandle};
-use crate::api::error::ApiError;
 use crate::ids;
 
 /// How many finished execs a container keeps for inspection.
@@ -91,14 +91,14 @@ struct Exec {
 }
 
 impl Exec {
-    fn check_startable(&self) -> Result<(), ApiError> {
+    fn check_startable(&self) -> Result<(), Error> {
         match self.state {
             State::Created => Ok(()),
-            State::Running { .. } => Err(ApiError::conflict(format!(
+            State::Running { .. } => Err(Error::conflict(format!(
                 "exec command {} is already running",
                 self.id
             ))),
-            State::Exited { .. } => Err(ApiError::conflict(format!(
+            State::Exited { .. } => Err(Error::conflict(format!(
                 "exec command {} has already run",
                 self.id
             ))),
@@ -119,14 +119,14 @@ impl Exec {
 pub struct Execs(Vec<Exec>);
 
 impl Execs {
-    fn get(&self, id: &str) -> Result<&Exec, ApiError> {
+    fn get(&self, id: &str) -> Result<&Exec, Error> {
         self.0
             .iter()
             .find(|exec| exec.id == id)
             .ok_or_else(|| no_such_exec(id))
     }
 
-    fn get_mut(&mut self, id: &str) -> Result<&mut Exec, ApiError> {
+    fn get_mut(&mut self, id: &str) -> Result<&mut Exec, Error> {
         self.0
             .iter_mut()
             .find(|exec| exec.id == id)
@@ -181,27 +181,27 @@ impl Execs {
     }
 }
 
-fn no_such_exec(id: &str) -> ApiError {
-    ApiError::not_found(format!("No such exec instance: {id}"))
+fn no_such_exec(id: &str) -> Error {
+    Error::NoSuchExec(id.to_string())
 }
 
 /// Docker's errors for a container an exec cannot enter. `typed` is the name the client used.
-fn check_enterable(actor: &ContainerActor, typed: &str) -> Result<(), ApiError> {
+fn check_enterable(actor: &ContainerActor, typed: &str) -> Result<(), Error> {
     match actor.record.state.status {
-        Status::Paused => Err(ApiError::conflict(format!(
+        Status::Paused => Err(Error::conflict(format!(
             "Container {typed} is paused, unpause the container before exec"
         ))),
-        Status::Restarting => Err(ApiError::conflict(format!(
+        Status::Restarting => Err(Error::conflict(format!(
             "Container {} is restarting, wait until the container is running",
             actor.record.id
         ))),
         // Its supervisor died: the one serving now did not start it and cannot enter it.
-        Status::Running if actor.is_orphaned() => Err(ApiError::unsupported(&format!(
+        Status::Running if actor.is_orphaned() => Err(Error::NotSupported(format!(
             "exec in container {}, whose supervisor died while it ran",
             actor.record.id
         ))),
         Status::Running => Ok(()),
-        _ => Err(ApiError::conflict(format!(
+        _ => Err(Error::conflict(format!(
             "container {} is not running",
             actor.record.id
         ))),
@@ -209,19 +209,19 @@ fn check_enterable(actor: &ContainerActor, typed: &str) -> Result<(), ApiError> 
 }
 
 /// `[height, width]` as the API sends it; zeros mean "not given".
-pub fn console_size(size: Option<&Vec<usize>>) -> Result<Option<(u16, u16)>, ApiError> {
+pub fn console_size(size: Option<&Vec<usize>>) -> Result<Option<(u16, u16)>, Error> {
     match size.map(Vec::as_slice) {
         None | Some([]) | Some([0, 0]) => Ok(None),
         Some([height, width]) => {
             let fit = |n: usize| u16::try_from(n).ok().filter(|n| *n > 0);
             match (fit(*height), fit(*width)) {
                 (Some(height), Some(width)) => Ok(Some((height, width))),
-                _ => Err(ApiError::bad_request(format!(
+                _ => Err(Error::invalid(format!(
                     "invalid console size {height}x{width}: both must be between 1 and 65535"
                 ))),
             }
         }
-        Some(other) => Err(ApiError::bad_request(format!(
+        Some(other) => Err(Error::invalid(format!(
             "invalid ConsoleSize {other:?}: expected [height, width]"
         ))),
     }
@@ -250,7 +250,7 @@ pub fn replace_or_append(env: &mut Vec<String>, overrides: &[String]) {
 // ---- create ------------------------------------------------------------------------------
 
 #[derive(Message)]
-#[rtype(result = "Result<String, ApiError>")]
+#[rtype(result = "Result<String, Error>")]
 pub struct CreateExec {
     /// The container's name or ID as the client typed it, for Docker's messages.
     pub typed: String,
@@ -258,18 +258,18 @@ pub struct CreateExec {
 }
 
 impl Handler<CreateExec> for ContainerActor {
-    type Result = Result<String, ApiError>;
+    type Result = Result<String, Error>;
 
     fn handle(&mut self, msg: CreateExec, _: &mut Context<Self>) -> Self::Result {
         let CreateExec { typed, body } = msg;
         let cmd = body.cmd.unwrap_or_default();
         if cmd.is_empty() {
-            return Err(ApiError::bad_request("No exec command specified"));
+            return Err(Error::invalid("No exec command specified"));
         }
         check_enterable(self, &typed)?;
         let detach_keys_text = body.detach_keys.unwrap_or_default();
         let detach_keys = DetachKeys::parse(&detach_keys_text).map_err(|_| {
-            ApiError::bad_request(format!("Invalid escape keys ({detach_keys_text}) provided"))
+            Error::invalid(format!("Invalid escape keys ({detach_keys_text}) provided"))
         })?;
         let config = &self.record.config;
         let settings = Settings {
@@ -318,14 +318,14 @@ impl Handler<CreateExec> for ContainerActor {
 /// Whether exec `id` could start now: an attached client is answered before the process
 /// starts, as with Docker, so that it is connected before the process can write.
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct CheckExec {
     pub id: String,
     pub typed: String,
 }
 
 impl Handler<CheckExec> for ContainerActor {
-    type Result = Result<(), ApiError>;
+    type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: CheckExec, _: &mut Context<Self>) -> Self::Result {
         check_enterable(self, &msg.typed)?;
@@ -334,7 +334,7 @@ impl Handler<CheckExec> for ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<ExecStart, ApiError>")]
+#[rtype(result = "Result<ExecStart, Error>")]
 pub struct StartExec {
     pub id: String,
     pub typed: String,
@@ -356,7 +356,7 @@ pub struct ExecStart {
     pub detach_keys: DetachKeys,
     /// Why the process could not start (its exit code is recorded already); nothing comes
     /// out of `output` then.
-    pub failure: Option<ApiError>,
+    pub failure: Option<Error>,
     /// Resolves once the exit code is recorded.
     pub exited: oneshot::Receiver<()>,
 }
@@ -368,7 +368,7 @@ struct ExecIo {
 }
 
 impl Handler<StartExec> for ContainerActor {
-    type Result = AtomicResponse<Self, Result<ExecStart, ApiError>>;
+    type Result = AtomicResponse<Self, Result<ExecStart, Error>>;
 
     fn handle(&mut self, msg: StartExec, _: &mut Context<Self>) -> Self::Result {
         let refuse = |error| AtomicResponse::new(Box::pin(fut::ready(Err(error))));
@@ -388,7 +388,7 @@ impl Handler<StartExec> for ContainerActor {
             if let Err(error) = exec_user::check(self.record.state.pid, user) {
                 let start = self.execs.get_mut(&msg.id).map(|exec| {
                     // Docker's lookup error is untyped: a 500 for `exec -d`.
-                    let why = ApiError::internal(error.to_string());
+                    let why = Error::internal(error.to_string());
                     failed_start(exec, &settings, output, 126, why)
                 });
                 return AtomicResponse::new(Box::pin(fut::ready(start)));
@@ -410,7 +410,7 @@ impl Handler<StartExec> for ContainerActor {
                                 StartFailureKind::NotFound => 127,
                                 _ => 126,
                             };
-                            let why = ApiError::bad_request(format!(
+                            let why = Error::invalid(format!(
                                 "exec failed: unable to start container process: {}",
                                 failure.message
                             ));
@@ -428,7 +428,7 @@ impl Handler<StartExec> for ContainerActor {
                     };
                     let stdin = connect_exec_io(exec, &settings, started.terminal, daemon_io, hub)
                         .map_err(|error| {
-                            ApiError::internal(format!("connecting to exec {id}: {error}"))
+                            Error::internal(format!("connecting to exec {id}: {error}"))
                         })?
                         .map(|port| watch::channel(Some(port)).1);
                     Ok(ExecStart {
@@ -461,7 +461,7 @@ fn failed_start(
     settings: &Settings,
     output: Option<mpsc::Receiver<Chunk>>,
     code: i64,
-    why: ApiError,
+    why: Error,
 ) -> ExecStart {
     let (exit_sender, exited) = oneshot::channel();
     exec.exit_waiters.push(exit_sender);
@@ -478,12 +478,12 @@ fn failed_start(
     }
 }
 
-fn supervisor_error(error: ClientError) -> ApiError {
+fn supervisor_error(error: ClientError) -> Error {
     match error {
         ClientError::Refused(Refusal::NotRunning { id }) => {
-            ApiError::conflict(format!("container {id} is not running"))
+            Error::conflict(format!("container {id} is not running"))
         }
-        other => ApiError::internal(format!("supervisor: {other}")),
+        other => Error::internal(format!("supervisor: {other}")),
     }
 }
 
@@ -526,7 +526,7 @@ impl ContainerActor {
     fn prepare_exec(
         &mut self,
         msg: &StartExec,
-    ) -> Result<(ExecRequest, ProcessIo, ExecIo, Settings), ApiError> {
+    ) -> Result<(ExecRequest, ProcessIo, ExecIo, Settings), Error> {
         let container = spec::runtime_config(&self.record, &self.dir)?;
         let hostname = self.record.config.hostname.clone().unwrap_or_default();
         let container_env = self.record.config.env.clone().unwrap_or_default();
@@ -560,12 +560,12 @@ fn exec_process(
     settings: &Settings,
     hostname: &str,
     container_env: &[String],
-) -> Result<Process, ApiError> {
+) -> Result<Process, Error> {
     let mut process = container
         .spec
         .process()
         .clone()
-        .ok_or_else(|| ApiError::internal("the container's spec has no process"))?;
+        .ok_or_else(|| Error::internal("the container's spec has no process"))?;
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),
@@ -585,7 +585,7 @@ fn exec_process(
             .height(u64::from(height))
             .width(u64::from(width))
             .build()
-            .map_err(|e| ApiError::internal(format!("building the console size: {e}")))?;
+            .map_err(|e| Error::internal(format!("building the console size: {e}")))?;
         process.set_console_size(Some(size));
     }
     if settings.privileged {
@@ -597,7 +597,7 @@ fn exec_process(
             .effective(all.clone())
             .permitted(all)
             .build()
-            .map_err(|e| ApiError::internal(format!("building capabilities: {e}")))?;
+            .map_err(|e| Error::internal(format!("building capabilities: {e}")))?;
         process.set_capabilities(Some(caps));
     }
     Ok(process)
@@ -605,7 +605,7 @@ fn exec_process(
 
 /// The exec's stdio: a terminal, or pipes (stdin only for a client that attaches it; output
 /// thrown away for `exec -d`).
-fn exec_stdio(settings: &Settings, attached: bool) -> Result<(ProcessIo, ExecIo), ApiError> {
+fn exec_stdio(settings: &Settings, attached: bool) -> Result<(ProcessIo, ExecIo), Error> {
     if settings.tty {
         return Ok((
             ProcessIo::Terminal,
@@ -617,7 +617,7 @@ fn exec_stdio(settings: &Settings, attached: bool) -> Result<(ProcessIo, ExecIo)
     }
     let pipe = || {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| ApiError::internal(format!("creating an exec pipe: {e}")))
+            .map_err(|e| Error::internal(format!("creating an exec pipe: {e}")))
     };
     let (stdin, stdin_writer) = if attached && settings.attach_stdin {
         let (read, write) = pipe()?;
@@ -626,12 +626,12 @@ fn exec_stdio(settings: &Settings, attached: bool) -> Result<(ProcessIo, ExecIo)
         (None, None)
     };
     if !attached {
-        let null = || -> Result<OwnedFd, ApiError> {
+        let null = || -> Result<OwnedFd, Error> {
             File::options()
                 .write(true)
                 .open("/dev/null")
                 .map(OwnedFd::from)
-                .map_err(|e| ApiError::internal(format!("opening /dev/null: {e}")))
+                .map_err(|e| Error::internal(format!("opening /dev/null: {e}")))
         };
         let stdio = Stdio {
             stdin,
@@ -688,11 +688,11 @@ impl Handler<ExecExited> for ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<serde_json::Value, ApiError>")]
+#[rtype(result = "Result<serde_json::Value, Error>")]
 pub struct InspectExec(pub String);
 
 impl Handler<InspectExec> for ContainerActor {
-    type Result = Result<serde_json::Value, ApiError>;
+    type Result = Result<serde_json::Value, Error>;
 
     fn handle(&mut self, InspectExec(id): InspectExec, _: &mut Context<Self>) -> Self::Result {
         let exec = self.execs.get(&id)?;
@@ -732,7 +732,7 @@ impl Handler<InspectExec> for ContainerActor {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct ResizeExec {
     pub id: String,
     pub typed: String,
@@ -741,7 +741,7 @@ pub struct ResizeExec {
 }
 
 impl Handler<ResizeExec> for ContainerActor {
-    type Result = Result<(), ApiError>;
+    type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: ResizeExec, _: &mut Context<Self>) -> Self::Result {
         check_enterable(self, &msg.typed)?;
@@ -749,13 +749,10 @@ impl Handler<ResizeExec> for ContainerActor {
         match (&exec.state, &exec.terminal) {
             (State::Running { .. }, Some(terminal)) => terminal
                 .resize(msg.rows, msg.columns)
-                .map_err(|e| ApiError::internal(e.to_string())),
+                .map_err(|e| Error::internal(e.to_string())),
             // Docker's runtime ignores a resize of a process without a terminal.
             (State::Running { .. }, None) => Ok(()),
-            _ => Err(ApiError::conflict(format!(
-                "exec {} is not running",
-                exec.id
-            ))),
+            _ => Err(Error::conflict(format!("exec {} is not running", exec.id))),
         }
     }
 }

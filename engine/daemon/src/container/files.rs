@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use super::error::Error;
 use super::record::{ContainerDir, ContainerRecord};
-use crate::api::error::ApiError;
 
-fn io_error(what: &str, path: &Path, err: std::io::Error) -> ApiError {
-    ApiError::internal(format!("{what} {}: {err}", path.display()))
+fn io_error(what: &str, path: &Path, err: std::io::Error) -> Error {
+    Error::internal(format!("{what} {}: {err}", path.display()))
 }
 
 const HOSTS_BASE: &str = "127.0.0.1\tlocalhost
@@ -37,7 +37,7 @@ fn resolv_conf(host_network: bool) -> String {
         .collect()
 }
 
-pub fn prepare(record: &ContainerRecord, dir: &ContainerDir) -> Result<(), ApiError> {
+pub fn prepare(record: &ContainerRecord, dir: &ContainerDir) -> Result<(), Error> {
     // The overlay's mount point is their parent.
     for path in [dir.upper(), dir.work()] {
         std::fs::create_dir_all(&path).map_err(|e| io_error("creating", &path, e))?;
@@ -59,5 +59,5 @@ pub fn prepare(record: &ContainerRecord, dir: &ContainerDir) -> Result<(), ApiEr
     }
     record
         .save(dir)
-        .map_err(|err| ApiError::internal(err.to_string()))
+        .map_err(|err| Error::internal(err.to_string()))
 }

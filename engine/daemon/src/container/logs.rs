@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::error::Error;
 use super::log_render::{self, Renderer};
-use crate::api::error::ApiError;
 
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
@@ -34,11 +34,11 @@ pub struct ReadOptions {
 
 /// Docker's clients send `since`/`until` as `seconds[.nanoseconds]` since the epoch;
 /// RFC 3339 is accepted as well.
-pub fn parse_time(value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn parse_time(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
     let Some(value) = value.filter(|v| !v.is_empty() && *v != "0") else {
         return Ok(None);
     };
-    let invalid = || ApiError::bad_request(format!("invalid timestamp: {value:?}"));
+    let invalid = || Error::invalid(format!("invalid timestamp: {value:?}"));
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(Some(t.with_timezone(&Utc)));
     }
@@ -259,12 +259,12 @@ impl LogReader {
         options: &ReadOptions,
         tty: bool,
         end: Option<u64>,
-    ) -> Result<Option<LogReader>, ApiError> {
+    ) -> Result<Option<LogReader>, Error> {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => {
-                return Err(ApiError::internal(format!(
+                return Err(Error::internal(format!(
                     "opening log file {}: {err}",
                     path.display()
                 )))
@@ -295,12 +295,12 @@ impl LogReader {
         Ok(Some(reader))
     }
 
-    fn read_error(&self, err: io::Error) -> ApiError {
-        ApiError::internal(format!("reading log file {}: {err}", self.path.display()))
+    fn read_error(&self, err: io::Error) -> Error {
+        Error::internal(format!("reading log file {}: {err}", self.path.display()))
     }
 
     /// The file's current length.
-    pub fn file_len(&self) -> Result<u64, ApiError> {
+    pub fn file_len(&self) -> Result<u64, Error> {
         self.file
             .metadata()
             .map(|m| m.len())
@@ -360,7 +360,7 @@ impl LogReader {
 
     /// Reads complete lines from the current position up to `limit` (at most
     /// [`READ_CHUNK`] bytes of them) and returns their framed output.
-    pub fn read_chunk(&mut self, limit: u64) -> Result<Chunk, ApiError> {
+    pub fn read_chunk(&mut self, limit: u64) -> Result<Chunk, Error> {
         let mut output = Vec::new();
         if self.stopped || self.position >= limit {
             return Ok(Chunk {
@@ -413,7 +413,7 @@ impl LogReader {
     }
 
     /// A line that does not fit in one chunk: read on to its newline.
-    fn read_long_line(&mut self, limit: u64) -> Result<Chunk, ApiError> {
+    fn read_long_line(&mut self, limit: u64) -> Result<Chunk, Error> {
         let mut line = std::mem::take(&mut self.raw);
         loop {
             let start = self.position + line.len() as u64;
@@ -470,7 +470,7 @@ pub(super) fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::R
 }
 
 /// The whole log as the endpoint sends it, for callers that want it at once.
-pub fn read(path: &Path, options: &ReadOptions, tty: bool) -> Result<Vec<u8>, ApiError> {
+pub fn read(path: &Path, options: &ReadOptions, tty: bool) -> Result<Vec<u8>, Error> {
     let Some(mut reader) = LogReader::open(path, options, tty, None)? else {
         return Ok(Vec::new());
     };

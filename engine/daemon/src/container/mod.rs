@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod attach;
 pub mod create;
+pub mod error;
 pub mod exec;
 pub mod exec_user;
 pub mod files;

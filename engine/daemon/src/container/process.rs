@@ -30,26 +30,6 @@ pub enum ProcessError {
     },
 }
 
-/// What a [`ProcessError`] means to a caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    InvalidArgument,
-    Internal,
-}
-
-impl ProcessError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            ProcessError::Open { source, .. } if source.raw_os_error() == Some(libc::ESRCH) => {
-                ErrorKind::NotFound
-            }
-            ProcessError::BadSignal { .. } => ErrorKind::InvalidArgument,
-            ProcessError::Open { .. } | ProcessError::Signal { .. } => ErrorKind::Internal,
-        }
-    }
-}
-
 /// One process, held by its pidfd. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Process {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actix::prelude::*;
 
 use super::actor::ContainerActor;
-use crate::api::error::ApiError;
+use super::error::Error;
 
 #[derive(Default)]
 pub struct Registry {
@@ -23,22 +23,22 @@ impl Actor for Registry {
     type Context = Context<Self>;
 }
 
-fn name_conflict(name: &str, id: &str) -> ApiError {
-    ApiError::conflict(format!(
+fn name_conflict(name: &str, id: &str) -> Error {
+    Error::conflict(format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     ))
 }
 
 /// Claims a name for a container that is being created.
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct Reserve {
     pub id: String,
     pub name: String,
 }
 
 impl Handler<Reserve> for Registry {
-    type Result = Result<(), ApiError>;
+    type Result = Result<(), Error>;
     fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
         if let Some(owner) = self.by_name.get(&msg.name) {
             return Err(name_conflict(&msg.name, owner));
@@ -90,13 +90,13 @@ impl Handler<Unregister> for Registry {
 
 /// Finds a container the way Docker does: full ID, then name, then a unique ID prefix.
 #[derive(Message)]
-#[rtype(result = "Result<(String, Addr<ContainerActor>), ApiError>")]
+#[rtype(result = "Result<(String, Addr<ContainerActor>), Error>")]
 pub struct Lookup(pub String);
 
 impl Handler<Lookup> for Registry {
-    type Result = Result<(String, Addr<ContainerActor>), ApiError>;
+    type Result = Result<(String, Addr<ContainerActor>), Error>;
     fn handle(&mut self, Lookup(query): Lookup, _: &mut Context<Self>) -> Self::Result {
-        let not_found = || ApiError::no_such_container(&query);
+        let not_found = || Error::NoSuchContainer(query.clone());
         if query.is_empty() {
             return Err(not_found());
         }
@@ -119,7 +119,7 @@ impl Handler<Lookup> for Registry {
         let mut matches = self.by_id.iter().filter(|(id, _)| id.starts_with(&query));
         match (matches.next(), matches.next()) {
             (Some((id, entry)), None) => found(id, entry),
-            (Some(_), Some(_)) => Err(ApiError::bad_request(format!(
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
                 "multiple IDs found with provided prefix: {query}"
             ))),
             _ => Err(not_found()),
@@ -128,14 +128,14 @@ impl Handler<Lookup> for Registry {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct RenameEntry {
     pub id: String,
     pub new_name: String,
 }
 
 impl Handler<RenameEntry> for Registry {
-    type Result = Result<(), ApiError>;
+    type Result = Result<(), Error>;
     fn handle(&mut self, msg: RenameEntry, _: &mut Context<Self>) -> Self::Result {
         if let Some(owner) = self.by_name.get(&msg.new_name) {
             if *owner != msg.id {
@@ -146,7 +146,7 @@ impl Handler<RenameEntry> for Registry {
         let entry = self
             .by_id
             .get_mut(&msg.id)
-            .ok_or_else(|| ApiError::no_such_container(&msg.id))?;
+            .ok_or_else(|| Error::NoSuchContainer(msg.id.clone()))?;
         self.by_name.remove(&entry.name);
         entry.name = msg.new_name.clone();
         self.by_name.insert(msg.new_name, msg.id);

@@ -4,10 +4,10 @@ use std::str::FromStr;
 
 use nix::sys::signal::Signal;
 
-use crate::api::error::ApiError;
+use super::error::Error;
 
-pub fn parse(text: &str) -> Result<i32, ApiError> {
-    let invalid = || ApiError::bad_request(format!("Invalid signal: {text}"));
+pub fn parse(text: &str) -> Result<i32, Error> {
+    let invalid = || Error::invalid(format!("Invalid signal: {text}"));
     if let Ok(number) = text.parse::<i32>() {
         return if (1..=64).contains(&number) {
             Ok(number)

@@ -10,22 +10,22 @@ use oci_spec::runtime::{
     LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
 };
 
+use super::error::Error;
 use super::record::{ContainerDir, ContainerRecord};
-use crate::api::error::ApiError;
 
 /// The cgroup every container of this engine lives under.
 pub fn cgroup_path(id: &str) -> String {
     format!("/berth/{id}")
 }
 
-fn invalid(err: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("building the runtime spec: {err}"))
+fn invalid(err: impl std::fmt::Display) -> Error {
+    Error::internal(format!("building the runtime spec: {err}"))
 }
 
 pub fn runtime_config(
     record: &ContainerRecord,
     dir: &ContainerDir,
-) -> Result<RuntimeConfig, ApiError> {
+) -> Result<RuntimeConfig, Error> {
     let host = &record.host_config;
     let config = &record.config;
     let privileged = host.privileged == Some(true);
@@ -174,14 +174,14 @@ fn console_size(host: &HostConfig) -> Option<oci_spec::runtime::Box> {
     }
 }
 
-fn parse_capability(name: &str) -> Result<Capability, ApiError> {
+fn parse_capability(name: &str) -> Result<Capability, Error> {
     let upper = name.to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     serde_json::from_value(serde_json::Value::String(format!("CAP_{bare}")))
-        .map_err(|_| ApiError::bad_request(format!("unknown capability: \"{name}\"")))
+        .map_err(|_| Error::invalid(format!("unknown capability: \"{name}\"")))
 }
 
-fn capabilities(host: &HostConfig) -> Result<HashSet<Capability>, ApiError> {
+fn capabilities(host: &HostConfig) -> Result<HashSet<Capability>, Error> {
     let all = || -> HashSet<Capability> {
         berth_runtime::defaults::all_capabilities()
             .into_iter()
@@ -210,12 +210,12 @@ fn capabilities(host: &HostConfig) -> Result<HashSet<Capability>, ApiError> {
     Ok(set)
 }
 
-fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources, ApiError> {
+fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources, Error> {
     let mut resources =
         LinuxResourcesBuilder::default().devices(berth_cgroups::docker_default_device_rules());
     if let Some(limit) = host.memory.filter(|m| *m > 0) {
         if limit < 6 * 1024 * 1024 {
-            return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
+            return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
         }
         let swap = match host.memory_swap {
             Some(s) if s > 0 => s,
@@ -262,7 +262,7 @@ fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources, Api
     resources.build().map_err(invalid)
 }
 
-fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Result<Mount, ApiError> {
+fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Result<Mount, Error> {
     let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
     if readonly {
         options.push("ro".to_string());
@@ -276,7 +276,7 @@ fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Result<M
         .map_err(invalid)
 }
 
-fn tmpfs(destination: &str, extra: &str) -> Result<Mount, ApiError> {
+fn tmpfs(destination: &str, extra: &str) -> Result<Mount, Error> {
     let mut options: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
     for opt in extra.split(',').filter(|o| !o.is_empty()) {
         let flip = match opt {
@@ -307,7 +307,7 @@ fn mounts(
     record: &ContainerRecord,
     dir: &ContainerDir,
     privileged: bool,
-) -> Result<Vec<Mount>, ApiError> {
+) -> Result<Vec<Mount>, Error> {
     let host = &record.host_config;
     let mut mounts: Vec<Mount> = berth_runtime::defaults::mounts();
     if privileged {
@@ -331,18 +331,19 @@ fn mounts(
         user_mounts.push(parse_bind(spec)?);
     }
     for m in host.mounts.iter().flatten() {
-        let target = m.target.clone().ok_or_else(|| {
-            ApiError::bad_request("invalid mount config: Target must not be empty")
-        })?;
+        let target = m
+            .target
+            .clone()
+            .ok_or_else(|| Error::invalid("invalid mount config: Target must not be empty"))?;
         match m.typ {
             Some(MountTypeEnum::BIND) => {
                 let source = m.source.clone().ok_or_else(|| {
-                    ApiError::bad_request(
+                    Error::invalid(
                         "invalid mount config for type \"bind\": field Source must not be empty",
                     )
                 })?;
                 if !std::path::Path::new(&source).exists() {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(Error::invalid(format!(
                         "invalid mount config for type \"bind\": bind source path does not exist: {source}"
                     )));
                 }
@@ -368,7 +369,7 @@ fn mounts(
                 user_mounts.push(tmpfs(&target, &extra.join(","))?);
             }
             ref other => {
-                return Err(ApiError::unsupported(&format!(
+                return Err(Error::unsupported(&format!(
                     "mounts of type {}",
                     other.map(|t| t.to_string()).unwrap_or_default()
                 )))
@@ -385,24 +386,22 @@ fn mounts(
 }
 
 /// `HOST:CONTAINER[:ro|rw]`. Named volumes are a later issue.
-fn parse_bind(spec: &str) -> Result<Mount, ApiError> {
+fn parse_bind(spec: &str) -> Result<Mount, Error> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
         [source, target] => (*source, *target, ""),
         [source, target, mode] => (*source, *target, *mode),
         _ => {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "invalid volume specification: '{spec}'"
             )))
         }
     };
     if !source.starts_with('/') {
-        return Err(ApiError::unsupported(&format!(
-            "named volumes ({source:?})"
-        )));
+        return Err(Error::unsupported(&format!("named volumes ({source:?})")));
     }
     if !target.starts_with('/') {
-        return Err(ApiError::bad_request(format!(
+        return Err(Error::invalid(format!(
             "invalid volume specification: '{spec}': invalid mount config: mount path must be absolute"
         )));
     }
@@ -413,7 +412,7 @@ fn parse_bind(spec: &str) -> Result<Mount, ApiError> {
             "rw" => readonly = false,
             "z" | "Z" | "rprivate" | "private" => {}
             other => {
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::invalid(format!(
                     "invalid volume specification: '{spec}': invalid mode: {other}"
                 )))
             }
@@ -422,7 +421,7 @@ fn parse_bind(spec: &str) -> Result<Mount, ApiError> {
     if !std::path::Path::new(source).exists() {
         // Docker creates a missing bind source directory for -v.
         std::fs::create_dir_all(source).map_err(|err| {
-            ApiError::internal(format!("creating bind source directory {source}: {err}"))
+            Error::internal(format!("creating bind source directory {source}: {err}"))
         })?;
     }
     bind(std::path::Path::new(source), target, readonly)
@@ -442,8 +441,8 @@ mod tests {
         assert!(parse_bind(&format!("{src}:data")).is_err());
         assert!(parse_bind(&format!("{src}:/data:bogus")).is_err());
         assert_eq!(
-            parse_bind("vol:/data").unwrap_err().status,
-            hyper::StatusCode::NOT_IMPLEMENTED
+            parse_bind("vol:/data").unwrap_err().kind(),
+            crate::error::ErrorKind::NotImplemented
         );
     }
 
@@ -462,8 +461,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            capabilities(&bad).unwrap_err().status,
-            hyper::StatusCode::BAD_REQUEST
+            capabilities(&bad).unwrap_err().kind(),
+            crate::error::ErrorKind::InvalidArgument
         );
     }
 

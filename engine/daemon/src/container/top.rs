@@ -5,14 +5,14 @@ use std::process::Command;
 
 use bollard_stubs::models::ContainerTopResponse;
 
-use crate::api::error::ApiError;
+use super::error::Error;
 
 /// `ps -ef`: UID PID PPID C STIME TTY TIME CMD.
 pub const DEFAULT_PS_ARGS: &str = "-ef";
 
 /// Options must not rename a column to `PID` (`-o user=PID`): the PID column is how the
 /// rows are matched to the container's processes. Renaming `pid` itself is harmless.
-pub fn validate_ps_args(args: &str) -> Result<(), ApiError> {
+pub fn validate_ps_args(args: &str) -> Result<(), Error> {
     let words: Vec<&str> = args.split_whitespace().collect();
     for (i, word) in words.iter().enumerate() {
         let Some((key, value)) = word.split_once('=') else {
@@ -25,7 +25,7 @@ pub fn validate_ps_args(args: &str) -> Result<(), ApiError> {
         };
         let key = key.rsplit(' ').next().unwrap_or(key);
         if header.starts_with("PID") && key != "pid" {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "specifying \"{key}={header}\" is not allowed"
             )));
         }
@@ -35,7 +35,7 @@ pub fn validate_ps_args(args: &str) -> Result<(), ApiError> {
 
 /// Runs `ps ARGS -q PID,PID…` (retrying without `-q`, which some options cannot be
 /// combined with) and keeps the rows of `pids`.
-pub fn list(args: &str, pids: &[i32]) -> Result<ContainerTopResponse, ApiError> {
+pub fn list(args: &str, pids: &[i32]) -> Result<ContainerTopResponse, Error> {
     let words: Vec<&str> = args.split_whitespace().collect();
     let only: Vec<String> = pids.iter().map(i32::to_string).collect();
     let restricted = format!("-q{}", only.join(","));
@@ -43,7 +43,7 @@ pub fn list(args: &str, pids: &[i32]) -> Result<ContainerTopResponse, ApiError> 
     if !matches!(&output, Ok(out) if out.status.success()) {
         output = run_ps(&words, None);
     }
-    let output = output.map_err(|err| ApiError::internal(format!("ps: running ps: {err}")))?;
+    let output = output.map_err(|err| Error::internal(format!("ps: running ps: {err}")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().next().unwrap_or("").trim();
@@ -52,9 +52,9 @@ pub fn list(args: &str, pids: &[i32]) -> Result<ContainerTopResponse, ApiError> 
         } else {
             first.to_string()
         };
-        return Err(ApiError::internal(format!("ps: {reason}")));
+        return Err(Error::internal(format!("ps: {reason}")));
     }
-    parse_ps_output(&String::from_utf8_lossy(&output.stdout), pids).map_err(ApiError::internal)
+    parse_ps_output(&String::from_utf8_lossy(&output.stdout), pids).map_err(Error::internal)
 }
 
 fn run_ps(args: &[&str], restrict: Option<&str>) -> std::io::Result<std::process::Output> {
@@ -170,6 +170,6 @@ root        4250    4242  0 10:01 pts/0    00:00:00 sh -c echo hi; sleep 5
         assert_eq!(processes.len(), 1, "{processes:?}");
         assert_eq!(processes[0][0], me.to_string());
         let err = list("--no-such-option", &[me]).unwrap_err();
-        assert!(err.message.starts_with("ps: "), "{}", err.message);
+        assert!(err.to_string().starts_with("ps: "), "{err}");
     }
 }

@@ -13,8 +13,8 @@ use berth_distribution::{Credentials, Registries, RegistryConfig, Repository};
 use berth_images::reference::Reference;
 use tokio::sync::Semaphore;
 
-use crate::api::error::ApiError;
 use crate::config::{DaemonConfig, DistributionConfig};
+use crate::error::ErrorKind;
 use sources::Sources;
 
 /// The daemon's registry client side: settings, transfer limits and where blobs came from.
@@ -81,26 +81,22 @@ pub enum TransferError {
     Internal(String),
 }
 
-impl From<TransferError> for ApiError {
-    fn from(err: TransferError) -> Self {
-        use berth_distribution::ErrorKind;
-        use hyper::StatusCode;
-        match err {
-            TransferError::Registry(e) => {
-                let status = match e.kind() {
-                    ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                    // Not 401: the docker CLI answers that with an interactive login
-                    // prompt, where Docker reports the registry's refusal.
-                    ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
-                    ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
-                    ErrorKind::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
-                };
-                ApiError::new(status, e.to_string())
-            }
-            TransferError::Image(e) => e.into(),
-            TransferError::NotFound(m) => ApiError::not_found(m),
-            TransferError::Invalid(m) => ApiError::bad_request(m),
-            TransferError::Internal(m) => ApiError::internal(m),
+impl TransferError {
+    pub fn kind(&self) -> ErrorKind {
+        use berth_distribution::ErrorKind as Registry;
+        match self {
+            TransferError::Registry(e) => match e.kind() {
+                Registry::NotFound => ErrorKind::NotFound,
+                // Not 401: the docker CLI answers that with an interactive login prompt,
+                // where Docker reports the registry's refusal.
+                Registry::Unauthorized => ErrorKind::Forbidden,
+                Registry::InvalidArgument => ErrorKind::InvalidArgument,
+                Registry::Unavailable => ErrorKind::Unavailable,
+            },
+            TransferError::Image(e) => e.kind().into(),
+            TransferError::NotFound(_) => ErrorKind::NotFound,
+            TransferError::Invalid(_) => ErrorKind::InvalidArgument,
+            TransferError::Internal(_) => ErrorKind::Internal,
         }
     }
 }

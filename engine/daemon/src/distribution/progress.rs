@@ -70,10 +70,6 @@ impl Progress {
         self.send(&json!({ "progressDetail": {}, "aux": aux }));
     }
 
-    pub fn stream(&self, text: &str) {
-        self.send(&json!({ "stream": text }));
-    }
-
     pub fn error(&self, message: &str) {
         self.send(&json!({ "errorDetail": { "message": message }, "error": message }));
     }

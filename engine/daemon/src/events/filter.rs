@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::Event;
-use crate::api::http::Filters;
+use crate::filters::Filters;
 
 /// The keys Docker accepts for events; any other is refused.
 const ACCEPTED: &[&str] = &[

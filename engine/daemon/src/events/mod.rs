@@ -11,7 +11,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-pub use filter::{EventFilter, FilterError};
+pub use filter::EventFilter;
 
 /// How many past events are kept for `since` (Docker keeps 256).
 const HISTORY: usize = 1024;

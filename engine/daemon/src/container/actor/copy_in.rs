@@ -6,12 +6,12 @@ use actix::prelude::*;
 use berth_runtime::Rootfs;
 
 use super::ContainerActor;
-use crate::api::error::ApiError;
+use crate::container::error::Error;
 use crate::container::record::Status;
 use crate::container::rootfs_view::View;
 
 #[derive(Message)]
-#[rtype(result = "Result<(View, Option<CopyInGuard>), ApiError>")]
+#[rtype(result = "Result<(View, Option<CopyInGuard>), Error>")]
 pub struct OpenView {
     pub writable: bool,
 }
@@ -32,7 +32,7 @@ impl Drop for CopyInGuard {
 struct EndCopyIn;
 
 impl Handler<OpenView> for ContainerActor {
-    type Result = Result<(View, Option<CopyInGuard>), ApiError>;
+    type Result = Result<(View, Option<CopyInGuard>), Error>;
 
     fn handle(&mut self, open: OpenView, ctx: &mut Context<Self>) -> Self::Result {
         let record = &self.record;
@@ -43,7 +43,7 @@ impl Handler<OpenView> for ContainerActor {
                 },
                 None,
             )),
-            Status::Removing => Err(ApiError::conflict(format!(
+            Status::Removing => Err(Error::conflict(format!(
                 "container {} is marked for removal",
                 record.id
             ))),
@@ -58,7 +58,7 @@ impl Handler<OpenView> for ContainerActor {
                     None,
                 ))
             }
-            _ if self.copying_in => Err(ApiError::conflict(format!(
+            _ if self.copying_in => Err(Error::conflict(format!(
                 "container {} is busy: files are being copied into it",
                 record.id
             ))),

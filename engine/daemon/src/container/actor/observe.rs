@@ -7,35 +7,35 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::ContainerActor;
-use crate::api::error::ApiError;
+use crate::container::error::Error;
 use crate::container::output::LogProgress;
 use crate::container::record::Status;
 
 /// The PIDs (host view) of every process in the container's cgroup.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<i32>, ApiError>")]
+#[rtype(result = "Result<Vec<i32>, Error>")]
 pub struct TopProcesses;
 
 impl Handler<TopProcesses> for ContainerActor {
-    type Result = Result<Vec<i32>, ApiError>;
+    type Result = Result<Vec<i32>, Error>;
 
     fn handle(&mut self, _: TopProcesses, _: &mut Context<Self>) -> Self::Result {
         let id = &self.record.id;
         match self.record.state.status {
             Status::Running | Status::Paused => {}
             Status::Restarting => {
-                return Err(ApiError::conflict(format!(
+                return Err(Error::conflict(format!(
                     "Container {id} is restarting, wait until the container is running"
                 )))
             }
             _ => return Err(self.not_running()),
         }
         let cgroup = self.cgroup().ok_or_else(|| {
-            ApiError::unsupported("listing a container's processes without a cgroup hierarchy")
+            Error::unsupported("listing a container's processes without a cgroup hierarchy")
         })?;
         let pids = cgroup
             .procs()
-            .map_err(|err| ApiError::internal(format!("listing the processes of {id}: {err}")))?;
+            .map_err(|err| Error::internal(format!("listing the processes of {id}: {err}")))?;
         self.emit("top", &[]);
         Ok(pids)
     }

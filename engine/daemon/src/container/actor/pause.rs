@@ -5,20 +5,20 @@
 use actix::prelude::*;
 
 use super::ContainerActor;
-use crate::api::error::ApiError;
+use crate::container::error::Error;
 use crate::container::record::Status;
 
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct Pause;
 
 #[derive(Message)]
-#[rtype(result = "Result<(), ApiError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct Unpause;
 
-type Reply = AtomicResponse<ContainerActor, Result<(), ApiError>>;
+type Reply = AtomicResponse<ContainerActor, Result<(), Error>>;
 
-fn refuse(err: ApiError) -> Reply {
+fn refuse(err: Error) -> Reply {
     AtomicResponse::new(Box::pin(fut::ready(Err(err))))
 }
 
@@ -26,7 +26,7 @@ impl ContainerActor {
     /// Freezes (or thaws) the cgroup, then records `to` and publishes `action`.
     fn set_frozen(&mut self, frozen: bool, to: Status, action: &'static str) -> Reply {
         let Some(cgroup) = self.cgroup() else {
-            return refuse(ApiError::unsupported(
+            return refuse(Error::unsupported(
                 "pausing a container without a cgroup hierarchy",
             ));
         };
@@ -53,10 +53,10 @@ impl ContainerActor {
                     }
                     Ok(())
                 }
-                Ok(Err(err)) => Err(ApiError::internal(format!(
+                Ok(Err(err)) => Err(Error::internal(format!(
                     "Cannot {action} container {id}: {err}"
                 ))),
-                Err(err) => Err(ApiError::internal(format!(
+                Err(err) => Err(Error::internal(format!(
                     "Cannot {action} container {id}: {err}"
                 ))),
             }),
@@ -71,10 +71,8 @@ impl Handler<Pause> for ContainerActor {
         let id = &self.record.id;
         match self.record.state.status {
             Status::Running => self.set_frozen(true, Status::Paused, "pause"),
-            Status::Paused => refuse(ApiError::conflict(format!(
-                "Container {id} is already paused"
-            ))),
-            Status::Restarting => refuse(ApiError::conflict(format!(
+            Status::Paused => refuse(Error::conflict(format!("Container {id} is already paused"))),
+            Status::Restarting => refuse(Error::conflict(format!(
                 "Container {id} is restarting, wait until the container is running"
             ))),
             _ => refuse(self.not_running()),
@@ -88,7 +86,7 @@ impl Handler<Unpause> for ContainerActor {
     fn handle(&mut self, _: Unpause, _: &mut Context<Self>) -> Self::Result {
         match self.record.state.status {
             Status::Paused => self.set_frozen(false, Status::Running, "unpause"),
-            _ => refuse(ApiError::conflict(format!(
+            _ => refuse(Error::conflict(format!(
                 "Container {} is not paused",
                 self.record.id
             ))),
