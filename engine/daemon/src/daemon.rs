@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use berth_supervisor::ExitRecord;
 
 use crate::api;
-use crate::config::DaemonConfig;
+use crate::config::{DaemonConfig, Host};
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
 use crate::container::process::unknown_exit;
 use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
@@ -100,13 +100,30 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     // actor and be lost (it stays queued until then). A supervisor that dies is replaced.
     actix_rt::spawn(supervisor.clone().keep_alive(exits, registry.clone()));
 
-    let listener = api::bind(&config.socket)
-        .with_context(|| format!("listening on {}", config.socket.display()))?;
-    tracing::info!("berthd is listening on unix://{}", config.socket.display());
+    let mut listeners = Vec::new();
+    for host in &config.hosts {
+        let listener = match host {
+            Host::Unix(path) => api::bind(path).map(api::Listener::Unix),
+            Host::Tcp(addr) => {
+                // As dockerd warns: the unencrypted API is root on this host for whoever
+                // reaches it (loopback only, so: every local user and process).
+                tracing::warn!(
+                    "the API is served on {host} without encryption: anyone who can connect to it has root on this host"
+                );
+                api::bind_tcp(*addr).map(api::Listener::Tcp)
+            }
+        }
+        .with_context(|| format!("listening on {host}"))?;
+        tracing::info!("berthd is listening on {host}");
+        listeners.push(listener);
+    }
     if let Some(addr) = config.distribution.registry_addr {
         crate::api::registry_server::start(&engine, &config.distribution, addr).await?;
     }
-    let server = actix_rt::spawn(api::serve(listener, engine));
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| actix_rt::spawn(api::serve(listener, engine.clone())))
+        .collect();
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -114,8 +131,14 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    server.abort();
-    let _ = std::fs::remove_file(&config.socket);
+    for server in servers {
+        server.abort();
+    }
+    for host in &config.hosts {
+        if let Host::Unix(path) = host {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     // Running containers stay with the supervisor (live restore is the default); the next
     // berthd adopts them.
     System::current().stop();
