@@ -159,3 +159,41 @@ fn a_restarted_berthd_kills_what_a_dead_supervisor_left_and_frees_its_cgroups() 
     d.berth(&["rm", "orphan"]).ok();
     assert_eq!(d.run_rm(&["busybox", "echo", "fine"]).trim(), "fine");
 }
+
+/// SIGSTOPs a process until dropped (then SIGCONT).
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+#[test]
+fn stop_kill_and_rm_f_complete_while_the_supervisor_is_stuck() {
+    let d = Daemon::with_busybox();
+    d.run_detached(&["--name", "stopped", "busybox", "sleep", "600"]);
+    d.run_detached(&["--name", "killed", "busybox", "sleep", "600"]);
+    d.run_detached(&["--name", "removed", "busybox", "sleep", "600"]);
+    let removed_pid = d.container_pid("removed");
+    let supervisor = d.supervisor_pid();
+    // SAFETY: kill(2) has no memory effects.
+    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGSTOP) }, 0);
+    let stuck = Stopped(supervisor);
+
+    d.berth(&["stop", "-t", "1", "stopped"]).ok();
+    assert_eq!(d.state("stopped"), "exited");
+    d.berth(&["kill", "killed"]).ok();
+    d.berth(&["wait", "killed"]).ok();
+    d.berth(&["rm", "-f", "removed"]).ok();
+    assert!(has_exited(removed_pid));
+    // A start needs the supervisor: it fails with a clear error once its deadline passes
+    // (not exercised here: it takes a minute). The supervisor comes back.
+    drop(stuck);
+    assert_eq!(d.run_rm(&["busybox", "echo", "back"]).trim(), "back");
+    // Once it runs again, the supervisor's late reports give the real exit codes.
+    eventually("the real exit code of the stopped container", || {
+        d.inspect("stopped")["State"]["ExitCode"] == 137
+    });
+}

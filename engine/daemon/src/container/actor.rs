@@ -72,6 +72,8 @@ pub struct ContainerActor {
     supervised_by: i32,
     /// That supervisor died: berthd manages the process alone, and no supervisor knows it.
     orphaned: bool,
+    /// The PID 1 whose exit berthd took without the supervisor's report (it was stuck).
+    taken_exit_pid: i32,
 }
 
 struct Waiter {
@@ -121,6 +123,7 @@ impl ContainerActor {
             process: None,
             supervised_by: 0,
             orphaned: false,
+            taken_exit_pid: 0,
         }
     }
 
@@ -570,6 +573,18 @@ impl Handler<Exited> for ContainerActor {
         // supervisor's listing and by its event), must not end the run a restart policy began.
         let earlier_run = pid != 0 && pid != self.record.state.pid;
         if !self.record.state.status.is_live() || earlier_run {
+            // The supervisor reports the exit of the run berthd already ended without it (it
+            // was stuck): the release berthd sent then may have come before the reaping and
+            // been refused, so it is sent again, or the supervisor would hold it for ever.
+            if pid != 0 && pid == self.taken_exit_pid {
+                self.taken_exit_pid = 0;
+                self.release_in_supervisor();
+                // Its real exit code, where berthd had to record the unknown one.
+                if self.record.state.status == Status::Exited {
+                    self.record.state.exit_code = exit.exit_code;
+                    self.persist();
+                }
+            }
             return;
         }
         if let Some(timer) = self.kill_timer.take() {
@@ -607,13 +622,7 @@ impl ContainerActor {
         self.process = None;
         // A container whose supervisor died is known to no supervisor.
         if !std::mem::take(&mut self.orphaned) {
-            let supervisor = self.services.supervisor.clone();
-            let id = self.record.id.clone();
-            actix_rt::spawn(async move {
-                if let Err(err) = supervisor.release(&id).await {
-                    tracing::warn!("releasing {id} in the supervisor: {err}");
-                }
-            });
+            self.release_in_supervisor();
         }
         // The waiters of this exit are answered once it is stored: a client whose `wait` (or
         // foreground `run`) returned finds it on disk, as with Docker. Not on the actor's
@@ -683,6 +692,17 @@ impl ContainerActor {
         };
         let doublings = state.restart_count.min(10) as u32;
         restart.then(|| Duration::from_millis(100 << doublings))
+    }
+
+    /// Tells the supervisor to forget the container's ended run.
+    fn release_in_supervisor(&self) {
+        let supervisor = self.services.supervisor.clone();
+        let id = self.record.id.clone();
+        actix_rt::spawn(async move {
+            if let Err(err) = supervisor.release(&id).await {
+                tracing::warn!("releasing {id} in the supervisor: {err}");
+            }
+        });
     }
 
     /// After a start that failed: an auto-remove container is removed, as by dockerd.

@@ -71,6 +71,9 @@ impl ContainerActor {
             return;
         };
         let exit = process.exit(Some(&self.dir.root));
+        if !self.orphaned {
+            self.taken_exit_pid = process.pid();
+        }
         ctx.notify(Exited {
             pid: process.pid(),
             exit,
