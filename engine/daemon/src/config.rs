@@ -16,6 +16,12 @@ pub enum ConfigError {
     #[error("invalid host {host:?}: {reason}")]
     InvalidHost { host: String, reason: String },
     /// Whoever reaches an unencrypted API has root on the host; berthd has no API TLS yet.
+    #[error("{what} {path}: {source}")]
+    Root {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("refusing to serve the API on {host} without TLS: berthd listens on TCP only on loopback addresses (TLS for the API is not supported by berth yet)")]
     NotLoopback { host: String },
 }
@@ -143,6 +149,13 @@ impl DaemonConfig {
         if parsed.is_empty() {
             parsed.push(Host::parse(DEFAULT_HOST)?);
         }
+        // The supervisor takes state directories as absolute paths only, and a relative
+        // root would change meaning with berthd's working directory.
+        let absolute = |what, path: PathBuf| {
+            std::path::absolute(&path).map_err(|source| ConfigError::Root { what, path, source })
+        };
+        let data_root = absolute("data root", data_root)?;
+        let exec_root = absolute("exec root", exec_root)?;
         Ok(DaemonConfig {
             data_root,
             exec_root,
@@ -219,5 +232,13 @@ mod tests {
     fn no_host_means_the_default_socket() {
         let config = DaemonConfig::new("/d".into(), "/e".into(), &[]).unwrap();
         assert_eq!(config.hosts, vec![Host::Unix(DEFAULT_HOST[7..].into())]);
+    }
+
+    #[test]
+    fn relative_roots_are_made_absolute() {
+        let config = DaemonConfig::new("d".into(), "./e".into(), &[]).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(config.data_root, cwd.join("d"));
+        assert!(config.exec_root.is_absolute() && config.exec_root.ends_with("e"));
     }
 }
