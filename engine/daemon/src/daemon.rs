@@ -12,13 +12,14 @@ use berth_supervisor::ExitRecord;
 use crate::api;
 use crate::config::{DaemonConfig, Host};
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
+use crate::container::names::{Names, Register, Reserve};
 use crate::container::process::unknown_exit;
 use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
-use crate::container::registry::{Register, Registry, Reserve};
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
 use crate::stats::Sampler;
-use crate::supervision::Supervisor;
+use crate::supervision::LiveSupervisor;
+use crate::supervisor::Supervisor;
 
 pub fn run(config: DaemonConfig) -> Result<()> {
     // Before the actix system and its threads start.
@@ -60,11 +61,11 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     // Before the supervisor starts, so that it and, should it die, its containers are
     // berthd's children (see `supervision`).
     crate::supervision::become_subreaper()?;
-    let (supervisor, exits) = Supervisor::start(&config.exec_root)
+    let (supervisor, exits) = LiveSupervisor::start(&config.exec_root)
         .await
         .context("starting the supervisor")?;
 
-    let registry = Registry::default().start();
+    let names = Names::default().start();
     let images = Arc::new(images);
     let stats = Sampler::new(cgroups.clone()).start();
     let trash = crate::container::trash::Trash::open(&config.containers_dir())
@@ -74,22 +75,31 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             .discard(&dir.root)
             .context("discarding an interrupted create")?;
     }
+    let volumes_dir = config.volumes_dir();
+    let volumes = actix_rt::task::spawn_blocking(move || {
+        berth_volumes::Store::open(&volumes_dir, Box::new(berth_volumes::LinuxMounter))
+    })
+    .await?
+    .with_context(|| format!("opening the volumes in {}", config.volumes_dir().display()))?;
+    crate::container::volumes::restore_users(&volumes, &records.loaded);
     let services = Arc::new(Services {
-        supervisor: supervisor.clone(),
-        registry: registry.clone(),
+        supervisor: Arc::new(supervisor.clone()),
+        names: names.clone(),
         images: images.clone(),
         cgroups,
         execs: Default::default(),
         events: EventBus::default().start(),
         stats,
         trash,
+        volumes: Arc::new(volumes),
+        health: crate::health::monitor::HealthMonitor::default().start(),
     });
-    let distribution =
-        crate::distribution::Distribution::new(&config).context("setting up registry access")?;
+    let transfers =
+        crate::transfers::Transfers::new(&config).context("setting up registry access")?;
     let engine = Engine {
         config: Arc::new(config.clone()),
         images,
-        distribution: Arc::new(distribution),
+        transfers: Arc::new(transfers),
         services: services.clone(),
     };
 
@@ -98,7 +108,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
     // Exits reported by the supervisor go to the container's own actor. They are read only
     // once every container is registered: an exit reported during the restore would find no
     // actor and be lost (it stays queued until then). A supervisor that dies is replaced.
-    actix_rt::spawn(supervisor.clone().keep_alive(exits, registry.clone()));
+    actix_rt::spawn(supervisor.clone().keep_alive(exits, names.clone()));
 
     let mut listeners = Vec::new();
     for host in &config.hosts {
@@ -221,7 +231,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         let auto_remove = record.host_config.auto_remove == Some(true);
         let tty = record.config.tty == Some(true);
         let reserved = engine
-            .registry()
+            .names()
             .send(Reserve {
                 id: record.id.clone(),
                 name: record.name.clone(),
@@ -232,7 +242,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             continue;
         }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
-        engine.registry().do_send(Register {
+        engine.names().do_send(Register {
             id: id.clone(),
             addr: addr.clone(),
         });
@@ -264,7 +274,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
                         exit: exit.unwrap_or_else(unknown_exit),
                     });
                 } else {
-                    release(&engine.services.supervisor, &id).await;
+                    release(&*engine.services.supervisor, &id).await;
                 }
             }
             None if was_live => {
@@ -285,7 +295,10 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         // that was running is removed by its exit above.) This is also what makes skipping
         // fsyncs of such containers' records safe.
         if auto_remove && !was_live {
-            addr.do_send(Remove { force: false });
+            addr.do_send(Remove {
+                force: false,
+                volumes: true,
+            });
         }
     }
     // What the supervisor still holds for containers that no longer exist (removed while
@@ -295,7 +308,7 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             tracing::warn!("killing container {id}: it has no record in the data root");
             let _ = engine.services.supervisor.signal(&id, libc::SIGKILL).await;
         } else {
-            release(&engine.services.supervisor, &id).await;
+            release(&*engine.services.supervisor, &id).await;
         }
     }
     Ok(())
@@ -341,7 +354,7 @@ async fn sweep(engine: &Engine, id: &str) -> usize {
     }
 }
 
-async fn release(supervisor: &Supervisor, id: &str) {
+async fn release(supervisor: &dyn Supervisor, id: &str) {
     if let Err(err) = supervisor.release(id).await {
         tracing::warn!("releasing {id} in the supervisor: {err}");
     }

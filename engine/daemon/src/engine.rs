@@ -7,15 +7,19 @@ use berth_images::ImageStore;
 
 use crate::config::DaemonConfig;
 use crate::container::exec::ExecIndex;
-use crate::container::registry::Registry;
+use crate::container::names::Names;
 use crate::events::EventBus;
+use crate::image_leases::ImageLeases;
 use crate::stats::Sampler;
+use crate::supervisor::Supervisor;
 
-/// Services the container actors share. None of them holds container state.
+/// Services the container actors share. None of them holds container state. The
+/// supervisor and the image store are behind traits, so that the actors' logic is
+/// unit-tested without root.
 pub struct Services {
-    pub supervisor: crate::supervision::Supervisor,
-    pub registry: Addr<Registry>,
-    pub images: Arc<ImageStore>,
+    pub supervisor: Arc<dyn Supervisor>,
+    pub names: Addr<Names>,
+    pub images: Arc<dyn ImageLeases>,
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined
     /// and any resource limit is refused.
     pub cgroups: Option<berth_cgroups::Hierarchy>,
@@ -27,18 +31,22 @@ pub struct Services {
     pub stats: Addr<Sampler>,
     /// Where removed containers' directories are deleted, off the request path.
     pub trash: crate::container::trash::Trash,
+    /// The one timer of every container's healthcheck.
+    pub health: Addr<crate::health::monitor::HealthMonitor>,
+    /// The volumes (`<data-root>/volumes`) and which containers use them.
+    pub volumes: Arc<berth_volumes::Store>,
 }
 
 #[derive(Clone)]
 pub struct Engine {
     pub config: Arc<DaemonConfig>,
     pub images: Arc<ImageStore>,
-    pub distribution: Arc<crate::distribution::Distribution>,
+    pub transfers: Arc<crate::transfers::Transfers>,
     pub services: Arc<Services>,
 }
 
 impl Engine {
-    pub fn registry(&self) -> &Addr<Registry> {
-        &self.services.registry
+    pub fn names(&self) -> &Addr<Names> {
+        &self.services.names
     }
 }

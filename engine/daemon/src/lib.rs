@@ -8,20 +8,24 @@
 //! targets use, and no more, so that the compiler sees what nothing uses.
 
 mod api;
+mod build;
 pub mod config;
 mod container;
 mod daemon;
-mod distribution;
 mod engine;
 mod error;
 mod events;
 mod filters;
+mod health;
 mod heap;
 mod ids;
+mod image_leases;
 mod registry_server;
 mod root_lock;
 mod stats;
 mod supervision;
+mod supervisor;
+mod transfers;
 
 pub use daemon::run;
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use berth_runtime::{StartFailure, Started};
+use berth_runtime::{ProcessIo, StartFailure, Started};
 use berth_supervisor::{
     ClientError, ContainerIo, ExecRequest, ExitEvent, KnownContainer, SpawnRequest,
     SupervisorClient,
@@ -36,7 +36,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::container::actor::{Exited, SupervisorLost};
 use crate::container::exec::ExecExited;
-use crate::container::registry::{All, Lookup, Registry};
+use crate::container::names::{All, Lookup, Names};
+use crate::supervisor::{Answer, Supervisor};
 
 /// How long a supervisor whose connection closed may take to exit before it is killed: it
 /// serves nobody any more, and it holds the lock its successor needs.
@@ -66,7 +67,7 @@ pub fn become_subreaper() -> Result<(), SupervisionError> {
 
 /// The live supervisor. Cheap to clone; every clone sees the successor once one starts.
 #[derive(Clone)]
-pub struct Supervisor {
+pub struct LiveSupervisor {
     shared: Arc<Shared>,
 }
 
@@ -75,14 +76,14 @@ struct Shared {
     current: RwLock<SupervisorClient>,
 }
 
-impl Supervisor {
+impl LiveSupervisor {
     /// Connects to the supervisor of `exec_root`, or starts one. The exit events of this
-    /// and of every later supervisor go to the handler [`Supervisor::keep_alive`] runs.
+    /// and of every later supervisor go to the handler [`LiveSupervisor::keep_alive`] runs.
     pub async fn start(
         exec_root: &Path,
-    ) -> Result<(Supervisor, UnboundedReceiver<ExitEvent>), SupervisionError> {
+    ) -> Result<(LiveSupervisor, UnboundedReceiver<ExitEvent>), SupervisionError> {
         let (client, exits) = connect(exec_root).await?;
-        let supervisor = Supervisor {
+        let supervisor = LiveSupervisor {
             shared: Arc::new(Shared {
                 exec_root: exec_root.to_path_buf(),
                 current: RwLock::new(client),
@@ -95,56 +96,15 @@ impl Supervisor {
         self.shared.current.read().clone()
     }
 
-    /// The live supervisor's PID.
-    pub fn supervisor_pid(&self) -> i32 {
-        self.client().supervisor_pid()
-    }
-
-    pub async fn spawn_with(
-        &self,
-        request: SpawnRequest,
-        io: ContainerIo,
-    ) -> Result<Result<Started, StartFailure>, ClientError> {
-        self.client().spawn_with(request, io).await
-    }
-
-    pub async fn exec(
-        &self,
-        request: ExecRequest,
-        io: berth_runtime::ProcessIo,
-    ) -> Result<Result<Started, StartFailure>, ClientError> {
-        self.client().exec(request, io).await
-    }
-
-    pub async fn close_stdin(&self, id: &str) -> Result<(), ClientError> {
-        self.client().close_stdin(id).await
-    }
-
-    pub async fn signal(&self, id: &str, signal: i32) -> Result<bool, ClientError> {
-        self.client().signal(id, signal).await
-    }
-
-    pub async fn list(&self) -> Result<Vec<KnownContainer>, ClientError> {
-        self.client().list().await
-    }
-
-    pub async fn release(&self, id: &str) -> Result<(), ClientError> {
-        self.client().release(id).await
-    }
-
     /// Routes exit events to the containers' actors for as long as the daemon runs. When
     /// the connection is lost (the supervisor died), the dead supervisor is reaped, a new
     /// one is started at once, and every container is told which supervisor it lost.
-    pub async fn keep_alive(
-        self,
-        mut exits: UnboundedReceiver<ExitEvent>,
-        registry: Addr<Registry>,
-    ) {
+    pub async fn keep_alive(self, mut exits: UnboundedReceiver<ExitEvent>, names: Addr<Names>) {
         loop {
             while let Some(event) = exits.recv().await {
-                route(&self, &registry, event).await;
+                route(&self, &names, event).await;
             }
-            let lost = self.supervisor_pid();
+            let lost = self.pid();
             tracing::error!("the supervisor (pid {lost}) is gone: starting a new one");
             end_supervisor(lost).await;
             let (client, next) = loop {
@@ -162,12 +122,47 @@ impl Supervisor {
             );
             *self.shared.current.write() = client;
             exits = next;
-            if let Ok(containers) = registry.send(All).await {
+            if let Ok(containers) = names.send(All).await {
                 for container in containers {
                     container.do_send(SupervisorLost { pid: lost });
                 }
             }
         }
+    }
+}
+
+/// Every request goes to the supervisor serving at the time it is made.
+impl Supervisor for LiveSupervisor {
+    fn spawn(
+        &self,
+        request: SpawnRequest,
+        io: ContainerIo,
+    ) -> Answer<Result<Started, StartFailure>> {
+        Supervisor::spawn(&self.client(), request, io)
+    }
+
+    fn exec(&self, request: ExecRequest, io: ProcessIo) -> Answer<Result<Started, StartFailure>> {
+        Supervisor::exec(&self.client(), request, io)
+    }
+
+    fn signal(&self, id: &str, signal: i32) -> Answer<bool> {
+        Supervisor::signal(&self.client(), id, signal)
+    }
+
+    fn close_stdin(&self, id: &str) -> Answer<()> {
+        Supervisor::close_stdin(&self.client(), id)
+    }
+
+    fn list(&self) -> Answer<Vec<KnownContainer>> {
+        Supervisor::list(&self.client())
+    }
+
+    fn release(&self, id: &str) -> Answer<()> {
+        Supervisor::release(&self.client(), id)
+    }
+
+    fn pid(&self) -> i32 {
+        self.client().supervisor_pid()
     }
 }
 
@@ -188,8 +183,8 @@ async fn connect(
 
 /// An exit goes to its container's actor; one of a container nobody has any more is
 /// released in the supervisor.
-async fn route(supervisor: &Supervisor, registry: &Addr<Registry>, event: ExitEvent) {
-    match registry.send(Lookup(event.id.clone())).await {
+async fn route(supervisor: &LiveSupervisor, names: &Addr<Names>, event: ExitEvent) {
+    match names.send(Lookup(event.id.clone())).await {
         Ok(Ok((_, addr))) => match event.exec {
             Some(exec_id) => addr.do_send(ExecExited {
                 exec_id,

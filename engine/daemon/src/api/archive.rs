@@ -145,9 +145,9 @@ pub async fn load(engine: &Engine, req: Request<Incoming>) -> ApiResult {
 /// read-only overlay of its writable layer over its image layers.
 pub async fn export(engine: &Engine, id: &str) -> ApiResult {
     use crate::container::actor::Snapshot;
+    use crate::container::names::Lookup;
     use crate::container::record::ContainerDir;
-    use crate::container::registry::Lookup;
-    let (id, addr) = engine.registry().send(Lookup(id.to_string())).await??;
+    let (id, addr) = engine.names().send(Lookup(id.to_string())).await??;
     let record = addr.send(Snapshot).await?;
     let upper = ContainerDir::new(&engine.config.containers_dir(), &id).upper();
     let mut lower = vec![upper];

@@ -1,6 +1,6 @@
 //! `/containers/…`: each handler finds the container's actor and sends it a message.
 
-use actix::{Actor, Addr};
+use actix::Addr;
 use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
@@ -12,118 +12,31 @@ use super::http::{json, no_content, read_json, ApiResult, Body, Query};
 use crate::container::actor::{
     ContainerActor, Inspect, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
 };
-use crate::container::create::{check_supported, merge_config, validate_name};
-use crate::container::record::{ContainerDir, ContainerRecord, State, Status};
-use crate::container::registry::{All, Lookup, Register, RenameEntry, Reserve, Unregister};
-use crate::container::{files, notify, signal, view};
+use crate::container::create::validate_name;
+use crate::container::names::{All, Lookup, RenameEntry};
+use crate::container::record::{ContainerRecord, Status};
+use crate::container::{creation, notify, signal, view};
 use crate::engine::Engine;
 use crate::events::Publish;
-use crate::ids;
 
-pub(super) async fn find(
+pub(crate) async fn find(
     engine: &Engine,
     id: &str,
 ) -> Result<(String, Addr<ContainerActor>), ApiError> {
-    Ok(engine.registry().send(Lookup(id.to_string())).await??)
+    Ok(engine.names().send(Lookup(id.to_string())).await??)
 }
 
 pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let body: ContainerCreateBody = read_json(req.into_body()).await?;
-    let host_config = body.host_config.clone().unwrap_or_default();
-    check_supported(&host_config)?;
-
-    let image_name = body
-        .image
-        .clone()
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("config cannot be empty in order to create a container")
-        })?;
-    let id = ids::new_container_id();
-    let images = engine.images.clone();
-    let lookup = image_name.clone();
-    let holder = id.clone();
-    let (image, layers) = actix_rt::task::spawn_blocking(move || {
-        let image = images.resolve(&lookup)?;
-        // The lease keeps the layers on disk even if the image is removed while the
-        // container exists, as Docker keeps them.
-        let layers = images.lease_layers(&holder, &image)?;
-        Ok::<_, berth_images::Error>((image, layers))
-    })
-    .await
-    .map_err(|err| ApiError::internal(format!("resolving image: {err}")))?
-    .map_err(|err| match err.kind() {
-        berth_images::ErrorKind::NotFound => {
-            ApiError::not_found(format!("No such image: {image_name}"))
-        }
-        _ => ApiError::from(err),
-    })?;
-
-    let config = merge_config(&body, &image.config, &id)?;
-    let chosen = match query.get("name").filter(|n| !n.is_empty()) {
-        Some(name) => Some(validate_name(name)?),
-        None => None,
-    };
-    // A generated name may be taken (there are about a thousand): draw again, with more
-    // random digits appended each time, as Docker does.
-    let mut attempt = 0;
-    let (name, reserved) = loop {
-        let name = chosen.clone().unwrap_or_else(|| ids::random_name(attempt));
-        let reserved = engine
-            .registry()
-            .send(Reserve {
-                id: id.clone(),
-                name: name.clone(),
-            })
-            .await?;
-        attempt += 1;
-        if reserved.is_ok() || chosen.is_some() || attempt == ids::NAME_ATTEMPTS {
-            break (name, reserved);
-        }
-    };
-    if let Err(err) = reserved {
-        let _ = engine.images.release_layers(&id);
-        return Err(err.into());
-    }
-
-    let record = ContainerRecord {
-        id: id.clone(),
+    let name = query.get("name").filter(|n| !n.is_empty());
+    let id = creation::create(
+        &engine.services,
+        &engine.config.containers_dir(),
+        body,
         name,
-        created: chrono::Utc::now(),
-        image_id: image.id.to_string(),
-        config,
-        host_config,
-        layers,
-        state: State::created(),
-    };
-    let dir = ContainerDir::new(&engine.config.containers_dir(), &id);
-    let prepared = {
-        let record = record.clone();
-        let dir = dir.clone();
-        actix_rt::task::spawn_blocking(move || files::prepare(&record, &dir))
-            .await
-            .unwrap_or_else(|err| {
-                Err(crate::container::error::Error::internal(format!(
-                    "preparing container: {err}"
-                )))
-            })
-    };
-    if let Err(err) = prepared {
-        engine.registry().do_send(Unregister { id: id.clone() });
-        let _ = std::fs::remove_dir_all(&dir.root);
-        let _ = engine.images.release_layers(&id);
-        return Err(err.into());
-    }
-    engine
-        .services
-        .events
-        .do_send(Publish(notify::event(&record, "create")));
-    let addr = ContainerActor::new(record, dir, engine.services.clone()).start();
-    engine.registry().do_send(Register {
-        id: id.clone(),
-        addr,
-    });
+    )
+    .await?;
     json(
         StatusCode::CREATED,
         &ContainerCreateResponse {
@@ -249,7 +162,7 @@ pub async fn rename(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
     let new_name = validate_name(query.get("name").unwrap_or(""))?;
     let (full_id, addr) = find(engine, id).await?;
     engine
-        .registry()
+        .names()
         .send(RenameEntry {
             id: full_id,
             new_name: new_name.clone(),
@@ -268,6 +181,7 @@ pub async fn remove(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
     let removed = addr
         .send(Remove {
             force: query.flag("force"),
+            volumes: query.flag("v"),
         })
         .await??;
     removed
@@ -280,7 +194,7 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let filters = query.filters()?;
     for key in filters.keys() {
-        if !matches!(key, "name" | "status" | "label" | "id") {
+        if !matches!(key, "name" | "status" | "label" | "id" | "health") {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
@@ -291,6 +205,16 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         ) {
             return Err(ApiError::bad_request(format!(
                 "invalid filter 'status={status}'"
+            )));
+        }
+    }
+    for health in filters.get("health") {
+        if !matches!(
+            health.as_str(),
+            "starting" | "healthy" | "unhealthy" | "none"
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "Unrecognised filter value for health: {health}"
             )));
         }
     }
@@ -338,6 +262,15 @@ fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> 
     if !statuses.is_empty() && !statuses.iter().any(|s| s == record.state.status.as_str()) {
         return false;
     }
+    let healths = filters.get("health");
+    let health = record
+        .state
+        .health
+        .as_ref()
+        .map_or("none", |h| h.status.as_str());
+    if !healths.is_empty() && !healths.iter().any(|h| h == health) {
+        return false;
+    }
     labels_match(record, filters)
 }
 
@@ -355,7 +288,7 @@ pub(super) fn labels_match(record: &ContainerRecord, filters: &super::http::Filt
 /// Every container's record, as its actor holds it now; a container removed meanwhile is
 /// left out.
 pub(super) async fn snapshots(engine: &Engine) -> Result<Vec<ContainerRecord>, ApiError> {
-    let addrs = engine.registry().send(All).await?;
+    let addrs = engine.names().send(All).await?;
     let mut records = Vec::with_capacity(addrs.len());
     for addr in addrs {
         if let Ok(record) = addr.send(Snapshot).await {

@@ -14,7 +14,7 @@ use hyper::{Request, StatusCode};
 use super::error::ApiError;
 use super::http::{json, status_only, ApiResult, Query};
 use crate::container::actor::Snapshot;
-use crate::container::registry::All;
+use crate::container::names::All;
 use crate::engine::Engine;
 
 /// A blocking `Read` over an async request body, so the importer can run on a blocking
@@ -70,7 +70,7 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     if let Some(image) = query.get("fromImage").filter(|i| !i.is_empty()) {
         let image = image.to_string();
-        return super::distribution::pull_image(engine, &image, req).await;
+        return super::transfers::pull_image(engine, &image, req).await;
     }
     match query.get("fromSrc") {
         Some("-") => {}
@@ -116,7 +116,7 @@ fn created_unix(record: &berth_images::ImageRecord) -> i64 {
 
 async fn containers_per_image(engine: &Engine) -> std::collections::HashMap<String, i64> {
     let mut counts = std::collections::HashMap::new();
-    if let Ok(addrs) = engine.registry().send(All).await {
+    if let Ok(addrs) = engine.names().send(All).await {
         for addr in addrs {
             if let Ok(record) = addr.send(Snapshot).await {
                 *counts.entry(record.image_id).or_insert(0) += 1;
@@ -135,8 +135,15 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         }
     }
     let counts = containers_per_image(engine).await;
+    let parents = super::build::image_parents(engine);
+    let records = engine.images.list();
+    let intermediate = super::build::intermediates(&parents, &records);
     let mut summaries = Vec::new();
-    for record in engine.images.list() {
+    for record in records {
+        // A build's intermediate images are listed with `all` only, as Docker lists them.
+        if intermediate.contains(&record.id.to_string()) && !query.flag("all") {
+            continue;
+        }
         let references = filters.get("reference");
         if !references.is_empty()
             && !record
@@ -167,7 +174,10 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         }
         summaries.push(ImageSummary {
             id: record.id.to_string(),
-            parent_id: String::new(),
+            parent_id: parents
+                .get(&record.id.to_string())
+                .cloned()
+                .unwrap_or_default(),
             repo_tags: record.repo_tags.clone(),
             repo_digests: record.repo_digests.clone(),
             created: created_unix(&record),
@@ -268,7 +278,7 @@ pub async fn remove(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiR
     let force = query.flag("force");
     // Which containers use which image, decided before the store is asked to delete.
     let mut users: std::collections::HashMap<String, (String, bool)> = Default::default();
-    for addr in engine.registry().send(All).await? {
+    for addr in engine.names().send(All).await? {
         if let Ok(record) = addr.send(Snapshot).await {
             let running = record.state.status.is_live();
             let entry = users

@@ -3,12 +3,12 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod container_archive;
 pub mod container_prune;
 pub mod containers;
-pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -20,6 +20,8 @@ pub mod observe;
 pub mod registry_server;
 pub mod routes;
 pub mod system;
+pub mod transfers;
+pub mod volumes;
 
 use std::convert::Infallible;
 use std::os::fd::AsRawFd;
@@ -158,7 +160,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::Info => system::info(engine).await,
         Route::Events => events::events(engine, req).await,
         Route::SystemDf => image_admin::df(engine).await,
-        Route::Auth => distribution::auth(engine, req).await,
+        Route::Auth => transfers::auth(engine, req).await,
 
         Route::ContainerList => containers::list(engine, req).await,
         Route::ContainerCreate => containers::create(engine, req).await,
@@ -189,18 +191,26 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ExecResize(id) => exec::resize(engine, id, req).await,
         Route::ExecInspect(id) => exec::inspect(engine, id).await,
 
+        Route::Build => build::build(engine, req).await,
+        Route::BuildPrune => build::prune(engine).await,
         Route::Commit => commit::commit(engine, req).await,
         Route::ImageCreate => images::create(engine, req).await,
         Route::ImageList => images::list(engine, req).await,
         Route::ImageSaveMany => archive::save_many(engine, req).await,
         Route::ImageLoad => archive::load(engine, req).await,
         Route::ImagePrune => image_admin::prune(engine, req).await,
-        Route::ImagePush(name) => distribution::push_image(engine, &name, req).await,
+        Route::ImagePush(name) => transfers::push_image(engine, &name, req).await,
         Route::ImageHistory(name) => image_admin::history(engine, &name).await,
         Route::ImageSave(name) => archive::save(engine, vec![name]).await,
         Route::ImageInspect(name) => images::inspect(engine, &name).await,
         Route::ImageTag(name) => images::tag(engine, &name, req).await,
         Route::ImageRemove(name) => images::remove(engine, &name, req).await,
+
+        Route::VolumeCreate => volumes::create(engine, req).await,
+        Route::VolumeList => volumes::list(engine, req).await,
+        Route::VolumePrune => volumes::prune(engine, req).await,
+        Route::VolumeInspect(name) => volumes::inspect(engine, name).await,
+        Route::VolumeRemove(name) => volumes::remove(engine, name, req).await,
     }
 }
 

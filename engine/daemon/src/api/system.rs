@@ -10,8 +10,8 @@ use hyper::{Method, Response, StatusCode};
 use super::http::{full, json, ApiResult};
 use super::{API_VERSION, MIN_API_VERSION};
 use crate::container::actor::Snapshot;
+use crate::container::names::All;
 use crate::container::record::Status;
-use crate::container::registry::All;
 use crate::engine::Engine;
 
 pub fn ping(method: &Method) -> ApiResult {
@@ -122,7 +122,7 @@ fn total_memory() -> i64 {
 }
 
 pub async fn info(engine: &Engine) -> ApiResult {
-    let addrs = engine.registry().send(All).await?;
+    let addrs = engine.names().send(All).await?;
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
     for addr in &addrs {
         if let Ok(record) = addr.send(Snapshot).await {

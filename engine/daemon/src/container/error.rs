@@ -6,6 +6,8 @@ use crate::error::ErrorKind;
 pub enum Error {
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
     /// The container is already in the asked state (started, stopped).
@@ -26,6 +28,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Image(#[from] berth_images::Error),
+    #[error(transparent)]
+    Volume(#[from] berth_volumes::Error),
     #[error("container actor unavailable: {0}")]
     ActorGone(#[from] actix::MailboxError),
 }
@@ -33,14 +39,18 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchExec(_) => ErrorKind::NotFound,
+            Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchExec(_) => {
+                ErrorKind::NotFound
+            }
             Error::NotModified => ErrorKind::NotModified,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::NotSupported(_) => ErrorKind::NotImplemented,
             Error::StartFailed { invalid: true, .. } => ErrorKind::InvalidArgument,
             Error::StartFailed { invalid: false, .. } | Error::Internal(_) => ErrorKind::Internal,
-            Error::ActorGone(_) => ErrorKind::Internal,
+            Error::Image(err) => err.kind().into(),
+            Error::ActorGone(_) => ErrorKind::Unavailable,
+            Error::Volume(err) => err.kind().into(),
         }
     }
 

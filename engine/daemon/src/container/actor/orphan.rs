@@ -24,7 +24,7 @@ pub struct SupervisorLost {
 impl ContainerActor {
     /// Holds the PID 1 of a container that was just started or adopted, and watches it.
     pub(super) fn watch_process(&mut self, pid: i32, ctx: &mut Context<Self>) {
-        self.supervised_by = self.services.supervisor.supervisor_pid();
+        self.supervised_by = self.services.supervisor.pid();
         let process = match Process::open(pid) {
             Ok(process) => process,
             Err(err) => {

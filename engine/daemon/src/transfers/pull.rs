@@ -12,7 +12,7 @@ use fsdriver::Digest;
 
 use super::progress::Progress;
 use super::transfer::{short, transfer_all, Download, LayerTransfer};
-use super::{Distribution, TransferError};
+use super::{TransferError, Transfers};
 
 pub struct PullRequest {
     /// The repository, with the tag or digest to pull; neither means every tag (`-a`).
@@ -23,13 +23,13 @@ pub struct PullRequest {
 
 /// Pulls as Docker does, reporting progress; errors are returned, not reported.
 pub async fn pull(
-    distribution: &Distribution,
+    transfers: &Transfers,
     images: &Arc<ImageStore>,
     request: PullRequest,
     progress: &Progress,
 ) -> Result<(), TransferError> {
     let reference = &request.reference;
-    let repository = distribution
+    let repository = transfers
         .open_repository(reference, request.credentials.clone(), &["pull"], &[])
         .await?;
     let targets: Vec<Reference> = if reference.tag().is_none() && reference.digest().is_none() {
@@ -48,7 +48,7 @@ pub async fn pull(
     let mut any_new = false;
     for target in &targets {
         any_new |= pull_one(
-            distribution,
+            transfers,
             images,
             &repository,
             target,
@@ -72,7 +72,7 @@ pub async fn pull(
 
 /// Pulls one tag or digest; returns whether the reference now names another image.
 async fn pull_one(
-    distribution: &Distribution,
+    transfers: &Transfers,
     images: &Arc<ImageStore>,
     repository: &Arc<Repository>,
     target: &Reference,
@@ -147,7 +147,7 @@ async fn pull_one(
         repository: repository.clone(),
         images: images.clone(),
         progress: progress.clone(),
-        permits: distribution.downloads.clone(),
+        permits: transfers.downloads.clone(),
     };
     if let Err(e) = transfer_all(&shared, downloads).await {
         // What the failed pull stored is referenced by no image: take it away again.
@@ -168,7 +168,7 @@ async fn pull_one(
     .await
     .map_err(|e| TransferError::Internal(format!("recording the image: {e}")))??;
     drop(pin);
-    distribution.sources.record(&target.name(), &blobs);
+    transfers.sources.record(&target.name(), &blobs);
     progress.status(&format!("Digest: {repo_digest}"));
     Ok(!up_to_date)
 }

@@ -1,4 +1,4 @@
-//! The index of containers by ID and name. It owns only the index; each container's
+//! The name index: containers by ID and name. It owns only the index; each container's
 //! state belongs to its own actor.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use super::actor::ContainerActor;
 use super::error::Error;
 
 #[derive(Default)]
-pub struct Registry {
+pub struct Names {
     by_id: HashMap<String, Entry>,
     by_name: HashMap<String, String>,
 }
@@ -19,7 +19,7 @@ struct Entry {
     addr: Option<Addr<ContainerActor>>,
 }
 
-impl Actor for Registry {
+impl Actor for Names {
     type Context = Context<Self>;
 }
 
@@ -37,7 +37,7 @@ pub struct Reserve {
     pub name: String,
 }
 
-impl Handler<Reserve> for Registry {
+impl Handler<Reserve> for Names {
     type Result = Result<(), Error>;
     fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
         if let Some(owner) = self.by_name.get(&msg.name) {
@@ -63,7 +63,7 @@ pub struct Register {
     pub addr: Addr<ContainerActor>,
 }
 
-impl Handler<Register> for Registry {
+impl Handler<Register> for Names {
     type Result = ();
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         if let Some(entry) = self.by_id.get_mut(&msg.id) {
@@ -79,7 +79,7 @@ pub struct Unregister {
     pub id: String,
 }
 
-impl Handler<Unregister> for Registry {
+impl Handler<Unregister> for Names {
     type Result = ();
     fn handle(&mut self, msg: Unregister, _: &mut Context<Self>) {
         if let Some(entry) = self.by_id.remove(&msg.id) {
@@ -93,7 +93,7 @@ impl Handler<Unregister> for Registry {
 #[rtype(result = "Result<(String, Addr<ContainerActor>), Error>")]
 pub struct Lookup(pub String);
 
-impl Handler<Lookup> for Registry {
+impl Handler<Lookup> for Names {
     type Result = Result<(String, Addr<ContainerActor>), Error>;
     fn handle(&mut self, Lookup(query): Lookup, _: &mut Context<Self>) -> Self::Result {
         let not_found = || Error::NoSuchContainer(query.clone());
@@ -134,7 +134,7 @@ pub struct RenameEntry {
     pub new_name: String,
 }
 
-impl Handler<RenameEntry> for Registry {
+impl Handler<RenameEntry> for Names {
     type Result = Result<(), Error>;
     fn handle(&mut self, msg: RenameEntry, _: &mut Context<Self>) -> Self::Result {
         if let Some(owner) = self.by_name.get(&msg.new_name) {
@@ -159,7 +159,7 @@ impl Handler<RenameEntry> for Registry {
 #[rtype(result = "Vec<Addr<ContainerActor>>")]
 pub struct All;
 
-impl Handler<All> for Registry {
+impl Handler<All> for Names {
     type Result = Vec<Addr<ContainerActor>>;
     fn handle(&mut self, _: All, _: &mut Context<Self>) -> Self::Result {
         self.by_id.values().filter_map(|e| e.addr.clone()).collect()

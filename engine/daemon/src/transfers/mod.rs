@@ -18,15 +18,15 @@ use crate::error::ErrorKind;
 use sources::Sources;
 
 /// The daemon's registry client side: settings, transfer limits and where blobs came from.
-pub struct Distribution {
+pub struct Transfers {
     pub registries: Registries,
     pub downloads: Arc<Semaphore>,
     pub uploads: Arc<Semaphore>,
     pub sources: Sources,
 }
 
-impl Distribution {
-    pub fn new(config: &DaemonConfig) -> Result<Distribution, TransferError> {
+impl Transfers {
+    pub fn new(config: &DaemonConfig) -> Result<Transfers, TransferError> {
         let DistributionConfig {
             insecure_registries,
             certs_dir,
@@ -35,7 +35,7 @@ impl Distribution {
             ..
         } = &config.distribution;
         let registry_config = RegistryConfig::new(insecure_registries, certs_dir)?;
-        Ok(Distribution {
+        Ok(Transfers {
             registries: Registries::new(registry_config),
             downloads: Arc::new(Semaphore::new(*max_concurrent_downloads)),
             uploads: Arc::new(Semaphore::new(*max_concurrent_uploads)),

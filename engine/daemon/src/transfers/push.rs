@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::progress::Progress;
 use super::transfer::{short, transfer_all, LayerTransfer, Upload};
-use super::{Distribution, TransferError};
+use super::{TransferError, Transfers};
 
 pub struct PushRequest {
     /// The repository, with the tag to push; no tag means every tag of the repository.
@@ -21,7 +21,7 @@ pub struct PushRequest {
 }
 
 pub async fn push(
-    distribution: &Distribution,
+    transfers: &Transfers,
     images: &Arc<ImageStore>,
     request: PushRequest,
     progress: &Progress,
@@ -59,7 +59,7 @@ pub async fn push(
         let manifest = parse::parse_manifest(&images.read_blob(&record.manifest)?)
             .map_err(|e| TransferError::Internal(e.to_string()))?;
         for layer in manifest.layers() {
-            for from in distribution.sources.on_registry(
+            for from in transfers.sources.on_registry(
                 &descriptor_digest(layer),
                 reference.domain(),
                 reference.path(),
@@ -74,7 +74,7 @@ pub async fn push(
         "The push refers to repository [{}]",
         reference.familiar_name()
     ));
-    let repository = distribution
+    let repository = transfers
         .open_repository(
             reference,
             request.credentials.clone(),
@@ -83,13 +83,13 @@ pub async fn push(
         )
         .await?;
     for target in &targets {
-        push_one(distribution, images, &repository, target, progress).await?;
+        push_one(transfers, images, &repository, target, progress).await?;
     }
     Ok(())
 }
 
 async fn push_one(
-    distribution: &Distribution,
+    transfers: &Transfers,
     images: &Arc<ImageStore>,
     repository: &Arc<Repository>,
     target: &Reference,
@@ -112,7 +112,7 @@ async fn push_one(
         .map(|(blob, id)| Upload {
             blob: blob.clone(),
             id: id.clone(),
-            mount_from: distribution
+            mount_from: transfers
                 .sources
                 .on_registry(blob, target.domain(), target.path()),
         })
@@ -121,7 +121,7 @@ async fn push_one(
         repository: repository.clone(),
         images: images.clone(),
         progress: progress.clone(),
-        permits: distribution.uploads.clone(),
+        permits: transfers.uploads.clone(),
     };
     transfer_all(&shared, uploads).await?;
     let config = descriptor_digest(manifest.config());
@@ -147,7 +147,7 @@ async fn push_one(
     progress.aux(json!({ "Tag": tag, "Digest": digest.to_string(), "Size": size }));
     let mut all = blobs;
     all.push(config);
-    distribution.sources.record(&target.name(), &all);
+    transfers.sources.record(&target.name(), &all);
     images.add_reference(target.with_digest(&digest), &record.id)?;
     Ok(())
 }

@@ -15,11 +15,11 @@ use berth_images::reference::Reference;
 
 use super::error::ApiError;
 use super::http::{json, read_json, ApiResult, Body, Query};
-use crate::distribution::progress::Progress;
-use crate::distribution::pull::{pull, PullRequest};
-use crate::distribution::push::{push, PushRequest};
-use crate::distribution::TransferError;
 use crate::engine::Engine;
+use crate::transfers::progress::Progress;
+use crate::transfers::pull::{pull, PullRequest};
+use crate::transfers::push::{push, PushRequest};
+use crate::transfers::TransferError;
 
 fn credentials<B>(req: &Request<B>) -> Result<Option<Credentials>, ApiError> {
     match req.headers().get("x-registry-auth") {
@@ -65,7 +65,7 @@ pub async fn pull_image(engine: &Engine, image: &str, req: Request<Incoming>) ->
     };
     let engine = engine.clone();
     streamed(move |progress| async move {
-        pull(&engine.distribution, &engine.images, request, &progress).await
+        pull(&engine.transfers, &engine.images, request, &progress).await
     })
     .await
 }
@@ -90,7 +90,7 @@ pub async fn push_image(engine: &Engine, name: &str, req: Request<Incoming>) -> 
     };
     let engine = engine.clone();
     streamed(move |progress| async move {
-        push(&engine.distribution, &engine.images, request, &progress).await
+        push(&engine.transfers, &engine.images, request, &progress).await
     })
     .await
 }
@@ -100,7 +100,7 @@ pub async fn auth(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let credentials: Credentials = read_json(req.into_body()).await?;
     let domain = registry_domain(&credentials.server_address);
     engine
-        .distribution
+        .transfers
         .registries
         .login(&domain, credentials)
         .await

@@ -1,0 +1,297 @@
+//! The nftables table of berth's own. The scripts are built here (pure, unit-tested) and
+//! run by a [`Firewall`]; [`Nft`] feeds them to `nft -f -`, one process per change, in one
+//! transaction each.
+//!
+//! Layout (table `ip <name>`):
+//! - `prerouting`/`output` (nat): `fib daddr type local` jumps to `published`, which DNATs
+//!   through the maps `pub_addr` (host ip . proto . port) and `pub_any` (proto . port) to
+//!   (container ip . port). A container's ports are elements of those maps, so publishing
+//!   is one element add and no rule changes.
+//! - `postrouting` (nat): masquerade of 127.0.0.0/8 into a bridge (with `route_localnet`
+//!   on it, 127.0.0.1:PORT reaches the container), hairpin (a DNATed flow that goes back
+//!   into a bridge), and each non-internal subnet going out of anything but a bridge.
+//! - `forward` (filter): `oifname vmap @to_bridge` jumps to the chain of the network a
+//!   packet enters, which accepts its own bridge, DNATed and established flows, and drops
+//!   what comes from another berth bridge (isolation); internal networks drop everything
+//!   from or to elsewhere.
+//!
+//! The table never touches other tables; rules there (Docker's, Podman's) stay as they are.
+//! Text rather than `nft -j`: the JSON form of a concatenated DNAT map is several nested
+//! objects per element, and nothing here needs to read rules back.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use ipnet::Ipv4Net;
+
+use crate::error::{Error, Result};
+use crate::types::PublishedPort;
+
+pub(crate) trait Firewall: Send + Sync {
+    fn apply(&self, script: &str) -> Result<()>;
+}
+
+/// What the firewall needs to know of one bridge network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NetRules {
+    /// Short network ID: names its chains (`to_<id>`, `from_<id>`).
+    pub id12: String,
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    pub internal: bool,
+}
+
+pub(crate) struct Nft {
+    pub table: String,
+}
+
+impl Firewall for Nft {
+    fn apply(&self, script: &str) -> Result<()> {
+        let fail = |message: String| Error::Firewall {
+            table: self.table.clone(),
+            message,
+        };
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("run nft: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(script.as_bytes())
+                .map_err(|e| fail(format!("write to nft: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| fail(format!("wait for nft: {e}")))?;
+        if !out.status.success() {
+            return Err(fail(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The whole table from scratch, atomically replacing any table of that name (after a
+/// crash it still holds the previous daemon's elements, which are rebuilt from the records).
+pub(crate) fn full_table(table: &str, nets: &[NetRules], ports: &[PublishedPort]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "table ip {table}\ndelete table ip {table}");
+    let _ = write!(
+        s,
+        "table ip {table} {{
+  set bridges {{ type ifname; }}
+  set nat_subnets {{ type ipv4_addr; flags interval; }}
+  map to_bridge {{ type ifname : verdict; }}
+  map from_bridge {{ type ifname : verdict; }}
+  map pub_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+  map pub_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+  chain published {{
+    dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
+    dnat ip to meta l4proto . th dport map @pub_any
+  }}
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump published
+  }}
+  chain output {{
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump published
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 127.0.0.0/8 oifname @bridges masquerade
+    ct status dnat oifname @bridges ip saddr @nat_subnets masquerade
+    ip saddr @nat_subnets oifname != @bridges masquerade
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    oifname vmap @to_bridge
+    iifname vmap @from_bridge
+  }}
+}}
+"
+    );
+    for net in nets {
+        s.push_str(&add_network(table, net));
+    }
+    s.push_str(&add_ports(table, ports));
+    s
+}
+
+pub(crate) fn delete_table(table: &str) -> String {
+    format!("table ip {table}\ndelete table ip {table}\n")
+}
+
+pub(crate) fn add_network(table: &str, net: &NetRules) -> String {
+    let NetRules {
+        id12,
+        bridge,
+        subnet,
+        ..
+    } = net;
+    let mut s = String::new();
+    let _ = writeln!(s, "add chain ip {table} to_{id12}");
+    let _ = writeln!(
+        s,
+        "add rule ip {table} to_{id12} iifname \"{bridge}\" accept"
+    );
+    if net.internal {
+        let _ = writeln!(s, "add rule ip {table} to_{id12} drop");
+        let _ = writeln!(s, "add chain ip {table} from_{id12}");
+        let _ = writeln!(
+            s,
+            "add rule ip {table} from_{id12} oifname != \"{bridge}\" drop"
+        );
+        let _ = writeln!(
+            s,
+            "add element ip {table} from_bridge {{ \"{bridge}\" : jump from_{id12} }}"
+        );
+    } else {
+        let _ = writeln!(s, "add rule ip {table} to_{id12} ct status dnat accept");
+        let _ = writeln!(
+            s,
+            "add rule ip {table} to_{id12} ct state established,related accept"
+        );
+        let _ = writeln!(s, "add rule ip {table} to_{id12} iifname @bridges drop");
+        let _ = writeln!(s, "add element ip {table} nat_subnets {{ {subnet} }}");
+    }
+    let _ = writeln!(s, "add element ip {table} bridges {{ \"{bridge}\" }}");
+    let _ = writeln!(
+        s,
+        "add element ip {table} to_bridge {{ \"{bridge}\" : jump to_{id12} }}"
+    );
+    s
+}
+
+pub(crate) fn remove_network(table: &str, net: &NetRules) -> String {
+    let NetRules {
+        id12,
+        bridge,
+        subnet,
+        ..
+    } = net;
+    let mut s = String::new();
+    let _ = writeln!(s, "delete element ip {table} to_bridge {{ \"{bridge}\" }}");
+    let _ = writeln!(s, "delete element ip {table} bridges {{ \"{bridge}\" }}");
+    if net.internal {
+        let _ = writeln!(
+            s,
+            "delete element ip {table} from_bridge {{ \"{bridge}\" }}"
+        );
+        let _ = writeln!(s, "flush chain ip {table} from_{id12}");
+        let _ = writeln!(s, "delete chain ip {table} from_{id12}");
+    } else {
+        let _ = writeln!(s, "delete element ip {table} nat_subnets {{ {subnet} }}");
+    }
+    let _ = writeln!(s, "flush chain ip {table} to_{id12}");
+    let _ = writeln!(s, "delete chain ip {table} to_{id12}");
+    s
+}
+
+pub(crate) fn add_ports(table: &str, ports: &[PublishedPort]) -> String {
+    port_elements(table, "add", ports, true)
+}
+
+pub(crate) fn remove_ports(table: &str, ports: &[PublishedPort]) -> String {
+    port_elements(table, "delete", ports, false)
+}
+
+fn port_elements(table: &str, verb: &str, ports: &[PublishedPort], with_value: bool) -> String {
+    let mut s = String::new();
+    for p in ports {
+        let key = if p.host_ip.is_unspecified() {
+            format!("pub_any {{ {} . {}", p.proto, p.host_port)
+        } else {
+            format!("pub_addr {{ {} . {} . {}", p.host_ip, p.proto, p.host_port)
+        };
+        let value = if with_value {
+            format!(" : {} . {}", p.container_ip, p.container_port)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "{verb} element ip {table} {key}{value} }}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Protocol;
+
+    fn net(internal: bool) -> NetRules {
+        NetRules {
+            id12: "0123456789ab".into(),
+            bridge: "br-0123456789ab".into(),
+            subnet: "10.213.7.0/24".parse().unwrap(),
+            internal,
+        }
+    }
+
+    #[test]
+    fn a_network_adds_its_chain_and_elements_and_removal_undoes_them() {
+        let add = add_network("t", &net(false));
+        assert!(add.contains("add chain ip t to_0123456789ab\n"));
+        assert!(add.contains("add element ip t nat_subnets { 10.213.7.0/24 }"));
+        assert!(add.contains("add rule ip t to_0123456789ab iifname @bridges drop"));
+        assert!(add.contains("to_bridge { \"br-0123456789ab\" : jump to_0123456789ab }"));
+        let rm = remove_network("t", &net(false));
+        // the map element referencing the chain goes before the chain
+        let elem = rm.find("delete element ip t to_bridge").unwrap();
+        let chain = rm.find("delete chain ip t to_0123456789ab").unwrap();
+        assert!(elem < chain);
+        assert!(rm.contains("delete element ip t nat_subnets { 10.213.7.0/24 }"));
+    }
+
+    #[test]
+    fn an_internal_network_gets_no_masquerade_and_no_way_out() {
+        let add = add_network("t", &net(true));
+        assert!(!add.contains("nat_subnets"));
+        assert!(add.contains("add rule ip t from_0123456789ab oifname != \"br-0123456789ab\" drop"));
+        assert!(add.contains("add rule ip t to_0123456789ab drop"));
+        assert!(remove_network("t", &net(true)).contains("delete chain ip t from_0123456789ab"));
+    }
+
+    #[test]
+    fn ports_become_map_elements_keyed_by_address_or_wildcard() {
+        let ports = [
+            PublishedPort {
+                host_ip: "0.0.0.0".parse().unwrap(),
+                host_port: 8080,
+                container_ip: "10.213.7.2".parse().unwrap(),
+                container_port: 80,
+                proto: Protocol::Tcp,
+            },
+            PublishedPort {
+                host_ip: "127.0.0.1".parse().unwrap(),
+                host_port: 5353,
+                container_ip: "10.213.7.2".parse().unwrap(),
+                container_port: 53,
+                proto: Protocol::Udp,
+            },
+        ];
+        assert_eq!(
+            add_ports("t", &ports),
+            "add element ip t pub_any { tcp . 8080 : 10.213.7.2 . 80 }\n\
+             add element ip t pub_addr { 127.0.0.1 . udp . 5353 : 10.213.7.2 . 53 }\n"
+        );
+        assert_eq!(
+            remove_ports("t", &ports),
+            "delete element ip t pub_any { tcp . 8080 }\n\
+             delete element ip t pub_addr { 127.0.0.1 . udp . 5353 }\n"
+        );
+    }
+
+    #[test]
+    fn the_full_table_replaces_any_previous_one_in_one_script() {
+        let s = full_table("t", &[net(false)], &[]);
+        assert!(s.starts_with("table ip t\ndelete table ip t\ntable ip t {"));
+        assert!(s.contains("fib daddr type local jump published"));
+        assert!(s.contains("add chain ip t to_0123456789ab"));
+    }
+}

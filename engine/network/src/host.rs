@@ -1,0 +1,353 @@
+//! Everything that touches the host's network stack, behind the [`Host`] trait so the
+//! logic in `networks.rs` is unit-tested with a fake. [`LinuxHost`] is the real one:
+//! netlink for links, addresses and routes, `setns` for the container side, bind mounts
+//! for network namespaces, `/proc/sys` for sysctls.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use parking_lot::Mutex;
+
+use crate::error::{io_err, Error, Result};
+use crate::netlink::Rtnl;
+use crate::types::MacAddr;
+
+/// What `attach` sets up for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttachPlan<'a> {
+    pub netns: &'a Path,
+    pub bridge: &'a str,
+    pub host_interface: &'a str,
+    pub interface: &'a str,
+    pub mac: MacAddr,
+    pub address: Ipv4Net,
+    /// Default route through it, unless the namespace has one already.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+pub(crate) trait Host: Send + Sync {
+    /// Destinations of the host's IPv4 routes (no default route), for pool selection.
+    fn host_routes(&self) -> Result<Vec<Ipv4Net>>;
+    /// The IPv4 addresses of link `name`, `None` when there is no such link.
+    fn link_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>>;
+    /// Creates bridge `name` if missing, gives it `gateway` (address/prefix) if it lacks
+    /// it, brings it up and sets `route_localnet` on it.
+    fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()>;
+    /// Deletes link `name`; a missing link is not an error.
+    fn delete_link(&self, name: &str) -> Result<()>;
+    /// Creates the veth pair of one endpoint. Leaves nothing behind when it fails.
+    fn attach(&self, plan: &AttachPlan<'_>) -> Result<()>;
+    /// A new network namespace bind-mounted at `path`, with `lo` up.
+    fn create_netns(&self, path: &Path) -> Result<()>;
+    /// Unmounts and removes `path`; a missing one is not an error.
+    fn delete_netns(&self, path: &Path) -> Result<()>;
+    fn netns_exists(&self, path: &Path) -> bool;
+    /// `net.ipv4.ip_forward=1`, as dockerd sets it.
+    fn enable_forwarding(&self) -> Result<()>;
+}
+
+/// The real host. One netlink socket in the daemon's namespace is reused for every host
+/// side request (each is a few microseconds; the lock is never held across anything else).
+pub(crate) struct LinuxHost {
+    rtnl: Mutex<Rtnl>,
+    host_netns: File,
+}
+
+impl LinuxHost {
+    pub(crate) fn new() -> Result<LinuxHost> {
+        let rtnl = Rtnl::open().map_err(|e| Error::netlink("open a netlink socket", e))?;
+        let ns_path = Path::new("/proc/thread-self/ns/net");
+        let host_netns = File::open(ns_path).map_err(io_err("open", ns_path))?;
+        Ok(LinuxHost {
+            rtnl: Mutex::new(rtnl),
+            host_netns,
+        })
+    }
+
+    fn index_of(&self, name: &str) -> Result<u32> {
+        self.rtnl
+            .lock()
+            .link_index(name)
+            .map_err(|e| Error::netlink(format!("look up link {name}"), e))?
+            .ok_or_else(|| {
+                Error::netlink(
+                    format!("link {name}"),
+                    io::Error::from_raw_os_error(libc::ENODEV),
+                )
+            })
+    }
+
+    fn container_side(&self, netns: &File, plan: &AttachPlan<'_>) -> Result<()> {
+        let host_fd = self.host_netns.as_raw_fd();
+        in_netns(netns, plan.netns, |rtnl| {
+            rtnl.create_veth(plan.interface, plan.mac, None, plan.host_interface, host_fd)
+                .map_err(|e| {
+                    Error::netlink(
+                        format!("create veth {}/{}", plan.interface, plan.host_interface),
+                        e,
+                    )
+                })?;
+            let configured = (|| {
+                let idx = rtnl
+                    .link_index(plan.interface)
+                    .and_then(|i| i.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
+                    .map_err(|e| {
+                        Error::netlink(
+                            format!("look up {} in {}", plan.interface, plan.netns.display()),
+                            e,
+                        )
+                    })?;
+                rtnl.add_address(idx, plan.address).map_err(|e| {
+                    Error::netlink(
+                        format!("add address {} to {}", plan.address, plan.interface),
+                        e,
+                    )
+                })?;
+                rtnl.set_up(idx, None)
+                    .map_err(|e| Error::netlink(format!("set {} up", plan.interface), e))?;
+                if let Some(gw) = plan.gateway {
+                    rtnl.add_default_route(idx, gw).map_err(|e| {
+                        Error::netlink(
+                            format!("add default route via {gw} dev {}", plan.interface),
+                            e,
+                        )
+                    })?;
+                }
+                Ok(idx)
+            })();
+            if let Err(e) = configured {
+                if let Ok(Some(idx)) = rtnl.link_index(plan.interface) {
+                    let _ = rtnl.delete_link(idx);
+                }
+                return Err(e);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs `f` with a netlink socket opened inside the namespace `netns`, on a throwaway
+/// thread so no thread of the daemon ever changes namespace.
+fn in_netns<T: Send>(
+    netns: &File,
+    path: &Path,
+    f: impl FnOnce(&mut Rtnl) -> Result<T> + Send,
+) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(netns, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::netlink(format!("setns into {}", path.display()), e.into()))?;
+            let mut rtnl = Rtnl::open().map_err(|e| {
+                Error::netlink(format!("open a netlink socket in {}", path.display()), e)
+            })?;
+            f(&mut rtnl)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Internal("network namespace thread panicked".into())))
+    })
+}
+
+impl Host for LinuxHost {
+    fn host_routes(&self) -> Result<Vec<Ipv4Net>> {
+        self.rtnl
+            .lock()
+            .routes()
+            .map_err(|e| Error::netlink("list the host's routes", e))
+    }
+
+    fn link_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>> {
+        let mut rtnl = self.rtnl.lock();
+        let Some(idx) = rtnl
+            .link_index(name)
+            .map_err(|e| Error::netlink(format!("look up link {name}"), e))?
+        else {
+            return Ok(None);
+        };
+        let addrs = rtnl
+            .addresses(idx)
+            .map_err(|e| Error::netlink(format!("list the addresses of {name}"), e))?;
+        Ok(Some(addrs))
+    }
+
+    fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()> {
+        let mut rtnl = self.rtnl.lock();
+        let what = |op: &str| format!("{op} bridge {name}");
+        let idx = match rtnl
+            .link_index(name)
+            .map_err(|e| Error::netlink(what("look up"), e))?
+        {
+            Some(i) => i,
+            None => {
+                match rtnl.create_bridge(name, MacAddr::random()) {
+                    Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                        return Err(Error::netlink(what("create"), e))
+                    }
+                    _ => {}
+                }
+                rtnl.link_index(name)
+                    .map_err(|e| Error::netlink(what("look up"), e))?
+                    .ok_or_else(|| {
+                        Error::netlink(
+                            what("find the new"),
+                            io::Error::from_raw_os_error(libc::ENODEV),
+                        )
+                    })?
+            }
+        };
+        let addrs = rtnl
+            .addresses(idx)
+            .map_err(|e| Error::netlink(what("list addresses of"), e))?;
+        if !addrs.contains(&gateway) {
+            match rtnl.add_address(idx, gateway) {
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                    return Err(Error::netlink(
+                        format!("add address {gateway} to bridge {name}"),
+                        e,
+                    ))
+                }
+                _ => {}
+            }
+        }
+        rtnl.set_up(idx, None)
+            .map_err(|e| Error::netlink(what("set up"), e))?;
+        drop(rtnl);
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+            "1",
+        )
+    }
+
+    fn delete_link(&self, name: &str) -> Result<()> {
+        let mut rtnl = self.rtnl.lock();
+        let Some(idx) = rtnl
+            .link_index(name)
+            .map_err(|e| Error::netlink(format!("look up link {name}"), e))?
+        else {
+            return Ok(());
+        };
+        match rtnl.delete_link(idx) {
+            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                Err(Error::netlink(format!("delete link {name}"), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn attach(&self, plan: &AttachPlan<'_>) -> Result<()> {
+        let netns = File::open(plan.netns).map_err(io_err("open network namespace", plan.netns))?;
+        let bridge = self.index_of(plan.bridge)?;
+        self.container_side(&netns, plan)?;
+        let enslaved = self.index_of(plan.host_interface).and_then(|idx| {
+            self.rtnl.lock().set_up(idx, Some(bridge)).map_err(|e| {
+                if e.raw_os_error() == Some(libc::EXFULL) {
+                    Error::Unavailable(format!(
+                        "bridge {} is full: a Linux bridge takes at most 1024 endpoints",
+                        plan.bridge
+                    ))
+                } else {
+                    Error::netlink(
+                        format!("attach {} to bridge {}", plan.host_interface, plan.bridge),
+                        e,
+                    )
+                }
+            })
+        });
+        // Hairpin on the bridge port: with br_netfilter loaded (bridge-nf-call-iptables),
+        // a container reaching its own published port through a host address is DNATed on
+        // the bridge path and must leave through the port it came in on, which a bridge
+        // only does in hairpin mode (dockerd sets it for the same reason).
+        let enslaved = enslaved.and_then(|()| {
+            write_sysctl(
+                &format!("/sys/class/net/{}/brport/hairpin_mode", plan.host_interface),
+                "1",
+            )
+        });
+        if let Err(e) = enslaved {
+            // Deleting one end of a veth pair deletes both.
+            let _ = self.delete_link(plan.host_interface);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn create_netns(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        }
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_err("create network namespace file", path))?;
+        let made = std::thread::scope(|s| {
+            s.spawn(|| -> Result<()> {
+                unshare(CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| Error::netlink("unshare a network namespace", e.into()))?;
+                let src = Path::new("/proc/thread-self/ns/net");
+                mount(
+                    Some(src),
+                    path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| io_err("bind-mount the network namespace on", path)(e.into()))?;
+                let mut rtnl = Rtnl::open().map_err(|e| {
+                    Error::netlink(format!("open a netlink socket in {}", path.display()), e)
+                })?;
+                let lo = rtnl
+                    .link_index("lo")
+                    .and_then(|i| i.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
+                    .map_err(|e| Error::netlink(format!("look up lo in {}", path.display()), e))?;
+                rtnl.set_up(lo, None)
+                    .map_err(|e| Error::netlink(format!("set lo up in {}", path.display()), e))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("network namespace thread panicked".into())))
+        });
+        if let Err(e) = made {
+            let _ = self.delete_netns(path);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn delete_netns(&self, path: &Path) -> Result<()> {
+        match umount2(path, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(io_err("unmount network namespace", path)(e.into())),
+        }
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("remove network namespace file", path)(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn netns_exists(&self, path: &Path) -> bool {
+        // A bind-mounted namespace file reads as nsfs; a bare file left by a crash between
+        // create and mount is not a namespace.
+        nix::sys::statfs::statfs(path)
+            .map(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
+            .unwrap_or(false)
+    }
+
+    fn enable_forwarding(&self) -> Result<()> {
+        write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    }
+}
+
+fn write_sysctl(path: &str, value: &str) -> Result<()> {
+    let p = Path::new(path);
+    if fs::read_to_string(p).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    fs::write(p, value).map_err(io_err("write sysctl", p))
+}

@@ -1,0 +1,562 @@
+//! The facade the daemon calls: networks, sandboxes (network namespaces), endpoints and
+//! published ports. Restoring at open is in `restore.rs`.
+//!
+//! Locking: `admin` serializes network create/remove (rare; names and subnets are checked
+//! and taken under it). A container start takes only its network's `state` lock, for the
+//! moment of picking an address, and the `containers` map lock for an insert; netlink, nft
+//! and file writes happen outside both, so container starts run in parallel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ipnet::Ipv4Net;
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::firewall::{self, Firewall, NetRules};
+use crate::host::{AttachPlan, Host};
+use crate::ipam::{self, Allocator};
+use crate::ports::Reservation;
+use crate::reaper::Reaper;
+use crate::state::Store;
+use crate::types::{
+    CreateNetwork, Driver, Endpoint, EndpointRequest, MacAddr, Network, NetworkConfig,
+};
+
+/// Docker's option naming a bridge network's Linux bridge.
+pub(crate) const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
+
+/// All of berth's networks, their endpoints and published ports. `Send + Sync`; every
+/// method blocks (run it with `spawn_blocking`).
+pub struct Networks {
+    pub(crate) config: NetworkConfig,
+    pub(crate) host: Arc<dyn Host>,
+    pub(crate) reaper: Reaper,
+    pub(crate) firewall: Box<dyn Firewall>,
+    pub(crate) store: Store,
+    pub(crate) nets: RwLock<Vec<Arc<NetEntry>>>,
+    pub(crate) containers: Mutex<HashMap<String, Attached>>,
+    pub(crate) admin: Mutex<()>,
+    /// Whether the nft table exists; it is made with the first bridge network.
+    pub(crate) table_ready: Mutex<bool>,
+}
+
+pub(crate) struct NetEntry {
+    pub net: Network,
+    pub state: Mutex<NetState>,
+}
+
+pub(crate) struct NetState {
+    /// `None` for `host` and `none`.
+    pub alloc: Option<Allocator>,
+    pub endpoints: usize,
+    pub removed: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Attached {
+    pub endpoints: Vec<Endpoint>,
+    pub reservations: Vec<Reservation>,
+}
+
+impl NetEntry {
+    pub(crate) fn new(net: Network) -> NetEntry {
+        let alloc = net.ipam.first().cloned().map(Allocator::new);
+        NetEntry {
+            net,
+            state: Mutex::new(NetState {
+                alloc,
+                endpoints: 0,
+                removed: false,
+            }),
+        }
+    }
+
+    pub(crate) fn rules(&self) -> Option<NetRules> {
+        let bridge = self.net.bridge.clone()?;
+        let pool = self.net.ipam.first()?;
+        Some(NetRules {
+            id12: self.net.id[..12].to_string(),
+            bridge,
+            subnet: pool.subnet,
+            internal: self.net.internal,
+        })
+    }
+}
+
+pub(crate) fn random_id() -> String {
+    let mut b = [0u8; 32];
+    // Without an entropy source nothing else in the daemon works either.
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}
+
+fn check_container_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid container ID {id:?}"
+        )))
+    }
+}
+
+/// Linux interface names: 1–15 bytes, no `/`, whitespace or `:`; berth also keeps them
+/// to characters that need no quoting in an nft script.
+pub(crate) fn check_ifname(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid interface name {name:?}: 1 to 15 letters, digits, '_', '.' or '-'"
+        )))
+    }
+}
+
+impl Networks {
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Looks a network up by full ID, exact name, or unique ID prefix.
+    pub fn get(&self, id_or_name: &str) -> Result<Network> {
+        self.entry(id_or_name).map(|e| e.net.clone())
+    }
+
+    pub fn list(&self) -> Vec<Network> {
+        self.nets.read().iter().map(|e| e.net.clone()).collect()
+    }
+
+    pub(crate) fn entry(&self, key: &str) -> Result<Arc<NetEntry>> {
+        let nets = self.nets.read();
+        if let Some(e) = nets.iter().find(|e| e.net.id == key || e.net.name == key) {
+            return Ok(e.clone());
+        }
+        let matches: Vec<_> = nets
+            .iter()
+            .filter(|e| !key.is_empty() && e.net.id.starts_with(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(Error::NotFound(format!("network {key} not found"))),
+            n => Err(Error::InvalidArgument(format!(
+                "network {key} is ambiguous ({n} matches found based on ID prefix)"
+            ))),
+        }
+    }
+
+    /// Creates a user-defined bridge network: validates the request, picks or checks the
+    /// subnet, creates the Linux bridge and its firewall rules, then writes the record.
+    /// Nothing is left behind when a step fails.
+    pub fn create(&self, req: CreateNetwork) -> Result<Network> {
+        match req.driver.as_deref().unwrap_or("") {
+            "" | "bridge" => {}
+            "host" | "null" => {
+                return Err(Error::Forbidden(format!(
+                    "only one instance of \"{}\" network is allowed",
+                    req.driver.as_deref().unwrap_or_default()
+                )))
+            }
+            other => return Err(Error::NotImplemented(format!("network driver {other}"))),
+        }
+        if !matches!(req.ipam_driver.as_deref().unwrap_or(""), "" | "default") {
+            return Err(Error::NotImplemented(format!(
+                "IPAM driver {}",
+                req.ipam_driver.as_deref().unwrap_or_default()
+            )));
+        }
+        if req.enable_ipv6 {
+            return Err(Error::NotImplemented("IPv6 networks".into()));
+        }
+        if req.name.trim().is_empty() {
+            return Err(Error::InvalidArgument(
+                "network name cannot be empty".into(),
+            ));
+        }
+        let requested = ipam::validate_request(&req.ipam, req.enable_ipv6)?;
+
+        let _admin = self.admin.lock();
+        let others = self.list();
+        if others.iter().any(|n| n.name == req.name) {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let taken: Vec<Ipv4Net> = others
+            .iter()
+            .flat_map(|n| n.ipam.iter().map(|p| p.subnet))
+            .collect();
+        let pool = match requested {
+            Some(pool) => {
+                if taken.iter().any(|t| ipam::overlaps(t, &pool.subnet)) {
+                    return Err(Error::Forbidden(
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                            .into(),
+                    ));
+                }
+                pool
+            }
+            None => {
+                let mut avoid = taken.clone();
+                avoid.extend(self.host.host_routes()?);
+                ipam::pool_for(ipam::pick_default_pool(&avoid)?)?
+            }
+        };
+        let id = random_id();
+        let bridge = match req.options.get(BRIDGE_NAME_OPTION) {
+            Some(name) => name.clone(),
+            None => format!("br-{}", &id[..12]),
+        };
+        check_ifname(&bridge)?;
+        if others
+            .iter()
+            .any(|n| n.bridge.as_deref() == Some(bridge.as_str()))
+        {
+            return Err(Error::Conflict(format!(
+                "bridge name {bridge} is already used by another network"
+            )));
+        }
+        let net = Network {
+            id,
+            name: req.name,
+            driver: Driver::Bridge,
+            created: SystemTime::now(),
+            internal: req.internal,
+            attachable: req.attachable,
+            enable_ipv6: false,
+            predefined: false,
+            bridge: Some(bridge.clone()),
+            ipam: vec![pool],
+            ipam_options: req.ipam_options,
+            labels: req.labels,
+            options: req.options,
+        };
+        let entry = Arc::new(NetEntry::new(net));
+        self.bring_up(&entry)?;
+        if let Err(e) = self.store.write_network(&entry.net) {
+            self.tear_down(&entry);
+            return Err(e);
+        }
+        self.nets.write().push(entry.clone());
+        Ok(entry.net.clone())
+    }
+
+    /// Creates the bridge and the network's firewall rules (the table first, if needed).
+    pub(crate) fn bring_up(&self, entry: &NetEntry) -> Result<()> {
+        let (Some(rules), Some(pool)) = (entry.rules(), entry.net.ipam.first()) else {
+            return Ok(());
+        };
+        let gateway = Ipv4Net::new(pool.gateway, pool.subnet.prefix_len())
+            .map_err(|e| Error::Internal(format!("gateway of {}: {e}", entry.net.name)))?;
+        self.host.enable_forwarding()?;
+        self.host.ensure_bridge(&rules.bridge, gateway)?;
+        let mut ready = self.table_ready.lock();
+        let table = &self.config.firewall_table;
+        let script = if *ready {
+            firewall::add_network(table, &rules)
+        } else {
+            firewall::full_table(table, std::slice::from_ref(&rules), &[])
+        };
+        if let Err(e) = self.firewall.apply(&script) {
+            let _ = self.host.delete_link(&rules.bridge);
+            return Err(e);
+        }
+        *ready = true;
+        Ok(())
+    }
+
+    /// Undoes `bring_up`; failures are logged, the record goes anyway.
+    fn tear_down(&self, entry: &NetEntry) {
+        let Some(rules) = entry.rules() else { return };
+        if let Err(e) = self.firewall.apply(&firewall::remove_network(
+            &self.config.firewall_table,
+            &rules,
+        )) {
+            tracing::warn!(network = %entry.net.name, error = %e, "removing the network's firewall rules");
+        }
+        if let Err(e) = self.host.delete_link(&rules.bridge) {
+            tracing::warn!(network = %entry.net.name, error = %e, "deleting the network's bridge");
+        }
+    }
+
+    /// Removes a network: Forbidden while it has endpoints or is pre-defined.
+    pub fn remove(&self, id_or_name: &str) -> Result<()> {
+        let _admin = self.admin.lock();
+        let entry = self.entry(id_or_name)?;
+        if entry.net.predefined {
+            return Err(Error::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                entry.net.name
+            )));
+        }
+        {
+            let mut st = entry.state.lock();
+            if st.endpoints > 0 {
+                return Err(Error::Forbidden(format!(
+                    "error while removing network: network {} has active endpoints",
+                    entry.net.name
+                )));
+            }
+            st.removed = true;
+        }
+        if let Err(e) = self.store.remove_network(&entry.net.id) {
+            entry.state.lock().removed = false;
+            return Err(e);
+        }
+        self.tear_down(&entry);
+        self.nets.write().retain(|e| e.net.id != entry.net.id);
+        Ok(())
+    }
+
+    /// Where a container's network namespace is (or will be) mounted.
+    pub fn netns_path(&self, container_id: &str) -> PathBuf {
+        self.config.netns_dir.join(container_id)
+    }
+
+    /// Creates the container's network namespace at `<netns_dir>/<container-id>` with `lo`
+    /// up, and returns its path for the OCI spec.
+    pub fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
+        check_container_id(container_id)?;
+        let path = self.netns_path(container_id);
+        if self.host.netns_exists(&path) {
+            return Err(Error::Conflict(format!(
+                "network namespace of container {container_id} already exists"
+            )));
+        }
+        // A plain file left by a crash between create and mount is no namespace.
+        self.host.delete_netns(&path)?;
+        self.host.create_netns(&path)?;
+        Ok(path)
+    }
+
+    /// Unpublishes the container's ports, unmounts and removes the namespace and releases
+    /// every endpoint. Idempotent. The veth pairs go with the namespace, which the kernel
+    /// destroys in the background once nothing holds it (see `reaper.rs`), so this does
+    /// not wait for their deletion.
+    pub fn remove_sandbox(&self, container_id: &str) -> Result<()> {
+        check_container_id(container_id)?;
+        self.unpublish(container_id)?;
+        self.host.delete_netns(&self.netns_path(container_id))?;
+        for ep in self.endpoints(container_id) {
+            let entry = self.entry(&ep.network_id)?;
+            self.release(&entry, &ep)?;
+            self.reaper.reap(ep.host_interface);
+        }
+        Ok(())
+    }
+
+    /// Container IDs that have a namespace under `netns_dir` (after a restart, the daemon
+    /// removes those whose container is gone).
+    pub fn sandboxes(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.config.netns_dir) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok())
+            .filter(|e| self.host.netns_exists(&e.path()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    }
+
+    /// The container's endpoints, in the order they were connected.
+    pub fn endpoints(&self, container_id: &str) -> Vec<Endpoint> {
+        self.containers
+            .lock()
+            .get(container_id)
+            .map(|a| a.endpoints.clone())
+            .unwrap_or_default()
+    }
+
+    /// Attaches the container, whose namespace is `netns`, to `network`: an address from the
+    /// network's pool (or `req.ipv4`), a veth pair with `req.interface` (default the next
+    /// free `ethN`) inside and the host end on the bridge, the MAC, and a default route via
+    /// the gateway unless the namespace has one (or the network is internal). No process is
+    /// spawned and no lock is held across the netlink work.
+    pub fn connect(
+        &self,
+        container_id: &str,
+        netns: &Path,
+        network: &str,
+        req: EndpointRequest,
+    ) -> Result<Endpoint> {
+        check_container_id(container_id)?;
+        let entry = self.entry(network)?;
+        let net = &entry.net;
+        let Some(bridge) = net.bridge.as_deref() else {
+            return Err(Error::InvalidArgument(format!(
+                "network {} (driver {}) has no endpoints: the daemon sets up host and none itself",
+                net.name,
+                net.driver.as_str()
+            )));
+        };
+        if let Some(ip6) = req.ipv6 {
+            return Err(Error::NotImplemented(format!("IPv6 address {ip6}")));
+        }
+        let current = self.endpoints(container_id);
+        if current.iter().any(|e| e.network_id == net.id) {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {container_id} already exists in network {}",
+                net.name
+            )));
+        }
+        let interface = match req.interface {
+            Some(name) => name,
+            None => (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !current.iter().any(|e| &e.interface == n))
+                .unwrap_or_default(),
+        };
+        check_ifname(&interface)?;
+
+        let (ip, prefix, gateway) = {
+            let mut st = entry.state.lock();
+            if st.removed {
+                return Err(Error::NotFound(format!("network {network} not found")));
+            }
+            let alloc = st
+                .alloc
+                .as_mut()
+                .ok_or_else(|| Error::Internal(format!("network {} has no pool", net.name)))?;
+            let ip = alloc.allocate(req.ipv4)?;
+            let pool = alloc.pool();
+            let out = (ip, pool.subnet.prefix_len(), pool.gateway);
+            st.endpoints += 1;
+            out
+        };
+        let release = || {
+            let mut st = entry.state.lock();
+            if let Some(a) = st.alloc.as_mut() {
+                a.release(ip);
+            }
+            st.endpoints -= 1;
+        };
+        let id = random_id();
+        let address = match Ipv4Net::new(ip, prefix) {
+            Ok(a) => a,
+            Err(e) => {
+                release();
+                return Err(Error::Internal(format!("address {ip}/{prefix}: {e}")));
+            }
+        };
+        let ep = Endpoint {
+            host_interface: format!("veth{}", &id[..11]),
+            id,
+            container_id: container_id.to_string(),
+            network_id: net.id.clone(),
+            network_name: net.name.clone(),
+            netns: netns.to_path_buf(),
+            interface,
+            address,
+            gateway: (!net.internal).then_some(gateway),
+            mac: req.mac.unwrap_or_else(MacAddr::random),
+            requested_ipv4: req.ipv4,
+            aliases: req.aliases,
+            dns_names: req.dns_names,
+            ports: Vec::new(),
+        };
+        // The record goes first: a crash during the netlink work leaves a record that the
+        // restore finds without its veth and releases.
+        if let Err(e) = self.store.write_endpoint(&ep) {
+            release();
+            return Err(e);
+        }
+        let plan = AttachPlan {
+            netns,
+            bridge,
+            host_interface: &ep.host_interface,
+            interface: &ep.interface,
+            mac: ep.mac,
+            address: ep.address,
+            gateway: ep.gateway,
+        };
+        if let Err(e) = self.host.attach(&plan) {
+            let _ = self.store.remove_endpoint(container_id, &net.id);
+            release();
+            return Err(e);
+        }
+        self.containers
+            .lock()
+            .entry(container_id.to_string())
+            .or_default()
+            .endpoints
+            .push(ep.clone());
+        Ok(ep)
+    }
+
+    /// Detaches the container from `network`: its ports published through that endpoint,
+    /// the veth pair, the record and the address go.
+    pub fn disconnect(&self, container_id: &str, network: &str) -> Result<()> {
+        let entry = self.entry(network)?;
+        let ep = self
+            .endpoints(container_id)
+            .into_iter()
+            .find(|e| e.network_id == entry.net.id)
+            .ok_or_else(|| {
+                Error::Forbidden(format!(
+                    "container {container_id} is not connected to network {}",
+                    entry.net.name
+                ))
+            })?;
+        if !ep.ports.is_empty() {
+            self.unpublish(container_id)?;
+        }
+        self.host.delete_link(&ep.host_interface)?;
+        self.release(&entry, &ep)
+    }
+
+    /// Forgets an endpoint whose interfaces are gone or going: record, address, entry.
+    fn release(&self, entry: &NetEntry, ep: &Endpoint) -> Result<()> {
+        self.store
+            .remove_endpoint(&ep.container_id, &entry.net.id)?;
+        {
+            let mut st = entry.state.lock();
+            if let Some(a) = st.alloc.as_mut() {
+                a.release(ep.address.addr());
+            }
+            st.endpoints = st.endpoints.saturating_sub(1);
+        }
+        let mut containers = self.containers.lock();
+        if let Some(att) = containers.get_mut(&ep.container_id) {
+            att.endpoints.retain(|e| e.id != ep.id);
+            if att.endpoints.is_empty() && att.reservations.is_empty() {
+                containers.remove(&ep.container_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[path = "publish.rs"]
+mod publish;
+
+/// Per-network counts for tests and diagnostics.
+#[cfg(test)]
+impl Networks {
+    pub(crate) fn endpoint_count(&self, network: &str) -> usize {
+        self.entry(network)
+            .map(|e| e.state.lock().endpoints)
+            .unwrap_or(0)
+    }
+}
+
+// The daemon shares one `Networks` between threads.
+const _: fn() = || {
+    fn is<T: Send + Sync>() {}
+    is::<Networks>();
+};
+
+#[cfg(test)]
+#[path = "networks_tests.rs"]
+mod tests;
