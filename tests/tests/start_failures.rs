@@ -40,15 +40,32 @@ impl Drop for Frozen {
     }
 }
 
+/// A `-v` source berthd must create at start, where nothing can be created: the create
+/// succeeds, the start is refused by berthd itself before any process exists.
+const UNCREATABLE_BIND: &str = "/proc/no-such-dir/data:/data";
+
 #[test]
 fn docker_run_rm_whose_start_is_refused_exits_125_and_leaves_nothing() {
     let d = Daemon::with_busybox();
-    // berthd refuses named volumes at start (501): the create succeeded, the start fails.
     let run = d
-        .docker(&["run", "--rm", "-v", "named:/data", "busybox", "true"])
+        .docker(&["run", "--rm", "-v", UNCREATABLE_BIND, "busybox", "true"])
         .code(125);
     assert!(
-        run.stderr.contains("named volumes") && run.stderr.contains("not supported by berth yet"),
+        run.stderr
+            .contains("creating bind source directory /proc/no-such-dir/data"),
+        "{run}"
+    );
+    assert_eq!(d.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn docker_run_rm_whose_runtime_start_fails_exits_125_and_leaves_nothing() {
+    let d = Daemon::with_busybox();
+    let run = d
+        .docker(&["run", "--rm", "--user", "nosuchuser", "busybox", "true"])
+        .code(125);
+    assert!(
+        run.stderr.contains("unable to find user nosuchuser"),
         "{run}"
     );
     assert_eq!(d.container_ids(), Vec::<String>::new());
@@ -68,9 +85,12 @@ fn docker_run_rm_of_a_missing_command_exits_127_and_leaves_nothing() {
 fn berth_run_rm_whose_start_is_refused_fails_and_leaves_nothing() {
     let d = Daemon::with_busybox();
     let run = d
-        .berth(&["run", "--rm", "-v", "named:/data", "busybox", "true"])
+        .berth(&["run", "--rm", "-v", UNCREATABLE_BIND, "busybox", "true"])
         .code(125);
-    assert!(run.stderr.contains("not supported by berth yet"), "{run}");
+    assert!(
+        run.stderr.contains("creating bind source directory"),
+        "{run}"
+    );
     assert_eq!(d.container_ids(), Vec::<String>::new());
 }
 
