@@ -473,6 +473,7 @@ fn chaos(d: &mut Daemon, seed: u64) {
 
 #[test]
 fn clients_survive_berthd_and_supervisor_kills_and_nothing_leaks() {
+    berth_tests::needs_root!();
     let seed = std::env::var("BERTH_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -24,6 +24,7 @@ const MOUNT_EPERM: &str = "permission denied (are you root?)";
 
 #[test]
 fn a_container_cannot_load_a_kernel_module() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // init_module(2) is reached with a file to load: refused (seccomp, no CAP_SYS_MODULE).
     let out = inside(&d, "printf 'not an ELF' > /tmp/m.ko && insmod /tmp/m.ko");
@@ -32,6 +33,7 @@ fn a_container_cannot_load_a_kernel_module() {
 
 #[test]
 fn a_container_cannot_mount() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     refused(&inside(&d, "mount -t tmpfs none /mnt"), MOUNT_EPERM);
     refused(&inside(&d, "mount --bind /bin /mnt"), MOUNT_EPERM);
@@ -42,6 +44,7 @@ fn a_container_cannot_mount() {
 
 #[test]
 fn a_container_cannot_set_the_clock() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let before = chrono::Utc::now();
     // busybox's date reports the failure and exits 0 all the same.
@@ -57,6 +60,7 @@ fn a_container_cannot_set_the_clock() {
 
 #[test]
 fn a_container_sees_none_of_the_hosts_processes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // Only its own: the shell (PID 1), ls and grep.
     let out = inside(&d, "ls /proc | grep -c '^[0-9][0-9]*$'");
@@ -79,6 +83,7 @@ fn a_container_sees_none_of_the_hosts_processes() {
 
 #[test]
 fn a_container_cannot_write_proc_sys() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let host = fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
     refused(
@@ -97,6 +102,7 @@ fn a_container_cannot_write_proc_sys() {
 
 #[test]
 fn a_container_cannot_reach_berthds_sockets() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let api = d.socket.display().to_string();
     let supervisor = d.exec_root.join("supervisor.sock").display().to_string();
@@ -111,6 +117,7 @@ fn a_container_cannot_reach_berthds_sockets() {
 
 #[test]
 fn a_container_cannot_read_another_containers_files() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let holder = d.run_detached(&[
         "--name",

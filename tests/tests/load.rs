@@ -9,6 +9,7 @@ const RUNS: usize = 100;
 
 #[test]
 fn a_hundred_concurrent_docker_run_rm_lose_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let started = std::time::Instant::now();
     let outcomes: Vec<_> = thread::scope(|scope| {

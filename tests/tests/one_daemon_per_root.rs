@@ -38,6 +38,7 @@ fn first_daemon_unharmed(d: &Daemon, name: &str, pid: i32) {
 
 #[test]
 fn a_second_berthd_on_the_same_exec_root_refuses_to_start_and_touches_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "first", "busybox", "sleep", "600"]);
     let pid = d.container_pid("first");
@@ -65,6 +66,7 @@ fn a_second_berthd_on_the_same_exec_root_refuses_to_start_and_touches_nothing() 
 
 #[test]
 fn a_second_berthd_on_the_same_data_root_refuses_to_start_and_touches_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "first", "busybox", "sleep", "600"]);
     let pid = d.container_pid("first");

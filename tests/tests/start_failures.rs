@@ -46,6 +46,7 @@ const UNCREATABLE_BIND: &str = "/proc/no-such-dir/data:/data";
 
 #[test]
 fn docker_run_rm_whose_start_is_refused_exits_125_and_leaves_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d
         .docker(&["run", "--rm", "-v", UNCREATABLE_BIND, "busybox", "true"])
@@ -60,6 +61,7 @@ fn docker_run_rm_whose_start_is_refused_exits_125_and_leaves_nothing() {
 
 #[test]
 fn docker_run_rm_whose_runtime_start_fails_exits_125_and_leaves_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d
         .docker(&["run", "--rm", "--user", "nosuchuser", "busybox", "true"])
@@ -73,6 +75,7 @@ fn docker_run_rm_whose_runtime_start_fails_exits_125_and_leaves_nothing() {
 
 #[test]
 fn docker_run_rm_of_a_missing_command_exits_127_and_leaves_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d
         .docker(&["run", "--rm", "busybox", "/no/such/program"])
@@ -83,6 +86,7 @@ fn docker_run_rm_of_a_missing_command_exits_127_and_leaves_nothing() {
 
 #[test]
 fn berth_run_rm_whose_start_is_refused_fails_and_leaves_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d
         .berth(&["run", "--rm", "-v", UNCREATABLE_BIND, "busybox", "true"])
@@ -96,6 +100,7 @@ fn berth_run_rm_whose_start_is_refused_fails_and_leaves_nothing() {
 
 #[test]
 fn a_failed_start_without_rm_keeps_the_container_with_its_error() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["run", "--name", "kept", "busybox", "/no/such/program"])
         .code(127);
@@ -113,6 +118,7 @@ fn a_failed_start_without_rm_keeps_the_container_with_its_error() {
 
 #[test]
 fn a_second_interrupt_ends_a_run_whose_daemon_does_not_answer() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d.berth_background(&["run", "--name", "held", "busybox", "sleep", "600"]);
     wait_created(&d, "held");
@@ -135,6 +141,7 @@ fn a_second_interrupt_ends_a_run_whose_daemon_does_not_answer() {
 
 #[test]
 fn an_interrupt_the_container_takes_is_forwarded_and_the_run_goes_on() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // A shell as PID 1 ignores SIGINT unless it traps it: this one traps it and exits 7.
     let run = d.berth_background(&[

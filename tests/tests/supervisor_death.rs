@@ -55,6 +55,7 @@ fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn containers_of_a_killed_supervisor_stay_managed_and_new_ones_run() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let trigger = tempfile::tempdir().unwrap();
     let bind = format!("{}:/trigger", trigger.path().display());
@@ -117,6 +118,7 @@ fn containers_of_a_killed_supervisor_stay_managed_and_new_ones_run() {
 
 #[test]
 fn a_restarted_berthd_kills_what_a_dead_supervisor_left_and_frees_its_cgroups() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     let id = d.run_detached(&["--name", "orphan", "busybox", "sleep", "600"]);
     let pid = d.container_pid("orphan");
@@ -172,6 +174,7 @@ impl Drop for Stopped {
 
 #[test]
 fn stop_kill_and_rm_f_complete_while_the_supervisor_is_stuck() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "stopped", "busybox", "sleep", "600"]);
     d.run_detached(&["--name", "killed", "busybox", "sleep", "600"]);

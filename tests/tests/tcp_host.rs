@@ -25,6 +25,7 @@ fn docker_over_tcp(d: &Daemon, port: u16, args: &[&str]) -> berth_tests::Output 
 
 #[test]
 fn the_docker_cli_works_over_loopback_tcp_next_to_the_unix_socket() {
+    berth_tests::needs_root!();
     let port = free_port();
     let d = Daemon::start_with(&["-H".into(), format!("tcp://127.0.0.1:{port}")]);
     d.import_busybox();
@@ -50,6 +51,7 @@ fn the_docker_cli_works_over_loopback_tcp_next_to_the_unix_socket() {
 
 #[test]
 fn a_non_loopback_tcp_host_is_refused_before_anything_is_touched() {
+    berth_tests::needs_root!();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(binary("berthd"));
     cmd.arg("--data-root")
