@@ -22,7 +22,9 @@ mod ids;
 mod image_leases;
 mod network;
 mod registry_server;
+mod root_lock;
 mod stats;
+mod supervision;
 mod supervisor;
 mod transfers;
 

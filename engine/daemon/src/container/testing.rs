@@ -117,6 +117,10 @@ impl Supervisor for FakeSupervisor {
         self.record(format!("release {id}"));
         Box::pin(async { Ok(()) })
     }
+
+    fn pid(&self) -> i32 {
+        0
+    }
 }
 
 /// An image store with one image, `busybox`, whose command is `sh`.
@@ -190,9 +194,12 @@ pub fn services(
 /// is created, so the actor's tests need no root (their containers get `--network none`).
 fn no_default_network(containers_dir: &Path) -> crate::network::NetworkService {
     let root = containers_dir.with_extension("network");
-    let mut config =
-        crate::config::DaemonConfig::new(root.join("data"), root.join("exec"), "unix:///unused")
-            .unwrap();
+    let mut config = crate::config::DaemonConfig::new(
+        root.join("data"),
+        root.join("exec"),
+        &["unix:///unused".to_string()],
+    )
+    .unwrap();
     config.network.bridge = None;
     crate::network::NetworkService::open(&config, None).unwrap()
 }

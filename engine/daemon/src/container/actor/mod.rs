@@ -31,6 +31,7 @@ mod io;
 mod lifecycle;
 mod network;
 mod observe;
+mod orphan;
 mod pause;
 mod removal;
 
@@ -40,6 +41,7 @@ pub use io::{Adopt, AdoptedIo, Attach, Attachment, Resize};
 pub use lifecycle::{Exited, Kill, Start, Stop};
 pub use network::{ConnectNetwork, DisconnectNetwork};
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
+pub use orphan::SupervisorLost;
 pub use pause::{Pause, Unpause};
 pub use removal::Remove;
 
@@ -77,6 +79,14 @@ pub struct ContainerActor {
     network_down: Option<tokio::task::JoinHandle<()>>,
     /// A removal asked for the anonymous volumes to go too (`rm -v`; `--rm` always does).
     remove_volumes: bool,
+    /// The running PID 1, held by a pidfd: signalled and watched without the supervisor.
+    process: Option<super::process::Process>,
+    /// The PID of the supervisor that parents the running process.
+    supervised_by: i32,
+    /// That supervisor died: berthd manages the process alone, and no supervisor knows it.
+    orphaned: bool,
+    /// The PID 1 whose exit berthd took without the supervisor's report (it was stuck).
+    taken_exit_pid: i32,
 }
 
 struct Waiter {
@@ -125,6 +135,10 @@ impl ContainerActor {
             copying_in: false,
             network_down: None,
             remove_volumes: false,
+            process: None,
+            supervised_by: 0,
+            orphaned: false,
+            taken_exit_pid: 0,
         }
     }
 
@@ -203,10 +217,15 @@ impl ContainerActor {
         .then(|| self.cgroup())
         .flatten();
         self.emit("kill", &[("signal", signal.to_string())]);
+        // Through the pidfd when berthd holds one: it works whatever state the supervisor
+        // is in, so stop, kill and rm -f always complete.
+        let direct = self.signal_directly(signal).is_some();
         ctx.spawn(
             async move {
-                if let Err(err) = supervisor.signal(&id, signal).await {
-                    tracing::error!("signalling container {id}: {err}");
+                if !direct {
+                    if let Err(err) = supervisor.signal(&id, signal).await {
+                        tracing::error!("signalling container {id}: {err}");
+                    }
                 }
                 let cgroup = thaw?;
                 match actix_rt::task::spawn_blocking(move || cgroup.thaw()).await {

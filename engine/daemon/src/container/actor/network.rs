@@ -54,9 +54,7 @@ impl ContainerActor {
         self.record.state.exit_code = 128;
         self.record.state.error = err.to_string();
         self.persist();
-        if self.record.host_config.auto_remove == Some(true) {
-            self.remove_now(ctx);
-        }
+        self.remove_if_auto(ctx);
         Error::from(err)
     }
 
