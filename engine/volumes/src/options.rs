@@ -88,7 +88,7 @@ impl MountSpec {
 /// The options `mount(8)` turns into flags: the bits, and whether the option sets or
 /// clears them.
 fn flag(option: &str) -> Option<(u64, bool)> {
-    let bits = |b: libc::c_ulong| b as u64;
+    let bits = |b: libc::c_ulong| -> u64 { b };
     Some(match option {
         "ro" => (bits(libc::MS_RDONLY), true),
         "rw" => (bits(libc::MS_RDONLY), false),
@@ -157,14 +157,14 @@ mod tests {
         .unwrap();
         assert_eq!(spec.fstype, "tmpfs");
         assert_eq!(spec.data, "size=64k,uid=1000");
-        assert_eq!(spec.flags, libc::MS_NOEXEC as u64);
+        assert_eq!(spec.flags, libc::MS_NOEXEC);
         let bind = MountSpec::from_options(&opts(&[
             ("type", "none"),
             ("device", "/srv"),
             ("o", "bind"),
         ]))
         .unwrap();
-        assert_eq!(bind.flags, libc::MS_BIND as u64);
+        assert_eq!(bind.flags, libc::MS_BIND);
         assert_eq!(MountSpec::from_options(&opts(&[])), None);
     }
 }
