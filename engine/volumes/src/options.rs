@@ -88,7 +88,9 @@ impl MountSpec {
 /// The options `mount(8)` turns into flags: the bits, and whether the option sets or
 /// clears them.
 fn flag(option: &str) -> Option<(u64, bool)> {
-    let bits = |b: libc::c_ulong| -> u64 { b };
+    // c_ulong is u64 here but u32 on 32-bit targets: the cast is for them.
+    #[allow(clippy::unnecessary_cast)]
+    let bits = |b: libc::c_ulong| b as u64;
     Some(match option {
         "ro" => (bits(libc::MS_RDONLY), true),
         "rw" => (bits(libc::MS_RDONLY), false),
@@ -118,6 +120,8 @@ fn flag(option: &str) -> Option<(u64, bool)> {
 }
 
 #[cfg(test)]
+// The flags' casts are for 32-bit targets, where c_ulong is u32.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 
@@ -157,14 +161,14 @@ mod tests {
         .unwrap();
         assert_eq!(spec.fstype, "tmpfs");
         assert_eq!(spec.data, "size=64k,uid=1000");
-        assert_eq!(spec.flags, libc::MS_NOEXEC);
+        assert_eq!(spec.flags, libc::MS_NOEXEC as u64);
         let bind = MountSpec::from_options(&opts(&[
             ("type", "none"),
             ("device", "/srv"),
             ("o", "bind"),
         ]))
         .unwrap();
-        assert_eq!(bind.flags, libc::MS_BIND);
+        assert_eq!(bind.flags, libc::MS_BIND as u64);
         assert_eq!(MountSpec::from_options(&opts(&[])), None);
     }
 }
