@@ -17,6 +17,7 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[test]
 fn build_sends_the_context_without_what_dockerignore_excludes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let ctx = context(&[
         (
@@ -72,6 +73,7 @@ fn build_sends_the_context_without_what_dockerignore_excludes() {
 
 #[test]
 fn build_takes_a_dockerfile_from_outside_the_context_and_from_stdin() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let ctx = context(&[("data.txt", "hello")]);
     let elsewhere = context(&[(
@@ -106,6 +108,7 @@ fn build_takes_a_dockerfile_from_outside_the_context_and_from_stdin() {
 
 #[test]
 fn a_failing_step_fails_the_build_with_status_1_and_no_iidfile() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let ctx = context(&[("Dockerfile", "FROM busybox\nRUN exit 3\n")]);
     let iid = ctx.path().join("iid");
@@ -131,6 +134,7 @@ fn a_failing_step_fails_the_build_with_status_1_and_no_iidfile() {
 
 #[test]
 fn volume_commands_read_as_dockers() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let out = d
         .berth(&["volume", "create", "--label", "tier=db", "data"])

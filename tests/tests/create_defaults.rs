@@ -6,6 +6,7 @@ use serde_json::json;
 
 #[test]
 fn a_bare_create_body_is_inspected_with_dockers_defaults() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let body = br#"{"Image": "busybox", "Cmd": ["true"]}"#;
     let response = d.api(
@@ -68,6 +69,7 @@ fn a_bare_create_body_is_inspected_with_dockers_defaults() {
 
 #[test]
 fn runc_compatible_runtimes_run_and_others_are_refused() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     for runtime in ["runc", "io.containerd.runc.v2"] {
         let out = d
@@ -98,6 +100,7 @@ fn runc_compatible_runtimes_run_and_others_are_refused() {
 
 #[test]
 fn an_unknown_log_driver_is_dockers_400_at_create() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["run", "--rm", "--log-driver", "nope", "busybox", "true"])
         .code(125)

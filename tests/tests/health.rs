@@ -30,6 +30,7 @@ fn wait_for_health(d: &Daemon, name: &str, status: &str) -> Value {
 
 #[test]
 fn a_failing_check_turns_unhealthy_then_healthy_in_inspect_ps_and_events() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let since = d.docker(&["version", "-f", "{{.Server.Os}}"]).ok();
     assert_eq!(since.out(), "linux");
@@ -152,6 +153,7 @@ fn a_failing_check_turns_unhealthy_then_healthy_in_inspect_ps_and_events() {
 
 #[test]
 fn a_hanging_check_is_ended_by_its_timeout() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "run",
@@ -187,6 +189,7 @@ fn a_hanging_check_is_ended_by_its_timeout() {
 
 #[test]
 fn no_healthcheck_and_bad_durations() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "run",
@@ -234,6 +237,7 @@ fn no_healthcheck_and_bad_durations() {
 
 #[test]
 fn health_survives_a_daemon_restart_and_checks_go_on() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     d.docker(&[
         "run",

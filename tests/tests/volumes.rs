@@ -53,6 +53,7 @@ fn image_with_volume(d: &Daemon) {
 
 #[test]
 fn named_volumes_are_created_listed_filtered_shared_and_removed() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d
         .docker(&["volume", "create", "--label", "tier=db", "data"])
@@ -137,6 +138,7 @@ fn named_volumes_are_created_listed_filtered_shared_and_removed() {
 
 #[test]
 fn bad_names_drivers_and_specs_get_dockers_errors_and_change_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["volume", "create", "keep"]).ok();
     d.docker(&["volume", "create", "a/b"])
@@ -217,6 +219,7 @@ fn bad_names_drivers_and_specs_get_dockers_errors_and_change_nothing() {
 
 #[test]
 fn anonymous_volumes_are_filled_from_the_image_and_removed_with_rm_v_and_rm() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     image_with_volume(&d);
     d.docker(&[
@@ -318,6 +321,7 @@ fn anonymous_volumes_are_filled_from_the_image_and_removed_with_rm_v_and_rm() {
 
 #[test]
 fn mounts_show_as_docker_shows_them_and_volumes_from_shares_them() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let host = tempfile::tempdir().unwrap();
     let host_path = host.path().display().to_string();
@@ -380,6 +384,7 @@ fn mounts_show_as_docker_shows_them_and_volumes_from_shares_them() {
 
 #[test]
 fn prune_takes_anonymous_volumes_unless_all_and_df_counts_volumes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["volume", "create", "named"]).ok();
     d.docker(&["run", "--name", "keeper", "-v", "/kept", "busybox", "true"])
@@ -436,6 +441,7 @@ fn prune_takes_anonymous_volumes_unless_all_and_df_counts_volumes() {
 
 #[test]
 fn a_volume_with_mount_options_is_mounted_while_used() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "volume",
@@ -482,6 +488,7 @@ fn a_volume_with_mount_options_is_mounted_while_used() {
 
 #[test]
 fn volume_data_survives_container_and_daemon_restarts_and_a_kill_9() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     d.docker(&[
         "run",
@@ -557,6 +564,7 @@ print("ok")
 
 #[test]
 fn docker_py_creates_uses_and_removes_volumes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let mut python = Command::new("python3");
     python

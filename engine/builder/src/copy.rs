@@ -456,6 +456,9 @@ mod tests {
 
     #[test]
     fn a_file_to_a_file_a_dir_and_an_existing_dir() {
+        if crate::skipped_without_root() {
+            return;
+        }
         let f = fixture();
         run(
             &f,
@@ -488,6 +491,9 @@ mod tests {
 
     #[test]
     fn a_directory_copies_its_contents_and_links_resolve_in_the_image() {
+        if crate::skipped_without_root() {
+            return;
+        }
         let f = fixture();
         run(
             &f,
@@ -548,6 +554,9 @@ mod tests {
 
     #[test]
     fn heredocs_and_archives() {
+        if crate::skipped_without_root() {
+            return;
+        }
         let f = fixture();
         let inline = Input::Inline {
             name: "EOF".into(),

@@ -24,3 +24,26 @@ pub enum ErrorKind {
     Unavailable,
     Internal,
 }
+
+#[cfg(test)]
+/// Whether the calling test is skipped: it sets owners, which needs root, and runs as a
+/// normal user. Says so on stderr, past the test harness's capture.
+pub(crate) fn skipped_without_root() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|uids| uids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false);
+    if root {
+        return false;
+    }
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+    true
+}

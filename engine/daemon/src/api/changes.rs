@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::http::{json, ApiResult};
 use crate::container::actor::Snapshot;
 use crate::container::record::ContainerDir;
-use crate::container::spec::ENGINE_ETC_FILES;
+use crate::container::spec::engine_files;
 use crate::engine::Engine;
 
 pub async fn changes(engine: &Engine, name: &str) -> ApiResult {
@@ -27,13 +27,4 @@ pub async fn changes(engine: &Engine, name: &str) -> ApiResult {
         .map(|c| json!({ "Path": c.path, "Kind": c.kind.code() }))
         .collect();
     json(StatusCode::OK, &body)
-}
-
-/// The files the engine mounts over the container's /etc, relative to its root: their
-/// content lives in the container's directory, so they are not the container's changes.
-pub fn engine_files() -> Vec<std::path::PathBuf> {
-    ENGINE_ETC_FILES
-        .iter()
-        .map(|path| std::path::PathBuf::from(path.trim_start_matches('/')))
-        .collect()
 }

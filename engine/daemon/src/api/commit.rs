@@ -50,7 +50,7 @@ pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         changes: query.all("changes"),
         created_by: record.command().join(" "),
         // Their content lives in the container's directory, as in Docker.
-        skip: super::changes::engine_files(),
+        skip: crate::container::spec::engine_files(),
     };
 
     // Docker pauses by default so the layer is a consistent snapshot of the files.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use crate::api::error::ApiError;
+use crate::container::error::Error as ContainerError;
 use crate::engine::Engine;
 use crate::transfers::pull::{pull, PullRequest};
 use actix_rt::ArbiterHandle;
@@ -36,17 +36,17 @@ pub struct DaemonExecutor {
     pub credentials: HashMap<String, Credentials>,
 }
 
-/// How an API error of the container path is reported to the builder.
-pub fn from_api(err: ApiError) -> ExecError {
+/// How an error of the container path is reported to the builder.
+pub fn from_container(err: ContainerError) -> ExecError {
     use crate::error::ErrorKind as Daemon;
-    let kind = match err.kind {
+    let kind = match err.kind() {
         Daemon::NotFound => ErrorKind::NotFound,
         Daemon::InvalidArgument | Daemon::Conflict => ErrorKind::InvalidArgument,
         Daemon::NotImplemented => ErrorKind::NotImplemented,
         Daemon::Unavailable | Daemon::Unauthorized | Daemon::Forbidden => ErrorKind::Unavailable,
         Daemon::NotModified | Daemon::Internal => ErrorKind::Internal,
     };
-    ExecError::new(kind, err.message)
+    ExecError::new(kind, err.to_string())
 }
 
 pub fn from_images(err: berth_images::Error) -> ExecError {

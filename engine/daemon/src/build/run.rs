@@ -15,10 +15,10 @@ use berth_builder::mounts::{RunMount, Sharing};
 use berth_builder::ErrorKind;
 use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 
-use super::{digest, from_api, from_images, step, DaemonExecutor};
-use crate::api::containers::find;
-use crate::api::error::ApiError;
-use crate::container::actor::{Attach, Kill, Remove, Start, Wait, WaitCondition};
+use super::{digest, from_container, from_images, step, DaemonExecutor};
+use crate::container::actor::{Attach, ContainerActor, Kill, Remove, Start, Wait, WaitCondition};
+use crate::container::error::Error;
+use crate::container::names::Lookup;
 use crate::container::record::ContainerDir;
 use crate::engine::Engine;
 
@@ -27,7 +27,7 @@ enum Event {
     Started(String),
     Output(Vec<u8>),
     Exited(i64),
-    Failed(ApiError),
+    Failed(Error),
 }
 
 /// How often a running step looks whether the client went away.
@@ -130,7 +130,7 @@ fn follow(
             Ok(Event::Output(bytes)) => progress.output(&bytes),
             Ok(Event::Exited(_)) if killed => return (container, Ended::Cancelled),
             Ok(Event::Exited(code)) => return (container, Ended::Exited(code)),
-            Ok(Event::Failed(err)) => return (container, Ended::Failed(from_api(err))),
+            Ok(Event::Failed(err)) => return (container, Ended::Failed(from_container(err))),
             Err(RecvTimeoutError::Timeout) => {
                 if !killed && progress.cancelled() {
                     if let Some(id) = container.clone() {
@@ -167,7 +167,7 @@ async fn drive_inner(
     engine: &Engine,
     body: ContainerCreateBody,
     tx: &Sender<Event>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let containers = engine.config.containers_dir();
     let id = crate::container::creation::create(&engine.services, &containers, body, None)
         .await?
@@ -191,7 +191,7 @@ async fn drive_inner(
     }
     let code = exited
         .await
-        .map_err(|_| ApiError::internal(format!("container {id} vanished while running")))?;
+        .map_err(|_| Error::internal(format!("container {id} vanished while running")))?;
     let _ = tx.send(Event::Exited(code));
     Ok(())
 }
@@ -204,7 +204,7 @@ fn commit(
     spec: &RunSpec,
 ) -> Result<RunOutcome, ExecError> {
     let upper = ContainerDir::new(&exec.engine.config.containers_dir(), container).upper();
-    let skip = crate::api::changes::engine_files();
+    let skip = crate::container::spec::engine_files();
     let parent = digest(parent)?;
     let image = exec
         .engine
@@ -236,12 +236,11 @@ fn remove(exec: &DaemonExecutor, id: String) {
             })
             .await??;
         done.await
-            .map_err(|_| ApiError::internal("the container's removal was dropped"))?
-            .map_err(ApiError::from)
+            .map_err(|_| Error::internal("the container's removal was dropped"))?
     });
     match removed {
         Ok(Ok(())) => {}
-        Ok(Err(err)) => tracing::warn!("removing a build step's container: {}", err.message),
+        Ok(Err(err)) => tracing::warn!("removing a build step's container: {err}"),
         Err(err) => tracing::warn!("removing a build step's container: {err}"),
     }
 }
@@ -354,4 +353,9 @@ fn prepare_cache_dir(
         }
         Err(e) => Err(io("renaming a new cache directory to", e)),
     }
+}
+
+/// The actor of container `id`, through the name index.
+async fn find(engine: &Engine, id: &str) -> Result<(String, actix::Addr<ContainerActor>), Error> {
+    engine.names().send(Lookup(id.to_string())).await?
 }

@@ -319,6 +319,15 @@ fn tmpfs(destination: &str, extra: &str) -> Result<Mount, Error> {
 /// image lacks them, their mount points are created in the container's writable layer.
 pub const ENGINE_ETC_FILES: [&str; 3] = ["/etc/resolv.conf", "/etc/hostname", "/etc/hosts"];
 
+/// The files the engine mounts over the container's /etc, relative to its root: their
+/// content lives in the container's directory, so they are not the container's changes.
+pub fn engine_files() -> Vec<std::path::PathBuf> {
+    ENGINE_ETC_FILES
+        .iter()
+        .map(|path| std::path::PathBuf::from(path.trim_start_matches('/')))
+        .collect()
+}
+
 fn mounts(
     record: &ContainerRecord,
     dir: &ContainerDir,
