@@ -287,6 +287,15 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
     // The cache mount keeps its files between builds, even uncached ones.
     docker_build(&daemon, dir.path(), &["--no-cache", "-t", "mounts"]).ok();
     assert_eq!(cat("/count").trim(), "2");
+
+    let df = daemon
+        .docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"])
+        .ok();
+    assert!(df.out().contains("Build Cache "), "{df}");
+    assert!(!df.out().contains("Build Cache 0"), "{df}");
+    daemon.docker(&["builder", "prune", "-f"]).ok();
+    docker_build(&daemon, dir.path(), &["-t", "mounts"]).ok();
+    assert_eq!(cat("/count").trim(), "1", "the cache mount was pruned");
 }
 
 #[test]
