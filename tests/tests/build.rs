@@ -265,7 +265,15 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
         EOF\n\
         COPY <<EOF /etc/motd\n\
         built by berth\n\
-        EOF\n";
+        EOF\n\
+        RUN <<EOF sh -c 'cat > /fed'\n\
+        fed $HOME unexpanded\n\
+        EOF\n\
+        COPY <<one <<two /docs/\n\
+        1\n\
+        one\n\
+        2\n\
+        two\n";
     let dir = context(&[("Dockerfile", dockerfile), ("input.txt", "bound\n")]);
     docker_build(&daemon, dir.path(), &["-t", "mounts"]).ok();
     let cat = |file: &str| {
@@ -279,6 +287,9 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
     assert_eq!(cat("/copied"), "bound");
     assert_eq!(cat("/heredoc"), "from a heredoc");
     assert_eq!(cat("/etc/motd"), "built by berth");
+    assert_eq!(cat("/fed"), "fed $HOME unexpanded");
+    assert_eq!(cat("/docs/one"), "1");
+    assert_eq!(cat("/docs/two"), "2");
     let ls = daemon
         .docker(&["run", "--rm", "mounts", "ls", "/scratch"])
         .ok();

@@ -81,6 +81,8 @@ pub enum CommandForm {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heredoc {
+    /// The delimiter (`EOF` of `<<EOF`): a COPY names the file after it.
+    pub name: String,
     pub content: String,
     /// False when the delimiter was quoted (`<<'EOF'`): no variable expansion.
     pub expand: bool,
@@ -262,25 +264,49 @@ fn command(command: &syntax::Command<'_>, escape: char) -> CommandForm {
     }
 }
 
-fn heredoc(doc: &syntax::HereDoc<'_>) -> Heredoc {
+fn heredoc(doc: &syntax::HereDoc<'_>, name: Option<&String>) -> Heredoc {
     Heredoc {
+        name: name.cloned().unwrap_or_else(|| "EOF".to_string()),
         content: doc.value.to_string(),
         expand: doc.expand,
     }
+}
+
+/// The heredoc delimiters of an instruction's first line, in order (`<<EOF`, `<<-'EOF'`,
+/// `<<"EOF"`); the parser keeps the documents but not their names.
+fn heredoc_names(text: &str, start: usize) -> Vec<String> {
+    let line = text[start..].lines().next().unwrap_or_default();
+    let mut names = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("<<") {
+        rest = &rest[at + 2..];
+        let word = rest.trim_start_matches('-');
+        let word = word.trim_start_matches(['\'', '"']);
+        let name: String = word
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+            .collect();
+        if !name.is_empty() {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn copy_spec(
     options: &[syntax::Flag<'_>],
     src: &[syntax::Source<'_>],
     dest: &syntax::UnescapedString<'_>,
+    names: &[String],
 ) -> CopySpec {
+    let mut names = names.iter();
     CopySpec {
         flags: flags(options),
         sources: src
             .iter()
             .map(|s| match s {
                 syntax::Source::Path(p) => CopySource::Path(p.value.to_string()),
-                syntax::Source::HereDoc(doc) => CopySource::Heredoc(heredoc(doc)),
+                syntax::Source::HereDoc(doc) => CopySource::Heredoc(heredoc(doc, names.next())),
                 _ => CopySource::Path(String::new()),
             })
             .collect(),
@@ -295,11 +321,17 @@ fn convert(
     line: usize,
 ) -> Result<Instruction, DockerfileError> {
     use syntax::Instruction as S;
+    let names = heredoc_names(text, keyword_start(instruction));
     Ok(match instruction {
         S::Run(run) => Instruction::Run {
             flags: flags(&run.options),
             command: command(&run.arguments, escape),
-            heredocs: run.here_docs.iter().map(heredoc).collect(),
+            heredocs: run
+                .here_docs
+                .iter()
+                .zip(names.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(doc, name)| heredoc(doc, name))
+                .collect(),
         },
         S::Cmd(cmd) => Instruction::Cmd(command(&cmd.arguments, escape)),
         S::Entrypoint(e) => Instruction::Entrypoint(command(&e.arguments, escape)),
@@ -315,8 +347,8 @@ fn convert(
                 .map(|a| a.value.to_string())
                 .collect(),
         ),
-        S::Copy(copy) => Instruction::Copy(copy_spec(&copy.options, &copy.src, &copy.dest)),
-        S::Add(add) => Instruction::Add(copy_spec(&add.options, &add.src, &add.dest)),
+        S::Copy(copy) => Instruction::Copy(copy_spec(&copy.options, &copy.src, &copy.dest, &names)),
+        S::Add(add) => Instruction::Add(copy_spec(&add.options, &add.src, &add.dest, &names)),
         S::Volume(volume) => Instruction::Volume(match &volume.arguments {
             syntax::JsonOrStringArray::Json(items) => {
                 items.value.iter().map(|a| a.value.to_string()).collect()
@@ -650,10 +682,35 @@ mod tests {
         assert_eq!(
             copy.sources[0],
             CopySource::Heredoc(Heredoc {
+                name: "X".into(),
                 content: "$HOME\n".into(),
                 expand: false
             })
         );
+        let d = parse_str(
+            "FROM a\nCOPY <<one <<-\"two\" /dir/\n1\none\n\t2\ntwo\nRUN <<EOF bash\nx\nEOF\n",
+        )
+        .unwrap();
+        let Instruction::Copy(copy) = &d.stages[0].instructions[0].value else {
+            panic!()
+        };
+        let names: Vec<_> = copy
+            .sources
+            .iter()
+            .map(|s| match s {
+                CopySource::Heredoc(h) => (h.name.as_str(), h.content.as_str()),
+                CopySource::Path(_) => ("", ""),
+            })
+            .collect();
+        assert_eq!(names, vec![("one", "1\n"), ("two", "2\n")]);
+        let Instruction::Run {
+            command, heredocs, ..
+        } = &d.stages[0].instructions[1].value
+        else {
+            panic!()
+        };
+        assert_eq!(command, &CommandForm::Shell("bash".into()));
+        assert_eq!(heredocs[0].name, "EOF");
     }
 
     #[test]

@@ -193,12 +193,23 @@ fn run(
         (CommandForm::Shell(line_text), [doc]) if line_text.trim().is_empty() => {
             state.command(&CommandForm::Shell(doc.content.clone()))
         }
+        // `RUN <<EOF bash`: the document is the command's standard input, as is (the
+        // quoted delimiter keeps the shell from expanding it first).
+        (CommandForm::Shell(line_text), [doc]) => {
+            let mut delimiter = "BERTH_HEREDOC".to_string();
+            while doc.content.contains(&delimiter) {
+                delimiter.push('_');
+            }
+            state.command(&CommandForm::Shell(format!(
+                "{} <<'{delimiter}'\n{}{delimiter}\n",
+                line_text.trim(),
+                doc.content
+            )))
+        }
         _ => {
             return Err(BuildError::Unsupported {
                 line,
-                message: "a RUN heredoc fed to a command (or several heredocs): not supported by \
-                          berth yet; use `RUN <<EOF` alone"
-                    .into(),
+                message: "several heredocs on one RUN: not supported by berth yet".into(),
             })
         }
     };
@@ -350,7 +361,7 @@ fn copy_step(
                     false => doc.content.clone(),
                 };
                 inline.push(Input::Inline {
-                    name: "heredoc".into(),
+                    name: doc.name.clone(),
                     content,
                 });
             }
