@@ -269,6 +269,9 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
         RUN <<EOF sh -c 'cat > /fed'\n\
         fed $HOME unexpanded\n\
         EOF\n\
+        RUN cat <<EOF > /written\n\
+        written by cat\n\
+        EOF\n\
         COPY <<one <<two /docs/\n\
         1\n\
         one\n\
@@ -288,6 +291,7 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
     assert_eq!(cat("/heredoc"), "from a heredoc");
     assert_eq!(cat("/etc/motd"), "built by berth");
     assert_eq!(cat("/fed"), "fed $HOME unexpanded");
+    assert_eq!(cat("/written"), "written by cat");
     assert_eq!(cat("/docs/one"), "1");
     assert_eq!(cat("/docs/two"), "2");
     let ls = daemon

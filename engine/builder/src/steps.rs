@@ -9,7 +9,7 @@ use crate::context::{self, Context};
 use crate::copy::{self, Attributes, Input};
 use crate::dockerfile::{CommandForm, CopySource, CopySpec, Heredoc, Instruction, Located};
 use crate::executor::{CommitSpec, ExecError, Network, Progress, RunOutcome, RunSpec};
-use crate::mounts::{self, MountSpec, RunMount};
+use crate::mounts;
 use crate::subst;
 use crate::ErrorKind;
 
@@ -77,7 +77,7 @@ fn commit_spec(state: &StageState, created_by: String) -> CommitSpec {
     }
 }
 
-fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
+pub(crate) fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
     let scratch = shared.builder.scratch;
     tempfile::Builder::new()
         .prefix("step-")
@@ -89,7 +89,7 @@ fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
 }
 
 /// Runs `work` with the files of `image` (`None`: an empty image).
-fn with_rootfs<T: Send>(
+pub(crate) fn with_rootfs<T: Send>(
     shared: &Shared<'_>,
     image: Option<&str>,
     work: impl FnOnce(Option<&Path>) -> Result<T, BuildError> + Send,
@@ -226,7 +226,7 @@ fn run(
     }
     // Held until the step ends: copies that bind mounts show.
     let mut holding = Vec::new();
-    let (mounts, mounts_key) = resolve_mounts(
+    let (mounts, mounts_key) = mounts::resolve(
         shared,
         stage,
         state,
@@ -503,121 +503,4 @@ fn take_out(
         }
     }
     Ok(inputs)
-}
-
-/// The RUN's mounts with their sources, and what of them decides the step's result (a
-/// bind's content; a cache's or a tmpfs's only its place).
-fn resolve_mounts(
-    shared: &Shared<'_>,
-    stage: usize,
-    state: &StageState,
-    line: usize,
-    specs: &[MountSpec],
-    holding: &mut Vec<tempfile::TempDir>,
-    progress: &dyn Progress,
-) -> Result<(Vec<RunMount>, String), BuildError> {
-    let escape = shared.dockerfile.escape;
-    let word = |w: &str| {
-        subst::process_word(w, &state.vars(), escape)
-            .map_err(|source| BuildError::Subst { line, source })
-    };
-    let mut hasher = blake3::Hasher::new();
-    let mut resolved = Vec::new();
-    for spec in specs {
-        hasher.update(format!("{spec:?}").as_bytes());
-        resolved.push(match spec {
-            MountSpec::Cache {
-                target,
-                id,
-                sharing,
-                readonly,
-                uid,
-                gid,
-                mode,
-            } => RunMount::Cache {
-                id: id.clone(),
-                target: target.clone(),
-                sharing: *sharing,
-                readonly: *readonly,
-                uid: *uid,
-                gid: *gid,
-                mode: *mode,
-            },
-            MountSpec::Tmpfs { target, size } => RunMount::Tmpfs {
-                target: target.clone(),
-                options: size
-                    .as_ref()
-                    .map(|s| format!("size={s}"))
-                    .unwrap_or_default(),
-            },
-            MountSpec::Bind {
-                target,
-                source,
-                from,
-                readonly,
-            } => {
-                let source = word(source)?;
-                let pattern = if source.is_empty() {
-                    ".".to_string()
-                } else {
-                    source
-                };
-                let held = scratch_dir(shared)?;
-                let copy = held.path().join("source");
-                let what = "RUN --mount";
-                let path = match from.as_deref().map(word).transpose()? {
-                    None => {
-                        let found = shared
-                            .builder
-                            .context
-                            .sources(&pattern)
-                            .map_err(|source| BuildError::Context { what, source })?;
-                        let path = found[0].path.clone();
-                        context::hash_tree(&mut hasher, &path)
-                            .map_err(|source| BuildError::Context { what, source })?;
-                        if *readonly {
-                            path
-                        } else {
-                            // Writes go to a copy: the context stays as the client sent it.
-                            copy::copy_out(&path, &copy)
-                                .map_err(|source| BuildError::Copy { what, source })?;
-                            copy.clone()
-                        }
-                    }
-                    Some(reference) => {
-                        let image = match shared.stage_image(stage, &reference) {
-                            Some(image) => image,
-                            None => Some(
-                                shared
-                                    .builder
-                                    .executor
-                                    .base_image(&reference, false, progress)?
-                                    .id,
-                            ),
-                        };
-                        hasher.update(format!("{image:?}").as_bytes());
-                        with_rootfs(shared, image.as_deref(), |root| {
-                            let root = root.ok_or_else(|| BuildError::Context {
-                                what,
-                                source: context::ContextError::NotFound(pattern.clone()),
-                            })?;
-                            let found = Context::rootfs(root)
-                                .sources(&pattern)
-                                .map_err(|source| BuildError::Context { what, source })?;
-                            copy::copy_out(&found[0].path, &copy)
-                                .map_err(|source| BuildError::Copy { what, source })
-                        })?;
-                        copy.clone()
-                    }
-                };
-                holding.push(held);
-                RunMount::Bind {
-                    source: path,
-                    target: target.clone(),
-                    readonly: *readonly,
-                }
-            }
-        });
-    }
-    Ok((resolved, hasher.finalize().to_hex().to_string()))
 }
