@@ -394,6 +394,11 @@ fn bad_input_is_a_clear_error() {
     assert!(e.to_string().contains("outside the build context"), "{e}");
     let e = err("FROM busybox\nADD http://example.invalid/x /x\n");
     assert!(e.to_string().contains("cannot be fetched"), "{e}");
+    let e = err("FROM --platform=linux/s390x busybox\n");
+    assert_eq!(e.kind(), ErrorKind::NotImplemented, "{e}");
+    env.build("FROM --platform=$BUILDPLATFORM busybox\n", |_| {})
+        .0
+        .unwrap();
     let e = err("FROM busybox\nBOGUS x\n");
     assert!(e.to_string().contains("line 2"), "{e}");
     let e = err("FROM busybox\nCOPY app.txt app.txt /notadir\n");
