@@ -39,6 +39,7 @@ pub fn running(count: usize, containers_dir: &Path) -> Vec<(ContainerRecord, Con
                 config,
                 host_config: body.host_config.clone().unwrap_or_default(),
                 layers: vec![layer.clone()],
+                mount_points: Vec::new(),
                 state: State {
                     status: Status::Running,
                     pid: 10_000 + i as i32,

@@ -49,6 +49,7 @@ fn create_container(body: &[u8]) {
         config,
         host_config,
         layers: vec!["/nonexistent/layer".into()],
+        mount_points: Vec::new(),
         state: State::created(),
     };
     let dir = ContainerDir::new("/nonexistent/containers".as_ref(), ID);

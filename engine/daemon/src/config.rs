@@ -70,6 +70,10 @@ impl DaemonConfig {
         self.data_root.join("containers")
     }
 
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.data_root.join("volumes")
+    }
+
     pub fn images_dir(&self) -> PathBuf {
         self.data_root.join("image")
     }

@@ -106,6 +106,13 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             .discard(&dir.root)
             .context("discarding an interrupted create")?;
     }
+    let volumes_dir = config.volumes_dir();
+    let volumes = actix_rt::task::spawn_blocking(move || {
+        berth_volumes::Store::open(&volumes_dir, Box::new(berth_volumes::LinuxMounter))
+    })
+    .await?
+    .with_context(|| format!("opening the volumes in {}", config.volumes_dir().display()))?;
+    crate::container::volumes::restore_users(&volumes, &records.loaded);
     let services = Arc::new(Services {
         supervisor: Arc::new(supervisor.clone()),
         names: names.clone(),
@@ -115,6 +122,8 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         events: EventBus::default().start(),
         stats,
         trash,
+        volumes: Arc::new(volumes),
+        health: crate::health::monitor::HealthMonitor::default().start(),
     });
     let transfers =
         crate::transfers::Transfers::new(&config).context("setting up registry access")?;
@@ -311,7 +320,10 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         // that was running is removed by its exit above.) This is also what makes skipping
         // fsyncs of such containers' records safe.
         if auto_remove && !was_live {
-            addr.do_send(Remove { force: false });
+            addr.do_send(Remove {
+                force: false,
+                volumes: true,
+            });
         }
     }
     // What the supervisor still holds for containers that no longer exist (removed while

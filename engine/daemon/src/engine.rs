@@ -31,6 +31,10 @@ pub struct Services {
     pub stats: Addr<Sampler>,
     /// Where removed containers' directories are deleted, off the request path.
     pub trash: crate::container::trash::Trash,
+    /// The one timer of every container's healthcheck.
+    pub health: Addr<crate::health::monitor::HealthMonitor>,
+    /// The volumes (`<data-root>/volumes`) and which containers use them.
+    pub volumes: Arc<berth_volumes::Store>,
 }
 
 #[derive(Clone)]

@@ -35,3 +35,15 @@ impl From<berth_images::ErrorKind> for ErrorKind {
         }
     }
 }
+
+/// The volume store's kinds are a subset of the daemon's.
+impl From<berth_volumes::ErrorKind> for ErrorKind {
+    fn from(kind: berth_volumes::ErrorKind) -> Self {
+        match kind {
+            berth_volumes::ErrorKind::NotFound => ErrorKind::NotFound,
+            berth_volumes::ErrorKind::Conflict => ErrorKind::Conflict,
+            berth_volumes::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+            berth_volumes::ErrorKind::Internal => ErrorKind::Internal,
+        }
+    }
+}

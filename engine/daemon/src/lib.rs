@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod events;
 mod filters;
+mod health;
 mod heap;
 mod ids;
 mod image_leases;

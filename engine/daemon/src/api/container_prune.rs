@@ -52,7 +52,13 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         let Ok((_, addr)) = find(engine, &record.id).await else {
             continue;
         };
-        let removed = match addr.send(Remove { force: false }).await {
+        let removed = match addr
+            .send(Remove {
+                force: false,
+                volumes: false,
+            })
+            .await
+        {
             Ok(Ok(removed)) => removed,
             Ok(Err(e)) => {
                 tracing::debug!("container prune: {} not removed: {e}", record.id);

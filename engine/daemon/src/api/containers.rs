@@ -181,6 +181,7 @@ pub async fn remove(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
     let removed = addr
         .send(Remove {
             force: query.flag("force"),
+            volumes: query.flag("v"),
         })
         .await??;
     removed
@@ -193,7 +194,7 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let filters = query.filters()?;
     for key in filters.keys() {
-        if !matches!(key, "name" | "status" | "label" | "id") {
+        if !matches!(key, "name" | "status" | "label" | "id" | "health") {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
@@ -204,6 +205,16 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         ) {
             return Err(ApiError::bad_request(format!(
                 "invalid filter 'status={status}'"
+            )));
+        }
+    }
+    for health in filters.get("health") {
+        if !matches!(
+            health.as_str(),
+            "starting" | "healthy" | "unhealthy" | "none"
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "Unrecognised filter value for health: {health}"
             )));
         }
     }
@@ -249,6 +260,15 @@ fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> 
     }
     let statuses = filters.get("status");
     if !statuses.is_empty() && !statuses.iter().any(|s| s == record.state.status.as_str()) {
+        return false;
+    }
+    let healths = filters.get("health");
+    let health = record
+        .state
+        .health
+        .as_ref()
+        .map_or("none", |h| h.status.as_str());
+    if !healths.is_empty() && !healths.iter().any(|h| h == health) {
         return false;
     }
     labels_match(record, filters)

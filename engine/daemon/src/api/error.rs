@@ -90,6 +90,12 @@ impl From<crate::container::error::Error> for ApiError {
     }
 }
 
+impl From<berth_volumes::Error> for ApiError {
+    fn from(err: berth_volumes::Error) -> Self {
+        ApiError::new(err.kind().into(), err.to_string())
+    }
+}
+
 impl From<crate::transfers::TransferError> for ApiError {
     fn from(err: crate::transfers::TransferError) -> Self {
         ApiError::new(err.kind(), err.to_string())

@@ -201,7 +201,7 @@ pub async fn df(engine: &Engine) -> ApiResult {
             "LayersSize": layers_size,
             "Images": summaries,
             "Containers": container_summaries,
-            "Volumes": [],
+            "Volumes": super::volumes::usage(engine).await?,
             "BuildCache": super::build::cache_usage(engine),
         }),
     )

@@ -21,6 +21,7 @@ pub mod registry_server;
 pub mod routes;
 pub mod system;
 pub mod transfers;
+pub mod volumes;
 
 use std::convert::Infallible;
 use std::os::fd::AsRawFd;
@@ -186,6 +187,12 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ImageInspect(name) => images::inspect(engine, &name).await,
         Route::ImageTag(name) => images::tag(engine, &name, req).await,
         Route::ImageRemove(name) => images::remove(engine, &name, req).await,
+
+        Route::VolumeCreate => volumes::create(engine, req).await,
+        Route::VolumeList => volumes::list(engine, req).await,
+        Route::VolumePrune => volumes::prune(engine, req).await,
+        Route::VolumeInspect(name) => volumes::inspect(engine, name).await,
+        Route::VolumeRemove(name) => volumes::remove(engine, name, req).await,
     }
 }
 

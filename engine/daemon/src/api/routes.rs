@@ -56,6 +56,11 @@ pub enum Route<'a> {
     ImageInspect(String),
     ImageTag(String),
     ImageRemove(String),
+    VolumeCreate,
+    VolumeList,
+    VolumePrune,
+    VolumeInspect(&'a str),
+    VolumeRemove(&'a str),
 }
 
 /// The route of `method` and `path` (the path after its `/v1.NN` prefix is stripped), or
@@ -127,6 +132,11 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             Route::ImageRemove(image(name))
         }
+        (&Method::POST, ["volumes", "create"]) => Route::VolumeCreate,
+        (&Method::GET, ["volumes"]) => Route::VolumeList,
+        (&Method::POST, ["volumes", "prune"]) => Route::VolumePrune,
+        (&Method::GET, ["volumes", name]) => Route::VolumeInspect(name),
+        (&Method::DELETE, ["volumes", name]) => Route::VolumeRemove(name),
         _ => return Err(unsupported_or_unknown(method, path)),
     };
     Ok(route)

@@ -227,7 +227,12 @@ fn remove(exec: &DaemonExecutor, id: String) {
     let engine = exec.engine.clone();
     let removed = exec.on_actors(move || async move {
         let (_, addr) = find(&engine, &id).await?;
-        let done = addr.send(Remove { force: true }).await??;
+        let done = addr
+            .send(Remove {
+                force: true,
+                volumes: true,
+            })
+            .await??;
         done.await
             .map_err(|_| ApiError::internal("the container's removal was dropped"))?
             .map_err(ApiError::from)

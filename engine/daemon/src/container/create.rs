@@ -48,6 +48,9 @@ pub fn merge_config(
             image_config.cmd().clone(),
         ),
     };
+    if let Some(healthcheck) = &body.healthcheck {
+        crate::health::validate(healthcheck).map_err(|err| Error::invalid(err.to_string()))?;
+    }
     if entrypoint.as_ref().is_none_or(Vec::is_empty) && cmd.as_ref().is_none_or(Vec::is_empty) {
         return Err(Error::invalid("No command specified"));
     }
@@ -87,16 +90,16 @@ pub fn merge_config(
 
     Ok(ContainerConfig {
         hostname: Some(hostname),
-        domainname: body.domainname.clone(),
+        domainname: Some(body.domainname.clone().unwrap_or_default()),
         user: body
             .user
             .clone()
             .filter(|u| !u.is_empty())
             .or_else(|| image_config.user().clone())
             .or(Some(String::new())),
-        attach_stdin: body.attach_stdin,
-        attach_stdout: body.attach_stdout,
-        attach_stderr: body.attach_stderr,
+        attach_stdin: Some(body.attach_stdin.unwrap_or(false)),
+        attach_stdout: Some(body.attach_stdout.unwrap_or(false)),
+        attach_stderr: Some(body.attach_stderr.unwrap_or(false)),
         tty: Some(body.tty.unwrap_or(false)),
         open_stdin: Some(body.open_stdin.unwrap_or(false)),
         stdin_once: Some(body.stdin_once.unwrap_or(false)),
@@ -113,9 +116,21 @@ pub fn merge_config(
             .or_else(|| image_config.stop_signal().clone()),
         stop_timeout: body.stop_timeout,
         exposed_ports: body.exposed_ports.clone(),
-        volumes: body.volumes.clone(),
+        volumes: volumes(body, &image_config),
+        healthcheck: body.healthcheck.clone(),
         ..Default::default()
     })
+}
+
+/// `Config.Volumes`: the image's `VOLUME`s and the request's, each once, as dockerd merges them.
+fn volumes(body: &ContainerCreateBody, image: &oci_spec::image::Config) -> Option<Vec<String>> {
+    let mut all: Vec<String> = image.volumes().clone().unwrap_or_default();
+    for path in body.volumes.iter().flatten() {
+        if !all.contains(path) {
+            all.push(path.clone());
+        }
+    }
+    (!all.is_empty()).then_some(all)
 }
 
 /// Refuses what berth cannot do yet, so that nothing a user asked for is silently dropped.
@@ -141,10 +156,6 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
         host.extra_hosts.as_ref().is_some_and(|d| !d.is_empty()),
         "--add-host",
     )?;
-    unsupported_if(
-        host.volumes_from.as_ref().is_some_and(|d| !d.is_empty()),
-        "--volumes-from",
-    )?;
     unsupported_if(host.links.as_ref().is_some_and(|d| !d.is_empty()), "--link")?;
     unsupported_if(
         host.userns_mode
@@ -166,14 +177,7 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
         host.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
         "--ulimit",
     )?;
-    if let Some(log) = &host.log_config {
-        unsupported_if(
-            log.typ
-                .as_ref()
-                .is_some_and(|t| !t.is_empty() && t != "json-file"),
-            "log drivers other than json-file",
-        )?;
-    }
+    super::defaults::check(host)?;
     match host.network_mode.as_deref() {
         None | Some("") | Some("default") | Some("bridge") | Some("none") | Some("host") => {}
         Some(other) => {

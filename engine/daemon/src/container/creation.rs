@@ -15,6 +15,7 @@ use super::error::Error;
 use super::names::{Register, Reserve, Unregister};
 use super::notify;
 use super::record::{ContainerDir, ContainerRecord, State};
+use super::volumes;
 use crate::engine::Services;
 use crate::events::Publish;
 use crate::ids;
@@ -27,8 +28,9 @@ pub async fn create(
     body: ContainerCreateBody,
     name: Option<&str>,
 ) -> Result<String, Error> {
-    let host_config = body.host_config.clone().unwrap_or_default();
+    let mut host_config = body.host_config.clone().unwrap_or_default();
     check_supported(&host_config)?;
+    super::defaults::fill(&mut host_config);
     let image_name = body
         .image
         .clone()
@@ -55,6 +57,7 @@ pub async fn create(
     });
 
     let config = merge_config(&body, &image.config, &id)?;
+    let planned = volumes::plan(services, &host_config, &config).await?;
     let chosen = name.map(validate_name).transpose()?;
     // A generated name may be taken (there are about a thousand): draw again, with more
     // random digits appended each time, as Docker does.
@@ -79,6 +82,15 @@ pub async fn create(
     let holder = id.clone();
     undo.push(move || names.do_send(Unregister { id: holder }));
 
+    let store = services.volumes.clone();
+    let holder = id.clone();
+    let mount_points =
+        actix_rt::task::spawn_blocking(move || volumes::take(&store, &holder, planned))
+            .await
+            .map_err(|err| Error::internal(format!("taking volumes: {err}")))??;
+    let (store, holder, taken) = (services.volumes.clone(), id.clone(), mount_points.clone());
+    undo.push(move || volumes::release(&store, &holder, &taken, true));
+
     let record = ContainerRecord {
         id: id.clone(),
         name,
@@ -87,6 +99,7 @@ pub async fn create(
         config,
         host_config,
         layers: image.layers,
+        mount_points,
         state: State::created(),
     };
     let dir = ContainerDir::new(containers_dir, &id);
@@ -102,9 +115,13 @@ pub async fn create(
     {
         let record = record.clone();
         let dir = dir.clone();
-        actix_rt::task::spawn_blocking(move || super::files::prepare(&record, &dir))
-            .await
-            .unwrap_or_else(|err| Err(Error::internal(format!("preparing container: {err}"))))?;
+        // The image's content is copied into empty volumes once the directory exists.
+        actix_rt::task::spawn_blocking(move || {
+            super::files::prepare(&record, &dir)?;
+            volumes::copy_up(&record, &dir)
+        })
+        .await
+        .unwrap_or_else(|err| Err(Error::internal(format!("preparing container: {err}"))))?;
     }
 
     undo.done();

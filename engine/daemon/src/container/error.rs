@@ -30,6 +30,8 @@ pub enum Error {
     Internal(String),
     #[error(transparent)]
     Image(#[from] berth_images::Error),
+    #[error(transparent)]
+    Volume(#[from] berth_volumes::Error),
     #[error("container actor unavailable: {0}")]
     ActorGone(#[from] actix::MailboxError),
 }
@@ -48,6 +50,7 @@ impl Error {
             Error::StartFailed { invalid: false, .. } | Error::Internal(_) => ErrorKind::Internal,
             Error::Image(err) => err.kind().into(),
             Error::ActorGone(_) => ErrorKind::Unavailable,
+            Error::Volume(err) => err.kind().into(),
         }
     }
 

@@ -52,6 +52,9 @@ pub struct State {
     /// Set by `stop` and `kill`, so that a restart policy does not bring the container back.
     pub stopped_by_user: bool,
     pub restart_count: i64,
+    /// `State.Health`, for a container with a healthcheck that has started.
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 impl State {
@@ -66,6 +69,7 @@ impl State {
             finished_at: None,
             stopped_by_user: false,
             restart_count: 0,
+            health: None,
         }
     }
 }
@@ -83,6 +87,10 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     /// Extracted image layers, top-most first.
     pub layers: Vec<PathBuf>,
+    /// Its binds and volumes, with their host directories (tmpfs mounts stay in
+    /// `host_config`).
+    #[serde(default)]
+    pub mount_points: Vec<super::mount_points::MountPoint>,
     pub state: State,
 }
 

@@ -11,6 +11,7 @@ use oci_spec::runtime::{
 };
 
 use super::error::Error;
+use super::mount_points::MountKind;
 use super::record::{ContainerDir, ContainerRecord};
 
 /// The cgroup every container of this engine lives under.
@@ -263,7 +264,22 @@ fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources, Err
 }
 
 fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Result<Mount, Error> {
-    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+    bind_with(source, destination, readonly, "rprivate")
+}
+
+/// A recursive bind with the propagation asked for (`rprivate` when none was).
+fn bind_with(
+    source: &std::path::Path,
+    destination: &str,
+    readonly: bool,
+    propagation: &str,
+) -> Result<Mount, Error> {
+    let propagation = if propagation.is_empty() {
+        "rprivate"
+    } else {
+        propagation
+    };
+    let mut options = vec!["rbind".to_string(), propagation.to_string()];
     if readonly {
         options.push("ro".to_string());
     }
@@ -327,54 +343,46 @@ fn mounts(
     mounts.push(bind(&dir.hosts(), hosts, etc_readonly)?);
 
     let mut user_mounts = Vec::new();
-    for spec in host.binds.iter().flatten() {
-        user_mounts.push(parse_bind(spec)?);
+    for point in &record.mount_points {
+        if point.kind == MountKind::Bind && !point.source.exists() {
+            // Docker creates a missing `-v` source directory (a `--mount` one was refused
+            // at create).
+            std::fs::create_dir_all(&point.source).map_err(|err| {
+                Error::internal(format!(
+                    "creating bind source directory {}: {err}",
+                    point.source.display()
+                ))
+            })?;
+        }
+        user_mounts.push(bind_with(
+            &point.source,
+            &point.destination,
+            !point.rw,
+            &point.propagation,
+        )?);
     }
     for m in host.mounts.iter().flatten() {
+        if m.typ != Some(MountTypeEnum::TMPFS) {
+            // Binds and volumes are the record's mount points.
+            continue;
+        }
         let target = m
             .target
             .clone()
             .ok_or_else(|| Error::invalid("invalid mount config: Target must not be empty"))?;
-        match m.typ {
-            Some(MountTypeEnum::BIND) => {
-                let source = m.source.clone().ok_or_else(|| {
-                    Error::invalid(
-                        "invalid mount config for type \"bind\": field Source must not be empty",
-                    )
-                })?;
-                if !std::path::Path::new(&source).exists() {
-                    return Err(Error::invalid(format!(
-                        "invalid mount config for type \"bind\": bind source path does not exist: {source}"
-                    )));
-                }
-                user_mounts.push(bind(
-                    std::path::Path::new(&source),
-                    &target,
-                    m.read_only == Some(true),
-                )?);
+        let mut extra = Vec::new();
+        if let Some(opts) = &m.tmpfs_options {
+            if let Some(size) = opts.size_bytes.filter(|s| *s > 0) {
+                extra.push(format!("size={size}"));
             }
-            Some(MountTypeEnum::TMPFS) => {
-                let mut extra = Vec::new();
-                if let Some(opts) = &m.tmpfs_options {
-                    if let Some(size) = opts.size_bytes.filter(|s| *s > 0) {
-                        extra.push(format!("size={size}"));
-                    }
-                    if let Some(mode) = opts.mode.filter(|m| *m > 0) {
-                        extra.push(format!("mode={mode:o}"));
-                    }
-                }
-                if m.read_only == Some(true) {
-                    extra.push("ro".into());
-                }
-                user_mounts.push(tmpfs(&target, &extra.join(","))?);
-            }
-            ref other => {
-                return Err(Error::unsupported(&format!(
-                    "mounts of type {}",
-                    other.map(|t| t.to_string()).unwrap_or_default()
-                )))
+            if let Some(mode) = opts.mode.filter(|m| *m > 0) {
+                extra.push(format!("mode={mode:o}"));
             }
         }
+        if m.read_only == Some(true) {
+            extra.push("ro".into());
+        }
+        user_mounts.push(tmpfs(&target, &extra.join(","))?);
     }
     for (target, options) in host.tmpfs.iter().flatten() {
         user_mounts.push(tmpfs(target, options)?);
@@ -385,66 +393,9 @@ fn mounts(
     Ok(mounts)
 }
 
-/// `HOST:CONTAINER[:ro|rw]`. Named volumes are a later issue.
-fn parse_bind(spec: &str) -> Result<Mount, Error> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, target, mode) = match parts.as_slice() {
-        [source, target] => (*source, *target, ""),
-        [source, target, mode] => (*source, *target, *mode),
-        _ => {
-            return Err(Error::invalid(format!(
-                "invalid volume specification: '{spec}'"
-            )))
-        }
-    };
-    if !source.starts_with('/') {
-        return Err(Error::unsupported(&format!("named volumes ({source:?})")));
-    }
-    if !target.starts_with('/') {
-        return Err(Error::invalid(format!(
-            "invalid volume specification: '{spec}': invalid mount config: mount path must be absolute"
-        )));
-    }
-    let mut readonly = false;
-    for option in mode.split(',').filter(|o| !o.is_empty()) {
-        match option {
-            "ro" => readonly = true,
-            "rw" => readonly = false,
-            "z" | "Z" | "rprivate" | "private" => {}
-            other => {
-                return Err(Error::invalid(format!(
-                    "invalid volume specification: '{spec}': invalid mode: {other}"
-                )))
-            }
-        }
-    }
-    if !std::path::Path::new(source).exists() {
-        // Docker creates a missing bind source directory for -v.
-        std::fs::create_dir_all(source).map_err(|err| {
-            Error::internal(format!("creating bind source directory {source}: {err}"))
-        })?;
-    }
-    bind(std::path::Path::new(source), target, readonly)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bind_specs_parse_like_docker() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().to_str().unwrap();
-        let m = parse_bind(&format!("{src}:/data:ro")).unwrap();
-        assert_eq!(m.destination().to_str(), Some("/data"));
-        assert!(m.options().as_ref().unwrap().contains(&"ro".to_string()));
-        assert!(parse_bind(&format!("{src}:data")).is_err());
-        assert!(parse_bind(&format!("{src}:/data:bogus")).is_err());
-        assert_eq!(
-            parse_bind("vol:/data").unwrap_err().kind(),
-            crate::error::ErrorKind::NotImplemented
-        );
-    }
 
     #[test]
     fn capabilities_add_and_drop() {

@@ -174,5 +174,13 @@ pub fn services(
         events: EventBus::default().start(),
         stats: Sampler::new(None).start(),
         trash: Trash::open(containers_dir).unwrap(),
+        health: crate::health::monitor::HealthMonitor::default().start(),
+        volumes: Arc::new(
+            berth_volumes::Store::open(
+                &containers_dir.with_file_name("volumes"),
+                Box::new(berth_volumes::LinuxMounter),
+            )
+            .unwrap(),
+        ),
     })
 }

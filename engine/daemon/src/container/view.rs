@@ -2,11 +2,12 @@
 
 use bollard_stubs::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, MountPoint,
-    MountPointTypeEnum, NetworkSettings,
+    ContainerSummaryHostConfig, ContainerSummaryStateEnum, DriverData, Health, HealthStatusEnum,
+    HealthcheckResult, MountPoint, MountPointTypeEnum, NetworkSettings,
 };
 use chrono::{DateTime, Utc};
 
+use super::mount_points::MountKind;
 use super::record::{ContainerDir, ContainerRecord, Status};
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -28,31 +29,36 @@ fn state_enum(status: Status) -> ContainerStateStatusEnum {
     }
 }
 
+/// `Mounts` as Docker shows them: binds and volumes, then tmpfs mounts.
 fn mounts(record: &ContainerRecord) -> Vec<MountPoint> {
-    let mut mounts = Vec::new();
-    for bind in record.host_config.binds.iter().flatten() {
-        let parts: Vec<&str> = bind.split(':').collect();
-        if parts.len() < 2 {
+    let mut mounts: Vec<MountPoint> = record
+        .mount_points
+        .iter()
+        .map(|point| {
+            let volume = point.kind == MountKind::Volume;
+            MountPoint {
+                typ: Some(if volume {
+                    MountPointTypeEnum::VOLUME
+                } else {
+                    MountPointTypeEnum::BIND
+                }),
+                name: volume.then(|| point.name.clone()),
+                source: Some(point.source.display().to_string()),
+                destination: Some(point.destination.clone()),
+                driver: volume.then(|| berth_volumes::LOCAL_DRIVER.to_string()),
+                mode: Some(point.mode.clone()),
+                rw: Some(point.rw),
+                propagation: Some(point.propagation.clone()),
+            }
+        })
+        .collect();
+    for m in record.host_config.mounts.iter().flatten() {
+        if m.typ != Some(bollard_stubs::models::MountTypeEnum::TMPFS) {
             continue;
         }
-        let mode = parts.get(2).copied().unwrap_or("");
         mounts.push(MountPoint {
-            typ: Some(MountPointTypeEnum::BIND),
-            source: Some(parts[0].to_string()),
-            destination: Some(parts[1].to_string()),
-            mode: Some(mode.to_string()),
-            rw: Some(!mode.split(',').any(|m| m == "ro")),
-            propagation: Some("rprivate".to_string()),
-            ..Default::default()
-        });
-    }
-    for m in record.host_config.mounts.iter().flatten() {
-        mounts.push(MountPoint {
-            typ: m.typ.map(|t| match t {
-                bollard_stubs::models::MountTypeEnum::TMPFS => MountPointTypeEnum::TMPFS,
-                _ => MountPointTypeEnum::BIND,
-            }),
-            source: m.source.clone().or(Some(String::new())),
+            typ: Some(MountPointTypeEnum::TMPFS),
+            source: Some(String::new()),
             destination: m.target.clone(),
             mode: Some(String::new()),
             rw: Some(m.read_only != Some(true)),
@@ -61,6 +67,36 @@ fn mounts(record: &ContainerRecord) -> Vec<MountPoint> {
         });
     }
     mounts
+}
+
+/// `State.Health` in Docker's shape.
+fn health(health: &crate::health::Health) -> Health {
+    use crate::health::HealthStatus as S;
+    let stamp = |t: &DateTime<Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            .parse()
+            .unwrap_or_default()
+    };
+    Health {
+        status: Some(match health.status {
+            S::Starting => HealthStatusEnum::STARTING,
+            S::Healthy => HealthStatusEnum::HEALTHY,
+            S::Unhealthy => HealthStatusEnum::UNHEALTHY,
+        }),
+        failing_streak: Some(i64::from(health.failing_streak)),
+        log: Some(
+            health
+                .log
+                .iter()
+                .map(|r| HealthcheckResult {
+                    start: Some(stamp(&r.start)),
+                    end: Some(stamp(&r.end)),
+                    exit_code: Some(r.exit_code),
+                    output: Some(r.output.clone()),
+                })
+                .collect(),
+        ),
+    }
 }
 
 pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspectResponse {
@@ -104,7 +140,7 @@ pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspect
             error: Some(state.error.clone()),
             started_at: Some(time(&state.started_at)),
             finished_at: Some(time(&state.finished_at)),
-            health: None,
+            health: state.health.as_ref().map(health),
         }),
         image: Some(record.image_id.clone()),
         resolv_conf_path: Some(dir.resolv_conf().display().to_string()),
@@ -149,10 +185,13 @@ pub fn status_text(record: &ContainerRecord, now: DateTime<Utc>) -> String {
         Status::Running | Status::Paused => {
             let since = state.started_at.unwrap_or(record.created);
             let up = format!("Up {}", human_duration(now - since));
-            if state.status == Status::Paused {
-                format!("{up} (Paused)")
-            } else {
-                up
+            match &state.health {
+                _ if state.status == Status::Paused => format!("{up} (Paused)"),
+                Some(health) if health.status == crate::health::HealthStatus::Starting => {
+                    format!("{up} (health: starting)")
+                }
+                Some(health) => format!("{up} ({})", health.status.as_str()),
+                None => up,
             }
         }
         Status::Restarting => format!(

@@ -352,6 +352,7 @@ impl Handler<Adopt> for ContainerActor {
             self.persist();
         }
         self.track();
+        self.watch_health(ctx, false);
         let log = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -73,6 +73,7 @@ impl Handler<Start> for ContainerActor {
                             act.connect_io(daemon, started.terminal, ctx);
                             act.track();
                             act.emit("start", &[]);
+                            act.watch_health(ctx, true);
                             Ok(())
                         }
                         Ok(Err(failure)) => {
@@ -145,6 +146,7 @@ impl ContainerActor {
         self.services.stats.do_send(stats::Untrack {
             id: self.record.id.clone(),
         });
+        self.unwatch_health();
         self.stdin.send_replace(None);
         self.terminal = None;
         let cgroup = self.cgroup();

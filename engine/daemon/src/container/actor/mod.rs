@@ -26,6 +26,7 @@ use crate::stats;
 
 mod copy_in;
 mod detached;
+mod health;
 mod io;
 mod lifecycle;
 mod observe;
@@ -70,6 +71,8 @@ pub struct ContainerActor {
     /// A copy into the stopped container's file system is under way (`cp`): it has the
     /// overlay mounted, so the container must not start until it ends.
     pub(super) copying_in: bool,
+    /// A removal asked for the anonymous volumes to go too (`rm -v`; `--rm` always does).
+    remove_volumes: bool,
 }
 
 struct Waiter {
@@ -116,6 +119,7 @@ impl ContainerActor {
             pump_running: false,
             exit_awaiting_output: None,
             copying_in: false,
+            remove_volumes: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Removal: a container leaves the name index at once, its directory goes to the trash, and
-//! its layers are released once it is gone.
+//! its layers and volumes are released once it is gone (its anonymous volumes removed with
+//! `rm -v` and `--rm`).
 
 use std::sync::atomic::Ordering;
 
@@ -27,6 +28,10 @@ impl ContainerActor {
         self.persist_seq.fetch_add(1, Ordering::SeqCst);
         let persist_lock = self.persist_lock.clone();
         let trash = self.services.trash.clone();
+        let volumes = self.services.volumes.clone();
+        let record = self.record.clone();
+        let remove_volumes =
+            self.remove_volumes || self.record.host_config.auto_remove == Some(true);
         ctx.spawn(
             async move {
                 actix_rt::task::spawn_blocking(move || {
@@ -40,6 +45,12 @@ impl ContainerActor {
                         if let Err(err) = images.release(&id) {
                             tracing::warn!("releasing the layers of {id}: {err}");
                         }
+                        crate::container::volumes::release(
+                            &volumes,
+                            &record.id,
+                            &record.mount_points,
+                            remove_volumes,
+                        );
                     }
                     discarded
                 })
@@ -71,6 +82,8 @@ impl ContainerActor {
 #[rtype(result = "Result<oneshot::Receiver<Result<(), Error>>, Error>")]
 pub struct Remove {
     pub force: bool,
+    /// Also remove its anonymous volumes (`rm -v`).
+    pub volumes: bool,
 }
 
 impl Handler<Remove> for ContainerActor {
@@ -78,6 +91,7 @@ impl Handler<Remove> for ContainerActor {
 
     fn handle(&mut self, msg: Remove, ctx: &mut Context<Self>) -> Self::Result {
         let (reply, rx) = oneshot::channel();
+        self.remove_volumes |= msg.volumes;
         match self.record.state.status {
             Status::Removing | Status::Dead => {
                 return Err(Error::conflict(format!(

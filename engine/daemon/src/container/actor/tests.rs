@@ -338,13 +338,23 @@ async fn a_running_container_is_removed_only_by_force_and_then_only_once_it_died
     let (id, addr) = h.create(busybox()).await;
     addr.send(Start).await.unwrap().unwrap();
     let err = addr
-        .send(Remove { force: false })
+        .send(Remove {
+            force: false,
+            volumes: false,
+        })
         .await
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
 
-    let removed = addr.send(Remove { force: true }).await.unwrap().unwrap();
+    let removed = addr
+        .send(Remove {
+            force: true,
+            volumes: false,
+        })
+        .await
+        .unwrap()
+        .unwrap();
     eventually("the forced remove kills the container", async || {
         h.supervisor.calls().contains(&format!("signal {id} 9"))
     })

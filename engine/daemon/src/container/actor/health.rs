@@ -1,0 +1,67 @@
+//! The container's side of its healthcheck: it asks the daemon's health monitor to check
+//! it while it runs, and records each result in its state (`State.Health`).
+
+use actix::prelude::*;
+
+use super::ContainerActor;
+use crate::health::monitor::{HealthResult, Unwatch, Watch};
+use crate::health::{Health, HealthStatus, Probe};
+
+impl ContainerActor {
+    fn probe(&self) -> Option<Probe> {
+        Probe::from_config(self.record.config.healthcheck.as_ref())
+    }
+
+    /// The container runs: checks begin. A (re)start begins at "starting"; a restarted
+    /// daemon adopting a running container keeps the health it had.
+    pub(super) fn watch_health(&mut self, ctx: &mut Context<Self>, restarted: bool) {
+        let Some(probe) = self.probe() else {
+            return;
+        };
+        let state = &mut self.record.state;
+        if restarted || state.health.is_none() {
+            state.health = Some(Health::restart(state.health.take()));
+            self.persist();
+        }
+        self.services.health.do_send(Watch {
+            id: self.record.id.clone(),
+            addr: ctx.address(),
+            probe,
+            started_at: self
+                .record
+                .state
+                .started_at
+                .unwrap_or_else(chrono::Utc::now),
+        });
+    }
+
+    /// The container stopped: checks end, and its health is "unhealthy", as Docker leaves
+    /// a stopped container's.
+    pub(super) fn unwatch_health(&mut self) {
+        if let Some(health) = self.record.state.health.as_mut() {
+            health.status = HealthStatus::Unhealthy;
+            self.services
+                .health
+                .do_send(Unwatch(self.record.id.clone()));
+        }
+    }
+}
+
+impl Handler<HealthResult> for ContainerActor {
+    type Result = ();
+
+    fn handle(&mut self, HealthResult(result): HealthResult, _: &mut Context<Self>) {
+        let (Some(probe), true) = (self.probe(), self.record.state.status.is_live()) else {
+            return;
+        };
+        let started_at = self.record.state.started_at.unwrap_or(result.start);
+        let Some(health) = self.record.state.health.as_mut() else {
+            return;
+        };
+        let changed = health.record(&probe, started_at, result);
+        self.persist();
+        if let Some(status) = changed {
+            self.emit(&format!("health_status: {}", status.as_str()), &[]);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Healthchecks: a container's `HEALTHCHECK` (from `--health-*` or `Healthcheck` in the
+//! create body) run as an exec on one timer for the whole daemon ([`monitor`]), and the
+//! health state it leaves in the container's record (`State.Health`).
+
+pub mod monitor;
+pub mod probe;
+
+use std::time::Duration;
+
+use bollard_stubs::models::HealthConfig;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Docker's defaults for what a healthcheck leaves at zero.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_RETRIES: u32 = 3;
+/// How many results `State.Health.Log` keeps, and how much output of each.
+pub const LOG_KEPT: usize = 5;
+pub const OUTPUT_KEPT: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidHealthcheck(String);
+
+/// Refuses durations Docker refuses (a set duration under 1ms, negative retries).
+pub fn validate(config: &HealthConfig) -> Result<(), InvalidHealthcheck> {
+    let durations = [
+        ("Interval", config.interval),
+        ("Timeout", config.timeout),
+        ("StartPeriod", config.start_period),
+        ("StartInterval", config.start_interval),
+    ];
+    for (name, value) in durations {
+        if value.is_some_and(|v| v != 0 && v < 1_000_000) {
+            return Err(InvalidHealthcheck(format!(
+                "{name} in Healthcheck cannot be less than 1ms"
+            )));
+        }
+    }
+    if config.retries.is_some_and(|r| r < 0) {
+        return Err(InvalidHealthcheck(
+            "Retries in Healthcheck cannot be negative".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// A healthcheck to run: its command and schedule, Docker's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub command: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+    pub start_interval: Duration,
+    pub retries: u32,
+}
+
+fn duration(nanos: Option<i64>, default: Duration) -> Duration {
+    match nanos {
+        Some(n) if n > 0 => Duration::from_nanos(n as u64),
+        _ => default,
+    }
+}
+
+impl Probe {
+    /// The probe a container's `Healthcheck` describes; `None` without one, or with `NONE`
+    /// (`--no-healthcheck`).
+    pub fn from_config(config: Option<&HealthConfig>) -> Option<Probe> {
+        let config = config?;
+        let test = config.test.as_deref().unwrap_or_default();
+        let command = match test.split_first() {
+            Some((kind, args)) if kind == "CMD" && !args.is_empty() => args.to_vec(),
+            Some((kind, [shell])) if kind == "CMD-SHELL" => {
+                vec!["/bin/sh".to_string(), "-c".to_string(), shell.clone()]
+            }
+            _ => return None,
+        };
+        Some(Probe {
+            command,
+            interval: duration(config.interval, DEFAULT_INTERVAL),
+            timeout: duration(config.timeout, DEFAULT_TIMEOUT),
+            start_period: duration(config.start_period, Duration::ZERO),
+            start_interval: duration(config.start_interval, DEFAULT_START_INTERVAL),
+            retries: config
+                .retries
+                .filter(|r| *r > 0)
+                .map_or(DEFAULT_RETRIES, |r| r as u32),
+        })
+    }
+
+    /// How long after a check ends the next one starts: `start_interval` while the start
+    /// period lasts, `interval` after.
+    pub fn next_delay(&self, started_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+        if self.in_start_period(started_at, now) {
+            self.start_interval
+        } else {
+            self.interval
+        }
+    }
+
+    fn in_start_period(&self, started_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let elapsed = (now - started_at).to_std().unwrap_or_default();
+        elapsed < self.start_period
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One check's outcome, as `State.Health.Log` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub exit_code: i64,
+    pub output: String,
+}
+
+/// `State.Health`, kept in the container's record so that it survives a daemon restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub failing_streak: u32,
+    pub log: Vec<CheckResult>,
+}
+
+impl Health {
+    /// A container (re)started: checks begin again from "starting"; the log is kept.
+    pub fn restart(previous: Option<Health>) -> Health {
+        let mut health = previous.unwrap_or(Health {
+            status: HealthStatus::Starting,
+            failing_streak: 0,
+            log: Vec::new(),
+        });
+        health.status = HealthStatus::Starting;
+        health.failing_streak = 0;
+        health
+    }
+
+    /// Records a check's result; answers the new status if it changed. A failure within
+    /// the start period does not count, as in Docker.
+    pub fn record(
+        &mut self,
+        probe: &Probe,
+        started_at: DateTime<Utc>,
+        result: CheckResult,
+    ) -> Option<HealthStatus> {
+        let before = self.status;
+        if result.exit_code == 0 {
+            self.failing_streak = 0;
+            self.status = HealthStatus::Healthy;
+        } else if !probe.in_start_period(started_at, result.end) {
+            self.failing_streak += 1;
+            if self.failing_streak >= probe.retries {
+                self.status = HealthStatus::Unhealthy;
+            }
+        }
+        self.log.push(result);
+        let excess = self.log.len().saturating_sub(LOG_KEPT);
+        self.log.drain(..excess);
+        (self.status != before).then_some(self.status)
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,98 @@
+use super::*;
+
+fn config(test: &[&str]) -> HealthConfig {
+    HealthConfig {
+        test: Some(test.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+fn result(at: DateTime<Utc>, code: i64) -> CheckResult {
+    CheckResult {
+        start: at,
+        end: at,
+        exit_code: code,
+        output: String::new(),
+    }
+}
+
+#[test]
+fn commands_and_defaults_follow_docker() {
+    let probe = Probe::from_config(Some(&config(&["CMD-SHELL", "test -f /ok"]))).unwrap();
+    assert_eq!(probe.command, ["/bin/sh", "-c", "test -f /ok"]);
+    assert_eq!(probe.interval, Duration::from_secs(30));
+    assert_eq!(probe.timeout, Duration::from_secs(30));
+    assert_eq!(probe.retries, 3);
+    let exec = Probe::from_config(Some(&config(&["CMD", "true", "x"]))).unwrap();
+    assert_eq!(exec.command, ["true", "x"]);
+    assert_eq!(Probe::from_config(Some(&config(&["NONE"]))), None);
+    assert_eq!(Probe::from_config(Some(&config(&[]))), None);
+    assert_eq!(Probe::from_config(None), None);
+}
+
+#[test]
+fn durations_under_a_millisecond_and_negative_retries_are_refused() {
+    let mut bad = config(&["CMD", "true"]);
+    bad.interval = Some(10);
+    assert_eq!(
+        validate(&bad).unwrap_err().to_string(),
+        "Interval in Healthcheck cannot be less than 1ms"
+    );
+    let mut bad = config(&["CMD", "true"]);
+    bad.retries = Some(-1);
+    assert!(validate(&bad).is_err());
+    let mut good = config(&["CMD", "true"]);
+    good.interval = Some(0);
+    good.timeout = Some(2_000_000);
+    assert!(validate(&good).is_ok());
+}
+
+#[test]
+fn failures_turn_unhealthy_after_the_retries_and_a_success_heals() {
+    let probe = Probe {
+        retries: 2,
+        ..Probe::from_config(Some(&config(&["CMD", "true"]))).unwrap()
+    };
+    let started = Utc::now();
+    let mut health = Health::restart(None);
+    assert_eq!(health.status, HealthStatus::Starting);
+    assert_eq!(health.record(&probe, started, result(started, 1)), None);
+    assert_eq!(health.failing_streak, 1);
+    assert_eq!(
+        health.record(&probe, started, result(started, 1)),
+        Some(HealthStatus::Unhealthy)
+    );
+    assert_eq!(
+        health.record(&probe, started, result(started, 0)),
+        Some(HealthStatus::Healthy)
+    );
+    assert_eq!(health.failing_streak, 0);
+    for _ in 0..10 {
+        health.record(&probe, started, result(started, 0));
+    }
+    assert_eq!(health.log.len(), LOG_KEPT);
+    let restarted = Health::restart(Some(health));
+    assert_eq!(restarted.status, HealthStatus::Starting);
+    assert_eq!(restarted.log.len(), LOG_KEPT);
+}
+
+#[test]
+fn failures_in_the_start_period_do_not_count() {
+    let probe = Probe {
+        retries: 1,
+        start_period: Duration::from_secs(60),
+        start_interval: Duration::from_secs(1),
+        ..Probe::from_config(Some(&config(&["CMD", "true"]))).unwrap()
+    };
+    let started = Utc::now();
+    let mut health = Health::restart(None);
+    assert_eq!(health.record(&probe, started, result(started, 1)), None);
+    assert_eq!(health.failing_streak, 0);
+    assert_eq!(probe.next_delay(started, started), Duration::from_secs(1));
+    let later = started + chrono::Duration::seconds(61);
+    assert_eq!(probe.next_delay(started, later), probe.interval);
+    assert_eq!(
+        health.record(&probe, started, result(later, 1)),
+        Some(HealthStatus::Unhealthy)
+    );
+}

@@ -1,0 +1,138 @@
+//! What Docker fills into `inspect` when a client leaves it out (issue 10 §3), `--runtime`
+//! aliases and unknown runtimes and log drivers refused at create with Docker's errors.
+
+use berth_tests::Daemon;
+use serde_json::json;
+
+#[test]
+fn a_bare_create_body_is_inspected_with_dockers_defaults() {
+    let d = Daemon::with_busybox();
+    let body = br#"{"Image": "busybox", "Cmd": ["true"]}"#;
+    let response = d.api(
+        "POST",
+        "/containers/create?name=bare",
+        Some(("application/json", body)),
+    );
+    assert_eq!(response.status, 201, "{response}");
+    let c = d.inspect("bare");
+    let host = &c["HostConfig"];
+    assert_eq!(
+        host["LogConfig"],
+        json!({"Type": "json-file", "Config": {}}),
+        "{host}"
+    );
+    assert_eq!(
+        host["RestartPolicy"],
+        json!({"Name": "no", "MaximumRetryCount": 0})
+    );
+    assert_eq!(host["Runtime"], "runc");
+    assert_eq!(host["IpcMode"], "private");
+    assert_eq!(host["CgroupnsMode"], "private");
+    assert_eq!(host["ShmSize"], 67108864);
+    assert_eq!(host["ConsoleSize"], json!([0, 0]));
+    assert_eq!(host["AutoRemove"], false);
+    assert_eq!(host["Privileged"], false);
+    assert_eq!(host["ReadonlyRootfs"], false);
+    assert_eq!(host["PortBindings"], json!({}));
+    assert_eq!(host["Memory"], 0);
+    assert_eq!(host["NanoCpus"], 0);
+    assert_eq!(host["OomScoreAdj"], 0);
+    assert_eq!(host["VolumeDriver"], "");
+    assert_eq!(host["Dns"], json!([]));
+    assert!(
+        host["MaskedPaths"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x == "/proc/kcore")),
+        "{host}"
+    );
+    assert!(
+        host["ReadonlyPaths"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{host}"
+    );
+    let config = &c["Config"];
+    assert_eq!(config["Domainname"], "");
+    assert_eq!(config["User"], "");
+    assert_eq!(config["AttachStdin"], false);
+    assert_eq!(config["AttachStdout"], false);
+    assert_eq!(config["Tty"], false);
+    assert_eq!(config["OpenStdin"], false);
+    assert_eq!(config["WorkingDir"], "");
+    // The docker CLI reads them through its templates.
+    let out = d
+        .docker(&["inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.Runtime}}", "bare"])
+        .ok();
+    assert_eq!(out.out(), "json-file no runc");
+}
+
+#[test]
+fn runc_compatible_runtimes_run_and_others_are_refused() {
+    let d = Daemon::with_busybox();
+    for runtime in ["runc", "io.containerd.runc.v2"] {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "busybox",
+                "echo",
+                runtime,
+            ])
+            .ok();
+        assert_eq!(out.out(), runtime);
+    }
+    d.docker(&["run", "--rm", "--runtime", "kata", "busybox", "true"])
+        .code(125)
+        .stderr_has("unknown or invalid runtime name: kata");
+    let body = br#"{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Runtime": "kata"}}"#;
+    let response = d.api(
+        "POST",
+        "/containers/create",
+        Some(("application/json", body)),
+    );
+    assert_eq!(response.status, 400, "{response}");
+    assert!(d.container_ids().is_empty());
+}
+
+#[test]
+fn an_unknown_log_driver_is_dockers_400_at_create() {
+    let d = Daemon::with_busybox();
+    d.docker(&["run", "--rm", "--log-driver", "nope", "busybox", "true"])
+        .code(125)
+        .stderr_has("logger: no log driver named 'nope' is registered");
+    let body =
+        br#"{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"LogConfig": {"Type": "nope"}}}"#;
+    let response = d.api(
+        "POST",
+        "/containers/create",
+        Some(("application/json", body)),
+    );
+    assert_eq!(response.status, 400, "{response}");
+    // Docker's drivers that berth lacks say so.
+    let body = br#"{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"LogConfig": {"Type": "syslog"}}}"#;
+    let response = d.api(
+        "POST",
+        "/containers/create",
+        Some(("application/json", body)),
+    );
+    assert_eq!(response.status, 501, "{response}");
+    assert!(
+        response.text().contains("not supported by berth yet"),
+        "{response}"
+    );
+    assert!(d.container_ids().is_empty());
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--log-driver",
+            "json-file",
+            "busybox",
+            "echo",
+            "logged",
+        ])
+        .ok();
+    assert_eq!(out.out(), "logged");
+}

@@ -1,0 +1,272 @@
+//! Healthchecks (issue 10 §2) through the real docker CLI: `--health-*` flags, `State.Health`,
+//! `health_status` events, `ps` and its `health` filter, a hanging check ended by its
+//! timeout, and health that survives a daemon restart.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::Daemon;
+use serde_json::Value;
+
+fn health(d: &Daemon, name: &str) -> Value {
+    d.inspect(name)["State"]["Health"].clone()
+}
+
+/// Waits (up to 30 s) until the container's health status is `status`.
+#[track_caller]
+fn wait_for_health(d: &Daemon, name: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = health(d, name);
+        if health["Status"] == status {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never became {status}: {health}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_failing_check_turns_unhealthy_then_healthy_in_inspect_ps_and_events() {
+    let d = Daemon::with_busybox();
+    let since = d.docker(&["version", "-f", "{{.Server.Os}}"]).ok();
+    assert_eq!(since.out(), "linux");
+    let start = chrono::Utc::now().timestamp().to_string();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--health-cmd",
+        "cat /tmp/ok",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "2",
+        "--health-start-period",
+        "3s",
+        "--health-start-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let config = &d.inspect("web")["Config"]["Healthcheck"];
+    assert_eq!(
+        config["Test"],
+        serde_json::json!(["CMD-SHELL", "cat /tmp/ok"])
+    );
+    assert_eq!(config["Interval"], 100_000_000);
+    // Failures within the start period do not count: it stays "starting".
+    let starting = health(&d, "web");
+    assert_eq!(starting["Status"], "starting", "{starting}");
+    assert_eq!(starting["FailingStreak"], 0, "{starting}");
+    let ps = d.docker(&["ps", "--format", "{{.Status}}"]).ok();
+    assert!(ps.out().ends_with("(health: starting)"), "{ps}");
+
+    let unhealthy = wait_for_health(&d, "web", "unhealthy");
+    assert!(
+        unhealthy["FailingStreak"].as_i64().unwrap() >= 2,
+        "{unhealthy}"
+    );
+    let last = unhealthy["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ExitCode"], 1, "{last}");
+    assert!(
+        last["Output"]
+            .as_str()
+            .unwrap()
+            .contains("can't open '/tmp/ok'"),
+        "{last}"
+    );
+    let ps = d
+        .docker(&[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ])
+        .ok();
+    assert!(
+        ps.out().starts_with("web Up") && ps.out().ends_with("(unhealthy)"),
+        "{ps}"
+    );
+
+    d.docker(&["exec", "web", "sh", "-c", "echo fine > /tmp/ok"])
+        .ok();
+    let healthy = wait_for_health(&d, "web", "healthy");
+    assert_eq!(healthy["FailingStreak"], 0);
+    let log = healthy["Log"].as_array().unwrap();
+    assert!(log.len() <= 5, "{healthy}");
+    assert_eq!(log.last().unwrap()["Output"], "fine\n");
+    assert_eq!(log.last().unwrap()["ExitCode"], 0);
+    let ps = d.docker(&["ps", "--format", "{{.Status}}"]).ok();
+    assert!(ps.out().ends_with("(healthy)"), "{ps}");
+    assert_eq!(
+        d.docker(&["ps", "-q", "--filter", "health=healthy"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        d.docker(&["ps", "-q", "--filter", "health=none"])
+            .ok()
+            .stdout,
+        ""
+    );
+    d.docker(&["ps", "--filter", "health=bogus"])
+        .fails()
+        .stderr_has("Unrecognised filter value for health: bogus");
+
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let events = d
+        .docker(&[
+            "events",
+            "--since",
+            &start,
+            "--until",
+            &until,
+            "--filter",
+            "container=web",
+            "--format",
+            "{{.Action}}",
+        ])
+        .ok();
+    let statuses: Vec<&str> = events
+        .stdout
+        .lines()
+        .filter(|a| a.starts_with("health_status"))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["health_status: unhealthy", "health_status: healthy"],
+        "{events}"
+    );
+    d.docker(&["rm", "-f", "web"]).ok();
+}
+
+#[test]
+fn a_hanging_check_is_ended_by_its_timeout() {
+    let d = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "hang",
+        "--health-cmd",
+        "sleep 100",
+        "--health-timeout",
+        "300ms",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let health = wait_for_health(&d, "hang", "unhealthy");
+    let last = health["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ExitCode"], -1, "{last}");
+    assert_eq!(last["Output"], "Health check exceeded timeout (300ms)");
+    // The hanging checks were killed, not left to pile up.
+    std::thread::sleep(Duration::from_millis(500));
+    let top = d.docker(&["top", "hang"]).ok();
+    assert!(
+        top.stdout.matches("sleep 100\n").count() <= 1,
+        "checks pile up:\n{top}"
+    );
+    d.docker(&["rm", "-f", "hang"]).ok();
+}
+
+#[test]
+fn no_healthcheck_and_bad_durations() {
+    let d = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "--no-healthcheck",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    assert!(health(&d, "plain").is_null());
+    assert_eq!(
+        d.docker(&["ps", "-q", "--filter", "health=none"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        1
+    );
+    let body = r#"{"Image": "busybox", "Cmd": ["true"], "Healthcheck": {"Test": ["CMD", "true"], "Interval": 10}}"#;
+    let response = d.api(
+        "POST",
+        "/containers/create",
+        Some(("application/json", body.as_bytes())),
+    );
+    assert_eq!(response.status, 400, "{response}");
+    assert!(
+        response
+            .text()
+            .contains("Interval in Healthcheck cannot be less than 1ms"),
+        "{response}"
+    );
+    let body = r#"{"Image": "busybox", "Cmd": ["true"], "Healthcheck": {"Test": ["CMD", "true"], "Retries": -1}}"#;
+    let response = d.api(
+        "POST",
+        "/containers/create",
+        Some(("application/json", body.as_bytes())),
+    );
+    assert_eq!(response.status, 400, "{response}");
+    assert_eq!(d.container_ids().len(), 1);
+    d.docker(&["rm", "-f", "plain"]).ok();
+}
+
+#[test]
+fn health_survives_a_daemon_restart_and_checks_go_on() {
+    let mut d = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let before = wait_for_health(&d, "db", "healthy");
+    d.kill9();
+    d.restart();
+    let after = health(&d, "db");
+    assert_eq!(after["Status"], "healthy", "{after}");
+    let last_end = |h: &Value| h["Log"].as_array().unwrap().last().unwrap()["End"].clone();
+    let first = last_end(&after);
+    assert!(first.as_str() >= last_end(&before).as_str());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while last_end(&health(&d, "db")) == first {
+        assert!(Instant::now() < deadline, "no check after the restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A stopped container's health is unhealthy, as Docker leaves it.
+    d.docker(&["stop", "-t", "0", "db"]).ok();
+    assert_eq!(health(&d, "db")["Status"], "unhealthy");
+    d.docker(&["start", "db"]).ok();
+    assert_eq!(health(&d, "db")["Status"], "starting");
+    wait_for_health(&d, "db", "healthy");
+    d.docker(&["rm", "-f", "db"]).ok();
+}
