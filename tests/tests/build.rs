@@ -538,3 +538,32 @@ fn quiet_builds_print_the_id_and_iidfile_gets_it() {
         "from the aux ID"
     );
 }
+
+#[test]
+fn a_run_after_volume_writes_into_a_volume_that_is_not_kept() {
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM busybox\nVOLUME /data\nRUN echo x > /data/lost && echo y > /kept\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    docker_build(&daemon, dir.path(), &["-t", "withvolume"]).ok();
+    let run = daemon
+        .docker(&[
+            "run",
+            "--rm",
+            "withvolume",
+            "sh",
+            "-c",
+            "cat /kept; ls /data",
+        ])
+        .ok();
+    assert_eq!(
+        run.out(),
+        "y",
+        "as in Docker, the volume's files are not in the image: {run}"
+    );
+    let volumes = daemon.docker(&["volume", "ls", "-q"]).ok();
+    assert_eq!(
+        volumes.out(),
+        "",
+        "the step's anonymous volume went with its container"
+    );
+}
