@@ -41,6 +41,7 @@ const SINGLE: &str = "FROM busybox\n\
 
 #[test]
 fn docker_build_makes_an_image_with_dockers_history_and_config() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[
         ("Dockerfile", SINGLE),
@@ -96,6 +97,7 @@ fn docker_build_makes_an_image_with_dockers_history_and_config() {
 
 #[test]
 fn a_rebuild_is_cached_even_after_a_restart_and_a_changed_file_redoes_from_its_copy() {
+    berth_tests::needs_root!();
     let mut daemon = Daemon::with_busybox();
     let dockerfile =
         "FROM busybox\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN cat /data.txt\n";
@@ -142,6 +144,7 @@ fn a_rebuild_is_cached_even_after_a_restart_and_a_changed_file_redoes_from_its_c
 
 #[test]
 fn multi_stage_builds_copy_between_stages_and_honour_the_target() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dockerfile = "FROM busybox AS build\nRUN echo built > /artifact\n\
         FROM busybox AS unused\nRUN echo never-run-this-stage\n\
@@ -162,6 +165,7 @@ fn multi_stage_builds_copy_between_stages_and_honour_the_target() {
 
 #[test]
 fn a_failing_run_and_a_syntax_error_are_dockers_errors() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[("Dockerfile", "FROM busybox\nRUN false\n")]);
     let out = docker_build(&daemon, dir.path(), &["-t", "broken"]);
@@ -189,6 +193,7 @@ fn a_failing_run_and_a_syntax_error_are_dockers_errors() {
 
 #[test]
 fn network_none_gives_run_only_loopback() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dockerfile = "FROM busybox\nRUN --network=none ls /sys/class/net > /interfaces\n";
     let dir = context(&[("Dockerfile", dockerfile)]);
@@ -201,6 +206,7 @@ fn network_none_gives_run_only_loopback() {
 
 #[test]
 fn build_prune_forgets_the_cache() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
     docker_build(&daemon, dir.path(), &[]).ok();
@@ -235,6 +241,7 @@ print("ok")
 
 #[test]
 fn docker_py_builds_with_build_args() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[(
         "Dockerfile",
@@ -255,6 +262,7 @@ fn docker_py_builds_with_build_args() {
 
 #[test]
 fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dockerfile = "FROM busybox\n\
         RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /count\n\
@@ -315,6 +323,7 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
 
 #[test]
 fn every_instruction_reaches_the_image_config() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dockerfile = "FROM busybox AS base\n\
         ARG VERSION=1.0\n\
@@ -388,6 +397,7 @@ fn every_instruction_reaches_the_image_config() {
 
 #[test]
 fn dockerignore_is_applied_by_the_client() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[
         (
@@ -408,6 +418,7 @@ fn dockerignore_is_applied_by_the_client() {
 
 #[test]
 fn intermediate_images_are_listed_with_all_only() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[(
         "Dockerfile",
@@ -427,6 +438,7 @@ fn intermediate_images_are_listed_with_all_only() {
 
 #[test]
 fn a_client_going_away_kills_the_running_step_and_tags_nothing() {
+    berth_tests::needs_root!();
     use std::io::{Read, Write};
     let daemon = Daemon::with_busybox();
     let mut tar = tar::Builder::new(Vec::new());
@@ -473,6 +485,7 @@ fn a_client_going_away_kills_the_running_step_and_tags_nothing() {
 
 #[test]
 fn a_build_killed_with_the_daemon_leaves_nothing_half_made() {
+    berth_tests::needs_root!();
     let mut daemon = Daemon::with_busybox();
     let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x && sleep 60\n")]);
     let mut cmd = daemon.docker_command(&["build", "-t", "interrupted"]);
@@ -507,6 +520,7 @@ fn a_build_killed_with_the_daemon_leaves_nothing_half_made() {
 
 #[test]
 fn quiet_builds_print_the_id_and_iidfile_gets_it() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[("Dockerfile", "FROM busybox\nRUN echo noisy\n")]);
     let iidfile = dir.path().join("iid");
@@ -541,6 +555,7 @@ fn quiet_builds_print_the_id_and_iidfile_gets_it() {
 
 #[test]
 fn a_run_after_volume_writes_into_a_volume_that_is_not_kept() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dockerfile = "FROM busybox\nVOLUME /data\nRUN echo x > /data/lost && echo y > /kept\n";
     let dir = context(&[("Dockerfile", dockerfile)]);
