@@ -582,3 +582,17 @@ fn a_run_after_volume_writes_into_a_volume_that_is_not_kept() {
         "the step's anonymous volume went with its container"
     );
 }
+
+#[test]
+fn an_image_from_scratch_with_a_file_copied_from_another_image() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM scratch\nCOPY --from=busybox /bin/busybox /busybox\n\
+        ENTRYPOINT [\"/busybox\"]\nCMD [\"echo\", \"from scratch\"]\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    docker_build(&daemon, dir.path(), &["-t", "tiny"]).ok();
+    let run = daemon.docker(&["run", "--rm", "tiny"]).ok();
+    assert_eq!(run.out(), "from scratch");
+    let history = history(&daemon, "tiny");
+    assert_eq!(history.len(), 3, "{history:?}");
+}
