@@ -596,3 +596,59 @@ fn an_image_from_scratch_with_a_file_copied_from_another_image() {
     let history = history(&daemon, "tiny");
     assert_eq!(history.len(), 3, "{history:?}");
 }
+
+/// Serves `body` at `/file.txt` on a loopback port, 404 elsewhere, until the test ends.
+fn serve_once_per_request(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let mut stream = stream;
+            let response = if request_line.starts_with("GET /file.txt ") {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_downloads_a_url_and_a_missing_one_is_a_clear_error() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let port = serve_once_per_request("fetched over http\n");
+    let dockerfile = format!("FROM busybox\nADD http://127.0.0.1:{port}/file.txt /srv/\n");
+    let dir = context(&[("Dockerfile", dockerfile.as_str())]);
+    docker_build(&daemon, dir.path(), &["-t", "fetched"]).ok();
+    let run = daemon
+        .docker(&[
+            "run",
+            "--rm",
+            "fetched",
+            "sh",
+            "-c",
+            "cat /srv/file.txt; stat -c %a /srv/file.txt",
+        ])
+        .ok();
+    assert_eq!(run.out(), "fetched over http\n600");
+
+    let missing = format!("FROM busybox\nADD http://127.0.0.1:{port}/nothing /x\n");
+    let dir = context(&[("Dockerfile", missing.as_str())]);
+    let out = docker_build(&daemon, dir.path(), &[]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("404"), "{out}");
+}

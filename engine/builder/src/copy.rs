@@ -50,6 +50,8 @@ pub enum Input {
         path: PathBuf,
         /// Whether its owner is kept (`COPY --from`); context files become root's.
         keep_owner: bool,
+        /// Whether ADD unpacks it if it is an archive (not a download, as in Docker).
+        unpack: bool,
     },
     /// A heredoc: a file of this name and content.
     Inline { name: String, content: String },
@@ -427,6 +429,7 @@ mod tests {
             name: name.into(),
             path: f.ctx.join(name),
             keep_owner: false,
+            unpack: true,
         }
     }
 

@@ -332,25 +332,21 @@ fn copy_step(
     let dest = absolute_dest(state, &word(&spec.dest)?);
 
     let mut patterns = Vec::new();
+    let mut urls = Vec::new();
     let mut inline = Vec::new();
     for source in &spec.sources {
         match source {
             CopySource::Path(path) => {
                 let path = word(path)?;
                 if path.starts_with("http://") || path.starts_with("https://") {
-                    return Err(match what {
-                        "ADD" => BuildError::Unsupported {
-                            line,
-                            message: format!(
-                                "ADD from a URL ({path}): cannot be fetched: berth's builder does \
-                                 not download sources yet"
-                            ),
-                        },
-                        _ => BuildError::Invalid {
+                    if what != "ADD" {
+                        return Err(BuildError::Invalid {
                             line,
                             message: "source can't be a URL for COPY".into(),
-                        },
-                    });
+                        });
+                    }
+                    urls.push(path);
+                    continue;
                 }
                 patterns.push(path);
             }
@@ -371,7 +367,17 @@ fn copy_step(
     // The files read, and a hash of them (or of where they come from) for the cache.
     let holding = scratch_dir(shared)?;
     let (mut inputs, hash) = match &from {
-        None => context_inputs(shared.builder.context, &patterns, what)?,
+        None => {
+            let (mut inputs, mut hash) = context_inputs(shared.builder.context, &patterns, what)?;
+            if !urls.is_empty() {
+                let (fetched, fetched_hash) = fetch_all(shared, &urls, holding.path(), line)?;
+                inputs.extend(fetched);
+                hash = blake3::hash(format!("{hash}{fetched_hash}").as_bytes())
+                    .to_hex()
+                    .to_string();
+            }
+            (inputs, hash)
+        }
         Some(reference) => {
             let image = match shared.stage_image(stage, reference) {
                 Some(image) => image,
@@ -473,6 +479,7 @@ fn context_inputs(
                 name: source.name,
                 path: source.path,
                 keep_owner: false,
+                unpack: true,
             });
         }
     }
@@ -499,8 +506,64 @@ fn take_out(
                 name: source.name,
                 path: held,
                 keep_owner: true,
+                unpack: true,
             });
         }
     }
     Ok(inputs)
+}
+
+/// ADD's URLs, downloaded into `holding` (a file named after the URL's last path segment,
+/// mode 0600 as Docker gives it, never unpacked), with the hash of their contents.
+fn fetch_all(
+    shared: &Shared<'_>,
+    urls: &[String],
+    holding: &Path,
+    line: usize,
+) -> Result<(Vec<Input>, String), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut hasher = blake3::Hasher::new();
+    let mut inputs = Vec::new();
+    for url in urls {
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .find(|s| !s.is_empty() && !s.contains(':'))
+            .unwrap_or("download")
+            .to_string();
+        let dir = holding.join(format!("url-{}", inputs.len()));
+        std::fs::create_dir_all(&dir).map_err(|source| BuildError::Scratch {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(&name);
+        shared
+            .builder
+            .executor
+            .fetch(url, &path)
+            .map_err(|e| BuildError::Invalid {
+                line,
+                message: format!("ADD failed: {e}"),
+            })?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| BuildError::Scratch {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        hasher.update(url.as_bytes());
+        context::hash_tree(&mut hasher, &path).map_err(|source| BuildError::Context {
+            what: "ADD",
+            source,
+        })?;
+        inputs.push(Input::Path {
+            name,
+            path,
+            keep_owner: false,
+            unpack: false,
+        });
+    }
+    Ok((inputs, hasher.finalize().to_hex().to_string()))
 }

@@ -152,6 +152,18 @@ impl Executor for Fake {
     ) -> Result<String, ExecError> {
         Ok(self.new_image(parent, layer, spec))
     }
+    fn fetch(&self, url: &str, dest: &Path) -> Result<(), ExecError> {
+        match url.strip_prefix("http://files.test/") {
+            Some(name) => {
+                std::fs::write(dest, format!("downloaded {name}")).unwrap();
+                Ok(())
+            }
+            None => Err(ExecError::new(
+                ErrorKind::Unavailable,
+                format!("cannot fetch {url}"),
+            )),
+        }
+    }
     fn tag(&self, image: &str, reference: &str) -> Result<(), ExecError> {
         self.tags
             .lock()
@@ -416,7 +428,16 @@ fn bad_input_is_a_clear_error() {
     let e = err("FROM busybox\nRUN --mount=type=bind,source=../x,target=/x true\n");
     assert!(e.to_string().contains("outside the build context"), "{e}");
     let e = err("FROM busybox\nADD http://example.invalid/x /x\n");
-    assert!(e.to_string().contains("cannot be fetched"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("ADD failed: cannot fetch http://example.invalid/x"),
+        "{e}"
+    );
+    let e = err("FROM busybox\nCOPY http://files.test/a /x\n");
+    assert!(
+        e.to_string().contains("source can't be a URL for COPY"),
+        "{e}"
+    );
     let e = err("FROM --platform=linux/s390x busybox\n");
     assert_eq!(e.kind(), ErrorKind::NotImplemented, "{e}");
     env.build("FROM --platform=$BUILDPLATFORM busybox\n", |_| {})
@@ -530,4 +551,21 @@ fn independent_stages_run_at_the_same_time() {
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("the stages ran one after the other: their steps never met");
     result.unwrap();
+}
+
+#[test]
+fn add_downloads_a_url_to_a_private_file() {
+    if !root_or_skip() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let (image, _) = env.build(
+        "FROM busybox\nADD http://files.test/data.tar /srv/\n",
+        |_| {},
+    );
+    let file = env.fake.root.join(image.unwrap()).join("srv/data.tar");
+    assert_eq!(std::fs::read(&file).unwrap(), b"downloaded data.tar");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
