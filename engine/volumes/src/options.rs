@@ -88,6 +88,8 @@ impl MountSpec {
 /// The options `mount(8)` turns into flags: the bits, and whether the option sets or
 /// clears them.
 fn flag(option: &str) -> Option<(u64, bool)> {
+    // c_ulong is u64 here but u32 on 32-bit targets: the cast is for them.
+    #[allow(clippy::unnecessary_cast)]
     let bits = |b: libc::c_ulong| b as u64;
     Some(match option {
         "ro" => (bits(libc::MS_RDONLY), true),
@@ -118,6 +120,8 @@ fn flag(option: &str) -> Option<(u64, bool)> {
 }
 
 #[cfg(test)]
+// The flags' casts are for 32-bit targets, where c_ulong is u32.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 
