@@ -8,6 +8,7 @@
 //! The end-to-end comparison with Docker and Podman is a separate harness,
 //! `benches/e2e/run.sh`.
 
+pub mod build;
 pub mod cgroup_fixture;
 pub mod containers;
 pub mod images;

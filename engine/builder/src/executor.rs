@@ -132,6 +132,9 @@ pub trait Executor: Sync {
         spec: &CommitSpec,
     ) -> Result<String, ExecError>;
 
+    /// Downloads `url` (ADD) into the new file `dest`.
+    fn fetch(&self, url: &str, dest: &Path) -> Result<(), ExecError>;
+
     /// Points `reference` at `image`.
     fn tag(&self, image: &str, reference: &str) -> Result<(), ExecError>;
 }

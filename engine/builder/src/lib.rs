@@ -10,6 +10,7 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod executor;
+mod heredoc;
 pub mod mounts;
 pub mod plan;
 mod steps;

@@ -5,6 +5,13 @@
 
 use std::path::PathBuf;
 
+use crate::build::{BuildError, Shared};
+use crate::config::StageState;
+use crate::context::{self, Context};
+use crate::copy;
+use crate::executor::Progress;
+use crate::steps::{scratch_dir, with_rootfs};
+use crate::subst;
 use crate::ErrorKind;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -149,6 +156,123 @@ pub fn parse(spec: &str) -> Result<MountSpec, MountError> {
         "secret" | "ssh" => Err(MountError::Unsupported(kind)),
         other => Err(invalid(&format!("unknown mount type {other:?}"))),
     }
+}
+
+/// The RUN's mounts with their sources, and what of them decides the step's result (a
+/// bind's content; a cache's or a tmpfs's only its place).
+pub(crate) fn resolve(
+    shared: &Shared<'_>,
+    stage: usize,
+    state: &StageState,
+    line: usize,
+    specs: &[MountSpec],
+    holding: &mut Vec<tempfile::TempDir>,
+    progress: &dyn Progress,
+) -> Result<(Vec<RunMount>, String), BuildError> {
+    let escape = shared.dockerfile.escape;
+    let word = |w: &str| {
+        subst::process_word(w, &state.vars(), escape)
+            .map_err(|source| BuildError::Subst { line, source })
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut resolved = Vec::new();
+    for spec in specs {
+        hasher.update(format!("{spec:?}").as_bytes());
+        resolved.push(match spec {
+            MountSpec::Cache {
+                target,
+                id,
+                sharing,
+                readonly,
+                uid,
+                gid,
+                mode,
+            } => RunMount::Cache {
+                id: id.clone(),
+                target: target.clone(),
+                sharing: *sharing,
+                readonly: *readonly,
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+            },
+            MountSpec::Tmpfs { target, size } => RunMount::Tmpfs {
+                target: target.clone(),
+                options: size
+                    .as_ref()
+                    .map(|s| format!("size={s}"))
+                    .unwrap_or_default(),
+            },
+            MountSpec::Bind {
+                target,
+                source,
+                from,
+                readonly,
+            } => {
+                let source = word(source)?;
+                let pattern = if source.is_empty() {
+                    ".".to_string()
+                } else {
+                    source
+                };
+                let held = scratch_dir(shared)?;
+                let copy = held.path().join("source");
+                let what = "RUN --mount";
+                let path = match from.as_deref().map(word).transpose()? {
+                    None => {
+                        let found = shared
+                            .builder
+                            .context
+                            .sources(&pattern)
+                            .map_err(|source| BuildError::Context { what, source })?;
+                        let path = found[0].path.clone();
+                        context::hash_tree(&mut hasher, &path)
+                            .map_err(|source| BuildError::Context { what, source })?;
+                        if *readonly {
+                            path
+                        } else {
+                            // Writes go to a copy: the context stays as the client sent it.
+                            copy::copy_out(&path, &copy)
+                                .map_err(|source| BuildError::Copy { what, source })?;
+                            copy.clone()
+                        }
+                    }
+                    Some(reference) => {
+                        let image = match shared.stage_image(stage, &reference) {
+                            Some(image) => image,
+                            None => Some(
+                                shared
+                                    .builder
+                                    .executor
+                                    .base_image(&reference, false, progress)?
+                                    .id,
+                            ),
+                        };
+                        hasher.update(format!("{image:?}").as_bytes());
+                        with_rootfs(shared, image.as_deref(), |root| {
+                            let root = root.ok_or_else(|| BuildError::Context {
+                                what,
+                                source: context::ContextError::NotFound(pattern.clone()),
+                            })?;
+                            let found = Context::rootfs(root)
+                                .sources(&pattern)
+                                .map_err(|source| BuildError::Context { what, source })?;
+                            copy::copy_out(&found[0].path, &copy)
+                                .map_err(|source| BuildError::Copy { what, source })
+                        })?;
+                        copy.clone()
+                    }
+                };
+                holding.push(held);
+                RunMount::Bind {
+                    source: path,
+                    target: target.clone(),
+                    readonly: *readonly,
+                }
+            }
+        });
+    }
+    Ok((resolved, hasher.finalize().to_hex().to_string()))
 }
 
 #[cfg(test)]

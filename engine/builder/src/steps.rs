@@ -9,7 +9,7 @@ use crate::context::{self, Context};
 use crate::copy::{self, Attributes, Input};
 use crate::dockerfile::{CommandForm, CopySource, CopySpec, Heredoc, Instruction, Located};
 use crate::executor::{CommitSpec, ExecError, Network, Progress, RunOutcome, RunSpec};
-use crate::mounts::{self, MountSpec, RunMount};
+use crate::mounts;
 use crate::subst;
 use crate::ErrorKind;
 
@@ -77,7 +77,7 @@ fn commit_spec(state: &StageState, created_by: String) -> CommitSpec {
     }
 }
 
-fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
+pub(crate) fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
     let scratch = shared.builder.scratch;
     tempfile::Builder::new()
         .prefix("step-")
@@ -89,7 +89,7 @@ fn scratch_dir(shared: &Shared<'_>) -> Result<tempfile::TempDir, BuildError> {
 }
 
 /// Runs `work` with the files of `image` (`None`: an empty image).
-fn with_rootfs<T: Send>(
+pub(crate) fn with_rootfs<T: Send>(
     shared: &Shared<'_>,
     image: Option<&str>,
     work: impl FnOnce(Option<&Path>) -> Result<T, BuildError> + Send,
@@ -193,12 +193,23 @@ fn run(
         (CommandForm::Shell(line_text), [doc]) if line_text.trim().is_empty() => {
             state.command(&CommandForm::Shell(doc.content.clone()))
         }
+        // `RUN <<EOF bash`: the document is the command's standard input, as is (the
+        // quoted delimiter keeps the shell from expanding it first).
+        (CommandForm::Shell(line_text), [doc]) => {
+            let mut delimiter = "BERTH_HEREDOC".to_string();
+            while doc.content.contains(&delimiter) {
+                delimiter.push('_');
+            }
+            state.command(&CommandForm::Shell(format!(
+                "{} <<'{delimiter}'\n{}{delimiter}\n",
+                line_text.trim(),
+                doc.content
+            )))
+        }
         _ => {
             return Err(BuildError::Unsupported {
                 line,
-                message: "a RUN heredoc fed to a command (or several heredocs): not supported by \
-                          berth yet; use `RUN <<EOF` alone"
-                    .into(),
+                message: "several heredocs on one RUN: not supported by berth yet".into(),
             })
         }
     };
@@ -215,7 +226,7 @@ fn run(
     }
     // Held until the step ends: copies that bind mounts show.
     let mut holding = Vec::new();
-    let (mounts, mounts_key) = resolve_mounts(
+    let (mounts, mounts_key) = mounts::resolve(
         shared,
         stage,
         state,
@@ -321,25 +332,21 @@ fn copy_step(
     let dest = absolute_dest(state, &word(&spec.dest)?);
 
     let mut patterns = Vec::new();
+    let mut urls = Vec::new();
     let mut inline = Vec::new();
     for source in &spec.sources {
         match source {
             CopySource::Path(path) => {
                 let path = word(path)?;
                 if path.starts_with("http://") || path.starts_with("https://") {
-                    return Err(match what {
-                        "ADD" => BuildError::Unsupported {
-                            line,
-                            message: format!(
-                                "ADD from a URL ({path}): cannot be fetched: berth's builder does \
-                                 not download sources yet"
-                            ),
-                        },
-                        _ => BuildError::Invalid {
+                    if what != "ADD" {
+                        return Err(BuildError::Invalid {
                             line,
                             message: "source can't be a URL for COPY".into(),
-                        },
-                    });
+                        });
+                    }
+                    urls.push(path);
+                    continue;
                 }
                 patterns.push(path);
             }
@@ -350,7 +357,7 @@ fn copy_step(
                     false => doc.content.clone(),
                 };
                 inline.push(Input::Inline {
-                    name: "heredoc".into(),
+                    name: doc.name.clone(),
                     content,
                 });
             }
@@ -360,7 +367,17 @@ fn copy_step(
     // The files read, and a hash of them (or of where they come from) for the cache.
     let holding = scratch_dir(shared)?;
     let (mut inputs, hash) = match &from {
-        None => context_inputs(shared.builder.context, &patterns, what)?,
+        None => {
+            let (mut inputs, mut hash) = context_inputs(shared.builder.context, &patterns, what)?;
+            if !urls.is_empty() {
+                let (fetched, fetched_hash) = fetch_all(shared, &urls, holding.path(), line)?;
+                inputs.extend(fetched);
+                hash = blake3::hash(format!("{hash}{fetched_hash}").as_bytes())
+                    .to_hex()
+                    .to_string();
+            }
+            (inputs, hash)
+        }
         Some(reference) => {
             let image = match shared.stage_image(stage, reference) {
                 Some(image) => image,
@@ -462,6 +479,7 @@ fn context_inputs(
                 name: source.name,
                 path: source.path,
                 keep_owner: false,
+                unpack: true,
             });
         }
     }
@@ -488,125 +506,64 @@ fn take_out(
                 name: source.name,
                 path: held,
                 keep_owner: true,
+                unpack: true,
             });
         }
     }
     Ok(inputs)
 }
 
-/// The RUN's mounts with their sources, and what of them decides the step's result (a
-/// bind's content; a cache's or a tmpfs's only its place).
-fn resolve_mounts(
+/// ADD's URLs, downloaded into `holding` (a file named after the URL's last path segment,
+/// mode 0600 as Docker gives it, never unpacked), with the hash of their contents.
+fn fetch_all(
     shared: &Shared<'_>,
-    stage: usize,
-    state: &StageState,
+    urls: &[String],
+    holding: &Path,
     line: usize,
-    specs: &[MountSpec],
-    holding: &mut Vec<tempfile::TempDir>,
-    progress: &dyn Progress,
-) -> Result<(Vec<RunMount>, String), BuildError> {
-    let escape = shared.dockerfile.escape;
-    let word = |w: &str| {
-        subst::process_word(w, &state.vars(), escape)
-            .map_err(|source| BuildError::Subst { line, source })
-    };
+) -> Result<(Vec<Input>, String), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
     let mut hasher = blake3::Hasher::new();
-    let mut resolved = Vec::new();
-    for spec in specs {
-        hasher.update(format!("{spec:?}").as_bytes());
-        resolved.push(match spec {
-            MountSpec::Cache {
-                target,
-                id,
-                sharing,
-                readonly,
-                uid,
-                gid,
-                mode,
-            } => RunMount::Cache {
-                id: id.clone(),
-                target: target.clone(),
-                sharing: *sharing,
-                readonly: *readonly,
-                uid: *uid,
-                gid: *gid,
-                mode: *mode,
-            },
-            MountSpec::Tmpfs { target, size } => RunMount::Tmpfs {
-                target: target.clone(),
-                options: size
-                    .as_ref()
-                    .map(|s| format!("size={s}"))
-                    .unwrap_or_default(),
-            },
-            MountSpec::Bind {
-                target,
+    let mut inputs = Vec::new();
+    for url in urls {
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .find(|s| !s.is_empty() && !s.contains(':'))
+            .unwrap_or("download")
+            .to_string();
+        let dir = holding.join(format!("url-{}", inputs.len()));
+        std::fs::create_dir_all(&dir).map_err(|source| BuildError::Scratch {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(&name);
+        shared
+            .builder
+            .executor
+            .fetch(url, &path)
+            .map_err(|e| BuildError::Invalid {
+                line,
+                message: format!("ADD failed: {e}"),
+            })?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| BuildError::Scratch {
+                path: path.clone(),
                 source,
-                from,
-                readonly,
-            } => {
-                let source = word(source)?;
-                let pattern = if source.is_empty() {
-                    ".".to_string()
-                } else {
-                    source
-                };
-                let held = scratch_dir(shared)?;
-                let copy = held.path().join("source");
-                let what = "RUN --mount";
-                let path = match from.as_deref().map(word).transpose()? {
-                    None => {
-                        let found = shared
-                            .builder
-                            .context
-                            .sources(&pattern)
-                            .map_err(|source| BuildError::Context { what, source })?;
-                        let path = found[0].path.clone();
-                        context::hash_tree(&mut hasher, &path)
-                            .map_err(|source| BuildError::Context { what, source })?;
-                        if *readonly {
-                            path
-                        } else {
-                            // Writes go to a copy: the context stays as the client sent it.
-                            copy::copy_out(&path, &copy)
-                                .map_err(|source| BuildError::Copy { what, source })?;
-                            copy.clone()
-                        }
-                    }
-                    Some(reference) => {
-                        let image = match shared.stage_image(stage, &reference) {
-                            Some(image) => image,
-                            None => Some(
-                                shared
-                                    .builder
-                                    .executor
-                                    .base_image(&reference, false, progress)?
-                                    .id,
-                            ),
-                        };
-                        hasher.update(format!("{image:?}").as_bytes());
-                        with_rootfs(shared, image.as_deref(), |root| {
-                            let root = root.ok_or_else(|| BuildError::Context {
-                                what,
-                                source: context::ContextError::NotFound(pattern.clone()),
-                            })?;
-                            let found = Context::rootfs(root)
-                                .sources(&pattern)
-                                .map_err(|source| BuildError::Context { what, source })?;
-                            copy::copy_out(&found[0].path, &copy)
-                                .map_err(|source| BuildError::Copy { what, source })
-                        })?;
-                        copy.clone()
-                    }
-                };
-                holding.push(held);
-                RunMount::Bind {
-                    source: path,
-                    target: target.clone(),
-                    readonly: *readonly,
-                }
-            }
+            },
+        )?;
+        hasher.update(url.as_bytes());
+        context::hash_tree(&mut hasher, &path).map_err(|source| BuildError::Context {
+            what: "ADD",
+            source,
+        })?;
+        inputs.push(Input::Path {
+            name,
+            path,
+            keep_owner: false,
+            unpack: false,
         });
     }
-    Ok((resolved, hasher.finalize().to_hex().to_string()))
+    Ok((inputs, hasher.finalize().to_hex().to_string()))
 }

@@ -152,6 +152,18 @@ impl Executor for Fake {
     ) -> Result<String, ExecError> {
         Ok(self.new_image(parent, layer, spec))
     }
+    fn fetch(&self, url: &str, dest: &Path) -> Result<(), ExecError> {
+        match url.strip_prefix("http://files.test/") {
+            Some(name) => {
+                std::fs::write(dest, format!("downloaded {name}")).unwrap();
+                Ok(())
+            }
+            None => Err(ExecError::new(
+                ErrorKind::Unavailable,
+                format!("cannot fetch {url}"),
+            )),
+        }
+    }
     fn tag(&self, image: &str, reference: &str) -> Result<(), ExecError> {
         self.tags
             .lock()
@@ -159,6 +171,20 @@ impl Executor for Fake {
             .push((image.into(), reference.into()));
         Ok(())
     }
+}
+
+/// COPY gives files to root (0:0), which only root may do.
+fn root_or_skip() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        eprintln!("skipped: COPY chowns to root, which needs root");
+    }
+    root
 }
 
 #[derive(Default)]
@@ -226,7 +252,7 @@ const SIMPLE: &str =
 
 #[test]
 fn a_build_streams_steps_and_records_history() {
-    if skipped_without_root() {
+    if !root_or_skip() {
         return;
     }
     let env = Env::new();
@@ -269,7 +295,7 @@ fn a_build_streams_steps_and_records_history() {
 
 #[test]
 fn a_rebuild_is_all_cache_and_a_changed_file_redoes_from_its_copy() {
-    if skipped_without_root() {
+    if !root_or_skip() {
         return;
     }
     let env = Env::new();
@@ -296,7 +322,7 @@ fn a_rebuild_is_all_cache_and_a_changed_file_redoes_from_its_copy() {
 
 #[test]
 fn cache_from_limits_hits_to_the_named_images_ancestors() {
-    if skipped_without_root() {
+    if !root_or_skip() {
         return;
     }
     let env = Env::new();
@@ -402,7 +428,21 @@ fn bad_input_is_a_clear_error() {
     let e = err("FROM busybox\nRUN --mount=type=bind,source=../x,target=/x true\n");
     assert!(e.to_string().contains("outside the build context"), "{e}");
     let e = err("FROM busybox\nADD http://example.invalid/x /x\n");
-    assert!(e.to_string().contains("cannot be fetched"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("ADD failed: cannot fetch http://example.invalid/x"),
+        "{e}"
+    );
+    let e = err("FROM busybox\nCOPY http://files.test/a /x\n");
+    assert!(
+        e.to_string().contains("source can't be a URL for COPY"),
+        "{e}"
+    );
+    let e = err("FROM --platform=linux/s390x busybox\n");
+    assert_eq!(e.kind(), ErrorKind::NotImplemented, "{e}");
+    env.build("FROM --platform=$BUILDPLATFORM busybox\n", |_| {})
+        .0
+        .unwrap();
     let e = err("FROM busybox\nBOGUS x\n");
     assert!(e.to_string().contains("line 2"), "{e}");
     let e = err("FROM busybox\nCOPY app.txt app.txt /notadir\n");
@@ -411,7 +451,7 @@ fn bad_input_is_a_clear_error() {
 
 #[test]
 fn workdir_and_heredocs() {
-    if skipped_without_root() {
+    if !root_or_skip() {
         return;
     }
     let env = Env::new();
@@ -513,24 +553,19 @@ fn independent_stages_run_at_the_same_time() {
     result.unwrap();
 }
 
-/// Whether the calling test is skipped: it sets owners, which needs root, and runs as a
-/// normal user. Says so on stderr, past the test harness's capture.
-fn skipped_without_root() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Uid:"))
-                .and_then(|uids| uids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false);
-    if root {
-        return false;
+#[test]
+fn add_downloads_a_url_to_a_private_file() {
+    if !root_or_skip() {
+        return;
     }
-    use std::io::Write as _;
-    let thread = std::thread::current();
-    let name = thread.name().unwrap_or("a test");
-    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
-    true
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let (image, _) = env.build(
+        "FROM busybox\nADD http://files.test/data.tar /srv/\n",
+        |_| {},
+    );
+    let file = env.fake.root.join(image.unwrap()).join("srv/data.tar");
+    assert_eq!(std::fs::read(&file).unwrap(), b"downloaded data.tar");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

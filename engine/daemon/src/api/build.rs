@@ -413,13 +413,67 @@ pub fn intermediates(
         .collect()
 }
 
-/// `POST /build/prune`: forgets every cached step (their images stay until pruned).
+/// The build cache as `system df` lists it: each cached step (its image is counted with the
+/// images) and each `RUN --mount=type=cache` directory with what it holds.
+pub fn cache_usage(engine: &Engine) -> Vec<Value> {
+    let root = builder_root(engine);
+    let parents = image_parents(engine);
+    let mut entries = Vec::new();
+    for (image, parent) in &parents {
+        entries.push(json!({
+            "ID": image.trim_start_matches("sha256:").get(..12).unwrap_or(image),
+            "Parents": [parent],
+            "Type": "regular",
+            "Description": "a build step's image",
+            "InUse": false,
+            "Shared": false,
+            "Size": 0,
+            "UsageCount": 1,
+        }));
+    }
+    let mounts = root.join("cache-mounts");
+    for dir in std::fs::read_dir(&mounts).into_iter().flatten().flatten() {
+        let name = dir.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        entries.push(json!({
+            "ID": name.get(..12).unwrap_or(&name),
+            "Parents": [],
+            "Type": "exec.cachemount",
+            "Description": "a RUN --mount=type=cache directory",
+            "InUse": false,
+            "Shared": true,
+            "Size": super::image_admin::du(&dir.path()),
+            "UsageCount": 1,
+        }));
+    }
+    entries
+}
+
+/// `POST /build/prune`: forgets every cached step (their images stay until pruned) and
+/// removes the cache mounts.
 pub async fn prune(engine: &Engine) -> ApiResult {
-    let root = builder_root(engine).join("cache");
-    let pruned = actix_rt::task::spawn_blocking(move || Cache::open(&root)?.prune())
-        .await
-        .map_err(|e| ApiError::internal(format!("pruning the build cache: {e}")))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let root = builder_root(engine);
+    let pruned = actix_rt::task::spawn_blocking(move || {
+        let (mut deleted, mut bytes) = Cache::open(&root.join("cache"))?.prune()?;
+        let mounts = root.join("cache-mounts");
+        for dir in std::fs::read_dir(&mounts).into_iter().flatten().flatten() {
+            let name = dir.file_name().to_string_lossy().to_string();
+            let size = super::image_admin::du(&dir.path());
+            // Renamed away first, so a later build never sees a half-removed directory.
+            let doomed = mounts.join(format!(".pruned-{}", crate::ids::new_container_id()));
+            if std::fs::rename(dir.path(), &doomed).is_ok() {
+                let _ = std::fs::remove_dir_all(&doomed);
+                deleted.push(name);
+                bytes += size;
+            }
+        }
+        Ok::<_, berth_builder::cache::CacheError>((deleted, bytes))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("pruning the build cache: {e}")))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     json(
         StatusCode::OK,
         &json!({ "CachesDeleted": pruned.0, "SpaceReclaimed": pruned.1 }),

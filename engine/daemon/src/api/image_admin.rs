@@ -202,7 +202,7 @@ pub async fn df(engine: &Engine) -> ApiResult {
             "Images": summaries,
             "Containers": container_summaries,
             "Volumes": super::volumes::usage(engine).await?,
-            "BuildCache": [],
+            "BuildCache": super::build::cache_usage(engine),
         }),
     )
 }

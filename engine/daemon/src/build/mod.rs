@@ -199,6 +199,35 @@ impl Executor for DaemonExecutor {
         Ok(image.id.to_string())
     }
 
+    fn fetch(&self, url: &str, dest: &Path) -> Result<(), ExecError> {
+        let url = url.to_string();
+        let dest = dest.to_path_buf();
+        self.on_actors(move || async move {
+            use tokio::io::AsyncWriteExt;
+            let unavailable = |e: &dyn std::fmt::Display| {
+                ExecError::new(ErrorKind::Unavailable, format!("failed to GET {url}: {e}"))
+            };
+            let mut response = reqwest::get(&url).await.map_err(|e| unavailable(&e))?;
+            if !response.status().is_success() {
+                return Err(ExecError::new(
+                    ErrorKind::NotFound,
+                    format!("failed to GET {url} with status {}", response.status()),
+                ));
+            }
+            let written = |e: std::io::Error| {
+                ExecError::new(
+                    ErrorKind::Internal,
+                    format!("writing {}: {e}", dest.display()),
+                )
+            };
+            let mut file = tokio::fs::File::create(&dest).await.map_err(written)?;
+            while let Some(chunk) = response.chunk().await.map_err(|e| unavailable(&e))? {
+                file.write_all(&chunk).await.map_err(written)?;
+            }
+            file.flush().await.map_err(written)
+        })?
+    }
+
     fn tag(&self, image: &str, reference: &str) -> Result<(), ExecError> {
         self.engine
             .images
