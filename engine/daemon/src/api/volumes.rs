@@ -139,8 +139,7 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
                     .get("name")
                     .iter()
                     .all(|n| v.name.contains(n.as_str()))
-                && (filters.get("driver").is_empty()
-                    || filters.get("driver").iter().any(|d| *d == v.driver))
+                && (filters.get("driver").is_empty() || filters.get("driver").contains(&v.driver))
         })
         .map(|v| volume_json(v, None))
         .collect();
