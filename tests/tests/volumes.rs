@@ -54,6 +54,7 @@ fn image_with_volume(d: &Daemon) {
 #[test]
 fn named_volumes_are_created_listed_filtered_shared_and_removed() {
     let d = Daemon::with_busybox();
+    let start = chrono::Utc::now().timestamp().to_string();
     let out = d
         .docker(&["volume", "create", "--label", "tier=db", "data"])
         .ok();
@@ -133,6 +134,31 @@ fn named_volumes_are_created_listed_filtered_shared_and_removed() {
         .fails()
         .stderr_has("no such volume");
     d.docker(&["volume", "rm", "-f", "data"]).ok();
+
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let events = d
+        .docker(&[
+            "events",
+            "--since",
+            &start,
+            "--until",
+            &until,
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}",
+        ])
+        .ok();
+    assert_eq!(
+        events.stdout.lines().collect::<Vec<_>>(),
+        [
+            "create data local",
+            "create other local",
+            "destroy data local",
+            "destroy other local"
+        ],
+        "{events}"
+    );
 }
 
 #[test]

@@ -82,14 +82,18 @@ pub async fn create(
     let holder = id.clone();
     undo.push(move || names.do_send(Unregister { id: holder }));
 
-    let store = services.volumes.clone();
-    let holder = id.clone();
+    let (store, events, holder) = (
+        services.volumes.clone(),
+        services.events.clone(),
+        id.clone(),
+    );
     let mount_points =
-        actix_rt::task::spawn_blocking(move || volumes::take(&store, &holder, planned))
+        actix_rt::task::spawn_blocking(move || volumes::take(&store, &events, &holder, planned))
             .await
             .map_err(|err| Error::internal(format!("taking volumes: {err}")))??;
-    let (store, holder, taken) = (services.volumes.clone(), id.clone(), mount_points.clone());
-    undo.push(move || volumes::release(&store, &holder, &taken, true));
+    let (store, events) = (services.volumes.clone(), services.events.clone());
+    let (holder, taken) = (id.clone(), mount_points.clone());
+    undo.push(move || volumes::release(&store, &events, &holder, &taken, true));
 
     let record = ContainerRecord {
         id: id.clone(),

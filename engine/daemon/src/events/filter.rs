@@ -104,7 +104,7 @@ impl EventFilter {
     fn image_matches(&self, event: &Event) -> bool {
         let name_attribute = match event.object {
             super::ObjectType::Image => "name",
-            super::ObjectType::Container => "image",
+            super::ObjectType::Container | super::ObjectType::Volume => "image",
         };
         let image = event
             .attributes

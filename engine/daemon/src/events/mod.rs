@@ -25,6 +25,7 @@ const SUBSCRIBER_BACKLOG: usize = 4096;
 pub enum ObjectType {
     Container,
     Image,
+    Volume,
 }
 
 impl ObjectType {
@@ -32,6 +33,7 @@ impl ObjectType {
         match self {
             ObjectType::Container => "container",
             ObjectType::Image => "image",
+            ObjectType::Volume => "volume",
         }
     }
 }
@@ -96,7 +98,7 @@ impl Serialize for Event {
         }
         let from = match self.object {
             ObjectType::Container => self.attributes.get("image").map(String::as_str),
-            ObjectType::Image => None,
+            ObjectType::Image | ObjectType::Volume => None,
         };
         Message {
             status: Some(&self.action),

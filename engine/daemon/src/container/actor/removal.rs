@@ -29,6 +29,7 @@ impl ContainerActor {
         let persist_lock = self.persist_lock.clone();
         let trash = self.services.trash.clone();
         let volumes = self.services.volumes.clone();
+        let events = self.services.events.clone();
         let record = self.record.clone();
         let remove_volumes =
             self.remove_volumes || self.record.host_config.auto_remove == Some(true);
@@ -47,6 +48,7 @@ impl ContainerActor {
                         }
                         crate::container::volumes::release(
                             &volumes,
+                            &events,
                             &record.id,
                             &record.mount_points,
                             remove_volumes,
