@@ -56,7 +56,9 @@ pub async fn create(
         }
     });
 
-    let config = merge_config(&body, &image.config, &id)?;
+    let mut config = merge_config(&body, &image.config, &id)?;
+    config.healthcheck =
+        crate::health::merge(config.healthcheck.take(), image.healthcheck.as_ref());
     let planned = volumes::plan(services, &host_config, &config).await?;
     let chosen = name.map(validate_name).transpose()?;
     // A generated name may be taken (there are about a thousand): draw again, with more
