@@ -41,6 +41,24 @@ pub fn is_root() -> bool {
 }
 
 #[cfg(test)]
+/// Whether the calling test is skipped: it needs root (it sets owners, makes device nodes,
+/// mounts or writes cgroups) and runs as a normal user. Says so on stderr, past the test
+/// harness's capture, so that `cargo test` shows it.
+pub(crate) fn skipped_without_root() -> bool {
+    if is_root() {
+        return false;
+    }
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some("main") | None => std::env::args().next().unwrap_or_default(),
+        Some(name) => name.to_string(),
+    };
+    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+    true
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

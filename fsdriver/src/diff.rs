@@ -324,6 +324,23 @@ pub(crate) fn lgetxattr(
 mod tests {
     use super::*;
 
+    /// Whether the calling test is skipped: it needs root (it sets owners, makes device nodes,
+    /// mounts or writes cgroups) and runs as a normal user. Says so on stderr, past the test
+    /// harness's capture, so that `cargo test` shows it.
+    fn skipped_without_root() -> bool {
+        if rustix::process::geteuid().is_root() {
+            return false;
+        }
+        use std::io::Write as _;
+        let thread = std::thread::current();
+        let name = match thread.name() {
+            Some("main") | None => std::env::args().next().unwrap_or_default(),
+            Some(name) => name.to_string(),
+        };
+        let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+        true
+    }
+
     fn entries(tar: &[u8]) -> Vec<(String, EntryType, u64)> {
         let mut archive = tar::Archive::new(tar);
         archive
@@ -352,6 +369,9 @@ mod tests {
 
     #[test]
     fn whiteouts_and_opaque_directories_take_dockers_form() {
+        if skipped_without_root() {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let upper = dir.path();
         fs::create_dir(upper.join("etc")).unwrap();
@@ -394,6 +414,9 @@ mod tests {
 
     #[test]
     fn content_left_in_a_lower_layer_is_refused() {
+        if skipped_without_root() {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("moved")).unwrap();
         rustix::fs::lsetxattr(
@@ -409,6 +432,9 @@ mod tests {
 
     #[test]
     fn xattrs_travel_as_pax_records_but_overlay_ones_do_not() {
+        if skipped_without_root() {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let upper = dir.path();
         fs::write(upper.join("f"), b"x").unwrap();

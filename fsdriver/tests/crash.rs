@@ -24,6 +24,9 @@ const SIGNAL_AFTER: &str = "BERTH_CRASH_CHILD_SIGNAL_AFTER";
 const READY: &str = "half of the layer is in";
 
 fn main() {
+    if common::skipped_without_root() {
+        return;
+    }
     if let Ok(root) = std::env::var(CHILD) {
         child(Path::new(&root));
         return;

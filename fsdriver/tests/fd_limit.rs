@@ -12,6 +12,9 @@ use fsdriver::layer::LayerStore;
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 fn main() {
+    if common::skipped_without_root() {
+        return;
+    }
     let limit = getrlimit(Resource::Nofile);
     setrlimit(
         Resource::Nofile,

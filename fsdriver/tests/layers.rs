@@ -39,6 +39,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn layers_are_stored_once_by_diff_id() {
+    if common::skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let layers = LayerStore::open(root.path()).unwrap();
     let tar = Tar::new().file("hello", b"world").bytes();
@@ -93,6 +96,9 @@ fn a_failed_extraction_leaves_nothing() {
 
 #[test]
 fn open_removes_interrupted_extractions() {
+    if common::skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let layers = LayerStore::open(root.path()).unwrap();
     let tar = Tar::new().file("kept", b"k").bytes();
@@ -111,6 +117,9 @@ fn open_removes_interrupted_extractions() {
 
 #[test]
 fn ingest_stores_the_blob_as_sent_and_the_layer_extracted() {
+    if common::skipped_without_root() {
+        return;
+    }
     let tar = Tar::new()
         .dir("etc/", 0o755)
         .file("etc/motd", b"hi")
@@ -153,6 +162,9 @@ fn ingest_stores_the_blob_as_sent_and_the_layer_extracted() {
 
 #[test]
 fn a_received_layer_is_stored_only_when_committed() {
+    if common::skipped_without_root() {
+        return;
+    }
     let tar = Tar::new().file("etc/motd", b"hi").bytes();
     // Bytes after a plain tar's end are part of its blob and of its diff_id.
     let mut padded = tar.clone();
@@ -188,6 +200,9 @@ fn a_received_layer_is_stored_only_when_committed() {
 
 #[test]
 fn a_bad_upload_stores_nothing() {
+    if common::skipped_without_root() {
+        return;
+    }
     let tar = Tar::new().file("f", &vec![3u8; 50_000]).bytes();
     let gz = gzip(&tar);
     // Bombs: a few kilobytes that expand past the limits below.
@@ -252,6 +267,9 @@ fn the_store_extracts_with_io_uring_when_the_kernel_has_it() {
 
 #[test]
 fn overlay_mounts_layers_top_most_first() {
+    if common::skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let layers = LayerStore::open(root.path()).unwrap();
     let base = layers

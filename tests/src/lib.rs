@@ -29,6 +29,34 @@ pub use http::{request, HttpResponse};
 pub use tmux::Tmux;
 pub use watched::Watched;
 
+/// Whether the tests run as root, as the ones that start containers need.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Returns from the calling test unless it runs as root, saying on stderr (past the test
+/// harness's capture, so that `cargo test` shows it) that the test was skipped.
+#[macro_export]
+macro_rules! needs_root {
+    () => {
+        if !$crate::is_root() {
+            $crate::report_skipped();
+            return;
+        }
+    };
+}
+
+#[doc(hidden)]
+pub fn report_skipped() {
+    use std::io::Write as _;
+    let name = thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {name}: it starts real containers, which needs root"
+    );
+}
+
 /// The real docker CLI (v28) that berthd must serve.
 pub const DOCKER_CLI: &str = "/usr/local/bin/docker";
 

@@ -16,6 +16,7 @@ fn parse_version(version: &str) -> (u32, u32) {
 
 #[test]
 fn ping_with_head_and_get() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let get = d.api("GET", "/_ping", None);
     assert_eq!(get.status, 200, "{get}");
@@ -35,6 +36,7 @@ fn ping_with_head_and_get() {
 
 #[test]
 fn version_advertises_api_1_48_or_newer_and_min_1_24() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let response = d.api("GET", "/version", None);
     assert_eq!(response.status, 200, "{response}");
@@ -54,6 +56,7 @@ fn version_advertises_api_1_48_or_newer_and_min_1_24() {
 
 #[test]
 fn paths_work_unprefixed_and_with_every_supported_version_prefix() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let max = d.api("GET", "/version", None).json()["ApiVersion"]
         .as_str()
@@ -79,6 +82,7 @@ fn paths_work_unprefixed_and_with_every_supported_version_prefix() {
 
 #[test]
 fn versions_outside_the_supported_range_are_refused() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     for path in ["/v1.12/version", "/v1.99/version"] {
         let response = d.api("GET", path, None);
@@ -89,6 +93,7 @@ fn versions_outside_the_supported_range_are_refused() {
 
 #[test]
 fn an_unknown_route_is_a_404_with_a_json_message() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let response = d.api("GET", "/no/such/route", None);
     assert_eq!(response.status, 404, "{response}");
@@ -97,6 +102,7 @@ fn an_unknown_route_is_a_404_with_a_json_message() {
 
 #[test]
 fn info_reports_the_machine_and_the_store() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["busybox", "sleep", "1000"]);
     d.berth(&["create", "busybox", "true"]).ok();
@@ -147,6 +153,7 @@ fn info_reports_the_machine_and_the_store() {
 
 #[test]
 fn the_socket_is_mode_0660() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660, "mode {:o}", mode & 0o777);
@@ -154,6 +161,7 @@ fn the_socket_is_mode_0660() {
 
 #[test]
 fn a_second_daemon_on_the_same_data_root_refuses_to_start() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let other = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(binary("berthd"));
@@ -177,6 +185,7 @@ fn a_second_daemon_on_the_same_data_root_refuses_to_start() {
 
 #[test]
 fn sigterm_and_sigint_stop_the_daemon_cleanly() {
+    berth_tests::needs_root!();
     let mut d = Daemon::start();
     let status = d.terminate_with(libc::SIGTERM);
     assert!(status.success(), "SIGTERM: {status}");

@@ -84,6 +84,7 @@ const UNKNOWN_IMAGE: &str = "127.0.0.1:1/berth-tests/nosuch";
 
 #[test]
 fn an_unknown_image_is_reported_with_125() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let before = snapshot(&d.data_root);
     d.berth(&["run", UNKNOWN_IMAGE, "true"])
@@ -109,6 +110,7 @@ fn an_unknown_image_is_reported_with_125() {
 
 #[test]
 fn a_name_in_use_is_a_409_with_dockers_message() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let body = br#"{"Image": "busybox", "Cmd": ["true"]}"#;
     let first = d.api(
@@ -151,6 +153,7 @@ fn a_name_in_use_is_a_409_with_dockers_message() {
 
 #[test]
 fn bad_flags_are_usage_errors_with_125() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let before = snapshot(&d.data_root);
     let attempts: &[&[&str]] = &[
@@ -194,6 +197,7 @@ fn bad_flags_are_usage_errors_with_125() {
 
 #[test]
 fn malformed_bodies_and_parameters_are_400() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let before = snapshot(&d.data_root);
     let bodies: &[&[u8]] = &[
@@ -227,6 +231,7 @@ fn malformed_bodies_and_parameters_are_400() {
 
 #[test]
 fn unknown_objects_are_404_with_dockers_messages() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let before = snapshot(&d.data_root);
     for (method, path) in [
@@ -391,6 +396,7 @@ impl Sentinel {
 
 #[test]
 fn layer_tars_cannot_write_outside_their_directory() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let sentinel = Sentinel::new();
     let (abs, up) = (sentinel.abs(), sentinel.climbing());
@@ -493,6 +499,7 @@ fn layer_tars_cannot_write_outside_their_directory() {
 
 #[test]
 fn a_file_that_is_not_a_tar_is_refused() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let before = snapshot(&d.data_root);
     let work = tempfile::tempdir().unwrap();
@@ -512,6 +519,7 @@ fn a_file_that_is_not_a_tar_is_refused() {
 
 #[test]
 fn removing_a_running_container_is_a_409() {
+    berth_tests::needs_root!();
     let d = daemon_with_data();
     let id = d.run_detached(&["--name", "running", "busybox", "sleep", "1000"]);
     let response = d.api("DELETE", "/containers/running", None);

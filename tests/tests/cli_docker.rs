@@ -5,6 +5,7 @@ use berth_tests::{assert_info_of_one_running_one_stopped, is_full_id, Daemon, PS
 
 #[test]
 fn docker_version_and_info() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let version = d.docker(&["version"]).ok();
     assert!(version.stdout.contains("Server:"), "{version}");
@@ -21,6 +22,7 @@ fn docker_version_and_info() {
 
 #[test]
 fn docker_run_foreground_and_exit_codes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d.docker(&["run", "--rm", "busybox", "echo", "hello"]).ok();
     assert_eq!(out.stdout, "hello\n");
@@ -46,6 +48,7 @@ fn docker_run_foreground_and_exit_codes() {
 
 #[test]
 fn docker_run_detached_with_a_name_then_ps() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d
         .docker(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"])
@@ -69,6 +72,7 @@ fn docker_run_detached_with_a_name_then_ps() {
 
 #[test]
 fn docker_ps_all_and_last() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["run", "-d", "--name", "running", "busybox", "sleep", "1000"])
         .ok();
@@ -97,6 +101,7 @@ fn docker_ps_all_and_last() {
 
 #[test]
 fn docker_create_then_start() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d
         .docker(&["create", "--name", "cc", "busybox", "echo", "hi"])
@@ -110,6 +115,7 @@ fn docker_create_then_start() {
 
 #[test]
 fn docker_start_attach_runs_a_stopped_container_again_and_streams_it() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["run", "--name", "again", "busybox", "echo", "hi"])
         .ok();
@@ -120,6 +126,7 @@ fn docker_start_attach_runs_a_stopped_container_again_and_streams_it() {
 
 #[test]
 fn docker_stop_and_kill() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "run",
@@ -147,6 +154,7 @@ fn docker_stop_and_kill() {
 
 #[test]
 fn docker_logs() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "run",
@@ -170,6 +178,7 @@ fn docker_logs() {
 
 #[test]
 fn docker_rm() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["run", "--name", "old", "busybox", "true"]).ok();
     assert_eq!(d.docker(&["rm", "old"]).ok().out(), "old");
@@ -185,6 +194,7 @@ fn docker_rm() {
 
 #[test]
 fn docker_inspect() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "run", "-d", "--name", "web", "-l", "role=web", "busybox", "sleep", "1000",
@@ -218,6 +228,7 @@ fn docker_inspect() {
 
 #[test]
 fn docker_images_and_import() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let tar = berth_tests::busybox_tar().to_str().unwrap().to_owned();
     let out = d.docker(&["import", &tar, "imported:1"]).ok();

@@ -154,6 +154,7 @@ fn bad_flags_exit_125() {
 
 #[test]
 fn the_daemon_is_found_by_flag_then_berth_host_then_docker_host() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let nowhere = "unix:///nonexistent/berth-tests.sock";
 
@@ -183,6 +184,7 @@ fn the_daemon_is_found_by_flag_then_berth_host_then_docker_host() {
 
 #[test]
 fn an_unreachable_daemon_is_a_clear_error() {
+    berth_tests::needs_root!();
     let nowhere = "unix:///nonexistent/berth-tests.sock";
     let mut cmd = bare_berth(&["ps"]);
     cmd.env("BERTH_HOST", nowhere);
@@ -198,6 +200,7 @@ fn an_unreachable_daemon_is_a_clear_error() {
 
 #[test]
 fn version_shows_client_and_server() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let out = d.berth(&["version"]).ok();
     assert!(out.stdout.contains("Client"), "{out}");
@@ -211,6 +214,7 @@ fn version_shows_client_and_server() {
 
 #[test]
 fn info_shows_what_docker_shows() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "up", "busybox", "sleep", "1000"]);
     d.berth(&["run", "--name", "down", "busybox", "true"]).ok();

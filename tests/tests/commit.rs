@@ -39,6 +39,7 @@ fn layer_entries(daemon: &Daemon, diff_id: &str) -> Vec<String> {
 
 #[test]
 fn berth_commit_stores_added_changed_and_deleted_files_as_a_layer() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     // The image has /usr with content, so replacing it is visible.
     daemon
@@ -161,6 +162,7 @@ fn berth_commit_stores_added_changed_and_deleted_files_as_a_layer() {
 
 #[test]
 fn docker_commit_pauses_a_running_container_and_its_image_runs() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     daemon.run_detached(&[
         "--name",
@@ -235,6 +237,7 @@ fn docker_commit_pauses_a_running_container_and_its_image_runs() {
 
 #[test]
 fn committing_a_missing_container_is_dockers_404_and_bad_changes_are_refused() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     daemon
         .berth(&["create", "--name", "there", "busybox", "true"])

@@ -8,6 +8,7 @@ use berth_tests::Daemon;
 
 #[test]
 fn files_and_directories_come_out_of_running_and_stopped_containers() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let local = tempfile::tempdir().unwrap();
     let at = |p: &str| local.path().join(p).display().to_string();
@@ -111,6 +112,7 @@ fn files_and_directories_come_out_of_running_and_stopped_containers() {
 
 #[test]
 fn files_go_into_running_and_stopped_containers_owned_by_root_unless_archived() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let local = tempfile::tempdir().unwrap();
     let file = local.path().join("note.txt");
@@ -170,6 +172,7 @@ fn files_go_into_running_and_stopped_containers_owned_by_root_unless_archived() 
 
 #[test]
 fn container_paths_never_lead_to_the_host() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let local = tempfile::tempdir().unwrap();
     let file = local.path().join("planted");

@@ -136,6 +136,7 @@ fn helper_login(setup: &Setup) -> Option<(String, String)> {
 
 #[test]
 fn logins_live_in_the_credential_helper_for_berth_and_docker() {
+    berth_tests::needs_root!();
     let setup = Setup::start();
     let domain = setup.domain.clone();
     setup.write_config(&serde_json::json!({ "credsStore": "berthtest", "psFormat": "x" }));
@@ -214,6 +215,7 @@ fn logins_live_in_the_credential_helper_for_berth_and_docker() {
 
 #[test]
 fn a_registrys_own_helper_wins_and_a_missing_helper_is_a_clear_error() {
+    berth_tests::needs_root!();
     let setup = Setup::start();
     let domain = setup.domain.clone();
     setup.write_config(&serde_json::json!({

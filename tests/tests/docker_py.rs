@@ -58,6 +58,7 @@ print("ok")
 
 #[test]
 fn docker_py_runs_follows_samples_lists_and_pauses() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let mut python = Command::new("python3");
     python

@@ -5,6 +5,7 @@ use berth_tests::{busybox_tar, Daemon};
 
 #[test]
 fn history_prune_and_df_read_like_dockers() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     for tool in ["berth", "docker"] {
         let run = |args: &[&str]| {
@@ -112,6 +113,7 @@ fn history_prune_and_df_read_like_dockers() {
 
 #[test]
 fn removing_one_of_two_images_sharing_a_layer_keeps_the_other_whole() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let tar = busybox_tar().to_str().unwrap().to_owned();
     // Same layer, another image (another creation time, so another config).
@@ -135,6 +137,7 @@ fn removing_one_of_two_images_sharing_a_layer_keeps_the_other_whole() {
 
 #[test]
 fn export_writes_the_containers_file_system() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     daemon
         .berth(&[
@@ -237,6 +240,7 @@ fn layer_file_byte(archive: &[u8]) -> usize {
 
 #[test]
 fn a_load_whose_layer_is_not_its_diff_id_is_refused_and_stores_nothing() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("busybox.tar");
@@ -277,6 +281,7 @@ fn a_load_whose_layer_is_not_its_diff_id_is_refused_and_stores_nothing() {
 
 #[test]
 fn loading_an_archive_again_does_not_extract_its_layers_again() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let layers = daemon.data_root.join("image/layers");
     let layer = std::fs::read_dir(&layers)

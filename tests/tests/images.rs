@@ -28,6 +28,7 @@ fn image_id(out: &str) -> &str {
 
 #[test]
 fn import_from_a_file_lists_the_image() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let out = d.berth(&["import", &tar_path(), "mine:1.0"]).ok();
     let id = image_id(out.out()).to_owned();
@@ -50,6 +51,7 @@ fn import_from_a_file_lists_the_image() {
 
 #[test]
 fn import_from_stdin() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let tar = std::fs::read(busybox_tar()).unwrap();
     let out = d.berth_stdin(&["import", "-", "piped"], &tar).ok();
@@ -63,6 +65,7 @@ fn import_from_stdin() {
 
 #[test]
 fn import_without_a_name_makes_an_untagged_image() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let out = d.berth(&["import", &tar_path()]).ok();
     let id = image_id(out.out()).to_owned();
@@ -75,6 +78,7 @@ fn import_without_a_name_makes_an_untagged_image() {
 
 #[test]
 fn image_inspect_shows_the_layer_and_the_config() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d.berth(&["image", "inspect", "busybox"]).ok();
     let json: serde_json::Value = serde_json::from_str(&out.stdout)
@@ -111,6 +115,7 @@ fn image_inspect_shows_the_layer_and_the_config() {
 
 #[test]
 fn tag_adds_a_name_and_rmi_removes_names_then_the_image() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d.api("GET", "/images/busybox/json", None).json()["Id"]
         .as_str()
@@ -154,6 +159,7 @@ fn tag_adds_a_name_and_rmi_removes_names_then_the_image() {
 
 #[test]
 fn rmi_refuses_an_image_a_container_uses() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["create", "--name", "user", "busybox", "true"])
         .ok();
@@ -166,6 +172,7 @@ fn rmi_refuses_an_image_a_container_uses() {
 
 #[test]
 fn images_of_the_same_layer_share_its_directory() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["import", &tar_path(), "twin"]).ok();
     d.berth(&["create", "--name", "from-busybox", "busybox", "true"])
@@ -195,6 +202,7 @@ fn images_of_the_same_layer_share_its_directory() {
 
 #[test]
 fn docker_import_through_the_api() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let tar = std::fs::read(busybox_tar()).unwrap();
     let response = d.api(

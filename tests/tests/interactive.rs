@@ -40,6 +40,7 @@ fn resize_and_see(terminal: &Tmux, columns: u16, rows: u16) {
 
 #[test]
 fn docker_run_it_types_resizes_detaches_and_attaches_again() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d.docker_command(&["run", "-it", "--name", "tty1", "busybox", "sh"]);
     let terminal = Tmux::start(&run, 100, 30);
@@ -75,6 +76,7 @@ fn docker_run_it_types_resizes_detaches_and_attaches_again() {
 
 #[test]
 fn docker_exec_it_gets_a_terminal_that_follows_the_window() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "host", "busybox", "sleep", "1000"]);
     let exec = d.docker_command(&["exec", "-it", "host", "sh"]);
@@ -99,6 +101,7 @@ fn id_of(d: &Daemon, name: &str) -> String {
 
 #[test]
 fn berth_run_it_detach_attach_and_exec_it() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let run = d.berth_command(&["run", "-it", "--name", "b1", "busybox", "sh"]);
     let terminal = Tmux::start(&run, 80, 24);
@@ -144,6 +147,7 @@ fn numbered_lines() -> Vec<u8> {
 
 #[test]
 fn piped_stdin_half_closes_and_nothing_is_lost() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let input = numbered_lines();
     for cli in ["docker", "berth"] {
@@ -199,6 +203,7 @@ fn piped_stdin_half_closes_and_nothing_is_lost() {
 
 #[test]
 fn docker_exec_without_a_tty() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let since = chrono::Utc::now().timestamp().to_string();
     d.run_detached(&[
@@ -329,6 +334,7 @@ fn docker_exec_without_a_tty() {
 
 #[test]
 fn several_clients_attach_at_once_and_no_stdin_is_honoured() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let script = "while read l; do echo got:$l; [ $l = quit ] && exit 0; done";
     d.berth(&[
@@ -367,6 +373,7 @@ fn several_clients_attach_at_once_and_no_stdin_is_honoured() {
 
 #[test]
 fn bad_input_gets_clear_errors_and_harms_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d.docker(&["exec", "nosuch", "true"]).code(1);
     assert!(out.stderr.contains("No such container: nosuch"), "{out}");
@@ -494,6 +501,7 @@ fn bad_input_gets_clear_errors_and_harms_nothing() {
 
 #[test]
 fn docker_py_exec_run_and_attach_socket() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let script = r#"
 import docker, os
@@ -543,6 +551,7 @@ print("docker-py ok")
 
 #[test]
 fn terminals_and_open_stdin_survive_a_daemon_restart() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     d.docker(&["run", "-dit", "--name", "tty", "busybox", "sh"])
         .ok();

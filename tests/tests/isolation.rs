@@ -10,6 +10,7 @@ use berth_tests::{eventually, status_field, Daemon};
 #[track_caller]
 #[test]
 fn default_capabilities_are_dockers() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let status = d.run_rm(&["busybox", "cat", "/proc/self/status"]);
     assert_eq!(
@@ -41,6 +42,7 @@ fn default_capabilities_are_dockers() {
 
 #[test]
 fn a_non_root_user_has_no_effective_capabilities() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let status = d.run_rm(&["-u", "1000", "busybox", "cat", "/proc/self/status"]);
     assert_eq!(
@@ -52,6 +54,7 @@ fn a_non_root_user_has_no_effective_capabilities() {
 
 #[test]
 fn seccomp_filter_is_on() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let status = d.run_rm(&["busybox", "cat", "/proc/self/status"]);
     assert_eq!(status_field(&status, "Seccomp"), Some("2"), "{status}");
@@ -62,6 +65,7 @@ fn seccomp_filter_is_on() {
 
 #[test]
 fn hostname_defaults_to_the_short_id() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d
         .berth(&[
@@ -85,6 +89,7 @@ fn hostname_defaults_to_the_short_id() {
 
 #[test]
 fn etc_hosts_and_resolv_conf_are_written() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // The image has neither file: cat fails, and so does the run, unless they were written.
     let out = d.run_rm(&[
@@ -104,6 +109,7 @@ fn etc_hosts_and_resolv_conf_are_written() {
 
 #[test]
 fn the_command_is_pid_1_and_sees_only_its_own_processes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     assert_eq!(d.run_rm(&["busybox", "sh", "-c", "echo $$"]), "1\n");
     let ps = d.run_rm(&["busybox", "ps", "-o", "pid,comm"]);
@@ -117,6 +123,7 @@ fn the_command_is_pid_1_and_sees_only_its_own_processes() {
 
 #[test]
 fn every_namespace_is_new() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let kinds = ["mnt", "pid", "uts", "ipc", "net", "cgroup"];
     let script: String = kinds
@@ -139,6 +146,7 @@ fn every_namespace_is_new() {
 
 #[test]
 fn cgroup_namespace_puts_the_container_at_its_root() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let cgroup = d.run_rm(&["busybox", "cat", "/proc/self/cgroup"]);
     for line in cgroup.lines() {
@@ -148,6 +156,7 @@ fn cgroup_namespace_puts_the_container_at_its_root() {
 
 #[test]
 fn the_root_is_the_image_after_pivot_root() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let root = d.run_rm(&["busybox", "ls", "/"]);
     let entries: BTreeSet<&str> = root.lines().collect();
@@ -169,6 +178,7 @@ fn the_root_is_the_image_after_pivot_root() {
 
 #[test]
 fn writes_go_to_the_container_layer_only() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_rm(&["busybox", "sh", "-c", "echo changed > /etc/passwd"]);
     // A new container from the same image sees the image's file.
@@ -178,6 +188,7 @@ fn writes_go_to_the_container_layer_only() {
 
 #[test]
 fn proc_masked_and_read_only_paths() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // Docker's masked files; only those this kernel has can be checked.
     let masked_files: Vec<&str> = [
@@ -247,6 +258,7 @@ fn proc_masked_and_read_only_paths() {
 
 #[test]
 fn sys_is_read_only() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["run", "--rm", "busybox", "mkdir", "/sys/kernel/berth-test"])
         .fails()
@@ -261,6 +273,7 @@ fn sys_is_read_only() {
 
 #[test]
 fn dev_is_a_tmpfs_with_the_standard_devices() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let listing = d.run_rm(&["busybox", "ls", "-A", "/dev"]);
     let entries: BTreeSet<&str> = listing.lines().collect();
@@ -329,6 +342,7 @@ fn dev_is_a_tmpfs_with_the_standard_devices() {
 
 #[test]
 fn only_loopback_in_the_default_network() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let links = d.run_rm(&["busybox", "ip", "-o", "link"]);
     let names: Vec<&str> = links
@@ -361,6 +375,7 @@ fn cgroup_dir(pid: i32, controller: &str) -> std::path::PathBuf {
 
 #[test]
 fn limits_are_written_to_the_cgroup() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&[
         "--name",
@@ -404,6 +419,7 @@ fn limits_are_written_to_the_cgroup() {
 
 #[test]
 fn memory_limit_kills_with_137_and_reports_oom() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // dd allocates a 256 MiB buffer and fills it from /dev/zero: far over the 32 MiB limit.
     d.berth(&[
@@ -444,6 +460,7 @@ fn memory_limit_kills_with_137_and_reports_oom() {
 
 #[test]
 fn pids_limit_contains_a_fork_bomb() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // The bomb runs in a child shell; PID 1 then becomes sleep by exec, which needs no fork, so
     // the container outlives the bomb's failed forks.

@@ -17,6 +17,7 @@ fn with_args<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn run_prints_the_output_and_exits_zero() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d.berth(&["run", "busybox", "echo", "hello"]).ok();
     assert_eq!(out.stdout, "hello\n");
@@ -24,6 +25,7 @@ fn run_prints_the_output_and_exits_zero() {
 
 #[test]
 fn run_exits_with_the_container_exit_code() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["run", "busybox", "sh", "-c", "exit 3"]).code(3);
     d.berth(&["run", "busybox", "false"]).code(1);
@@ -31,6 +33,7 @@ fn run_exits_with_the_container_exit_code() {
 
 #[test]
 fn run_keeps_stdout_and_stderr_apart() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d
         .berth(&["run", "busybox", "sh", "-c", "echo to-out; echo to-err >&2"])
@@ -41,6 +44,7 @@ fn run_keeps_stdout_and_stderr_apart() {
 
 #[test]
 fn run_rm_removes_the_container_after_it_exits() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "run", "--rm", "--name", "gone", "busybox", "sh", "-c", "exit 4",
@@ -53,6 +57,7 @@ fn run_rm_removes_the_container_after_it_exits() {
 
 #[test]
 fn run_detached_prints_the_id_and_the_container_keeps_running() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d.run_detached(&["--name", "web", "busybox", "sleep", "1000"]);
     let inspect = d.inspect("web");
@@ -64,6 +69,7 @@ fn run_detached_prints_the_id_and_the_container_keeps_running() {
 
 #[test]
 fn create_then_start() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d
         .berth(&["create", "--name", "later", "busybox", "echo", "started"])
@@ -82,6 +88,7 @@ fn create_then_start() {
 
 #[test]
 fn ps_shows_docker_columns_and_only_running_containers() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let up = d.run_detached(&["--name", "up", "busybox", "sleep", "1000"]);
     d.berth(&["create", "--name", "idle", "busybox", "true"])
@@ -113,6 +120,7 @@ fn ps_shows_docker_columns_and_only_running_containers() {
 
 #[test]
 fn ps_quiet_all_last_and_count() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let first = d.run_detached(&["--name", "first", "busybox", "sleep", "1000"]);
     let second = d
@@ -144,6 +152,7 @@ fn ps_quiet_all_last_and_count() {
 
 #[test]
 fn ps_no_trunc_shows_full_ids_and_commands() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let long_arg = "a-rather-long-argument-that-docker-would-truncate-in-the-table";
     // sh names its script after the argument that follows it ($0), so it can be anything.
@@ -158,6 +167,7 @@ fn ps_no_trunc_shows_full_ids_and_commands() {
 
 #[test]
 fn ps_filters() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let front = d.run_detached(&[
         "--name",
@@ -206,6 +216,7 @@ fn ps_filters() {
 
 #[test]
 fn ps_format_templates() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d.run_detached(&["--name", "fmt", "-l", "k=v", "busybox", "sleep", "1000"]);
     d.berth(&["run", "--name", "exited3", "busybox", "sh", "-c", "exit 3"])
@@ -249,6 +260,7 @@ fn ps_format_templates() {
 
 #[test]
 fn stop_sends_sigterm_first() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&with_args(&["--name", "polite", "busybox"], TRAP_TERM));
     d.wait_for_output("polite", "ready");
@@ -260,6 +272,7 @@ fn stop_sends_sigterm_first() {
 
 #[test]
 fn stop_kills_after_the_grace_period() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     // sleep as PID 1 has no handler for SIGTERM, so the kernel ignores it.
     d.run_detached(&["--name", "stubborn", "busybox", "sleep", "1000"]);
@@ -271,6 +284,7 @@ fn stop_kills_after_the_grace_period() {
 
 #[test]
 fn stop_sends_the_images_stop_signal() {
+    berth_tests::needs_root!();
     let d = Daemon::start();
     let tar = berth_tests::busybox_tar().to_str().unwrap().to_owned();
     d.berth(&[
@@ -299,6 +313,7 @@ fn stop_sends_the_images_stop_signal() {
 
 #[test]
 fn kill_sends_sigkill_by_default_and_the_named_signal_with_s() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "victim", "busybox", "sleep", "1000"]);
     assert_eq!(d.berth(&["kill", "victim"]).ok().out(), "victim");
@@ -327,6 +342,7 @@ fn kill_sends_sigkill_by_default_and_the_named_signal_with_s() {
 
 #[test]
 fn rm_refuses_a_running_container_unless_forced() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "busy", "busybox", "sleep", "1000"]);
     d.berth(&["rm", "busy"]).code(1);
@@ -346,6 +362,7 @@ fn rm_refuses_a_running_container_unless_forced() {
 
 #[test]
 fn a_removed_name_can_be_used_again() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["run", "--name", "again", "busybox", "true"]).ok();
     d.berth(&["rm", "again"]).ok();
@@ -356,6 +373,7 @@ fn a_removed_name_can_be_used_again() {
 
 #[test]
 fn wait_prints_the_exit_code() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "five", "busybox", "sh", "-c", "sleep 0.2; exit 5"]);
     assert_eq!(d.berth(&["wait", "five"]).ok().out(), "5");
@@ -365,6 +383,7 @@ fn wait_prints_the_exit_code() {
 
 #[test]
 fn restart_runs_the_command_again() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&with_args(&["--name", "again", "busybox"], TRAP_TERM));
     d.wait_for_output("again", "ready");
@@ -384,6 +403,7 @@ fn restart_runs_the_command_again() {
 
 #[test]
 fn rename_changes_the_name() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d
         .berth(&["create", "--name", "old", "busybox", "true"])
@@ -402,6 +422,7 @@ fn rename_changes_the_name() {
 
 #[test]
 fn inspect_prints_docker_json_and_go_templates() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "run",
@@ -473,6 +494,7 @@ fn inspect_prints_docker_json_and_go_templates() {
 
 #[test]
 fn logs_separates_streams_and_tails() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "run",
@@ -520,6 +542,7 @@ fn parse_timestamped(line: &str) -> (chrono::DateTime<chrono::FixedOffset>, &str
 
 #[test]
 fn logs_timestamps_since_and_until() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "run",
@@ -567,6 +590,7 @@ fn logs_timestamps_since_and_until() {
 
 #[test]
 fn exit_code_127_when_the_command_is_not_found() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d.berth(&["run", "busybox", "/no/such/binary"]).code(127);
     assert!(!out.stderr.is_empty(), "{out}");
@@ -575,6 +599,7 @@ fn exit_code_127_when_the_command_is_not_found() {
 
 #[test]
 fn exit_code_126_when_the_command_cannot_be_invoked() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let out = d.berth(&["run", "busybox", "/etc/passwd"]).code(126);
     assert!(!out.stderr.is_empty(), "{out}");
@@ -582,6 +607,7 @@ fn exit_code_126_when_the_command_cannot_be_invoked() {
 
 #[test]
 fn run_rm_removes_a_container_that_failed_to_start() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["run", "--rm", "busybox", "/no/such/binary"])
         .code(127);
@@ -595,6 +621,7 @@ fn run_rm_removes_a_container_that_failed_to_start() {
 
 #[test]
 fn exit_code_137_when_a_foreground_container_is_killed() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let foreground = d.berth_background(&["run", "--name", "fg", "busybox", "sleep", "1000"]);
     eventually("fg to run", || {
@@ -608,6 +635,7 @@ fn exit_code_137_when_a_foreground_container_is_killed() {
 /// files are deleted in the background from `containers/.trash`, which ends up empty.
 #[test]
 fn rm_moves_the_directory_out_at_once_and_the_trash_empties() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d.run_detached(&["busybox", "sh", "-c", "echo hi > /written; sleep 1000"]);
     let dir = d.data_root.join("containers").join(&id);

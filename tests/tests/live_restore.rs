@@ -56,6 +56,7 @@ fn start_waiter(d: &Daemon, name: &str, trigger: &Path) {
 
 #[test]
 fn kill_9_of_berthd_loses_nothing() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     let trigger = tempfile::tempdir().unwrap();
     d.run_detached(&["--name", "keeper", "busybox", "sleep", "1000"]);
@@ -131,6 +132,7 @@ fn kill_9_of_berthd_loses_nothing() {
 
 #[test]
 fn a_clean_stop_leaves_containers_running() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     d.run_detached(&["--name", "survivor", "busybox", "sleep", "1000"]);
     let pid = d.container_pid("survivor");
@@ -149,6 +151,7 @@ fn a_clean_stop_leaves_containers_running() {
 
 #[test]
 fn wait_and_logs_work_on_a_container_adopted_after_a_crash() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     let trigger = tempfile::tempdir().unwrap();
     start_waiter(&d, "later", trigger.path());
@@ -163,6 +166,7 @@ fn wait_and_logs_work_on_a_container_adopted_after_a_crash() {
 
 #[test]
 fn restart_policies_apply_after_a_crash() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     let trigger = tempfile::tempdir().unwrap();
     let bind = format!("{}:/trigger", trigger.path().display());
@@ -195,6 +199,7 @@ fn restart_policies_apply_after_a_crash() {
 /// keeps a running one, which is removed when it exits.
 #[test]
 fn a_restart_removes_stopped_rm_containers_and_keeps_running_ones() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     d.berth(&["create", "--rm", "--name", "made", "busybox", "true"])
         .ok();
@@ -233,6 +238,7 @@ fn a_restart_removes_stopped_rm_containers_and_keeps_running_ones() {
 /// meanwhile, and clears away what a create interrupted before writing its record left.
 #[test]
 fn a_restart_keeps_the_layers_of_a_removed_image_for_its_containers() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     d.berth(&[
         "create",
@@ -279,6 +285,7 @@ fn a_restart_keeps_the_layers_of_a_removed_image_for_its_containers() {
 /// container, and takes the exit of one that ended meanwhile.
 #[test]
 fn a_start_whose_record_was_not_written_is_recovered_from_the_supervisor() {
+    berth_tests::needs_root!();
     let mut d = Daemon::with_busybox();
     let trigger = tempfile::tempdir().unwrap();
     start_waiter(&d, "exits", trigger.path());

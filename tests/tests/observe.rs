@@ -40,6 +40,7 @@ impl Gated {
 
 #[test]
 fn logs_follow_with_tail_hands_over_from_the_file_to_live_output() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let gated = Gated::run(&d, "talker");
     let follow = Watched::spawn(d.docker_command(&["logs", "-f", "--tail", "2", "talker"]));
@@ -53,6 +54,7 @@ fn logs_follow_with_tail_hands_over_from_the_file_to_live_output() {
 
 #[test]
 fn logs_follow_with_since_shows_only_the_later_lines() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let gated = Gated::run(&d, "talker");
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
@@ -64,6 +66,7 @@ fn logs_follow_with_since_shows_only_the_later_lines() {
 
 #[test]
 fn logs_follow_started_during_fast_output_neither_repeats_nor_loses_a_line() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&[
         "run",
@@ -89,6 +92,7 @@ fn logs_follow_started_during_fast_output_neither_repeats_nor_loses_a_line() {
 
 #[test]
 fn logs_follow_of_a_stopped_container_ends_after_its_log() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.docker(&["run", "--name", "over", "busybox", "echo", "bye"])
         .ok();
@@ -110,6 +114,7 @@ fn memory_kib(d: &Daemon) -> (u64, u64) {
 
 #[test]
 fn a_container_printing_100_mb_loses_no_line_and_the_daemon_stays_small() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let (_, peak_before) = memory_kib(&d);
     // 1,048,576 numbered lines of 100 bytes: 100 MiB, printed as fast as awk can.
@@ -148,6 +153,7 @@ fn a_container_printing_100_mb_loses_no_line_and_the_daemon_stays_small() {
 
 #[test]
 fn docker_top_lists_the_containers_processes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "busy", "busybox", "sh", "-c", "sleep 1000 & wait"]);
     // Until the forked child has exec'd, it is a second `sh`.
@@ -222,6 +228,7 @@ fn cpu_deltas(stats: &serde_json::Value) -> (u64, u64) {
 
 #[test]
 fn docker_stats_no_stream_and_every_field_the_cli_reads() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d.run_detached(&[
         "--name",
@@ -375,6 +382,7 @@ fn docker_stats_no_stream_and_every_field_the_cli_reads() {
 
 #[test]
 fn stats_network_counters_come_from_the_containers_namespace() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "net", "busybox", "sleep", "1000"]);
     let stats = d
@@ -422,6 +430,7 @@ fn frozen(id: &str) -> bool {
 
 #[test]
 fn docker_pause_and_unpause_freeze_the_cgroup() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let id = d.run_detached(&["--name", "nap", "busybox", "sleep", "1000"]);
     d.docker(&["pause", "nap"]).ok().stdout_has("nap");
@@ -456,6 +465,7 @@ fn docker_pause_and_unpause_freeze_the_cgroup() {
 
 #[test]
 fn stop_and_kill_of_a_paused_container_thaw_it_so_the_signal_lands() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&[
         "--name",
@@ -489,6 +499,7 @@ fn actions(out: &str) -> Vec<String> {
 
 #[test]
 fn docker_events_streams_the_lifecycle_live() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let events = Watched::spawn(d.docker_command(&[
         "events",
@@ -534,6 +545,7 @@ fn docker_events_streams_the_lifecycle_live() {
 
 #[test]
 fn docker_events_since_until_filters_and_json() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let since = chrono::Utc::now().timestamp().to_string();
     d.docker(&[
@@ -609,6 +621,7 @@ fn docker_events_since_until_filters_and_json() {
 
 #[test]
 fn an_oom_kill_is_an_event() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let since = chrono::Utc::now().timestamp().to_string();
     d.docker(&[
@@ -656,6 +669,7 @@ fn an_oom_kill_is_an_event() {
 
 #[test]
 fn bad_input_gets_clear_errors_and_harms_nothing() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "steady", "busybox", "sleep", "1000"]);
     d.docker(&["kill", "-s", "NOPE", "steady"])
@@ -715,6 +729,7 @@ fn bad_input_gets_clear_errors_and_harms_nothing() {
 
 #[test]
 fn berth_top_stats_pause_and_events() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let since = chrono::Utc::now().timestamp().to_string();
     d.run_detached(&["--name", "web", "busybox", "sleep", "1000"]);

@@ -23,6 +23,7 @@ fn names(daemon: &Daemon) -> Vec<String> {
 
 #[test]
 fn container_prune_removes_stopped_containers_only() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     daemon
         .berth(&["run", "-d", "--name", "running", "busybox", "sleep", "1000"])
@@ -89,6 +90,7 @@ fn container_prune_removes_stopped_containers_only() {
 
 #[test]
 fn system_prune_removes_stopped_containers_then_unused_images() {
+    berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     daemon.berth(&["tag", "busybox", "other"]).ok();
     daemon

@@ -41,6 +41,7 @@ fn store_snapshot(daemon: &Daemon) -> BTreeSet<String> {
 
 #[test]
 fn berth_pushes_and_pulls_by_tag_digest_and_all_tags() {
+    berth_tests::needs_root!();
     let registry = DockerRegistry::start();
     let daemon = Daemon::with_busybox();
     let name = format!("{}/team/busybox", registry.domain());
@@ -145,6 +146,7 @@ fn berth_pushes_and_pulls_by_tag_digest_and_all_tags() {
 
 #[test]
 fn the_docker_cli_pulls_pushes_saves_loads_tags_and_removes() {
+    berth_tests::needs_root!();
     let registry = DockerRegistry::start();
     let daemon = Daemon::with_busybox();
     let image = format!("{}/docker/busybox:1.0", registry.domain());
@@ -181,6 +183,7 @@ fn the_docker_cli_pulls_pushes_saves_loads_tags_and_removes() {
 
 #[test]
 fn basic_auth_login_and_logout() {
+    berth_tests::needs_root!();
     let registry = DockerRegistry::start_with(RegistryOptions {
         user: Some(("alice".into(), "s3cret".into())),
         tls: None,
@@ -230,6 +233,7 @@ fn basic_auth_login_and_logout() {
 
 #[test]
 fn tls_registries_are_trusted_through_certs_d() {
+    berth_tests::needs_root!();
     let dir = tempfile::tempdir().unwrap();
     let name = format!("berth-registry-{}.test", std::process::id());
     let _hosts = HostsEntry::add(&name);
@@ -265,6 +269,7 @@ fn tls_registries_are_trusted_through_certs_d() {
 
 #[test]
 fn insecure_registries_skip_verification() {
+    berth_tests::needs_root!();
     let dir = tempfile::tempdir().unwrap();
     let name = format!("berth-insecure-{}.test", std::process::id());
     let _hosts = HostsEntry::add(&name);
@@ -288,6 +293,7 @@ fn insecure_registries_skip_verification() {
 
 #[test]
 fn skopeo_moves_images_between_berth_archives_oci_layouts_and_registries() {
+    berth_tests::needs_root!();
     let registry = DockerRegistry::start();
     let daemon = Daemon::with_busybox();
     let dir = tempfile::tempdir().unwrap();
@@ -400,6 +406,7 @@ fn routes(image: &FakeImage, layer: Route, manifest: Vec<u8>) -> HashMap<String,
 
 #[test]
 fn bad_registry_answers_are_refused_and_leave_the_store_unchanged() {
+    berth_tests::needs_root!();
     let image = fake_image();
     let daemon = Daemon::with_busybox();
     let before = store_snapshot(&daemon);
@@ -468,6 +475,7 @@ fn bad_registry_answers_are_refused_and_leave_the_store_unchanged() {
 
 #[test]
 fn a_dropped_connection_is_resumed_with_range() {
+    berth_tests::needs_root!();
     let image = fake_image();
     let daemon = Daemon::start();
     let mut dropping = Route::new("application/octet-stream", image.layer.clone());

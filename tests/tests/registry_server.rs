@@ -40,6 +40,7 @@ fn http_get(domain: &str, path: &str) -> String {
 
 #[test]
 fn berth_pushes_to_and_pulls_from_its_own_registry() {
+    berth_tests::needs_root!();
     let (server, domain) = serving(&[]);
     let image = format!("{domain}/team/busybox:1");
     server.berth(&["tag", "busybox", &image]).ok();
@@ -85,6 +86,7 @@ fn berth_pushes_to_and_pulls_from_its_own_registry() {
 
 #[test]
 fn skopeo_and_docker_registry_exchange_images_with_berths_registry() {
+    berth_tests::needs_root!();
     let (server, domain) = serving(&[]);
     let peer = DockerRegistry::start();
     let dir = tempfile::tempdir().unwrap();
@@ -155,6 +157,7 @@ fn skopeo_and_docker_registry_exchange_images_with_berths_registry() {
 
 #[test]
 fn htpasswd_and_tls_protect_the_served_registry() {
+    berth_tests::needs_root!();
     let dir = tempfile::tempdir().unwrap();
     let name = format!("berth-served-{}.test", std::process::id());
     let _hosts = HostsEntry::add(&name);

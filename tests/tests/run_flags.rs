@@ -14,6 +14,7 @@ fn lines(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn env_from_flags_the_cli_environment_and_a_file() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("env.list");
@@ -55,6 +56,7 @@ fn env_from_flags_the_cli_environment_and_a_file() {
 
 #[test]
 fn workdir_is_used_and_created() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     assert_eq!(d.run_rm(&["-w", "/tmp", "busybox", "pwd"]), "/tmp\n");
     assert_eq!(
@@ -65,6 +67,7 @@ fn workdir_is_used_and_created() {
 
 #[test]
 fn user_by_uid_uid_gid_and_name_with_supplementary_groups() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     assert_eq!(d.run_rm(&["busybox", "id", "-u"]), "0\n");
     // A uid from the image's /etc/passwd takes that entry's primary group.
@@ -108,6 +111,7 @@ fn user_by_uid_uid_gid_and_name_with_supplementary_groups() {
 
 #[test]
 fn hostname_flag_sets_the_hostname_and_etc_hostname() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     assert_eq!(
         d.run_rm(&[
@@ -128,6 +132,7 @@ fn hostname_flag_sets_the_hostname_and_etc_hostname() {
 
 #[test]
 fn entrypoint_replaces_the_command_prefix() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "create",
@@ -150,6 +155,7 @@ fn entrypoint_replaces_the_command_prefix() {
 
 #[test]
 fn labels_are_stored() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "create", "--name", "lab", "-l", "a=1", "--label", "b=two", "-l", "flag", "busybox", "true",
@@ -163,6 +169,7 @@ fn labels_are_stored() {
 
 #[test]
 fn volume_binds_a_host_directory_read_write_and_read_only() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let host = tempfile::tempdir().unwrap();
     fs::write(host.path().join("from-host"), "hello from the host\n").unwrap();
@@ -201,6 +208,7 @@ fn volume_binds_a_host_directory_read_write_and_read_only() {
 
 #[test]
 fn mount_bind_and_tmpfs() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let host = tempfile::tempdir().unwrap();
     fs::write(host.path().join("f"), "content\n").unwrap();
@@ -238,6 +246,7 @@ fn mount_bind_and_tmpfs() {
 
 #[test]
 fn tmpfs_flag_mounts_a_tmpfs() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let mounts = d.run_rm(&[
         "--tmpfs",
@@ -255,6 +264,7 @@ fn tmpfs_flag_mounts_a_tmpfs() {
 
 #[test]
 fn read_only_makes_the_root_filesystem_read_only() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/file"])
         .fails()
@@ -273,6 +283,7 @@ fn read_only_makes_the_root_filesystem_read_only() {
 
 #[test]
 fn resource_flags_are_recorded() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&[
         "create",
@@ -313,6 +324,7 @@ fn interfaces(proc_net_dev: &str) -> BTreeSet<String> {
 
 #[test]
 fn network_default_and_none_have_only_loopback_up() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     for network in [None, Some("none")] {
         let mut args = vec![];
@@ -342,6 +354,7 @@ fn network_default_and_none_have_only_loopback_up() {
 
 #[test]
 fn network_host_shares_the_host_interfaces() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let host = interfaces(&fs::read_to_string("/proc/net/dev").unwrap());
     let inside = interfaces(&d.run_rm(&["--network", "host", "busybox", "cat", "/proc/net/dev"]));
@@ -370,6 +383,7 @@ fn cap_eff(d: &Daemon, flags: &[&str]) -> String {
 
 #[test]
 fn cap_add_and_cap_drop() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     assert_eq!(cap_eff(&d, &["--cap-add", "NET_ADMIN"]), "00000000a80435fb");
     assert_eq!(
@@ -416,6 +430,7 @@ fn cap_add_and_cap_drop() {
 
 #[test]
 fn privileged_gets_every_capability_and_no_seccomp() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let own = fs::read_to_string("/proc/self/status").unwrap();
     // A container cannot hold more than the daemon's bounding set, which is the test's.
@@ -431,6 +446,7 @@ fn privileged_gets_every_capability_and_no_seccomp() {
 
 #[test]
 fn security_opt_no_new_privileges_and_seccomp_unconfined() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let default = d.run_rm(&["busybox", "cat", "/proc/self/status"]);
     assert_eq!(status_field(&default, "NoNewPrivs"), Some("0"), "{default}");
@@ -465,6 +481,7 @@ fn restart_count(d: &Daemon, name: &str) -> i64 {
 
 #[test]
 fn restart_on_failure_with_a_maximum() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&[
         "--name",
@@ -488,6 +505,7 @@ fn restart_on_failure_with_a_maximum() {
 
 #[test]
 fn restart_always_and_unless_stopped_restart_after_a_clean_exit() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     for policy in ["always", "unless-stopped"] {
         let name = format!("again-{policy}");
@@ -507,6 +525,7 @@ fn restart_always_and_unless_stopped_restart_after_a_clean_exit() {
 
 #[test]
 fn restart_no_is_the_default() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.berth(&["run", "--name", "once", "busybox", "sh", "-c", "exit 1"])
         .code(1);
@@ -531,6 +550,7 @@ fn restart_no_is_the_default() {
 
 #[test]
 fn init_runs_a_small_init_as_pid_1() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     assert_eq!(d.run_rm(&["busybox", "sh", "-c", "echo $$"]), "1\n");
     let pid = d.run_rm(&["--init", "busybox", "sh", "-c", "echo $$"]);

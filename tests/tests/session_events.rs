@@ -33,6 +33,7 @@ fn attribute<'a>(event: &'a Value, name: &str) -> &'a str {
 
 #[test]
 fn exec_attach_resize_and_top_are_events_with_dockers_attributes() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     let since = chrono::Utc::now().timestamp().to_string();
     d.run_detached(&["-it", "--name", "box", "busybox", "sh"]);
@@ -152,6 +153,7 @@ fn exec_attach_resize_and_top_are_events_with_dockers_attributes() {
 
 #[test]
 fn a_detached_exec_with_an_unknown_user_is_dockers_server_error() {
+    berth_tests::needs_root!();
     let d = Daemon::with_busybox();
     d.run_detached(&["--name", "box", "busybox", "sleep", "1000"]);
     let out = d

@@ -153,6 +153,9 @@ fn resources(memory: i64, pids: i64) -> LinuxResources {
 
 #[test]
 fn limits_tasks_freezer_stats_and_removal_on_this_host() {
+    if skipped_without_root() {
+        return;
+    }
     let hierarchy = detect().unwrap();
     let version = hierarchy.version();
     let mut test = TestCgroup::new(hierarchy);
@@ -233,6 +236,9 @@ fn limits_tasks_freezer_stats_and_removal_on_this_host() {
 
 #[test]
 fn memory_limit_ends_in_an_oom_kill_that_is_reported() {
+    if skipped_without_root() {
+        return;
+    }
     let mut test = TestCgroup::new(detect().unwrap());
     test.cgroup.create().unwrap();
     test.cgroup.apply(&resources(16 << 20, 32)).unwrap();
@@ -248,6 +254,9 @@ fn memory_limit_ends_in_an_oom_kill_that_is_reported() {
 
 #[test]
 fn pids_limit_stops_forks() {
+    if skipped_without_root() {
+        return;
+    }
     let mut test = TestCgroup::new(detect().unwrap());
     test.cgroup.create().unwrap();
     test.cgroup.apply(&resources(64 << 20, 3)).unwrap();
@@ -275,6 +284,9 @@ fn pids_limit_stops_forks() {
 /// manager runs on a real kernel there, with the core files only.
 #[test]
 fn v2_manager_on_the_hybrid_unified_tree() {
+    if skipped_without_root() {
+        return;
+    }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let unified = mountinfo.lines().find_map(|line| {
         let (before, after) = line.split_once(" - ")?;
@@ -316,4 +328,21 @@ fn v2_manager_on_the_hybrid_unified_tree() {
     assert!(test.cgroup.is_frozen().unwrap());
     test.cgroup.thaw().unwrap();
     assert!(!test.cgroup.is_frozen().unwrap());
+}
+
+/// Whether the calling test is skipped: it needs root (it sets owners, makes device nodes,
+/// mounts or writes cgroups) and runs as a normal user. Says so on stderr, past the test
+/// harness's capture, so that `cargo test` shows it.
+fn skipped_without_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some("main") | None => std::env::args().next().unwrap_or_default(),
+        Some(name) => name.to_string(),
+    };
+    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+    true
 }

@@ -8,6 +8,7 @@
 //! targets use, and no more, so that the compiler sees what nothing uses.
 
 mod api;
+mod build;
 pub mod config;
 mod container;
 mod daemon;

@@ -158,7 +158,11 @@ impl ImageStore {
 }
 
 /// The upper directory as a layer tar in an unnamed temporary file, rewound.
-fn layer_tar(upper: &Path, skip: &[PathBuf], scratch: &Path) -> Result<std::fs::File, Error> {
+pub(crate) fn layer_tar(
+    upper: &Path,
+    skip: &[PathBuf],
+    scratch: &Path,
+) -> Result<std::fs::File, Error> {
     std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
     let mut file =
         tempfile::tempfile_in(scratch).map_err(io_err("creating a temporary file in", scratch))?;

@@ -3,6 +3,7 @@
 
 pub mod archive;
 mod blob_lease;
+mod build_step;
 pub mod changes;
 mod commit;
 mod ingest;
@@ -15,6 +16,7 @@ mod tags;
 
 use std::path::{Path, PathBuf};
 
+pub use build_step::{BuildStep, StepLayer};
 pub use commit::CommitOptions;
 pub use fsdriver::Digest;
 pub use layer_lease::LayerLeases;

@@ -88,6 +88,9 @@ fn load(store: &Arc<ImageStore>, root: &Path, archive: &[u8]) -> Result<Vec<Stri
 
 #[test]
 fn a_saved_image_loads_back_into_an_empty_store() {
+    if skipped_without_root() {
+        return;
+    }
     let tar = layer_tar(&[("etc/motd", b"hello"), ("bin/tool", &[7u8; 100_000])]);
     let source = tempfile::tempdir().unwrap();
     let store = open(source.path());
@@ -119,6 +122,9 @@ fn a_saved_image_loads_back_into_an_empty_store() {
 
 #[test]
 fn layers_load_in_any_order_compressed_or_not_and_once_when_shared() {
+    if skipped_without_root() {
+        return;
+    }
     let base = layer_tar(&[("base", b"base")]);
     let top = layer_tar(&[("top", b"top")]);
     let top_gz = gzip(&top);
@@ -214,6 +220,9 @@ fn an_archive_with_a_bad_layer_is_refused_and_stores_nothing() {
 
 #[test]
 fn an_oci_layout_blob_that_does_not_match_its_name_is_refused() {
+    if skipped_without_root() {
+        return;
+    }
     let real = layer_tar(&[("f", b"real")]);
     let swapped = layer_tar(&[("f", b"fake")]);
     let cfg = config(&[&real]);
@@ -272,6 +281,9 @@ fn an_oci_layout_blob_that_does_not_match_its_name_is_refused() {
 
 #[test]
 fn a_member_that_looks_like_a_layer_but_no_image_uses_is_ignored() {
+    if skipped_without_root() {
+        return;
+    }
     let layer = layer_tar(&[("f", b"x")]);
     let mut broken = layer_tar(&[("g", &[1u8; 4096])]);
     broken.truncate(1000);
@@ -291,4 +303,21 @@ fn a_member_that_looks_like_a_layer_but_no_image_uses_is_ignored() {
     // The layer's blob, the config and the manifest made for it.
     assert_eq!(count(&root.path().join("blobs/sha256")), 3);
     assert_eq!(count(&root.path().join("blobs/ingest")), 0);
+}
+
+/// Whether the calling test is skipped: it needs root (it sets owners, makes device nodes,
+/// mounts or writes cgroups) and runs as a normal user. Says so on stderr, past the test
+/// harness's capture, so that `cargo test` shows it.
+fn skipped_without_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some("main") | None => std::env::args().next().unwrap_or_default(),
+        Some(name) => name.to_string(),
+    };
+    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+    true
 }

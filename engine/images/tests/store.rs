@@ -67,6 +67,9 @@ const CONTAINER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456
 
 #[test]
 fn import_stores_config_manifest_layer_and_tag() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let tar = busybox_tar();
@@ -121,6 +124,9 @@ fn import_stores_config_manifest_layer_and_tag() {
 
 #[test]
 fn import_applies_changes_message_and_compression() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -219,6 +225,9 @@ fn bad_imports_store_nothing() {
 
 #[test]
 fn resolve_by_reference_id_and_prefix() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let image = import(&store, &busybox_tar(), Some("busybox"));
@@ -275,6 +284,9 @@ fn resolve_by_reference_id_and_prefix() {
 
 #[test]
 fn tag_list_and_persistence() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let tar = busybox_tar();
     let (first, second) = {
@@ -328,6 +340,9 @@ fn tag_list_and_persistence() {
 
 #[test]
 fn remove_by_tag_untags_until_the_last_one() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let image = import(&store, &busybox_tar(), Some("busybox"));
@@ -360,6 +375,9 @@ fn remove_by_tag_untags_until_the_last_one() {
 
 #[test]
 fn remove_by_id_with_several_tags_must_be_forced() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let image = import(&store, &busybox_tar(), Some("busybox"));
@@ -387,6 +405,9 @@ fn remove_by_id_with_several_tags_must_be_forced() {
 
 #[test]
 fn images_used_by_containers() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let image = import(&store, &busybox_tar(), Some("busybox"));
@@ -458,6 +479,9 @@ fn images_used_by_containers() {
 
 #[test]
 fn shared_layers_live_as_long_as_an_image_uses_them() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let a = import(&store, &busybox_tar(), Some("a"));
@@ -475,6 +499,9 @@ fn shared_layers_live_as_long_as_an_image_uses_them() {
 
 #[test]
 fn leases_given_back_at_reopen_keep_their_layers_and_leftovers_go() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let tar = busybox_tar();
     let leased = {
@@ -509,6 +536,9 @@ fn leases_given_back_at_reopen_keep_their_layers_and_leftovers_go() {
 
 #[test]
 fn a_lease_not_given_back_at_reopen_lets_its_layers_go() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     {
         let store = ImageStore::open(root.path()).unwrap();
@@ -523,6 +553,9 @@ fn a_lease_not_given_back_at_reopen_lets_its_layers_go() {
 
 #[test]
 fn unknown_leases_at_reopen_collect_nothing() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let tar = busybox_tar();
     {
@@ -563,6 +596,9 @@ fn lease_files_of_older_versions_are_removed_at_open() {
 
 #[test]
 fn the_store_is_shareable_across_threads() {
+    if skipped_without_root() {
+        return;
+    }
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<ImageStore>();
     let root = tempfile::tempdir().unwrap();
@@ -587,6 +623,9 @@ fn the_store_is_shareable_across_threads() {
 
 #[test]
 fn gc_collects_what_nothing_references() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let kept = import(&store, &busybox_tar(), Some("kept"));
@@ -630,6 +669,9 @@ fn gc_collects_what_nothing_references() {
 
 #[test]
 fn gc_refuses_when_an_image_could_not_be_loaded() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let image = {
         let store = ImageStore::open(root.path()).unwrap();
@@ -666,6 +708,9 @@ fn upper_dir(dir: &Path) {
 
 #[test]
 fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let parent = import(&store, &busybox_tar(), Some("busybox"));
@@ -726,6 +771,9 @@ fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
 
 #[test]
 fn bad_commits_store_nothing() {
+    if skipped_without_root() {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
     let parent = import(&store, &busybox_tar(), None);
@@ -759,4 +807,21 @@ fn bad_commits_store_nothing() {
     assert_eq!(count(&root.path().join("blobs/sha256")), blobs_before);
     assert_eq!(count(&root.path().join("layers")), 1);
     assert_eq!(store.list().len(), 1);
+}
+
+/// Whether the calling test is skipped: it needs root (it sets owners, makes device nodes,
+/// mounts or writes cgroups) and runs as a normal user. Says so on stderr, past the test
+/// harness's capture, so that `cargo test` shows it.
+fn skipped_without_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some("main") | None => std::env::args().next().unwrap_or_default(),
+        Some(name) => name.to_string(),
+    };
+    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+    true
 }

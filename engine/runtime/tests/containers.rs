@@ -1514,8 +1514,13 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("the container tests need root");
-        std::process::exit(1);
+        // Skipped, not failed: `cargo test` as a normal user runs the unit tests, and
+        // scripts/test.sh runs these as root.
+        println!(
+            "skipped the {} container tests: they need root",
+            TESTS.len()
+        );
+        return;
     }
     let fixture = match Fixture::new() {
         Ok(fixture) => fixture,

@@ -7,6 +7,23 @@ pub mod snapshot;
 
 use tar::{EntryType, Header};
 
+/// Whether the calling test is skipped: it needs root (it sets owners, makes device nodes,
+/// mounts or writes cgroups) and runs as a normal user. Says so on stderr, past the test
+/// harness's capture, so that `cargo test` shows it.
+pub fn skipped_without_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some("main") | None => std::env::args().next().unwrap_or_default(),
+        Some(name) => name.to_string(),
+    };
+    let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
+    true
+}
+
 pub struct Tar {
     builder: tar::Builder<Vec<u8>>,
 }

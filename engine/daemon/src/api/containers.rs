@@ -19,7 +19,7 @@ use crate::container::{creation, notify, signal, view};
 use crate::engine::Engine;
 use crate::events::Publish;
 
-pub(super) async fn find(
+pub(crate) async fn find(
     engine: &Engine,
     id: &str,
 ) -> Result<(String, Addr<ContainerActor>), ApiError> {

@@ -135,8 +135,15 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         }
     }
     let counts = containers_per_image(engine).await;
+    let parents = super::build::image_parents(engine);
+    let records = engine.images.list();
+    let intermediate = super::build::intermediates(&parents, &records);
     let mut summaries = Vec::new();
-    for record in engine.images.list() {
+    for record in records {
+        // A build's intermediate images are listed with `all` only, as Docker lists them.
+        if intermediate.contains(&record.id.to_string()) && !query.flag("all") {
+            continue;
+        }
         let references = filters.get("reference");
         if !references.is_empty()
             && !record
@@ -167,7 +174,10 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         }
         summaries.push(ImageSummary {
             id: record.id.to_string(),
-            parent_id: String::new(),
+            parent_id: parents
+                .get(&record.id.to_string())
+                .cloned()
+                .unwrap_or_default(),
             repo_tags: record.repo_tags.clone(),
             repo_digests: record.repo_digests.clone(),
             created: created_unix(&record),

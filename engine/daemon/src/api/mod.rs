@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod container_archive;
@@ -172,6 +173,8 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ExecResize(id) => exec::resize(engine, id, req).await,
         Route::ExecInspect(id) => exec::inspect(engine, id).await,
 
+        Route::Build => build::build(engine, req).await,
+        Route::BuildPrune => build::prune(engine).await,
         Route::Commit => commit::commit(engine, req).await,
         Route::ImageCreate => images::create(engine, req).await,
         Route::ImageList => images::list(engine, req).await,

@@ -42,6 +42,8 @@ pub enum Route<'a> {
     ExecStart(&'a str),
     ExecResize(&'a str),
     ExecInspect(&'a str),
+    Build,
+    BuildPrune,
     Commit,
     ImageCreate,
     ImageList,
@@ -104,6 +106,8 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::POST, ["exec", id, "resize"]) => Route::ExecResize(id),
         (&Method::GET, ["exec", id, "json"]) => Route::ExecInspect(id),
 
+        (&Method::POST, ["build"]) => Route::Build,
+        (&Method::POST, ["build", "prune"]) => Route::BuildPrune,
         (&Method::POST, ["commit"]) => Route::Commit,
         (&Method::POST, ["images", "create"]) => Route::ImageCreate,
         (&Method::GET, ["images", "json"]) => Route::ImageList,

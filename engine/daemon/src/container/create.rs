@@ -31,8 +31,12 @@ pub fn merge_config(
 ) -> Result<ContainerConfig, Error> {
     let image_config = image.config().clone().unwrap_or_default();
 
-    let requested_entrypoint = body.entrypoint.clone().filter(|e| !e.is_empty());
     let entrypoint_reset = matches!(&body.entrypoint, Some(e) if e.len() == 1 && e[0].is_empty());
+    // `[""]` (`--entrypoint ""`) resets the image's entrypoint rather than naming one.
+    let requested_entrypoint = body
+        .entrypoint
+        .clone()
+        .filter(|e| !e.is_empty() && !entrypoint_reset);
     let requested_cmd = body.cmd.clone().filter(|c| !c.is_empty());
 
     let (entrypoint, cmd) = match (requested_entrypoint, requested_cmd) {
