@@ -345,3 +345,37 @@ fn the_images_healthcheck_runs_unless_the_run_overrides_it() {
     assert!(health(&d, "none").is_null());
     d.docker(&["rm", "-f", "img", "flags", "none"]).ok();
 }
+
+const DOCKER_PY: &str = r#"
+import time, docker
+client = docker.from_env()
+c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyhealth",
+                          healthcheck={"test": ["CMD", "true"], "interval": 100000000, "retries": 1})
+deadline = time.time() + 30
+while True:
+    c.reload()
+    health = c.attrs["State"]["Health"]
+    if health["Status"] == "healthy":
+        break
+    assert time.time() < deadline, health
+    time.sleep(0.05)
+assert health["FailingStreak"] == 0 and health["Log"][-1]["ExitCode"] == 0, health
+assert c.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "true"], c.attrs["Config"]
+assert [x.name for x in client.containers.list(filters={"health": "healthy"})] == ["pyhealth"]
+c.remove(force=True)
+print("ok")
+"#;
+
+#[test]
+fn docker_py_sees_health() {
+    let d = Daemon::with_busybox();
+    let mut python = std::process::Command::new("python3");
+    python
+        .args(["-c", DOCKER_PY])
+        .env("DOCKER_HOST", d.host())
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH");
+    let out = berth_tests::run_command(python, None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "ok\n", "{out}");
+}
