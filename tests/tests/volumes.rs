@@ -113,6 +113,18 @@ fn named_volumes_are_created_listed_filtered_shared_and_removed() {
     assert_eq!(ls("name=oth"), "other\n");
     assert_eq!(ls("driver=local").lines().count(), 2);
     assert_eq!(ls("dangling=true"), "");
+    let writer = d
+        .docker(&["ps", "-aq", "--no-trunc", "--filter", "volume=data"])
+        .ok();
+    assert_eq!(writer.out(), d.inspect("writer")["Id"].as_str().unwrap());
+    let by_destination = d.docker(&["ps", "-aq", "--filter", "volume=/other"]).ok();
+    assert_eq!(by_destination.stdout.lines().count(), 1);
+    assert_eq!(
+        d.docker(&["ps", "-aq", "--filter", "volume=nothing"])
+            .ok()
+            .stdout,
+        ""
+    );
     d.docker(&["volume", "ls", "--filter", "colour=blue"])
         .fails()
         .stderr_has("invalid filter 'colour'");
