@@ -262,6 +262,13 @@ fn health_survives_a_daemon_restart_and_checks_go_on() {
         assert!(Instant::now() < deadline, "no check after the restart");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A paused container's refused checks say nothing of its health.
+    d.docker(&["pause", "db"]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    let paused = health(&d, "db");
+    assert_eq!(paused["Status"], "healthy", "{paused}");
+    assert_eq!(paused["FailingStreak"], 0, "{paused}");
+    d.docker(&["unpause", "db"]).ok();
     // A stopped container's health is unhealthy, as Docker leaves it.
     d.docker(&["stop", "-t", "0", "db"]).ok();
     assert_eq!(health(&d, "db")["Status"], "unhealthy");
