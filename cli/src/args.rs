@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::build_args::{BuildArgs, BuilderCommand};
+pub use crate::network_args::*;
 use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
+pub use crate::volume_args::*;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -203,6 +206,33 @@ pub enum Command {
         arg_required_else_help = true
     )]
     Image(ImageCommand),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | URL | -")]
+    Build(BuildArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(PortArgs),
+    /// Manage builds
+    #[command(
+        subcommand,
+        override_usage = "berth builder COMMAND",
+        arg_required_else_help = true
+    )]
+    Builder(BuilderCommand),
+    /// Manage networks
+    #[command(
+        subcommand,
+        override_usage = "berth network COMMAND",
+        arg_required_else_help = true
+    )]
+    Network(NetworkCommand),
+    /// Manage volumes
+    #[command(
+        subcommand,
+        override_usage = "berth volume COMMAND",
+        arg_required_else_help = true
+    )]
+    Volume(VolumeCommand),
     /// Manage berth
     #[command(
         subcommand,
@@ -299,6 +329,9 @@ pub enum ContainerCommand {
     /// Remove all stopped containers
     #[command(override_usage = "berth container prune [OPTIONS]")]
     Prune(ContainerPruneArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth container port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(PortArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -338,6 +371,9 @@ pub enum ImageCommand {
     /// Show the history of an image
     #[command(override_usage = "berth image history [OPTIONS] IMAGE")]
     History(HistoryArgs),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth image build [OPTIONS] PATH | URL | -")]
+    Build(Box<BuildArgs>),
     /// Remove unused images
     #[command(override_usage = "berth image prune [OPTIONS]")]
     Prune(ImagePruneArgs),
@@ -421,14 +457,8 @@ pub struct ContainerOptions {
     /// Limit the number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    /// Network mode: none, host, bridge or default
-    #[arg(
-        long,
-        visible_alias = "net",
-        value_name = "NETWORK",
-        default_value = "default"
-    )]
-    pub network: String,
+    #[command(flatten)]
+    pub net: NetworkFlags,
     /// Add Linux capabilities
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -634,7 +664,7 @@ pub struct InspectArgs {
     #[arg(short = 'f', long, value_name = "TEMPLATE")]
     pub format: Option<String>,
     /// Only look for objects of this type
-    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image"])]
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network", "volume"])]
     pub kind: Option<String>,
     /// Include container sizes
     #[arg(short = 's', long)]

@@ -2,6 +2,7 @@
 //! berthd (or any Engine API daemon) over a unix socket.
 
 mod args;
+mod build_args;
 mod client;
 mod commands;
 mod credentials;
@@ -10,6 +11,8 @@ mod error;
 #[cfg(test)]
 mod fake_daemon;
 mod format;
+mod image_build;
+mod network_args;
 mod options;
 mod progress;
 mod registry_args;
@@ -17,17 +20,21 @@ mod stream;
 mod terminal;
 mod timestamps;
 mod usage;
+mod volume_args;
 
 use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use args::{
+    BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand,
+    VolumeCommand,
+};
 use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
-    archive, attach, container, cp, events, exec, image_admin, images, inspect, logs, man, observe,
-    prune, ps, registry, stats, system, unknown,
+    archive, attach, build, container, cp, events, exec, image_admin, images, inspect, logs, man,
+    network, observe, port, prune, ps, registry, stats, system, unknown, volume,
 };
 use error::CliError;
 
@@ -139,6 +146,45 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Commit(args) => image_admin::commit(client, args).await,
         Command::Diff(args) => archive::diff(client, args).await,
         Command::Cp(args) => cp::cp(client, args).await,
+        Command::Port(args) => port::port(client, args).await,
+        Command::Build(args) => build::build(client, args).await,
+        Command::Builder(sub) => match sub {
+            BuilderCommand::Build(args) => build::build(client, *args).await,
+            BuilderCommand::Prune(args) => build::prune(client, args).await,
+            BuilderCommand::External(argv) => Err(unknown::refuse("builder", &argv)),
+        },
+        Command::Network(sub) => match sub {
+            NetworkCommand::Create(args) => network::create(client, args).await,
+            NetworkCommand::Ls(args) => network::ls(client, args).await,
+            NetworkCommand::Inspect(args) => {
+                let kind = Kind::Network {
+                    verbose: args.verbose,
+                };
+                inspect::inspect(client, kind, &args.names, args.format.as_deref(), false).await
+            }
+            NetworkCommand::Rm(args) => network::rm(client, args).await,
+            NetworkCommand::Prune(args) => network::prune(client, args).await,
+            NetworkCommand::Connect(args) => network::connect(client, args).await,
+            NetworkCommand::Disconnect(args) => network::disconnect(client, args).await,
+            NetworkCommand::External(argv) => Err(unknown::refuse("network", &argv)),
+        },
+        Command::Volume(sub) => match sub {
+            VolumeCommand::Create(args) => volume::create(client, args).await,
+            VolumeCommand::Ls(args) => volume::ls(client, args).await,
+            VolumeCommand::Inspect(args) => {
+                inspect::inspect(
+                    client,
+                    Kind::Volume { as_struct: true },
+                    &args.names,
+                    args.format.as_deref(),
+                    false,
+                )
+                .await
+            }
+            VolumeCommand::Rm(args) => volume::rm(client, args).await,
+            VolumeCommand::Prune(args) => volume::prune(client, args).await,
+            VolumeCommand::External(argv) => Err(unknown::refuse("volume", &argv)),
+        },
         Command::Container(sub) => match sub {
             ContainerCommand::Run(args) => container::run(client, args).await,
             ContainerCommand::Create(args) => container::create(client, args).await,
@@ -172,6 +218,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Diff(args) => archive::diff(client, args).await,
             ContainerCommand::Cp(args) => cp::cp(client, args).await,
             ContainerCommand::Prune(args) => prune::containers(client, args).await,
+            ContainerCommand::Port(args) => port::port(client, args).await,
             ContainerCommand::External(argv) => Err(unknown::refuse("container", &argv)),
         },
         Command::Image(sub) => match sub {
@@ -185,6 +232,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ImageCommand::Load(args) => archive::load(client, args).await,
             ImageCommand::History(args) => image_admin::history(client, args).await,
             ImageCommand::Prune(args) => prune::images(client, args).await,
+            ImageCommand::Build(args) => build::build(client, *args).await,
             ImageCommand::Inspect(args) => {
                 inspect::inspect(
                     client,

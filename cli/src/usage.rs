@@ -11,7 +11,6 @@ use crate::error::EXIT_DAEMON_OR_ARGS;
 /// and short name, so that using one is reported as such rather than as a
 /// typo.
 const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
-    ("add-host", None),
     ("annotation", None),
     ("attach", Some("a")),
     ("blkio-weight", None),
@@ -35,11 +34,6 @@ const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("device-write-bps", None),
     ("device-write-iops", None),
     ("disable-content-trust", None),
-    ("dns", None),
-    ("dns-option", None),
-    ("dns-search", None),
-    ("domainname", None),
-    ("expose", None),
     ("gpus", None),
     ("group-add", None),
     ("health-cmd", None),
@@ -48,27 +42,19 @@ const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("health-start-interval", None),
     ("health-start-period", None),
     ("health-timeout", None),
-    ("ip", None),
-    ("ip6", None),
     ("ipc", None),
     ("isolation", None),
     ("kernel-memory", None),
-    ("link", None),
-    ("link-local-ip", None),
     ("log-driver", None),
     ("log-opt", None),
-    ("mac-address", None),
     ("memory-reservation", None),
     ("memory-swap", None),
     ("memory-swappiness", None),
-    ("network-alias", None),
     ("no-healthcheck", None),
     ("oom-kill-disable", None),
     ("oom-score-adj", None),
     ("pid", None),
     ("platform", None),
-    ("publish", Some("p")),
-    ("publish-all", Some("P")),
     ("runtime", None),
     ("shm-size", None),
     ("storage-opt", None),
@@ -108,7 +94,10 @@ pub fn command_path(argv: &[String]) -> Vec<String> {
             continue;
         }
         words.push(arg.clone());
-        if matches!(arg.as_str(), "container" | "image" | "system") {
+        if matches!(
+            arg.as_str(),
+            "container" | "image" | "system" | "network" | "volume" | "builder"
+        ) {
             if let Some(next) = args.next().filter(|n| !n.starts_with('-')) {
                 words.push(next.clone());
             }
@@ -259,12 +248,12 @@ mod tests {
             "unknown flag: --frobnicate"
         );
         assert_eq!(
-            problem_of(&["run", "-p", "80:80", "busybox"]),
-            "the docker flag -p, --publish is not supported by berth yet"
+            problem_of(&["run", "--ulimit", "nofile=1", "busybox"]),
+            "the docker flag --ulimit is not supported by berth yet"
         );
         assert_eq!(
-            problem_of(&["create", "--dns=1.1.1.1", "busybox"]),
-            "the docker flag --dns is not supported by berth yet"
+            problem_of(&["create", "--shm-size=1g", "busybox"]),
+            "the docker flag --shm-size is not supported by berth yet"
         );
         assert_eq!(
             problem_of(&["ps", "--frobnicate"]),

@@ -43,7 +43,7 @@ fn bare_berth_and_help_list_the_commands() {
             );
         }
         assert!(
-            !text.contains("  build "),
+            !text.contains("  swarm "),
             "commands of later issues stay out of the help"
         );
     }
@@ -82,9 +82,18 @@ fn bad_flags_are_usage_errors_with_status_125() {
         "{text}"
     );
 
-    let out = berth(&["run", "-p", "80:80", "busybox"]);
+    let out = berth(&["run", "--ulimit", "nofile=1", "busybox"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("-p, --publish is not supported by berth yet"));
+    assert!(stderr(&out).contains("--ulimit is not supported by berth yet"));
+
+    // A bad -p is refused before the daemon is asked, in docker's words.
+    let (_dir, host) = absent_daemon();
+    let out = berth(&["-H", &host, "run", "-p", "80:80/xyz", "busybox"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        stderr(&out),
+        "berth: invalid proto: xyz\n\nRun 'berth run --help' for more information\n"
+    );
 
     let out = berth(&["run", "-m", "lots", "busybox"]);
     assert_eq!(out.status.code(), Some(125));
@@ -93,11 +102,11 @@ fn bad_flags_are_usage_errors_with_status_125() {
 
 #[test]
 fn later_commands_and_global_flags_are_refused_by_name() {
-    let out = berth(&["build", "."]);
+    let out = berth(&["swarm", "init"]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         stderr(&out),
-        "berth: 'berth build' is not supported by berth yet\n"
+        "berth: 'berth swarm' is not supported by berth yet\n"
     );
 
     let out = berth(&["--context", "remote", "ps"]);
@@ -157,4 +166,62 @@ fn version_flag_and_man_pages() {
     ] {
         assert!(dir.path().join(page).is_file(), "{page}");
     }
+}
+
+#[test]
+fn network_and_port_commands_have_help_man_pages_and_usage_errors() {
+    let out = berth(&["network", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    for sub in [
+        "create",
+        "ls",
+        "inspect",
+        "rm",
+        "prune",
+        "connect",
+        "disconnect",
+    ] {
+        assert!(stdout(&out).contains(&format!("  {sub} ")), "{sub}");
+    }
+    let out = berth(&["port", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("berth port CONTAINER [PRIVATE_PORT[/PROTO]]"));
+
+    let out = berth(&["network", "connect", "onlyone"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out)
+            .contains("'berth network connect' requires arguments that were not given: CONTAINER"),
+        "{}",
+        stderr(&out)
+    );
+    let out = berth(&["network", "frob"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("berth: unknown command: berth network frob"));
+
+    let (_dir, host) = absent_daemon();
+    let out = berth(&["-H", &host, "network", "ls"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("Cannot connect to the berth daemon"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = berth(&["__man", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for page in [
+        "berth-network.1",
+        "berth-network-create.1",
+        "berth-network-connect.1",
+        "berth-port.1",
+        "berth-container-port.1",
+        "berth-volume-create.1",
+        "berth-volume-prune.1",
+        "berth-build.1",
+        "berth-image-build.1",
+    ] {
+        assert!(dir.path().join(page).is_file(), "{page}");
+    }
+    let create = std::fs::read_to_string(dir.path().join("berth-network-create.1")).unwrap();
+    assert!(create.contains("\\-\\-subnet"), "{create}");
+    let run = std::fs::read_to_string(dir.path().join("berth-run.1")).unwrap();
+    assert!(run.contains("\\-\\-publish"));
 }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod events;
@@ -12,10 +13,13 @@ pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod man;
+pub mod network;
 pub mod observe;
+pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod registry;
 pub mod stats;
 pub mod system;
 pub mod unknown;
+pub mod volume;

@@ -123,8 +123,13 @@ fn total(reclaimed: u64) -> String {
 }
 
 /// Asks on the terminal; anything but y/Y declines.
-fn confirm(warning: &str) -> Result<bool, CliError> {
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+pub fn confirm(warning: &str) -> Result<bool, CliError> {
+    ask(&format!("{warning}\nAre you sure you want to continue?"))
+}
+
+/// Prints `question [y/N] ` and reads the answer.
+pub fn ask(question: &str) -> Result<bool, CliError> {
+    print!("{question} [y/N] ");
     std::io::stdout()
         .flush()
         .map_err(|e| CliError::io("writing output", e))?;

@@ -2,9 +2,10 @@
 
 use std::io::Write;
 
-use bollard_stubs::models::{ContainerSummary, Port};
+use bollard_stubs::models::ContainerSummary;
 use serde_json::{json, Value};
 
+use super::port::display_ports;
 use crate::args::PsArgs;
 use crate::client::query::Query;
 use crate::client::Client;
@@ -187,40 +188,6 @@ fn display_image(c: &ContainerSummary, trunc: bool) -> String {
         .or_else(|| without_digest.strip_prefix("docker.io/"))
         .unwrap_or(without_digest)
         .to_owned()
-}
-
-/// `80/tcp, 0.0.0.0:8443->443/tcp`, ordered by private port then by
-/// whether the port is published.
-pub fn display_ports(ports: &[Port]) -> String {
-    let mut sorted: Vec<&Port> = ports.iter().collect();
-    sorted.sort_by_key(|p| (p.private_port, p.public_port.unwrap_or(0), p.ip.clone()));
-    let shown: Vec<String> = sorted
-        .iter()
-        .map(|p| {
-            let proto = p
-                .typ
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "tcp".to_owned());
-            match p.public_port {
-                Some(public) if public != 0 => {
-                    let ip = p.ip.clone().unwrap_or_default();
-                    let ip = if ip.contains(':') {
-                        format!("[{ip}]")
-                    } else {
-                        ip
-                    };
-                    let host = if ip.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{ip}:")
-                    };
-                    format!("{host}{public}->{}/{proto}", p.private_port)
-                }
-                _ => format!("{}/{proto}", p.private_port),
-            }
-        })
-        .collect();
-    shown.join(", ")
 }
 
 #[cfg(test)]

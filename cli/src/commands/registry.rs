@@ -39,7 +39,7 @@ fn registry_auth(image: &str) -> Result<String, CliError> {
 }
 
 /// The credentials the docker CLI would use (see [`crate::credentials`]).
-fn credentials() -> Result<Credentials, CliError> {
+pub(crate) fn credentials() -> Result<Credentials, CliError> {
     Ok(Credentials::new(DockerConfig::load(
         &DockerConfig::default_path(env)?,
     )?))

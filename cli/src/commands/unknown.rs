@@ -5,18 +5,14 @@ use crate::error::CliError;
 
 /// docker's top-level commands that berth does not provide yet.
 const LATER_TOP_LEVEL: &[&str] = &[
-    "build",
-    "builder",
     "buildx",
     "checkpoint",
     "compose",
     "config",
     "context",
     "manifest",
-    "network",
     "node",
     "plugin",
-    "port",
     "search",
     "secret",
     "service",
@@ -24,10 +20,8 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "swarm",
     "trust",
     "update",
-    "volume",
 ];
-const LATER_CONTAINER: &[&str] = &["port", "update"];
-const LATER_IMAGE: &[&str] = &["build"];
+const LATER_CONTAINER: &[&str] = &["update"];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
@@ -37,7 +31,6 @@ pub fn refuse(group: &str, argv: &[String]) -> CliError {
     let later = match group {
         "" => LATER_TOP_LEVEL,
         "container" => LATER_CONTAINER,
-        "image" => LATER_IMAGE,
         "system" => LATER_SYSTEM,
         _ => &[],
     };
@@ -67,11 +60,11 @@ mod tests {
 
     #[test]
     fn later_commands_are_named_and_unknown_ones_are_unknown() {
-        let build = refuse("", &["build".into(), ".".into()]);
-        assert_eq!(build.exit_code(), 125);
+        let swarm = refuse("", &["swarm".into(), "init".into()]);
+        assert_eq!(swarm.exit_code(), 125);
         assert_eq!(
-            build.to_string(),
-            "'berth build' is not supported by berth yet"
+            swarm.to_string(),
+            "'berth swarm' is not supported by berth yet"
         );
         let update = refuse("container", &["update".into()]);
         assert_eq!(

@@ -146,6 +146,11 @@ impl DnsServer {
 
     /// Stops serving a scope; its sockets close as its task ends (at the task's next
     /// wake-up, not necessarily before this returns). False if it was not registered.
+    ///
+    /// Meant for a container that stops (its namespace goes too). One that leaves its last
+    /// user-defined network keeps its scope, updated with no networks, as Docker keeps a
+    /// sandbox's resolver until the sandbox goes: binding 127.0.0.11:53 again in the same
+    /// namespace right after this may still find the old sockets open.
     pub fn unregister(&self, scope_id: &str) -> bool {
         match self.scopes.lock().remove(scope_id) {
             Some(scope) => {

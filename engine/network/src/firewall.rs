@@ -11,9 +11,10 @@
 //!   on it, 127.0.0.1:PORT reaches the container), hairpin (a DNATed flow that goes back
 //!   into a bridge), and each non-internal subnet going out of anything but a bridge.
 //! - `forward` (filter): `oifname vmap @to_bridge` jumps to the chain of the network a
-//!   packet enters, which accepts its own bridge, DNATed and established flows, and drops
-//!   what comes from another berth bridge (isolation); internal networks drop everything
-//!   from or to elsewhere.
+//!   packet enters, which accepts its own interfaces (set `m_<id>`: the bridge and the
+//!   host ends of routed endpoints), DNATed and established flows, and drops what comes
+//!   from another berth interface (isolation); internal networks drop everything from or
+//!   to elsewhere.
 //!
 //! The table never touches other tables; rules there (Docker's, Podman's) stay as they are.
 //! Text rather than `nft -j`: the JSON form of a concatenated DNAT map is several nested
@@ -78,7 +79,12 @@ impl Firewall for Nft {
 
 /// The whole table from scratch, atomically replacing any table of that name (after a
 /// crash it still holds the previous daemon's elements, which are rebuilt from the records).
-pub(crate) fn full_table(table: &str, nets: &[NetRules], ports: &[PublishedPort]) -> String {
+pub(crate) fn full_table(
+    table: &str,
+    nets: &[NetRules],
+    routed: &[(NetRules, String)],
+    ports: &[PublishedPort],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "table ip {table}\ndelete table ip {table}");
     let _ = write!(
@@ -119,6 +125,9 @@ pub(crate) fn full_table(table: &str, nets: &[NetRules], ports: &[PublishedPort]
     for net in nets {
         s.push_str(&add_network(table, net));
     }
+    for (net, ifname) in routed {
+        s.push_str(&add_routed(table, net, ifname));
+    }
     s.push_str(&add_ports(table, ports));
     s
 }
@@ -135,17 +144,17 @@ pub(crate) fn add_network(table: &str, net: &NetRules) -> String {
         ..
     } = net;
     let mut s = String::new();
+    // The network's interfaces: its bridge and the host ends of its routed endpoints.
+    let _ = writeln!(s, "add set ip {table} m_{id12} {{ type ifname; }}");
+    let _ = writeln!(s, "add element ip {table} m_{id12} {{ \"{bridge}\" }}");
     let _ = writeln!(s, "add chain ip {table} to_{id12}");
-    let _ = writeln!(
-        s,
-        "add rule ip {table} to_{id12} iifname \"{bridge}\" accept"
-    );
+    let _ = writeln!(s, "add rule ip {table} to_{id12} iifname @m_{id12} accept");
     if net.internal {
         let _ = writeln!(s, "add rule ip {table} to_{id12} drop");
         let _ = writeln!(s, "add chain ip {table} from_{id12}");
         let _ = writeln!(
             s,
-            "add rule ip {table} from_{id12} oifname != \"{bridge}\" drop"
+            "add rule ip {table} from_{id12} oifname != @m_{id12} drop"
         );
         let _ = writeln!(
             s,
@@ -190,6 +199,42 @@ pub(crate) fn remove_network(table: &str, net: &NetRules) -> String {
     }
     let _ = writeln!(s, "flush chain ip {table} to_{id12}");
     let _ = writeln!(s, "delete chain ip {table} to_{id12}");
+    let _ = writeln!(s, "delete set ip {table} m_{id12}");
+    s
+}
+
+/// The host end of an endpoint routed past the bridge's port limit: a member of its
+/// network, a berth interface (no masquerade into it, isolation from other networks),
+/// and a way into the network's chains.
+pub(crate) fn add_routed(table: &str, net: &NetRules, ifname: &str) -> String {
+    routed(table, net, ifname, "add")
+}
+
+pub(crate) fn remove_routed(table: &str, net: &NetRules, ifname: &str) -> String {
+    routed(table, net, ifname, "delete")
+}
+
+fn routed(table: &str, net: &NetRules, ifname: &str, verb: &str) -> String {
+    let id12 = &net.id12;
+    let jump = |chain: &str| match verb {
+        "add" => format!(" : jump {chain}_{id12}"),
+        _ => String::new(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "{verb} element ip {table} m_{id12} {{ \"{ifname}\" }}");
+    let _ = writeln!(s, "{verb} element ip {table} bridges {{ \"{ifname}\" }}");
+    let _ = writeln!(
+        s,
+        "{verb} element ip {table} to_bridge {{ \"{ifname}\"{} }}",
+        jump("to")
+    );
+    if net.internal {
+        let _ = writeln!(
+            s,
+            "{verb} element ip {table} from_bridge {{ \"{ifname}\"{} }}",
+            jump("from")
+        );
+    }
     s
 }
 
@@ -221,6 +266,17 @@ fn port_elements(table: &str, verb: &str, ports: &[PublishedPort], with_value: b
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_routed_endpoint_joins_its_network_and_leaves_it() {
+        let add = add_routed("t", &net(true), "veth1");
+        assert!(add.contains("add element ip t m_0123456789ab { \"veth1\" }"));
+        assert!(add.contains("add element ip t to_bridge { \"veth1\" : jump to_0123456789ab }"));
+        assert!(add.contains("add element ip t from_bridge { \"veth1\" : jump from_0123456789ab }"));
+        let rm = remove_routed("t", &net(true), "veth1");
+        assert!(rm.contains("delete element ip t to_bridge { \"veth1\" }\n"));
+        assert!(!rm.contains("jump"));
+    }
+
     use super::*;
     use crate::types::Protocol;
 
@@ -252,7 +308,7 @@ mod tests {
     fn an_internal_network_gets_no_masquerade_and_no_way_out() {
         let add = add_network("t", &net(true));
         assert!(!add.contains("nat_subnets"));
-        assert!(add.contains("add rule ip t from_0123456789ab oifname != \"br-0123456789ab\" drop"));
+        assert!(add.contains("add rule ip t from_0123456789ab oifname != @m_0123456789ab drop"));
         assert!(add.contains("add rule ip t to_0123456789ab drop"));
         assert!(remove_network("t", &net(true)).contains("delete chain ip t from_0123456789ab"));
     }
@@ -289,7 +345,8 @@ mod tests {
 
     #[test]
     fn the_full_table_replaces_any_previous_one_in_one_script() {
-        let s = full_table("t", &[net(false)], &[]);
+        let s = full_table("t", &[net(false)], &[(net(false), "vethabc".into())], &[]);
+        assert!(s.contains("add element ip t m_0123456789ab { \"vethabc\" }"));
         assert!(s.starts_with("table ip t\ndelete table ip t\ntable ip t {"));
         assert!(s.contains("fib daddr type local jump published"));
         assert!(s.contains("add chain ip t to_0123456789ab"));

@@ -6,10 +6,17 @@
 //! work, only a short per-network lock while an address is picked.
 //!
 //! ## Density
-//! A Linux bridge takes at most 1,024 ports (`BR_MAX_PORTS`). At that limit `connect` fails
-//! with [`ErrorKind::Unavailable`] ("network NAME is full: its bridge takes at most 1024
-//! endpoints") and nothing is left configured; several bridges behind one network are
-//! the planned way past it.
+//! A Linux bridge takes at most 1,023 ports (`BR_MAX_PORTS` is 1,024, port 0 unused), which
+//! is where Docker's docker0 stops. Past that, `connect` makes *routed* endpoints on the
+//! same network: the same veth pair and an address of the same subnet, but the host end
+//! is no bridge port; it gets a /32 route and proxy ARP, and the bridge answers ARP for
+//! it too (proxy ARP), so bridged and routed containers reach each other, the gateway and
+//! the outside exactly as before, under the same firewall rules. Routing rather than
+//! several bridges chained by a veth: a frame bridged across a second bridge would meet
+//! `br_netfilter`'s NAT hooks there and lose its masquerade. A routed endpoint costs one
+//! `nft` call at connect and at disconnect; a bridged one costs none.
+//! [`Networks::set_bridge_port_limit`] lowers the threshold (tests use 1). From 512 ports
+//! on a bridge, `net.core.netdev_max_backlog` is raised to 4,096 (see `networks.rs`).
 
 mod error;
 mod firewall;

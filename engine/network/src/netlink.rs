@@ -237,6 +237,26 @@ impl Rtnl {
         }
     }
 
+    /// Adds `dest dev index scope link` to the main table.
+    pub(crate) fn add_link_route(&mut self, index: u32, dest: Ipv4Net) -> io::Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.destination_prefix_length = dest.prefix_len();
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Link;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(
+                dest.network(),
+            )));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.ack(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
     /// The destinations of the main table's IPv4 routes, without the default route.
     pub(crate) fn routes(&mut self) -> io::Result<Vec<Ipv4Net>> {
         let mut msg = RouteMessage::default();

@@ -7,7 +7,8 @@
 //! and file writes happen outside both, so container starts run in parallel.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -41,7 +42,22 @@ pub struct Networks {
     pub(crate) admin: Mutex<()>,
     /// Whether the nft table exists; it is made with the first bridge network.
     pub(crate) table_ready: Mutex<bool>,
+    /// Ports a network's bridge takes before further endpoints are routed.
+    pub(crate) bridge_port_limit: AtomicUsize,
+    /// Whether `BACKLOG` has been applied (once per daemon).
+    pub(crate) backlog_raised: AtomicBool,
 }
+
+/// A Linux bridge has 1,024 port numbers (`BR_MAX_PORTS`), number 0 unused.
+pub(crate) const BRIDGE_PORTS: usize = 1023;
+
+/// A broadcast (an ARP request) on a bridge is copied to every port, and each copy waits
+/// in the per-CPU backlog (`net.core.netdev_max_backlog`, 1,000 by default): on a bridge
+/// of about that many ports the flood fills it and the answer that follows is dropped
+/// (measured: a proxy ARP reply at 1,023 ports). From `BIG_BRIDGE` ports on, berth raises
+/// the backlog to `BACKLOG` (never lowers it), as dockerd raises `ip_forward`.
+pub(crate) const BIG_BRIDGE: usize = 512;
+pub(crate) const BACKLOG: u32 = 4096;
 
 pub(crate) struct NetEntry {
     pub net: Network,
@@ -52,6 +68,8 @@ pub(crate) struct NetState {
     /// `None` for `host` and `none`.
     pub alloc: Option<Allocator>,
     pub endpoints: usize,
+    /// Endpoints that are ports of the bridge (the others are routed).
+    pub bridged: usize,
     pub removed: bool,
 }
 
@@ -69,6 +87,7 @@ impl NetEntry {
             state: Mutex::new(NetState {
                 alloc,
                 endpoints: 0,
+                bridged: 0,
                 removed: false,
             }),
         }
@@ -93,7 +112,7 @@ pub(crate) fn random_id() -> String {
     hex::encode(b)
 }
 
-fn check_container_id(id: &str) -> Result<()> {
+pub(crate) fn check_container_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id
@@ -128,6 +147,15 @@ pub(crate) fn check_ifname(name: &str) -> Result<()> {
 impl Networks {
     pub fn config(&self) -> &NetworkConfig {
         &self.config
+    }
+
+    /// How many endpoints of one network are ports of its bridge before the next ones are
+    /// routed instead (default and maximum 1,023, what a Linux bridge takes). Routed
+    /// endpoints keep an address of the same subnet and the same firewall rules; they cost
+    /// one `nft` call each at connect and disconnect. Lower it only to test that path.
+    pub fn set_bridge_port_limit(&self, ports: usize) {
+        self.bridge_port_limit
+            .store(ports.min(BRIDGE_PORTS), Ordering::Relaxed);
     }
 
     /// Looks a network up by full ID, exact name, or unique ID prefix.
@@ -268,7 +296,7 @@ impl Networks {
         let script = if *ready {
             firewall::add_network(table, &rules)
         } else {
-            firewall::full_table(table, std::slice::from_ref(&rules), &[])
+            firewall::full_table(table, std::slice::from_ref(&rules), &[], &[])
         };
         if let Err(e) = self.firewall.apply(&script) {
             let _ = self.host.delete_link(&rules.bridge);
@@ -321,55 +349,6 @@ impl Networks {
         Ok(())
     }
 
-    /// Where a container's network namespace is (or will be) mounted.
-    pub fn netns_path(&self, container_id: &str) -> PathBuf {
-        self.config.netns_dir.join(container_id)
-    }
-
-    /// Creates the container's network namespace at `<netns_dir>/<container-id>` with `lo`
-    /// up, and returns its path for the OCI spec.
-    pub fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
-        check_container_id(container_id)?;
-        let path = self.netns_path(container_id);
-        if self.host.netns_exists(&path) {
-            return Err(Error::Conflict(format!(
-                "network namespace of container {container_id} already exists"
-            )));
-        }
-        // A plain file left by a crash between create and mount is no namespace.
-        self.host.delete_netns(&path)?;
-        self.host.create_netns(&path)?;
-        Ok(path)
-    }
-
-    /// Unpublishes the container's ports, unmounts and removes the namespace and releases
-    /// every endpoint. Idempotent. The veth pairs go with the namespace, which the kernel
-    /// destroys in the background once nothing holds it (see `reaper.rs`), so this does
-    /// not wait for their deletion.
-    pub fn remove_sandbox(&self, container_id: &str) -> Result<()> {
-        check_container_id(container_id)?;
-        self.unpublish(container_id)?;
-        self.host.delete_netns(&self.netns_path(container_id))?;
-        for ep in self.endpoints(container_id) {
-            let entry = self.entry(&ep.network_id)?;
-            self.release(&entry, &ep)?;
-            self.reaper.reap(ep.host_interface);
-        }
-        Ok(())
-    }
-
-    /// Container IDs that have a namespace under `netns_dir` (after a restart, the daemon
-    /// removes those whose container is gone).
-    pub fn sandboxes(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(&self.config.netns_dir) else {
-            return Vec::new();
-        };
-        dir.filter_map(|e| e.ok())
-            .filter(|e| self.host.netns_exists(&e.path()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect()
-    }
-
     /// The container's endpoints, in the order they were connected.
     pub fn endpoints(&self, container_id: &str) -> Vec<Endpoint> {
         self.containers
@@ -420,7 +399,8 @@ impl Networks {
         };
         check_ifname(&interface)?;
 
-        let (ip, prefix, gateway) = {
+        let limit = self.bridge_port_limit.load(Ordering::Relaxed);
+        let (ip, prefix, gateway, routed) = {
             let mut st = entry.state.lock();
             if st.removed {
                 return Err(Error::NotFound(format!("network {network} not found")));
@@ -431,9 +411,16 @@ impl Networks {
                 .ok_or_else(|| Error::Internal(format!("network {} has no pool", net.name)))?;
             let ip = alloc.allocate(req.ipv4)?;
             let pool = alloc.pool();
-            let out = (ip, pool.subnet.prefix_len(), pool.gateway);
+            let (prefix, gateway) = (pool.subnet.prefix_len(), pool.gateway);
+            let routed = st.bridged >= limit;
             st.endpoints += 1;
-            out
+            if !routed {
+                st.bridged += 1;
+            }
+            if st.bridged >= BIG_BRIDGE {
+                self.raise_backlog();
+            }
+            (ip, prefix, gateway, routed)
         };
         let release = || {
             let mut st = entry.state.lock();
@@ -441,6 +428,9 @@ impl Networks {
                 a.release(ip);
             }
             st.endpoints -= 1;
+            if !routed {
+                st.bridged -= 1;
+            }
         };
         let id = random_id();
         let address = match Ipv4Net::new(ip, prefix) {
@@ -452,6 +442,7 @@ impl Networks {
         };
         let ep = Endpoint {
             host_interface: format!("veth{}", &id[..11]),
+            routed,
             id,
             container_id: container_id.to_string(),
             network_id: net.id.clone(),
@@ -475,13 +466,30 @@ impl Networks {
         let plan = AttachPlan {
             netns,
             bridge,
+            routed,
             host_interface: &ep.host_interface,
             interface: &ep.interface,
             mac: ep.mac,
             address: ep.address,
             gateway: ep.gateway,
         };
-        if let Err(e) = self.host.attach(&plan) {
+        let attached = self
+            .host
+            .attach(&plan)
+            .and_then(|()| match (routed, entry.rules()) {
+                (true, Some(rules)) => self
+                    .firewall
+                    .apply(&firewall::add_routed(
+                        &self.config.firewall_table,
+                        &rules,
+                        &ep.host_interface,
+                    ))
+                    .inspect_err(|_| {
+                        let _ = self.host.delete_link(&ep.host_interface);
+                    }),
+                _ => Ok(()),
+            });
+        if let Err(e) = attached {
             let _ = self.store.remove_endpoint(container_id, &net.id);
             release();
             return Err(e);
@@ -513,7 +521,36 @@ impl Networks {
             self.unpublish(container_id)?;
         }
         self.host.delete_link(&ep.host_interface)?;
+        self.forget_routed(&entry, std::slice::from_ref(&ep))?;
         self.release(&entry, &ep)
+    }
+
+    /// Drops the firewall elements of routed endpoints (one nft call; none when there is
+    /// no routed endpoint, the usual case).
+    fn forget_routed(&self, entry: &NetEntry, eps: &[Endpoint]) -> Result<()> {
+        let Some(rules) = entry.rules() else {
+            return Ok(());
+        };
+        let table = &self.config.firewall_table;
+        let script: String = eps
+            .iter()
+            .filter(|e| e.routed)
+            .map(|e| firewall::remove_routed(table, &rules, &e.host_interface))
+            .collect();
+        if script.is_empty() {
+            return Ok(());
+        }
+        self.firewall.apply(&script)
+    }
+
+    /// See `BIG_BRIDGE`. A failure only costs big bridges their ARP replies under load, so
+    /// it is logged rather than failing a start.
+    pub(crate) fn raise_backlog(&self) {
+        if !self.backlog_raised.swap(true, Ordering::Relaxed) {
+            if let Err(e) = self.host.raise_backlog(BACKLOG) {
+                tracing::warn!(error = %e, "raising net.core.netdev_max_backlog for a big bridge");
+            }
+        }
     }
 
     /// Forgets an endpoint whose interfaces are gone or going: record, address, entry.
@@ -526,6 +563,9 @@ impl Networks {
                 a.release(ep.address.addr());
             }
             st.endpoints = st.endpoints.saturating_sub(1);
+            if !ep.routed {
+                st.bridged = st.bridged.saturating_sub(1);
+            }
         }
         let mut containers = self.containers.lock();
         if let Some(att) = containers.get_mut(&ep.container_id) {
@@ -540,6 +580,8 @@ impl Networks {
 
 #[path = "publish.rs"]
 mod publish;
+#[path = "sandbox.rs"]
+mod sandbox;
 
 /// Per-network counts for tests and diagnostics.
 #[cfg(test)]

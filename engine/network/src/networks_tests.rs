@@ -20,6 +20,7 @@ struct World {
     scripts: Vec<String>,
     routes: Vec<Ipv4Net>,
     fail_attach: bool,
+    backlog: u32,
     fail_firewall: bool,
 }
 
@@ -61,6 +62,10 @@ impl Host for Fake {
         self.0.lock().netns.contains(path)
     }
     fn enable_forwarding(&self) -> Result<()> {
+        Ok(())
+    }
+    fn raise_backlog(&self, min: u32) -> Result<()> {
+        self.0.lock().backlog = min;
         Ok(())
     }
 }
@@ -424,5 +429,82 @@ fn a_restore_keeps_live_endpoints_releases_dead_ones_and_never_reuses_an_address
             "{ip} handed out twice"
         );
         seen.push(ip);
+    }
+}
+
+#[test]
+fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let nets = open(dir.path(), &fake, true);
+    nets.set_bridge_port_limit(1);
+    let ns1 = nets.create_sandbox("c1").unwrap();
+    let ns2 = nets.create_sandbox("c2").unwrap();
+    let e1 = nets
+        .connect("c1", &ns1, "bridge", EndpointRequest::default())
+        .unwrap();
+    let before = fake.0.lock().scripts.len();
+    let e2 = nets
+        .connect("c2", &ns2, "bridge", EndpointRequest::default())
+        .unwrap();
+    assert!(!e1.routed && e2.routed);
+    let script = fake.0.lock().scripts.last().cloned().unwrap();
+    assert_eq!(fake.0.lock().scripts.len(), before + 1);
+    assert!(
+        script.contains(&format!(
+            "add element ip berth bridges {{ \"{}\" }}",
+            e2.host_interface
+        )),
+        "{script}"
+    );
+    // a bridge port freed is taken again before routing more
+    nets.remove_sandbox("c1").unwrap();
+    let ns3 = nets.create_sandbox("c3").unwrap();
+    assert!(
+        !nets
+            .connect("c3", &ns3, "bridge", EndpointRequest::default())
+            .unwrap()
+            .routed
+    );
+    // the restore keeps the routed one routed and in the table
+    drop(nets);
+    let nets = open(dir.path(), &fake, true);
+    assert!(nets.endpoints("c2")[0].routed);
+    let table = fake.0.lock().scripts.last().cloned().unwrap();
+    assert!(
+        table.contains(&format!(
+            "add element ip berth m_{} {{ \"{}\" }}",
+            &e2.network_id[..12],
+            e2.host_interface
+        )),
+        "{table}"
+    );
+    nets.disconnect("c2", "bridge").unwrap();
+    let script = fake.0.lock().scripts.last().cloned().unwrap();
+    assert!(
+        script.contains(&format!(
+            "delete element ip berth to_bridge {{ \"{}\" }}",
+            e2.host_interface
+        )),
+        "{script}"
+    );
+}
+
+#[test]
+fn a_big_bridge_raises_the_backlog_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let nets = open(dir.path(), &fake, true);
+    for i in 0..crate::networks::BIG_BRIDGE {
+        let id = format!("c{i}");
+        let ns = nets.create_sandbox(&id).unwrap();
+        nets.connect(&id, &ns, "bridge", EndpointRequest::default())
+            .unwrap();
+        let expected = if i + 1 < crate::networks::BIG_BRIDGE {
+            0
+        } else {
+            crate::networks::BACKLOG
+        };
+        assert_eq!(fake.0.lock().backlog, expected, "after {} endpoints", i + 1);
     }
 }

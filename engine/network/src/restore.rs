@@ -4,6 +4,7 @@
 //! rewritten in one transaction; endpoints whose container is gone are released.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,7 +14,10 @@ use crate::error::{Error, Result};
 use crate::firewall::{self, Firewall, Nft};
 use crate::host::{Host, LinuxHost};
 use crate::ipam;
-use crate::networks::{check_ifname, random_id, Attached, NetEntry, Networks, BRIDGE_NAME_OPTION};
+use crate::networks::{
+    check_ifname, random_id, Attached, NetEntry, Networks, BIG_BRIDGE, BRIDGE_NAME_OPTION,
+    BRIDGE_PORTS,
+};
 use crate::ports;
 use crate::reaper::Reaper;
 use crate::state::Store;
@@ -74,6 +78,8 @@ impl Networks {
             containers: Mutex::new(HashMap::new()),
             admin: Mutex::new(()),
             table_ready: Mutex::new(false),
+            bridge_port_limit: AtomicUsize::new(BRIDGE_PORTS),
+            backlog_raised: AtomicBool::new(false),
         };
         this.restore_endpoints()?;
         Ok(this)
@@ -98,6 +104,7 @@ impl Networks {
                 .then(a.interface.cmp(&b.interface))
         });
         let mut published = Vec::new();
+        let mut routed = Vec::new();
         let mut containers = self.containers.lock();
         for ep in endpoints {
             let entry = entries.iter().find(|e| e.net.id == ep.network_id);
@@ -113,6 +120,12 @@ impl Networks {
                         .is_some_and(|a| a.claim(ep.address.addr()).is_ok());
                     if ok {
                         st.endpoints += 1;
+                        if !ep.routed {
+                            st.bridged += 1;
+                        }
+                        if st.bridged >= BIG_BRIDGE {
+                            self.raise_backlog();
+                        }
                     }
                     ok
                 });
@@ -135,6 +148,11 @@ impl Networks {
                 }
                 published.push(*p);
             }
+            if ep.routed {
+                if let Some(r) = entry.and_then(|e| e.rules()) {
+                    routed.push((r, ep.host_interface.clone()));
+                }
+            }
             att.endpoints.push(ep);
         }
         drop(containers);
@@ -142,6 +160,7 @@ impl Networks {
             self.firewall.apply(&firewall::full_table(
                 &self.config.firewall_table,
                 &rules,
+                &routed,
                 &published,
             ))?;
             *self.table_ready.lock() = true;

@@ -135,6 +135,7 @@ mod tests {
             netns: "/run/x".into(),
             interface: "eth0".into(),
             host_interface: "vethbbbbbbbbbbb".into(),
+            routed: false,
             address: "10.9.0.2/24".parse().unwrap(),
             gateway: Some("10.9.0.1".parse().unwrap()),
             mac: MacAddr([2, 0x42, 10, 9, 0, 2]),

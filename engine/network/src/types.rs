@@ -220,8 +220,12 @@ pub struct Endpoint {
     pub netns: PathBuf,
     /// `eth0`, `eth1`, … inside the container.
     pub interface: String,
-    /// The host end of the veth pair, enslaved to the bridge.
+    /// The host end of the veth pair, enslaved to the bridge (or routed: see `routed`).
     pub host_interface: String,
+    /// The network's bridge was full when this endpoint was made: its host end is not a
+    /// bridge port but has a /32 route and proxy ARP (same subnet, same rules).
+    #[serde(default)]
+    pub routed: bool,
     /// Address with the subnet's prefix length.
     pub address: Ipv4Net,
     /// `None` on networks without a way out (the container gets no default route there).

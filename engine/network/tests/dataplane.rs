@@ -526,3 +526,183 @@ fn parallel_starts_get_distinct_addresses_and_all_answer() {
         nets.remove_sandbox(id).unwrap();
     }
 }
+
+#[test]
+fn endpoints_past_the_bridge_port_limit_are_routed_and_behave_the_same() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    let fx = Fixture::new("d", 50);
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    nets.set_bridge_port_limit(1);
+    let gateway: Ipv4Addr = "10.213.50.1".parse().unwrap();
+    let ns1 = nets.create_sandbox("c1").unwrap();
+    let ns2 = nets.create_sandbox("c2").unwrap();
+    let e1 = nets
+        .connect("c1", &ns1, "bridge", EndpointRequest::default())
+        .unwrap();
+    let e2 = nets
+        .connect("c2", &ns2, "bridge", EndpointRequest::default())
+        .unwrap();
+    assert!(!e1.routed && e2.routed);
+    for ns in [&ns1, &ns2] {
+        let l = in_netns(ns, || TcpListener::bind("0.0.0.0:80").unwrap());
+        serve_peer_address(l);
+    }
+    let (ip1, ip2) = (e1.address.addr(), e2.address.addr());
+    // bridged ↔ routed in one subnet, without NAT; the host reaches the routed one
+    assert_eq!(ask_from(&ns1, addr(ip2, 80)).unwrap(), ip1.to_string());
+    assert_eq!(ask_from(&ns2, addr(ip1, 80)).unwrap(), ip2.to_string());
+    assert!(ask(addr(ip2, 80)).is_ok(), "host to a routed endpoint");
+    // published on 127.0.0.1 and reachable through a host address from the bridged one
+    let port = nets
+        .publish(
+            "c2",
+            &[PortRequest {
+                host_ip: None,
+                host_port: 0,
+                host_port_end: 0,
+                container_port: 80,
+                proto: Protocol::Tcp,
+            }],
+        )
+        .unwrap()[0]
+        .host_port;
+    assert!(ask(addr(Ipv4Addr::LOCALHOST, port)).is_ok());
+    assert!(ask_from(&ns1, addr(gateway, port)).is_ok());
+    assert!(
+        ask_from(&ns2, addr(gateway, port)).is_ok(),
+        "routed hairpin"
+    );
+    // masquerade out, isolation from another network
+    let (_up, up_addr) = fx.upstream(&nets, 51);
+    assert_eq!(ask_from(&ns2, up_addr).unwrap(), "10.213.51.1");
+    nets.create(CreateNetwork {
+        name: "other".into(),
+        ipam: vec![IpamRequest {
+            subnet: Some("10.213.52.0/24".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let ns3 = nets.create_sandbox("c3").unwrap();
+    nets.connect("c3", &ns3, "other", EndpointRequest::default())
+        .unwrap();
+    assert!(
+        ask_from(&ns3, addr(ip2, 80)).is_err(),
+        "another network must not reach a routed endpoint"
+    );
+    for c in ["c1", "c2", "c3", fx.upstream_ns.as_str()] {
+        nets.remove_sandbox(c).unwrap();
+    }
+    assert!(gone_soon(&e2.host_interface));
+    nets.remove("other").unwrap();
+}
+
+#[test]
+fn a_published_udp_port_answers_on_loopback() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    let fx = Fixture::new("e", 60);
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    let ns = nets.create_sandbox("u1").unwrap();
+    nets.connect("u1", &ns, "bridge", EndpointRequest::default())
+        .unwrap();
+    let server = in_netns(&ns, || std::net::UdpSocket::bind("0.0.0.0:53").unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            let _ = server.send_to(&buf[..n], from);
+        }
+    });
+    let port = nets
+        .publish(
+            "u1",
+            &[PortRequest {
+                host_ip: Some(Ipv4Addr::LOCALHOST.into()),
+                host_port: 0,
+                host_port_end: 0,
+                container_port: 53,
+                proto: Protocol::Udp,
+            }],
+        )
+        .unwrap()[0]
+        .host_port;
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    // datagrams can be lost: a few tries, each bounded
+    let answered = (0..5).any(|_| {
+        client.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+        matches!(client.recv_from(&mut buf), Ok((4, _)))
+    });
+    assert!(answered, "no answer through 127.0.0.1:{port}/udp");
+    assert_eq!(&buf[..4], b"ping");
+    nets.remove_sandbox("u1").unwrap();
+}
+
+const BACKLOG: &str = "/proc/sys/net/core/netdev_max_backlog";
+
+/// A full bridge for real: 1,023 bridged endpoints, then routed ones, every one reachable
+/// from the host. Heavy (1,030 namespaces), so only on demand:
+/// `cargo test -p berth-network --test dataplane -- --ignored`.
+#[test]
+#[ignore = "creates 1,030 network namespaces; run on demand"]
+fn a_full_bridge_spills_over_into_routed_endpoints() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    // the crate raises this host-wide sysctl for big bridges: put it back afterwards
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(BACKLOG, &self.0);
+        }
+    }
+    let _restore = Restore(std::fs::read_to_string(BACKLOG).unwrap());
+    let mut fx = Fixture::new("f", 0);
+    fx.config.default_bridge.as_mut().unwrap().bip = Some("10.213.64.1/20".parse().unwrap());
+    let nets = Networks::open(fx.config.clone()).expect("open");
+    let ids: Vec<String> = (0..1030).map(|i| format!("d{i}")).collect();
+    let mut endpoints = Vec::new();
+    for id in &ids {
+        let ns = nets.create_sandbox(id).unwrap();
+        endpoints.push(
+            nets.connect(id, &ns, "bridge", EndpointRequest::default())
+                .unwrap(),
+        );
+    }
+    let routed = endpoints.iter().filter(|e| e.routed).count();
+    assert_eq!(routed, 1030 - 1023);
+    // the last bridged one and every routed one answer, and a routed one reaches a bridged one
+    for ep in &endpoints[1020..] {
+        let ns = &ep.netns;
+        let l = in_netns(ns, || TcpListener::bind("0.0.0.0:80").unwrap());
+        serve_peer_address(l);
+        assert!(
+            ask(addr(ep.address.addr(), 80)).is_ok(),
+            "{} does not answer",
+            ep.address
+        );
+    }
+    let last = endpoints.last().unwrap();
+    assert_eq!(
+        ask_from(&last.netns, addr(endpoints[1020].address.addr(), 80)).unwrap(),
+        last.address.addr().to_string()
+    );
+    let backlog = std::fs::read_to_string(BACKLOG).unwrap();
+    assert!(
+        backlog.trim().parse::<u32>().unwrap() >= 4096,
+        "backlog {backlog}"
+    );
+    for id in &ids {
+        nets.remove_sandbox(id).unwrap();
+    }
+}
