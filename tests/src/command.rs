@@ -131,6 +131,11 @@ impl Background {
         }
     }
 
+    /// The command's process ID, to signal it.
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
     /// Waits for the command to exit, at most [`COMMAND_TIMEOUT`]; past that, kills it and fails
     /// the test with what it printed.
     #[track_caller]

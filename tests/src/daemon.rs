@@ -396,8 +396,19 @@ impl Daemon {
         problems
     }
 
+    /// The PID of this daemon's one supervisor, once exactly one runs.
+    #[track_caller]
+    pub fn supervisor_pid(&self) -> libc::pid_t {
+        let mut pids = Vec::new();
+        crate::eventually("exactly one supervisor", || {
+            pids = self.supervisor_pids();
+            pids.len() == 1
+        });
+        pids[0]
+    }
+
     /// Process IDs of this daemon's supervisor: `berth-supervisor --exec-root <exec root>`.
-    fn supervisor_pids(&self) -> Vec<libc::pid_t> {
+    pub fn supervisor_pids(&self) -> Vec<libc::pid_t> {
         let exec_root = self.exec_root.as_os_str().as_bytes();
         let Ok(entries) = fs::read_dir("/proc") else {
             return Vec::new();

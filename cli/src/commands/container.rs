@@ -250,7 +250,14 @@ async fn attach_start_wait(
 
 /// Relays the signals a user sends to `berth run` (Ctrl-C, kill) to the
 /// container, as docker's --sig-proxy does.
+///
+/// A run must never be left hanging on a container that did not start or a daemon that
+/// does not answer: a SIGINT or SIGTERM that arrives while the previous one was not taken
+/// by the container (its forward failed or is still unanswered) ends berth with 128 + the
+/// signal, and the third one ends it whatever happened, as the docker CLI does.
 pub fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
         let kinds = [
@@ -276,12 +283,38 @@ pub fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()
             });
         }
         drop(sender);
-        let mut client = client;
+        let host = client.host().clone();
+        let (mut endings, unconfirmed) = (0, Arc::new(AtomicBool::new(false)));
         while let Some(name) = received.recv().await {
-            let path = format!("/containers/{}/kill?signal={name}", segment(&id));
-            if let Err(e) = client.call(Method::POST, &path, None).await {
-                eprintln!("berth: forwarding {name} to the container failed: {e}");
+            let number = match name {
+                "SIGINT" => Some(libc::SIGINT),
+                "SIGTERM" => Some(libc::SIGTERM),
+                _ => None,
+            };
+            if let Some(number) = number {
+                endings += 1;
+                if endings >= 3 {
+                    eprintln!("\ngot 3 SIGTERM/SIGINTs, forcefully exiting");
+                    std::process::exit(1);
+                }
+                if unconfirmed.swap(true, Ordering::SeqCst) {
+                    eprintln!("berth: the container did not take the previous {name}: exiting");
+                    std::process::exit(128 + number);
+                }
             }
+            // Each forward on its own connection: one the daemon leaves unanswered does
+            // not hold back the next signal.
+            let mut client = Client::new(host.clone());
+            let id = id.clone();
+            let unconfirmed = unconfirmed.clone();
+            tokio::spawn(async move {
+                let path = format!("/containers/{}/kill?signal={name}", segment(&id));
+                match client.call(Method::POST, &path, None).await {
+                    Ok(_) if number.is_some() => unconfirmed.store(false, Ordering::SeqCst),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("berth: forwarding {name} to the container failed: {e}"),
+                }
+            });
         }
     })
 }

@@ -6,17 +6,101 @@ pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
+/// dockerd's port for a `tcp://` host without one (the unencrypted API).
+const DEFAULT_TCP_PORT: u16 = 2375;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("unsupported host {0:?}: berthd listens only on unix:// sockets for now")]
+    #[error("unsupported host {0:?}: berthd listens on unix://PATH and tcp://ADDR:PORT")]
     UnsupportedHost(String),
+    #[error("invalid host {host:?}: {reason}")]
+    InvalidHost { host: String, reason: String },
+    /// Whoever reaches an unencrypted API has root on the host; berthd has no API TLS yet.
+    #[error("{what} {path}: {source}")]
+    Root {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("refusing to serve the API on {host} without TLS: berthd listens on TCP only on loopback addresses (TLS for the API is not supported by berth yet)")]
+    NotLoopback { host: String },
+}
+
+/// Where the API is served (`-H`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Unix(PathBuf),
+    /// Always a loopback address: see [`ConfigError::NotLoopback`].
+    Tcp(std::net::SocketAddr),
+}
+
+impl Host {
+    /// Parses a `-H` value as dockerd does: `unix://PATH` (or a bare absolute path), and
+    /// `tcp://[HOST][:PORT]` (127.0.0.1 and 2375 when left out).
+    pub fn parse(host: &str) -> Result<Host, ConfigError> {
+        if let Some(path) = host.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(ConfigError::InvalidHost {
+                    host: host.to_owned(),
+                    reason: "no socket path".to_owned(),
+                });
+            }
+            return Ok(Host::Unix(PathBuf::from(path)));
+        }
+        if host.starts_with('/') {
+            return Ok(Host::Unix(PathBuf::from(host)));
+        }
+        let Some(rest) = host.strip_prefix("tcp://") else {
+            return Err(ConfigError::UnsupportedHost(host.to_owned()));
+        };
+        let invalid = |reason: &str| ConfigError::InvalidHost {
+            host: host.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = rest.trim_end_matches('/');
+        let (address, port) = match rest.rsplit_once(':') {
+            // An IPv6 address without a port has colons but ends with ']'.
+            Some((address, port)) if !port.ends_with(']') => (address, Some(port)),
+            _ => (rest, None),
+        };
+        let port = match port {
+            None | Some("") => DEFAULT_TCP_PORT,
+            Some(port) => port
+                .parse()
+                .map_err(|_| invalid("the port is not a number"))?,
+        };
+        let address = address.trim_start_matches('[').trim_end_matches(']');
+        let ip: std::net::IpAddr = match address {
+            "" => std::net::Ipv4Addr::LOCALHOST.into(),
+            "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+            other => other
+                .parse()
+                .map_err(|_| invalid("the address is not an IP address"))?,
+        };
+        if !ip.is_loopback() {
+            return Err(ConfigError::NotLoopback {
+                host: host.to_owned(),
+            });
+        }
+        Ok(Host::Tcp(std::net::SocketAddr::new(ip, port)))
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Unix(path) => write!(f, "unix://{}", path.display()),
+            Host::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
-    pub socket: PathBuf,
+    /// Every `-H`, in the order given; at least one.
+    pub hosts: Vec<Host>,
     pub distribution: DistributionConfig,
 }
 
@@ -52,16 +136,30 @@ impl Default for DistributionConfig {
 }
 
 impl DaemonConfig {
-    pub fn new(data_root: PathBuf, exec_root: PathBuf, host: &str) -> Result<Self, ConfigError> {
-        let socket = match host.strip_prefix("unix://") {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ if host.starts_with('/') => PathBuf::from(host),
-            _ => return Err(ConfigError::UnsupportedHost(host.to_string())),
+    /// `hosts` as given with `-H`; none means the default unix socket.
+    pub fn new(
+        data_root: PathBuf,
+        exec_root: PathBuf,
+        hosts: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut parsed = hosts
+            .iter()
+            .map(|host| Host::parse(host))
+            .collect::<Result<Vec<_>, _>>()?;
+        if parsed.is_empty() {
+            parsed.push(Host::parse(DEFAULT_HOST)?);
+        }
+        // The supervisor takes state directories as absolute paths only, and a relative
+        // root would change meaning with berthd's working directory.
+        let absolute = |what, path: PathBuf| {
+            std::path::absolute(&path).map_err(|source| ConfigError::Root { what, path, source })
         };
+        let data_root = absolute("data root", data_root)?;
+        let exec_root = absolute("exec root", exec_root)?;
         Ok(DaemonConfig {
             data_root,
             exec_root,
-            socket,
+            hosts: parsed,
             distribution: DistributionConfig::default(),
         })
     }
@@ -76,5 +174,75 @@ impl DaemonConfig {
 
     pub fn images_dir(&self) -> PathBuf {
         self.data_root.join("image")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_parse_as_dockerd_parses_them() {
+        let tcp = |s: &str| Host::Tcp(s.parse().unwrap());
+        assert_eq!(
+            Host::parse("tcp://127.0.0.1:2376").unwrap(),
+            tcp("127.0.0.1:2376")
+        );
+        assert_eq!(Host::parse("tcp://").unwrap(), tcp("127.0.0.1:2375"));
+        assert_eq!(Host::parse("tcp://:4243").unwrap(), tcp("127.0.0.1:4243"));
+        assert_eq!(
+            Host::parse("tcp://localhost:1").unwrap(),
+            tcp("127.0.0.1:1")
+        );
+        assert_eq!(Host::parse("tcp://[::1]:5").unwrap(), tcp("[::1]:5"));
+        assert_eq!(Host::parse("tcp://[::1]").unwrap(), tcp("[::1]:2375"));
+        assert_eq!(
+            Host::parse("unix:///run/x.sock").unwrap(),
+            Host::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            Host::parse("/run/y.sock").unwrap(),
+            Host::Unix("/run/y.sock".into())
+        );
+    }
+
+    #[test]
+    fn bad_and_non_loopback_hosts_are_refused() {
+        for host in [
+            "tcp://0.0.0.0:2375",
+            "tcp://192.168.1.2:2375",
+            "tcp://[::]:1",
+        ] {
+            let err = Host::parse(host).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::NotLoopback { .. }),
+                "{host}: {err}"
+            );
+            assert!(err.to_string().contains("without TLS"), "{err}");
+        }
+        for host in ["tcp://127.0.0.1:x", "tcp://example.com:1", "unix://"] {
+            assert!(
+                matches!(Host::parse(host), Err(ConfigError::InvalidHost { .. })),
+                "{host}"
+            );
+        }
+        assert!(matches!(
+            Host::parse("fd://"),
+            Err(ConfigError::UnsupportedHost(_))
+        ));
+    }
+
+    #[test]
+    fn no_host_means_the_default_socket() {
+        let config = DaemonConfig::new("/d".into(), "/e".into(), &[]).unwrap();
+        assert_eq!(config.hosts, vec![Host::Unix(DEFAULT_HOST[7..].into())]);
+    }
+
+    #[test]
+    fn relative_roots_are_made_absolute() {
+        let config = DaemonConfig::new("d".into(), "./e".into(), &[]).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(config.data_root, cwd.join("d"));
+        assert!(config.exec_root.is_absolute() && config.exec_root.ends_with("e"));
     }
 }

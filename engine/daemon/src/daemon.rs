@@ -2,64 +2,32 @@
 //! previous daemon left behind, and the API socket.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use anyhow::{Context as _, Result};
-use berth_supervisor::{ExitRecord, SupervisorClient};
+use berth_supervisor::ExitRecord;
 
 use crate::api;
-use crate::config::DaemonConfig;
+use crate::config::{DaemonConfig, Host};
 use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
-use crate::container::exec::ExecExited;
-use crate::container::names::{Lookup, Names, Register, Reserve};
+use crate::container::names::{Names, Register, Reserve};
+use crate::container::process::unknown_exit;
 use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
 use crate::engine::{Engine, Services};
 use crate::events::EventBus;
 use crate::stats::Sampler;
+use crate::supervision::LiveSupervisor;
 use crate::supervisor::Supervisor;
-
-/// Holds the data root for this daemon; a second berthd on the same root is refused.
-fn lock_data_root(data_root: &Path) -> Result<File> {
-    std::fs::create_dir_all(data_root)
-        .with_context(|| format!("creating data root {}", data_root.display()))?;
-    let path = data_root.join("berthd.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match rustix::fs::flock(
-        file.as_fd(),
-        rustix::fs::FlockOperation::NonBlockingLockExclusive,
-    ) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::WOULDBLOCK) => {
-            let owner = std::fs::read_to_string(&path).unwrap_or_default();
-            anyhow::bail!(
-                "another berthd (pid {}) is already running with data root {}",
-                owner.trim(),
-                data_root.display()
-            );
-        }
-        Err(err) => return Err(err).with_context(|| format!("locking {}", path.display())),
-    }
-    std::fs::write(&path, format!("{}\n", std::process::id()))
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(file)
-}
 
 pub fn run(config: DaemonConfig) -> Result<()> {
     // Before the actix system and its threads start.
     crate::heap::use_one_arena();
-    let _lock = lock_data_root(&config.data_root)?;
-    std::fs::create_dir_all(&config.exec_root)
-        .with_context(|| format!("creating exec root {}", config.exec_root.display()))?;
+    // Both roots are held before anything in them is read or written: a second daemon on
+    // either would otherwise take over this one's supervisor or records.
+    let _exec_lock = crate::root_lock::lock_root(&config.exec_root, "exec root")?;
+    let _data_lock = crate::root_lock::lock_root(&config.data_root, "data root")?;
     std::fs::create_dir_all(config.containers_dir())
         .with_context(|| format!("creating {}", config.containers_dir().display()))?;
 
@@ -90,9 +58,10 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         )
     })?;
 
-    let mut start = std::process::Command::new(supervisor_executable()?);
-    start.arg("--exec-root").arg(&config.exec_root);
-    let (supervisor, mut exits) = SupervisorClient::connect_or_start(&config.exec_root, start)
+    // Before the supervisor starts, so that it and, should it die, its containers are
+    // berthd's children (see `supervision`).
+    crate::supervision::become_subreaper()?;
+    let (supervisor, exits) = LiveSupervisor::start(&config.exec_root)
         .await
         .context("starting the supervisor")?;
 
@@ -138,40 +107,33 @@ async fn serve(config: DaemonConfig) -> Result<()> {
 
     // Exits reported by the supervisor go to the container's own actor. They are read only
     // once every container is registered: an exit reported during the restore would find no
-    // actor and be lost (it stays queued until then).
-    let exit_names = names.clone();
-    let exit_supervisor = supervisor.clone();
-    actix_rt::spawn(async move {
-        while let Some(event) = exits.recv().await {
-            match exit_names.send(Lookup(event.id.clone())).await {
-                Ok(Ok((_, addr))) => match event.exec {
-                    Some(exec_id) => addr.do_send(ExecExited {
-                        exec_id,
-                        pid: event.pid,
-                        exit: event.exit,
-                    }),
-                    None => addr.do_send(Exited {
-                        pid: event.pid,
-                        exit: event.exit,
-                    }),
-                },
-                // An exec's container is gone: there is nothing to release.
-                _ if event.exec.is_some() => {}
-                _ => {
-                    tracing::debug!("exit of unknown container {}", event.id);
-                    release(&exit_supervisor, &event.id).await;
-                }
+    // actor and be lost (it stays queued until then). A supervisor that dies is replaced.
+    actix_rt::spawn(supervisor.clone().keep_alive(exits, names.clone()));
+
+    let mut listeners = Vec::new();
+    for host in &config.hosts {
+        let listener = match host {
+            Host::Unix(path) => api::bind(path).map(api::Listener::Unix),
+            Host::Tcp(addr) => {
+                // As dockerd warns: the unencrypted API is root on this host for whoever
+                // reaches it (loopback only, so: every local user and process).
+                tracing::warn!(
+                    "the API is served on {host} without encryption: anyone who can connect to it has root on this host"
+                );
+                api::bind_tcp(*addr).map(api::Listener::Tcp)
             }
         }
-    });
-
-    let listener = api::bind(&config.socket)
-        .with_context(|| format!("listening on {}", config.socket.display()))?;
-    tracing::info!("berthd is listening on unix://{}", config.socket.display());
+        .with_context(|| format!("listening on {host}"))?;
+        tracing::info!("berthd is listening on {host}");
+        listeners.push(listener);
+    }
     if let Some(addr) = config.distribution.registry_addr {
         crate::api::registry_server::start(&engine, &config.distribution, addr).await?;
     }
-    let server = actix_rt::spawn(api::serve(listener, engine));
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| actix_rt::spawn(api::serve(listener, engine.clone())))
+        .collect();
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -179,8 +141,14 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    server.abort();
-    let _ = std::fs::remove_file(&config.socket);
+    for server in servers {
+        server.abort();
+    }
+    for host in &config.hosts {
+        if let Host::Unix(path) = host {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     // Running containers stay with the supervisor (live restore is the default); the next
     // berthd adopts them.
     System::current().stop();
@@ -278,6 +246,8 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             id: id.clone(),
             addr: addr.clone(),
         });
+        let managed = known.get(&id).is_some_and(|c| c.running);
+        let killed = if managed { 0 } else { sweep(engine, &id).await };
         match known.remove(&id) {
             Some(live) if live.running => {
                 let pid = live.pid;
@@ -308,7 +278,12 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
                 }
             }
             None if was_live => {
-                let exit = berth_supervisor::read_exit_record(&dir.root);
+                // Its supervisor died: if it still ran, berthd killed it just now.
+                let exit = if killed > 0 {
+                    Some(ExitRecord::killed(libc::SIGKILL, chrono::Utc::now()))
+                } else {
+                    berth_supervisor::read_exit_record(&dir.root)
+                };
                 addr.do_send(Exited {
                     pid: 0,
                     exit: exit.unwrap_or_else(unknown_exit),
@@ -354,25 +329,33 @@ fn adopted_io(tty: bool, known: berth_supervisor::KnownContainer) -> Option<Adop
     }
 }
 
-/// The supervisor's executable: the one installed next to berthd's, so a berthd starts the
-/// supervisor built with it. (A missing one fails the start with its path.)
-fn supervisor_executable() -> Result<std::path::PathBuf> {
-    let berthd = std::env::current_exe().context("finding the berthd executable")?;
-    Ok(berthd.with_file_name(berth_supervisor::EXECUTABLE))
+/// Kills what runs in the cgroup of container `id` though no supervisor manages it; how
+/// many processes that was (see `container::sweep`).
+async fn sweep(engine: &Engine, id: &str) -> usize {
+    let Some(hierarchy) = engine.services.cgroups.clone() else {
+        return 0;
+    };
+    let path = crate::container::spec::cgroup_path(id);
+    let swept = actix_rt::task::spawn_blocking(move || {
+        berth_cgroups::manager(&hierarchy, &path)
+            .map(|cgroup| crate::container::sweep::kill_unmanaged(cgroup.as_ref()))
+    })
+    .await;
+    match swept {
+        Ok(Ok(killed)) => killed,
+        Ok(Err(err)) => {
+            tracing::warn!("cgroup of {id}: {err}");
+            0
+        }
+        Err(err) => {
+            tracing::warn!("sweeping the cgroup of {id}: {err}");
+            0
+        }
+    }
 }
 
 async fn release(supervisor: &dyn Supervisor, id: &str) {
     if let Err(err) = supervisor.release(id).await {
         tracing::warn!("releasing {id} in the supervisor: {err}");
-    }
-}
-
-/// When neither the supervisor nor an exit file knows how a container ended (the whole
-/// host rebooted, say), Docker reports exit code 255 too.
-fn unknown_exit() -> ExitRecord {
-    ExitRecord {
-        exit_code: 255,
-        signal: None,
-        finished_at: chrono::Utc::now(),
     }
 }

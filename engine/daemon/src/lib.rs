@@ -21,7 +21,9 @@ mod heap;
 mod ids;
 mod image_leases;
 mod registry_server;
+mod root_lock;
 mod stats;
+mod supervision;
 mod supervisor;
 mod transfers;
 

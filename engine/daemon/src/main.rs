@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth_engine::config::{
-    DaemonConfig, DistributionConfig, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST,
+    DaemonConfig, DistributionConfig, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT,
 };
 
 #[derive(Parser, Debug)]
@@ -19,9 +19,10 @@ struct Args {
     /// Root directory for execution state (sockets)
     #[arg(long, default_value = DEFAULT_EXEC_ROOT)]
     exec_root: PathBuf,
-    /// Daemon socket to listen on (unix://PATH)
-    #[arg(short = 'H', long = "host", default_value = DEFAULT_HOST)]
-    host: String,
+    /// Daemon socket(s) to listen on: unix://PATH, tcp://127.0.0.1:PORT (repeatable; default
+    /// unix:///run/berth/berth.sock)
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    host: Vec<String>,
     /// Set the logging level ("debug", "info", "warn", "error")
     #[arg(short = 'l', long, default_value = "info")]
     log_level: String,

@@ -29,6 +29,9 @@ pub trait Supervisor: Send + Sync {
     fn list(&self) -> Answer<Vec<KnownContainer>>;
     /// Forgets a container whose exit the daemon has recorded.
     fn release(&self, id: &str) -> Answer<()>;
+    /// The supervisor process's PID: a container remembers which one parents it, to know
+    /// whether it is orphaned when one dies (see `crate::supervision`).
+    fn pid(&self) -> i32;
 }
 
 impl Supervisor for SupervisorClient {
@@ -64,5 +67,9 @@ impl Supervisor for SupervisorClient {
     fn release(&self, id: &str) -> Answer<()> {
         let (client, id) = (self.clone(), id.to_owned());
         Box::pin(async move { client.release(&id).await })
+    }
+
+    fn pid(&self) -> i32 {
+        self.supervisor_pid()
     }
 }

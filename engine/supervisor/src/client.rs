@@ -33,6 +33,13 @@ use crate::supervisor::CONNECTION_FD_ENV;
 
 /// How long a supervisor may take to greet a new connection, started or not.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the supervisor may take to answer a request. It answers from one thread, so a
+/// supervisor that takes this long is stuck (or stopped): the caller gets a clear error
+/// instead of waiting forever, and a daemon falls back on what it can do without it.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// A spawn or exec forks, mounts and hands over a process: on a loaded machine it may take
+/// a while, so its deadline is longer.
+const START_DEADLINE: Duration = Duration::from_secs(60);
 /// A supervisor exiting while we connect leaves a short window in which its successor finds
 /// the exec root still locked; these many tries cover it.
 const START_ATTEMPTS: u32 = 5;
@@ -55,6 +62,11 @@ pub enum ClientError {
     ProtocolMismatch { supervisor: u32, daemon: u32 },
     #[error("lost the connection to the supervisor")]
     Disconnected,
+    #[error("the supervisor did not answer {request} within {after:?}")]
+    Deadline {
+        request: &'static str,
+        after: Duration,
+    },
     #[error("I/O on the supervisor connection: {0}")]
     Io(#[source] io::Error),
     #[error("encoding a request for the supervisor: {0}")]
@@ -310,7 +322,7 @@ impl SupervisorClient {
             request: Box::new(request),
             descriptors,
         };
-        let answer = self.request(body, fds).await?;
+        let answer = self.request(body, fds, START_DEADLINE).await?;
         started(answer, stdio)
     }
 
@@ -326,7 +338,7 @@ impl SupervisorClient {
             request: Box::new(request),
             stdio,
         };
-        let answer = self.request(body, fds).await?;
+        let answer = self.request(body, fds, START_DEADLINE).await?;
         started(answer, stdio)
     }
 
@@ -334,7 +346,11 @@ impl SupervisorClient {
     /// container reads end-of-file once the daemon has closed its own writer too.
     pub async fn close_stdin(&self, id: &str) -> Result<(), ClientError> {
         let body = RequestBody::CloseStdin { id: id.to_owned() };
-        match self.request(body, Vec::new()).await?.reply {
+        match self
+            .request(body, Vec::new(), REQUEST_DEADLINE)
+            .await?
+            .reply
+        {
             Reply::StdinClosed => Ok(()),
             other => Err(unexpected(other)),
         }
@@ -348,7 +364,11 @@ impl SupervisorClient {
             id: id.to_owned(),
             signal,
         };
-        match self.request(body, Vec::new()).await?.reply {
+        match self
+            .request(body, Vec::new(), REQUEST_DEADLINE)
+            .await?
+            .reply
+        {
             Reply::Signalled => Ok(true),
             Reply::NotRunning => Ok(false),
             other => Err(unexpected(other)),
@@ -357,7 +377,9 @@ impl SupervisorClient {
 
     /// Every container the supervisor holds: running ones, and exited ones not yet released.
     pub async fn list(&self) -> Result<Vec<KnownContainer>, ClientError> {
-        let answer = self.request(RequestBody::List, Vec::new()).await?;
+        let answer = self
+            .request(RequestBody::List, Vec::new(), REQUEST_DEADLINE)
+            .await?;
         let Reply::Listed(listed) = answer.reply else {
             return Err(unexpected(answer.reply));
         };
@@ -406,14 +428,24 @@ impl SupervisorClient {
     /// pipes: it forgets the container and closes the descriptors it kept.
     pub async fn release(&self, id: &str) -> Result<(), ClientError> {
         let body = RequestBody::Release { id: id.to_owned() };
-        match self.request(body, Vec::new()).await?.reply {
+        match self
+            .request(body, Vec::new(), REQUEST_DEADLINE)
+            .await?
+            .reply
+        {
             Reply::Released => Ok(()),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn request(&self, body: RequestBody, fds: Vec<OwnedFd>) -> Result<Answer, ClientError> {
+    async fn request(
+        &self,
+        body: RequestBody,
+        fds: Vec<OwnedFd>,
+        deadline: Duration,
+    ) -> Result<Answer, ClientError> {
         let link = &self.shared.link;
+        let name = body.name();
         let seq = link.next_seq.fetch_add(1, Ordering::Relaxed);
         let packets = framing::encode(&Request { seq, body }, fds).map_err(ClientError::Encode)?;
         let (sender, answer) = oneshot::channel();
@@ -427,7 +459,19 @@ impl SupervisorClient {
             }
             return Err(ClientError::Io(error));
         }
-        answer.await.map_err(|_| ClientError::Disconnected)
+        match tokio::time::timeout(deadline, answer).await {
+            Ok(answer) => answer.map_err(|_| ClientError::Disconnected),
+            Err(_) => {
+                // A late answer finds no sender and is dropped, closing its descriptors.
+                if let Some(pending) = link.pending.lock().as_mut() {
+                    pending.remove(&seq);
+                }
+                Err(ClientError::Deadline {
+                    request: name,
+                    after: deadline,
+                })
+            }
+        }
     }
 }
 

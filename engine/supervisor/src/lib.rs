@@ -41,9 +41,14 @@
 //!   a millisecond, so this bounds throughput, not latency.
 //! - While the daemon is down nobody reads the containers' pipes: a container that fills its
 //!   pipe (64 KiB) waits in `write` until a daemon is back. Its output is delayed, never lost.
-//! - The supervisor is the one thing that must not die: if it is killed, its containers are
-//!   reparented to init and their exit codes are lost (the daemon then reports 255, as Docker
-//!   does after a reboot). It holds no state on disk besides each container's `exit.json`.
+//! - If the supervisor is killed, its containers are reparented to the nearest subreaper:
+//!   berthd, which makes itself one before it starts the supervisor, holds each container's
+//!   PID 1 by a pidfd, reaps it for its real exit code and starts a new supervisor at once
+//!   (berthd's `supervision` module). Only a supervisor that dies while no berthd parents it
+//!   costs its containers' exit codes (reported 255, as Docker does after a reboot). It holds
+//!   no state on disk besides each container's `exit.json`.
+//! - Every request has a deadline (10 s; 60 s for a spawn or exec): a stuck supervisor
+//!   answers [`ClientError::Deadline`] instead of a wait forever.
 //!
 //! # Terminals, stdin and exec
 //!

@@ -118,6 +118,20 @@ pub(crate) enum RequestBody {
     },
 }
 
+impl RequestBody {
+    /// The request's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestBody::Spawn { .. } => "a spawn",
+            RequestBody::Exec { .. } => "an exec",
+            RequestBody::Signal { .. } => "a signal",
+            RequestBody::List => "a list",
+            RequestBody::Release { .. } => "a release",
+            RequestBody::CloseStdin { .. } => "a stdin close",
+        }
+    }
+}
+
 /// The child's stdio descriptors in a spawn or exec request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum StdioLayout {

@@ -71,7 +71,8 @@ pub fn upgrade<B>(
 /// How long a client may take to read the 101 answer before the session starts anyway.
 const ANSWER_READ_LIMIT: Duration = Duration::from_secs(5);
 
-/// The unix socket a request came on, for [`upgrade`] to watch.
+/// The socket (unix or TCP; SIOCOUTQ works on both) a request came on, for [`upgrade`] to
+/// watch.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSocket(pub RawFd);
 

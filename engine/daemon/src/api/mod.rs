@@ -43,34 +43,52 @@ pub use routes::{parse_route, Route};
 pub const API_VERSION: &str = "1.49";
 pub const MIN_API_VERSION: &str = "1.24";
 
+/// A socket the API is served on (`-H`, repeatable).
+pub enum Listener {
+    Unix(UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
 /// Accepts connections until the listener is dropped. Each connection is served on the
 /// daemon's single thread; upgrades (attach) stay on it too.
-pub async fn serve(listener: UnixListener, engine: Engine) {
+pub async fn serve(listener: Listener, engine: Engine) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(err) => {
-                tracing::warn!("accepting an API connection: {err}");
-                continue;
-            }
+        let accepted = match &listener {
+            Listener::Unix(unix) => unix.accept().await.map(|(stream, _)| {
+                let socket = hijack::ConnectionSocket(stream.as_raw_fd());
+                serve_connection(stream, socket, engine.clone())
+            }),
+            Listener::Tcp(tcp) => tcp.accept().await.map(|(stream, _)| {
+                // Small answers (the 101 of an attach, a ping) go out at once.
+                let _ = stream.set_nodelay(true);
+                let socket = hijack::ConnectionSocket(stream.as_raw_fd());
+                serve_connection(stream, socket, engine.clone())
+            }),
         };
-        let engine = engine.clone();
-        let socket = hijack::ConnectionSocket(stream.as_raw_fd());
-        actix_rt::spawn(async move {
-            let service = service_fn(move |mut req: Request<Incoming>| {
-                let engine = engine.clone();
-                req.extensions_mut().insert(socket);
-                async move { Ok::<_, Infallible>(handle(engine, req).await) }
-            });
-            let connection = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(err) = connection.await {
-                tracing::debug!("API connection ended: {err}");
-            }
-        });
+        if let Err(err) = accepted {
+            tracing::warn!("accepting an API connection: {err}");
+        }
     }
+}
+
+fn serve_connection<S>(stream: S, socket: hijack::ConnectionSocket, engine: Engine)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    actix_rt::spawn(async move {
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            let engine = engine.clone();
+            req.extensions_mut().insert(socket);
+            async move { Ok::<_, Infallible>(handle(engine, req).await) }
+        });
+        let connection = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        if let Err(err) = connection.await {
+            tracing::debug!("API connection ended: {err}");
+        }
+    });
 }
 
 async fn handle(engine: Engine, req: Request<Incoming>) -> ApiResponse {
@@ -194,6 +212,13 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::VolumeInspect(name) => volumes::inspect(engine, name).await,
         Route::VolumeRemove(name) => volumes::remove(engine, name, req).await,
     }
+}
+
+/// Binds a TCP listener (the configuration checked that it is on loopback).
+pub fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
 }
 
 /// Where a unix socket is created, its directory must exist and a stale file be gone.

@@ -17,11 +17,13 @@ pub mod names;
 pub mod notify;
 pub mod output;
 pub mod proc_top;
+pub mod process;
 pub mod record;
 pub mod rootfs_view;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
+pub mod sweep;
 #[cfg(test)]
 pub mod testing;
 pub mod top;

@@ -117,6 +117,10 @@ impl Supervisor for FakeSupervisor {
         self.record(format!("release {id}"));
         Box::pin(async { Ok(()) })
     }
+
+    fn pid(&self) -> i32 {
+        0
+    }
 }
 
 /// An image store with one image, `busybox`, whose command is `sh`.

@@ -1,6 +1,8 @@
 //! What the engine puts into a container's spec when the user asks for nothing special:
 //! Docker's defaults, so that a container here looks like one under dockerd + runc.
 
+#[cfg(test)]
+mod docker_audit;
 mod seccomp_profile;
 
 use std::path::Path;

@@ -351,6 +351,7 @@ impl Handler<Adopt> for ContainerActor {
         if start_unrecorded {
             self.persist();
         }
+        self.watch_process(msg.pid, ctx);
         self.track();
         self.watch_health(ctx, false);
         let log = match std::fs::OpenOptions::new()

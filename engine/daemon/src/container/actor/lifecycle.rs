@@ -21,7 +21,7 @@ pub struct Start;
 impl Handler<Start> for ContainerActor {
     type Result = AtomicResponse<Self, Result<(), Error>>;
 
-    fn handle(&mut self, _: Start, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Start, ctx: &mut Context<Self>) -> Self::Result {
         let refuse = |err| AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         match self.record.state.status {
             Status::Paused => {
@@ -46,7 +46,12 @@ impl Handler<Start> for ContainerActor {
         }
         let prepared = match self.prepare_start() {
             Ok(prepared) => prepared,
-            Err(err) => return refuse(err),
+            Err(err) => {
+                // As dockerd does: an auto-remove container whose start fails goes, so a
+                // client waiting for its removal (`docker run --rm`) gets its answer.
+                self.remove_if_auto(ctx);
+                return refuse(err);
+            }
         };
         let PreparedStart {
             request,
@@ -70,6 +75,7 @@ impl Handler<Start> for ContainerActor {
                             state.oom_killed = false;
                             state.stopped_by_user = false;
                             act.persist();
+                            act.watch_process(started.spawned.pid, ctx);
                             act.connect_io(daemon, started.terminal, ctx);
                             act.track();
                             act.emit("start", &[]);
@@ -89,9 +95,7 @@ impl Handler<Start> for ContainerActor {
                                     tracing::warn!("removing cgroup {cgroup}: {err}");
                                 }
                             }
-                            if act.record.host_config.auto_remove == Some(true) {
-                                act.remove_now(ctx);
-                            }
+                            act.remove_if_auto(ctx);
                             Err(Error::StartFailed {
                                 id: act.record.id.clone(),
                                 message: failure.message,
@@ -103,6 +107,7 @@ impl Handler<Start> for ContainerActor {
                         }
                         Err(err) => {
                             act.hub.close();
+                            act.remove_if_auto(ctx);
                             Err(Error::internal(format!("supervisor: {err}")))
                         }
                     }
@@ -128,6 +133,18 @@ impl Handler<Exited> for ContainerActor {
         // supervisor's listing and by its event), must not end the run a restart policy began.
         let earlier_run = pid != 0 && pid != self.record.state.pid;
         if !self.record.state.status.is_live() || earlier_run {
+            // The supervisor reports the exit of the run berthd already ended without it (it
+            // was stuck): the release berthd sent then may have come before the reaping and
+            // been refused, so it is sent again, or the supervisor would hold it for ever.
+            if pid != 0 && pid == self.taken_exit_pid {
+                self.taken_exit_pid = 0;
+                self.release_in_supervisor();
+                // Its real exit code, where berthd had to record the unknown one.
+                if self.record.state.status == Status::Exited {
+                    self.record.state.exit_code = exit.exit_code;
+                    self.persist();
+                }
+            }
             return;
         }
         if let Some(timer) = self.kill_timer.take() {
@@ -142,6 +159,17 @@ impl Handler<Exited> for ContainerActor {
 }
 
 impl ContainerActor {
+    /// Tells the supervisor to forget the container's ended run.
+    fn release_in_supervisor(&self) {
+        let supervisor = self.services.supervisor.clone();
+        let id = self.record.id.clone();
+        actix_rt::spawn(async move {
+            if let Err(err) = supervisor.release(&id).await {
+                tracing::warn!("releasing {id} in the supervisor: {err}");
+            }
+        });
+    }
+
     pub(super) fn finish_exit(&mut self, exit: ExitRecord, ctx: &mut Context<Self>) {
         self.services.stats.do_send(stats::Untrack {
             id: self.record.id.clone(),
@@ -163,13 +191,11 @@ impl ContainerActor {
                 tracing::warn!("removing cgroup of {}: {err}", self.record.id);
             }
         }
-        let supervisor = self.services.supervisor.clone();
-        let id = self.record.id.clone();
-        actix_rt::spawn(async move {
-            if let Err(err) = supervisor.release(&id).await {
-                tracing::warn!("releasing {id} in the supervisor: {err}");
-            }
-        });
+        self.process = None;
+        // A container whose supervisor died is known to no supervisor.
+        if !std::mem::take(&mut self.orphaned) {
+            self.release_in_supervisor();
+        }
         // The waiters of this exit are answered once it is stored: a client whose `wait` (or
         // foreground `run`) returned finds it on disk, as with Docker. Not on the actor's
         // context: a removal may stop the actor first.

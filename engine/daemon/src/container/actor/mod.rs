@@ -30,6 +30,7 @@ mod health;
 mod io;
 mod lifecycle;
 mod observe;
+mod orphan;
 mod pause;
 mod removal;
 
@@ -38,6 +39,7 @@ pub use detached::Detached;
 pub use io::{Adopt, AdoptedIo, Attach, Attachment, Resize};
 pub use lifecycle::{Exited, Kill, Start, Stop};
 pub use observe::{LogFollow, LogFollowing, TopProcesses};
+pub use orphan::SupervisorLost;
 pub use pause::{Pause, Unpause};
 pub use removal::Remove;
 
@@ -73,6 +75,14 @@ pub struct ContainerActor {
     pub(super) copying_in: bool,
     /// A removal asked for the anonymous volumes to go too (`rm -v`; `--rm` always does).
     remove_volumes: bool,
+    /// The running PID 1, held by a pidfd: signalled and watched without the supervisor.
+    process: Option<super::process::Process>,
+    /// The PID of the supervisor that parents the running process.
+    supervised_by: i32,
+    /// That supervisor died: berthd manages the process alone, and no supervisor knows it.
+    orphaned: bool,
+    /// The PID 1 whose exit berthd took without the supervisor's report (it was stuck).
+    taken_exit_pid: i32,
 }
 
 struct Waiter {
@@ -120,6 +130,10 @@ impl ContainerActor {
             exit_awaiting_output: None,
             copying_in: false,
             remove_volumes: false,
+            process: None,
+            supervised_by: 0,
+            orphaned: false,
+            taken_exit_pid: 0,
         }
     }
 
@@ -198,10 +212,15 @@ impl ContainerActor {
         .then(|| self.cgroup())
         .flatten();
         self.emit("kill", &[("signal", signal.to_string())]);
+        // Through the pidfd when berthd holds one: it works whatever state the supervisor
+        // is in, so stop, kill and rm -f always complete.
+        let direct = self.signal_directly(signal).is_some();
         ctx.spawn(
             async move {
-                if let Err(err) = supervisor.signal(&id, signal).await {
-                    tracing::error!("signalling container {id}: {err}");
+                if !direct {
+                    if let Err(err) = supervisor.signal(&id, signal).await {
+                        tracing::error!("signalling container {id}: {err}");
+                    }
                 }
                 let cgroup = thaw?;
                 match actix_rt::task::spawn_blocking(move || cgroup.thaw()).await {

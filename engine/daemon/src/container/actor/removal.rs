@@ -14,6 +14,13 @@ use crate::container::record::Status;
 use crate::stats;
 
 impl ContainerActor {
+    /// After a start that failed: an auto-remove container is removed, as by dockerd.
+    pub(super) fn remove_if_auto(&mut self, ctx: &mut Context<Self>) {
+        if self.record.host_config.auto_remove == Some(true) {
+            self.remove_now(ctx);
+        }
+    }
+
     pub(super) fn remove_now(&mut self, ctx: &mut Context<Self>) {
         self.record.state.status = Status::Removing;
         self.execs.forget_all(&self.services.execs);

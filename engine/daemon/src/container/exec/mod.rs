@@ -133,6 +133,17 @@ impl Execs {
     }
 
     /// The execs still running, for `inspect`'s ExecIDs.
+    /// The execs whose process runs, with its PID.
+    pub fn running_pids(&self) -> Vec<(String, i32)> {
+        self.0
+            .iter()
+            .filter_map(|exec| match exec.state {
+                State::Running { pid } if pid > 0 => Some((exec.id.clone(), pid)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn running_ids(&self) -> Vec<String> {
         self.0
             .iter()
@@ -181,6 +192,11 @@ fn check_enterable(actor: &ContainerActor, typed: &str) -> Result<(), Error> {
         ))),
         Status::Restarting => Err(Error::conflict(format!(
             "Container {} is restarting, wait until the container is running",
+            actor.record.id
+        ))),
+        // Its supervisor died: the one serving now did not start it and cannot enter it.
+        Status::Running if actor.is_orphaned() => Err(Error::NotSupported(format!(
+            "exec in container {}, whose supervisor died while it ran",
             actor.record.id
         ))),
         Status::Running => Ok(()),

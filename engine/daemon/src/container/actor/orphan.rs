@@ -1,0 +1,151 @@
+//! A container whose supervisor died: berthd holds its PID 1 by a pidfd from the start
+//! (`container::process`), so it goes on signalling it, sees it exit and takes its real exit
+//! status itself (see `crate::supervision` for why berthd can).
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::{ContainerActor, Exited};
+use crate::container::exec::ExecExited;
+use crate::container::process::Process;
+
+/// How long after its PID 1 ended the supervisor may take to report a container's exit
+/// before berthd takes it without the supervisor (one that is stuck or stopped).
+const REPORT_GRACE: Duration = Duration::from_secs(2);
+
+/// The supervisor with this PID died; a successor serves new containers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SupervisorLost {
+    pub pid: i32,
+}
+
+impl ContainerActor {
+    /// Holds the PID 1 of a container that was just started or adopted, and watches it.
+    pub(super) fn watch_process(&mut self, pid: i32, ctx: &mut Context<Self>) {
+        self.supervised_by = self.services.supervisor.pid();
+        let process = match Process::open(pid) {
+            Ok(process) => process,
+            Err(err) => {
+                // Signals then go through the supervisor; its death would cost the exit code.
+                tracing::warn!("container {}: {err}", self.record.id);
+                return;
+            }
+        };
+        self.process = Some(process.clone());
+        ctx.spawn(
+            async move { process.exited().await }
+                .into_actor(self)
+                .map(move |(), act, ctx| act.process_ended(pid, ctx)),
+        );
+    }
+
+    fn process_ended(&mut self, pid: i32, ctx: &mut Context<Self>) {
+        if !self.record.state.status.is_live() || self.record.state.pid != pid {
+            return;
+        }
+        if self.orphaned {
+            self.take_exit(ctx);
+            return;
+        }
+        ctx.run_later(REPORT_GRACE, move |act, ctx| {
+            if act.record.state.status.is_live() && act.record.state.pid == pid {
+                tracing::warn!(
+                    "the supervisor did not report the exit of container {} (pid {pid}): taking it without it",
+                    act.record.id
+                );
+                act.take_exit(ctx);
+            }
+        });
+    }
+
+    /// Its supervisor died while it ran: no supervisor knows it.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.orphaned
+    }
+
+    /// The exit of a PID 1 that has ended, learnt without the supervisor.
+    fn take_exit(&mut self, ctx: &mut Context<Self>) {
+        let Some(process) = &self.process else {
+            return;
+        };
+        let exit = process.exit(Some(&self.dir.root));
+        if !self.orphaned {
+            self.taken_exit_pid = process.pid();
+        }
+        ctx.notify(Exited {
+            pid: process.pid(),
+            exit,
+        });
+    }
+
+    /// Signals PID 1 through its pidfd. `None` when berthd holds no pidfd for it.
+    pub(super) fn signal_directly(&self, signal: i32) -> Option<()> {
+        let process = self.process.as_ref()?;
+        if let Err(err) = process.signal(signal) {
+            tracing::error!("signalling container {}: {err}", self.record.id);
+        }
+        Some(())
+    }
+}
+
+impl Handler<SupervisorLost> for ContainerActor {
+    type Result = ();
+
+    fn handle(&mut self, SupervisorLost { pid }: SupervisorLost, ctx: &mut Context<Self>) {
+        if !self.record.state.status.is_live() || self.supervised_by != pid {
+            return;
+        }
+        self.orphaned = true;
+        tracing::warn!(
+            "container {} lost its supervisor: berthd manages it itself",
+            self.record.id
+        );
+        if self.process.is_none() {
+            // Nothing holds its PID 1: nobody can learn how it ends.
+            tracing::error!(
+                "container {}: no pidfd held, its exit is unknown",
+                self.record.id
+            );
+            ctx.notify(Exited {
+                pid: self.record.state.pid,
+                exit: crate::container::process::unknown_exit(),
+            });
+            return;
+        }
+        // Its execs were the dead supervisor's children too: berthd reaps them now.
+        for (exec_id, exec_pid) in self.execs.running_pids() {
+            let process = match Process::open(exec_pid) {
+                Ok(process) => process,
+                Err(err) => {
+                    tracing::warn!("exec {exec_id}: {err}");
+                    continue;
+                }
+            };
+            ctx.spawn(
+                async move {
+                    process.exited().await;
+                    process
+                }
+                .into_actor(self)
+                .map(move |process, _, ctx| {
+                    ctx.notify(ExecExited {
+                        exec_id,
+                        pid: process.pid(),
+                        exit: process.exit(None),
+                    })
+                }),
+            );
+        }
+        // An exit the supervisor died before reporting.
+        let pid = self.record.state.pid;
+        if let Some(process) = self.process.clone() {
+            ctx.spawn(
+                async move { process.exited().await }
+                    .into_actor(self)
+                    .map(move |(), act, ctx| act.process_ended(pid, ctx)),
+            );
+        }
+    }
+}
