@@ -266,6 +266,13 @@ fn health_survives_a_daemon_restart_and_checks_go_on() {
         assert!(Instant::now() < deadline, "no check after the restart");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A paused container's refused checks say nothing of its health.
+    d.docker(&["pause", "db"]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    let paused = health(&d, "db");
+    assert_eq!(paused["Status"], "healthy", "{paused}");
+    assert_eq!(paused["FailingStreak"], 0, "{paused}");
+    d.docker(&["unpause", "db"]).ok();
     // A stopped container's health is unhealthy, as Docker leaves it.
     d.docker(&["stop", "-t", "0", "db"]).ok();
     assert_eq!(health(&d, "db")["Status"], "unhealthy");
@@ -273,4 +280,113 @@ fn health_survives_a_daemon_restart_and_checks_go_on() {
     assert_eq!(health(&d, "db")["Status"], "starting");
     wait_for_health(&d, "db", "healthy");
     d.docker(&["rm", "-f", "db"]).ok();
+}
+
+/// A `docker save` archive (the manifest.json form) of the busybox rootfs as one layer, with
+/// `config` as the image config's `config`.
+fn archive_with_config(config: Value) -> Vec<u8> {
+    use sha2::Digest;
+    let layer = std::fs::read(berth_tests::busybox_tar()).unwrap();
+    let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)));
+    let image_config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    });
+    let config_bytes = serde_json::to_vec(&image_config).unwrap();
+    let config_name = format!("{}.json", hex::encode(sha2::Sha256::digest(&config_bytes)));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": config_name, "RepoTags": ["checked:latest"], "Layers": ["layer.tar"]}
+    ]))
+    .unwrap();
+    let mut archive = tar::Builder::new(Vec::new());
+    for (name, bytes) in [
+        ("layer.tar", layer.as_slice()),
+        (config_name.as_str(), config_bytes.as_slice()),
+        ("manifest.json", manifest.as_slice()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive.append_data(&mut header, name, bytes).unwrap();
+    }
+    archive.into_inner().unwrap()
+}
+
+#[test]
+fn the_images_healthcheck_runs_unless_the_run_overrides_it() {
+    let d = Daemon::start();
+    let archive = archive_with_config(serde_json::json!({
+        "Cmd": ["sleep", "1000"],
+        "Healthcheck": {"Test": ["CMD-SHELL", "echo from-image"], "Interval": 100_000_000, "Retries": 2},
+    }));
+    let path = d.dir().join("checked.tar");
+    std::fs::write(&path, archive).unwrap();
+    d.docker(&["load", "-i", path.to_str().unwrap()]).ok();
+    // A restarted daemon reads the healthcheck again from the stored config.
+    let mut d = d;
+    d.terminate();
+    d.restart();
+    d.docker(&["run", "-d", "--name", "img", "checked"]).ok();
+    let healthy = wait_for_health(&d, "img", "healthy");
+    assert_eq!(healthy["Log"][0]["Output"], "from-image\n", "{healthy}");
+    let config = &d.inspect("img")["Config"]["Healthcheck"];
+    assert_eq!(config["Retries"], 2, "{config}");
+    // The run's flags replace what they set and keep the rest of the image's.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "flags",
+        "--health-cmd",
+        "echo from-flags",
+        "checked",
+    ])
+    .ok();
+    let config = &d.inspect("flags")["Config"]["Healthcheck"];
+    assert_eq!(
+        config["Test"],
+        serde_json::json!(["CMD-SHELL", "echo from-flags"])
+    );
+    assert_eq!(config["Interval"], 100_000_000, "{config}");
+    let healthy = wait_for_health(&d, "flags", "healthy");
+    assert_eq!(healthy["Log"][0]["Output"], "from-flags\n");
+    d.docker(&["run", "-d", "--name", "none", "--no-healthcheck", "checked"])
+        .ok();
+    assert!(health(&d, "none").is_null());
+    d.docker(&["rm", "-f", "img", "flags", "none"]).ok();
+}
+
+const DOCKER_PY: &str = r#"
+import time, docker
+client = docker.from_env()
+c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyhealth",
+                          healthcheck={"test": ["CMD", "true"], "interval": 100000000, "retries": 1})
+deadline = time.time() + 30
+while True:
+    c.reload()
+    health = c.attrs["State"]["Health"]
+    if health["Status"] == "healthy":
+        break
+    assert time.time() < deadline, health
+    time.sleep(0.05)
+assert health["FailingStreak"] == 0 and health["Log"][-1]["ExitCode"] == 0, health
+assert c.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "true"], c.attrs["Config"]
+assert [x.name for x in client.containers.list(filters={"health": "healthy"})] == ["pyhealth"]
+c.remove(force=True)
+print("ok")
+"#;
+
+#[test]
+fn docker_py_sees_health() {
+    let d = Daemon::with_busybox();
+    let mut python = std::process::Command::new("python3");
+    python
+        .args(["-c", DOCKER_PY])
+        .env("DOCKER_HOST", d.host())
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH");
+    let out = berth_tests::run_command(python, None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "ok\n", "{out}");
 }

@@ -55,6 +55,7 @@ fn image_with_volume(d: &Daemon) {
 fn named_volumes_are_created_listed_filtered_shared_and_removed() {
     berth_tests::needs_root!();
     let d = Daemon::with_busybox();
+    let start = chrono::Utc::now().timestamp().to_string();
     let out = d
         .docker(&["volume", "create", "--label", "tier=db", "data"])
         .ok();
@@ -113,6 +114,18 @@ fn named_volumes_are_created_listed_filtered_shared_and_removed() {
     assert_eq!(ls("name=oth"), "other\n");
     assert_eq!(ls("driver=local").lines().count(), 2);
     assert_eq!(ls("dangling=true"), "");
+    let writer = d
+        .docker(&["ps", "-aq", "--no-trunc", "--filter", "volume=data"])
+        .ok();
+    assert_eq!(writer.out(), d.inspect("writer")["Id"].as_str().unwrap());
+    let by_destination = d.docker(&["ps", "-aq", "--filter", "volume=/other"]).ok();
+    assert_eq!(by_destination.stdout.lines().count(), 1);
+    assert_eq!(
+        d.docker(&["ps", "-aq", "--filter", "volume=nothing"])
+            .ok()
+            .stdout,
+        ""
+    );
     d.docker(&["volume", "ls", "--filter", "colour=blue"])
         .fails()
         .stderr_has("invalid filter 'colour'");
@@ -134,6 +147,31 @@ fn named_volumes_are_created_listed_filtered_shared_and_removed() {
         .fails()
         .stderr_has("no such volume");
     d.docker(&["volume", "rm", "-f", "data"]).ok();
+
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let events = d
+        .docker(&[
+            "events",
+            "--since",
+            &start,
+            "--until",
+            &until,
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}",
+        ])
+        .ok();
+    assert_eq!(
+        events.stdout.lines().collect::<Vec<_>>(),
+        [
+            "create data local",
+            "create other local",
+            "destroy data local",
+            "destroy other local"
+        ],
+        "{events}"
+    );
 }
 
 #[test]

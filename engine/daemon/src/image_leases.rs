@@ -11,6 +11,8 @@ use oci_spec::image::ImageConfiguration;
 pub struct LeasedImage {
     pub id: String,
     pub config: ImageConfiguration,
+    /// Docker's `Healthcheck` of the image's config, if it has one.
+    pub healthcheck: Option<serde_json::Value>,
     /// Extracted layers, top-most first.
     pub layers: Vec<PathBuf>,
 }
@@ -31,6 +33,7 @@ impl ImageLeases for ImageStore {
         Ok(LeasedImage {
             id: image.id.to_string(),
             config: image.config,
+            healthcheck: image.healthcheck,
             layers,
         })
     }

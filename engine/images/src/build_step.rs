@@ -139,6 +139,8 @@ impl ImageStore {
                 manifest: manifest_blob.digest,
                 created: parse_created(&config),
                 config,
+                // As the store reads it back from the blob at its next start.
+                healthcheck: parse::healthcheck(&config_bytes),
                 layers,
                 blobs,
                 size,

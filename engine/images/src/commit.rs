@@ -140,6 +140,8 @@ impl ImageStore {
             manifest: manifest_blob.digest,
             created: parse_created(&image_config),
             config: image_config,
+            // The committed config is the OCI one, which has no healthcheck.
+            healthcheck: None,
             layers,
             blobs,
             size: parent.size + ingested.layer.size,

@@ -146,6 +146,7 @@ impl ImageStore {
             manifest: manifest_blob.digest,
             created: parse_created(&image_config),
             config: image_config,
+            healthcheck: parse::healthcheck(config),
             layers,
             blobs,
             size,

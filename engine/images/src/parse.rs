@@ -112,6 +112,17 @@ pub fn parse_index(bytes: &[u8]) -> Result<ImageIndex, ParseError> {
     Ok(index)
 }
 
+/// The `Healthcheck` of a Docker image config (`config.Healthcheck`), which the OCI config
+/// has no field for; `None` when there is none.
+pub fn healthcheck(bytes: &[u8]) -> Option<serde_json::Value> {
+    let config: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    config
+        .get("config")?
+        .get("Healthcheck")
+        .filter(|h| h.is_object())
+        .cloned()
+}
+
 /// An image configuration.
 pub fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration, ParseError> {
     const WHAT: &str = "image config";

@@ -49,6 +49,8 @@ pub struct ImageRecord {
     /// Sum of the layers' sizes.
     pub size: u64,
     pub config: ImageConfiguration,
+    /// Docker's `config.Healthcheck` of the config blob, which the OCI config drops.
+    pub healthcheck: Option<serde_json::Value>,
     /// Layer diff_ids, bottom-most first (the config's order).
     pub layers: Vec<Digest>,
     /// The image's manifest blob.
@@ -100,6 +102,7 @@ pub(crate) struct Image {
     pub(crate) id: Digest,
     pub(crate) manifest: Digest,
     pub(crate) config: ImageConfiguration,
+    pub(crate) healthcheck: Option<serde_json::Value>,
     pub(crate) layers: Vec<Digest>,
     /// Every blob the image needs: manifest, config and layer blobs.
     pub(crate) blobs: Vec<Digest>,
@@ -290,6 +293,7 @@ impl ImageStore {
             manifest: manifest_blob.digest.clone(),
             created: parse_created(&image_config),
             config: image_config,
+            healthcheck: None,
             layers: vec![layer.diff_id.clone()],
             blobs: vec![manifest_blob.digest, config_blob.digest, layer.blob.digest],
             size: layer.layer.size,
@@ -492,7 +496,9 @@ impl ImageStore {
         if descriptor_digest(manifest.config()) != *id {
             return Err(corrupt("its manifest names another config".into()));
         }
-        let config = parse::parse_config(&read(id)?).map_err(|e| corrupt(e.to_string()))?;
+        let config_bytes = read(id)?;
+        let config = parse::parse_config(&config_bytes).map_err(|e| corrupt(e.to_string()))?;
+        let healthcheck = parse::healthcheck(&config_bytes);
         let layers = parse::diff_ids(&config);
         if layers.len() != manifest.layers().len() {
             return Err(corrupt(
@@ -514,6 +520,7 @@ impl ImageStore {
             manifest: file.manifest,
             created: parse_created(&config),
             config,
+            healthcheck,
             layers,
             blobs,
             size,
@@ -857,6 +864,7 @@ pub(crate) fn record(state: &State, image: &Image) -> ImageRecord {
         created: image.created,
         size: image.size,
         config: image.config.clone(),
+        healthcheck: image.healthcheck.clone(),
         layers: image.layers.clone(),
         manifest: image.manifest.clone(),
     }

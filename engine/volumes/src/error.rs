@@ -42,7 +42,7 @@ pub enum Error {
         name: String,
         device: String,
         path: PathBuf,
-        flags: u64,
+        flags: libc::c_ulong,
         data: String,
         #[source]
         source: std::io::Error,

@@ -27,7 +27,7 @@ impl Mounter for LinuxMounter {
             Some(spec.device.as_str()),
             target,
             fstype,
-            MsFlags::from_bits_truncate(spec.flags as libc::c_ulong),
+            MsFlags::from_bits_truncate(spec.flags),
             data,
         )
         .map_err(io::Error::from)

@@ -48,7 +48,7 @@ pub struct MountSpec {
     pub device: String,
     pub fstype: String,
     /// `MS_*` flags from the options `mount(8)` turns into flags.
-    pub flags: u64,
+    pub flags: libc::c_ulong,
     /// The options left for the file system itself (`size=…`, `uid=…`).
     pub data: String,
 }
@@ -61,7 +61,7 @@ impl MountSpec {
         if fstype.is_empty() && device.is_empty() {
             return None;
         }
-        let mut flags = 0u64;
+        let mut flags: libc::c_ulong = 0;
         let mut data = Vec::new();
         for option in options
             .get("o")
@@ -87,41 +87,36 @@ impl MountSpec {
 
 /// The options `mount(8)` turns into flags: the bits, and whether the option sets or
 /// clears them.
-fn flag(option: &str) -> Option<(u64, bool)> {
-    // c_ulong is u64 here but u32 on 32-bit targets: the cast is for them.
-    #[allow(clippy::unnecessary_cast)]
-    let bits = |b: libc::c_ulong| b as u64;
+fn flag(option: &str) -> Option<(libc::c_ulong, bool)> {
     Some(match option {
-        "ro" => (bits(libc::MS_RDONLY), true),
-        "rw" => (bits(libc::MS_RDONLY), false),
-        "nosuid" => (bits(libc::MS_NOSUID), true),
-        "suid" => (bits(libc::MS_NOSUID), false),
-        "nodev" => (bits(libc::MS_NODEV), true),
-        "dev" => (bits(libc::MS_NODEV), false),
-        "noexec" => (bits(libc::MS_NOEXEC), true),
-        "exec" => (bits(libc::MS_NOEXEC), false),
-        "sync" => (bits(libc::MS_SYNCHRONOUS), true),
-        "async" => (bits(libc::MS_SYNCHRONOUS), false),
-        "dirsync" => (bits(libc::MS_DIRSYNC), true),
-        "noatime" => (bits(libc::MS_NOATIME), true),
-        "atime" => (bits(libc::MS_NOATIME), false),
-        "nodiratime" => (bits(libc::MS_NODIRATIME), true),
-        "diratime" => (bits(libc::MS_NODIRATIME), false),
-        "relatime" => (bits(libc::MS_RELATIME), true),
-        "norelatime" => (bits(libc::MS_RELATIME), false),
-        "strictatime" => (bits(libc::MS_STRICTATIME), true),
-        "mand" => (bits(libc::MS_MANDLOCK), true),
-        "nomand" => (bits(libc::MS_MANDLOCK), false),
-        "bind" => (bits(libc::MS_BIND), true),
-        "rbind" => (bits(libc::MS_BIND | libc::MS_REC), true),
+        "ro" => (libc::MS_RDONLY, true),
+        "rw" => (libc::MS_RDONLY, false),
+        "nosuid" => (libc::MS_NOSUID, true),
+        "suid" => (libc::MS_NOSUID, false),
+        "nodev" => (libc::MS_NODEV, true),
+        "dev" => (libc::MS_NODEV, false),
+        "noexec" => (libc::MS_NOEXEC, true),
+        "exec" => (libc::MS_NOEXEC, false),
+        "sync" => (libc::MS_SYNCHRONOUS, true),
+        "async" => (libc::MS_SYNCHRONOUS, false),
+        "dirsync" => (libc::MS_DIRSYNC, true),
+        "noatime" => (libc::MS_NOATIME, true),
+        "atime" => (libc::MS_NOATIME, false),
+        "nodiratime" => (libc::MS_NODIRATIME, true),
+        "diratime" => (libc::MS_NODIRATIME, false),
+        "relatime" => (libc::MS_RELATIME, true),
+        "norelatime" => (libc::MS_RELATIME, false),
+        "strictatime" => (libc::MS_STRICTATIME, true),
+        "mand" => (libc::MS_MANDLOCK, true),
+        "nomand" => (libc::MS_MANDLOCK, false),
+        "bind" => (libc::MS_BIND, true),
+        "rbind" => (libc::MS_BIND | libc::MS_REC, true),
         "defaults" => (0, true),
         _ => return None,
     })
 }
 
 #[cfg(test)]
-// The flags' casts are for 32-bit targets, where c_ulong is u32.
-#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 
@@ -161,14 +156,14 @@ mod tests {
         .unwrap();
         assert_eq!(spec.fstype, "tmpfs");
         assert_eq!(spec.data, "size=64k,uid=1000");
-        assert_eq!(spec.flags, libc::MS_NOEXEC as u64);
+        assert_eq!(spec.flags, libc::MS_NOEXEC);
         let bind = MountSpec::from_options(&opts(&[
             ("type", "none"),
             ("device", "/srv"),
             ("o", "bind"),
         ]))
         .unwrap();
-        assert_eq!(bind.flags, libc::MS_BIND as u64);
+        assert_eq!(bind.flags, libc::MS_BIND);
         assert_eq!(MountSpec::from_options(&opts(&[])), None);
     }
 }

@@ -194,7 +194,10 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
     let filters = query.filters()?;
     for key in filters.keys() {
-        if !matches!(key, "name" | "status" | "label" | "id" | "health") {
+        if !matches!(
+            key,
+            "name" | "status" | "label" | "id" | "health" | "volume"
+        ) {
             return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
         }
     }
@@ -260,6 +263,16 @@ fn matches_filters(record: &ContainerRecord, filters: &super::http::Filters) -> 
     }
     let statuses = filters.get("status");
     if !statuses.is_empty() && !statuses.iter().any(|s| s == record.state.status.as_str()) {
+        return false;
+    }
+    // `volume=` names a volume, a bind's source or a mount's destination, as in Docker.
+    let volumes = filters.get("volume");
+    let mounts = |wanted: &String| {
+        record.mount_points.iter().any(|p| {
+            p.name == *wanted || p.destination == *wanted || p.source.as_os_str() == wanted.as_str()
+        })
+    };
+    if !volumes.is_empty() && !volumes.iter().any(mounts) {
         return false;
     }
     let healths = filters.get("health");

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::http::{json, no_content, read_json, ApiResult, Query};
+use crate::container::volumes::publish;
 use crate::engine::Engine;
 use crate::filters::Filters;
 
@@ -60,6 +61,10 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         return Err(ApiError::unsupported("cluster volumes"));
     }
     let store = engine.services.volumes.clone();
+    let new = body
+        .name
+        .as_deref()
+        .is_none_or(|n| n.is_empty() || store.get(n).is_err());
     let volume = blocking(move || {
         store.create(CreateRequest {
             name: body.name,
@@ -69,6 +74,9 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         })
     })
     .await?;
+    if new {
+        publish(&engine.services.events, "create", &volume.name);
+    }
     json(StatusCode::CREATED, &volume_json(&volume, None))
 }
 
@@ -80,8 +88,12 @@ pub async fn inspect(engine: &Engine, name: &str) -> ApiResult {
 pub async fn remove(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResult {
     let force = Query::parse(req.uri().query()).flag("force");
     let store = engine.services.volumes.clone();
-    let name = name.to_string();
-    blocking(move || store.remove(&name, force)).await?;
+    let existed = store.get(name).is_ok();
+    let removed = name.to_string();
+    blocking(move || store.remove(&removed, force)).await?;
+    if existed {
+        publish(&engine.services.events, "destroy", name);
+    }
     no_content()
 }
 
@@ -168,6 +180,9 @@ pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let (removed, reclaimed) =
         blocking(move || store.prune(|v| (all || v.is_anonymous()) && labels_match(v, &filters)))
             .await?;
+    for name in &removed {
+        publish(&engine.services.events, "destroy", name);
+    }
     json(
         StatusCode::OK,
         &json!({

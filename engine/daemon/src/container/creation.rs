@@ -63,7 +63,9 @@ pub async fn create(
         }
     });
 
-    let config = merge_config(&body, &image.config, &id)?;
+    let mut config = merge_config(&body, &image.config, &id)?;
+    config.healthcheck =
+        crate::health::merge(config.healthcheck.take(), image.healthcheck.as_ref());
     let planned = volumes::plan(services, &host_config, &config).await?;
     let chosen = name.map(validate_name).transpose()?;
     // A generated name may be taken (there are about a thousand): draw again, with more
@@ -89,14 +91,18 @@ pub async fn create(
     let holder = id.clone();
     undo.push(move || names.do_send(Unregister { id: holder }));
 
-    let store = services.volumes.clone();
-    let holder = id.clone();
+    let (store, events, holder) = (
+        services.volumes.clone(),
+        services.events.clone(),
+        id.clone(),
+    );
     let mount_points =
-        actix_rt::task::spawn_blocking(move || volumes::take(&store, &holder, planned))
+        actix_rt::task::spawn_blocking(move || volumes::take(&store, &events, &holder, planned))
             .await
             .map_err(|err| Error::internal(format!("taking volumes: {err}")))??;
-    let (store, holder, taken) = (services.volumes.clone(), id.clone(), mount_points.clone());
-    undo.push(move || volumes::release(&store, &holder, &taken, true));
+    let (store, events) = (services.volumes.clone(), services.events.clone());
+    let (holder, taken) = (id.clone(), mount_points.clone());
+    undo.push(move || volumes::release(&store, &events, &holder, &taken, true));
 
     let record = ContainerRecord {
         id: id.clone(),

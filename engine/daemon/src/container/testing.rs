@@ -152,6 +152,7 @@ impl ImageLeases for FakeImages {
         Ok(LeasedImage {
             id: format!("sha256:{}", "b".repeat(64)),
             config: image_config(cmd),
+            healthcheck: None,
             layers: vec![PathBuf::from("/nonexistent/layer")],
         })
     }

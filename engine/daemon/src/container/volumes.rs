@@ -15,6 +15,8 @@ use super::names::Lookup;
 use super::record::{ContainerDir, ContainerRecord};
 use super::rootfs_view::{self, View};
 use crate::engine::Services;
+use crate::events::EventBus;
+use actix::Addr;
 
 /// Decides the container's mount points, the `--volumes-from` containers' looked up;
 /// nothing is made yet, so a refusal changes nothing.
@@ -38,7 +40,12 @@ pub async fn plan(
 /// answers the mount points with their host directories. Every name and option is checked
 /// before anything is made, and on a failure what was taken is let go and the anonymous
 /// volumes made are removed, so a refused create changes nothing stored.
-pub fn take(store: &Store, id: &str, planned: Vec<Planned>) -> Result<Vec<MountPoint>, Error> {
+pub fn take(
+    store: &Store,
+    events: &Addr<EventBus>,
+    id: &str,
+    planned: Vec<Planned>,
+) -> Result<Vec<MountPoint>, Error> {
     for wanted in planned.iter().filter_map(|p| p.volume.as_ref()) {
         if let Some(name) = &wanted.name {
             berth_volumes::validate_name(name)?;
@@ -58,12 +65,15 @@ pub fn take(store: &Store, id: &str, planned: Vec<Planned>) -> Result<Vec<MountP
         }
     }
     let mut made_anonymous = Vec::new();
-    let taken = take_each(store, id, planned, &mut made_anonymous);
+    let taken = take_each(store, events, id, planned, &mut made_anonymous);
     if taken.is_err() {
         store.release(id);
         for name in made_anonymous {
-            if let Err(err) = store.remove(&name, true) {
-                tracing::warn!("removing anonymous volume {name} of a failed create: {err}");
+            match store.remove(&name, true) {
+                Ok(()) => publish(events, "destroy", &name),
+                Err(err) => {
+                    tracing::warn!("removing anonymous volume {name} of a failed create: {err}")
+                }
             }
         }
     }
@@ -72,6 +82,7 @@ pub fn take(store: &Store, id: &str, planned: Vec<Planned>) -> Result<Vec<MountP
 
 fn take_each(
     store: &Store,
+    events: &Addr<EventBus>,
     id: &str,
     planned: Vec<Planned>,
     made_anonymous: &mut Vec<String>,
@@ -81,6 +92,7 @@ fn take_each(
         if point.kind == MountKind::Volume {
             if let Some(wanted) = volume {
                 let anonymous = wanted.name.is_none();
+                let new = wanted.name.as_deref().is_none_or(|n| store.get(n).is_err());
                 let made = store.create(CreateRequest {
                     name: wanted.name,
                     driver: wanted.driver,
@@ -89,6 +101,9 @@ fn take_each(
                 })?;
                 if anonymous {
                     made_anonymous.push(made.name.clone());
+                }
+                if new {
+                    publish(events, "create", &made.name);
                 }
                 point.name = made.name;
             }
@@ -116,7 +131,13 @@ fn take_each(
 /// The container `id` no longer exists (or its create was undone): its volumes are let go,
 /// and its anonymous ones removed when `remove_anonymous` (`rm -v`, `--rm`). A volume
 /// another container also uses stays.
-pub fn release(store: &Store, id: &str, points: &[MountPoint], remove_anonymous: bool) {
+pub fn release(
+    store: &Store,
+    events: &Addr<EventBus>,
+    id: &str,
+    points: &[MountPoint],
+    remove_anonymous: bool,
+) {
     store.release(id);
     if !remove_anonymous {
         return;
@@ -127,7 +148,8 @@ pub fn release(store: &Store, id: &str, points: &[MountPoint], remove_anonymous:
             continue;
         }
         match store.remove(&point.name, true) {
-            Ok(()) | Err(berth_volumes::Error::InUse { .. }) => {}
+            Ok(()) => publish(events, "destroy", &point.name),
+            Err(berth_volumes::Error::InUse { .. }) => {}
             Err(err) => tracing::warn!("removing volume {}: {err}", point.name),
         }
     }
@@ -201,4 +223,12 @@ fn copy_in_view(destination: &str, volume_dir: &File) -> Result<(), Error> {
     berth_volumes::copy_up(&source, Path::new("."))
         .map(drop)
         .map_err(|err| Error::internal(err.to_string()))
+}
+
+/// A volume's event (`create`, `destroy`), as Docker publishes it: the volume's name as the
+/// actor, its driver as an attribute.
+pub fn publish(events: &Addr<EventBus>, action: &str, name: &str) {
+    let event = crate::events::Event::new(crate::events::ObjectType::Volume, action, name)
+        .with("driver", berth_volumes::LOCAL_DRIVER);
+    events.do_send(crate::events::Publish(event));
 }

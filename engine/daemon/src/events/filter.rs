@@ -104,7 +104,9 @@ impl EventFilter {
     fn image_matches(&self, event: &Event) -> bool {
         let name_attribute = match event.object {
             super::ObjectType::Image => "name",
-            super::ObjectType::Container | super::ObjectType::Network => "image",
+            super::ObjectType::Container
+            | super::ObjectType::Network
+            | super::ObjectType::Volume => "image",
         };
         let image = event
             .attributes

@@ -26,6 +26,7 @@ pub enum ObjectType {
     Container,
     Image,
     Network,
+    Volume,
 }
 
 impl ObjectType {
@@ -34,6 +35,7 @@ impl ObjectType {
             ObjectType::Container => "container",
             ObjectType::Image => "image",
             ObjectType::Network => "network",
+            ObjectType::Volume => "volume",
         }
     }
 }
@@ -98,7 +100,7 @@ impl Serialize for Event {
         }
         let from = match self.object {
             ObjectType::Container => self.attributes.get("image").map(String::as_str),
-            ObjectType::Image | ObjectType::Network => None,
+            ObjectType::Image | ObjectType::Network | ObjectType::Volume => None,
         };
         Message {
             status: Some(&self.action),

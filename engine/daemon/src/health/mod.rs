@@ -47,6 +47,41 @@ pub fn validate(config: &HealthConfig) -> Result<(), InvalidHealthcheck> {
     Ok(())
 }
 
+/// The container's healthcheck: the request's, its unset fields taken from the image's
+/// (`Healthcheck` of the image config), as dockerd merges them.
+pub fn merge(
+    requested: Option<HealthConfig>,
+    image: Option<&serde_json::Value>,
+) -> Option<HealthConfig> {
+    let image: Option<HealthConfig> = image.and_then(|v| serde_json::from_value(v.clone()).ok());
+    let Some(image) = image else {
+        return requested;
+    };
+    let Some(mut merged) = requested else {
+        return Some(image);
+    };
+    if merged.test.as_ref().is_none_or(Vec::is_empty) {
+        merged.test = image.test;
+    }
+    let unset = |v: Option<i64>| v.is_none_or(|v| v == 0);
+    if unset(merged.interval) {
+        merged.interval = image.interval;
+    }
+    if unset(merged.timeout) {
+        merged.timeout = image.timeout;
+    }
+    if unset(merged.start_period) {
+        merged.start_period = image.start_period;
+    }
+    if unset(merged.start_interval) {
+        merged.start_interval = image.start_interval;
+    }
+    if unset(merged.retries) {
+        merged.retries = image.retries;
+    }
+    Some(merged)
+}
+
 /// A healthcheck to run: its command and schedule, Docker's defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {

@@ -96,3 +96,25 @@ fn failures_in_the_start_period_do_not_count() {
         Some(HealthStatus::Unhealthy)
     );
 }
+
+#[test]
+fn the_requests_healthcheck_takes_what_it_leaves_unset_from_the_images() {
+    let image =
+        serde_json::json!({"Test": ["CMD", "true"], "Interval": 5_000_000_000i64, "Retries": 7});
+    let merged = merge(None, Some(&image)).unwrap();
+    assert_eq!(
+        merged.test,
+        Some(vec!["CMD".to_string(), "true".to_string()])
+    );
+    let requested = HealthConfig {
+        interval: Some(1_000_000),
+        ..Default::default()
+    };
+    let merged = merge(Some(requested), Some(&image)).unwrap();
+    assert_eq!(merged.interval, Some(1_000_000));
+    assert_eq!(merged.retries, Some(7));
+    assert_eq!(merged.test.unwrap()[1], "true");
+    let none = merge(Some(config(&["NONE"])), Some(&image)).unwrap();
+    assert_eq!(Probe::from_config(Some(&none)), None);
+    assert_eq!(merge(None, None), None);
+}

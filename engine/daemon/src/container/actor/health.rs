@@ -51,7 +51,9 @@ impl Handler<HealthResult> for ContainerActor {
     type Result = ();
 
     fn handle(&mut self, HealthResult(result): HealthResult, _: &mut Context<Self>) {
-        let (Some(probe), true) = (self.probe(), self.record.state.status.is_live()) else {
+        // A paused container refuses execs: that says nothing of its health.
+        let running = self.record.state.status == crate::container::record::Status::Running;
+        let (Some(probe), true) = (self.probe(), running) else {
             return;
         };
         let started_at = self.record.state.started_at.unwrap_or(result.start);

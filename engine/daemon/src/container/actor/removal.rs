@@ -38,6 +38,7 @@ impl ContainerActor {
         // A removed container's networking is gone by the time its removal is answered.
         let network_down = self.network_down.take();
         let volumes = self.services.volumes.clone();
+        let events = self.services.events.clone();
         let record = self.record.clone();
         let remove_volumes =
             self.remove_volumes || self.record.host_config.auto_remove == Some(true);
@@ -59,6 +60,7 @@ impl ContainerActor {
                         }
                         crate::container::volumes::release(
                             &volumes,
+                            &events,
                             &record.id,
                             &record.mount_points,
                             remove_volumes,
