@@ -240,11 +240,11 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
         .filter(|k| k.running)
         .map(|k| k.id.clone())
         .collect();
-    for (dir, record) in records {
+    for (dir, mut record) in records {
         let id = record.id.clone();
         // A start answers before its record is written: a record still saying "created"
         // of a container the supervisor knows was started all the same.
-        let was_live = record.state.status.is_live()
+        let mut was_live = record.state.status.is_live()
             || (record.state.status == Status::Created && known.contains_key(&record.id));
         let auto_remove = record.host_config.auto_remove == Some(true);
         let tty = record.config.tty == Some(true);
@@ -259,13 +259,21 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             tracing::warn!("skipping container {id}: {}", err);
             continue;
         }
+        let managed = known.get(&id).is_some_and(|c| c.running);
+        let killed = if managed { 0 } else { sweep(engine, &id).await };
+        if killed > 0 && !was_live {
+            // Processes in its cgroup mean it was started, though its record, written after
+            // the start answered, still says created (both daemon and supervisor were killed
+            // in between): it ran, and is reported exited below rather than never started.
+            // When it started is lost with the record write, so StartedAt stays unset.
+            record.state.status = Status::Running;
+            was_live = true;
+        }
         let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
         engine.names().do_send(Register {
             id: id.clone(),
             addr: addr.clone(),
         });
-        let managed = known.get(&id).is_some_and(|c| c.running);
-        let killed = if managed { 0 } else { sweep(engine, &id).await };
         match known.remove(&id) {
             Some(live) if live.running => {
                 let pid = live.pid;
