@@ -324,6 +324,10 @@ cleanup() {
     # containers; wait for that, and only then force it.
     for i in $(seq 300); do [ -z "$(supervisor_pids)" ] && break; sleep 0.1; done
     for sv in $(supervisor_pids); do log "berth supervisor $sv still up; killing it"; kill -KILL "$sv"; done
+    # berthd leaves its networking up when it stops (live-restore): the bridge and the nft
+    # table are this run's own, so they go with it.
+    ip link show "$BERTH_BRIDGE" >/dev/null 2>&1 && ip link delete "$BERTH_BRIDGE"
+    nft delete table ip "$BERTH_TABLE" 2>/dev/null
   fi
   if [ -n "$DOCKERD_PID" ]; then
     kill -0 "$DOCKERD_PID" 2>/dev/null && remove_all_containers docker
@@ -405,11 +409,17 @@ wait_for() { # wait_for SECONDS CMD... : until CMD succeeds
   return 1
 }
 
+# The run's own bridge and nft table, so that a berthd already serving this host (berth0,
+# table berth) is never touched.
+BERTH_BRIDGE=berth-bench0
+BERTH_TABLE=berth_bench
+
 start_berthd() {
   mkdir -p "$T/berth"
   # berthd keeps descriptors per container; let it have the hard limit.
   (ulimit -n "$(ulimit -Hn)"; exec setsid "$BERTH_BIN_DIR/berthd" --data-root "$T/berth/data" \
-    --exec-root "$T/berth/exec" -H "unix://$BERTH_SOCK" --log-level warn) \
+    --exec-root "$T/berth/exec" -H "unix://$BERTH_SOCK" --log-level warn \
+    --bridge "$BERTH_BRIDGE" --firewall-table "$BERTH_TABLE") \
     >"$T/berth/berthd.log" 2>&1 </dev/null &
   BERTHD_PID=$!
   wait_for 30 e berth version || die "berthd did not answer; log: $(tail -5 "$T/berth/berthd.log")"
