@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use berth_benches::build::{context_tree, NullExecutor, Quiet, DOCKERFILE};
-use berth_builder::args::{BuildArgs, Platform};
-use berth_builder::build::{Builder, Options};
+use berth_benches::build::{context_tree, options, NullExecutor, Quiet};
+use berth_builder::build::Builder;
 use berth_builder::cache::Cache;
 use berth_builder::context::Context;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -38,20 +37,7 @@ fn bench_rebuild(c: &mut Criterion) {
         context: &context,
         scratch: &scratch,
     };
-    let options = Options {
-        dockerfile: DOCKERFILE.as_bytes().to_vec(),
-        target: None,
-        build_args: BuildArgs {
-            given: Default::default(),
-            platform: Platform::host(),
-        },
-        labels: Default::default(),
-        tags: vec![],
-        no_cache: false,
-        pull: false,
-        cache_from: vec![],
-        network: berth_builder::executor::Network::Default,
-    };
+    let options = options();
     let first = builder.build(&options, &Quiet).expect("the first build");
 
     let mut group = c.benchmark_group("build");

@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use berth_builder::args::{BuildArgs, Platform};
+use berth_builder::build::Options;
 use berth_builder::executor::{
-    BaseImage, CommitSpec, ExecError, Executor, Progress, RunOutcome, RunSpec,
+    BaseImage, CommitSpec, ExecError, Executor, Network, Progress, RunOutcome, RunSpec,
 };
 
 /// The 10-step Dockerfile of issue 11's benchmark.
@@ -21,6 +23,24 @@ pub const DOCKERFILE: &str = "FROM base\n\
     EXPOSE 8080\n\
     USER nobody\n\
     CMD [\"/app/run\"]\n";
+
+/// The build of [`DOCKERFILE`] as a client asks for it with no flags.
+pub fn options() -> Options {
+    Options {
+        dockerfile: DOCKERFILE.as_bytes().to_vec(),
+        target: None,
+        build_args: BuildArgs {
+            given: Default::default(),
+            platform: Platform::host(),
+        },
+        labels: Default::default(),
+        tags: vec![],
+        no_cache: false,
+        pull: false,
+        cache_from: vec![],
+        network: Network::Default,
+    }
+}
 
 /// Writes `mb` MiB of 4 KiB files under `dir/tree`, 256 to a directory; how many.
 pub fn context_tree(dir: &Path, mb: usize) -> usize {
@@ -107,8 +127,7 @@ impl Progress for Quiet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_builder::args::{BuildArgs, Platform};
-    use berth_builder::build::{Builder, Options};
+    use berth_builder::build::Builder;
     use berth_builder::cache::Cache;
     use berth_builder::context::Context;
 
@@ -133,20 +152,7 @@ mod tests {
             context: &context,
             scratch: &scratch,
         };
-        let options = Options {
-            dockerfile: DOCKERFILE.as_bytes().to_vec(),
-            target: None,
-            build_args: BuildArgs {
-                given: Default::default(),
-                platform: Platform::host(),
-            },
-            labels: Default::default(),
-            tags: vec![],
-            no_cache: false,
-            pull: false,
-            cache_from: vec![],
-            network: berth_builder::executor::Network::Default,
-        };
+        let options = options();
         let first = builder.build(&options, &Quiet).unwrap();
         assert_eq!(executor.runs.load(Ordering::Relaxed), 2);
         let second = builder.build(&options, &Quiet).unwrap();
