@@ -19,6 +19,7 @@ pub mod output;
 pub mod proc_top;
 pub mod process;
 pub mod record;
+pub mod resources;
 pub mod rootfs_view;
 pub mod signal;
 pub mod spec;
