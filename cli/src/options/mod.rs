@@ -21,7 +21,7 @@ mod units;
 pub use env::{read_kv_file, validate_env};
 use mounts::{parse_mount, parse_volume, Volume};
 use security::{normalize_capability, parse_security_opts};
-pub use units::{parse_cpus, parse_ram};
+pub use units::{parse_cpus, parse_memory_swap, parse_ram};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
@@ -203,7 +203,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
+pub(crate) fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
     let error = |reason: &str| OptionsError::Restart {
         policy: policy.to_owned(),
         reason: reason.to_owned(),

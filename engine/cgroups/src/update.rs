@@ -195,7 +195,12 @@ mod tests {
                     .unwrap(),
             )
             .pids(LinuxPidsBuilder::default().limit(42).build().unwrap())
-            .block_io(LinuxBlockIoBuilder::default().weight(300u16).build().unwrap())
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(300u16)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap();
         let v1 = plan_v1(&resources, || Ok(0)).unwrap();

@@ -132,9 +132,9 @@ impl CgroupManager for V1Manager {
                 .dir_of("memory", "memory limit")?
                 .join("memory.limit_in_bytes");
             let text = fsio::read(&path)?;
-            text.trim().parse().map_err(|_| {
-                fsio::parse_error(&path, crate::ParseError::new("not a byte count"))
-            })
+            text.trim()
+                .parse()
+                .map_err(|_| fsio::parse_error(&path, crate::ParseError::new("not a byte count")))
         })?;
         update::write_v1(&plan, |setting| {
             Ok(self

@@ -388,7 +388,10 @@ fn update_changes_live_limits_and_refuses_memory_below_usage() {
     } else {
         ("memory.max", "memory")
     };
-    assert_eq!(test.read(controller, limit_file), (200u64 << 20).to_string());
+    assert_eq!(
+        test.read(controller, limit_file),
+        (200u64 << 20).to_string()
+    );
     assert_eq!(test.read("pids", "pids.max"), "32");
 
     let err = test.cgroup.update(&resources(8 << 20, 32)).unwrap_err();
@@ -396,7 +399,10 @@ fn update_changes_live_limits_and_refuses_memory_below_usage() {
         matches!(err, CgroupError::MemoryInUse { limit, usage, .. } if limit == 8 << 20 && usage >= 24 << 20),
         "{err}"
     );
-    assert_eq!(test.read(controller, limit_file), (200u64 << 20).to_string());
+    assert_eq!(
+        test.read(controller, limit_file),
+        (200u64 << 20).to_string()
+    );
     test.children.last_mut().unwrap().kill().unwrap();
     test.wait_last_child();
     std::fs::remove_file(mount.join("fill")).unwrap();

@@ -472,7 +472,12 @@ fn update_writes_v2_files_and_refuses_memory_below_what_is_held() {
         "anon 104857600\nfile 0\nshmem 0\n",
     );
     let shrink = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(64 << 20).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64 << 20)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let err = cgroup.update(&shrink).unwrap_err();

@@ -186,6 +186,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ContainerArchiveGet(id) => container_archive::get(engine, id, req).await,
         Route::ContainerArchivePut(id) => container_archive::put(engine, id, req).await,
         Route::ContainerRemove(id) => containers::remove(engine, id, req).await,
+        Route::ContainerUpdate(id) => containers::update(engine, id, req).await,
 
         Route::ExecCreate(id) => exec::create(engine, id, req).await,
         Route::ExecStart(id) => exec::start(engine, id, req).await,

@@ -15,6 +15,7 @@ use super::error::Error;
 use super::names::{Register, Reserve, Unregister};
 use super::notify;
 use super::record::{ContainerDir, ContainerRecord, State};
+use super::resources;
 use super::volumes;
 use crate::engine::Services;
 use crate::events::Publish;
@@ -35,9 +36,13 @@ pub async fn create(
 ) -> Result<Created, Error> {
     let mut host_config = body.host_config.clone().unwrap_or_default();
     check_supported(&host_config)?;
+    let limits = resources::HostLimits::detect(services.cgroups.as_ref());
+    let mut warnings = resources::verify(&mut host_config, &limits, false)?;
+    resources::adapt(&mut host_config);
     super::defaults::fill(&mut host_config);
-    let (network, warnings) =
+    let (network, network_warnings) =
         crate::network::plan_create(&services.network, &body, &mut host_config)?;
+    warnings.extend(network_warnings);
     let image_name = body
         .image
         .clone()

@@ -187,6 +187,19 @@ pub fn requested(update: &ContainerUpdateBody) -> Result<HostConfig, Error> {
     if let Some((_, what)) = refused.iter().find(|(set, _)| *set) {
         return Err(Error::unsupported(what));
     }
+    if let Some(policy) = &update.restart_policy {
+        let retries = policy.maximum_retry_count.unwrap_or(0);
+        if retries < 0 {
+            return Err(Error::invalid(
+                "invalid restart policy: maximum retry count cannot be negative",
+            ));
+        }
+        if retries > 0 && policy.name != Some(RestartPolicyNameEnum::ON_FAILURE) {
+            return Err(Error::invalid(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+            ));
+        }
+    }
     Ok(HostConfig {
         memory: update.memory,
         memory_swap: update.memory_swap,
@@ -214,16 +227,28 @@ pub fn merge(current: &HostConfig, update: &HostConfig, id: &str) -> Result<Host
     let set = |v: Option<i64>| v.filter(|v| *v != 0);
     let had = |v: Option<i64>| v.unwrap_or(0) > 0;
     if had(update.nano_cpus) && had(current.cpu_period) {
-        return Err(conflict(id, "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"));
+        return Err(conflict(
+            id,
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set",
+        ));
     }
     if had(update.nano_cpus) && had(current.cpu_quota) {
-        return Err(conflict(id, "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set"));
+        return Err(conflict(
+            id,
+            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set",
+        ));
     }
     if had(update.cpu_period) && had(current.nano_cpus) {
-        return Err(conflict(id, "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set"));
+        return Err(conflict(
+            id,
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
+        ));
     }
     if had(update.cpu_quota) && had(current.nano_cpus) {
-        return Err(conflict(id, "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"));
+        return Err(conflict(
+            id,
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+        ));
     }
     let mut merged = current.clone();
     if let Some(weight) = update.blkio_weight.filter(|w| *w != 0) {

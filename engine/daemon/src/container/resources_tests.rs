@@ -22,7 +22,10 @@ fn message(err: Error) -> (ErrorKind, String) {
 #[test]
 fn dockers_checks_refuse_in_dockers_words() {
     let cases = [
-        (serde_json::json!({"Memory": 1024}), "Minimum memory limit allowed is 6MB"),
+        (
+            serde_json::json!({"Memory": 1024}),
+            "Minimum memory limit allowed is 6MB",
+        ),
         (
             serde_json::json!({"Memory": 64 << 20, "MemorySwap": 32 << 20}),
             "Minimum memoryswap limit should be larger than memory limit, see usage",
@@ -92,7 +95,11 @@ fn merge_keeps_what_the_update_leaves_at_zero() {
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}
     }));
     adapt(&mut current);
-    assert_eq!(current.memory_swap, Some(128 << 20), "Docker's default: twice the memory");
+    assert_eq!(
+        current.memory_swap,
+        Some(128 << 20),
+        "Docker's default: twice the memory"
+    );
     let update = requested(
         &serde_json::from_value(serde_json::json!({
             "Memory": 100 << 20, "MemorySwap": 0, "CpuShares": 0, "CpusetCpus": "",
@@ -114,7 +121,9 @@ fn merge_keeps_what_the_update_leaves_at_zero() {
 
 #[test]
 fn merge_refuses_dockers_conflicts() {
-    let current = host(serde_json::json!({"Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 500_000_000}));
+    let current = host(
+        serde_json::json!({"Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 500_000_000}),
+    );
     let conflicts = [
         (
             serde_json::json!({"Memory": 200 << 20}),
@@ -134,7 +143,10 @@ fn merge_refuses_dockers_conflicts() {
         let err = merge(&current, &update, ID).unwrap_err();
         assert_eq!(
             message(err),
-            (ErrorKind::Conflict, format!("Cannot update container {ID}: {expected}")),
+            (
+                ErrorKind::Conflict,
+                format!("Cannot update container {ID}: {expected}")
+            ),
             "{json}"
         );
     }
@@ -161,7 +173,10 @@ fn what_berth_cannot_update_is_refused_by_name() {
         "BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1024}]
     }))
     .unwrap();
-    assert_eq!(requested(&body).unwrap_err().kind(), ErrorKind::NotImplemented);
+    assert_eq!(
+        requested(&body).unwrap_err().kind(),
+        ErrorKind::NotImplemented
+    );
 }
 
 #[test]
@@ -172,7 +187,7 @@ fn oci_resources_carry_every_updatable_field() {
         "BlkioWeight": 300
     })))
     .unwrap();
-    let memory = resources.memory().clone().unwrap();
+    let memory = resources.memory().unwrap();
     assert_eq!(
         (memory.limit(), memory.swap(), memory.reservation()),
         (Some(64 << 20), Some(128 << 20), Some(32 << 20))
@@ -182,9 +197,12 @@ fn oci_resources_carry_every_updatable_field() {
     assert_eq!(cpu.shares(), Some(256));
     assert_eq!(cpu.cpus().as_deref(), Some("0-1"));
     assert_eq!(cpu.mems().as_deref(), Some("0"));
-    assert_eq!(resources.pids().clone().unwrap().limit(), 20);
+    assert_eq!(resources.pids().unwrap().limit(), 20);
     assert_eq!(resources.block_io().clone().unwrap().weight(), Some(300));
-    assert!(resources.devices().is_none(), "an update leaves device rules alone");
+    assert!(
+        resources.devices().is_none(),
+        "an update leaves device rules alone"
+    );
     assert!(with_device_rules(&HostConfig::default())
         .unwrap()
         .devices()
