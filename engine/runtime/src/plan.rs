@@ -13,6 +13,9 @@ use crate::{ContainerConfig, Rootfs};
 
 /// The annotation carrying `-u` as the user typed it, resolved inside the container.
 pub const USER_ANNOTATION: &str = "org.berth.user";
+/// The annotation naming the mount namespace whose `/dev/shm` the container shares
+/// (`--ipc container:X`: the donor's `/proc/<pid>/ns/mnt`).
+pub const SHM_FROM_ANNOTATION: &str = "org.berth.shm-from";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -51,6 +54,8 @@ pub struct Plan {
     /// Namespaces to join, opened by the supervisor (pid excluded: see `join_pid`).
     pub joined: Vec<OpenNamespace>,
     pub join_pid: Option<OpenNamespace>,
+    /// The mount namespace whose `/dev/shm` replaces the container's own.
+    pub shm_from: Option<OpenNamespace>,
     pub rootfs: Rootfs,
     pub mounts: Vec<Mount>,
     pub cgroup_path: String,
@@ -198,6 +203,26 @@ impl Plan {
             .map(|path| namespaces::open(oci_spec::runtime::LinuxNamespaceType::Pid, path))
             .transpose()?;
 
+        let shm_from = annotations
+            .and_then(|a| a.get(SHM_FROM_ANNOTATION))
+            .map(|path| {
+                namespaces::open(
+                    oci_spec::runtime::LinuxNamespaceType::Mount,
+                    Path::new(path),
+                )
+            })
+            .transpose()?;
+        if shm_from.is_some()
+            && !namespaces
+                .join
+                .iter()
+                .any(|(typ, _)| *typ == oci_spec::runtime::LinuxNamespaceType::Ipc)
+        {
+            return Err(invalid(
+                "another container's /dev/shm comes only with its IPC namespace",
+            ));
+        }
+
         let cgroup_path = cgroup_path(config);
         let view = if namespaces.new_cgroup {
             CgroupView::Namespaced
@@ -208,6 +233,7 @@ impl Plan {
         Ok(Plan {
             joined,
             join_pid,
+            shm_from,
             rootfs: config.rootfs.clone(),
             mounts: spec.mounts().clone().unwrap_or_default(),
             cgroup_mounts: CgroupMounts::new(hierarchy, &cgroup_path, view),

@@ -21,6 +21,7 @@ pub mod process;
 pub mod record;
 pub mod resources;
 pub mod rootfs_view;
+pub mod shared_namespaces;
 pub mod signal;
 pub mod spec;
 pub mod stdio;

@@ -92,6 +92,7 @@ pub fn runtime_config(
         LinuxNamespaceType::Cgroup,
     ]
     .into_iter()
+    .filter(|typ| super::shared_namespaces::keep_namespace(host, *typ))
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect::<Result<_, _>>()
     .map_err(invalid)?;
@@ -128,9 +129,11 @@ pub fn runtime_config(
             .unwrap_or_else(|| "0".into()),
     );
 
+    // In the host's UTS namespace the container has the host's name, and sets none.
+    let own_uts = super::shared_namespaces::keep_namespace(host, LinuxNamespaceType::Uts);
     let spec: Spec = SpecBuilder::default()
         .version("1.2.0")
-        .hostname(hostname)
+        .hostname(if own_uts { hostname } else { String::new() })
         .root(
             RootBuilder::default()
                 .path(dir.merged())

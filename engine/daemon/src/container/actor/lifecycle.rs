@@ -11,7 +11,7 @@ use super::io::PreparedStart;
 use super::{ContainerActor, WaitCondition, Waiter};
 use crate::container::error::Error;
 use crate::container::record::Status;
-use crate::container::spec;
+use crate::container::{shared_namespaces, spec};
 use crate::stats;
 
 #[derive(Message)]
@@ -60,18 +60,30 @@ impl Handler<Start> for ContainerActor {
         } = prepared;
         let supervisor = self.services.supervisor.clone();
         let network = self.network_up();
+        let (services, record) = (self.services.clone(), self.record.clone());
         AtomicResponse::new(Box::pin(
             async move {
-                let started = network.await?;
+                let started = network.await.map_err(StartStep::Network)?;
+                let joins = match shared_namespaces::resolve(&services, &record).await {
+                    Ok(joins) => joins,
+                    Err(err) => return Err(StartStep::Namespaces(err, started)),
+                };
                 let mut request = request;
                 crate::network::attach::apply(&started, &mut request.config.spec);
+                shared_namespaces::apply(&joins, &mut request.config.spec);
                 Ok((supervisor.spawn(request, io).await, started))
             }
             .into_actor(self)
             .map(move |result, act, ctx| {
                 let (outcome, network) = match result {
                     Ok(done) => done,
-                    Err(err) => return Err(act.network_failed(err, ctx)),
+                    Err(StartStep::Network(err)) => return Err(act.network_failed(err, ctx)),
+                    Err(StartStep::Namespaces(err, network)) => {
+                        act.network_started(network, false);
+                        act.hub.close();
+                        act.remove_if_auto(ctx);
+                        return Err(err);
+                    }
                 };
                 act.network_started(network, matches!(outcome, Ok(Ok(_))));
                 let state = &mut act.record.state;
@@ -125,6 +137,14 @@ impl Handler<Start> for ContainerActor {
             }),
         ))
     }
+}
+
+/// The step before the spawn that failed a start.
+enum StartStep {
+    Network(crate::network::NetworkError),
+    /// Another container's namespace could not be joined; the networking that was set up
+    /// goes again.
+    Namespaces(Error, crate::network::attach::Started),
 }
 
 /// The supervisor saw the container's PID 1 exit (or a restarted daemon found it exited).
