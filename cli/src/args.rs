@@ -471,6 +471,9 @@ pub struct ContainerOptions {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
     /// Give the container all capabilities and devices
     #[arg(long)]
     pub privileged: bool,

@@ -141,6 +141,7 @@ pub fn create_body(
         dns_search: Some(networking.dns_search),
         dns_options: Some(opts.net.dns_option.clone()),
         extra_hosts: non_empty(networking.extra_hosts),
+        group_add: non_empty(opts.group_add.clone()),
         cap_add: non_empty(
             opts.cap_add
                 .iter()

@@ -347,7 +347,9 @@ fn become_user(process: &ProcessPlan) -> Result<String, StartFailure> {
             user::home_of(process.user.uid, passwd.as_deref()),
         ),
     };
-    for gid in &process.user.additional_gids {
+    let added =
+        user::additional_groups(&process.user.group_add, group.as_deref()).map_err(other)?;
+    for gid in process.user.additional_gids.iter().chain(&added) {
         if !groups.contains(gid) {
             groups.push(*gid);
         }

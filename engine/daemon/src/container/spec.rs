@@ -120,6 +120,15 @@ pub fn runtime_config(
     }
 
     let mut annotations = std::collections::HashMap::new();
+    if let Some(groups) = host.group_add.as_ref().filter(|g| !g.is_empty()) {
+        if groups.iter().any(|g| g.is_empty() || g.contains('\n')) {
+            return Err(Error::invalid(format!("invalid group list: {groups:?}")));
+        }
+        annotations.insert(
+            berth_runtime::GROUP_ADD_ANNOTATION.to_string(),
+            groups.join("\n"),
+        );
+    }
     annotations.insert(
         berth_runtime::USER_ANNOTATION.to_string(),
         config
