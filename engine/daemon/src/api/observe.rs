@@ -57,6 +57,12 @@ pub async fn logs(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResul
         tty,
         progress,
     } = addr.send(LogFollow).await?;
+    let path = path.ok_or_else(|| {
+        ApiError::new(
+            crate::error::ErrorKind::NotImplemented,
+            "configured logging driver does not support reading",
+        )
+    })?;
     let progress = progress.filter(|_| query.flag("follow"));
     // With `tail`, the entries counted are those complete when the request came.
     let end = progress.as_ref().map(|p| p.borrow().written);

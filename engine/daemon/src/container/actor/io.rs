@@ -17,22 +17,30 @@ use crate::container::spec;
 use crate::container::stdio::{self, StdinPort, TerminalHandle};
 
 impl ContainerActor {
+    /// Where the output pump writes: the json-file log, or nowhere with the `none` log
+    /// driver (the output still reaches attached clients).
+    fn open_log(&self) -> std::io::Result<std::fs::File> {
+        if crate::container::defaults::log_driver(&self.record.host_config) == "none" {
+            return std::fs::OpenOptions::new().write(true).open("/dev/null");
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.log(&self.record.id))
+    }
+
     pub(super) fn prepare_start(&self) -> Result<PreparedStart, Error> {
         let config = spec::runtime_config(&self.record, &self.dir)?;
         let request = SpawnRequest {
             config,
             state_dir: self.dir.root.clone(),
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.log(&self.record.id))
-            .map_err(|err| {
-                Error::internal(format!(
-                    "opening log file {}: {err}",
-                    self.dir.log(&self.record.id).display()
-                ))
-            })?;
+        let log = self.open_log().map_err(|err| {
+            Error::internal(format!(
+                "opening log file {}: {err}",
+                self.dir.log(&self.record.id).display()
+            ))
+        })?;
         if self.record.config.tty == Some(true) {
             // The terminal's master comes back from the start; the supervisor keeps a copy.
             let io = ContainerIo {
@@ -355,11 +363,7 @@ impl Handler<Adopt> for ContainerActor {
         self.track();
         self.network_readopt();
         self.watch_health(ctx, false);
-        let log = match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.log(&self.record.id))
-        {
+        let log = match self.open_log() {
             Ok(log) => log,
             Err(err) => {
                 tracing::error!("reopening the log of {}: {err}", self.record.id);
