@@ -72,7 +72,13 @@ pub fn check(host: &HostConfig) -> Result<(), Error> {
     }
     let driver = log_driver(host);
     let options = host.log_config.as_ref().and_then(|l| l.config.as_ref());
-    for key in options.into_iter().flatten().map(|(key, _)| key.as_str()) {
+    // berth keeps no json-file option yet: the first one (in name order) is refused.
+    if let Some(key) = options
+        .into_iter()
+        .flatten()
+        .map(|(key, _)| key.as_str())
+        .min()
+    {
         match (driver, key) {
             (DEFAULT_LOG_DRIVER, "max-size" | "max-file" | "compress") => {
                 return Err(Error::unsupported(&format!(
