@@ -368,8 +368,9 @@ pub fn linux_resources(host: &HostConfig) -> Result<LinuxResources, Error> {
     if cpu_set {
         resources = resources.cpu(cpu.build().map_err(invalid)?);
     }
-    // A limit of 0 or -1 is "unlimited", written so that an update can lift a limit.
-    if let Some(limit) = host.pids_limit {
+    // -1 is "unlimited", written so that an update can lift a limit; 0 (also unlimited to
+    // Docker) is left as the cgroup has it, since some clients send it unasked.
+    if let Some(limit) = host.pids_limit.filter(|l| *l != 0) {
         resources = resources.pids(
             LinuxPidsBuilder::default()
                 .limit(limit)

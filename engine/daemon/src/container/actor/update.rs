@@ -67,10 +67,14 @@ impl Handler<Update> for ContainerActor {
                     "updating the limits of a container without a cgroup hierarchy",
                 )));
             };
-            let wanted = match resources::linux_resources(&merged) {
+            let mut wanted = match resources::linux_resources(&merged) {
                 Ok(wanted) => wanted,
                 Err(err) => return answer(Err(err)),
             };
+            if msg.request.pids_limit == Some(0) {
+                // Asked for explicitly: 0 lifts the limit, as -1 does.
+                wanted.set_pids(Some(oci_spec::runtime::LinuxPids::default()));
+            }
             // What to put back if a later write of the update fails.
             let previous = resources::linux_resources(&self.record.host_config).ok();
             Some((cgroup, wanted, previous))
