@@ -170,10 +170,25 @@ fn the_none_log_driver_keeps_nothing_and_logs_says_so() {
         .stderr_has("configured logging driver does not support reading");
     let response = d.api("GET", "/containers/quiet/logs?stdout=1", None);
     assert_eq!(response.status, 501, "{response}");
-    // Rotation is not there yet: refused, not ignored.
-    d.docker(&["run", "--rm", "--log-opt", "max-size=1m", "busybox", "true"])
+    // What berth lacks is refused, not ignored; what Docker does not know is its error.
+    d.docker(&["run", "--rm", "--log-opt", "tag=x", "busybox", "true"])
         .code(125)
         .stderr_has("not supported by berth yet");
+    d.docker(&["run", "--rm", "--log-opt", "frob=1", "busybox", "true"])
+        .code(125)
+        .stderr_has("unknown log opt 'frob' for json-file log driver");
+    d.docker(&[
+        "run",
+        "--rm",
+        "--log-opt",
+        "max-size=1m",
+        "--log-opt",
+        "max-file=0",
+        "busybox",
+        "true",
+    ])
+    .code(125)
+    .stderr_has("max-file cannot be less than 1");
 }
 
 /// Files under `dir` whose names end with `suffix`.

@@ -32,8 +32,9 @@ const DOCKER_LOG_DRIVERS: [&str; 12] = [
     "logentries",
 ];
 const DEFAULT_LOG_DRIVER: &str = "json-file";
-/// The log drivers berth has: json-file, and none (nothing kept, nothing to read).
-const READABLE_OR_NONE: [&str; 2] = [DEFAULT_LOG_DRIVER, "none"];
+/// The log drivers berth has: json-file, local (json-file's format, rotated by default),
+/// and none (nothing kept, nothing to read).
+const READABLE_OR_NONE: [&str; 3] = [DEFAULT_LOG_DRIVER, "local", "none"];
 
 /// The container's log driver (json-file when the record names none).
 pub fn log_driver(host: &HostConfig) -> &str {
@@ -72,22 +73,24 @@ pub fn check(host: &HostConfig) -> Result<(), Error> {
     }
     let driver = log_driver(host);
     let options = host.log_config.as_ref().and_then(|l| l.config.as_ref());
-    // berth keeps no json-file option yet: the first one (in name order) is refused.
-    if let Some(key) = options
+    let mut keys: Vec<&str> = options
         .into_iter()
         .flatten()
-        .map(|(key, _)| key.as_str())
-        .min()
-    {
+        .map(|(k, _)| k.as_str())
+        .collect();
+    // In name order, so that the same request always gets the same answer.
+    keys.sort_unstable();
+    for key in keys {
         match (driver, key) {
-            (DEFAULT_LOG_DRIVER, "max-size" | "max-file" | "compress") => {
-                return Err(Error::unsupported(&format!(
-                    "the json-file log option {key} (log rotation)"
-                )))
-            }
+            (DEFAULT_LOG_DRIVER | "local", "max-size" | "max-file" | "compress") => {}
             (DEFAULT_LOG_DRIVER, "labels" | "labels-regex" | "env" | "env-regex" | "tag") => {
                 return Err(Error::unsupported(&format!(
                     "the json-file log option {key}"
+                )))
+            }
+            ("local", _) => {
+                return Err(Error::invalid(format!(
+                    "unknown log opt '{key}' for log driver local"
                 )))
             }
             _ => {
@@ -97,6 +100,8 @@ pub fn check(host: &HostConfig) -> Result<(), Error> {
             }
         }
     }
+    // Docker finds bad values only when the container starts; berth at create.
+    super::log_files::rotation(host)?;
     Ok(())
 }
 
@@ -272,6 +277,14 @@ mod tests {
         let mut rotated = with("runc", "json-file");
         if let Some(log) = rotated.log_config.as_mut() {
             log.config = Some([("max-size".to_string(), "1m".to_string())].into());
+        }
+        assert!(check(&rotated).is_ok());
+        if let Some(log) = rotated.log_config.as_mut() {
+            log.config = Some(
+                [("max-size", "1m"), ("tag", "x")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
+            );
         }
         assert_eq!(
             check(&rotated).unwrap_err().kind(),

@@ -10,6 +10,8 @@ pub mod error;
 pub mod exec;
 pub mod exec_user;
 pub mod files;
+pub mod log_chain;
+pub mod log_files;
 pub mod log_render;
 pub mod logs;
 pub mod mount_points;

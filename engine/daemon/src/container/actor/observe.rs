@@ -66,9 +66,8 @@ impl Handler<LogFollow> for ContainerActor {
             .is_live()
             .then(|| self.log_progress.clone())
             .flatten();
-        let readable = crate::container::defaults::log_driver(&self.record.host_config) != "none";
         MessageResult(LogFollowing {
-            path: readable.then(|| self.dir.log(&self.record.id)),
+            path: self.log_path(),
             tty: self.record.config.tty == Some(true),
             progress,
         })
