@@ -212,7 +212,9 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ImagePush(name) => transfers::push_image(engine, &name, req).await,
         Route::ImageHistory(name) => image_admin::history(engine, &name).await,
         Route::ImageSave(name) => archive::save(engine, vec![name]).await,
-        Route::ImageInspect(name) => images::inspect(engine, &name).await,
+        Route::ImageInspect(name) => {
+            images::inspect(engine, &name, http::api_minor(req.uri().path())).await
+        }
         Route::ImageTag(name) => images::tag(engine, &name, req).await,
         Route::ImageRemove(name) => images::remove(engine, &name, req).await,
 
