@@ -104,6 +104,8 @@ impl Executor for Fake {
         Ok(BaseImage {
             id: "sha256:base".into(),
             config: self.images.lock().unwrap()["sha256:base"].0.clone(),
+            healthcheck: None,
+            on_build: Vec::new(),
         })
     }
     fn image_exists(&self, id: &str) -> bool {
@@ -239,6 +241,7 @@ impl Env {
             pull: false,
             cache_from: vec![],
             network: Network::Default,
+            secrets: Default::default(),
         };
         tweak(&mut options);
         let output = Output::default();

@@ -155,12 +155,47 @@ impl BuildRequest {
                 pull: query.flag("pull"),
                 cache_from: json_param(query, "cachefrom")?,
                 network,
+                secrets: secrets(headers)?,
             },
             quiet: query.flag("q"),
             network_mode,
             credentials: registry_config(headers)?,
         })
     }
+}
+
+/// berth's own header of build secrets (the classic API has no field for them): base64
+/// (URL-safe) JSON of secret ID to base64 content, as `berth build --secret` sends it. A
+/// header keeps them out of the context tar, which is spooled to disk, and out of every
+/// file: they stay in memory until a RUN's memfd. Its size is bounded by the daemon's
+/// request head limit (about 400 KiB, so some 200 KiB of secrets once encoded twice), which
+/// `berth build` checks before sending.
+fn secrets(headers: &HeaderMap) -> Result<berth_builder::mounts::Secrets, ApiError> {
+    use base64::Engine as _;
+    use berth_builder::mounts::{SecretValue, Secrets};
+    let Some(value) = headers.get("x-berth-build-secrets") else {
+        return Ok(Secrets::default());
+    };
+    let invalid =
+        |why: &str| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets header: {why}"));
+    let text = value.to_str().map_err(|_| invalid("not ASCII"))?.trim();
+    if text.is_empty() {
+        return Ok(Secrets::default());
+    }
+    let json = base64::engine::general_purpose::URL_SAFE
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+        .map_err(|_| invalid("not base64"))?;
+    let encoded: BTreeMap<String, String> =
+        serde_json::from_slice(&json).map_err(|_| invalid("not a JSON object of strings"))?;
+    let mut secrets = BTreeMap::new();
+    for (id, content) in encoded {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(content.as_bytes())
+            .map_err(|_| invalid(&format!("secret {id:?} is not base64")))?;
+        secrets.insert(id, SecretValue(bytes));
+    }
+    Ok(Secrets(secrets))
 }
 
 /// `X-Registry-Config`: base64 JSON of credentials by registry, for the pulls of `FROM`.
@@ -502,6 +537,22 @@ mod tests {
         assert_eq!(request.options.network, Network::Default);
         assert!(request.network_mode.is_none());
         assert_eq!(request.dockerfile, "Dockerfile");
+    }
+
+    #[test]
+    fn secrets_come_from_their_header() {
+        use base64::Engine as _;
+        let json = r#"{"token":"aHVudGVyMg=="}"#;
+        let mut headers = HeaderMap::new();
+        let header = base64::engine::general_purpose::URL_SAFE.encode(json);
+        headers.insert("x-berth-build-secrets", header.parse().unwrap());
+        let request = BuildRequest::parse(&Query::parse(Some("t=a")), &headers).unwrap();
+        assert_eq!(request.options.secrets.0["token"].0, b"hunter2");
+        headers.insert("x-berth-build-secrets", "%%%".parse().unwrap());
+        let err = BuildRequest::parse(&Query::parse(None), &headers)
+            .err()
+            .unwrap();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub(super) fn run(
         .iter()
         .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()))
         .collect();
-    let (binds, tmpfs) = host_mounts(exec, &spec.mounts)?;
+    // The secrets' memfds stay open until the container is gone.
+    let (binds, tmpfs, _secrets) = host_mounts(exec, &spec.mounts)?;
     let network_mode = match spec.network {
         Network::None => Some("none".to_string()),
         Network::Host => Some("host".to_string()),
@@ -204,7 +205,12 @@ fn commit(
     spec: &RunSpec,
 ) -> Result<RunOutcome, ExecError> {
     let upper = ContainerDir::new(&exec.engine.config.containers_dir(), container).upper();
-    let skip = crate::container::spec::engine_files();
+    let mut skip = crate::container::spec::engine_files();
+    // A secret's mount point: the runtime made it in the upper directory to mount over.
+    skip.extend(spec.mounts.iter().filter_map(|m| match m {
+        RunMount::Secret { target, .. } => Some(PathBuf::from(target.trim_start_matches('/'))),
+        _ => None,
+    }));
     let parent = digest(parent)?;
     let image = exec
         .engine
@@ -281,13 +287,14 @@ fn cache_dir(exec: &DaemonExecutor, id: &str) -> PathBuf {
         .join(name)
 }
 
-/// The RUN's mounts as a container's `Binds` and `Tmpfs`.
+/// The RUN's mounts as a container's `Binds` and `Tmpfs`, and the files of its secrets.
 fn host_mounts(
     exec: &DaemonExecutor,
     mounts: &[RunMount],
-) -> Result<(Vec<String>, HashMap<String, String>), ExecError> {
+) -> Result<(Vec<String>, HashMap<String, String>, Vec<std::fs::File>), ExecError> {
     let mut binds = Vec::new();
     let mut tmpfs = HashMap::new();
+    let mut secrets = Vec::new();
     for mount in mounts {
         match mount {
             RunMount::Cache {
@@ -313,9 +320,47 @@ fn host_mounts(
                 target,
                 readonly,
             } => binds.push(bind(source, target, *readonly)),
+            RunMount::Secret {
+                target,
+                content,
+                mode,
+                uid,
+                gid,
+            } => {
+                let file = secret_file(&content.0, *mode, *uid, *gid)?;
+                // The container's runtime binds the memfd through its /proc link, so the
+                // secret lives in memory only and goes away with this process's file.
+                let source = PathBuf::from(format!(
+                    "/proc/{}/fd/{}",
+                    std::process::id(),
+                    std::os::fd::AsRawFd::as_raw_fd(&file)
+                ));
+                binds.push(bind(&source, target, true));
+                secrets.push(file);
+            }
         }
     }
-    Ok((binds, tmpfs))
+    Ok((binds, tmpfs, secrets))
+}
+
+/// A memfd holding a secret, with the owner and mode its mount asks for.
+fn secret_file(content: &[u8], mode: u32, uid: u32, gid: u32) -> Result<std::fs::File, ExecError> {
+    use std::io::Write as _;
+    let io = |op: &str, e: std::io::Error| {
+        ExecError::new(
+            ErrorKind::Internal,
+            format!("{op} a build secret's memfd: {e}"),
+        )
+    };
+    let fd = rustix::fs::memfd_create("berth-build-secret", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| io("creating", e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(content).map_err(|e| io("writing", e))?;
+    std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+        .map_err(|e| io("changing the owner of", e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("changing the mode of", e))?;
+    Ok(file)
 }
 
 fn bind(source: &std::path::Path, target: &str, readonly: bool) -> String {

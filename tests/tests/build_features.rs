@@ -1,0 +1,138 @@
+//! The builder's later features through the real docker CLI's classic path and `berth
+//! build`: HEALTHCHECK and ONBUILD in the image config, build secrets, FROM --platform.
+
+use std::path::Path;
+
+use berth_tests::{run_command, Daemon, Output};
+
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+fn docker_build(daemon: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = daemon.docker_command(&["build"]);
+    cmd.args(args).arg(dir).env("DOCKER_BUILDKIT", "0");
+    run_command(cmd, None)
+}
+
+fn image_config(daemon: &Daemon, image: &str) -> serde_json::Value {
+    let inspect = daemon.docker(&["image", "inspect", image]).ok();
+    let value: serde_json::Value = serde_json::from_str(inspect.out()).unwrap();
+    value[0]["Config"].clone()
+}
+
+#[test]
+fn healthcheck_and_onbuild_reach_the_config_and_triggers_run_in_a_later_build() {
+    berth_tests::needs_root!();
+    let mut daemon = Daemon::with_busybox();
+    let base = "FROM busybox\n\
+        HEALTHCHECK --interval=5s --retries=2 CMD test -e /ran\n\
+        ONBUILD COPY trigger.txt /trigger.txt\n\
+        ONBUILD RUN echo triggered > /ran\n";
+    let dir = context(&[("Dockerfile", base)]);
+    let out = docker_build(&daemon, dir.path(), &["-t", "onbase"]).ok();
+    assert!(out.out().contains("Successfully tagged onbase"), "{out}");
+    let config = image_config(&daemon, "onbase");
+    let healthcheck = serde_json::json!({
+        "Test": ["CMD-SHELL", "test -e /ran"],
+        "Interval": 5_000_000_000i64,
+        "Retries": 2,
+    });
+    assert_eq!(config["Healthcheck"], healthcheck, "{config}");
+    assert_eq!(
+        config["OnBuild"],
+        serde_json::json!(["COPY trigger.txt /trigger.txt", "RUN echo triggered > /ran"]),
+        "{config}"
+    );
+    let history = daemon
+        .docker(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "onbase",
+        ])
+        .ok();
+    assert!(
+        history.out().contains(
+            r#"/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "test -e /ran"] "5s" "0s" "0s" "0s" '\x02'}"#
+        ),
+        "{history}"
+    );
+    // A container of the image gets its healthcheck.
+    let created = daemon
+        .docker(&["create", "--name", "hc", "onbase", "true"])
+        .ok();
+    let container = daemon.inspect("hc");
+    assert_eq!(
+        container["Config"]["Healthcheck"]["Test"], healthcheck["Test"],
+        "{created}"
+    );
+    daemon.docker(&["rm", "hc"]).ok();
+
+    // A build FROM it runs the triggers first, with its own context.
+    let child = context(&[
+        ("Dockerfile", "FROM onbase\nRUN cat /ran /trigger.txt\n"),
+        ("trigger.txt", "from the child's context\n"),
+    ]);
+    let out = docker_build(&daemon, child.path(), &["-t", "onchild"]).ok();
+    assert!(out.out().contains("# Executing 2 build triggers"), "{out}");
+    assert!(out.out().contains("from the child's context"), "{out}");
+    let config = image_config(&daemon, "onchild");
+    assert_eq!(config["OnBuild"], serde_json::Value::Null, "{config}");
+    assert_eq!(config["Healthcheck"], healthcheck, "inherited: {config}");
+
+    // Rebuilt, the triggers are cache hits like any step.
+    let again = docker_build(&daemon, child.path(), &["-t", "onchild"]).ok();
+    assert!(!again.out().contains("Running in"), "{again}");
+
+    // HEALTHCHECK NONE turns the inherited check off; the store reads it back after a
+    // restart from the config blob.
+    let none = context(&[("Dockerfile", "FROM onchild\nHEALTHCHECK NONE\n")]);
+    docker_build(&daemon, none.path(), &["-t", "nocheck"]).ok();
+    daemon.terminate();
+    daemon.restart();
+    let config = image_config(&daemon, "nocheck");
+    assert_eq!(
+        config["Healthcheck"],
+        serde_json::json!({"Test": ["NONE"]}),
+        "{config}"
+    );
+    assert_eq!(
+        image_config(&daemon, "onbase")["OnBuild"][1],
+        "RUN echo triggered > /ran"
+    );
+}
+
+#[test]
+fn bad_healthcheck_and_onbuild_are_dockers_errors() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    for (dockerfile, message) in [
+        (
+            "FROM busybox\nHEALTHCHECK --interval=1us CMD true\n",
+            "Interval \"interval\" cannot be less than 1ms",
+        ),
+        (
+            "FROM busybox\nONBUILD FROM busybox\n",
+            "FROM isn't allowed as an ONBUILD trigger",
+        ),
+        (
+            "FROM busybox\nONBUILD ONBUILD RUN true\n",
+            "ONBUILD ONBUILD is not allowed",
+        ),
+    ] {
+        let dir = context(&[("Dockerfile", dockerfile)]);
+        docker_build(&daemon, dir.path(), &["-t", "bad"])
+            .fails()
+            .stderr_has(message);
+    }
+    let images = daemon.docker(&["images", "-q", "bad"]).ok();
+    assert_eq!(images.out(), "", "nothing tagged");
+}
