@@ -136,3 +136,115 @@ fn bad_healthcheck_and_onbuild_are_dockers_errors() {
     let images = daemon.docker(&["images", "-q", "bad"]).ok();
     assert_eq!(images.out(), "", "nothing tagged");
 }
+
+/// Every regular file under `root` (gzip-compressed ones also decompressed) that holds
+/// `needle`.
+fn files_holding(root: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    use std::io::Read as _;
+    let holds = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                stack.push(entry.path());
+            }
+            continue;
+        }
+        if !meta.is_file() {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut plain = Vec::new();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let _ = flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut plain);
+        }
+        if holds(&bytes) || holds(&plain) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_secret_is_mounted_for_its_run_only_and_stored_nowhere() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    // Unique, so that no file holds it by chance.
+    let secret = format!(
+        "s3cret-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let outside = tempfile::tempdir().unwrap();
+    let source = outside.path().join("token");
+    std::fs::write(&source, &secret).unwrap();
+    // The Dockerfile names the secret by its hash only: its text is in the history.
+    let hash = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+    };
+    let dockerfile = format!(
+        "FROM busybox\n\
+         RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | grep -q '^{hash} ' \
+             && test \"$(stat -c '%a %u' /run/secrets/tok)\" = '400 0' && echo used\n\
+         RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,uid=65534 \
+             test \"$(stat -c '%a %u' /etc/app/key)\" = '440 65534' && echo owned\n\
+         RUN --mount=type=secret,id=optional test ! -e /run/secrets/optional && echo skipped\n"
+    );
+    let dir = context(&[("Dockerfile", &dockerfile)]);
+    let src = format!("id=tok,src={}", source.display());
+    let out = daemon
+        .berth(&[
+            "build",
+            "--progress",
+            "plain",
+            "--secret",
+            &src,
+            "-t",
+            "withsecret",
+            dir.path().to_str().unwrap(),
+        ])
+        .ok();
+    for word in ["used", "owned", "skipped"] {
+        assert!(
+            out.stdout.contains(word) || out.stderr.contains(word),
+            "{out}"
+        );
+    }
+    // Not in the image's files…
+    let listing = daemon
+        .docker(&[
+            "run",
+            "--rm",
+            "withsecret",
+            "sh",
+            "-c",
+            "ls -A /run/secrets /etc/app 2>&1; true",
+        ])
+        .ok();
+    assert!(
+        !listing.stdout.contains("tok") && !listing.stdout.contains("key"),
+        "{listing}"
+    );
+    // …nor in any blob, layer, cache record or log of the daemon's.
+    let holding = files_holding(daemon.dir(), secret.as_bytes());
+    assert_eq!(holding, Vec::<std::path::PathBuf>::new());
+
+    // A required secret that was not given fails the build, and nothing is tagged.
+    let required = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=tok,required true\n",
+    )]);
+    daemon
+        .berth(&["build", "-t", "nosecret", required.path().to_str().unwrap()])
+        .fails()
+        .stderr_has("secret tok: not found");
+    let images = daemon.docker(&["images", "-q", "nosecret"]).ok();
+    assert_eq!(images.out(), "");
+}

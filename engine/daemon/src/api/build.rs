@@ -167,7 +167,7 @@ impl BuildRequest {
 /// berth's own header of build secrets (the classic API has no field for them): base64
 /// (URL-safe) JSON of secret ID to base64 content, as `berth build --secret` sends it. A
 /// header keeps them out of the context tar, which is spooled to disk, and out of every
-/// file: they stay in memory until a RUN's memfd. Its size is bounded by the daemon's
+/// file on disk: a RUN gets them from a tmpfs (see `build::run::secrets_prefix`). Its size is bounded by the daemon's
 /// request head limit (about 400 KiB, so some 200 KiB of secrets once encoded twice), which
 /// `berth build` checks before sending.
 fn secrets(headers: &HeaderMap) -> Result<berth_builder::mounts::Secrets, ApiError> {
@@ -297,6 +297,7 @@ fn build_dir(engine: &Engine) -> Result<PathBuf, ApiError> {
     let tmp = builder_root(engine).join("tmp");
     CLEANED.get_or_init(|| {
         let _ = std::fs::remove_dir_all(&tmp);
+        crate::build::run::remove_stale_secrets(engine);
     });
     std::fs::create_dir_all(&tmp)
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", tmp.display())))?;

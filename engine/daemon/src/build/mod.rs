@@ -6,7 +6,7 @@
 //! (creating, starting, removing containers, pulling) is sent there and waited for.
 
 pub mod rootfs;
-mod run;
+pub(crate) mod run;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -52,7 +52,7 @@ pub(super) fn run(
         .iter()
         .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()))
         .collect();
-    // The secrets' memfds stay open until the container is gone.
+    // The secrets' files stay until the container is gone.
     let (binds, tmpfs, _secrets) = host_mounts(exec, &spec.mounts)?;
     let network_mode = match spec.network {
         Network::None => Some("none".to_string()),
@@ -291,7 +291,7 @@ fn cache_dir(exec: &DaemonExecutor, id: &str) -> PathBuf {
 fn host_mounts(
     exec: &DaemonExecutor,
     mounts: &[RunMount],
-) -> Result<(Vec<String>, HashMap<String, String>, Vec<std::fs::File>), ExecError> {
+) -> Result<(Vec<String>, HashMap<String, String>, Vec<tempfile::TempDir>), ExecError> {
     let mut binds = Vec::new();
     let mut tmpfs = HashMap::new();
     let mut secrets = Vec::new();
@@ -327,40 +327,69 @@ fn host_mounts(
                 uid,
                 gid,
             } => {
-                let file = secret_file(&content.0, *mode, *uid, *gid)?;
-                // The container's runtime binds the memfd through its /proc link, so the
-                // secret lives in memory only and goes away with this process's file.
-                let source = PathBuf::from(format!(
-                    "/proc/{}/fd/{}",
-                    std::process::id(),
-                    std::os::fd::AsRawFd::as_raw_fd(&file)
-                ));
-                binds.push(bind(&source, target, true));
-                secrets.push(file);
+                let held = secret_file(exec, &content.0, *mode, *uid, *gid)?;
+                binds.push(bind(&held.path().join("secret"), target, true));
+                secrets.push(held);
             }
         }
     }
     Ok((binds, tmpfs, secrets))
 }
 
-/// A memfd holding a secret, with the owner and mode its mount asks for.
-fn secret_file(content: &[u8], mode: u32, uid: u32, gid: u32) -> Result<std::fs::File, ExecError> {
+/// Where this daemon's build secrets are while a RUN uses them: on the host's `/dev/shm`
+/// tmpfs, so that a secret is never written to a disk, in directories (root's only) named
+/// after the daemon's data root (one daemon per root) and this prefix.
+const SHM: &str = "/dev/shm";
+
+pub(crate) fn secrets_prefix(engine: &Engine) -> String {
+    use sha2::Digest as _;
+    let root = sha2::Sha256::digest(engine.config.data_root.as_os_str().as_encoded_bytes());
+    format!("berth-build-secret-{}-", &hex::encode(root)[..16])
+}
+
+/// Removes what a crash left of this daemon's secrets (before its first build).
+pub(crate) fn remove_stale_secrets(engine: &Engine) {
+    let prefix = secrets_prefix(engine);
+    for entry in std::fs::read_dir(SHM).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A directory holding the file `secret` with the owner and mode its mount asks for;
+/// removed when dropped, at the end of the step.
+fn secret_file(
+    exec: &DaemonExecutor,
+    content: &[u8],
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<tempfile::TempDir, ExecError> {
     use std::io::Write as _;
-    let io = |op: &str, e: std::io::Error| {
-        ExecError::new(
-            ErrorKind::Internal,
-            format!("{op} a build secret's memfd: {e}"),
-        )
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |op: &str, path: &std::path::Path, e: std::io::Error| {
+        ExecError::new(ErrorKind::Internal, format!("{op} {}: {e}", path.display()))
     };
-    let fd = rustix::fs::memfd_create("berth-build-secret", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| io("creating", e.into()))?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(content).map_err(|e| io("writing", e))?;
+    let held = tempfile::Builder::new()
+        .prefix(&secrets_prefix(&exec.engine))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(SHM)
+        .map_err(|e| io("creating a directory in", std::path::Path::new(SHM), e))?;
+    let path = held.path().join("secret");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io("creating", &path, e))?;
+    file.write_all(content)
+        .map_err(|e| io("writing", &path, e))?;
     std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-        .map_err(|e| io("changing the owner of", e))?;
+        .map_err(|e| io("changing the owner of", &path, e))?;
     file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io("changing the mode of", e))?;
-    Ok(file)
+        .map_err(|e| io("changing the mode of", &path, e))?;
+    Ok(held)
 }
 
 fn bind(source: &std::path::Path, target: &str, readonly: bool) -> String {
