@@ -248,3 +248,56 @@ fn a_secret_is_mounted_for_its_run_only_and_stored_nowhere() {
     let images = daemon.docker(&["images", "-q", "nosecret"]).ok();
     assert_eq!(images.out(), "");
 }
+
+#[test]
+fn platforms_are_the_hosts_and_their_args_are_predefined() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let host = format!("linux/{arch}");
+    let dockerfile = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
+        ARG TARGETARCH TARGETOS BUILDPLATFORM\n\
+        RUN echo \"arch=$TARGETARCH os=$TARGETOS from=$BUILDPLATFORM proxy=$HTTP_PROXY\"\n\
+        FROM --platform=$TARGETPLATFORM build\n\
+        RUN true\n";
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    let out = docker_build(
+        &daemon,
+        dir.path(),
+        &[
+            "--platform",
+            &host,
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.test:3128",
+            "-t",
+            "plat",
+        ],
+    )
+    .ok();
+    let expected = format!("arch={arch} os=linux from={host} proxy=http://proxy.test:3128");
+    assert!(out.out().contains(&expected), "{out}");
+    let history = daemon
+        .docker(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "plat",
+        ])
+        .ok();
+    // A proxy argument reaches RUN but stays out of the history, as in Docker.
+    assert!(!history.out().contains("proxy.test"), "{history}");
+
+    // Another platform, in the query or on FROM, is a clear error.
+    docker_build(&daemon, dir.path(), &["--platform", "linux/s390x"])
+        .fails()
+        .stderr_has("building for platform linux/s390x");
+    let other = context(&[("Dockerfile", "FROM --platform=linux/s390x busybox\n")]);
+    docker_build(&daemon, other.path(), &[])
+        .fails()
+        .stderr_has("FROM --platform=linux/s390x: not supported by berth yet");
+}
