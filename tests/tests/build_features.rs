@@ -301,3 +301,67 @@ fn platforms_are_the_hosts_and_their_args_are_predefined() {
         .fails()
         .stderr_has("FROM --platform=linux/s390x: not supported by berth yet");
 }
+
+fn compressed_with(program: &str, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(program)
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test.sh installs it)"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success(), "{program} -c");
+    output.stdout
+}
+
+#[test]
+fn contexts_compressed_with_gzip_bzip2_xz_or_zstd_build() {
+    berth_tests::needs_root!();
+    let daemon = Daemon::with_busybox();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, content) in [
+        ("Dockerfile", &b"FROM busybox\nCOPY hello.txt /\n"[..]),
+        ("hello.txt", &b"compressed context\n"[..]),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, content).unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    for program in ["gzip", "bzip2", "xz", "zstd"] {
+        let body = compressed_with(program, &tar);
+        let tag = format!("ctx-{program}");
+        let response = daemon.api(
+            "POST",
+            &format!("/build?t={tag}"),
+            Some(("application/x-tar", &body)),
+        );
+        let text = String::from_utf8_lossy(&response.body).to_string();
+        assert_eq!(response.status, 200, "{program}: {text}");
+        assert!(
+            text.contains(&format!("Successfully tagged {tag}:latest")),
+            "{program}: {text}"
+        );
+        let run = daemon
+            .docker(&["run", "--rm", &tag, "cat", "/hello.txt"])
+            .ok();
+        assert_eq!(run.out(), "compressed context");
+    }
+    // A truncated xz stream is a clear error, and the daemon stays up.
+    let xz = compressed_with("xz", &tar);
+    let response = daemon.api(
+        "POST",
+        "/build?t=broken",
+        Some(("application/x-tar", &xz[..xz.len() / 2])),
+    );
+    let text = String::from_utf8_lossy(&response.body).to_string();
+    assert_eq!(response.status, 400, "{text}");
+    assert!(text.contains("xz-compressed"), "{text}");
+    assert!(daemon.ping());
+}

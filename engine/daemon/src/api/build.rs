@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use berth_builder::args::{BuildArgs, Platform};
 use berth_builder::build::{BuildError, Builder, Options};
 use berth_builder::cache::Cache;
-use berth_builder::context::Context;
+use berth_builder::context::{Context, ContextError};
 use berth_builder::executor::{Network, Progress};
 use berth_builder::ErrorKind;
 use berth_distribution::Credentials;
@@ -387,13 +387,7 @@ fn run_build(
             source,
         })?;
     }
-    let tar_path = dir.join("context.tar");
-    let tar = std::fs::File::open(&tar_path).map_err(|source| BuildError::Scratch {
-        path: tar_path.clone(),
-        source,
-    })?;
-    let context =
-        Context::extract(std::io::BufReader::new(tar), &context_dir).map_err(context_err)?;
+    let context = extract_context(&dir.join("context.tar"), &context_dir).map_err(context_err)?;
     let mut options = request.options;
     options.dockerfile = context
         .dockerfile(&request.dockerfile)
@@ -413,6 +407,62 @@ fn run_build(
         scratch: &scratch,
     };
     builder.build(&options, stream).map(|_| ())
+}
+
+/// The spooled context extracted: plain, gzip and zstd tars in process, xz and bzip2 ones
+/// through the host's `xz -dc` or `bzip2 -dc` (dockerd runs `xz` too); without the
+/// program, the compression is refused as berth's builder refuses what it cannot read.
+fn extract_context(tar: &Path, dir: &Path) -> Result<Context, ContextError> {
+    use std::process::{Command, Stdio};
+    let open = || {
+        std::fs::File::open(tar).map_err(|source| ContextError::Io {
+            op: "opening",
+            path: tar.to_path_buf(),
+            source,
+        })
+    };
+    let name = match Context::extract(std::io::BufReader::new(open()?), dir) {
+        Err(ContextError::Compression(name)) => name,
+        other => return other,
+    };
+    let mut child = match Command::new(name)
+        .arg("-dc")
+        .stdin(open()?)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ContextError::Compression(name))
+        }
+        Err(source) => {
+            return Err(ContextError::Io {
+                op: "starting the decompressor of",
+                path: tar.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let extracted = match child.stdout.take() {
+        Some(stdout) => Context::extract(std::io::BufReader::new(stdout), dir),
+        None => Err(ContextError::Archive(format!("{name} -dc gave no output"))),
+    };
+    let output = child
+        .wait_with_output()
+        .map_err(|source| ContextError::Io {
+            op: "waiting for the decompressor of",
+            path: tar.to_path_buf(),
+            source,
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ContextError::Archive(format!(
+            "{name}-compressed: {}",
+            stderr.trim()
+        )));
+    }
+    extracted
 }
 
 fn body(first: Option<Bytes>, rx: mpsc::UnboundedReceiver<Bytes>) -> Body {
