@@ -53,7 +53,11 @@ pub(super) fn run(
         .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()))
         .collect();
     // The secrets' files stay until the container is gone.
-    let (binds, tmpfs, _secrets) = host_mounts(exec, &spec.mounts)?;
+    let HostMounts {
+        binds,
+        tmpfs,
+        secrets: _secrets,
+    } = host_mounts(exec, &spec.mounts)?;
     let network_mode = match spec.network {
         Network::None => Some("none".to_string()),
         Network::Host => Some("host".to_string()),
@@ -287,11 +291,16 @@ fn cache_dir(exec: &DaemonExecutor, id: &str) -> PathBuf {
         .join(name)
 }
 
+/// A RUN's mounts as its container gets them.
+struct HostMounts {
+    binds: Vec<String>,
+    tmpfs: HashMap<String, String>,
+    /// The directories of its secrets' files, removed when dropped.
+    secrets: Vec<tempfile::TempDir>,
+}
+
 /// The RUN's mounts as a container's `Binds` and `Tmpfs`, and the files of its secrets.
-fn host_mounts(
-    exec: &DaemonExecutor,
-    mounts: &[RunMount],
-) -> Result<(Vec<String>, HashMap<String, String>, Vec<tempfile::TempDir>), ExecError> {
+fn host_mounts(exec: &DaemonExecutor, mounts: &[RunMount]) -> Result<HostMounts, ExecError> {
     let mut binds = Vec::new();
     let mut tmpfs = HashMap::new();
     let mut secrets = Vec::new();
@@ -333,7 +342,11 @@ fn host_mounts(
             }
         }
     }
-    Ok((binds, tmpfs, secrets))
+    Ok(HostMounts {
+        binds,
+        tmpfs,
+        secrets,
+    })
 }
 
 /// Where this daemon's build secrets are while a RUN uses them: on the host's `/dev/shm`
