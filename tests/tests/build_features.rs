@@ -365,3 +365,41 @@ fn contexts_compressed_with_gzip_bzip2_xz_or_zstd_build() {
     assert!(text.contains("xz-compressed"), "{text}");
     assert!(daemon.ping());
 }
+
+#[test]
+fn from_pulls_a_private_image_with_the_clients_registry_config() {
+    berth_tests::needs_root!();
+    use berth_tests::registry::{DockerRegistry, RegistryOptions};
+    let registry = DockerRegistry::start_with(RegistryOptions {
+        user: Some(("alice".into(), "s3cret".into())),
+        tls: None,
+    });
+    let daemon = Daemon::with_busybox();
+    let domain = registry.domain();
+    let image = format!("{domain}/private/base:1");
+    daemon.berth(&["tag", "busybox", &image]).ok();
+    daemon
+        .berth(&["login", "-u", "alice", "-p", "s3cret", &domain])
+        .ok();
+    daemon.berth(&["push", &image]).ok();
+    daemon.berth(&["rmi", &image]).ok();
+    let dir = context(&[(
+        "Dockerfile",
+        &format!("FROM {image}\nRUN echo pulled-and-ran\n"),
+    )]);
+
+    // The docker CLI sends its logins in X-Registry-Config; berthd pulls FROM with them.
+    let out = docker_build(&daemon, dir.path(), &["-t", "fromprivate"]).ok();
+    assert!(out.out().contains("pulled-and-ran"), "{out}");
+    daemon.docker(&["rmi", "fromprivate", &image]).ok();
+
+    // Without a login the pull is refused, clearly, and nothing is tagged.
+    daemon.berth(&["logout", &domain]).ok();
+    let out = docker_build(&daemon, dir.path(), &["-t", "fromprivate"]).fails();
+    assert!(
+        out.stderr.contains("unauthorized") || out.stderr.contains("authentication required"),
+        "{out}"
+    );
+    let images = daemon.docker(&["images", "-q", "fromprivate"]).ok();
+    assert_eq!(images.out(), "");
+}
