@@ -286,12 +286,32 @@ fn a_port_already_taken_fails_the_start_and_leaves_nothing() {
             "60",
         ])
         .code(125);
+    // Docker 28's words: the endpoint's name and ID, then the allocator's.
+    let words = "failed to set up container networking: driver failed programming external connectivity on endpoint two (";
+    let (_, after) = out
+        .stderr
+        .split_once(words)
+        .unwrap_or_else(|| panic!("{out}"));
+    let (endpoint_id, reason) = after.split_once("): ").unwrap_or_else(|| panic!("{out}"));
     assert!(
-        out.stderr.contains(&format!(
+        endpoint_id.len() == 64 && endpoint_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{out}"
+    );
+    assert!(
+        reason.starts_with(&format!(
             "Bind for 0.0.0.0:{first} failed: port is already allocated"
         )),
         "{out}"
     );
+    // `two` got nothing: its veth went, `one` still serves its port alone.
+    assert_eq!(d.state("two"), "created");
+    let networks = &d.inspect("two")["NetworkSettings"]["Networks"]["bridge"];
+    assert_eq!(networks["IPAddress"], "", "{networks}");
+    eventually("only one's veth on the bridge", || {
+        netcheck::bridge_ports(&d.network().bridge).len() == 1
+    });
+    let ports = d.docker(&["port", "one", "80"]).ok();
+    assert_eq!(ports.out(), format!("0.0.0.0:{first}"), "{ports}");
     drop(taken);
 }
 
@@ -552,6 +572,118 @@ fn two_user_networks_are_isolated_until_a_container_joins_both() {
         refused.stderr.contains("is not connected to network neta"),
         "{refused}"
     );
+}
+
+/// The lines of `/etc/hosts` in `container` that name `host`.
+fn hosts_lines(d: &Daemon, container: &str, host: &str) -> Vec<String> {
+    let out = d.docker(&["exec", container, "cat", "/etc/hosts"]).ok();
+    out.stdout
+        .lines()
+        .filter(|l| l.split_whitespace().skip(1).any(|w| w == host))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn reconnecting_a_running_container_updates_its_dns_hosts_and_resolv_conf() {
+    let d = Daemon::networked();
+    let (front_subnet, front) = subnet(&d, 1);
+    d.docker(&["network", "create", "--subnet", &front_subnet, "front"])
+        .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("again"),
+    ])
+    .ok();
+    // On the default bridge; `--dns 127.0.0.1` so what the embedded DNS forwards once it
+    // is on `front` goes to the host's loopback, never off the machine.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--hostname",
+        "cli",
+        "--dns",
+        "127.0.0.1",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let bridge_ip = d.inspect("client")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        hosts_lines(&d, "client", "cli"),
+        [format!("{bridge_ip}\tcli")]
+    );
+    let resolv = d
+        .docker(&["exec", "client", "cat", "/etc/resolv.conf"])
+        .ok();
+    assert!(resolv.stdout.contains("nameserver 127.0.0.1\n"), "{resolv}");
+
+    let front_ip = |d: &Daemon| {
+        d.inspect("client")["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let fetch = "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80";
+    for round in 0..2 {
+        d.docker(&["network", "connect", "front", "client"]).ok();
+        let ip = front_ip(&d);
+        assert!(ip.starts_with(&format!("{front}.")), "round {round}: {ip}");
+        assert_eq!(
+            hosts_lines(&d, "client", "cli"),
+            [format!("{bridge_ip}\tcli"), format!("{ip}\tcli")],
+            "round {round}"
+        );
+        let resolv = d
+            .docker(&["exec", "client", "cat", "/etc/resolv.conf"])
+            .ok();
+        assert!(
+            resolv.stdout.contains("nameserver 127.0.0.11\n"),
+            "round {round}: {resolv}"
+        );
+        let fetched = d.docker(&["exec", "client", "sh", "-c", fetch]).ok();
+        assert!(fetched.stdout.contains("again"), "round {round}: {fetched}");
+
+        // Straight after the disconnect, the next round connects again: the embedded DNS
+        // scope must still be there for it.
+        d.docker(&["network", "disconnect", "front", "client"]).ok();
+        assert_eq!(
+            hosts_lines(&d, "client", "cli"),
+            [format!("{bridge_ip}\tcli")],
+            "round {round}"
+        );
+        let gone = d.docker(&["exec", "client", "nslookup", "web"]);
+        assert!(
+            !gone.stdout.contains(&format!("{front}.")),
+            "round {round}: {gone}"
+        );
+    }
+    // A container only on user networks leaves its last one and comes back.
+    d.docker(&["network", "disconnect", "front", "web"]).ok();
+    d.docker(&["network", "connect", "front", "web"]).ok();
+    d.docker(&["network", "connect", "front", "client"]).ok();
+    let web_ip = d.inspect("web")["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let found = d.docker(&["exec", "client", "nslookup", "web"]).ok();
+    assert!(found.stdout.contains(&web_ip), "{found}");
+    let back = d.docker(&["exec", "web", "nslookup", "client"]).ok();
+    assert!(back.stdout.contains(&front_ip(&d)), "{back}");
 }
 
 #[test]

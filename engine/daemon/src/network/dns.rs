@@ -141,7 +141,11 @@ pub fn readopt(net: &NetworkService, record: &ContainerRecord) -> Result<()> {
 }
 
 /// The embedded DNS scope of a running container, after its networks changed: registered
-/// when it joined its first user-defined network, updated, or closed after its last.
+/// when it joined its first user-defined network, else updated. A container that left its
+/// last user-defined network keeps its scope with no networks, as Docker keeps a sandbox's
+/// resolver until the sandbox goes: its resolv.conf still names 127.0.0.11, which then
+/// only forwards, and a reconnect finds the sockets it needs already bound (binding
+/// 127.0.0.11:53 again right after closing them can fail with EADDRINUSE).
 pub(super) fn refresh(
     net: &NetworkService,
     record: &ContainerRecord,
@@ -151,19 +155,24 @@ pub(super) fn refresh(
         return Ok(());
     };
     let mut user = Vec::new();
+    let mut way_out = false;
     for endpoint in net.plane.endpoints(&record.id) {
         let network = net.plane.get(&endpoint.network_id)?;
+        way_out |= !network.internal;
         if is_user_network(&network) {
             user.push((network, endpoint));
         }
     }
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let asked = dns_settings(net, record);
     if user.is_empty() {
-        dns.unregister(&record.id);
+        let mut info = scope_info(&[], &asked, &host_resolv);
+        info.internal = !way_out;
+        // No scope (it never joined a user network): nothing to keep.
+        let _ = dns.update_scope(&record.id, info);
         return Ok(());
     }
     let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let asked = dns_settings(net, record);
     match dns.update_scope(&record.id, scope_info(&refs, &asked, &host_resolv)) {
         Ok(()) => {
             for (network, endpoint) in &user {

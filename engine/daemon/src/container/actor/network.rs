@@ -282,12 +282,13 @@ impl Handler<ConnectNetwork> for ContainerActor {
         }
         let net = self.services.network.clone();
         let record = self.record.clone();
+        let dir = self.dir.clone();
         let asked = settings.clone();
         let target = network.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 actix_rt::task::spawn_blocking(move || {
-                    attach::connect_running(&net, &record, &target, &asked)
+                    attach::connect_running(&net, &record, &dir, &target, &asked)
                 })
                 .await
                 .map_err(|err| NetworkError::Internal(format!("connecting: {err}")))?
@@ -361,11 +362,12 @@ impl Handler<DisconnectNetwork> for ContainerActor {
         }
         let net = self.services.network.clone();
         let record = self.record.clone();
+        let dir = self.dir.clone();
         let id = network.id.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 actix_rt::task::spawn_blocking(move || {
-                    attach::disconnect_running(&net, &record, &id)
+                    attach::disconnect_running(&net, &record, &dir, &id)
                 })
                 .await
                 .map_err(|err| NetworkError::Internal(format!("disconnecting: {err}")))?
