@@ -857,6 +857,45 @@ fn bad_network_input_gets_dockers_errors_and_changes_nothing() {
     );
     assert_eq!(d.docker(&["network", "ls", "-q"]).ok().stdout, before);
 
+    // IPv6: bad input gets Docker's error; good input the clear "not yet", as berth has
+    // no IPv6 networks. Neither leaves a network behind.
+    let bad_v6 = d
+        .docker(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd00:1::1/64",
+            "v6bad",
+        ])
+        .fails();
+    assert!(
+        bad_v6
+            .stderr
+            .contains("invalid subnet fd00:1::1/64: it should be fd00:1::/64"),
+        "{bad_v6}"
+    );
+    for args in [
+        &["network", "create", "--ipv6", "v6"][..],
+        &[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd00:1::/64",
+            "v6",
+        ][..],
+    ] {
+        let refused = d.docker(args).fails();
+        assert!(
+            refused
+                .stderr
+                .contains("IPv6 networks: not supported by berth yet"),
+            "{refused}"
+        );
+    }
+    assert_eq!(d.docker(&["network", "ls", "-q"]).ok().stdout, before);
+
     // A chosen address is the container's.
     let chosen = format!("{front}.77");
     let out = d
@@ -979,6 +1018,81 @@ fn links_on_the_default_bridge_give_hosts_entries_and_variables() {
         refused
             .stderr
             .contains("Cannot link to a non running container"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_link_on_a_user_network_is_an_alias_only_the_linking_container_resolves() {
+    let d = Daemon::networked();
+    let (front_subnet, front) = subnet(&d, 1);
+    d.docker(&["network", "create", "--subnet", &front_subnet, "front"])
+        .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("linked"),
+    ])
+    .ok();
+    // `--dns 127.0.0.1`: names the embedded DNS does not know go to the host's loopback.
+    for (name, link) in [("app", Some("db:store")), ("other", None)] {
+        let mut args = vec!["run", "-d", "--name", name, "--network", "front"];
+        args.extend(["--dns", "127.0.0.1"]);
+        if let Some(link) = link {
+            args.extend(["--link", link]);
+        }
+        args.extend(["busybox", "sleep", "300"]);
+        d.docker(&args).ok();
+    }
+    let db_ip = d.inspect("db")["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(db_ip.starts_with(&format!("{front}.")), "{db_ip}");
+    let found = d.docker(&["exec", "app", "nslookup", "store"]).ok();
+    assert!(found.stdout.contains(&db_ip), "{found}");
+    let fetched = d
+        .docker(&[
+            "exec",
+            "app",
+            "sh",
+            "-c",
+            "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 store 80",
+        ])
+        .ok();
+    assert!(fetched.stdout.contains("linked"), "{fetched}");
+    // Not a legacy link: no hosts entry, no variables.
+    let legacy = d
+        .docker(&["exec", "app", "sh", "-c", "cat /etc/hosts; env"])
+        .ok();
+    assert!(
+        !legacy.stdout.contains("store") && !legacy.stdout.contains("STORE_"),
+        "{legacy}"
+    );
+    let elsewhere = d.docker(&["exec", "other", "nslookup", "store"]);
+    assert!(!elsewhere.stdout.contains(&db_ip), "{elsewhere}");
+    // Under `--network none` a link could be nothing: refused, as not done.
+    let refused = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--link",
+            "db:x",
+            "busybox",
+            "true",
+        ])
+        .code(125);
+    assert!(
+        refused.stderr.contains("not supported by berth yet"),
         "{refused}"
     );
 }

@@ -46,6 +46,35 @@ pub(super) fn dns_names(record: &ContainerRecord, settings: &EndpointSettings) -
     names
 }
 
+/// A container's `--link NAME:ALIAS`es when it is on a user-defined network (not the
+/// default bridge, where links are hosts entries and variables): (alias, name) pairs for
+/// its DNS scope, lower-case. A link without an alias is its name, already resolvable.
+pub(super) fn link_aliases(
+    net: &NetworkService,
+    record: &ContainerRecord,
+) -> Vec<(String, String)> {
+    let mode = super::mode::Mode::parse(
+        record.host_config.network_mode.as_deref(),
+        net.has_default_bridge(),
+    );
+    if !matches!(mode, super::mode::Mode::Named(_)) {
+        return Vec::new();
+    }
+    record
+        .host_config
+        .links
+        .iter()
+        .flatten()
+        .filter_map(|link| {
+            let (name, alias) = link.split_once(':')?;
+            let name = name.trim_start_matches('/');
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            (!name.is_empty() && !alias.is_empty())
+                .then(|| (alias.to_ascii_lowercase(), name.to_ascii_lowercase()))
+        })
+        .collect()
+}
+
 /// Sets the container's records on its user-defined networks and opens its scope: the
 /// sockets are bound inside its namespace and handed to the server.
 pub(super) fn register(
@@ -70,7 +99,7 @@ pub(super) fn register(
     }
     let sockets = berth_dns::bind_in_netns(netns, berth_dns::EMBEDDED_DNS_ADDR)
         .map_err(|err| NetworkError::Internal(err.to_string()))?;
-    let info = scope_info(networks, asked, host_resolv);
+    let info = scope_info(networks, asked, host_resolv, link_aliases(net, record));
     dns.register(&record.id, sockets, info)
         .map_err(|err| NetworkError::Internal(err.to_string()))
 }
@@ -81,6 +110,7 @@ fn scope_info(
     networks: &[&(berth_network::Network, Endpoint)],
     asked: &DnsSettings,
     host_resolv: &str,
+    links: Vec<(String, String)>,
 ) -> berth_dns::ScopeInfo {
     let upstreams: Vec<SocketAddr> = asked
         .servers
@@ -104,6 +134,7 @@ fn scope_info(
         upstreams,
         ndots_set,
         internal: networks.iter().all(|(n, _)| n.internal),
+        links,
     }
 }
 
@@ -166,14 +197,15 @@ pub(super) fn refresh(
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let asked = dns_settings(net, record);
     if user.is_empty() {
-        let mut info = scope_info(&[], &asked, &host_resolv);
+        let mut info = scope_info(&[], &asked, &host_resolv, link_aliases(net, record));
         info.internal = !way_out;
         // No scope (it never joined a user network): nothing to keep.
         let _ = dns.update_scope(&record.id, info);
         return Ok(());
     }
     let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
-    match dns.update_scope(&record.id, scope_info(&refs, &asked, &host_resolv)) {
+    let info = scope_info(&refs, &asked, &host_resolv, link_aliases(net, record));
+    match dns.update_scope(&record.id, info) {
         Ok(()) => {
             for (network, endpoint) in &user {
                 dns.set_records(

@@ -127,7 +127,12 @@ async fn peers(
             resolv_conf: other_dir.resolv_conf(),
         });
     }
-    for link in record.host_config.links.iter().flatten() {
+    // Links on a user-defined network are DNS aliases (`dns::link_aliases`), not peers.
+    let legacy_links = match mode {
+        Mode::Bridge => record.host_config.links.as_deref().unwrap_or_default(),
+        _ => &[],
+    };
+    for link in legacy_links {
         let (name, alias) = link.split_once(':').unwrap_or((link, link));
         let name = name.trim_start_matches('/');
         let alias = alias.rsplit('/').next().unwrap_or(alias);
