@@ -1141,6 +1141,22 @@ fn live_restore_keeps_addresses_ports_and_dns_of_running_containers() {
         "300",
     ])
     .ok();
+    // One that left its only user network: its DNS scope, with no networks, outlives
+    // the daemon too. `--dns 127.0.0.1`: what it forwards stays on the host's loopback.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "left",
+        "--dns",
+        "127.0.0.1",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    d.docker(&["network", "connect", "front", "left"]).ok();
+    d.docker(&["network", "disconnect", "front", "left"]).ok();
     d.docker(&[
         "run",
         "-d",
@@ -1177,6 +1193,16 @@ fn live_restore_keeps_addresses_ports_and_dns_of_running_containers() {
             .stdout
             .contains(web_ip.as_str().unwrap_or("?"))
     });
+    eventually("the scope with no networks to answer again", || {
+        let out = d.docker_command(&["exec", "left", "nslookup", "web"]);
+        run_command(out, None).stdout.contains("SERVFAIL")
+    });
+    d.docker(&["network", "connect", "front", "left"]).ok();
+    let found = d.docker(&["exec", "left", "nslookup", "web"]).ok();
+    assert!(
+        found.stdout.contains(web_ip.as_str().unwrap_or("?")),
+        "{found}"
+    );
     d.wait_for_state("brief", "exited");
     // The one that exited while no daemon ran gave its address back.
     let next = d

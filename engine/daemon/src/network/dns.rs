@@ -99,9 +99,20 @@ pub(super) fn register(
     }
     let sockets = berth_dns::bind_in_netns(netns, berth_dns::EMBEDDED_DNS_ADDR)
         .map_err(|err| NetworkError::Internal(err.to_string()))?;
-    let info = scope_info(networks, asked, host_resolv, link_aliases(net, record));
+    let mut info = scope_info(networks, asked, host_resolv, link_aliases(net, record));
+    info.internal = !has_way_out(net, record);
     dns.register(&record.id, sockets, info)
         .map_err(|err| NetworkError::Internal(err.to_string()))
+}
+
+/// Whether any of the container's endpoints is on a network with a way out (its DNS scope
+/// then forwards what it does not know, as Docker's resolver does for containers with
+/// external access, whichever network gives it).
+fn has_way_out(net: &NetworkService, record: &ContainerRecord) -> bool {
+    net.plane
+        .endpoints(&record.id)
+        .iter()
+        .any(|e| net.plane.get(&e.network_id).is_ok_and(|n| !n.internal))
 }
 
 /// What the embedded DNS needs to know of the container: its networks, where its other
@@ -139,8 +150,14 @@ fn scope_info(
 }
 
 /// After a daemon restart, for a container still running: its endpoints survived in the
-/// data plane; its DNS names and scope lived in the old daemon and are set up again.
-pub fn readopt(net: &NetworkService, record: &ContainerRecord) -> Result<()> {
+/// data plane; its DNS names and scope lived in the old daemon and are set up again. A
+/// container that has left every user-defined network but whose resolv.conf still names
+/// the embedded DNS had a scope with no networks: it gets that back.
+pub fn readopt(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    resolv_conf: &std::path::Path,
+) -> Result<()> {
     let Some(_) = &net.dns else {
         return Ok(());
     };
@@ -156,7 +173,14 @@ pub fn readopt(net: &NetworkService, record: &ContainerRecord) -> Result<()> {
             user.push((network, endpoint));
         }
     }
-    if user.is_empty() || netns != net.netns_path(&record.id) {
+    let had_scope = !user.is_empty()
+        || std::fs::read_to_string(resolv_conf).is_ok_and(|text| {
+            text.lines().any(|l| {
+                l.split_whitespace()
+                    .eq(["nameserver", super::etc_files::EMBEDDED_DNS])
+            })
+        });
+    if !had_scope || netns != net.netns_path(&record.id) {
         return Ok(());
     }
     let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
@@ -186,25 +210,22 @@ pub(super) fn refresh(
         return Ok(());
     };
     let mut user = Vec::new();
-    let mut way_out = false;
     for endpoint in net.plane.endpoints(&record.id) {
         let network = net.plane.get(&endpoint.network_id)?;
-        way_out |= !network.internal;
         if is_user_network(&network) {
             user.push((network, endpoint));
         }
     }
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let asked = dns_settings(net, record);
+    let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
+    let mut info = scope_info(&refs, &asked, &host_resolv, link_aliases(net, record));
+    info.internal = !has_way_out(net, record);
     if user.is_empty() {
-        let mut info = scope_info(&[], &asked, &host_resolv, link_aliases(net, record));
-        info.internal = !way_out;
         // No scope (it never joined a user network): nothing to keep.
         let _ = dns.update_scope(&record.id, info);
         return Ok(());
     }
-    let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
-    let info = scope_info(&refs, &asked, &host_resolv, link_aliases(net, record));
     match dns.update_scope(&record.id, info) {
         Ok(()) => {
             for (network, endpoint) in &user {

@@ -81,11 +81,13 @@ impl ContainerActor {
     pub(super) fn network_readopt(&self) {
         let net = self.services.network.clone();
         let record = self.record.clone();
+        let resolv_conf = self.dir.resolv_conf();
         actix_rt::spawn(async move {
             let id = record.id.clone();
-            let done =
-                actix_rt::task::spawn_blocking(move || crate::network::dns::readopt(&net, &record))
-                    .await;
+            let done = actix_rt::task::spawn_blocking(move || {
+                crate::network::dns::readopt(&net, &record, &resolv_conf)
+            })
+            .await;
             if let Ok(Err(err)) = done {
                 tracing::warn!("embedded DNS of container {id}: {err}");
             }
