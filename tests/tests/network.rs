@@ -1087,6 +1087,27 @@ fn a_link_on_a_user_network_is_an_alias_only_the_linking_container_resolves() {
     );
     let elsewhere = d.docker(&["exec", "other", "nslookup", "store"]);
     assert!(!elsewhere.stdout.contains(&db_ip), "{elsewhere}");
+    // A link given to `network connect` (per network, as compose sends them too).
+    let (back_subnet, _) = subnet(&d, 2);
+    d.docker(&["network", "create", "--subnet", &back_subnet, "back"])
+        .ok();
+    d.docker(&["network", "connect", "back", "db"]).ok();
+    d.docker(&["network", "disconnect", "front", "other"]).ok();
+    d.docker(&["network", "connect", "--link", "db:vault", "back", "other"])
+        .ok();
+    let db_back = d.inspect("db")["NetworkSettings"]["Networks"]["back"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let found = d.docker(&["exec", "other", "nslookup", "vault"]).ok();
+    assert!(
+        !db_back.is_empty() && found.stdout.contains(&db_back),
+        "{found}"
+    );
+    let links = &d.inspect("other")["NetworkSettings"]["Networks"]["back"]["Links"];
+    assert_eq!(links, &serde_json::json!(["db:vault"]), "{links}");
+    let not_app = d.docker(&["exec", "app", "nslookup", "vault"]);
+    assert!(!not_app.stdout.contains(&db_back), "{not_app}");
     // Under `--network none` a link could be nothing: refused, as not done.
     let refused = d
         .docker(&[

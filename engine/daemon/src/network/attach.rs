@@ -433,7 +433,13 @@ pub fn connect_running(
     let endpoint = net
         .plane
         .connect(&record.id, &netns, &network.id, request)?;
-    let files = dns::refresh(net, record, &netns)
+    // What the record will say once connected: its links there count for the DNS scope.
+    let mut joined = record.clone();
+    joined
+        .network
+        .networks
+        .push((network.name.clone(), settings.clone()));
+    let files = dns::refresh(net, &joined, &netns)
         .and_then(|()| update_files(net, record, dir, &endpoint, true));
     if let Err(err) = files {
         let _ = net.plane.disconnect(&record.id, &network.id);

@@ -46,9 +46,11 @@ pub(super) fn dns_names(record: &ContainerRecord, settings: &EndpointSettings) -
     names
 }
 
-/// A container's `--link NAME:ALIAS`es when it is on a user-defined network (not the
-/// default bridge, where links are hosts entries and variables): (alias, name) pairs for
-/// its DNS scope, lower-case. A link without an alias is its name, already resolvable.
+/// A container's links on user-defined networks, as (alias, name) pairs for its DNS scope,
+/// lower-case: its `--link NAME:ALIAS`es when its mode is a user-defined network (on the
+/// default bridge they are hosts entries and variables instead), and those given per
+/// network (`EndpointSettings.Links`, as `network connect --link` and compose send them).
+/// A link without an alias is its name, which resolves already.
 pub(super) fn link_aliases(
     net: &NetworkService,
     record: &ContainerRecord,
@@ -57,22 +59,32 @@ pub(super) fn link_aliases(
         record.host_config.network_mode.as_deref(),
         net.has_default_bridge(),
     );
-    if !matches!(mode, super::mode::Mode::Named(_)) {
-        return Vec::new();
-    }
-    record
-        .host_config
-        .links
+    let own = match mode {
+        super::mode::Mode::Named(_) => record.host_config.links.as_deref().unwrap_or_default(),
+        _ => &[],
+    };
+    let per_network = record
+        .network
+        .networks
         .iter()
-        .flatten()
-        .filter_map(|link| {
-            let (name, alias) = link.split_once(':')?;
-            let name = name.trim_start_matches('/');
-            let alias = alias.rsplit('/').next().unwrap_or(alias);
-            (!name.is_empty() && !alias.is_empty())
-                .then(|| (alias.to_ascii_lowercase(), name.to_ascii_lowercase()))
-        })
-        .collect()
+        .filter(|(name, _)| name != "bridge")
+        .flat_map(|(_, settings)| settings.links.iter().flatten());
+    let mut aliases: Vec<(String, String)> = Vec::new();
+    for link in own.iter().chain(per_network) {
+        let Some((name, alias)) = link.split_once(':') else {
+            continue;
+        };
+        let name = name.trim_start_matches('/').to_ascii_lowercase();
+        let alias = alias
+            .rsplit('/')
+            .next()
+            .unwrap_or(alias)
+            .to_ascii_lowercase();
+        if !name.is_empty() && !alias.is_empty() && !aliases.iter().any(|(a, _)| *a == alias) {
+            aliases.push((alias, name));
+        }
+    }
+    aliases
 }
 
 /// Sets the container's records on its user-defined networks and opens its scope: the
