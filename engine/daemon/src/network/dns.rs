@@ -51,10 +51,7 @@ pub(super) fn dns_names(record: &ContainerRecord, settings: &EndpointSettings) -
 /// default bridge they are hosts entries and variables instead), and those given per
 /// network (`EndpointSettings.Links`, as `network connect --link` and compose send them).
 /// A link without an alias is its name, which resolves already.
-pub(super) fn link_aliases(
-    net: &NetworkService,
-    record: &ContainerRecord,
-) -> Vec<(String, String)> {
+fn link_aliases(net: &NetworkService, record: &ContainerRecord) -> Vec<(String, String)> {
     let mode = super::mode::Mode::parse(
         record.host_config.network_mode.as_deref(),
         net.has_default_bridge(),
@@ -111,8 +108,7 @@ pub(super) fn register(
     }
     let sockets = berth_dns::bind_in_netns(netns, berth_dns::EMBEDDED_DNS_ADDR)
         .map_err(|err| NetworkError::Internal(err.to_string()))?;
-    let mut info = scope_info(networks, asked, host_resolv, link_aliases(net, record));
-    info.internal = !has_way_out(net, record);
+    let info = scope_info(net, record, networks, asked, host_resolv);
     dns.register(&record.id, sockets, info)
         .map_err(|err| NetworkError::Internal(err.to_string()))
 }
@@ -127,13 +123,14 @@ fn has_way_out(net: &NetworkService, record: &ContainerRecord) -> bool {
         .any(|e| net.plane.get(&e.network_id).is_ok_and(|n| !n.internal))
 }
 
-/// What the embedded DNS needs to know of the container: its networks, where its other
-/// names go, whether it may go out at all.
+/// What the embedded DNS needs to know of the container: its user-defined networks, where
+/// its other names go, whether it may go out at all, its links.
 fn scope_info(
+    net: &NetworkService,
+    record: &ContainerRecord,
     networks: &[&(berth_network::Network, Endpoint)],
     asked: &DnsSettings,
     host_resolv: &str,
-    links: Vec<(String, String)>,
 ) -> berth_dns::ScopeInfo {
     let upstreams: Vec<SocketAddr> = asked
         .servers
@@ -156,8 +153,8 @@ fn scope_info(
             .collect(),
         upstreams,
         ndots_set,
-        internal: networks.iter().all(|(n, _)| n.internal),
-        links,
+        internal: !has_way_out(net, record),
+        links: link_aliases(net, record),
     }
 }
 
@@ -231,8 +228,7 @@ pub(super) fn refresh(
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let asked = dns_settings(net, record);
     let refs: Vec<&(berth_network::Network, Endpoint)> = user.iter().collect();
-    let mut info = scope_info(&refs, &asked, &host_resolv, link_aliases(net, record));
-    info.internal = !has_way_out(net, record);
+    let info = scope_info(net, record, &refs, &asked, &host_resolv);
     if user.is_empty() {
         // No scope (it never joined a user network): nothing to keep.
         let _ = dns.update_scope(&record.id, info);
