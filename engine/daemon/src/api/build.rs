@@ -323,7 +323,13 @@ async fn spool(body: Incoming, path: &Path) -> Result<(), ApiError> {
 
 pub async fn build(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
-    let request = BuildRequest::parse(&query, req.headers())?;
+    let request = match BuildRequest::parse(&query, req.headers()) {
+        Ok(request) => request,
+        Err(e) => {
+            super::http::discard_body(req.into_body()).await;
+            return Err(e);
+        }
+    };
     let dir = build_dir(engine)?;
     let context_tar = dir.join("context.tar");
     if let Err(e) = spool(req.into_body(), &context_tar).await {
