@@ -21,7 +21,7 @@ source scripts/common.sh
 # conversions and a test CA), iproute2 for the network stats test, nftables (`nft`) for
 # berth-network's firewall; docker-py for the
 # client-library tests.
-packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables)
+packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables strace)
 install_missing_packages "${packages[@]}"
 
 if ! python3 -c 'import docker' >/dev/null 2>&1; then

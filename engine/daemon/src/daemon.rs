@@ -99,6 +99,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         names: names.clone(),
         images: images.clone(),
         cgroups,
+        cgroup_parent: config.cgroup_parent.clone(),
         execs: Default::default(),
         events: EventBus::default().start(),
         stats,
@@ -374,7 +375,7 @@ async fn sweep(engine: &Engine, id: &str) -> usize {
     let Some(hierarchy) = engine.services.cgroups.clone() else {
         return 0;
     };
-    let path = crate::container::spec::cgroup_path(id);
+    let path = crate::container::spec::cgroup_path(&engine.services.cgroup_parent, id);
     let swept = actix_rt::task::spawn_blocking(move || {
         berth_cgroups::manager(&hierarchy, &path)
             .map(|cgroup| crate::container::sweep::kill_unmanaged(cgroup.as_ref()))

@@ -105,6 +105,23 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Blocking: waits up to `limit` for the process to exit, then reaps it if it is
+    /// berthd's child (a container of a dead supervisor, see `crate::supervision`).
+    pub fn reap_blocking(&self, limit: Duration) {
+        let mut poll = [rustix::event::PollFd::new(
+            &*self.fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let timeout = rustix::event::Timespec::try_from(limit).ok();
+        let _ = rustix::event::poll(&mut poll, timeout.as_ref());
+        let _ = rustix::process::waitid(
+            WaitId::PidFd(self.fd.as_fd()),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+        );
+    }
+}
+
 /// Whether the process of `pidfd` exits within `limit`.
 pub async fn wait_readable(pidfd: &OwnedFd, limit: Duration) -> bool {
     let Ok(fd) = pidfd.try_clone() else {

@@ -23,8 +23,9 @@ pub struct SupervisorLost {
 
 impl ContainerActor {
     /// Holds the PID 1 of a container that was just started or adopted, and watches it.
-    pub(super) fn watch_process(&mut self, pid: i32, ctx: &mut Context<Self>) {
-        self.supervised_by = self.services.supervisor.pid();
+    /// `served_by`: the PID of the supervisor that started (or still holds) it.
+    pub(super) fn watch_process(&mut self, pid: i32, served_by: i32, ctx: &mut Context<Self>) {
+        self.supervised_by = served_by;
         let process = match Process::open(pid) {
             Ok(process) => process,
             Err(err) => {
@@ -103,15 +104,34 @@ impl Handler<SupervisorLost> for ContainerActor {
             self.record.id
         );
         if self.process.is_none() {
-            // Nothing holds its PID 1: nobody can learn how it ends.
+            // Nothing holds its PID 1 (its pidfd could not be opened): nobody can manage it
+            // or learn how it ends. Reported exited only once nothing runs in its cgroup.
             tracing::error!(
-                "container {}: no pidfd held, its exit is unknown",
+                "container {}: no pidfd held, killing what runs in its cgroup",
                 self.record.id
             );
-            ctx.notify(Exited {
-                pid: self.record.state.pid,
-                exit: crate::container::process::unknown_exit(),
-            });
+            let cgroup = self.cgroup();
+            let pid = self.record.state.pid;
+            ctx.spawn(
+                async move {
+                    let cgroup = cgroup?;
+                    actix_rt::task::spawn_blocking(move || {
+                        crate::container::sweep::kill_unmanaged(cgroup.as_ref())
+                    })
+                    .await
+                    .ok()
+                }
+                .into_actor(self)
+                .map(move |killed, _, ctx| {
+                    let exit = match killed {
+                        Some(n) if n > 0 => {
+                            berth_supervisor::ExitRecord::killed(libc::SIGKILL, chrono::Utc::now())
+                        }
+                        _ => crate::container::process::unknown_exit(),
+                    };
+                    ctx.notify(Exited { pid, exit });
+                }),
+            );
             return;
         }
         // Its execs were the dead supervisor's children too: berthd reaps them now.

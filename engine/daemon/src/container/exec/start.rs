@@ -233,7 +233,8 @@ impl ContainerActor {
         &mut self,
         msg: &StartExec,
     ) -> Result<(ExecRequest, ProcessIo, ExecIo, Settings), Error> {
-        let container = spec::runtime_config(&self.record, &self.dir)?;
+        let container =
+            spec::runtime_config(&self.record, &self.dir, &self.services.cgroup_parent)?;
         let hostname = self.record.config.hostname.clone().unwrap_or_default();
         let container_env = self.record.config.env.clone().unwrap_or_default();
         let exec = self.execs.get_mut(&msg.id)?;
