@@ -32,7 +32,7 @@ const CHAOS: Duration = Duration::from_secs(40);
 const CLIENTS: usize = 20;
 /// How far above its idle figure the daemon's RSS may be once all is removed (the
 /// allocator keeps some freed memory; a leak of every container's state would not fit).
-const RSS_SLACK_KB: u64 = 48 * 1024;
+const RSS_SLACK_KB: u64 = 32 * 1024;
 /// No CLI call may take longer, whatever is being killed (a `stop -t 1` included).
 const CALL_LIMIT: Duration = Duration::from_secs(60);
 
