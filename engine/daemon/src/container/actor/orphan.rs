@@ -5,14 +5,28 @@
 use std::time::Duration;
 
 use actix::prelude::*;
+use berth_supervisor::ExitRecord;
 
 use super::{ContainerActor, Exited};
 use crate::container::exec::ExecExited;
-use crate::container::process::Process;
+use crate::container::process::{unknown_exit, Process};
 
 /// How long after its PID 1 ended the supervisor may take to report a container's exit
 /// before berthd takes it without the supervisor (one that is stuck or stopped).
 const REPORT_GRACE: Duration = Duration::from_secs(2);
+
+/// How many more [`REPORT_GRACE`]s a supervisor that runs may take to report an exit: in
+/// all, its requests' deadline.
+const REPORT_PATIENCE: u32 = 4;
+
+/// Whether process `pid` is stopped (SIGSTOP, or a debugger holds it): it reports nothing
+/// until it is let go.
+fn is_stopped(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+    })
+}
 
 /// The supervisor with this PID died; a successor serves new containers.
 #[derive(Message)]
@@ -50,15 +64,38 @@ impl ContainerActor {
             self.take_exit(ctx);
             return;
         }
+        self.await_report(pid, REPORT_PATIENCE, ctx);
+    }
+
+    /// Waits for the supervisor's report of the exit of PID 1 `pid`, [`REPORT_GRACE`] at a
+    /// time: a supervisor busy with many starts reports late (it writes the exit record
+    /// first, so once that is there the exit is known), and only one that is stopped or
+    /// that had all of berthd's patience is gone without.
+    fn await_report(&mut self, pid: i32, patience: u32, ctx: &mut Context<Self>) {
         ctx.run_later(REPORT_GRACE, move |act, ctx| {
-            if act.record.state.status.is_live() && act.record.state.pid == pid {
-                tracing::warn!(
-                    "the supervisor did not report the exit of container {} (pid {pid}): taking it without it",
-                    act.record.id
-                );
+            if !act.record.state.status.is_live() || act.record.state.pid != pid {
+                return;
+            }
+            let stopped = is_stopped(act.supervised_by);
+            if act.orphaned || patience == 0 || stopped || act.recorded_exit().is_some() {
+                if act.recorded_exit().is_none() {
+                    tracing::warn!(
+                        "the supervisor did not report the exit of container {} (pid {pid}): taking it without it",
+                        act.record.id
+                    );
+                }
                 act.take_exit(ctx);
+            } else {
+                act.await_report(pid, patience - 1, ctx);
             }
         });
+    }
+
+    /// The exit record the supervisor wrote for the current run (not an earlier one's).
+    fn recorded_exit(&self) -> Option<ExitRecord> {
+        let started = self.record.state.started_at;
+        berth_supervisor::read_exit_record(&self.dir.root)
+            .filter(|exit| started.is_none_or(|at| exit.finished_at >= at))
     }
 
     /// Its supervisor died while it ran: no supervisor knows it.
@@ -71,7 +108,10 @@ impl ContainerActor {
         let Some(process) = &self.process else {
             return;
         };
-        let exit = process.exit(Some(&self.dir.root));
+        let exit = process
+            .reap()
+            .or_else(|| self.recorded_exit())
+            .unwrap_or_else(unknown_exit);
         if !self.orphaned {
             self.taken_exit_pid = process.pid();
         }
@@ -127,7 +167,7 @@ impl Handler<SupervisorLost> for ContainerActor {
                         Some(n) if n > 0 => {
                             berth_supervisor::ExitRecord::killed(libc::SIGKILL, chrono::Utc::now())
                         }
-                        _ => crate::container::process::unknown_exit(),
+                        _ => unknown_exit(),
                     };
                     ctx.notify(Exited { pid, exit });
                 }),
@@ -153,7 +193,7 @@ impl Handler<SupervisorLost> for ContainerActor {
                     ctx.notify(ExecExited {
                         exec_id,
                         pid: process.pid(),
-                        exit: process.exit(None),
+                        exit: process.reap().unwrap_or_else(unknown_exit),
                     })
                 }),
             );
