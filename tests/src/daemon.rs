@@ -155,8 +155,39 @@ impl Daemon {
             .expect("the daemon was started with Daemon::networked")
     }
 
+    /// [`Daemon::with_busybox`], with its data root on a tmpfs of `size` (`mount -o size=`,
+    /// e.g. "64m"): a disk that fills up. Unmounted when the daemon is dropped.
+    #[track_caller]
+    pub fn with_small_data_root(size: &str) -> Daemon {
+        let size = size.to_owned();
+        let daemon = Daemon::start_prepared(vec!["--bridge".into(), "none".into()], None, |d| {
+            fs::create_dir_all(&d.data_root).expect("data root");
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "berth-small"])
+                .arg(&d.data_root)
+                .status()
+                .expect("running mount");
+            assert!(
+                mounted.success(),
+                "mounting a tmpfs of {size} on the data root"
+            );
+        });
+        daemon.import_busybox();
+        daemon
+    }
+
     #[track_caller]
     fn start_on(extra_args: Vec<String>, network: Option<TestNetwork>) -> Daemon {
+        Daemon::start_prepared(extra_args, network, |_| {})
+    }
+
+    /// Makes the daemon's directories, lets `prepare` set them up, and starts berthd.
+    #[track_caller]
+    fn start_prepared(
+        extra_args: Vec<String>,
+        network: Option<TestNetwork>,
+        prepare: impl FnOnce(&Daemon),
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-it-")
             .tempdir()
@@ -180,6 +211,7 @@ impl Daemon {
             network,
         };
         fs::create_dir(&daemon.docker_config).expect("docker config directory");
+        prepare(&daemon);
         daemon.restart();
         daemon
     }

@@ -624,8 +624,11 @@ fn chaos(d: &mut Daemon, registry: &DockerRegistry, seed: u64) {
     // Networking after the restarts: the published port and the DNS answer for the
     // container that holds them now.
     for name in ["web", "shared"] {
-        if d.state(name) != "running" {
-            d.berth(&["start", name]).ok();
+        match d.state(name).as_str() {
+            "running" => {}
+            // berthd was killed during a commit, which had paused it.
+            "paused" => drop(d.berth(&["unpause", name]).ok()),
+            _ => drop(d.berth(&["start", name]).ok()),
         }
     }
     eventually("the published port to serve web", || {
