@@ -97,9 +97,14 @@ fn containers_of_a_killed_supervisor_stay_managed_and_new_ones_run() {
     );
     assert_eq!(d.logs("waiter").0, "before\nafter\n");
 
-    d.berth(&["exec", "stopped", "true"])
-        .code(1)
-        .stderr_has("whose supervisor died while it ran: not supported by berth yet");
+    // A new exec enters it through its PID 1, from the new supervisor, and its exit code
+    // comes back.
+    assert_eq!(
+        d.berth(&["exec", "stopped", "echo", "inside"]).ok().out(),
+        "inside"
+    );
+    d.berth(&["exec", "stopped", "sh", "-c", "exit 3"]).code(3);
+    d.berth(&["exec", "stopped", "nonexistent"]).code(127);
     d.berth(&["stop", "-t", "1", "stopped"]).ok();
     assert_eq!(d.inspect("stopped")["State"]["ExitCode"], 137);
     d.berth(&["kill", "killed"]).ok();

@@ -271,6 +271,8 @@ impl ContainerActor {
                 process,
                 user,
             },
+            // Its supervisor died: the one serving now enters it through its PID 1.
+            orphan_pid: self.is_orphaned().then_some(self.record.state.pid),
         };
         Ok((request, process_io, daemon_io, settings))
     }
