@@ -11,8 +11,8 @@ use super::{ContainerActor, Exited};
 use crate::container::exec::ExecExited;
 use crate::container::process::{unknown_exit, Process};
 
-/// How long after its PID 1 ended the supervisor may take to report a container's exit
-/// before berthd takes it without the supervisor (one that is stuck or stopped).
+/// How often berthd looks again, once a container's PID 1 ended, whether it has to take the
+/// exit without the supervisor (one that is stuck or stopped) or may wait for its report.
 const REPORT_GRACE: Duration = Duration::from_secs(2);
 
 /// How many more [`REPORT_GRACE`]s a supervisor that runs may take to report an exit: in
@@ -164,9 +164,7 @@ impl Handler<SupervisorLost> for ContainerActor {
                 .into_actor(self)
                 .map(move |killed, _, ctx| {
                     let exit = match killed {
-                        Some(n) if n > 0 => {
-                            berth_supervisor::ExitRecord::killed(libc::SIGKILL, chrono::Utc::now())
-                        }
+                        Some(n) if n > 0 => ExitRecord::killed(libc::SIGKILL, chrono::Utc::now()),
                         _ => unknown_exit(),
                     };
                     ctx.notify(Exited { pid, exit });
