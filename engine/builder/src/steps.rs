@@ -48,6 +48,7 @@ pub(crate) fn run_step(
                 parent: parent.as_deref(),
                 created_by: &spec.created_by,
                 config: &spec.config,
+                docker: StepKey::docker_fields(&spec),
                 extra: "",
             };
             cached(shared, state, &key, progress, || {
@@ -74,6 +75,8 @@ fn commit_spec(state: &StageState, created_by: String) -> CommitSpec {
         config: state.config.clone(),
         created_by,
         author: state.author.clone(),
+        healthcheck: state.healthcheck.clone(),
+        on_build: state.on_build.clone(),
     }
 }
 
@@ -250,6 +253,7 @@ fn run(
         parent: parent.as_deref(),
         created_by: &run.commit.created_by,
         config: &run.commit.config,
+        docker: StepKey::docker_fields(&run.commit),
         extra: &extra,
     };
     cached(shared, state, &key, progress, || {
@@ -430,6 +434,7 @@ fn copy_step(
         parent: parent.as_deref(),
         created_by: &commit.created_by,
         config: &commit.config,
+        docker: StepKey::docker_fields(&commit),
         extra: &extra,
     };
     cached(shared, state, &key, progress, || {

@@ -140,8 +140,9 @@ impl ImageStore {
             manifest: manifest_blob.digest,
             created: parse_created(&image_config),
             config: image_config,
-            // The committed config is the OCI one, which has no healthcheck.
+            // The committed config is the OCI one, which has no healthcheck or triggers.
             healthcheck: None,
+            on_build: Vec::new(),
             layers,
             blobs,
             size: parent.size + ingested.layer.size,

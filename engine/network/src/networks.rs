@@ -205,9 +205,6 @@ impl Networks {
                 req.ipam_driver.as_deref().unwrap_or_default()
             )));
         }
-        if req.enable_ipv6 {
-            return Err(Error::NotImplemented("IPv6 networks".into()));
-        }
         if req.name.trim().is_empty() {
             return Err(Error::InvalidArgument(
                 "network name cannot be empty".into(),

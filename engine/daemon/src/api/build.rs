@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use berth_builder::args::{BuildArgs, Platform};
 use berth_builder::build::{BuildError, Builder, Options};
 use berth_builder::cache::Cache;
-use berth_builder::context::Context;
+use berth_builder::context::{Context, ContextError};
 use berth_builder::executor::{Network, Progress};
 use berth_builder::ErrorKind;
 use berth_distribution::Credentials;
@@ -155,12 +155,47 @@ impl BuildRequest {
                 pull: query.flag("pull"),
                 cache_from: json_param(query, "cachefrom")?,
                 network,
+                secrets: secrets(headers)?,
             },
             quiet: query.flag("q"),
             network_mode,
             credentials: registry_config(headers)?,
         })
     }
+}
+
+/// berth's own header of build secrets (the classic API has no field for them): base64
+/// (URL-safe) JSON of secret ID to base64 content, as `berth build --secret` sends it. A
+/// header keeps them out of the context tar, which is spooled to disk, and out of every
+/// file on disk: a RUN gets them from a tmpfs (see `build::run::secrets_prefix`). Its size is bounded by the daemon's
+/// request head limit (about 400 KiB, so some 200 KiB of secrets once encoded twice), which
+/// `berth build` checks before sending.
+fn secrets(headers: &HeaderMap) -> Result<berth_builder::mounts::Secrets, ApiError> {
+    use base64::Engine as _;
+    use berth_builder::mounts::{SecretValue, Secrets};
+    let Some(value) = headers.get("x-berth-build-secrets") else {
+        return Ok(Secrets::default());
+    };
+    let invalid =
+        |why: &str| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets header: {why}"));
+    let text = value.to_str().map_err(|_| invalid("not ASCII"))?.trim();
+    if text.is_empty() {
+        return Ok(Secrets::default());
+    }
+    let json = base64::engine::general_purpose::URL_SAFE
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+        .map_err(|_| invalid("not base64"))?;
+    let encoded: BTreeMap<String, String> =
+        serde_json::from_slice(&json).map_err(|_| invalid("not a JSON object of strings"))?;
+    let mut secrets = BTreeMap::new();
+    for (id, content) in encoded {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(content.as_bytes())
+            .map_err(|_| invalid(&format!("secret {id:?} is not base64")))?;
+        secrets.insert(id, SecretValue(bytes));
+    }
+    Ok(Secrets(secrets))
 }
 
 /// `X-Registry-Config`: base64 JSON of credentials by registry, for the pulls of `FROM`.
@@ -262,6 +297,7 @@ fn build_dir(engine: &Engine) -> Result<PathBuf, ApiError> {
     let tmp = builder_root(engine).join("tmp");
     CLEANED.get_or_init(|| {
         let _ = std::fs::remove_dir_all(&tmp);
+        crate::build::run::remove_stale_secrets(engine);
     });
     std::fs::create_dir_all(&tmp)
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", tmp.display())))?;
@@ -351,13 +387,7 @@ fn run_build(
             source,
         })?;
     }
-    let tar_path = dir.join("context.tar");
-    let tar = std::fs::File::open(&tar_path).map_err(|source| BuildError::Scratch {
-        path: tar_path.clone(),
-        source,
-    })?;
-    let context =
-        Context::extract(std::io::BufReader::new(tar), &context_dir).map_err(context_err)?;
+    let context = extract_context(&dir.join("context.tar"), &context_dir).map_err(context_err)?;
     let mut options = request.options;
     options.dockerfile = context
         .dockerfile(&request.dockerfile)
@@ -377,6 +407,62 @@ fn run_build(
         scratch: &scratch,
     };
     builder.build(&options, stream).map(|_| ())
+}
+
+/// The spooled context extracted: plain, gzip and zstd tars in process, xz and bzip2 ones
+/// through the host's `xz -dc` or `bzip2 -dc` (dockerd runs `xz` too); without the
+/// program, the compression is refused as berth's builder refuses what it cannot read.
+fn extract_context(tar: &Path, dir: &Path) -> Result<Context, ContextError> {
+    use std::process::{Command, Stdio};
+    let open = || {
+        std::fs::File::open(tar).map_err(|source| ContextError::Io {
+            op: "opening",
+            path: tar.to_path_buf(),
+            source,
+        })
+    };
+    let name = match Context::extract(std::io::BufReader::new(open()?), dir) {
+        Err(ContextError::Compression(name)) => name,
+        other => return other,
+    };
+    let mut child = match Command::new(name)
+        .arg("-dc")
+        .stdin(open()?)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ContextError::Compression(name))
+        }
+        Err(source) => {
+            return Err(ContextError::Io {
+                op: "starting the decompressor of",
+                path: tar.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let extracted = match child.stdout.take() {
+        Some(stdout) => Context::extract(std::io::BufReader::new(stdout), dir),
+        None => Err(ContextError::Archive(format!("{name} -dc gave no output"))),
+    };
+    let output = child
+        .wait_with_output()
+        .map_err(|source| ContextError::Io {
+            op: "waiting for the decompressor of",
+            path: tar.to_path_buf(),
+            source,
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ContextError::Archive(format!(
+            "{name}-compressed: {}",
+            stderr.trim()
+        )));
+    }
+    extracted
 }
 
 fn body(first: Option<Bytes>, rx: mpsc::UnboundedReceiver<Bytes>) -> Body {
@@ -502,6 +588,22 @@ mod tests {
         assert_eq!(request.options.network, Network::Default);
         assert!(request.network_mode.is_none());
         assert_eq!(request.dockerfile, "Dockerfile");
+    }
+
+    #[test]
+    fn secrets_come_from_their_header() {
+        use base64::Engine as _;
+        let json = r#"{"token":"aHVudGVyMg=="}"#;
+        let mut headers = HeaderMap::new();
+        let header = base64::engine::general_purpose::URL_SAFE.encode(json);
+        headers.insert("x-berth-build-secrets", header.parse().unwrap());
+        let request = BuildRequest::parse(&Query::parse(Some("t=a")), &headers).unwrap();
+        assert_eq!(request.options.secrets.0["token"].0, b"hunter2");
+        headers.insert("x-berth-build-secrets", "%%%".parse().unwrap());
+        let err = BuildRequest::parse(&Query::parse(None), &headers)
+            .err()
+            .unwrap();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
