@@ -20,8 +20,8 @@ source scripts/common.sh
 # tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
 # conversions and a test CA), iproute2 for the network stats test, nftables (`nft`) for
 # berth-network's firewall; docker-py for the
-# client-library tests.
-packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables xz-utils bzip2 zstd)
+# client-library tests; strace for the supervisor-death test (it holds the supervisor's answers).
+packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables xz-utils bzip2 zstd strace)
 install_missing_packages "${packages[@]}"
 
 if ! python3 -c 'import docker' >/dev/null 2>&1; then

@@ -103,7 +103,13 @@ pub struct DaemonConfig {
     pub hosts: Vec<Host>,
     pub distribution: DistributionConfig,
     pub network: NetworkOptions,
+    /// `--cgroup-parent`: the cgroup every container's own cgroup is made in (dockerd's
+    /// flag of the same name), absolute in each hierarchy, e.g. `/berth`.
+    pub cgroup_parent: String,
 }
+
+/// Where containers' cgroups go unless `--cgroup-parent` says otherwise.
+pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
 
 /// The name of the default bridge, as dockerd names its `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
@@ -198,6 +204,7 @@ impl DaemonConfig {
             hosts: parsed,
             distribution: DistributionConfig::default(),
             network: NetworkOptions::default(),
+            cgroup_parent: DEFAULT_CGROUP_PARENT.to_string(),
         })
     }
 

@@ -167,8 +167,15 @@ pub(crate) fn layer_tar(
     std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
     let mut file =
         tempfile::tempfile_in(scratch).map_err(io_err("creating a temporary file in", scratch))?;
-    fsdriver::diff::write_upper_as_layer(upper, skip, std::io::BufWriter::new(&mut file))
-        .map_err(fsdriver::Error::from)?;
+    fsdriver::diff::write_upper_as_layer(upper, skip, std::io::BufWriter::new(&mut file)).map_err(
+        |err| match err {
+            // The tar goes to an unnamed file: the error names the directory it is in.
+            fsdriver::diff::DiffError::Write(source) => {
+                io_err("writing the layer tar in", scratch)(source)
+            }
+            other => fsdriver::Error::from(other).into(),
+        },
+    )?;
     file.seek(SeekFrom::Start(0))
         .map_err(io_err("rewinding a temporary file in", scratch))?;
     Ok(file)

@@ -55,9 +55,15 @@ pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
 
     // Docker pauses by default so the layer is a consistent snapshot of the files.
     let pause = !matches!(query.get("pause"), Some("0" | "false" | "False"));
-    let paused_here = pause && record.state.status == Status::Running;
-    if paused_here {
-        addr.send(Pause).await??;
+    let mut paused_here = false;
+    if pause && record.state.status == Status::Running {
+        match addr.send(Pause).await? {
+            Ok(()) => paused_here = true,
+            // Another commit paused it meanwhile: this one reads the paused container and
+            // leaves the unpausing to that one, as Docker's does with a paused container.
+            Err(_) if addr.send(Snapshot).await?.state.status == Status::Paused => {}
+            Err(err) => return Err(err.into()),
+        }
     }
     let images = engine.images.clone();
     let upper = ContainerDir::new(&engine.config.containers_dir(), &id).upper();
