@@ -53,10 +53,21 @@ pub(crate) const FORWARD_MARK: u32 = 0x0100_0000;
 pub(crate) fn iptables_rule(table: &str) -> Vec<String> {
     let mark = format!("{FORWARD_MARK:#x}/{FORWARD_MARK:#x}");
     let comment = format!("berth {table}");
-    ["-m", "mark", "--mark", &mark, "-m", "comment", "--comment", &comment, "-j", "ACCEPT"]
-        .iter()
-        .map(|a| a.to_string())
-        .collect()
+    [
+        "-m",
+        "mark",
+        "--mark",
+        &mark,
+        "-m",
+        "comment",
+        "--comment",
+        &comment,
+        "-j",
+        "ACCEPT",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
 }
 
 /// What the firewall needs to know of one bridge network.
@@ -82,7 +93,11 @@ impl Nft {
             args.push("1".into());
         }
         args.extend(iptables_rule(&self.table));
-        match Command::new("iptables").args(&args).stdin(Stdio::null()).output() {
+        match Command::new("iptables")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+        {
             Ok(out) => Ok(Some((
                 out.status.success(),
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),

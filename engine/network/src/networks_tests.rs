@@ -135,7 +135,11 @@ fn open_makes_the_predefined_networks_and_skips_routed_pools() {
     assert_eq!(bridge.options["com.docker.network.bridge.name"], "berth0");
     assert!(fake.0.lock().links.contains("berth0"));
     assert_eq!(fake.0.lock().scripts.len(), 1, "one nft call at open");
-    assert_eq!(fake.0.lock().iptables, 1, "iptables' FORWARD told once the table exists");
+    assert_eq!(
+        fake.0.lock().iptables,
+        1,
+        "iptables' FORWARD told once the table exists"
+    );
     // by unique ID prefix, and the same IDs after a restart
     assert_eq!(nets.get(&bridge.id[..6]).unwrap().id, bridge.id);
     drop(nets);

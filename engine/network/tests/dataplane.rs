@@ -809,7 +809,10 @@ fn forwarding_passes_an_iptables_forward_policy_of_drop_but_not_into_foreign_bri
         let (_up, up_addr) = fx.upstream(&nets, 71);
         assert_eq!(ask_from(&ns1, up_addr).unwrap(), "10.213.71.1");
         // it is that rule that lets them through
-        let deleted = Command::new("iptables").args(rule_of("-D")).output().unwrap();
+        let deleted = Command::new("iptables")
+            .args(rule_of("-D"))
+            .output()
+            .unwrap();
         assert!(deleted.status.success());
         assert!(ask_from(&ns2, to_e1).is_err(), "dropped without the rule");
         drop(nets);
@@ -822,7 +825,14 @@ fn forwarding_passes_an_iptables_forward_policy_of_drop_but_not_into_foreign_bri
         sh(&["ip", "link", "add", &foreign, "type", "bridge"]);
         sh(&["ip", "addr", "flush", "dev", &fx.upstream_host_if]);
         sh(&["ip", "addr", "add", "10.213.71.1/30", "dev", &foreign]);
-        sh(&["ip", "link", "set", &fx.upstream_host_if, "master", &foreign]);
+        sh(&[
+            "ip",
+            "link",
+            "set",
+            &fx.upstream_host_if,
+            "master",
+            &foreign,
+        ]);
         sh(&["ip", "link", "set", &foreign, "up"]);
         assert!(
             ask_from(&ns1, up_addr).is_err(),
