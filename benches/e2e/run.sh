@@ -573,7 +573,7 @@ start_many() {
   s=$EPOCHREALTIME
   for i in $(seq "$count"); do
     e "$eng" run -d --label "$LABEL" --name "e2e-$i" busybox sleep 100000 >/dev/null 2>>"$T/errors.log" ||
-      { log "$eng: run -d e2e-$i failed: $(tail -1 "$T/errors.log")"; return 1; }
+      { log "$eng: run -d e2e-$i failed: $(grep -v "^Run '" "$T/errors.log" | tail -1)"; return 1; }
   done
   elapsed "$s"
 }
