@@ -299,8 +299,20 @@ impl Networks {
             let _ = self.host.delete_link(&rules.bridge);
             return Err(e);
         }
+        if !*ready {
+            self.let_through_iptables();
+        }
         *ready = true;
         Ok(())
+    }
+
+    /// Once the table exists: iptables' `FORWARD` must let berth's marked traffic through
+    /// (a dockerd started before or after berthd sets its policy to DROP). Without it only a
+    /// host whose iptables drops forwarded traffic loses berth's, so a failure is a warning.
+    pub(crate) fn let_through_iptables(&self) {
+        if let Err(e) = self.firewall.let_through_iptables() {
+            tracing::warn!(error = %e, "iptables' FORWARD policy may drop the containers' forwarded traffic");
+        }
     }
 
     /// Undoes `bring_up`; failures are logged, the record goes anyway.

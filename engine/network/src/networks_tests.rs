@@ -22,6 +22,8 @@ struct World {
     fail_attach: bool,
     backlog: u32,
     fail_firewall: bool,
+    /// Calls of `let_through_iptables`.
+    iptables: usize,
 }
 
 #[derive(Clone, Default)]
@@ -82,6 +84,10 @@ impl Firewall for Fake {
         w.scripts.push(script.to_string());
         Ok(())
     }
+    fn let_through_iptables(&self) -> Result<()> {
+        self.0.lock().iptables += 1;
+        Ok(())
+    }
 }
 
 fn config(dir: &Path, bridge: bool) -> NetworkConfig {
@@ -129,6 +135,11 @@ fn open_makes_the_predefined_networks_and_skips_routed_pools() {
     assert_eq!(bridge.options["com.docker.network.bridge.name"], "berth0");
     assert!(fake.0.lock().links.contains("berth0"));
     assert_eq!(fake.0.lock().scripts.len(), 1, "one nft call at open");
+    assert_eq!(
+        fake.0.lock().iptables,
+        1,
+        "iptables' FORWARD told once the table exists"
+    );
     // by unique ID prefix, and the same IDs after a restart
     assert_eq!(nets.get(&bridge.id[..6]).unwrap().id, bridge.id);
     drop(nets);
@@ -145,6 +156,7 @@ fn bridge_none_means_no_bridge_and_no_nft() {
     assert!(nets.get("bridge").is_err());
     assert!(fake.0.lock().scripts.is_empty());
     assert!(fake.0.lock().links.is_empty());
+    assert_eq!(fake.0.lock().iptables, 0, "no table, no iptables rule");
 }
 
 #[test]

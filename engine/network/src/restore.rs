@@ -163,6 +163,7 @@ impl Networks {
                 &routed,
                 &published,
             ))?;
+            self.let_through_iptables();
             *self.table_ready.lock() = true;
         }
         Ok(())
@@ -171,7 +172,7 @@ impl Networks {
 
 /// Removes everything berth-network made for `config` without starting anything: the
 /// namespaces under `netns_dir`, the veths of recorded endpoints, the bridges of recorded
-/// networks and the nft table. For tests and for an operator resetting a host; the daemon
+/// networks, the nft table and its rule in iptables' `FORWARD`. For tests and for an operator resetting a host; the daemon
 /// itself never calls it (its networking outlives it: live-restore).
 pub fn purge(config: &NetworkConfig) -> Result<()> {
     let host = LinuxHost::new()?;
@@ -195,6 +196,7 @@ pub fn purge(config: &NetworkConfig) -> Result<()> {
     let nft = Nft {
         table: config.firewall_table.clone(),
     };
+    nft.forget_iptables()?;
     nft.apply(&firewall::delete_table(&config.firewall_table))
 }
 
