@@ -142,6 +142,9 @@ pub enum Instruction {
 /// Parses `text` into stages. Errors carry the line they were found on.
 pub fn parse(bytes: &[u8]) -> Result<Dockerfile, DockerfileError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DockerfileError::NotUtf8)?;
+    // A UTF-8 byte order mark is dropped, as Docker's parser drops it; the parser crate
+    // skips it too, and its offsets must index this same text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // `RUN cmd <<EOF` is read as `RUN <<EOF cmd` (the shell takes the redirection anywhere
     // on the line); the parser knows only the second. Tried only when the text as written
     // does not parse, so no line that parses changes meaning.

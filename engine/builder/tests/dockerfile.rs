@@ -202,3 +202,12 @@ fn words_split_outside_quotes() {
         vec!["a", "\"b c\"", "'d e'", "f\\ g"]
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_dropped() {
+    // Found by fuzzing: the parser's offsets did not index a text starting with a BOM.
+    // Whatever it makes of the rest, it answers instead of panicking.
+    let _ = parse(b"\xef\xbb\xbf ARG BASE=busybox\nFROM \0\0\x02\0BASE=bu");
+    let parsed = parse(b"\xef\xbb\xbfFROM busybox\nRUN true\n").unwrap();
+    assert_eq!(parsed.stages.len(), 1);
+}
