@@ -131,6 +131,9 @@ pub struct NetworkOptions {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// The hidden `--bridge-port-limit` test knob: endpoints past this many on one bridge
+    /// are routed (`None`: the bridge's own limit, 1,023).
+    pub bridge_port_limit: Option<usize>,
 }
 
 impl Default for NetworkOptions {
@@ -142,6 +145,7 @@ impl Default for NetworkOptions {
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_options: Vec::new(),
+            bridge_port_limit: None,
         }
     }
 }

@@ -72,6 +72,11 @@ struct Args {
     /// The cgroup containers' cgroups are made in (a path from the root of each hierarchy)
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CGROUP_PARENT, value_parser = parse_cgroup_parent)]
     cgroup_parent: String,
+    /// Test knob, not dockerd's: how many endpoints a network's bridge takes before the
+    /// next ones are routed (default and maximum 1023, a Linux bridge's limit). Tests and
+    /// benches lower it to reach the routed path without a thousand containers.
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u16).range(0..=1023))]
+    bridge_port_limit: Option<u16>,
 }
 
 /// A cgroup path below the root: `name` or `/a/b`, no empty, `.` or `..` component.
@@ -167,6 +172,7 @@ fn main() -> ExitCode {
         dns: args.dns.iter().map(ToString::to_string).collect(),
         dns_search: args.dns_search,
         dns_options: args.dns_opt,
+        bridge_port_limit: args.bridge_port_limit.map(usize::from),
     };
     config.cgroup_parent = args.cgroup_parent;
     match berth_engine::run(config) {

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use crate::error::{ErrorKind, Result};
 use crate::firewall::Firewall;
 use crate::host::{AttachPlan, Host};
+use crate::networks::BACKLOG_KEY;
 use crate::types::*;
 use crate::Networks;
 
@@ -20,7 +21,8 @@ struct World {
     scripts: Vec<String>,
     routes: Vec<Ipv4Net>,
     fail_attach: bool,
-    backlog: u32,
+    /// What `raise_sysctl` was asked, by key.
+    sysctls: std::collections::HashMap<String, u32>,
     fail_firewall: bool,
     /// Calls of `let_through_iptables`.
     iptables: usize,
@@ -66,8 +68,8 @@ impl Host for Fake {
     fn enable_forwarding(&self) -> Result<()> {
         Ok(())
     }
-    fn raise_backlog(&self, min: u32) -> Result<()> {
-        self.0.lock().backlog = min;
+    fn raise_sysctl(&self, key: &str, min: u32) -> Result<()> {
+        self.0.lock().sysctls.insert(key.to_string(), min);
         Ok(())
     }
 }
@@ -517,6 +519,32 @@ fn a_big_bridge_raises_the_backlog_once() {
         } else {
             crate::networks::BACKLOG
         };
-        assert_eq!(fake.0.lock().backlog, expected, "after {} endpoints", i + 1);
+        let backlog = fake.0.lock().sysctls.get(BACKLOG_KEY).copied();
+        assert_eq!(backlog.unwrap_or(0), expected, "after {} endpoints", i + 1);
     }
+}
+
+#[test]
+fn many_endpoints_raise_the_neighbour_table_once() {
+    use crate::networks::{NEIGH_ENDPOINTS, NEIGH_THRESHOLDS};
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let nets = open(dir.path(), &fake, true);
+    let thresh3 = || fake.0.lock().sysctls.get(NEIGH_THRESHOLDS[0].0).copied();
+    for i in 0..NEIGH_ENDPOINTS {
+        assert_eq!(thresh3(), None, "after {i} endpoints");
+        let id = format!("c{i}");
+        let ns = nets.create_sandbox(&id).unwrap();
+        nets.connect(&id, &ns, "bridge", EndpointRequest::default())
+            .unwrap();
+    }
+    for (key, value) in NEIGH_THRESHOLDS {
+        assert_eq!(fake.0.lock().sysctls.get(key), Some(&value), "{key}");
+    }
+    // once: a value put back by hand is not raised again by the next endpoint
+    fake.0.lock().sysctls.clear();
+    let ns = nets.create_sandbox("last").unwrap();
+    nets.connect("last", &ns, "bridge", EndpointRequest::default())
+        .unwrap();
+    assert_eq!(thresh3(), None);
 }

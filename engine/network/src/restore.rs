@@ -16,7 +16,7 @@ use crate::host::{Host, LinuxHost};
 use crate::ipam;
 use crate::networks::{
     check_ifname, random_id, Attached, NetEntry, Networks, BIG_BRIDGE, BRIDGE_NAME_OPTION,
-    BRIDGE_PORTS,
+    BRIDGE_PORTS, NEIGH_ENDPOINTS,
 };
 use crate::ports;
 use crate::reaper::Reaper;
@@ -80,6 +80,7 @@ impl Networks {
             table_ready: Mutex::new(false),
             bridge_port_limit: AtomicUsize::new(BRIDGE_PORTS),
             backlog_raised: AtomicBool::new(false),
+            neighbours_raised: AtomicBool::new(false),
         };
         this.restore_endpoints()?;
         Ok(this)
@@ -155,7 +156,11 @@ impl Networks {
             }
             att.endpoints.push(ep);
         }
+        let attached = containers.len();
         drop(containers);
+        if attached >= NEIGH_ENDPOINTS {
+            self.raise_neighbour_table();
+        }
         if !rules.is_empty() {
             self.firewall.apply(&firewall::full_table(
                 &self.config.firewall_table,

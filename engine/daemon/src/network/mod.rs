@@ -120,6 +120,9 @@ impl NetworkService {
             default_bridge,
             firewall_table: options.firewall_table.clone(),
         })?;
+        if let Some(ports) = options.bridge_port_limit {
+            plane.set_bridge_port_limit(ports);
+        }
         Ok(NetworkService {
             plane,
             options,
