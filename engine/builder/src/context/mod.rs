@@ -1,15 +1,24 @@
-//! The build context: the client's tar, extracted, and the paths COPY and ADD read in it.
+//! The build context: the client's tar, indexed as it streams in (see [`index`]), and the
+//! paths COPY and ADD read in it.
 //!
-//! The tar goes through fsdriver's layer extractor, which confines every entry to the
-//! directory (a `../` name or a planted symlink cannot write outside). Source paths are then
-//! resolved inside the context by hand, a component at a time: a `..` or a symlink that
-//! would leave the context is refused, never followed.
+//! When a step needs the files, the tar goes through fsdriver's layer extractor, which
+//! confines every entry to the directory (a `../` name or a planted symlink cannot write
+//! outside). Source paths are resolved inside the context by hand, a component at a time,
+//! over the index or the disk alike: a `..` or a symlink that would leave the context is
+//! refused, never followed.
+
+mod index;
+mod resolve;
 
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::ErrorKind;
+use index::Index;
+use resolve::has_wildcard;
+pub use resolve::{clean, clean_clamped, matches, resolve_in};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -66,11 +75,14 @@ pub enum Confinement {
     Clamp,
 }
 
-/// An extracted context, or an image's files read by `COPY --from`.
+/// A context streamed from the client (its files extracted only once a step needs them),
+/// one on disk, or an image's files read by `COPY --from`.
 #[derive(Debug, Clone)]
 pub struct Context {
     root: PathBuf,
     confinement: Confinement,
+    /// A streamed context's entries; `None` when the files are on disk at `root`.
+    index: Option<Arc<Index>>,
 }
 
 /// A path a COPY or ADD reads: as the Dockerfile named it (after globbing) and where it is.
@@ -81,25 +93,15 @@ pub struct Source {
 }
 
 impl Context {
-    /// Extracts the (possibly gzip- or zstd-compressed) tar `reader` into the existing
-    /// empty directory `root`.
-    pub fn extract(reader: impl Read, root: &Path) -> Result<Context, ContextError> {
-        let (_, tar) = fsdriver::compression::decompress(reader).map_err(|e| match e {
-            fsdriver::compression::CompressionError::Unsupported(name) => {
-                ContextError::Compression(name)
-            }
-            e => ContextError::Archive(e.to_string()),
-        })?;
-        fsdriver::extract::extract(tar, root, &fsdriver::extract::ExtractLimits::default())
-            .map_err(|e| match e.kind() {
-                fsdriver::ErrorKind::Internal => ContextError::Io {
-                    op: "extracting the build context into",
-                    path: root.to_path_buf(),
-                    source: std::io::Error::other(e.to_string()),
-                },
-                _ => ContextError::Archive(e.to_string()),
-            })?;
-        Ok(Context::at(root))
+    /// Reads the plain tar `reader` to its end, indexing and hashing every entry and
+    /// writing the tar to `spool`; the files are extracted into the existing empty
+    /// directory `root` only when [`Context::materialize`] is first called.
+    pub fn stream(reader: impl Read, root: &Path, spool: &Path) -> Result<Context, ContextError> {
+        Ok(Context {
+            root: root.to_path_buf(),
+            confinement: Confinement::Refuse,
+            index: Some(Arc::new(Index::read(reader, spool)?)),
+        })
     }
 
     /// A context already on disk.
@@ -107,6 +109,7 @@ impl Context {
         Context {
             root: root.to_path_buf(),
             confinement: Confinement::Refuse,
+            index: None,
         }
     }
 
@@ -115,6 +118,7 @@ impl Context {
         Context {
             root: root.to_path_buf(),
             confinement: Confinement::Clamp,
+            index: None,
         }
     }
 
@@ -122,15 +126,73 @@ impl Context {
         &self.root
     }
 
+    /// Makes the files of a streamed context exist under [`Context::root`] (once, whoever
+    /// asks first), for a step that copies or mounts them.
+    pub fn materialize(&self) -> Result<(), ContextError> {
+        match &self.index {
+            Some(index) => index.extract_into(&self.root),
+            None => Ok(()),
+        }
+    }
+
+    /// `path` resolved, relative to the root.
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<String, ContextError> {
+        match &self.index {
+            Some(index) => resolve::resolve_with(path, follow_last, self.confinement, &|rel| {
+                Ok(index.link(rel))
+            }),
+            None => {
+                let resolved = resolve_in(&self.root, path, follow_last, self.confinement)?;
+                Ok(resolved
+                    .strip_prefix(&self.root)
+                    .map(|p| p.to_string_lossy().to_string())
+                    .unwrap_or_default())
+            }
+        }
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        match &self.index {
+            Some(index) => index.exists(rel),
+            None => std::fs::symlink_metadata(self.root.join(rel)).is_ok(),
+        }
+    }
+
+    fn relative<'a>(&self, path: &'a Path) -> Option<&'a Path> {
+        path.strip_prefix(&self.root).ok()
+    }
+
+    /// Whether `path` (a [`Source`]'s) is a directory, before the files exist on disk.
+    pub fn is_dir(&self, path: &Path) -> bool {
+        match (&self.index, self.relative(path)) {
+            (Some(index), Some(rel)) => index.is_dir(&rel.to_string_lossy()),
+            _ => path.is_dir(),
+        }
+    }
+
+    /// Adds the source at `path` (a file, link or whole tree) to `hasher`; for a streamed
+    /// context from its index, without reading a file.
+    pub fn hash(&self, hasher: &mut blake3::Hasher, path: &Path) -> Result<(), ContextError> {
+        match (&self.index, self.relative(path)) {
+            (Some(index), Some(rel)) => {
+                index.hash(hasher, &rel.to_string_lossy(), "");
+                Ok(())
+            }
+            _ => hash_tree(hasher, path),
+        }
+    }
+
     /// The Dockerfile's bytes (`name` relative to the context, as the client sends it).
     pub fn dockerfile(&self, name: &str) -> Result<Vec<u8>, ContextError> {
-        let path = resolve_in(&self.root, name, true, self.confinement)
-            .map_err(|_| ContextError::NoDockerfile(name.to_string()))?;
+        let missing = || ContextError::NoDockerfile(name.to_string());
+        let rel = self.resolve(name, true).map_err(|_| missing())?;
+        if let Some(index) = &self.index {
+            return index.content(&rel).ok_or_else(missing)?;
+        }
+        let path = self.root.join(rel);
         match std::fs::read(&path) {
             Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(ContextError::NoDockerfile(name.to_string()))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing()),
             Err(e) => Err(io_err("reading", &path)(e)),
         }
     }
@@ -143,21 +205,17 @@ impl Context {
             (None, Confinement::Refuse) => return Err(ContextError::Outside(pattern.to_string())),
         };
         if !has_wildcard(&cleaned) {
-            let path = resolve_in(&self.root, &cleaned, true, self.confinement)?;
-            if std::fs::symlink_metadata(&path).is_err() {
+            let rel = self.resolve(&cleaned, true)?;
+            if !self.exists(&rel) {
                 return Err(ContextError::NotFound(pattern.to_string()));
             }
             return Ok(vec![Source {
                 name: cleaned,
-                path,
+                path: self.root.join(rel),
             }]);
         }
         let mut found = Vec::new();
-        self.glob(
-            Path::new(""),
-            &cleaned.split('/').collect::<Vec<_>>(),
-            &mut found,
-        )?;
+        self.glob("", &cleaned.split('/').collect::<Vec<_>>(), &mut found)?;
         if found.is_empty() {
             return Err(ContextError::NotFound(pattern.to_string()));
         }
@@ -165,173 +223,51 @@ impl Context {
         Ok(found)
     }
 
-    fn glob(&self, at: &Path, parts: &[&str], found: &mut Vec<Source>) -> Result<(), ContextError> {
+    fn glob(&self, at: &str, parts: &[&str], found: &mut Vec<Source>) -> Result<(), ContextError> {
+        let join = |name: &str| match at {
+            "" => name.to_string(),
+            _ => format!("{at}/{name}"),
+        };
         let Some((first, rest)) = parts.split_first() else {
-            let name = at.to_string_lossy().to_string();
-            let path = resolve_in(&self.root, &name, true, self.confinement)?;
-            found.push(Source { name, path });
+            let path = self.root.join(self.resolve(at, true)?);
+            found.push(Source {
+                name: at.to_string(),
+                path,
+            });
             return Ok(());
         };
-        let dir = resolve_in(&self.root, &at.to_string_lossy(), true, self.confinement)?;
+        let dir = self.resolve(at, true)?;
+        let in_dir = |name: &str| match dir.as_str() {
+            "" => name.to_string(),
+            _ => format!("{dir}/{name}"),
+        };
         if !has_wildcard(first) {
-            if std::fs::symlink_metadata(dir.join(first)).is_ok() {
-                self.glob(&at.join(first), rest, found)?;
+            if self.exists(&in_dir(first)) {
+                self.glob(&join(first), rest, found)?;
             }
             return Ok(());
         }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(());
+        let names = match &self.index {
+            Some(index) => index.children(&dir),
+            None => {
+                let Ok(entries) = std::fs::read_dir(self.root.join(&dir)) else {
+                    return Ok(());
+                };
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect();
+                names.sort();
+                names
+            }
         };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect();
-        names.sort();
         for name in names {
             if matches(first, &name) {
-                self.glob(&at.join(&name), rest, found)?;
+                self.glob(&join(&name), rest, found)?;
             }
         }
         Ok(())
     }
-}
-
-/// `path` made relative and normal, or `None` when its `..` climbs above the root.
-pub fn clean(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
-}
-
-/// `path` made relative and normal, a `..` at the root staying there.
-pub fn clean_clamped(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
-}
-
-fn has_wildcard(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
-/// Go's `filepath.Match` for one path component: `*`, `?`, `[a-z]`, `[!x]`, `\` escapes.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some(('[', rest)) => {
-                let Some((&c, n_rest)) = n.split_first() else {
-                    return false;
-                };
-                let Some(end) = rest.iter().position(|&x| x == ']') else {
-                    return false;
-                };
-                let (class, after) = (&rest[..end], &rest[end + 1..]);
-                let (negate, class) = match class.split_first() {
-                    Some(('!' | '^', tail)) => (true, tail),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= c && c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(after, n_rest)
-            }
-            Some(('\\', rest)) if !rest.is_empty() => {
-                n.first() == Some(&rest[0]) && go(&rest[1..], &n[1..])
-            }
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
-}
-
-/// Where `path` (relative to `root`, or absolute meaning the same) leads inside `root`,
-/// following symlinks (the last one only if `follow_last`). A `..` or a link that would
-/// leave `root` is refused; a path that does not exist resolves as far as it can and keeps
-/// its remaining components.
-pub fn resolve_in(
-    root: &Path,
-    path: &str,
-    follow_last: bool,
-    confinement: Confinement,
-) -> Result<PathBuf, ContextError> {
-    let clamp = confinement == Confinement::Clamp;
-    let outside = || ContextError::Outside(path.to_string());
-    let mut pending: Vec<String> = Path::new(path)
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().to_string()),
-            Component::ParentDir => Some("..".to_string()),
-            _ => None,
-        })
-        .collect();
-    let mut resolved: Vec<String> = Vec::new();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            if resolved.pop().is_none() && !clamp {
-                return Err(outside());
-            }
-            continue;
-        }
-        let candidate = root.join(resolved.join("/")).join(&part);
-        let is_last = pending.is_empty();
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(meta) if meta.file_type().is_symlink() && (follow_last || !is_last) => {
-                links += 1;
-                if links > 40 {
-                    return Err(ContextError::Loop(path.to_string()));
-                }
-                let target =
-                    std::fs::read_link(&candidate).map_err(io_err("reading", &candidate))?;
-                if target.is_absolute() {
-                    if !clamp {
-                        // An absolute link names a host path, never one in the context.
-                        return Err(outside());
-                    }
-                    resolved.clear();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::Normal(s) => pending.push(s.to_string_lossy().to_string()),
-                        Component::ParentDir => pending.push("..".to_string()),
-                        _ => {}
-                    }
-                }
-            }
-            _ => resolved.push(part),
-        }
-    }
-    Ok(root.join(resolved.join("/")))
 }
 
 /// Adds `path` (a file, link or whole tree) to `hasher`: names relative to it, types,
@@ -394,33 +330,136 @@ mod tests {
         (dir, ctx)
     }
 
-    #[test]
-    fn a_tar_context_is_extracted() {
-        if crate::skipped_without_root() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
+    fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(7);
-        header.set_mode(0o644);
-        tar.append_data(&mut header, "Dockerfile", &b"FROM x\n"[..])
-            .unwrap();
-        let bytes = tar.into_inner().unwrap();
-        let ctx = Context::extract(&bytes[..], dir.path()).unwrap();
+        for (name, content, mode) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(*mode);
+            tar.append_data(&mut header, name, *content).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    fn streamed(dir: &Path, tar: &[u8]) -> Result<Context, ContextError> {
+        let root = dir.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        Context::stream(tar, &root, &dir.join("context.tar"))
+    }
+
+    fn source_hash(ctx: &Context, pattern: &str) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new();
+        for source in ctx.sources(pattern).unwrap() {
+            ctx.hash(&mut hasher, &source.path).unwrap();
+        }
+        hasher.finalize()
+    }
+
+    #[test]
+    fn a_streamed_context_is_hashed_without_extracting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: &[(&str, &[u8], u32)] = &[
+            ("Dockerfile", b"FROM x\n", 0o644),
+            ("src/a.txt", b"a", 0o644),
+            ("src/sub/b.txt", b"b", 0o600),
+        ];
+        let ctx = streamed(dir.path(), &tar_of(files)).unwrap();
         assert_eq!(ctx.dockerfile("Dockerfile").unwrap(), b"FROM x\n");
         assert!(matches!(
             ctx.dockerfile("nope").unwrap_err(),
             ContextError::NoDockerfile(_)
         ));
-        let xz = Context::extract(&b"\xfd7zXZ\0rest"[..], dir.path()).unwrap_err();
-        assert_eq!(xz.kind(), ErrorKind::NotImplemented, "{xz}");
-        assert!(
-            xz.to_string().starts_with("xz-compressed build contexts"),
-            "{xz}"
+        assert!(matches!(
+            ctx.dockerfile("src").unwrap_err(),
+            ContextError::NoDockerfile(_)
+        ));
+        let names: Vec<String> = ctx
+            .sources("src/*")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["src/a.txt", "src/sub"]);
+        assert!(ctx.is_dir(&ctx.root().join("src/sub")));
+        assert!(!ctx.root().join("src").exists(), "nothing extracted yet");
+
+        // The same tar hashes the same; a content, a mode, a name changed does not.
+        let before = source_hash(&ctx, "src");
+        let again = tempfile::tempdir().unwrap();
+        assert_eq!(
+            before,
+            source_hash(&streamed(again.path(), &tar_of(files)).unwrap(), "src")
         );
-        let garbage = Context::extract(&[7u8; 1024][..], dir.path()).unwrap_err();
+        for changed in [
+            [files[0], ("src/a.txt", b"A", 0o644), files[2]],
+            [files[0], ("src/a.txt", b"a", 0o755), files[2]],
+            [files[0], ("src/c.txt", b"a", 0o644), files[2]],
+        ] {
+            let other = tempfile::tempdir().unwrap();
+            let ctx = streamed(other.path(), &tar_of(&changed)).unwrap();
+            assert_ne!(before, source_hash(&ctx, "src"));
+        }
+
+        if !crate::skipped_without_root() {
+            ctx.materialize().unwrap();
+            ctx.materialize().unwrap();
+            assert_eq!(
+                std::fs::read(ctx.root().join("src/sub/b.txt")).unwrap(),
+                b"b"
+            );
+        }
+
+        let garbage = streamed(dir.path(), &[7u8; 1024]).unwrap_err();
         assert!(matches!(garbage, ContextError::Archive(_)), "{garbage}");
+    }
+
+    #[test]
+    fn a_streamed_context_resolves_links_inside_it_and_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, "src/a.txt", &b"a"[..])
+            .unwrap();
+        for (name, target) in [
+            ("inside", "src/a.txt"),
+            ("escape", "../../etc"),
+            ("abs", "/etc"),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            tar.append_link(&mut header, name, target).unwrap();
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        tar.append_link(&mut header, "hard", "src/a.txt").unwrap();
+        let ctx = streamed(dir.path(), &tar.into_inner().unwrap()).unwrap();
+        assert_eq!(
+            ctx.sources("inside").unwrap()[0].path,
+            ctx.root().join("src/a.txt")
+        );
+        assert_eq!(ctx.dockerfile("hard").unwrap(), b"a");
+        for bad in ["escape/passwd", "abs/passwd", "../x"] {
+            let err = ctx.sources(bad).unwrap_err();
+            assert!(matches!(err, ContextError::Outside(_)), "{bad}: {err}");
+        }
+
+        // An entry below a symlink would be written elsewhere than it is named.
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        tar.append_link(&mut header, "link", "/tmp").unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, "link/x", &b"x"[..]).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let err = streamed(other.path(), &tar.into_inner().unwrap()).unwrap_err();
+        assert!(matches!(err, ContextError::Archive(_)), "{err}");
     }
 
     #[test]
