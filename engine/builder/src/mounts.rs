@@ -337,7 +337,14 @@ pub(crate) fn resolve(
                             .sources(&pattern)
                             .map_err(|source| BuildError::Context { what, source })?;
                         let path = found[0].path.clone();
-                        context::hash_tree(&mut hasher, &path)
+                        let context = shared.builder.context;
+                        context
+                            .hash(&mut hasher, &path)
+                            .map_err(|source| BuildError::Context { what, source })?;
+                        // The RUN sees the files themselves: a streamed context is
+                        // extracted for it (once per build).
+                        context
+                            .materialize()
                             .map_err(|source| BuildError::Context { what, source })?;
                         if *readonly {
                             path

@@ -418,8 +418,9 @@ fn copy_step(
             .as_bytes(),
     );
     inputs.extend(inline);
+    // From the index for the context's files, which are not on disk before a step copies.
     let kind = match inputs.as_slice() {
-        [Input::Path { path, .. }] if path.is_dir() => "dir",
+        [Input::Path { path, .. }] if shared.builder.context.is_dir(path) => "dir",
         [_] => "file",
         _ => "multi",
     };
@@ -438,6 +439,13 @@ fn copy_step(
         extra: &extra,
     };
     cached(shared, state, &key, progress, || {
+        if from.is_none() && !patterns.is_empty() {
+            shared
+                .builder
+                .context
+                .materialize()
+                .map_err(|source| BuildError::Context { what, source })?;
+        }
         let layer = scratch_dir(shared)?;
         with_rootfs(shared, parent.as_deref(), |rootfs| {
             let owner = chown
@@ -478,7 +486,8 @@ fn context_inputs(
         for source in sources {
             hasher.update(source.name.as_bytes());
             hasher.update(b"\0");
-            context::hash_tree(&mut hasher, &source.path)
+            context
+                .hash(&mut hasher, &source.path)
                 .map_err(|source| BuildError::Context { what, source })?;
             inputs.push(Input::Path {
                 name: source.name,

@@ -35,7 +35,7 @@ pub struct BuildStep {
 
 /// The config blob: the OCI configuration, with Docker's fields it has no place for added
 /// into its `config` object as dockerd writes them.
-fn config_blob(
+pub(crate) fn config_blob(
     config: &ImageConfiguration,
     healthcheck: Option<&serde_json::Value>,
     on_build: &[String],

@@ -51,6 +51,10 @@ pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         created_by: record.command().join(" "),
         // Their content lives in the container's directory, as in Docker.
         skip: crate::container::spec::engine_files(),
+        healthcheck: container_config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok()),
     };
 
     // Docker pauses by default so the layer is a consistent snapshot of the files.
@@ -89,6 +93,9 @@ fn merge(mut requested: ContainerConfig, container: &ContainerConfig) -> Contain
     }
     if requested.working_dir.as_deref().unwrap_or("").is_empty() {
         requested.working_dir = container.working_dir.clone();
+    }
+    if requested.healthcheck.is_none() {
+        requested.healthcheck = container.healthcheck.clone();
     }
     if requested.stop_signal.as_deref().unwrap_or("").is_empty() {
         requested.stop_signal = container.stop_signal.clone();

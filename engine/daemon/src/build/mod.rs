@@ -5,6 +5,8 @@
 //! The build itself runs on a blocking thread; what must happen on the actor runtime
 //! (creating, starting, removing containers, pulling) is sent there and waited for.
 
+pub(crate) mod context;
+pub(crate) mod remote;
 pub mod rootfs;
 pub(crate) mod run;
 
