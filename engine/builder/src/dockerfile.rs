@@ -434,7 +434,7 @@ impl LineIndex {
 /// The logical line starting at `start`: physical lines ending in the escape character are
 /// joined (the escape and the newline dropped), comment lines inside are skipped.
 fn original_text(text: &str, start: usize, escape: char) -> String {
-    let rest = &text[start..];
+    let rest = crate::heredoc::text_from(text, start);
     let mut out = String::new();
     let mut first = true;
     for line in rest.split('\n') {

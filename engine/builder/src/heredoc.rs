@@ -1,10 +1,20 @@
 //! What the Dockerfile parser leaves to us about heredocs: their delimiters' names, and
 //! the `RUN cmd <<EOF` form, which it reads only as `RUN <<EOF cmd`.
 
+/// `text` from `start`, or from the next character when `start` falls inside one: the
+/// parser skips a byte order mark at a line's start as if it were blank, and its offsets
+/// can then land inside it (found by fuzzing).
+pub(crate) fn text_from(text: &str, start: usize) -> &str {
+    let start = (start..text.len())
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
 /// The heredoc delimiters of an instruction's first line, in order (`<<EOF`, `<<-'EOF'`,
 /// `<<"EOF"`); the parser keeps the documents but not their names.
 pub(crate) fn heredoc_names(text: &str, start: usize) -> Vec<String> {
-    let line = text[start..].lines().next().unwrap_or_default();
+    let line = text_from(text, start).lines().next().unwrap_or_default();
     let mut names = Vec::new();
     let mut rest = line;
     while let Some(at) = rest.find("<<") {
