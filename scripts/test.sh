@@ -20,13 +20,18 @@ source scripts/common.sh
 # tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
 # conversions and a test CA), iproute2 for the network stats test, nftables (`nft`) for
 # berth-network's firewall; docker-compose (1.29, Debian's) for the compose tests; docker-py for the
-# client-library tests.
-packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables docker-compose)
+# client-library tests; strace for the supervisor-death test (it holds the supervisor's answers).
+packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables xz-utils bzip2 zstd strace docker-compose)
 install_missing_packages "${packages[@]}"
 
 if ! python3 -c 'import docker' >/dev/null 2>&1; then
   log "installing docker-py"
   python3 -m pip install docker || python3 -m pip install --break-system-packages docker
+fi
+# schemathesis for tests/tests/schemathesis.rs (the API against moby's swagger.yaml).
+if ! command -v schemathesis >/dev/null 2>&1; then
+  log "installing schemathesis"
+  python3 -m pip install schemathesis || python3 -m pip install --break-system-packages schemathesis
 fi
 
 add_rustup_cargo_to_path
@@ -55,6 +60,9 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings
 # sensitive to a starved scheduler. Every test binary runs even after one fails, so a run
 # reports every failure.
 step test env RUST_TEST_THREADS="${RUST_TEST_THREADS:-3}" cargo test --workspace --no-fail-fast
+# Every cargo-fuzz target for a short time on its seeds (nightly; an unoptimized build without
+# sanitizer is the quickest to build, and the seeds are what a short run can cover).
+step fuzz env FUZZ_DEV=1 FUZZ_SANITIZER=none bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 if [ ${#failed[@]} -gt 0 ]; then
   log "failed: ${failed[*]}"

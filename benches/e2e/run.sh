@@ -12,7 +12,12 @@
 # directory, and stops each by the PID it recorded. The engines are measured in rounds,
 # alternating (the first engine rotates each round), so that the machine's noise falls on
 # all of them alike. Then the density run: DENSITY idle `busybox sleep` containers under
-# berth, DOCKER_DENSITY under Docker.
+# berth, DOCKER_DENSITY under Docker. Every container without --network is on the engine's
+# default bridge (berthd runs with a bridge and an nft table of the run's own). The
+# networking figures (benches/e2e/network.sh, sourced below: concurrent starts, throughput
+# and request rate through a published port against the container's own address, the cost
+# of a published port, NET_DENSITY containers each pinged from the host and a peer) come
+# after the first two groups.
 #
 # Output: a markdown table of median (min–max) per engine and the ratio berth/peer, on
 # stdout; it is also appended, with the machine and versions, to benches/RESULTS.md unless
@@ -20,10 +25,13 @@
 # harness tries the command once and reads the CLI's refusal, it never assumes.
 #
 # Options: --quick (1 round, few runs, small images, density 20), --berth-only, --no-append,
-# --no-density, --keep-going (a failed figure is reported as "failed" instead of stopping).
+# --no-density, --keep-going (a failed figure is reported as "failed" instead of stopping),
+# --net-only (the start figures, `ps` and the networking ones: no logs, images, registry or
+# the sleep-only density run), --no-network (no networking figures).
 # Environment (defaults for the full run): ROUNDS=3 RUNS=10 N=50 BIG_MB=400 LOG_MB=100
 # DENSITY=1000 DOCKER_DENSITY=100 IDLE_CPU_SECONDS=10 SETTLE=3 (seconds to let memory settle
-# before and after starting containers), BERTH_BIN_DIR (berth, berthd and berth-supervisor;
+# before and after starting containers), NET_CONC=8 NET_SECS=5 NET_REQS=5000 NET_CONC_REQ=8
+# NET_PORTS=200 NET_DENSITY=2000 NET_PS=1000 (see network.sh), BERTH_BIN_DIR (berth, berthd and berth-supervisor;
 # default: $CARGO_TARGET_DIR/release, else target/release), E2E_TMP (scratch parent, /tmp).
 #
 # Host tweaks for Podman, from ../shared/peers (see 05_host_setup.sh and common.sh there):
@@ -44,7 +52,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
-QUICK=0 BERTH_ONLY=0 APPEND=1 DO_DENSITY=1 KEEP_GOING=0
+QUICK=0 BERTH_ONLY=0 APPEND=1 DO_DENSITY=1 KEEP_GOING=0 NET_ONLY=0 DO_NETWORK=1
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
@@ -52,6 +60,8 @@ for arg in "$@"; do
     --no-append) APPEND=0 ;;
     --no-density) DO_DENSITY=0 ;;
     --keep-going) KEEP_GOING=1 ;;
+    --net-only) NET_ONLY=1 ;;
+    --no-network) DO_NETWORK=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -60,9 +70,13 @@ done
 if [ "$QUICK" = 1 ]; then
   : "${ROUNDS:=1}" "${RUNS:=3}" "${N:=5}" "${BIG_MB:=4}" "${LOG_MB:=1}" "${DENSITY:=10}"
   : "${DOCKER_DENSITY:=10}" "${IDLE_CPU_SECONDS:=1}" "${SETTLE:=0.5}"
+  : "${NET_CONC:=4}" "${NET_SECS:=1}" "${NET_REQS:=200}" "${NET_CONC_REQ:=4}" "${NET_PORTS:=10}"
+  : "${NET_DENSITY:=20}" "${NET_PS:=10}"
 else
   : "${ROUNDS:=3}" "${RUNS:=10}" "${N:=50}" "${BIG_MB:=400}" "${LOG_MB:=100}"
   : "${DENSITY:=1000}" "${DOCKER_DENSITY:=100}" "${IDLE_CPU_SECONDS:=10}" "${SETTLE:=3}"
+  : "${NET_CONC:=8}" "${NET_SECS:=5}" "${NET_REQS:=5000}" "${NET_CONC_REQ:=8}" "${NET_PORTS:=200}"
+  : "${NET_DENSITY:=2000}" "${NET_PS:=1000}"
 fi
 ENGINES=(berth docker podman)
 [ "$BERTH_ONLY" = 1 ] && ENGINES=(berth)
@@ -96,10 +110,14 @@ install_missing() {
   apt-get update -q >&2
   apt-get install -y -q "${missing[@]}" >&2
 }
+# The networking figures: iperf3 (throughput), apache2-utils' ab (request rate), fping (the
+# density run's reachability), jq (iperf3's JSON).
+NET_PACKAGES=()
+[ "$DO_NETWORK" = 1 ] && NET_PACKAGES=(iperf3 apache2-utils fping jq)
 if [ "$BERTH_ONLY" = 1 ]; then
-  install_missing busybox-static
+  install_missing busybox-static "${NET_PACKAGES[@]}"
 else
-  install_missing busybox-static docker.io podman crun runc docker-registry hyperfine jq
+  install_missing busybox-static docker.io podman crun runc docker-registry hyperfine jq "${NET_PACKAGES[@]}"
 fi
 # hyperfine (with jq to read its JSON) times the short commands; without them (a quick run
 # on a machine that lacks them) the harness times each run itself with $EPOCHREALTIME.
@@ -241,10 +259,10 @@ timed_runs() {
 # Figures in table order: id|label|unit|better (lower or higher)
 FIGURES=(
   "version|CLI round trip (\`version\`)|ms|lower"
-  "run_rm|\`run --rm busybox true\`, default network (berth: private netns, lo only; peers: bridge)|ms|lower"
+  "run_rm|\`run --rm busybox true\`, default network (a bridge, every engine)|ms|lower"
   "run_rm_none|\`run --rm --network none busybox true\`|ms|lower"
-  "start_rate|$N sequential \`run -d busybox sleep\`|containers/s|higher"
-  "start_total|$N sequential \`run -d busybox sleep\`, total|s|lower"
+  "start_rate|$N sequential \`run -d busybox sleep\`, default bridge|containers/s|higher"
+  "start_total|$N sequential \`run -d busybox sleep\`, default bridge, total|s|lower"
   "mem_rss|memory per running container: Δ RSS of daemon + shims/monitors / $N|kB|lower"
   "mem_pss|memory per running container: Δ PSS of daemon + shims/monitors / $N|kB|lower"
   "ps|\`ps\` with $N running|ms|lower"
@@ -263,7 +281,7 @@ FIGURES=(
   "pull|\`pull\` of the big image from it|s|lower"
 )
 DENSITY_FIGURES=(
-  "d_start|start N idle \`run -d busybox sleep\`, total|s|lower"
+  "d_start|start N idle \`run -d busybox sleep\` (default bridge), total|s|lower"
   "d_rate|start rate|containers/s|higher"
   "d_rss|memory per container: Δ RSS of daemon + shims/monitors / N|kB|lower"
   "d_pss|memory per container: Δ PSS of daemon + shims/monitors / N|kB|lower"
@@ -272,6 +290,8 @@ DENSITY_FIGURES=(
   "d_stats|\`stats --no-stream\` with N running|ms|lower"
   "d_idle_cpu|daemon CPU while idle with N running (% of one CPU)|%|lower"
 )
+# shellcheck source=network.sh
+source "$HERE/network.sh"
 
 # ---------------------------------------------------------------------------------------
 # Clean-up: containers, daemons (by PID), mounts, network leftovers, directories
@@ -343,6 +363,12 @@ cleanup() {
     while read -r m; do umount -l "$m" 2>/dev/null || log "could not unmount $m"; done
   [ -n "$IPTABLES_BEFORE" ] && restore_iptables
   [ -n "$IP_FORWARD_BEFORE" ] && echo "$IP_FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
+  # berthd's one rule in iptables' FORWARD outlives it, as its nft table does (after the
+  # restore above, which brings it back when berthd made it before dockerd started).
+  if [ -n "$BERTHD_PID" ] && command -v iptables >/dev/null; then
+    while iptables -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
+      --comment "berth $BERTH_TABLE" -j ACCEPT 2>/dev/null; do :; done
+  fi
   # Bridges the peers made, if this run started them (a berth-only run touches no network).
   local link
   if [ -n "$DOCKERD_PID" ]; then
@@ -449,6 +475,7 @@ import_images() {
   for eng in "${ENGINES[@]}"; do
     e "$eng" import --change 'CMD ["/bin/sh"]' "$T/busybox.tar" busybox:latest >/dev/null
     e "$eng" import "$T/big.tar" big:latest >/dev/null
+    [ "$DO_NETWORK" = 0 ] || net_import_image "$eng"
   done
 }
 
@@ -546,7 +573,7 @@ start_many() {
   s=$EPOCHREALTIME
   for i in $(seq "$count"); do
     e "$eng" run -d --label "$LABEL" --name "e2e-$i" busybox sleep 100000 >/dev/null 2>>"$T/errors.log" ||
-      { log "$eng: run -d e2e-$i failed: $(tail -1 "$T/errors.log")"; return 1; }
+      { log "$eng: run -d e2e-$i failed: $(grep -v "^Run '" "$T/errors.log" | tail -1)"; return 1; }
   done
   elapsed "$s"
 }
@@ -777,6 +804,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "scratch $T; engines ${ENGINES[*]}; rounds $ROUNDS, runs $RUNS, N $N, big $BIG_MB MiB, logs $LOG_MB MB"
 [ "$BERTH_ONLY" = 1 ] || host_setup_for_podman
 build_images
+[ "$DO_NETWORK" = 0 ] || net_build_image
 start_berthd
 [ "$BERTH_ONLY" = 1 ] || start_dockerd
 import_images
@@ -784,14 +812,24 @@ idle_rss
 
 rounds "version run_rm run_rm_none" one_version_and_run_rm
 rounds "start_rate start_total mem_rss mem_pss ps stats exec top stop rm" one_many
-rounds "logs_ingest logs_read" one_logs
-rounds "import save load" one_images
-[ "$BERTH_ONLY" = 1 ] || rounds "push pull" one_registry
-if [ "$DO_DENSITY" = 1 ]; then
+if [ "$NET_ONLY" = 0 ]; then
+  rounds "logs_ingest logs_read" one_logs
+  rounds "import save load" one_images
+  [ "$BERTH_ONLY" = 1 ] || rounds "push pull" one_registry
+fi
+if [ "$DO_NETWORK" = 1 ]; then
+  rounds "n_conc n_conc_x" one_net_conc
+  rounds "n_tput_direct n_tput_pub n_tput_ratio n_rps_direct n_rps_pub n_rps_ratio" one_net_traffic
+  rounds "n_ports_run n_ports_rss n_ports_procs" one_net_ports
+fi
+if [ "$DO_DENSITY" = 1 ] && [ "$NET_ONLY" = 0 ]; then
   density berth "$DENSITY" || failed berth d_start d_rate d_rss d_pss d_sys d_ps d_stats d_idle_cpu
   if [ "$BERTH_ONLY" = 0 ]; then
     density docker "$DOCKER_DENSITY" || failed docker d_start d_rate d_rss d_pss d_sys d_ps d_stats d_idle_cpu
   fi
+fi
+if [ "$DO_DENSITY" = 1 ] && [ "$DO_NETWORK" = 1 ]; then
+  net_density || failed berth nd_start nd_rate nd_routed nd_host nd_peer nd_ps_net nd_inspect_net nd_ps_none nd_inspect_none nd_ps_all
 fi
 
 REPORT=$T/report.md
@@ -803,11 +841,23 @@ REPORT=$T/report.md
   echo "Medians, with (min–max) over all rounds; ratio = berth median / peer median (below 1: berth takes less of it)."
   echo
   table "${FIGURES[@]}"
-  if [ "$DO_DENSITY" = 1 ]; then
+  if [ "$DO_DENSITY" = 1 ] && [ "$NET_ONLY" = 0 ]; then
     echo
     echo "Density: berth with N = $DENSITY$([ "$BERTH_ONLY" = 1 ] || echo ", Docker with N = $DOCKER_DENSITY") (ratios of totals and times compare different N)."
     echo
     table "${DENSITY_FIGURES[@]}"
+  fi
+  if [ "$DO_NETWORK" = 1 ]; then
+    echo
+    echo "Networking (benches/e2e/network.sh): every container on the engine's default bridge; ports published on 127.0.0.1; $NET_PORTS ports in one range."
+    echo
+    table "${NET_FIGURES[@]}"
+    if [ "$DO_DENSITY" = 1 ]; then
+      echo
+      echo "Density on the default bridge, berth only: $NET_DENSITY containers, every one pinged from the host and from a peer container; \`ps\`/\`inspect\` with $NET_PS networked and $NET_PS \`--network none\` containers."
+      echo
+      table "${NET_DENSITY_FIGURES[@]}"
+    fi
   fi
 } >"$REPORT"
 cat "$REPORT"

@@ -39,6 +39,7 @@ pub fn options() -> Options {
         pull: false,
         cache_from: vec![],
         network: Network::Default,
+        secrets: Default::default(),
     }
 }
 
@@ -78,6 +79,8 @@ impl Executor for NullExecutor {
         Ok(BaseImage {
             id: format!("sha256:{:064x}", 0),
             config: Default::default(),
+            healthcheck: None,
+            on_build: Vec::new(),
         })
     }
     fn image_exists(&self, _: &str) -> bool {

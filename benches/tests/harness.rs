@@ -103,8 +103,8 @@ fn quick_berth_only_run_prints_parsable_tables() {
     let tables = tables(&stdout);
     assert_eq!(
         tables.len(),
-        2,
-        "a figures table and a density table:\n{stdout}"
+        4,
+        "the figures, density, networking and network density tables:\n{stdout}"
     );
     for table in &tables {
         assert_eq!(table.header, ["figure", "unit", "better", "berth"]);
@@ -132,6 +132,28 @@ fn quick_berth_only_run_prints_parsable_tables() {
     }
     let density = &tables[1];
     assert!(parse_measurement(&row(density, "start rate")[3]).is_some());
+    let networking = &tables[2];
+    for figure in [
+        "TCP throughput host → container address",
+        "published / direct throughput",
+        "published / direct request rate",
+        "processes per published port",
+    ] {
+        let cell = &row(networking, figure)[3];
+        assert!(parse_measurement(cell).is_some(), "{figure}: {cell:?}");
+    }
+    // every container of the density run answered, from the host and from a peer
+    let net_density = &tables[3];
+    let started = row(net_density, "start ")[0].clone();
+    let count: f64 = started
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {started:?}"));
+    for figure in ["answering ping from the host", "answering ping from a peer"] {
+        let (median, _, _) = parse_measurement(&row(net_density, figure)[3]).unwrap();
+        assert_eq!(median, count, "{figure}");
+    }
 
     // Everything the run made lived in its scratch directory, which it removed.
     let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();

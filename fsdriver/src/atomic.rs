@@ -78,6 +78,49 @@ fn create_temp_beside(path: &Path) -> io::Result<(PathBuf, File)> {
     }
 }
 
+/// The PID of the writer of a temporary file of this module (`.<name>.tmp-<pid>-<n>`).
+fn temp_writer(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?;
+    let (_, suffix) = rest.rsplit_once(".tmp-")?;
+    let (pid, n) = suffix.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes the temporary files of writes that never finished because their writer died (a
+/// kill -9 between create and rename), in `root` and its subdirectories down to `depth`
+/// levels, not entering directories named in `skip` (file trees that are not state:
+/// container root filesystems, volume data). A file whose writer still runs is left to it.
+/// Returns what was removed; unreadable directories are passed over.
+pub fn remove_stale_temps(root: &Path, depth: usize, skip: &[&str]) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let mut dirs = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, level)) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                if level < depth && !skip.contains(&name.as_ref()) {
+                    dirs.push((entry.path(), level + 1));
+                }
+            } else if let Some(pid) = temp_writer(&name) {
+                let alive =
+                    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+                if !alive && fs::remove_file(entry.path()).is_ok() {
+                    removed.push(entry.path());
+                }
+            }
+        }
+    }
+    removed
+}
+
 fn with_path(err: io::Error, path: &Path) -> io::Error {
     io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }
@@ -85,6 +128,41 @@ fn with_path(err: io::Error, path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed_and_live_ones_and_skipped_trees_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        let skipped = dir.path().join("rootfs");
+        fs::create_dir_all(&nested).unwrap();
+        fs::create_dir_all(&skipped).unwrap();
+        // PIDs above pid_max (4194304 at most) name no process.
+        let dead = ".state.json.tmp-99999999-3";
+        let live = format!(".state.json.tmp-{}-0", std::process::id());
+        for (where_, name) in [
+            (dir.path(), dead),
+            (nested.as_path(), dead),
+            (dir.path(), live.as_str()),
+            (skipped.as_path(), dead),
+            (dir.path(), "state.json"),
+            (dir.path(), ".tmp-layer"),
+        ] {
+            fs::write(where_.join(name), b"x").unwrap();
+        }
+        let mut removed = remove_stale_temps(dir.path(), 2, &["rootfs"]);
+        removed.sort();
+        let mut expected = vec![nested.join(dead), dir.path().join(dead)];
+        expected.sort();
+        assert_eq!(removed, expected);
+        for kept in [
+            dir.path().join(&live),
+            skipped.join(dead),
+            dir.path().join("state.json"),
+            dir.path().join(".tmp-layer"),
+        ] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+    }
 
     #[test]
     fn write_replace_replaces_content_and_leaves_no_temp_file() {

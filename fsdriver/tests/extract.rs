@@ -714,7 +714,21 @@ fn extractors_agree_on_failures() {
             .file("s/x", b"y")
             .bytes(),
         Tar::new().file("data", &vec![7u8; 10_000]).bytes()[..5000].to_vec(),
+        // An xattr in no namespace fails as the archive's fault in both, before a later
+        // entry's bad header is reached by the one that reads ahead (found by fuzzing).
+        Tar::new()
+            .pax(&[("SCHILY.xattr.reference/p", b"v")])
+            .file("f", b"x")
+            .bytes(),
     ] {
         assert_extractors_agree(&tar);
     }
+    let unnamespaced = Tar::new()
+        .pax(&[("SCHILY.xattr.reference/p", b"v")])
+        .file("f", b"x")
+        .bytes();
+    let err = Scene::new(Extractor::Reference)
+        .extract(&unnamespaced)
+        .unwrap_err();
+    assert!(err.to_string().contains("in no namespace"), "{err}");
 }

@@ -54,7 +54,7 @@ fn create_container(body: &[u8]) {
         network: Default::default(),
     };
     let dir = ContainerDir::new("/nonexistent/containers".as_ref(), ID);
-    let _ = runtime_config(&record, &dir);
+    let _ = runtime_config(&record, &dir, "/berth");
 }
 
 fn exec_bodies(body: &[u8]) {

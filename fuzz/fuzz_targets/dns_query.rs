@@ -51,6 +51,11 @@ fn scope(pick: u8) -> ScopeInfo {
         upstreams: vec![],
         ndots_set: pick & 4 != 0,
         internal: pick & 8 != 0,
+        links: if pick & 16 != 0 {
+            vec![("store".into(), "web".into())]
+        } else {
+            vec![]
+        },
     }
 }
 

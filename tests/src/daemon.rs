@@ -38,6 +38,9 @@ pub struct Daemon {
     extra_args: Vec<String>,
     /// The networking this daemon was given, deleted when it is dropped.
     network: Option<TestNetwork>,
+    /// Its `--cgroup-parent`, when it has one of its own: checked empty and removed when it
+    /// is dropped.
+    cgroup_parent: Option<String>,
 }
 
 /// The host networking objects of one networked test daemon: names no other daemon uses.
@@ -119,6 +122,32 @@ impl Daemon {
         daemon
     }
 
+    /// [`Daemon::networked`], with a cgroup parent of its own and `extra_args`.
+    #[track_caller]
+    pub fn networked_with(extra_args: &[String]) -> Daemon {
+        let network = TestNetwork::allocate();
+        let mut args = network.args();
+        args.extend(own_cgroup_parent());
+        args.extend_from_slice(extra_args);
+        let daemon = Daemon::start_on(args, Some(network));
+        daemon.import_busybox();
+        daemon
+    }
+
+    /// [`Daemon::with_busybox`], with a cgroup parent of its own (`--cgroup-parent`): once
+    /// dropped, it fails the test if any cgroup or process was left below it.
+    #[track_caller]
+    pub fn with_own_cgroups() -> Daemon {
+        let daemon = Daemon::start_with(&own_cgroup_parent());
+        daemon.import_busybox();
+        daemon
+    }
+
+    /// Its own cgroup parent, if it was given one.
+    pub fn cgroup_parent(&self) -> Option<&str> {
+        self.cgroup_parent.as_deref()
+    }
+
     /// The networking of a [`Daemon::networked`] daemon.
     pub fn network(&self) -> &TestNetwork {
         self.network
@@ -126,14 +155,50 @@ impl Daemon {
             .expect("the daemon was started with Daemon::networked")
     }
 
+    /// [`Daemon::with_busybox`], with its data root on a tmpfs of `size` (`mount -o size=`,
+    /// e.g. "64m"): a disk that fills up. Unmounted when the daemon is dropped.
+    #[track_caller]
+    pub fn with_small_data_root(size: &str) -> Daemon {
+        let size = size.to_owned();
+        let daemon = Daemon::start_prepared(vec!["--bridge".into(), "none".into()], None, |d| {
+            fs::create_dir_all(&d.data_root).expect("data root");
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "berth-small"])
+                .arg(&d.data_root)
+                .status()
+                .expect("running mount");
+            assert!(
+                mounted.success(),
+                "mounting a tmpfs of {size} on the data root"
+            );
+        });
+        daemon.import_busybox();
+        daemon
+    }
+
     #[track_caller]
     fn start_on(extra_args: Vec<String>, network: Option<TestNetwork>) -> Daemon {
+        Daemon::start_prepared(extra_args, network, |_| {})
+    }
+
+    /// Makes the daemon's directories, lets `prepare` set them up, and starts berthd.
+    #[track_caller]
+    fn start_prepared(
+        extra_args: Vec<String>,
+        network: Option<TestNetwork>,
+        prepare: impl FnOnce(&Daemon),
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-it-")
             .tempdir()
             .expect("temporary directory for a daemon");
         let base = dir.path().to_path_buf();
+        let cgroup_parent = extra_args
+            .iter()
+            .position(|a| a == "--cgroup-parent")
+            .and_then(|i| extra_args.get(i + 1).cloned());
         let mut daemon = Daemon {
+            cgroup_parent,
             data_root: base.join("data"),
             exec_root: base.join("exec"),
             socket: base.join("berth.sock"),
@@ -146,6 +211,7 @@ impl Daemon {
             network,
         };
         fs::create_dir(&daemon.docker_config).expect("docker config directory");
+        prepare(&daemon);
         daemon.restart();
         daemon
     }
@@ -578,6 +644,17 @@ impl Daemon {
             }
         }
         problems.extend(self.leftover_netns());
+        if let Some(parent) = &self.cgroup_parent {
+            for cgroup in crate::cgroups::cgroups_under(parent) {
+                problems.push(format!("cgroup {} left", cgroup.display()));
+            }
+            for (pid, cmdline) in crate::cgroups::processes_under(parent) {
+                problems.push(format!(
+                    "process {pid} ({cmdline}) left running in {parent}"
+                ));
+            }
+            problems.extend(crate::cgroups::remove_parent(parent));
+        }
         problems.extend(unmount_under(self.dir.path()));
         if let Some(network) = &self.network {
             problems.extend(crate::netcheck::remove_and_check(network));
@@ -614,6 +691,13 @@ impl Drop for Daemon {
             panic!("{report}");
         }
     }
+}
+
+fn own_cgroup_parent() -> [String; 2] {
+    [
+        "--cgroup-parent".to_owned(),
+        crate::cgroups::unique_parent(),
+    ]
 }
 
 /// Splits Docker's multiplexed stream (8-byte headers: stream, 3 zero bytes, big-endian

@@ -5,6 +5,7 @@
 //! Commands run through [`Daemon::berth`] and [`Daemon::docker`] with a time limit, so a hang
 //! fails the test with the command's output instead of stalling the run.
 
+pub mod cgroups;
 mod command;
 mod daemon;
 mod docker_text;

@@ -94,5 +94,42 @@ pub fn remove_and_check(network: &TestNetwork) -> Vec<String> {
         }
         let _ = tool("nft", &["delete", "table", "ip", &network.firewall_table]);
     }
+    // berthd's rule in iptables' FORWARD, which outlives berthd as its table does
+    while iptables_rule_exists(&network.firewall_table) {
+        let mut args = vec!["-w", "-D", "FORWARD"];
+        let rule = iptables_rule(&network.firewall_table);
+        args.extend(rule.iter().map(String::as_str));
+        if tool("iptables", &args).is_none() {
+            problems.push(format!("could not delete {}", rule.join(" ")));
+            break;
+        }
+    }
     problems
+}
+
+/// The rule berthd with nft table `table` puts first in iptables' filter FORWARD chain.
+pub fn iptables_rule(table: &str) -> Vec<String> {
+    let comment = format!("berth {table}");
+    [
+        "-m",
+        "mark",
+        "--mark",
+        "0x1000000/0x1000000",
+        "-m",
+        "comment",
+        "--comment",
+        &comment,
+        "-j",
+        "ACCEPT",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
+pub fn iptables_rule_exists(table: &str) -> bool {
+    let rule = iptables_rule(table);
+    let mut args = vec!["-w", "-C", "FORWARD"];
+    args.extend(rule.iter().map(String::as_str));
+    tool("iptables", &args).is_some()
 }

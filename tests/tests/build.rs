@@ -240,12 +240,13 @@ print("ok")
 "#;
 
 #[test]
-fn docker_py_builds_with_build_args() {
+fn docker_py_builds_a_multi_stage_dockerfile_with_build_args() {
     berth_tests::needs_root!();
     let daemon = Daemon::with_busybox();
     let dir = context(&[(
         "Dockerfile",
-        "FROM busybox\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+        "FROM busybox AS greet\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /greeting\n\
+         FROM busybox\nCOPY --from=greet /greeting /greeting\nCMD [\"cat\", \"/greeting\"]\n",
     )]);
     let mut python = Command::new("python3");
     python

@@ -150,3 +150,23 @@ fn a_container_cannot_read_another_containers_files() {
         "No such file or directory",
     );
 }
+
+#[test]
+fn a_container_cannot_reach_berthds_tcp_listener() {
+    berth_tests::needs_root!();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::start_with(&["-H".into(), format!("tcp://127.0.0.1:{port}")]);
+    d.import_busybox();
+    // The host answers on that port; the container's loopback is its own.
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("berthd listens on loopback");
+    let out = inside(
+        &d,
+        &format!("printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 2 127.0.0.1 {port}"),
+    );
+    assert!(!out.contains("OK"), "berthd answered:\n{out}");
+    refused(&out, "can't connect");
+}

@@ -19,7 +19,7 @@ use crate::client::{bytes_body, empty_body, Client};
 use crate::error::CliError;
 use crate::image_build::context::{self, Source};
 use crate::image_build::display::Display;
-use crate::image_build::{parse_secret, query, secrets_header, SECRETS_HEADER};
+use crate::image_build::{parse_secret, query, secrets_header, MAX_SECRETS_HEADER, SECRETS_HEADER};
 use crate::progress::{fail_if_error, MessageSplitter};
 
 fn failure(message: impl Into<String>) -> CliError {
@@ -151,7 +151,19 @@ pub async fn build(client: &mut Client, args: BuildArgs) -> Result<(), CliError>
         ("content-type", "application/x-tar".to_owned()),
     ];
     if !secrets.is_empty() {
-        headers.push((SECRETS_HEADER, secrets_header(&secrets)));
+        let header = secrets_header(&secrets);
+        if header.len() > MAX_SECRETS_HEADER {
+            return Err(CliError::Status {
+                code: 1,
+                message: format!(
+                    "the build's secrets take {} bytes once encoded; berth carries them in a \
+                     request header, which holds at most {MAX_SECRETS_HEADER} (about 200 KiB of \
+                     secrets)",
+                    header.len()
+                ),
+            });
+        }
+        headers.push((SECRETS_HEADER, header));
     }
     let body = tar.map(bytes_body).unwrap_or_else(empty_body);
     let response = client

@@ -157,6 +157,10 @@ pub fn parse_secret(
 /// base64 content): secrets travel beside the context, never inside it.
 pub const SECRETS_HEADER: &str = "x-berth-build-secrets";
 
+/// The most the header may take: berthd reads a request's head into a buffer of about
+/// 400 KiB, the other headers included.
+pub const MAX_SECRETS_HEADER: usize = 384 * 1024;
+
 pub fn secrets_header(secrets: &[Secret]) -> String {
     let engine = base64::engine::general_purpose::STANDARD;
     let map: BTreeMap<&str, String> = secrets

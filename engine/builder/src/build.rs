@@ -108,6 +108,8 @@ pub struct Options {
     pub cache_from: Vec<String>,
     /// What RUN steps get without `--network`.
     pub network: Network,
+    /// What `RUN --mount=type=secret` mounts, by ID.
+    pub secrets: crate::mounts::Secrets,
 }
 
 /// What a build made.
@@ -294,6 +296,8 @@ impl Builder<'_> {
                     config: target.state.config.clone(),
                     created_by: String::new(),
                     author: target.state.author.clone(),
+                    healthcheck: target.state.healthcheck.clone(),
+                    on_build: target.state.on_build.clone(),
                 },
             )?,
         };
@@ -394,6 +398,8 @@ impl Shared<'_> {
                 let from = &results[from];
                 let mut state = StageState::new(from.image.clone(), from.state.config.clone());
                 state.shell = from.state.shell.clone();
+                state.healthcheck = from.state.healthcheck.clone();
+                state.on_build = from.state.on_build.clone();
                 state
             }
             Base::Image(name) => {
@@ -401,7 +407,10 @@ impl Shared<'_> {
                     .builder
                     .executor
                     .base_image(name, self.options.pull, progress)?;
-                StageState::new(Some(base.id), base.config)
+                let mut state = StageState::new(Some(base.id), base.config);
+                state.healthcheck = base.healthcheck;
+                state.on_build = base.on_build;
+                state
             }
         })
     }
@@ -422,6 +431,7 @@ impl Shared<'_> {
             " ---> {}\n",
             state.image.as_deref().map(short).unwrap_or("")
         ));
+        self.run_triggers(index, &mut state, progress)?;
         for instruction in &stage.instructions {
             step += 1;
             if progress.cancelled() {
@@ -445,6 +455,35 @@ impl Shared<'_> {
             image: state.image.clone(),
             state,
         })
+    }
+
+    /// The base's `ONBUILD` triggers, before the stage's own instructions; the stage's
+    /// image does not carry them on.
+    fn run_triggers(
+        &self,
+        index: usize,
+        state: &mut StageState,
+        progress: &StageOutput<'_>,
+    ) -> Result<(), BuildError> {
+        let triggers = std::mem::take(&mut state.on_build);
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        let line = self.dockerfile.stages[index].from.line;
+        let plural = if triggers.len() > 1 { "s" } else { "" };
+        progress.stream(&format!(
+            "# Executing {} build trigger{plural}\n",
+            triggers.len()
+        ));
+        for trigger in &triggers {
+            if progress.cancelled() {
+                return Err(BuildError::Cancelled);
+            }
+            let instruction = crate::triggers::parse(trigger, line)
+                .map_err(|message| BuildError::Invalid { line, message })?;
+            crate::steps::run_step(self, index, state, &instruction, progress)?;
+        }
+        Ok(())
     }
 
     /// An earlier stage's image, by the name or index `--from` gives.

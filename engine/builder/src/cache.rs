@@ -44,12 +44,22 @@ pub struct StepKey<'a> {
     pub parent: Option<&'a str>,
     pub created_by: &'a str,
     pub config: &'a Config,
+    /// Docker's configuration fields `Config` lacks (healthcheck, triggers), serialized;
+    /// empty when the step has none, so keys made before they existed still match.
+    pub docker: String,
     /// Whatever else decides the result: the flags of the instruction, the content hash of
     /// the files a COPY reads.
     pub extra: &'a str,
 }
 
 impl StepKey<'_> {
+    pub fn docker_fields(spec: &crate::executor::CommitSpec) -> String {
+        if spec.healthcheck.is_none() && spec.on_build.is_empty() {
+            return String::new();
+        }
+        serde_json::json!({"Healthcheck": spec.healthcheck, "OnBuild": spec.on_build}).to_string()
+    }
+
     pub fn digest(&self) -> String {
         let mut hasher = blake3::Hasher::new();
         let config = serde_json::to_vec(self.config).unwrap_or_default();
@@ -62,6 +72,10 @@ impl StepKey<'_> {
             // Length-prefixed, so no two different steps give the same byte stream.
             hasher.update(&(part.len() as u64).to_le_bytes());
             hasher.update(part);
+        }
+        if !self.docker.is_empty() {
+            hasher.update(&(self.docker.len() as u64).to_le_bytes());
+            hasher.update(self.docker.as_bytes());
         }
         hasher.finalize().to_hex().to_string()
     }
@@ -182,6 +196,7 @@ mod tests {
             parent,
             created_by,
             config,
+            docker: String::new(),
             extra: "",
         }
     }

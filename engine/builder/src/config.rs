@@ -22,16 +22,11 @@ pub enum ConfigError {
     },
     #[error("Dockerfile line {line}: {message}")]
     Invalid { line: usize, message: String },
-    #[error("Dockerfile line {line}: {what}: not supported by berth yet (the image configuration berth stores has no field for it)")]
-    Unsupported { line: usize, what: &'static str },
 }
 
 impl ConfigError {
     pub fn kind(&self) -> ErrorKind {
-        match self {
-            ConfigError::Unsupported { .. } => ErrorKind::NotImplemented,
-            _ => ErrorKind::InvalidArgument,
-        }
+        ErrorKind::InvalidArgument
     }
 }
 
@@ -48,6 +43,10 @@ pub struct StageState {
     pub author: Option<String>,
     /// Whether a CMD was given in this stage (an ENTRYPOINT clears an inherited one).
     pub cmd_set: bool,
+    /// Docker's `config.Healthcheck` (the base image's, or `HEALTHCHECK`'s).
+    pub healthcheck: Option<serde_json::Value>,
+    /// Docker's `config.OnBuild`: the triggers this stage's `ONBUILD`s add.
+    pub on_build: Vec<String>,
 }
 
 impl StageState {
@@ -59,6 +58,8 @@ impl StageState {
             args: ArgScope::default(),
             author: None,
             cmd_set: false,
+            healthcheck: None,
+            on_build: Vec::new(),
         }
     }
 
@@ -311,17 +312,15 @@ pub fn apply(
             state.author = Some(name.clone());
             format!("MAINTAINER {name}")
         }
-        Instruction::Healthcheck(_) => {
-            return Err(ConfigError::Unsupported {
-                line,
-                what: "HEALTHCHECK",
-            })
+        Instruction::Healthcheck(check) => {
+            let (healthcheck, comment) = crate::healthcheck::parse(check).map_err(invalid)?;
+            state.healthcheck = Some(healthcheck);
+            comment
         }
-        Instruction::Onbuild(_) => {
-            return Err(ConfigError::Unsupported {
-                line,
-                what: "ONBUILD",
-            })
+        Instruction::Onbuild(trigger) => {
+            crate::triggers::check(trigger).map_err(invalid)?;
+            state.on_build.push(trigger.clone());
+            format!("ONBUILD {trigger}")
         }
     };
     Ok(Some(state.nop(&comment)))
@@ -438,36 +437,73 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_and_invalid() {
-        let dockerfile = parse(b"FROM a\nHEALTHCHECK NONE\nEXPOSE 99999\n").unwrap();
-        let mut state = StageState::new(None, Config::default());
+    fn healthcheck_and_onbuild_enter_the_state_and_history() {
+        let (state, history) =
+            run("HEALTHCHECK --interval=5s CMD true\nONBUILD RUN echo $HOME\nONBUILD  COPY a /b\n");
+        assert_eq!(
+            state.healthcheck,
+            Some(serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64}))
+        );
+        assert_eq!(
+            history[0],
+            r#"/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x00'}"#
+        );
+        // Triggers are kept as written, unsubstituted.
+        assert_eq!(state.on_build, vec!["RUN echo $HOME", "COPY a /b"]);
+        assert_eq!(history[1], "/bin/sh -c #(nop)  ONBUILD RUN echo $HOME");
+    }
+
+    #[test]
+    fn invalid_instructions() {
+        let dockerfile = parse(
+            b"FROM a\nEXPOSE 99999\nONBUILD FROM b\nONBUILD maintainer me\n\
+              HEALTHCHECK --retries=-2 CMD true\n",
+        )
+        .unwrap();
         let args = BuildArgs {
             given: Default::default(),
             platform: Platform::host(),
         };
-        let i = &dockerfile.stages[0].instructions;
-        let err = apply(
-            &mut state,
-            &i[0].value,
-            2,
-            '\\',
-            &args,
-            &ArgScope::default(),
-        )
-        .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::NotImplemented);
-        assert!(err
-            .to_string()
-            .contains("HEALTHCHECK: not supported by berth yet"));
-        let err = apply(
-            &mut state,
-            &i[1].value,
-            3,
-            '\\',
-            &args,
-            &ArgScope::default(),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("invalid containerPort"), "{err}");
+        let messages: Vec<String> = dockerfile.stages[0]
+            .instructions
+            .iter()
+            .map(|i| {
+                let mut state = StageState::new(None, Config::default());
+                let err = apply(
+                    &mut state,
+                    &i.value,
+                    i.line,
+                    '\\',
+                    &args,
+                    &ArgScope::default(),
+                )
+                .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+                err.to_string()
+            })
+            .collect();
+        assert!(
+            messages[0].contains("invalid containerPort"),
+            "{messages:?}"
+        );
+        assert_eq!(
+            messages[1],
+            "Dockerfile line 3: FROM isn't allowed as an ONBUILD trigger"
+        );
+        assert_eq!(
+            messages[2],
+            "Dockerfile line 4: MAINTAINER isn't allowed as an ONBUILD trigger"
+        );
+        assert_eq!(
+            messages[3],
+            "Dockerfile line 5: --retries cannot be negative (-2)"
+        );
+        // The parser refuses a chained trigger itself, with its line.
+        let err = parse(b"FROM a\nONBUILD ONBUILD RUN x\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ONBUILD ONBUILD is not allowed at line 2"),
+            "{err}"
+        );
     }
 }

@@ -142,6 +142,9 @@ pub enum Instruction {
 /// Parses `text` into stages. Errors carry the line they were found on.
 pub fn parse(bytes: &[u8]) -> Result<Dockerfile, DockerfileError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DockerfileError::NotUtf8)?;
+    // A UTF-8 byte order mark is dropped, as Docker's parser drops it; the parser crate
+    // skips it too, and its offsets must index this same text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // `RUN cmd <<EOF` is read as `RUN <<EOF cmd` (the shell takes the redirection anywhere
     // on the line); the parser knows only the second. Tried only when the text as written
     // does not parse, so no line that parses changes meaning.
@@ -431,7 +434,7 @@ impl LineIndex {
 /// The logical line starting at `start`: physical lines ending in the escape character are
 /// joined (the escape and the newline dropped), comment lines inside are skipped.
 fn original_text(text: &str, start: usize, escape: char) -> String {
-    let rest = &text[start..];
+    let rest = crate::heredoc::text_from(text, start);
     let mut out = String::new();
     let mut first = true;
     for line in rest.split('\n') {

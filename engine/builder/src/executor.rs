@@ -34,6 +34,10 @@ pub struct BaseImage {
     /// `sha256:…`
     pub id: String,
     pub config: Config,
+    /// Docker's `config.Healthcheck`, which `Config` has no field for.
+    pub healthcheck: Option<serde_json::Value>,
+    /// Docker's `config.OnBuild`: triggers a stage built on it runs first.
+    pub on_build: Vec<String>,
 }
 
 /// What a new image records besides its layer.
@@ -44,6 +48,9 @@ pub struct CommitSpec {
     pub created_by: String,
     /// The image's author (`MAINTAINER`), if any.
     pub author: Option<String>,
+    /// Docker's `config.Healthcheck` and `config.OnBuild`, beside `config`.
+    pub healthcheck: Option<serde_json::Value>,
+    pub on_build: Vec<String>,
 }
 
 /// Where a RUN step's network comes from.

@@ -1,10 +1,20 @@
 //! What the Dockerfile parser leaves to us about heredocs: their delimiters' names, and
 //! the `RUN cmd <<EOF` form, which it reads only as `RUN <<EOF cmd`.
 
+/// `text` from `start`, or from the next character when `start` falls inside one: the
+/// parser skips a byte order mark at a line's start as if it were blank, and its offsets
+/// can then land inside it (found by fuzzing).
+pub(crate) fn text_from(text: &str, start: usize) -> &str {
+    let start = (start..text.len())
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
 /// The heredoc delimiters of an instruction's first line, in order (`<<EOF`, `<<-'EOF'`,
 /// `<<"EOF"`); the parser keeps the documents but not their names.
 pub(crate) fn heredoc_names(text: &str, start: usize) -> Vec<String> {
-    let line = text[start..].lines().next().unwrap_or_default();
+    let line = text_from(text, start).lines().next().unwrap_or_default();
     let mut names = Vec::new();
     let mut rest = line;
     while let Some(at) = rest.find("<<") {
@@ -31,9 +41,13 @@ pub(crate) fn move_heredoc_markers(text: &str) -> Option<String> {
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
-        let is_run = trimmed.len() > 4
-            && trimmed[..3].eq_ignore_ascii_case("RUN")
-            && trimmed[3..].starts_with([' ', '\t']);
+        // `get`, not indexing: the line may start with any character, of any width.
+        let is_run = trimmed
+            .get(..3)
+            .is_some_and(|k| k.eq_ignore_ascii_case("RUN"))
+            && trimmed
+                .get(3..)
+                .is_some_and(|r| r.len() > 1 && r.starts_with([' ', '\t']));
         let moved = is_run.then(|| move_marker(&trimmed[4..])).flatten();
         match moved {
             Some(rest) => {
@@ -94,5 +108,12 @@ mod tests {
             None
         );
         assert_eq!(move_heredoc_markers("FROM a\nRUN a <<X <<Y\n"), None);
+    }
+
+    #[test]
+    fn a_line_starting_with_a_wide_character_is_no_run() {
+        // Found by fuzzing: a byte offset of 3 inside a BOM.
+        assert_eq!(move_heredoc_markers("\u{feff}RUN x <<EOF\n"), None);
+        assert_eq!(move_heredoc_markers("RU\u{e9} x <<EOF\n"), None);
     }
 }

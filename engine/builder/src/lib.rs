@@ -10,11 +10,13 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod executor;
+pub mod healthcheck;
 mod heredoc;
 pub mod mounts;
 pub mod plan;
 mod steps;
 pub mod subst;
+pub mod triggers;
 
 /// What kind of failure an error is, for the daemon's API layer to pick a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

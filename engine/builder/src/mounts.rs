@@ -1,8 +1,11 @@
 //! BuildKit's `RUN --mount=…` on berth's builder: `type=cache` (a directory kept between
-//! builds), `type=tmpfs`, and `type=bind` (read-only by default, from the context or from
-//! another stage or image). `type=secret` and `type=ssh` need a BuildKit session, which the
-//! classic build API does not have.
+//! builds), `type=tmpfs`, `type=bind` (read-only by default, from the context or from
+//! another stage or image) and `type=secret` (a file of the build's secrets, given by the
+//! client beside the context, that exists for that RUN only: neither its content nor a
+//! hash of it enters the layer, the cache key or the history). `type=ssh` needs a BuildKit
+//! session, which the classic build API does not have.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::build::{BuildError, Shared};
@@ -20,14 +23,36 @@ pub enum MountError {
     Invalid { spec: String, reason: String },
     #[error("RUN --mount=type={0}: not supported by berth yet (the classic build API carries no BuildKit session)")]
     Unsupported(String),
+    #[error("secret {0}: not found (give it with berth build --secret id={0},src=PATH)")]
+    SecretMissing(String),
 }
 
 impl MountError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            MountError::Invalid { .. } => ErrorKind::InvalidArgument,
+            MountError::Invalid { .. } | MountError::SecretMissing(_) => ErrorKind::InvalidArgument,
             MountError::Unsupported(_) => ErrorKind::NotImplemented,
         }
+    }
+}
+
+/// A secret's bytes, never shown by `Debug` (a spec may be logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<secret of {} bytes>", self.0.len())
+    }
+}
+
+/// The build's secrets by ID, as the client sent them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets(pub BTreeMap<String, SecretValue>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
@@ -62,6 +87,14 @@ pub enum MountSpec {
         from: Option<String>,
         readonly: bool,
     },
+    Secret {
+        id: String,
+        target: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// A mount a RUN container gets, its source resolved.
@@ -85,6 +118,14 @@ pub enum RunMount {
         source: PathBuf,
         target: String,
         readonly: bool,
+    },
+    /// A read-only file of `content` at `target`, in memory only.
+    Secret {
+        target: String,
+        content: SecretValue,
+        mode: u32,
+        uid: u32,
+        gid: u32,
     },
 }
 
@@ -112,10 +153,14 @@ pub fn parse(spec: &str) -> Result<MountSpec, MountError> {
             .find(|(k, _)| names.contains(&k.as_str()))
             .map(|(_, v)| v.clone())
     };
-    let target = get(&["target", "dst", "destination"])
+    let kind = get(&["type"]).flatten().unwrap_or_else(|| "bind".into());
+    let given_target = get(&["target", "dst", "destination"])
         .flatten()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid("a target is required"))?;
+        .filter(|t| !t.is_empty());
+    if kind == "secret" {
+        return secret(&get, given_target, &invalid);
+    }
+    let target = given_target.ok_or_else(|| invalid("a target is required"))?;
     let number = |name: &str, default: u32, radix: u32| -> Result<u32, MountError> {
         match get(&[name]).flatten() {
             None => Ok(default),
@@ -127,7 +172,6 @@ pub fn parse(spec: &str) -> Result<MountSpec, MountError> {
         (None, Some(v)) => !truthy(v.as_deref()),
         (None, None) => false,
     };
-    let kind = get(&["type"]).flatten().unwrap_or_else(|| "bind".into());
     match kind.as_str() {
         "cache" => Ok(MountSpec::Cache {
             id: get(&["id"]).flatten().unwrap_or_else(|| target.clone()),
@@ -153,9 +197,51 @@ pub fn parse(spec: &str) -> Result<MountSpec, MountError> {
             readonly: get(&["rw", "readwrite"]).is_none_or(|v| !truthy(v.as_deref())),
             target,
         }),
-        "secret" | "ssh" => Err(MountError::Unsupported(kind)),
+        "ssh" => Err(MountError::Unsupported(kind)),
         other => Err(invalid(&format!("unknown mount type {other:?}"))),
     }
+}
+
+/// `type=secret`: the ID defaults to the target's file name, the target to
+/// `/run/secrets/<id>`, the file is 0400 root's unless `mode`, `uid`, `gid` say otherwise.
+fn secret(
+    get: &dyn Fn(&[&str]) -> Option<Option<String>>,
+    target: Option<String>,
+    invalid: &dyn Fn(&str) -> MountError,
+) -> Result<MountSpec, MountError> {
+    let number = |name: &str, default: u32, radix: u32| -> Result<u32, MountError> {
+        match get(&[name]).flatten() {
+            None => Ok(default),
+            Some(v) => u32::from_str_radix(&v, radix).map_err(|_| invalid(&format!("bad {name}"))),
+        }
+    };
+    if get(&["env"]).is_some() {
+        return Err(invalid(
+            "env: secrets as environment variables are not supported by berth yet",
+        ));
+    }
+    let id = get(&["id"])
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .or_else(|| {
+            target
+                .as_deref()
+                .and_then(|t| t.rsplit('/').find(|s| !s.is_empty()))
+                .map(str::to_string)
+        })
+        .ok_or_else(|| invalid("a secret needs an id or a target"))?;
+    let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+    if !target.starts_with('/') {
+        return Err(invalid("a secret's target must be an absolute path"));
+    }
+    Ok(MountSpec::Secret {
+        required: get(&["required"]).is_some_and(|v| truthy(v.as_deref())),
+        mode: number("mode", 0o400, 8)?,
+        uid: number("uid", 0, 10)?,
+        gid: number("gid", 0, 10)?,
+        id,
+        target,
+    })
 }
 
 /// The RUN's mounts with their sources, and what of them decides the step's result (a
@@ -177,8 +263,33 @@ pub(crate) fn resolve(
     let mut hasher = blake3::Hasher::new();
     let mut resolved = Vec::new();
     for spec in specs {
+        // A secret's spec is in the key, never its content.
         hasher.update(format!("{spec:?}").as_bytes());
         resolved.push(match spec {
+            MountSpec::Secret {
+                id,
+                target,
+                required,
+                mode,
+                uid,
+                gid,
+            } => match shared.options.secrets.0.get(id) {
+                Some(content) => RunMount::Secret {
+                    target: target.clone(),
+                    content: content.clone(),
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                },
+                // BuildKit skips an optional secret the client did not give.
+                None if !required => continue,
+                None => {
+                    return Err(BuildError::Mount {
+                        line,
+                        source: MountError::SecretMissing(id.clone()),
+                    })
+                }
+            },
             MountSpec::Cache {
                 target,
                 id,
@@ -226,7 +337,14 @@ pub(crate) fn resolve(
                             .sources(&pattern)
                             .map_err(|source| BuildError::Context { what, source })?;
                         let path = found[0].path.clone();
-                        context::hash_tree(&mut hasher, &path)
+                        let context = shared.builder.context;
+                        context
+                            .hash(&mut hasher, &path)
+                            .map_err(|source| BuildError::Context { what, source })?;
+                        // The RUN sees the files themselves: a streamed context is
+                        // extracted for it (once per build).
+                        context
+                            .materialize()
                             .map_err(|source| BuildError::Context { what, source })?;
                         if *readonly {
                             path
@@ -278,6 +396,38 @@ pub(crate) fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_mounts_default_as_buildkits() {
+        assert_eq!(
+            parse("type=secret,id=token").unwrap(),
+            MountSpec::Secret {
+                id: "token".into(),
+                target: "/run/secrets/token".into(),
+                required: false,
+                mode: 0o400,
+                uid: 0,
+                gid: 0,
+            }
+        );
+        assert_eq!(
+            parse("type=secret,target=/etc/app/key,required,mode=0440,uid=1,gid=2").unwrap(),
+            MountSpec::Secret {
+                id: "key".into(),
+                target: "/etc/app/key".into(),
+                required: true,
+                mode: 0o440,
+                uid: 1,
+                gid: 2,
+            }
+        );
+        assert!(parse("type=secret").is_err());
+        assert!(parse("type=secret,id=a,target=rel").is_err());
+        assert!(parse("type=secret,id=a,env=A").is_err());
+        let secrets = Secrets([("a".to_string(), SecretValue(b"hunter2".to_vec()))].into());
+        assert_eq!(format!("{secrets:?}"), r#"{"a"}"#);
+        assert!(!format!("{:?}", secrets.0["a"]).contains("hunter2"));
+    }
 
     #[test]
     fn cache_mounts_with_their_options() {
@@ -347,9 +497,7 @@ mod tests {
             Err(MountError::Invalid { .. })
         ));
         assert_eq!(
-            parse("type=secret,id=token,target=/run/secrets/token")
-                .unwrap_err()
-                .kind(),
+            parse("type=ssh,target=/run/ssh").unwrap_err().kind(),
             ErrorKind::NotImplemented
         );
         assert!(parse("type=cache,target=/x,uid=abc").is_err());

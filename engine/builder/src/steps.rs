@@ -48,6 +48,7 @@ pub(crate) fn run_step(
                 parent: parent.as_deref(),
                 created_by: &spec.created_by,
                 config: &spec.config,
+                docker: StepKey::docker_fields(&spec),
                 extra: "",
             };
             cached(shared, state, &key, progress, || {
@@ -74,6 +75,8 @@ fn commit_spec(state: &StageState, created_by: String) -> CommitSpec {
         config: state.config.clone(),
         created_by,
         author: state.author.clone(),
+        healthcheck: state.healthcheck.clone(),
+        on_build: state.on_build.clone(),
     }
 }
 
@@ -250,6 +253,7 @@ fn run(
         parent: parent.as_deref(),
         created_by: &run.commit.created_by,
         config: &run.commit.config,
+        docker: StepKey::docker_fields(&run.commit),
         extra: &extra,
     };
     cached(shared, state, &key, progress, || {
@@ -414,8 +418,9 @@ fn copy_step(
             .as_bytes(),
     );
     inputs.extend(inline);
+    // From the index for the context's files, which are not on disk before a step copies.
     let kind = match inputs.as_slice() {
-        [Input::Path { path, .. }] if path.is_dir() => "dir",
+        [Input::Path { path, .. }] if shared.builder.context.is_dir(path) => "dir",
         [_] => "file",
         _ => "multi",
     };
@@ -430,9 +435,17 @@ fn copy_step(
         parent: parent.as_deref(),
         created_by: &commit.created_by,
         config: &commit.config,
+        docker: StepKey::docker_fields(&commit),
         extra: &extra,
     };
     cached(shared, state, &key, progress, || {
+        if from.is_none() && !patterns.is_empty() {
+            shared
+                .builder
+                .context
+                .materialize()
+                .map_err(|source| BuildError::Context { what, source })?;
+        }
         let layer = scratch_dir(shared)?;
         with_rootfs(shared, parent.as_deref(), |rootfs| {
             let owner = chown
@@ -473,7 +486,8 @@ fn context_inputs(
         for source in sources {
             hasher.update(source.name.as_bytes());
             hasher.update(b"\0");
-            context::hash_tree(&mut hasher, &source.path)
+            context
+                .hash(&mut hasher, &source.path)
                 .map_err(|source| BuildError::Context { what, source })?;
             inputs.push(Input::Path {
                 name: source.name,

@@ -104,6 +104,8 @@ impl Executor for Fake {
         Ok(BaseImage {
             id: "sha256:base".into(),
             config: self.images.lock().unwrap()["sha256:base"].0.clone(),
+            healthcheck: None,
+            on_build: Vec::new(),
         })
     }
     fn image_exists(&self, id: &str) -> bool {
@@ -239,6 +241,7 @@ impl Env {
             pull: false,
             cache_from: vec![],
             network: Network::Default,
+            secrets: Default::default(),
         };
         tweak(&mut options);
         let output = Output::default();
@@ -405,6 +408,44 @@ fn build_args_scope_and_history() {
 }
 
 #[test]
+fn secrets_reach_the_run_but_not_its_cache_key() {
+    use berth_builder::mounts::{RunMount, SecretValue, Secrets};
+    let env = Env::new();
+    let dockerfile = "FROM busybox\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n\
+        RUN --mount=type=secret,id=absent true\n";
+    let with = |content: &'static [u8]| {
+        move |o: &mut Options| {
+            o.secrets = Secrets([("tok".to_string(), SecretValue(content.to_vec()))].into());
+        }
+    };
+    env.build(dockerfile, with(b"first")).0.unwrap();
+    {
+        let runs = env.fake.runs.lock().unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            runs[0].mounts,
+            vec![RunMount::Secret {
+                target: "/run/secrets/tok".into(),
+                content: SecretValue(b"first".to_vec()),
+                mode: 0o400,
+                uid: 0,
+                gid: 0,
+            }]
+        );
+        assert_eq!(
+            runs[1].mounts,
+            vec![],
+            "an optional secret not given is skipped"
+        );
+    }
+    // Another content of the same secret is still a hit, as in BuildKit.
+    let (result, out) = env.build(dockerfile, with(b"second"));
+    result.unwrap();
+    assert_eq!(out.matches("Using cache").count(), 2, "{out}");
+    assert_eq!(env.fake.runs.lock().unwrap().len(), 2);
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let env = Env::new();
     let err = |dockerfile: &str| env.build(dockerfile, |_| {}).0.unwrap_err();
@@ -421,9 +462,10 @@ fn bad_input_is_a_clear_error() {
     );
     let e = err("FROM nothing-here\n");
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    let e = err("FROM busybox\nRUN --mount=type=secret,id=t true\n");
-    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "no target: {e}");
-    let e = err("FROM busybox\nRUN --mount=type=secret,id=t,target=/t true\n");
+    let e = err("FROM busybox\nRUN --mount=type=secret,id=t,required true\n");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("secret t: not found"), "{e}");
+    let e = err("FROM busybox\nRUN --mount=type=ssh,target=/t true\n");
     assert_eq!(e.kind(), ErrorKind::NotImplemented);
     let e = err("FROM busybox\nRUN --mount=type=bind,source=../x,target=/x true\n");
     assert!(e.to_string().contains("outside the build context"), "{e}");

@@ -202,3 +202,16 @@ fn words_split_outside_quotes() {
         vec!["a", "\"b c\"", "'d e'", "f\\ g"]
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_dropped() {
+    // Found by fuzzing: the parser's offsets did not index a text starting with a BOM.
+    // Whatever it makes of the rest, it answers instead of panicking.
+    let _ = parse(b"\xef\xbb\xbf ARG BASE=busybox\nFROM \0\0\x02\0BASE=bu");
+    // And byte order marks inside the text, at a line's start (fuzzing again).
+    let _ = parse(
+        b"\xef\xbb\xbf\xef\xbb\xbfARG <sox2\nFROM \0\0\0\0\0\xef\xbb\xbf\nRUN e\"\0\0\x01\0x  /sy\\\nENV E\\=]\n",
+    );
+    let parsed = parse(b"\xef\xbb\xbfFROM busybox\nRUN true\n").unwrap();
+    assert_eq!(parsed.stages.len(), 1);
+}

@@ -103,7 +103,13 @@ pub struct DaemonConfig {
     pub hosts: Vec<Host>,
     pub distribution: DistributionConfig,
     pub network: NetworkOptions,
+    /// `--cgroup-parent`: the cgroup every container's own cgroup is made in (dockerd's
+    /// flag of the same name), absolute in each hierarchy, e.g. `/berth`.
+    pub cgroup_parent: String,
 }
+
+/// Where containers' cgroups go unless `--cgroup-parent` says otherwise.
+pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
 
 /// The name of the default bridge, as dockerd names its `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
@@ -125,6 +131,9 @@ pub struct NetworkOptions {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// The hidden `--bridge-port-limit` test knob: endpoints past this many on one bridge
+    /// are routed (`None`: the bridge's own limit, 1,023).
+    pub bridge_port_limit: Option<usize>,
 }
 
 impl Default for NetworkOptions {
@@ -136,6 +145,7 @@ impl Default for NetworkOptions {
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_options: Vec::new(),
+            bridge_port_limit: None,
         }
     }
 }
@@ -198,6 +208,7 @@ impl DaemonConfig {
             hosts: parsed,
             distribution: DistributionConfig::default(),
             network: NetworkOptions::default(),
+            cgroup_parent: DEFAULT_CGROUP_PARENT.to_string(),
         })
     }
 

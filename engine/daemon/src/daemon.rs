@@ -21,6 +21,12 @@ use crate::stats::Sampler;
 use crate::supervision::LiveSupervisor;
 use crate::supervisor::Supervisor;
 
+/// How deep below the data root state files are written (`image/blobs/leases/<holder>`).
+const STATE_DEPTH: usize = 4;
+/// Directories of the data root that hold file trees rather than state: containers' and
+/// volumes' files, and the stores that clean their own temporary files when opened.
+const NOT_STATE: &[&str] = &["rootfs", "_data", "layers", "sha256", "ingest"];
+
 pub fn run(config: DaemonConfig) -> Result<()> {
     // Before the actix system and its threads start.
     crate::heap::use_one_arena();
@@ -43,6 +49,19 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             None
         }
     };
+    // The temporary files of state writes a killed daemon never finished: nobody will
+    // finish them, and they would pile up with every crash.
+    let data_root = config.data_root.clone();
+    let stale = actix_rt::task::spawn_blocking(move || {
+        fsdriver::atomic::remove_stale_temps(&data_root, STATE_DEPTH, NOT_STATE)
+    })
+    .await?;
+    for path in stale {
+        tracing::info!(
+            "removed {}, a write a previous daemon never finished",
+            path.display()
+        );
+    }
     let containers_dir = config.containers_dir();
     let records = actix_rt::task::spawn_blocking(move || load_records(&containers_dir)).await??;
     let leases = records.leases();
@@ -99,6 +118,7 @@ async fn serve(config: DaemonConfig) -> Result<()> {
         names: names.clone(),
         images: images.clone(),
         cgroups,
+        cgroup_parent: config.cgroup_parent.clone(),
         execs: Default::default(),
         events: EventBus::default().start(),
         stats,
@@ -374,7 +394,7 @@ async fn sweep(engine: &Engine, id: &str) -> usize {
     let Some(hierarchy) = engine.services.cgroups.clone() else {
         return 0;
     };
-    let path = crate::container::spec::cgroup_path(id);
+    let path = crate::container::spec::cgroup_path(&engine.services.cgroup_parent, id);
     let swept = actix_rt::task::spawn_blocking(move || {
         berth_cgroups::manager(&hierarchy, &path)
             .map(|cgroup| crate::container::sweep::kill_unmanaged(cgroup.as_ref()))

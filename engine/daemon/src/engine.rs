@@ -23,6 +23,8 @@ pub struct Services {
     /// `None` when no cgroup hierarchy could be found; containers then run unconfined
     /// and any resource limit is refused.
     pub cgroups: Option<berth_cgroups::Hierarchy>,
+    /// The cgroup every container's cgroup is made in (`--cgroup-parent`).
+    pub cgroup_parent: String,
     /// Which container each exec belongs to.
     pub execs: ExecIndex,
     /// Where container events go (`GET /events`).

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth_engine::config::{
-    DaemonConfig, DistributionConfig, NetworkOptions, DEFAULT_BRIDGE, DEFAULT_DATA_ROOT,
-    DEFAULT_EXEC_ROOT, DEFAULT_FIREWALL_TABLE,
+    DaemonConfig, DistributionConfig, NetworkOptions, DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT,
+    DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_FIREWALL_TABLE,
 };
 
 #[derive(Parser, Debug)]
@@ -69,6 +69,31 @@ struct Args {
     /// DNS options to use in containers (repeatable)
     #[arg(long = "dns-opt", value_name = "OPTION")]
     dns_opt: Vec<String>,
+    /// The cgroup containers' cgroups are made in (a path from the root of each hierarchy)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CGROUP_PARENT, value_parser = parse_cgroup_parent)]
+    cgroup_parent: String,
+    /// Test knob, not dockerd's: how many endpoints a network's bridge takes before the
+    /// next ones are routed (default and maximum 1023, a Linux bridge's limit). Tests and
+    /// benches lower it to reach the routed path without a thousand containers.
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u16).range(0..=1023))]
+    bridge_port_limit: Option<u16>,
+}
+
+/// A cgroup path below the root: `name` or `/a/b`, no empty, `.` or `..` component.
+fn parse_cgroup_parent(path: &str) -> Result<String, String> {
+    let relative = path.trim_start_matches('/').trim_end_matches('/');
+    let valid = !relative.is_empty()
+        && !path.contains('\0')
+        && relative
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if valid {
+        Ok(format!("/{relative}"))
+    } else {
+        Err(format!(
+            "invalid cgroup parent {path:?}: it must name a cgroup below the root, with no empty, . or .. component"
+        ))
+    }
 }
 
 /// A Linux interface name: at most 15 bytes (IFNAMSIZ less the NUL), no '/', no space.
@@ -147,7 +172,9 @@ fn main() -> ExitCode {
         dns: args.dns.iter().map(ToString::to_string).collect(),
         dns_search: args.dns_search,
         dns_options: args.dns_opt,
+        bridge_port_limit: args.bridge_port_limit.map(usize::from),
     };
+    config.cgroup_parent = args.cgroup_parent;
     match berth_engine::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -12,7 +12,7 @@
 //! (`container::process`): it signals it without any PID-reuse risk, sees it exit, and reaps
 //! it with `waitid(P_PIDFD)` for its real exit status. Its stdio was never the supervisor's
 //! (the daemon holds its own ends), so an orphan stays fully managed (stop, kill, logs,
-//! wait, stats, exit code) except for `exec`, which needs a supervisor that parents it.
+//! wait, stats, exit code, and `exec`, which the new supervisor runs through its PID 1).
 //! A berthd that was itself restarted is not the old supervisor's parent: the orphans go to
 //! init, the pidfd still tells when they end, and their exit code is Docker's unknown (255).
 //!

@@ -41,6 +41,21 @@ pub struct ScopeInfo {
     /// not forwarded but answered SERVFAIL (Docker's resolver forwards only for containers
     /// with external access).
     pub internal: bool,
+    /// `--link NAME:ALIAS` of a container on a user-defined network, as (alias, name), both
+    /// lower-case: the alias is a name of the linked container that only this container
+    /// resolves (Docker's endpoint aliases).
+    pub links: Vec<(String, String)>,
+}
+
+impl ScopeInfo {
+    /// The name the records are asked for: a link's alias stands for its container's name.
+    fn linked<'a>(&'a self, name: &'a str) -> &'a str {
+        let bare = name.trim_end_matches('.');
+        self.links
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(bare))
+            .map_or(name, |(_, target)| target.as_str())
+    }
 }
 
 /// How the query arrived: answers over UDP must fit the client's payload size.
@@ -129,7 +144,7 @@ fn local_answer(
     let name = question.name();
     match question.query_type() {
         RecordType::A | RecordType::AAAA => {
-            let found = records.lookup(&scope.networks, &name.to_ascii())?;
+            let found = records.lookup(&scope.networks, scope.linked(&name.to_ascii()))?;
             let mut resp = response_to(query);
             let rdata: Vec<RData> = if question.query_type() == RecordType::A {
                 rotated(&found.ipv4, turn).map(|a| RData::A(A(a))).collect()
@@ -145,7 +160,7 @@ fn local_answer(
             Some(resp)
         }
         RecordType::MX => {
-            records.lookup(&scope.networks, &name.to_ascii())?;
+            records.lookup(&scope.networks, scope.linked(&name.to_ascii()))?;
             Some(response_to(query))
         }
         RecordType::PTR => {

@@ -11,6 +11,7 @@ fn scope() -> ScopeInfo {
         upstreams: vec![],
         ndots_set: false,
         internal: false,
+        links: vec![],
     }
 }
 
@@ -305,4 +306,30 @@ fn malformed_queries() {
         reply_of(ask(&status, &r, &scope())).metadata.response_code,
         ResponseCode::NotImp
     );
+}
+
+#[test]
+fn a_link_alias_resolves_only_in_the_linking_scope() {
+    let r = records();
+    let mut linking = scope();
+    linking.links = vec![("store".into(), "db".into())];
+    for name in ["store", "STORE.", "db"] {
+        let resp = reply_of(ask(&query(name, RecordType::A), &r, &linking));
+        assert_eq!(addrs(&resp), vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3))]);
+        assert_eq!(
+            resp.answers[0].name.to_ascii(),
+            format!("{}.", name.trim_end_matches('.'))
+        );
+    }
+    // Anyone else asking for the alias is forwarded: it is not a name on the network.
+    assert!(matches!(
+        ask(&query("store", RecordType::A), &r, &scope()),
+        Outcome::Forward { .. }
+    ));
+    // A link to a container not on a shared network resolves to nothing local.
+    linking.links = vec![("gone".into(), "nowhere".into())];
+    assert!(matches!(
+        ask(&query("gone", RecordType::A), &r, &linking),
+        Outcome::Forward { .. }
+    ));
 }

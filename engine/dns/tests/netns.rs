@@ -149,6 +149,7 @@ async fn a_container_namespace_asks_127_0_0_11() {
         upstreams: vec![upstream.addr],
         ndots_set: false,
         internal: false,
+        links: vec![],
     };
     server.register("c2", sockets, info).unwrap();
 

@@ -25,6 +25,7 @@ fn info(networks: &[&str], upstreams: Vec<SocketAddr>) -> ScopeInfo {
         upstreams,
         ndots_set: false,
         internal: false,
+        links: vec![],
     }
 }
 

@@ -26,6 +26,40 @@ pub struct BuildStep {
     pub created_by: String,
     /// `MAINTAINER`; `None` keeps the parent's.
     pub author: Option<String>,
+    /// Docker's `config.Healthcheck` (`HEALTHCHECK`, or the base image's), which the OCI
+    /// config has no field for: written into the config blob beside it.
+    pub healthcheck: Option<serde_json::Value>,
+    /// Docker's `config.OnBuild` (`ONBUILD` triggers), written the same way.
+    pub on_build: Vec<String>,
+}
+
+/// The config blob: the OCI configuration, with Docker's fields it has no place for added
+/// into its `config` object as dockerd writes them.
+pub(crate) fn config_blob(
+    config: &ImageConfiguration,
+    healthcheck: Option<&serde_json::Value>,
+    on_build: &[String],
+) -> Vec<u8> {
+    let plain = || serde_json::to_vec(config).expect("image config serializes");
+    if healthcheck.is_none() && on_build.is_empty() {
+        return plain();
+    }
+    let mut value = serde_json::to_value(config).expect("image config serializes");
+    let Some(object) = value.as_object_mut() else {
+        return plain();
+    };
+    let inner = object
+        .entry("config")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(inner) = inner.as_object_mut() {
+        if let Some(healthcheck) = healthcheck {
+            inner.insert("Healthcheck".into(), healthcheck.clone());
+        }
+        if !on_build.is_empty() {
+            inner.insert("OnBuild".into(), serde_json::json!(on_build));
+        }
+    }
+    serde_json::to_vec(&value).expect("image config serializes")
 }
 
 /// A new layer for a step: the directory holding its files, and paths in it to leave out.
@@ -95,6 +129,7 @@ impl ImageStore {
             config.set_author(step.author);
         }
         config.set_config(Some(step.config));
+        let (healthcheck, on_build) = (step.healthcheck, step.on_build);
         let mut entry = HistoryBuilder::default()
             .created(created)
             .created_by(step.created_by)
@@ -128,7 +163,7 @@ impl ImageStore {
             .push(entry);
 
         let recorded = (|| {
-            let config_bytes = serde_json::to_vec(&config).expect("image config serializes");
+            let config_bytes = config_blob(&config, healthcheck.as_ref(), &on_build);
             let config_blob = self.put(&config_bytes)?;
             let mut blobs = vec![config_blob.digest.clone()];
             blobs.extend(layer_blobs.iter().map(parse::descriptor_digest));
@@ -141,6 +176,7 @@ impl ImageStore {
                 config,
                 // As the store reads it back from the blob at its next start.
                 healthcheck: parse::healthcheck(&config_bytes),
+                on_build: parse::on_build(&config_bytes),
                 layers,
                 blobs,
                 size,

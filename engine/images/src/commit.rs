@@ -32,6 +32,10 @@ pub struct CommitOptions {
     /// Paths of the upper directory (relative to it) left out of the layer: the mount
     /// points the engine makes, which hold nothing of the container's.
     pub skip: Vec<PathBuf>,
+    /// Docker's `config.Healthcheck` of the container (its own or its image's), which the
+    /// OCI `Config` has no field for: written into the config blob beside it, as dockerd
+    /// keeps it, so a container of the new image checks its health as the old one did.
+    pub healthcheck: Option<serde_json::Value>,
 }
 
 impl ImageStore {
@@ -126,7 +130,8 @@ impl ImageStore {
             .history_mut()
             .get_or_insert_with(Vec::new)
             .push(entry);
-        let config_bytes = serde_json::to_vec(&image_config).expect("image config serializes");
+        let config_bytes =
+            crate::build_step::config_blob(&image_config, options.healthcheck.as_ref(), &[]);
         let config_blob = self.put(&config_bytes)?;
         let mut blobs = vec![config_blob.digest.clone()];
         blobs.extend(layer_blobs.iter().map(descriptor_digest));
@@ -140,8 +145,9 @@ impl ImageStore {
             manifest: manifest_blob.digest,
             created: parse_created(&image_config),
             config: image_config,
-            // The committed config is the OCI one, which has no healthcheck.
-            healthcheck: None,
+            healthcheck: parse::healthcheck(&config_bytes),
+            // As dockerd's commit, triggers are not carried over from the container.
+            on_build: Vec::new(),
             layers,
             blobs,
             size: parent.size + ingested.layer.size,
@@ -166,8 +172,15 @@ pub(crate) fn layer_tar(
     std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
     let mut file =
         tempfile::tempfile_in(scratch).map_err(io_err("creating a temporary file in", scratch))?;
-    fsdriver::diff::write_upper_as_layer(upper, skip, std::io::BufWriter::new(&mut file))
-        .map_err(fsdriver::Error::from)?;
+    fsdriver::diff::write_upper_as_layer(upper, skip, std::io::BufWriter::new(&mut file)).map_err(
+        |err| match err {
+            // The tar goes to an unnamed file: the error names the directory it is in.
+            fsdriver::diff::DiffError::Write(source) => {
+                io_err("writing the layer tar in", scratch)(source)
+            }
+            other => fsdriver::Error::from(other).into(),
+        },
+    )?;
     file.seek(SeekFrom::Start(0))
         .map_err(io_err("rewinding a temporary file in", scratch))?;
     Ok(file)

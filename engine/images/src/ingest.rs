@@ -147,6 +147,7 @@ impl ImageStore {
             created: parse_created(&image_config),
             config: image_config,
             healthcheck: parse::healthcheck(config),
+            on_build: parse::on_build(config),
             layers,
             blobs,
             size,

@@ -123,6 +123,25 @@ pub fn healthcheck(bytes: &[u8]) -> Option<serde_json::Value> {
         .cloned()
 }
 
+/// The `OnBuild` triggers of a Docker image config (`config.OnBuild`), which the OCI config
+/// has no field for either; empty when there are none.
+pub fn on_build(bytes: &[u8]) -> Vec<String> {
+    let Ok(config) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Vec::new();
+    };
+    config
+        .get("config")
+        .and_then(|c| c.get("OnBuild"))
+        .and_then(|o| o.as_array())
+        .map(|triggers| {
+            triggers
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// An image configuration.
 pub fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration, ParseError> {
     const WHAT: &str = "image config";

@@ -51,6 +51,8 @@ pub struct ImageRecord {
     pub config: ImageConfiguration,
     /// Docker's `config.Healthcheck` of the config blob, which the OCI config drops.
     pub healthcheck: Option<serde_json::Value>,
+    /// Docker's `config.OnBuild` of the config blob (triggers a build `FROM` it runs).
+    pub on_build: Vec<String>,
     /// Layer diff_ids, bottom-most first (the config's order).
     pub layers: Vec<Digest>,
     /// The image's manifest blob.
@@ -103,6 +105,7 @@ pub(crate) struct Image {
     pub(crate) manifest: Digest,
     pub(crate) config: ImageConfiguration,
     pub(crate) healthcheck: Option<serde_json::Value>,
+    pub(crate) on_build: Vec<String>,
     pub(crate) layers: Vec<Digest>,
     /// Every blob the image needs: manifest, config and layer blobs.
     pub(crate) blobs: Vec<Digest>,
@@ -294,6 +297,7 @@ impl ImageStore {
             created: parse_created(&image_config),
             config: image_config,
             healthcheck: None,
+            on_build: Vec::new(),
             layers: vec![layer.diff_id.clone()],
             blobs: vec![manifest_blob.digest, config_blob.digest, layer.blob.digest],
             size: layer.layer.size,
@@ -499,6 +503,7 @@ impl ImageStore {
         let config_bytes = read(id)?;
         let config = parse::parse_config(&config_bytes).map_err(|e| corrupt(e.to_string()))?;
         let healthcheck = parse::healthcheck(&config_bytes);
+        let on_build = parse::on_build(&config_bytes);
         let layers = parse::diff_ids(&config);
         if layers.len() != manifest.layers().len() {
             return Err(corrupt(
@@ -521,6 +526,7 @@ impl ImageStore {
             created: parse_created(&config),
             config,
             healthcheck,
+            on_build,
             layers,
             blobs,
             size,
@@ -865,6 +871,7 @@ pub(crate) fn record(state: &State, image: &Image) -> ImageRecord {
         size: image.size,
         config: image.config.clone(),
         healthcheck: image.healthcheck.clone(),
+        on_build: image.on_build.clone(),
         layers: image.layers.clone(),
         manifest: image.manifest.clone(),
     }

@@ -22,6 +22,8 @@ fn step(created_by: &str, user: &str) -> BuildStep {
         config,
         created_by: created_by.to_string(),
         author: None,
+        healthcheck: None,
+        on_build: Vec::new(),
     }
 }
 

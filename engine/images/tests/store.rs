@@ -725,6 +725,7 @@ fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
         changes: vec!["ENV A=1".into(), r#"CMD ["echo","x"]"#.into()],
         created_by: "sh -c edit".into(),
         skip: vec!["etc/hostname".into()],
+        healthcheck: Some(serde_json::json!({"Test": ["CMD", "true"], "Interval": 1000000000})),
     };
     let image = store
         .commit(&parent.id, &upper, &work.path().join("scratch"), options)
@@ -745,6 +746,14 @@ fn commit_adds_the_upper_directory_as_a_layer_on_the_parent() {
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].comment().as_deref(), Some("a comment"));
     assert_eq!(history[1].created_by().as_deref(), Some("sh -c edit"));
+    // Docker's healthcheck, which the OCI config has no field for, is in the config blob.
+    assert_eq!(
+        image.healthcheck.as_ref().unwrap()["Test"],
+        serde_json::json!(["CMD", "true"])
+    );
+    let blob: serde_json::Value =
+        serde_json::from_slice(&store.read_blob(&image.id).unwrap()).unwrap();
+    assert_eq!(blob["config"]["Healthcheck"]["Interval"], 1000000000);
     let manifest = parse_manifest(&store.read_blob(&image.manifest).unwrap()).unwrap();
     assert_eq!(manifest.layers().len(), 2);
 

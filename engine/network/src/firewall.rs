@@ -16,7 +16,15 @@
 //!   from another berth interface (isolation); internal networks drop everything from or
 //!   to elsewhere.
 //!
-//! The table never touches other tables; rules there (Docker's, Podman's) stay as they are.
+//! - `mark_forward`/`unmark_forward` (filter, just before and after `forward`): a packet
+//!   into a berth interface, or from one to anything but another engine's bridge, carries
+//!   [`FORWARD_MARK`] while the filter hook runs, and iptables' `FORWARD` has one rule of
+//!   berth's accepting that mark ([`Firewall::let_through_iptables`]). A drop in any table
+//!   at a hook is final, so berth's own table cannot overrule the DROP policy dockerd sets
+//!   (nor, with `br_netfilter` loaded, that policy seeing bridged frames); the one rule
+//!   defers to berth's table for berth's traffic and to Docker's chains for the rest.
+//!
+//! Other tables' rules (Docker's, Podman's) stay as they are.
 //! Text rather than `nft -j`: the JSON form of a concatenated DNAT map is several nested
 //! objects per element, and nothing here needs to read rules back.
 
@@ -31,6 +39,35 @@ use crate::types::PublishedPort;
 
 pub(crate) trait Firewall: Send + Sync {
     fn apply(&self, script: &str) -> Result<()>;
+    /// Makes sure iptables' filter `FORWARD` chain accepts what the table marked with
+    /// [`FORWARD_MARK`] (one rule, first in the chain, named after the table).
+    fn let_through_iptables(&self) -> Result<()>;
+}
+
+/// The bit of the packet mark berth's table sets on its forwarded traffic while the filter
+/// hook runs (cleared again at its end). Not one of the bits kube-proxy (0x4000, 0x8000) or
+/// Docker use.
+pub(crate) const FORWARD_MARK: u32 = 0x0100_0000;
+
+/// iptables' rule (after `-C|-I|-D FORWARD`) letting through what table `table` marked.
+pub(crate) fn iptables_rule(table: &str) -> Vec<String> {
+    let mark = format!("{FORWARD_MARK:#x}/{FORWARD_MARK:#x}");
+    let comment = format!("berth {table}");
+    [
+        "-m",
+        "mark",
+        "--mark",
+        &mark,
+        "-m",
+        "comment",
+        "--comment",
+        &comment,
+        "-j",
+        "ACCEPT",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
 }
 
 /// What the firewall needs to know of one bridge network.
@@ -47,7 +84,58 @@ pub(crate) struct Nft {
     pub table: String,
 }
 
+impl Nft {
+    /// Runs `iptables -w OP FORWARD [1] RULE`: `Ok(None)` when there is no iptables at all,
+    /// else whether it succeeded, with its stderr.
+    fn iptables(&self, op: &str) -> Result<Option<(bool, String)>> {
+        let mut args = vec!["-w".to_string(), op.to_string(), "FORWARD".to_string()];
+        if op == "-I" {
+            args.push("1".into());
+        }
+        args.extend(iptables_rule(&self.table));
+        match Command::new("iptables")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(out) => Ok(Some((
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Firewall {
+                table: self.table.clone(),
+                message: format!("run iptables {}: {e}", args.join(" ")),
+            }),
+        }
+    }
+
+    /// Deletes the rule of [`Firewall::let_through_iptables`]; a missing one is no error.
+    pub(crate) fn forget_iptables(&self) -> Result<()> {
+        while let Some((true, _)) = self.iptables("-D")? {}
+        Ok(())
+    }
+}
+
 impl Firewall for Nft {
+    fn let_through_iptables(&self) -> Result<()> {
+        match self.iptables("-C")? {
+            None => return Ok(()), // no iptables: nothing there to drop our packets
+            Some((true, _)) => return Ok(()),
+            Some((false, _)) => {}
+        }
+        match self.iptables("-I")? {
+            Some((false, stderr)) => Err(Error::Firewall {
+                table: self.table.clone(),
+                message: format!(
+                    "iptables -I FORWARD 1 {}: {stderr}",
+                    iptables_rule(&self.table).join(" ")
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn apply(&self, script: &str) -> Result<()> {
         let fail = |message: String| Error::Firewall {
             table: self.table.clone(),
@@ -119,8 +207,20 @@ pub(crate) fn full_table(
     oifname vmap @to_bridge
     iifname vmap @from_bridge
   }}
+  chain mark_forward {{
+    type filter hook forward priority filter - 5; policy accept;
+    oifname @bridges meta mark set meta mark | {mark:#x}
+    iifname @bridges meta oifkind != \"bridge\" meta mark set meta mark | {mark:#x}
+  }}
+  chain unmark_forward {{
+    type filter hook forward priority filter + 5; policy accept;
+    oifname @bridges meta mark set meta mark and {unmark:#x}
+    iifname @bridges meta mark set meta mark and {unmark:#x}
+  }}
 }}
-"
+",
+        mark = FORWARD_MARK,
+        unmark = !FORWARD_MARK
     );
     for net in nets {
         s.push_str(&add_network(table, net));
@@ -350,5 +450,22 @@ mod tests {
         assert!(s.starts_with("table ip t\ndelete table ip t\ntable ip t {"));
         assert!(s.contains("fib daddr type local jump published"));
         assert!(s.contains("add chain ip t to_0123456789ab"));
+    }
+
+    #[test]
+    fn forwarded_traffic_of_berth_is_marked_only_while_the_filter_hook_runs() {
+        let s = full_table("t", &[net(false)], &[], &[]);
+        assert!(s.contains("priority filter - 5;"));
+        assert!(s.contains("oifname @bridges meta mark set meta mark | 0x1000000"));
+        // out of a berth interface: marked unless into another engine's bridge
+        assert!(s.contains(
+            "iifname @bridges meta oifkind != \"bridge\" meta mark set meta mark | 0x1000000"
+        ));
+        assert!(s.contains("priority filter + 5;"));
+        assert!(s.contains("iifname @bridges meta mark set meta mark and 0xfeffffff"));
+        assert_eq!(
+            iptables_rule("t").join(" "),
+            "-m mark --mark 0x1000000/0x1000000 -m comment --comment berth t -j ACCEPT"
+        );
     }
 }

@@ -53,8 +53,9 @@ pub(crate) trait Host: Send + Sync {
     fn netns_exists(&self, path: &Path) -> bool;
     /// `net.ipv4.ip_forward=1`, as dockerd sets it.
     fn enable_forwarding(&self) -> Result<()>;
-    /// Raises `net.core.netdev_max_backlog` to at least `min` (never lowers it).
-    fn raise_backlog(&self, min: u32) -> Result<()>;
+    /// Raises the sysctl `key` (a path below `/proc/sys`, `net/core/netdev_max_backlog`)
+    /// to at least `min` (never lowers it).
+    fn raise_sysctl(&self, key: &str, min: u32) -> Result<()>;
 }
 
 /// The real host. One netlink socket in the daemon's namespace is reused for every host
@@ -384,8 +385,9 @@ impl Host for LinuxHost {
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     }
 
-    fn raise_backlog(&self, min: u32) -> Result<()> {
-        let path = Path::new("/proc/sys/net/core/netdev_max_backlog");
+    fn raise_sysctl(&self, key: &str, min: u32) -> Result<()> {
+        let path = Path::new("/proc/sys").join(key);
+        let path = path.as_path();
         let now: u32 = fs::read_to_string(path)
             .map_err(io_err("read sysctl", path))?
             .trim()

@@ -64,8 +64,11 @@ pub fn validate_request(reqs: &[IpamRequest], enable_ipv6: bool) -> Result<Optio
         let subnet = match subnet {
             ipnet::IpNet::V4(n) => n,
             ipnet::IpNet::V6(_) if !enable_ipv6 => continue,
-            ipnet::IpNet::V6(_) => {
-                return Err(Error::NotImplemented(format!("IPv6 subnet {subnet_text}")))
+            ipnet::IpNet::V6(v6) => {
+                // Checked as Docker checks it, so bad input gets Docker's error rather
+                // than "not supported"; the network itself is refused below.
+                errs.extend(check_v6(v6, req));
+                continue;
             }
         };
         if subnet.addr() != subnet.network() {
@@ -162,12 +165,58 @@ pub fn validate_request(reqs: &[IpamRequest], enable_ipv6: bool) -> Result<Optio
             )))
         }
     }
+    if enable_ipv6 {
+        return Err(Error::NotImplemented("IPv6 networks".into()));
+    }
     if pools.len() > 1 {
         return Err(Error::NotImplemented(
             "more than one IPv4 subnet per network".into(),
         ));
     }
     Ok(pools.pop())
+}
+
+/// Docker's complaints about an IPv6 subnet request: host bits set, a gateway or ip-range
+/// outside it.
+fn check_v6(subnet: ipnet::Ipv6Net, req: &IpamRequest) -> Vec<String> {
+    let mut errs = Vec::new();
+    if subnet.addr() != subnet.network() {
+        errs.push(format!(
+            "invalid subnet {subnet}: it should be {}",
+            subnet.trunc()
+        ));
+    }
+    let subnet = subnet.trunc();
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(range) = text(&req.ip_range) {
+        match range.parse::<ipnet::Ipv6Net>() {
+            Err(_) => errs.push(format!(
+                "invalid ip-range {range}: invalid CIDR block notation"
+            )),
+            Ok(r) if r.prefix_len() < subnet.prefix_len() => errs.push(format!(
+                "invalid ip-range {range}: CIDR block is bigger than its parent subnet {subnet}"
+            )),
+            Ok(r) if !subnet.contains(&r.network()) => errs.push(format!(
+                "invalid ip-range {range}: parent subnet {subnet} doesn't contain ip-range"
+            )),
+            Ok(_) => {}
+        }
+    }
+    if let Some(gateway) = text(&req.gateway) {
+        match gateway.parse::<std::net::Ipv6Addr>() {
+            Err(_) => errs.push(format!("invalid gateway {gateway}: invalid address")),
+            Ok(ip) if !subnet.contains(&ip) => errs.push(format!(
+                "invalid gateway {gateway}: parent subnet {subnet} doesn't contain this address"
+            )),
+            Ok(_) => {}
+        }
+    }
+    errs
 }
 
 fn check_address(text: &str, subnet: &Ipv4Net) -> std::result::Result<Ipv4Addr, String> {

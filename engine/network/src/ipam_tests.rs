@@ -93,6 +93,19 @@ fn ipv6_subnets_are_ignored_without_ipv6_and_not_supported_with_it() {
     );
     let e = validate_request(&[req("fd00::/64", "", "")], true).unwrap_err();
     assert_eq!(e.kind(), crate::ErrorKind::NotImplemented);
+    // Bad IPv6 input gets Docker's error first, not "not supported".
+    let e = validate_request(&[req("fd00::1/64", "", "")], true).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid network config:\ninvalid subnet fd00::1/64: it should be fd00::/64"
+    );
+    let e = validate_request(&[req("fd00::/64", "", "fd01::1")], true).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid network config:\ninvalid gateway fd01::1: parent subnet fd00::/64 doesn't contain this address"
+    );
+    let e = validate_request(&[req("fd00::/200", "", "")], true).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use crate::error::{ErrorKind, Result};
 use crate::firewall::Firewall;
 use crate::host::{AttachPlan, Host};
+use crate::networks::BACKLOG_KEY;
 use crate::types::*;
 use crate::Networks;
 
@@ -20,8 +21,11 @@ struct World {
     scripts: Vec<String>,
     routes: Vec<Ipv4Net>,
     fail_attach: bool,
-    backlog: u32,
+    /// What `raise_sysctl` was asked, by key.
+    sysctls: std::collections::HashMap<String, u32>,
     fail_firewall: bool,
+    /// Calls of `let_through_iptables`.
+    iptables: usize,
 }
 
 #[derive(Clone, Default)]
@@ -64,8 +68,8 @@ impl Host for Fake {
     fn enable_forwarding(&self) -> Result<()> {
         Ok(())
     }
-    fn raise_backlog(&self, min: u32) -> Result<()> {
-        self.0.lock().backlog = min;
+    fn raise_sysctl(&self, key: &str, min: u32) -> Result<()> {
+        self.0.lock().sysctls.insert(key.to_string(), min);
         Ok(())
     }
 }
@@ -80,6 +84,10 @@ impl Firewall for Fake {
             });
         }
         w.scripts.push(script.to_string());
+        Ok(())
+    }
+    fn let_through_iptables(&self) -> Result<()> {
+        self.0.lock().iptables += 1;
         Ok(())
     }
 }
@@ -129,6 +137,11 @@ fn open_makes_the_predefined_networks_and_skips_routed_pools() {
     assert_eq!(bridge.options["com.docker.network.bridge.name"], "berth0");
     assert!(fake.0.lock().links.contains("berth0"));
     assert_eq!(fake.0.lock().scripts.len(), 1, "one nft call at open");
+    assert_eq!(
+        fake.0.lock().iptables,
+        1,
+        "iptables' FORWARD told once the table exists"
+    );
     // by unique ID prefix, and the same IDs after a restart
     assert_eq!(nets.get(&bridge.id[..6]).unwrap().id, bridge.id);
     drop(nets);
@@ -145,6 +158,7 @@ fn bridge_none_means_no_bridge_and_no_nft() {
     assert!(nets.get("bridge").is_err());
     assert!(fake.0.lock().scripts.is_empty());
     assert!(fake.0.lock().links.is_empty());
+    assert_eq!(fake.0.lock().iptables, 0, "no table, no iptables rule");
 }
 
 #[test]
@@ -505,6 +519,32 @@ fn a_big_bridge_raises_the_backlog_once() {
         } else {
             crate::networks::BACKLOG
         };
-        assert_eq!(fake.0.lock().backlog, expected, "after {} endpoints", i + 1);
+        let backlog = fake.0.lock().sysctls.get(BACKLOG_KEY).copied();
+        assert_eq!(backlog.unwrap_or(0), expected, "after {} endpoints", i + 1);
     }
+}
+
+#[test]
+fn many_endpoints_raise_the_neighbour_table_once() {
+    use crate::networks::{NEIGH_ENDPOINTS, NEIGH_THRESHOLDS};
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let nets = open(dir.path(), &fake, true);
+    let thresh3 = || fake.0.lock().sysctls.get(NEIGH_THRESHOLDS[0].0).copied();
+    for i in 0..NEIGH_ENDPOINTS {
+        assert_eq!(thresh3(), None, "after {i} endpoints");
+        let id = format!("c{i}");
+        let ns = nets.create_sandbox(&id).unwrap();
+        nets.connect(&id, &ns, "bridge", EndpointRequest::default())
+            .unwrap();
+    }
+    for (key, value) in NEIGH_THRESHOLDS {
+        assert_eq!(fake.0.lock().sysctls.get(key), Some(&value), "{key}");
+    }
+    // once: a value put back by hand is not raised again by the next endpoint
+    fake.0.lock().sysctls.clear();
+    let ns = nets.create_sandbox("last").unwrap();
+    nets.connect("last", &ns, "bridge", EndpointRequest::default())
+        .unwrap();
+    assert_eq!(thresh3(), None);
 }

@@ -16,7 +16,7 @@ use crate::host::{Host, LinuxHost};
 use crate::ipam;
 use crate::networks::{
     check_ifname, random_id, Attached, NetEntry, Networks, BIG_BRIDGE, BRIDGE_NAME_OPTION,
-    BRIDGE_PORTS,
+    BRIDGE_PORTS, NEIGH_ENDPOINTS,
 };
 use crate::ports;
 use crate::reaper::Reaper;
@@ -80,6 +80,7 @@ impl Networks {
             table_ready: Mutex::new(false),
             bridge_port_limit: AtomicUsize::new(BRIDGE_PORTS),
             backlog_raised: AtomicBool::new(false),
+            neighbours_raised: AtomicBool::new(false),
         };
         this.restore_endpoints()?;
         Ok(this)
@@ -155,7 +156,11 @@ impl Networks {
             }
             att.endpoints.push(ep);
         }
+        let attached = containers.len();
         drop(containers);
+        if attached >= NEIGH_ENDPOINTS {
+            self.raise_neighbour_table();
+        }
         if !rules.is_empty() {
             self.firewall.apply(&firewall::full_table(
                 &self.config.firewall_table,
@@ -163,6 +168,7 @@ impl Networks {
                 &routed,
                 &published,
             ))?;
+            self.let_through_iptables();
             *self.table_ready.lock() = true;
         }
         Ok(())
@@ -171,7 +177,7 @@ impl Networks {
 
 /// Removes everything berth-network made for `config` without starting anything: the
 /// namespaces under `netns_dir`, the veths of recorded endpoints, the bridges of recorded
-/// networks and the nft table. For tests and for an operator resetting a host; the daemon
+/// networks, the nft table and its rule in iptables' `FORWARD`. For tests and for an operator resetting a host; the daemon
 /// itself never calls it (its networking outlives it: live-restore).
 pub fn purge(config: &NetworkConfig) -> Result<()> {
     let host = LinuxHost::new()?;
@@ -195,6 +201,7 @@ pub fn purge(config: &NetworkConfig) -> Result<()> {
     let nft = Nft {
         table: config.firewall_table.clone(),
     };
+    nft.forget_iptables()?;
     nft.apply(&firewall::delete_table(&config.firewall_table))
 }
 

@@ -706,3 +706,147 @@ fn a_full_bridge_spills_over_into_routed_endpoints() {
         nets.remove_sandbox(id).unwrap();
     }
 }
+
+/// dockerd sets iptables' FORWARD policy to DROP, and a drop in any table is final: berth's
+/// forwarded traffic must pass through its one rule there (what berth's table marked), and
+/// traffic into another engine's bridge must still meet that engine's policy. All of it in
+/// a network namespace (and mount namespace) of the test's own, so the host's iptables never
+/// changes.
+#[test]
+fn forwarding_passes_an_iptables_forward_policy_of_drop_but_not_into_foreign_bridges() {
+    if !is_root() {
+        eprintln!("skipping: the data plane test needs root");
+        return;
+    }
+    if Command::new("iptables").arg("--version").output().is_err() {
+        eprintln!("skipping: no iptables on this host");
+        return;
+    }
+    std::thread::spawn(|| {
+        // sysfs shows the namespace it was mounted in: a mount namespace of the thread's
+        // own, with a sysfs of the new network namespace
+        use nix::mount::{mount, MsFlags};
+        use nix::sched::{unshare, CloneFlags};
+        unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS).expect("unshare mounts");
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("make / private");
+        unshare(CloneFlags::CLONE_NEWNET).expect("unshare net");
+        mount(
+            Some("sysfs"),
+            "/sys",
+            Some("sysfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount sysfs");
+        sh(&["ip", "link", "set", "lo", "up"]);
+        sh(&["iptables", "-P", "FORWARD", "DROP"]);
+        let fx = Fixture::new("g", 70);
+        let nets = Networks::open(fx.config.clone()).expect("open");
+        let table = fx.config.firewall_table.clone();
+        let rule_of = |op: &str| {
+            let mut args = vec!["-w".to_string(), op.to_string(), "FORWARD".to_string()];
+            args.extend(
+                [
+                    "-m",
+                    "mark",
+                    "--mark",
+                    "0x1000000/0x1000000",
+                    "-m",
+                    "comment",
+                    "--comment",
+                ]
+                .map(String::from),
+            );
+            args.push(format!("berth {table}"));
+            args.extend(["-j", "ACCEPT"].map(String::from));
+            args
+        };
+        let has_rule = || {
+            Command::new("iptables")
+                .args(rule_of("-C"))
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert!(has_rule(), "berth's rule in iptables' FORWARD");
+        // a second start finds it there and adds no copy
+        drop(nets);
+        let nets = Networks::open(fx.config.clone()).expect("open again");
+        let rules = Command::new("iptables")
+            .args(["-S", "FORWARD"])
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&rules.stdout).into_owned();
+        assert_eq!(listing.matches("berth ").count(), 1, "{listing}");
+
+        // one bridged container, one routed (past a bridge of one port): routed traffic
+        nets.set_bridge_port_limit(1);
+        let ns1 = nets.create_sandbox("g1").unwrap();
+        let ns2 = nets.create_sandbox("g2").unwrap();
+        let e1 = nets
+            .connect("g1", &ns1, "bridge", EndpointRequest::default())
+            .unwrap();
+        let e2 = nets
+            .connect("g2", &ns2, "bridge", EndpointRequest::default())
+            .unwrap();
+        assert!(e2.routed);
+        let server = in_netns(&ns1, || TcpListener::bind("0.0.0.0:80").unwrap());
+        serve_peer_address(server);
+        let to_e1 = addr(e1.address.addr(), 80);
+        assert_eq!(
+            ask_from(&ns2, to_e1).unwrap(),
+            e2.address.addr().to_string()
+        );
+        // and out to an upstream, masqueraded
+        let (_up, up_addr) = fx.upstream(&nets, 71);
+        assert_eq!(ask_from(&ns1, up_addr).unwrap(), "10.213.71.1");
+        // it is that rule that lets them through
+        let deleted = Command::new("iptables")
+            .args(rule_of("-D"))
+            .output()
+            .unwrap();
+        assert!(deleted.status.success());
+        assert!(ask_from(&ns2, to_e1).is_err(), "dropped without the rule");
+        drop(nets);
+        let nets = Networks::open(fx.config.clone()).expect("open a third time");
+        assert!(has_rule(), "a restart puts the rule back");
+        assert!(ask_from(&ns2, to_e1).is_ok());
+
+        // another engine's bridge in front of the upstream: its policy decides, not berth
+        let foreign = format!("btf{}", std::process::id() % 100_000);
+        sh(&["ip", "link", "add", &foreign, "type", "bridge"]);
+        sh(&["ip", "addr", "flush", "dev", &fx.upstream_host_if]);
+        sh(&["ip", "addr", "add", "10.213.71.1/30", "dev", &foreign]);
+        sh(&[
+            "ip",
+            "link",
+            "set",
+            &fx.upstream_host_if,
+            "master",
+            &foreign,
+        ]);
+        sh(&["ip", "link", "set", &foreign, "up"]);
+        assert!(
+            ask_from(&ns1, up_addr).is_err(),
+            "berth let itself into a foreign bridge"
+        );
+        sh(&["iptables", "-P", "FORWARD", "ACCEPT"]);
+        assert_eq!(ask_from(&ns1, up_addr).unwrap(), "10.213.71.1");
+        nets.remove_sandbox("g1").unwrap();
+        nets.remove_sandbox("g2").unwrap();
+        drop(nets);
+        drop(fx);
+        let _ = Command::new("ip").args(["link", "del", &foreign]).output();
+        assert!(!has_rule(), "purge removes the rule");
+    })
+    .join()
+    .expect("the test's own network namespace");
+}

@@ -40,6 +40,11 @@ pub struct ExecRequest {
     pub exec_id: String,
     /// The container to enter; it must be running. `config.container.id` names it too.
     pub config: ExecConfig,
+    /// The container's PID 1 when this supervisor does not parent it (the one that did
+    /// died, see berthd's `supervision`): entered through it, once it is known to be the
+    /// container's (alive, in the container's cgroup) after its namespaces were opened.
+    #[serde(default)]
+    pub orphan_pid: Option<i32>,
 }
 
 /// A container's exit, or the exit of a process exec'd into it, as reported to the connected

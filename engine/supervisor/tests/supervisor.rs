@@ -482,6 +482,7 @@ fn an_exec_is_reported_with_its_id_and_refused_outside_a_running_container() {
                     process,
                     user: None,
                 },
+                orphan_pid: None,
             }
         };
 

@@ -18,6 +18,10 @@ const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
 /// able to set them, only our whiteout conversion does.
 const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 const PAX_XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
+/// The xattr namespaces of xattr(7). A name outside them is refused as the archive's fault
+/// before anything is written (setting it would fail with EOPNOTSUPP half-way through, a
+/// failure that reads as the host's).
+const XATTR_NAMESPACES: [&[u8]; 4] = [b"user.", b"trusted.", b"security.", b"system."];
 
 /// An entry's path after confinement: the normal components that remain once empty parts
 /// and `.` are dropped and `..` is applied (never climbing above the root).
@@ -360,6 +364,15 @@ fn read_metadata<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Metadata> {
             let extension = extension?;
             let key = extension.key_bytes();
             if let Some(name) = key.strip_prefix(PAX_XATTR_PREFIX) {
+                if !XATTR_NAMESPACES.iter().any(|ns| name.starts_with(ns)) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "xattr {:?} is in no namespace Linux has",
+                            String::from_utf8_lossy(name)
+                        ),
+                    ));
+                }
                 if !name.starts_with(OVERLAY_XATTR_PREFIX) {
                     xattrs.push((name.to_vec(), extension.value_bytes().to_vec()));
                 }

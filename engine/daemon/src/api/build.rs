@@ -1,9 +1,9 @@
 //! `POST /build` (Docker's classic builder API: what the docker CLI uses without buildx,
 //! docker-py and compose) and `POST /build/prune`.
 //!
-//! The context tar is spooled to the build's own directory, extracted there, and the build
-//! runs on a blocking thread (see `crate::build`), its messages streamed as Docker's JSON
-//! lines. A failure before the first message is answered with an HTTP status (a Dockerfile
+//! The context tar is indexed as it arrives, on the blocking thread the build then runs on
+//! (see `crate::build::context`), or fetched first for a `remote=` URL; the build's
+//! messages are streamed as Docker's JSON lines. A failure before the first message is answered with an HTTP status (a Dockerfile
 //! syntax error, a missing Dockerfile), a later one as an error line in the stream.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +13,6 @@ use std::sync::OnceLock;
 use berth_builder::args::{BuildArgs, Platform};
 use berth_builder::build::{BuildError, Builder, Options};
 use berth_builder::cache::Cache;
-use berth_builder::context::Context;
 use berth_builder::executor::{Network, Progress};
 use berth_builder::ErrorKind;
 use berth_distribution::Credentials;
@@ -23,11 +22,12 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
 use super::http::{json, ApiResult, Body, Query};
+use crate::build::context::{self, BodyReader, Chunk, Places, Source};
+use crate::build::remote::{self, Remote, RemoteError};
 use crate::build::DaemonExecutor;
 use crate::engine::Engine;
 
@@ -38,6 +38,8 @@ struct BuildRequest {
     quiet: bool,
     network_mode: Option<String>,
     credentials: HashMap<String, Credentials>,
+    /// `remote=`: the context is fetched or cloned instead of read from the body.
+    remote: Option<Remote>,
 }
 
 fn json_param<T: serde::de::DeserializeOwned + Default>(
@@ -76,12 +78,12 @@ fn is_default(value: &str) -> bool {
 
 impl BuildRequest {
     fn parse(query: &Query, headers: &HeaderMap) -> Result<BuildRequest, ApiError> {
-        if let Some(remote) = query.get("remote").filter(|r| !r.is_empty()) {
-            return Err(ApiError::bad_request(format!(
-                "unable to prepare context: {remote}: berth cannot fetch remote build contexts \
-                 (a URL to a tar or a git repository); send the context instead"
-            )));
-        }
+        let remote = query
+            .get("remote")
+            .filter(|r| !r.is_empty())
+            .map(Remote::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if query.get("version") == Some("2") {
             return Err(ApiError::unsupported("BuildKit sessions (version=2)"));
         }
@@ -155,12 +157,48 @@ impl BuildRequest {
                 pull: query.flag("pull"),
                 cache_from: json_param(query, "cachefrom")?,
                 network,
+                secrets: secrets(headers)?,
             },
             quiet: query.flag("q"),
             network_mode,
             credentials: registry_config(headers)?,
+            remote,
         })
     }
+}
+
+/// berth's own header of build secrets (the classic API has no field for them): base64
+/// (URL-safe) JSON of secret ID to base64 content, as `berth build --secret` sends it. A
+/// header keeps them out of the context tar, which is spooled to disk, and out of every
+/// file on disk: a RUN gets them from a tmpfs (see `build::run::secrets_prefix`). Its size is bounded by the daemon's
+/// request head limit (about 400 KiB, so some 200 KiB of secrets once encoded twice), which
+/// `berth build` checks before sending.
+fn secrets(headers: &HeaderMap) -> Result<berth_builder::mounts::Secrets, ApiError> {
+    use base64::Engine as _;
+    use berth_builder::mounts::{SecretValue, Secrets};
+    let Some(value) = headers.get("x-berth-build-secrets") else {
+        return Ok(Secrets::default());
+    };
+    let invalid =
+        |why: &str| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets header: {why}"));
+    let text = value.to_str().map_err(|_| invalid("not ASCII"))?.trim();
+    if text.is_empty() {
+        return Ok(Secrets::default());
+    }
+    let json = base64::engine::general_purpose::URL_SAFE
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+        .map_err(|_| invalid("not base64"))?;
+    let encoded: BTreeMap<String, String> =
+        serde_json::from_slice(&json).map_err(|_| invalid("not a JSON object of strings"))?;
+    let mut secrets = BTreeMap::new();
+    for (id, content) in encoded {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(content.as_bytes())
+            .map_err(|_| invalid(&format!("secret {id:?} is not base64")))?;
+        secrets.insert(id, SecretValue(bytes));
+    }
+    Ok(Secrets(secrets))
 }
 
 /// `X-Registry-Config`: base64 JSON of credentials by registry, for the pulls of `FROM`.
@@ -262,6 +300,7 @@ fn build_dir(engine: &Engine) -> Result<PathBuf, ApiError> {
     let tmp = builder_root(engine).join("tmp");
     CLEANED.get_or_init(|| {
         let _ = std::fs::remove_dir_all(&tmp);
+        crate::build::run::remove_stale_secrets(engine);
     });
     std::fs::create_dir_all(&tmp)
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", tmp.display())))?;
@@ -271,29 +310,85 @@ fn build_dir(engine: &Engine) -> Result<PathBuf, ApiError> {
     Ok(dir)
 }
 
-async fn spool(body: Incoming, path: &Path) -> Result<(), ApiError> {
-    let io = |e: std::io::Error| ApiError::internal(format!("writing {}: {e}", path.display()));
-    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-    let mut body = body;
+/// Sends the body's frames to the build's context reader; once that stops reading (it
+/// failed), the rest is read and dropped, so that the client sees the error rather than a
+/// broken pipe.
+async fn pump(mut body: Incoming, tx: mpsc::Sender<Chunk>) {
+    let mut reading = true;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::bad_request(format!("reading the build context: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            file.write_all(&data).await.map_err(io)?;
+        let chunk = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => Ok(data),
+                Err(_) => continue,
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let failed = chunk.is_err();
+        if reading && tx.send(chunk).await.is_err() {
+            reading = false;
+        }
+        if failed {
+            return;
         }
     }
-    file.flush().await.map_err(io)
+}
+
+/// The context a `remote=` names, fetched or cloned into the build's directory.
+async fn remote_source(remote: Remote, dir: &Path) -> Result<Source, ApiError> {
+    let failed = |e: RemoteError| ApiError::new(e.kind(), e.to_string());
+    match remote {
+        Remote::Http(url) => {
+            let file = dir.join("remote");
+            remote::fetch(&url, &file).await.map_err(failed)?;
+            Ok(Source::Fetched(file))
+        }
+        Remote::Git {
+            url,
+            reference,
+            subdir,
+        } => {
+            let dest = dir.join("git");
+            let root = actix_rt::task::spawn_blocking(move || {
+                remote::clone(&url, reference.as_deref(), subdir.as_deref(), &dest)
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("cloning the build context: {e}")))?
+            .map_err(failed)?;
+            Ok(Source::Cloned(root))
+        }
+    }
 }
 
 pub async fn build(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let query = Query::parse(req.uri().query());
-    let request = BuildRequest::parse(&query, req.headers())?;
+    let request = match BuildRequest::parse(&query, req.headers()) {
+        Ok(request) => request,
+        Err(e) => {
+            super::http::discard_body(req.into_body()).await;
+            return Err(e);
+        }
+    };
     let dir = build_dir(engine)?;
-    let context_tar = dir.join("context.tar");
-    if let Err(e) = spool(req.into_body(), &context_tar).await {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e);
-    }
+    let incoming = req.into_body();
+    let mut pumped = None;
+    let source = match request.remote.clone() {
+        None => {
+            // The context is indexed as it arrives, on the build's thread.
+            let (chunks, rx) = mpsc::channel(16);
+            pumped = Some(actix_rt::spawn(pump(incoming, chunks)));
+            Source::Body(BodyReader::new(rx))
+        }
+        Some(remote) => {
+            super::http::discard_body(incoming).await;
+            match remote_source(remote, &dir).await {
+                Ok(source) => source,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            }
+        }
+    };
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (early_tx, early_rx) = oneshot::channel::<ApiError>();
@@ -305,7 +400,7 @@ pub async fn build(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             quiet: request.quiet,
             sent: Default::default(),
         };
-        let result = run_build(&engine, arbiter, request, &dir, &stream);
+        let result = run_build(&engine, arbiter, request, source, &dir, &stream);
         let _ = std::fs::remove_dir_all(&dir);
         if let Err(err) = result {
             tracing::info!("build failed: {err}");
@@ -320,7 +415,13 @@ pub async fn build(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let first = tokio::select! {
         biased;
         early = early_rx => match early {
-            Ok(e) => return Err(e),
+            Ok(e) => {
+                // Answered once the client has sent all it had.
+                if let Some(pumped) = pumped {
+                    let _ = pumped.await;
+                }
+                return Err(e);
+            }
             Err(_) => rx.recv().await,
         },
         first = rx.recv() => first,
@@ -336,6 +437,7 @@ fn run_build(
     engine: &Engine,
     arbiter: actix_rt::ArbiterHandle,
     request: BuildRequest,
+    source: Source,
     dir: &Path,
     stream: &Stream,
 ) -> Result<(), BuildError> {
@@ -344,20 +446,14 @@ fn run_build(
         source,
     };
     let scratch = dir.join("scratch");
-    let context_dir = dir.join("context");
-    for d in [&scratch, &context_dir] {
+    let places = Places::in_dir(dir);
+    for d in [&scratch, &places.root] {
         std::fs::create_dir_all(d).map_err(|source| BuildError::Scratch {
             path: d.clone(),
             source,
         })?;
     }
-    let tar_path = dir.join("context.tar");
-    let tar = std::fs::File::open(&tar_path).map_err(|source| BuildError::Scratch {
-        path: tar_path.clone(),
-        source,
-    })?;
-    let context =
-        Context::extract(std::io::BufReader::new(tar), &context_dir).map_err(context_err)?;
+    let context = context::open(source, &places, &request.dockerfile).map_err(context_err)?;
     let mut options = request.options;
     options.dockerfile = context
         .dockerfile(&request.dockerfile)
@@ -505,14 +601,31 @@ mod tests {
     }
 
     #[test]
+    fn secrets_come_from_their_header() {
+        use base64::Engine as _;
+        let json = r#"{"token":"aHVudGVyMg=="}"#;
+        let mut headers = HeaderMap::new();
+        let header = base64::engine::general_purpose::URL_SAFE.encode(json);
+        headers.insert("x-berth-build-secrets", header.parse().unwrap());
+        let request = BuildRequest::parse(&Query::parse(Some("t=a")), &headers).unwrap();
+        assert_eq!(request.options.secrets.0["token"].0, b"hunter2");
+        headers.insert("x-berth-build-secrets", "%%%".parse().unwrap());
+        let err = BuildRequest::parse(&Query::parse(None), &headers)
+            .err()
+            .unwrap();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
     fn what_berth_cannot_do_is_refused_clearly() {
         let status = |q: &str| parse(q).err().map(|e| e.status());
         assert_eq!(status("memory=1000000"), Some(StatusCode::NOT_IMPLEMENTED));
         assert_eq!(status("version=2"), Some(StatusCode::NOT_IMPLEMENTED));
         assert_eq!(
-            status("remote=https://example.invalid/x.git"),
+            status("remote=ftp://example.invalid/x.tar"),
             Some(StatusCode::BAD_REQUEST)
         );
+        assert_eq!(status("remote=https://example.invalid/x.git"), None);
         assert_eq!(status("t=Bad%20Tag"), Some(StatusCode::BAD_REQUEST));
         assert_eq!(
             status("platform=linux/s390x"),

@@ -51,13 +51,23 @@ pub async fn commit(engine: &Engine, req: Request<Incoming>) -> ApiResult {
         created_by: record.command().join(" "),
         // Their content lives in the container's directory, as in Docker.
         skip: crate::container::spec::engine_files(),
+        healthcheck: container_config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok()),
     };
 
     // Docker pauses by default so the layer is a consistent snapshot of the files.
     let pause = !matches!(query.get("pause"), Some("0" | "false" | "False"));
-    let paused_here = pause && record.state.status == Status::Running;
-    if paused_here {
-        addr.send(Pause).await??;
+    let mut paused_here = false;
+    if pause && record.state.status == Status::Running {
+        match addr.send(Pause).await? {
+            Ok(()) => paused_here = true,
+            // Another commit paused it meanwhile: this one reads the paused container and
+            // leaves the unpausing to that one, as Docker's does with a paused container.
+            Err(_) if addr.send(Snapshot).await?.state.status == Status::Paused => {}
+            Err(err) => return Err(err.into()),
+        }
     }
     let images = engine.images.clone();
     let upper = ContainerDir::new(&engine.config.containers_dir(), &id).upper();
@@ -83,6 +93,9 @@ fn merge(mut requested: ContainerConfig, container: &ContainerConfig) -> Contain
     }
     if requested.working_dir.as_deref().unwrap_or("").is_empty() {
         requested.working_dir = container.working_dir.clone();
+    }
+    if requested.healthcheck.is_none() {
+        requested.healthcheck = container.healthcheck.clone();
     }
     if requested.stop_signal.as_deref().unwrap_or("").is_empty() {
         requested.stop_signal = container.stop_signal.clone();

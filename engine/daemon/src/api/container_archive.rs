@@ -107,7 +107,7 @@ pub async fn put(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResu
     let (view, guard) = match open_view(engine, name, true).await {
         Ok(opened) => opened,
         Err(e) => {
-            discard_body(req.into_body()).await;
+            super::http::discard_body(req.into_body()).await;
             return Err(e);
         }
     };
@@ -118,7 +118,7 @@ pub async fn put(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResu
         // The container may start again once the overlay is gone with this thread.
         drop(guard);
         if unpacked.is_err() {
-            let _ = io::copy(&mut body.take(DISCARD_LIMIT), &mut io::sink());
+            let _ = io::copy(&mut body.take(super::http::DISCARD_LIMIT), &mut io::sink());
         }
         unpacked
     })
@@ -127,22 +127,6 @@ pub async fn put(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResu
     .map_err(|e| ApiError::internal(e.to_string()))?;
     answer_failure(unpacked, &path, name)?;
     status_only(StatusCode::OK)
-}
-
-/// How much of a refused upload is read anyway. A client that is still sending when the
-/// answer comes (the docker CLI streams the tar) would otherwise see a broken pipe instead
-/// of the daemon's error.
-const DISCARD_LIMIT: u64 = 16 << 20;
-
-async fn discard_body(mut body: Incoming) {
-    use http_body_util::BodyExt;
-    let mut read = 0u64;
-    while let Some(Ok(frame)) = body.frame().await {
-        read += frame.data_ref().map_or(0, |d| d.len() as u64);
-        if read > DISCARD_LIMIT {
-            break;
-        }
-    }
 }
 
 async fn open_view(

@@ -156,6 +156,21 @@ impl Query {
     }
 }
 
+/// How much of a refused upload is read anyway. A client that is still sending when the
+/// answer comes (the docker CLI streams the tar) would otherwise see a broken pipe instead
+/// of the daemon's error.
+pub const DISCARD_LIMIT: u64 = 16 << 20;
+
+pub async fn discard_body(mut body: Incoming) {
+    let mut read = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if read > DISCARD_LIMIT {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

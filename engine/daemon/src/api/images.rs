@@ -242,10 +242,7 @@ pub async fn inspect(engine: &Engine, name: &str, api_minor: u32) -> ApiResult {
         }),
         docker_version: Some(String::new()),
         author: Some(config.author().clone().unwrap_or_default()),
-        config: Some(
-            serde_json::from_value(serde_json::to_value(config.config()).unwrap_or_default())
-                .unwrap_or_default(),
-        ),
+        config: Some(image_config(&record)),
         architecture: Some(config.architecture().to_string()),
         os: Some(config.os().to_string()),
         size: Some(record.size as i64),
@@ -276,6 +273,20 @@ fn container_config(config: &serde_json::Value) -> serde_json::Value {
         "Volumes": config.get("Volumes").cloned().unwrap_or(serde_json::Value::Null),
         "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
     })
+}
+
+/// The image's `Config` as Docker shows it: the OCI configuration, with the healthcheck and
+/// triggers of the config blob that the OCI one has no field for.
+fn image_config(record: &berth_images::ImageRecord) -> bollard_stubs::models::ImageConfig {
+    let mut config: bollard_stubs::models::ImageConfig =
+        serde_json::from_value(serde_json::to_value(record.config.config()).unwrap_or_default())
+            .unwrap_or_default();
+    config.healthcheck = record
+        .healthcheck
+        .clone()
+        .and_then(|h| serde_json::from_value(h).ok());
+    config.on_build = (!record.on_build.is_empty()).then(|| record.on_build.clone());
+    config
 }
 
 pub async fn tag(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiResult {

@@ -5,8 +5,10 @@
 //! The build itself runs on a blocking thread; what must happen on the actor runtime
 //! (creating, starting, removing containers, pulling) is sent there and waited for.
 
+pub(crate) mod context;
+pub(crate) mod remote;
 pub mod rootfs;
-mod run;
+pub(crate) mod run;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -128,18 +130,12 @@ impl Executor for DaemonExecutor {
     ) -> Result<BaseImage, ExecError> {
         if !pull {
             if let Ok(image) = self.engine.images.resolve(name) {
-                return Ok(BaseImage {
-                    id: image.id.to_string(),
-                    config: image.config.config().clone().unwrap_or_default(),
-                });
+                return Ok(base(image));
             }
         }
         self.pull(name)?;
         let image = self.engine.images.resolve(name).map_err(from_images)?;
-        Ok(BaseImage {
-            id: image.id.to_string(),
-            config: image.config.config().clone().unwrap_or_default(),
-        })
+        Ok(base(image))
     }
 
     fn image_exists(&self, id: &str) -> bool {
@@ -236,10 +232,21 @@ impl Executor for DaemonExecutor {
     }
 }
 
+fn base(image: berth_images::ImageRecord) -> BaseImage {
+    BaseImage {
+        id: image.id.to_string(),
+        config: image.config.config().clone().unwrap_or_default(),
+        healthcheck: image.healthcheck,
+        on_build: image.on_build,
+    }
+}
+
 fn step(spec: &CommitSpec) -> berth_images::BuildStep {
     berth_images::BuildStep {
         config: spec.config.clone(),
         created_by: spec.created_by.clone(),
         author: spec.author.clone(),
+        healthcheck: spec.healthcheck.clone(),
+        on_build: spec.on_build.clone(),
     }
 }

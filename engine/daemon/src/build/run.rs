@@ -52,7 +52,12 @@ pub(super) fn run(
         .iter()
         .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()))
         .collect();
-    let (binds, tmpfs) = host_mounts(exec, &spec.mounts)?;
+    // The secrets' files stay until the container is gone.
+    let HostMounts {
+        binds,
+        tmpfs,
+        secrets: _secrets,
+    } = host_mounts(exec, &spec.mounts)?;
     let network_mode = match spec.network {
         Network::None => Some("none".to_string()),
         Network::Host => Some("host".to_string()),
@@ -204,7 +209,12 @@ fn commit(
     spec: &RunSpec,
 ) -> Result<RunOutcome, ExecError> {
     let upper = ContainerDir::new(&exec.engine.config.containers_dir(), container).upper();
-    let skip = crate::container::spec::engine_files();
+    let mut skip = crate::container::spec::engine_files();
+    // A secret's mount point: the runtime made it in the upper directory to mount over.
+    skip.extend(spec.mounts.iter().filter_map(|m| match m {
+        RunMount::Secret { target, .. } => Some(PathBuf::from(target.trim_start_matches('/'))),
+        _ => None,
+    }));
     let parent = digest(parent)?;
     let image = exec
         .engine
@@ -281,13 +291,19 @@ fn cache_dir(exec: &DaemonExecutor, id: &str) -> PathBuf {
         .join(name)
 }
 
-/// The RUN's mounts as a container's `Binds` and `Tmpfs`.
-fn host_mounts(
-    exec: &DaemonExecutor,
-    mounts: &[RunMount],
-) -> Result<(Vec<String>, HashMap<String, String>), ExecError> {
+/// A RUN's mounts as its container gets them.
+struct HostMounts {
+    binds: Vec<String>,
+    tmpfs: HashMap<String, String>,
+    /// The directories of its secrets' files, removed when dropped.
+    secrets: Vec<tempfile::TempDir>,
+}
+
+/// The RUN's mounts as a container's `Binds` and `Tmpfs`, and the files of its secrets.
+fn host_mounts(exec: &DaemonExecutor, mounts: &[RunMount]) -> Result<HostMounts, ExecError> {
     let mut binds = Vec::new();
     let mut tmpfs = HashMap::new();
+    let mut secrets = Vec::new();
     for mount in mounts {
         match mount {
             RunMount::Cache {
@@ -313,9 +329,80 @@ fn host_mounts(
                 target,
                 readonly,
             } => binds.push(bind(source, target, *readonly)),
+            RunMount::Secret {
+                target,
+                content,
+                mode,
+                uid,
+                gid,
+            } => {
+                let held = secret_file(exec, &content.0, *mode, *uid, *gid)?;
+                binds.push(bind(&held.path().join("secret"), target, true));
+                secrets.push(held);
+            }
         }
     }
-    Ok((binds, tmpfs))
+    Ok(HostMounts {
+        binds,
+        tmpfs,
+        secrets,
+    })
+}
+
+/// Where this daemon's build secrets are while a RUN uses them: on the host's `/dev/shm`
+/// tmpfs, so that a secret is never written to a disk, in directories (root's only) named
+/// after the daemon's data root (one daemon per root) and this prefix.
+const SHM: &str = "/dev/shm";
+
+pub(crate) fn secrets_prefix(engine: &Engine) -> String {
+    use sha2::Digest as _;
+    let root = sha2::Sha256::digest(engine.config.data_root.as_os_str().as_encoded_bytes());
+    format!("berth-build-secret-{}-", &hex::encode(root)[..16])
+}
+
+/// Removes what a crash left of this daemon's secrets (before its first build).
+pub(crate) fn remove_stale_secrets(engine: &Engine) {
+    let prefix = secrets_prefix(engine);
+    for entry in std::fs::read_dir(SHM).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A directory holding the file `secret` with the owner and mode its mount asks for;
+/// removed when dropped, at the end of the step.
+fn secret_file(
+    exec: &DaemonExecutor,
+    content: &[u8],
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<tempfile::TempDir, ExecError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |op: &str, path: &std::path::Path, e: std::io::Error| {
+        ExecError::new(ErrorKind::Internal, format!("{op} {}: {e}", path.display()))
+    };
+    let held = tempfile::Builder::new()
+        .prefix(&secrets_prefix(&exec.engine))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(SHM)
+        .map_err(|e| io("creating a directory in", std::path::Path::new(SHM), e))?;
+    let path = held.path().join("secret");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io("creating", &path, e))?;
+    file.write_all(content)
+        .map_err(|e| io("writing", &path, e))?;
+    std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+        .map_err(|e| io("changing the owner of", &path, e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("changing the mode of", &path, e))?;
+    Ok(held)
 }
 
 fn bind(source: &std::path::Path, target: &str, readonly: bool) -> String {

@@ -7,7 +7,6 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,27 +80,39 @@ impl Process {
         }
     }
 
-    /// How the process ended: its status if berthd is its parent (the supervisor that
-    /// parented it died and it was reparented to berthd, see `crate::supervision`), else
-    /// the exit record a supervisor wrote in `state_dir` (a container's; an exec has none),
-    /// else Docker's unknown exit. Only for a process that has [`exited`](Process::exited).
-    pub fn exit(&self, state_dir: Option<&Path>) -> ExitRecord {
+    /// How the process ended, if berthd is its parent (the supervisor that parented it died
+    /// and it was reparented to berthd, see `crate::supervision`): it is reaped. `None` when
+    /// berthd is not its parent. Only for a process that has [`exited`](Process::exited).
+    pub fn reap(&self) -> Option<ExitRecord> {
         let now = chrono::Utc::now();
         let reaped = rustix::process::waitid(
             WaitId::PidFd(self.fd.as_fd()),
             WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
         );
-        if let Ok(Some(status)) = reaped {
-            if let Some(code) = status.exit_status() {
-                return ExitRecord::exited(code, now);
-            }
-            if let Some(signal) = status.terminating_signal() {
-                return ExitRecord::killed(signal, now);
-            }
+        let status = reaped.ok()??;
+        if let Some(code) = status.exit_status() {
+            return Some(ExitRecord::exited(code, now));
         }
-        state_dir
-            .and_then(berth_supervisor::read_exit_record)
-            .unwrap_or_else(unknown_exit)
+        status
+            .terminating_signal()
+            .map(|signal| ExitRecord::killed(signal, now))
+    }
+}
+
+impl Process {
+    /// Blocking: waits up to `limit` for the process to exit, then reaps it if it is
+    /// berthd's child (a container of a dead supervisor, see `crate::supervision`).
+    pub fn reap_blocking(&self, limit: Duration) {
+        let mut poll = [rustix::event::PollFd::new(
+            &*self.fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let timeout = rustix::event::Timespec::try_from(limit).ok();
+        let _ = rustix::event::poll(&mut poll, timeout.as_ref());
+        let _ = rustix::process::waitid(
+            WaitId::PidFd(self.fd.as_fd()),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+        );
     }
 }
 
@@ -140,8 +151,7 @@ mod tests {
         let process = Process::open(child.id() as i32).unwrap();
         assert!(process.signal(libc::SIGTERM).unwrap());
         process.exited().await;
-        let state = tempfile::tempdir().unwrap();
-        let exit = process.exit(Some(state.path()));
+        let exit = process.reap().unwrap();
         assert_eq!(
             (exit.exit_code, exit.signal),
             (128 + libc::SIGTERM, Some(libc::SIGTERM))
@@ -152,13 +162,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_process_berthd_cannot_reap_reports_the_recorded_or_unknown_exit() {
+    async fn a_process_berthd_cannot_reap_has_no_exit_to_take() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let process = Process::open(child.id() as i32).unwrap();
         process.exited().await;
         // Someone else (here: std) reaps it first, as a live supervisor would.
         child.wait().unwrap();
-        let state = tempfile::tempdir().unwrap();
-        assert_eq!(process.exit(Some(state.path())).exit_code, 255);
+        assert_eq!(process.reap(), None);
     }
 }

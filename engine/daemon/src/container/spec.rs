@@ -13,9 +13,9 @@ use super::error::Error;
 use super::mount_points::MountKind;
 use super::record::{ContainerDir, ContainerRecord};
 
-/// The cgroup every container of this engine lives under.
-pub fn cgroup_path(id: &str) -> String {
-    format!("/berth/{id}")
+/// The cgroup of container `id`: its own, in the daemon's cgroup parent.
+pub fn cgroup_path(parent: &str, id: &str) -> String {
+    format!("{}/{id}", parent.trim_end_matches('/'))
 }
 
 fn invalid(err: impl std::fmt::Display) -> Error {
@@ -25,6 +25,7 @@ fn invalid(err: impl std::fmt::Display) -> Error {
 pub fn runtime_config(
     record: &ContainerRecord,
     dir: &ContainerDir,
+    cgroup_parent: &str,
 ) -> Result<RuntimeConfig, Error> {
     let host = &record.host_config;
     let config = &record.config;
@@ -107,7 +108,7 @@ pub fn runtime_config(
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .cgroups_path(cgroup_path(&record.id))
+        .cgroups_path(cgroup_path(cgroup_parent, &record.id))
         .resources(super::resources::with_device_rules(host)?);
     if !privileged {
         linux = linux

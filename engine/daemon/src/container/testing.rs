@@ -175,6 +175,7 @@ pub fn services(
         names: Names::default().start(),
         images,
         cgroups: None,
+        cgroup_parent: crate::config::DEFAULT_CGROUP_PARENT.to_string(),
         execs: Default::default(),
         events: EventBus::default().start(),
         stats: Sampler::new(None).start(),

@@ -285,7 +285,10 @@ fn connect_all(
             &exposed,
         )?;
         if !requests.is_empty() {
-            let published = net.plane.publish(&record.id, &requests)?;
+            let published = net
+                .plane
+                .publish(&record.id, &requests)
+                .map_err(|err| publish_failed(record, &endpoints, err))?;
             network.published = ports::published_map(&published);
         }
     }
@@ -297,17 +300,39 @@ fn connect_all(
     if !user_networks.is_empty() {
         dns::register(net, record, netns, &user_networks, &asked, host_resolv)?;
     }
-    let own = endpoints.first().map(|(_, e)| e.address.addr());
     let hostname = record.config.hostname.clone().unwrap_or_default();
     let domainname = record.config.domainname.clone().unwrap_or_default();
     let hosts = Hosts {
         extra: extra_hosts(net, record, endpoints.first().map(|(_, e)| e))?,
         links: links.iter().map(|l| (l.ip, l.names.clone())).collect(),
-        own: own.map(|ip| (ip, hostname.as_str(), domainname.as_str())),
+        own: endpoints
+            .iter()
+            .map(|(_, e)| (e.address.addr(), hostname.as_str(), domainname.as_str()))
+            .collect(),
     };
     let resolv = etc_files::resolv_conf(host_resolv, &asked, !user_networks.is_empty());
     write_files(dir, &hosts.render(), &resolv)?;
     Ok(network)
+}
+
+/// A failed publish in Docker 28's words: "failed to set up container networking: driver
+/// failed programming external connectivity on endpoint NAME (ID): …", the endpoint being
+/// the one the ports go to (the first with a way out). The kind stays the plane's.
+fn publish_failed(
+    record: &ContainerRecord,
+    endpoints: &[(berth_network::Network, Endpoint)],
+    err: berth_network::Error,
+) -> NetworkError {
+    let Some((_, endpoint)) = endpoints.iter().find(|(n, _)| !n.internal) else {
+        return err.into();
+    };
+    NetworkError::Context {
+        context: format!(
+            "failed to set up container networking: driver failed programming external connectivity on endpoint {} ({})",
+            record.name, endpoint.id
+        ),
+        source: err,
+    }
 }
 
 /// `--add-host` entries, `host-gateway` being the default bridge's address (Docker's
@@ -377,10 +402,13 @@ pub fn stop(net: &NetworkService, record: &ContainerRecord) {
 }
 
 /// `network connect` of a running container: a new endpoint in its namespace (the next
-/// `ethN`), its DNS names there. Returns the endpoint to record.
+/// `ethN`), its DNS names there, its address in `/etc/hosts` and, on its first
+/// user-defined network, `/etc/resolv.conf` pointed at the embedded DNS (as Docker's
+/// sandbox starts its resolver then). Returns the endpoint to record.
 pub fn connect_running(
     net: &NetworkService,
     record: &ContainerRecord,
+    dir: &ContainerDir,
     network: &berth_network::Network,
     settings: &EndpointSettings,
 ) -> Result<Endpoint> {
@@ -405,19 +433,39 @@ pub fn connect_running(
     let endpoint = net
         .plane
         .connect(&record.id, &netns, &network.id, request)?;
-    if let Err(err) = dns::refresh(net, record, &netns) {
+    // What the record will say once connected: its links there count for the DNS scope.
+    let mut joined = record.clone();
+    joined
+        .network
+        .networks
+        .push((network.name.clone(), settings.clone()));
+    let files = dns::refresh(net, &joined, &netns)
+        .and_then(|()| update_files(net, record, dir, &endpoint, true));
+    if let Err(err) = files {
         let _ = net.plane.disconnect(&record.id, &network.id);
+        if let Some(dns) = &net.dns {
+            dns.remove_records(&network.id, &record.id);
+        }
+        let _ = dns::refresh(net, record, &netns);
         return Err(err);
     }
     Ok(endpoint)
 }
 
-/// `network disconnect` of a running container: its endpoint and DNS names there go.
+/// `network disconnect` of a running container: its endpoint, DNS names and hosts line
+/// there go. Its resolv.conf stays as it is, as in Docker (the embedded DNS it may name
+/// keeps forwarding).
 pub fn disconnect_running(
     net: &NetworkService,
     record: &ContainerRecord,
+    dir: &ContainerDir,
     network_id: &str,
 ) -> Result<()> {
+    let leaving = net
+        .plane
+        .endpoints(&record.id)
+        .into_iter()
+        .find(|e| e.network_id == network_id);
     net.plane.disconnect(&record.id, network_id)?;
     if let Some(dns) = &net.dns {
         dns.remove_records(network_id, &record.id);
@@ -426,7 +474,63 @@ pub fn disconnect_running(
         net,
         record,
         std::path::Path::new(&record.network.sandbox_key),
-    )
+    )?;
+    match leaving {
+        Some(endpoint) => update_files(net, record, dir, &endpoint, false),
+        None => Ok(()),
+    }
+}
+
+/// The hosts (and on a first user network, resolv.conf) of a running container after it
+/// joined (`joined`) or left the network of `endpoint`, rewritten in place: both files
+/// are bind-mounted into it.
+fn update_files(
+    net: &NetworkService,
+    record: &ContainerRecord,
+    dir: &ContainerDir,
+    endpoint: &Endpoint,
+    joined: bool,
+) -> Result<()> {
+    let write = |path: &std::path::Path, text: &str| {
+        etc_files::rewrite_in_place(path, text)
+            .map_err(|err| NetworkError::Internal(format!("writing {}: {err}", path.display())))
+    };
+    let hosts_path = dir.hosts();
+    let hosts = std::fs::read_to_string(&hosts_path).map_err(|err| {
+        NetworkError::Internal(format!("reading {}: {err}", hosts_path.display()))
+    })?;
+    let line = etc_files::own_line(
+        endpoint.address.addr(),
+        record.config.hostname.as_deref().unwrap_or_default(),
+        record.config.domainname.as_deref().unwrap_or_default(),
+    );
+    let updated = if joined {
+        etc_files::hosts_with(&hosts, &line)
+    } else {
+        etc_files::hosts_without(&hosts, &line)
+    };
+    if updated != hosts {
+        write(&hosts_path, &updated)?;
+    }
+    let on_user_network = net
+        .plane
+        .get(&endpoint.network_id)
+        .is_ok_and(|n| dns::is_user_network(&n));
+    if joined && on_user_network {
+        let resolv_path = dir.resolv_conf();
+        let current = std::fs::read_to_string(&resolv_path).unwrap_or_default();
+        let names_embedded = current.lines().any(|l| {
+            l.split_whitespace()
+                .eq(["nameserver", etc_files::EMBEDDED_DNS])
+        });
+        if !names_embedded {
+            let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let resolv =
+                etc_files::resolv_conf(&host_resolv, &dns::dns_settings(net, record), true);
+            write(&resolv_path, &resolv)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

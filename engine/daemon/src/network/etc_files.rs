@@ -39,8 +39,9 @@ pub struct Hosts<'a> {
     pub extra: Vec<(String, String)>,
     /// `--link` entries: the linked container's address and its names.
     pub links: Vec<(Ipv4Addr, Vec<String>)>,
-    /// The container's own address on its first network, with its hostname.
-    pub own: Option<(Ipv4Addr, &'a str, &'a str)>,
+    /// The container's own address on each of its networks, with its hostname (Docker
+    /// writes a line per endpoint).
+    pub own: Vec<(Ipv4Addr, &'a str, &'a str)>,
 }
 
 impl Hosts<'_> {
@@ -52,15 +53,55 @@ impl Hosts<'_> {
         for (ip, names) in &self.links {
             text.push_str(&format!("{ip}\t{}\n", names.join(" ")));
         }
-        if let Some((ip, hostname, domainname)) = self.own {
-            if domainname.is_empty() {
-                text.push_str(&format!("{ip}\t{hostname}\n"));
-            } else {
-                text.push_str(&format!("{ip}\t{hostname}.{domainname} {hostname}\n"));
-            }
+        for (ip, hostname, domainname) in &self.own {
+            text.push_str(&own_line(*ip, hostname, domainname));
         }
         text
     }
+}
+
+/// The hosts line of a container's own address on one network, as [`Hosts::render`]
+/// writes it.
+pub fn own_line(ip: Ipv4Addr, hostname: &str, domainname: &str) -> String {
+    if domainname.is_empty() {
+        format!("{ip}\t{hostname}\n")
+    } else {
+        format!("{ip}\t{hostname}.{domainname} {hostname}\n")
+    }
+}
+
+/// The hosts file after `network connect`: the new address's line appended (as Docker's
+/// `etchosts.Add`), unless it is there already.
+pub fn hosts_with(text: &str, line: &str) -> String {
+    if text.lines().any(|l| format!("{l}\n") == line) {
+        return text.to_string();
+    }
+    let mut out = text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(line);
+    out
+}
+
+/// The hosts file after `network disconnect`: the departed address's line removed (as
+/// Docker's `etchosts.Delete`, only the exact record, so `--add-host` lines stay).
+pub fn hosts_without(text: &str, line: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| l.trim_end_matches('\n') != line.trim_end_matches('\n'))
+        .collect()
+}
+
+/// Replaces a file that is bind-mounted into a running container. A rename would leave
+/// the container on the old inode, so the bytes are rewritten in place, as Docker does:
+/// one write from the start, then the length cut, then fsync. A reader racing it may see
+/// a mix for that instant; the actor serializes the writers.
+pub fn rewrite_in_place(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all_at(content.as_bytes(), 0)?;
+    file.set_len(content.len() as u64)?;
+    file.sync_data()
 }
 
 /// The resolver settings a container asked for (`--dns`, `--dns-search`, `--dns-option`,
@@ -174,11 +215,42 @@ mod tests {
         let hosts = Hosts {
             extra: vec![("db".into(), "10.0.0.5".into())],
             links: vec![("10.0.0.6".parse().unwrap(), vec!["w".into(), "web".into()])],
-            own: Some(("10.0.0.7".parse().unwrap(), "box", "")),
+            own: vec![
+                ("10.0.0.7".parse().unwrap(), "box", ""),
+                ("10.1.0.7".parse().unwrap(), "box", "corp"),
+            ],
         };
         let text = hosts.render();
         assert!(text.starts_with(HOSTS_BASE));
-        assert!(text.ends_with("10.0.0.5\tdb\n10.0.0.6\tw web\n10.0.0.7\tbox\n"));
+        assert!(text
+            .ends_with("10.0.0.5\tdb\n10.0.0.6\tw web\n10.0.0.7\tbox\n10.1.0.7\tbox.corp box\n"));
+    }
+
+    #[test]
+    fn connect_appends_and_disconnect_removes_only_the_own_line() {
+        let start = format!("{HOSTS_BASE}10.0.0.5\tbox\n10.9.0.1\tbox\n");
+        let line = own_line("10.1.0.7".parse().unwrap(), "box", "");
+        let joined = hosts_with(&start, &line);
+        assert_eq!(joined, format!("{start}10.1.0.7\tbox\n"));
+        assert_eq!(hosts_with(&joined, &line), joined);
+        assert_eq!(hosts_without(&joined, &line), start);
+        let first = own_line("10.0.0.5".parse().unwrap(), "box", "");
+        assert_eq!(
+            hosts_without(&joined, &first),
+            format!("{HOSTS_BASE}10.9.0.1\tbox\n10.1.0.7\tbox\n")
+        );
+    }
+
+    #[test]
+    fn rewriting_in_place_keeps_the_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "a much longer first content\n").unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        rewrite_in_place(&path, "short\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "short\n");
+        let after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert_eq!(inode, after);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub enum NetworkError {
     /// The data plane's own failure, with its kind.
     #[error(transparent)]
     Plane(#[from] berth_network::Error),
+    /// The data plane's failure, after what the daemon was doing; the kind stays the plane's.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        source: berth_network::Error,
+    },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -43,7 +49,9 @@ pub enum NetworkError {
 impl NetworkError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            NetworkError::Plane(err) => plane_kind(err.kind()),
+            NetworkError::Plane(err) | NetworkError::Context { source: err, .. } => {
+                plane_kind(err.kind())
+            }
             NetworkError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             NetworkError::Conflict(_) => ErrorKind::Conflict,
             NetworkError::NotFound(_) => ErrorKind::NotFound,
@@ -112,6 +120,9 @@ impl NetworkService {
             default_bridge,
             firewall_table: options.firewall_table.clone(),
         })?;
+        if let Some(ports) = options.bridge_port_limit {
+            plane.set_bridge_port_limit(ports);
+        }
         Ok(NetworkService {
             plane,
             options,

@@ -107,9 +107,11 @@ pub fn check_conflicts(mode: &Mode, body: &ContainerCreateBody, host: &HostConfi
         }
         _ => {}
     }
-    if host.links.iter().flatten().next().is_some() && !matches!(mode, Mode::Bridge) {
+    // On a user-defined network a link is a DNS alias of the linking container's own
+    // (`dns::link_aliases`); under `none` there is nothing it could be.
+    if host.links.iter().flatten().next().is_some() && matches!(mode, Mode::None) {
         return Err(NetworkError::NotSupported(
-            "--link on networks other than the default bridge".to_string(),
+            "--link with --network none".to_string(),
         ));
     }
     Ok(())

@@ -74,6 +74,7 @@ struct Taken {
 struct Tracked {
     pid: i32,
     host_network: bool,
+    cgroup_path: String,
     cgroup: Option<OpenStats>,
     net: Option<KeptFile>,
     last: Option<Taken>,
@@ -209,7 +210,7 @@ impl Sampler {
             return;
         };
         for (id, tracked) in self.containers.iter_mut() {
-            let sampled = sample_one(hierarchy, id, tracked, read, system_cpu_ns, online_cpus);
+            let sampled = sample_one(hierarchy, tracked, read, system_cpu_ns, online_cpus);
             match sampled {
                 Ok(sample) => tracked.record(Taken {
                     at,
@@ -301,15 +302,14 @@ impl Sampler {
 
 fn sample_one(
     hierarchy: &Hierarchy,
-    id: &str,
     tracked: &mut Tracked,
     read: DateTime<Utc>,
     system_cpu_ns: u64,
     online_cpus: u32,
 ) -> Result<Sample, String> {
     if tracked.cgroup.is_none() {
-        let path = crate::container::spec::cgroup_path(id);
-        tracked.cgroup = Some(OpenStats::open(hierarchy, &path).map_err(|e| e.to_string())?);
+        let opened = OpenStats::open(hierarchy, &tracked.cgroup_path).map_err(|e| e.to_string())?;
+        tracked.cgroup = Some(opened);
     }
     let cgroup = tracked
         .cgroup
@@ -352,6 +352,8 @@ impl Actor for Sampler {
 pub struct Track {
     pub id: String,
     pub pid: i32,
+    /// The container's cgroup path (in each hierarchy).
+    pub cgroup: String,
     pub host_network: bool,
 }
 
@@ -363,6 +365,7 @@ impl Handler<Track> for Sampler {
             Tracked {
                 pid: msg.pid,
                 host_network: msg.host_network,
+                cgroup_path: msg.cgroup,
                 cgroup: None,
                 net: None,
                 last: None,
@@ -474,6 +477,7 @@ mod tests {
         let mut tracked = Tracked {
             pid: 1,
             host_network: false,
+            cgroup_path: "/berth/test".into(),
             cgroup: None,
             net: None,
             last: None,

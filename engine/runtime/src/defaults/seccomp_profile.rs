@@ -410,6 +410,7 @@ const CAPABILITY_GATED: &[(Capability, &[&str])] = &[
             "sethostname",
             "setns",
             "syslog",
+            "umount",
             "umount2",
             "unshare",
         ],

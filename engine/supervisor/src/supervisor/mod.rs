@@ -2,6 +2,7 @@
 //! connection and a signalfd for SIGCHLD.
 
 mod connection;
+mod orphan;
 mod setup;
 mod table;
 
@@ -393,7 +394,11 @@ impl<S: Spawner> Supervisor<S> {
         stdio: StdioLayout,
         fds: Vec<OwnedFd>,
     ) -> (Reply, Vec<OwnedFd>) {
-        let ExecRequest { exec_id, config } = request;
+        let ExecRequest {
+            exec_id,
+            config,
+            orphan_pid,
+        } = request;
         let container = config.container.id.clone();
         if fds.len() != stdio.count() {
             let refusal = Refusal::Descriptors {
@@ -405,18 +410,39 @@ impl<S: Spawner> Supervisor<S> {
         if let Err(refusal) = self.table.check_new_exec(&exec_id) {
             return (Reply::Refused(refusal), Vec::new());
         }
-        let container_pid = match self.table.target(&container) {
-            Ok(Target::Running(pid)) => pid,
-            Ok(Target::Exited) => {
+        let mut orphan = None;
+        let container_pid = match (self.table.target(&container), orphan_pid) {
+            (Ok(Target::Running(pid)), _) => pid,
+            (Ok(Target::Exited), _) => {
                 return (
                     Reply::Refused(Refusal::NotRunning { id: container }),
                     Vec::new(),
                 )
             }
-            Err(refusal) => return (Reply::Refused(refusal), Vec::new()),
+            (Err(Refusal::UnknownContainer { .. }), Some(pid)) => {
+                match orphan::Orphan::hold(pid, &config.container) {
+                    Ok(held) => {
+                        orphan = Some(held);
+                        pid
+                    }
+                    Err(refusal) => return (Reply::Refused(refusal), Vec::new()),
+                }
+            }
+            (Err(refusal), _) => return (Reply::Refused(refusal), Vec::new()),
         };
         let io = process_io(stdio, &mut fds.into_iter());
-        match self.spawner.exec(&config, container_pid, io) {
+        let started = self.spawner.exec(&config, container_pid, io);
+        if let (Ok(started), Some(orphan)) = (&started, &orphan) {
+            // Its namespaces were opened by PID: they were the container's only if that
+            // process is still the container's PID 1 now.
+            if let Err(refusal) = orphan.still_the_container() {
+                // SAFETY: kill takes plain integers; the new process is this one's child,
+                // not yet reaped, so its PID is still its own.
+                unsafe { libc::kill(started.spawned.pid, libc::SIGKILL) };
+                return (Reply::Refused(refusal), Vec::new());
+            }
+        }
+        match started {
             Ok(Started { spawned, terminal }) => {
                 self.table.insert_exec(exec_id, container, spawned.pid);
                 (Reply::Spawned(spawned), terminal.into_iter().collect())

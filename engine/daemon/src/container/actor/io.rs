@@ -55,7 +55,7 @@ impl ContainerActor {
     }
 
     pub(super) fn prepare_start(&self) -> Result<PreparedStart, Error> {
-        let config = spec::runtime_config(&self.record, &self.dir)?;
+        let config = spec::runtime_config(&self.record, &self.dir, &self.services.cgroup_parent)?;
         let request = SpawnRequest {
             config,
             state_dir: self.dir.root.clone(),
@@ -381,7 +381,8 @@ impl Handler<Adopt> for ContainerActor {
         if start_unrecorded {
             self.persist();
         }
-        self.watch_process(msg.pid, ctx);
+        let served_by = self.services.supervisor.pid();
+        self.watch_process(msg.pid, served_by, ctx);
         self.track();
         self.network_readopt();
         self.watch_health(ctx, false);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use berth_supervisor::ExitRecord;
+use berth_supervisor::{ClientError, ExitRecord};
 use chrono::Utc;
 use tokio::sync::oneshot;
 
@@ -11,7 +11,7 @@ use super::io::PreparedStart;
 use super::{ContainerActor, WaitCondition, Waiter};
 use crate::container::error::Error;
 use crate::container::record::Status;
-use crate::container::{shared_namespaces, spec};
+use crate::container::shared_namespaces;
 use crate::stats;
 
 #[derive(Message)]
@@ -61,6 +61,8 @@ impl Handler<Start> for ContainerActor {
         let supervisor = self.services.supervisor.clone();
         let network = self.network_up();
         let (services, record) = (self.services.clone(), self.record.clone());
+        let cgroup = self.cgroup();
+        let id = self.record.id.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 let started = network.await.map_err(StartStep::Network)?;
@@ -71,11 +73,19 @@ impl Handler<Start> for ContainerActor {
                 let mut request = request;
                 crate::network::attach::apply(&started, &mut request.config.spec);
                 shared_namespaces::apply(&joins, &mut request.config.spec);
-                Ok((supervisor.spawn(request, io).await, started))
+                // Read with no await before the spawn, which goes to the same supervisor:
+                // the container is its child, whatever supervisor serves by the time the
+                // answer is handled.
+                let served_by = supervisor.pid();
+                let outcome = supervisor.spawn(request, io).await;
+                if !matches!(outcome, Ok(Ok(_))) {
+                    clear_failed_start(supervisor, id, cgroup, &outcome).await;
+                }
+                Ok((outcome, started, served_by))
             }
             .into_actor(self)
             .map(move |result, act, ctx| {
-                let (outcome, network) = match result {
+                let (outcome, network, served_by) = match result {
                     Ok(done) => done,
                     Err(StartStep::Network(err)) => return Err(act.network_failed(err, ctx)),
                     Err(StartStep::Namespaces(err, network)) => {
@@ -98,7 +108,7 @@ impl Handler<Start> for ContainerActor {
                         state.oom_killed = false;
                         state.stopped_by_user = false;
                         act.persist();
-                        act.watch_process(started.spawned.pid, ctx);
+                        act.watch_process(started.spawned.pid, served_by, ctx);
                         act.connect_io(daemon, started.terminal, ctx);
                         act.track();
                         act.emit("start", &[]);
@@ -110,14 +120,6 @@ impl Handler<Start> for ContainerActor {
                         state.error = failure.message.clone();
                         act.persist();
                         act.hub.close();
-                        if let Some(h) = &act.services.cgroups {
-                            let cgroup = spec::cgroup_path(&act.record.id);
-                            let removed =
-                                berth_cgroups::manager(h, &cgroup).and_then(|cg| cg.remove());
-                            if let Err(err) = removed {
-                                tracing::warn!("removing cgroup {cgroup}: {err}");
-                            }
-                        }
                         act.remove_if_auto(ctx);
                         Err(Error::StartFailed {
                             id: act.record.id.clone(),
@@ -145,6 +147,51 @@ enum StartStep {
     /// Another container's namespace could not be joined; the networking that was set up
     /// goes again.
     Namespaces(Error, crate::network::attach::Started),
+}
+
+/// Leaves nothing of a start that failed. When its answer was lost (the supervisor died, or
+/// missed its deadline) the container may have been forked all the same: it runs in its
+/// cgroup, a child of berthd or of the late supervisor, while its record says it never
+/// started, and nothing would ever stop it. So what runs in its cgroup is killed and the
+/// cgroup removed (also after a refusal: the runtime may have made it); a supervisor that
+/// only missed the deadline is told to kill and forget the container too, behind the
+/// spawn it may still carry out.
+async fn clear_failed_start(
+    supervisor: std::sync::Arc<dyn crate::supervisor::Supervisor>,
+    id: String,
+    cgroup: Option<Box<dyn berth_cgroups::CgroupManager>>,
+    outcome: &Result<Result<berth_runtime::Started, berth_runtime::StartFailure>, ClientError>,
+) {
+    if let Some(cgroup) = cgroup {
+        let swept = actix_rt::task::spawn_blocking(move || {
+            crate::container::sweep::kill_unmanaged(cgroup.as_ref())
+        })
+        .await;
+        match swept {
+            Ok(0) => {}
+            Ok(killed) => tracing::warn!(
+                "container {id}: its start failed ({}) but {killed} process(es) ran in its cgroup: killed",
+                describe(outcome)
+            ),
+            Err(err) => tracing::warn!("sweeping the cgroup of {id}: {err}"),
+        }
+    }
+    if matches!(outcome, Err(ClientError::Deadline { .. })) {
+        actix_rt::spawn(async move {
+            let _ = supervisor.signal(&id, libc::SIGKILL).await;
+            let _ = supervisor.release(&id).await;
+        });
+    }
+}
+
+fn describe(
+    outcome: &Result<Result<berth_runtime::Started, berth_runtime::StartFailure>, ClientError>,
+) -> String {
+    match outcome {
+        Ok(Ok(_)) => "it did not".to_owned(),
+        Ok(Err(failure)) => failure.message.clone(),
+        Err(err) => err.to_string(),
+    }
 }
 
 /// The supervisor saw the container's PID 1 exit (or a restarted daemon found it exited).

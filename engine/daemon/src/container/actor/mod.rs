@@ -256,9 +256,14 @@ impl ContainerActor {
     /// The container's cgroup, when the host has a hierarchy.
     fn cgroup(&self) -> Option<Box<dyn berth_cgroups::CgroupManager>> {
         let hierarchy = self.services.cgroups.as_ref()?;
-        berth_cgroups::manager(hierarchy, &spec::cgroup_path(&self.record.id))
+        berth_cgroups::manager(hierarchy, &self.cgroup_path())
             .map_err(|err| tracing::warn!("cgroup of {}: {err}", self.record.id))
             .ok()
+    }
+
+    /// The path of the container's cgroup in each hierarchy.
+    pub(super) fn cgroup_path(&self) -> String {
+        spec::cgroup_path(&self.services.cgroup_parent, &self.record.id)
     }
 
     /// Tells the stats sampler that the container runs, with which PID 1.
@@ -266,6 +271,7 @@ impl ContainerActor {
         self.services.stats.do_send(stats::Track {
             id: self.record.id.clone(),
             pid: self.record.state.pid,
+            cgroup: self.cgroup_path(),
             host_network: self.record.host_config.network_mode.as_deref() == Some("host"),
         });
     }

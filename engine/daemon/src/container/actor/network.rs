@@ -81,11 +81,13 @@ impl ContainerActor {
     pub(super) fn network_readopt(&self) {
         let net = self.services.network.clone();
         let record = self.record.clone();
+        let resolv_conf = self.dir.resolv_conf();
         actix_rt::spawn(async move {
             let id = record.id.clone();
-            let done =
-                actix_rt::task::spawn_blocking(move || crate::network::dns::readopt(&net, &record))
-                    .await;
+            let done = actix_rt::task::spawn_blocking(move || {
+                crate::network::dns::readopt(&net, &record, &resolv_conf)
+            })
+            .await;
             if let Ok(Err(err)) = done {
                 tracing::warn!("embedded DNS of container {id}: {err}");
             }
@@ -127,7 +129,12 @@ async fn peers(
             resolv_conf: other_dir.resolv_conf(),
         });
     }
-    for link in record.host_config.links.iter().flatten() {
+    // Links on a user-defined network are DNS aliases (`dns::link_aliases`), not peers.
+    let legacy_links = match mode {
+        Mode::Bridge => record.host_config.links.as_deref().unwrap_or_default(),
+        _ => &[],
+    };
+    for link in legacy_links {
         let (name, alias) = link.split_once(':').unwrap_or((link, link));
         let name = name.trim_start_matches('/');
         let alias = alias.rsplit('/').next().unwrap_or(alias);
@@ -282,12 +289,13 @@ impl Handler<ConnectNetwork> for ContainerActor {
         }
         let net = self.services.network.clone();
         let record = self.record.clone();
+        let dir = self.dir.clone();
         let asked = settings.clone();
         let target = network.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 actix_rt::task::spawn_blocking(move || {
-                    attach::connect_running(&net, &record, &target, &asked)
+                    attach::connect_running(&net, &record, &dir, &target, &asked)
                 })
                 .await
                 .map_err(|err| NetworkError::Internal(format!("connecting: {err}")))?
@@ -361,11 +369,12 @@ impl Handler<DisconnectNetwork> for ContainerActor {
         }
         let net = self.services.network.clone();
         let record = self.record.clone();
+        let dir = self.dir.clone();
         let id = network.id.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 actix_rt::task::spawn_blocking(move || {
-                    attach::disconnect_running(&net, &record, &id)
+                    attach::disconnect_running(&net, &record, &dir, &id)
                 })
                 .await
                 .map_err(|err| NetworkError::Internal(format!("disconnecting: {err}")))?

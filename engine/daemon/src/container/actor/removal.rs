@@ -42,12 +42,18 @@ impl ContainerActor {
         let record = self.record.clone();
         let remove_volumes =
             self.remove_volumes || self.record.host_config.auto_remove == Some(true);
+        // Its run's cgroup is normally gone with its exit; whatever is left there (a start
+        // whose answer was lost, a removal the exit's rmdir lost to) goes with it.
+        let cgroup = self.cgroup();
         ctx.spawn(
             async move {
                 if let Some(down) = network_down {
                     let _ = down.await;
                 }
                 actix_rt::task::spawn_blocking(move || {
+                    if let Some(cgroup) = cgroup {
+                        crate::container::sweep::kill_unmanaged(cgroup.as_ref());
+                    }
                     let _no_writes = persist_lock.lock();
                     // The directory's files are deleted in the background: once it has left
                     // the containers directory the container is gone for every client. Its

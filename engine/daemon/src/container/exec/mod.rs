@@ -194,11 +194,6 @@ fn check_enterable(actor: &ContainerActor, typed: &str) -> Result<(), Error> {
             "Container {} is restarting, wait until the container is running",
             actor.record.id
         ))),
-        // Its supervisor died: the one serving now did not start it and cannot enter it.
-        Status::Running if actor.is_orphaned() => Err(Error::NotSupported(format!(
-            "exec in container {}, whose supervisor died while it ran",
-            actor.record.id
-        ))),
         Status::Running => Ok(()),
         _ => Err(Error::conflict(format!(
             "container {} is not running",

@@ -78,7 +78,20 @@ impl Handler<StartExec> for ContainerActor {
 
     fn handle(&mut self, msg: StartExec, _: &mut Context<Self>) -> Self::Result {
         let refuse = |error| AtomicResponse::new(Box::pin(fut::ready(Err(error))));
-        let prepared = check_enterable(self, &msg.typed).and_then(|()| self.prepare_exec(&msg));
+        if let Err(why) = check_enterable(self, &msg.typed) {
+            // The container changed (paused, say) since the check before the client's
+            // connection was taken over: the client is attached already, so the exec
+            // ends as one that could not be run, with 126, the exit code its CLI shows.
+            return match self.execs.get_mut(&msg.id) {
+                Ok(exec) if exec.check_startable().is_ok() => {
+                    let settings = exec.settings.clone();
+                    let failed = failed_start(exec, &settings, None, 126, why);
+                    AtomicResponse::new(Box::pin(fut::ready(Ok(failed))))
+                }
+                _ => refuse(why),
+            };
+        }
+        let prepared = self.prepare_exec(&msg);
         let (request, process_io, daemon_io, settings) = match prepared {
             Ok(prepared) => prepared,
             Err(error) => return refuse(error),
@@ -122,9 +135,12 @@ impl Handler<StartExec> for ContainerActor {
                             ));
                             return Ok(failed_start(exec, &settings, output, code, why));
                         }
+                        // The supervisor died or missed its deadline: the exec did not run (as
+                        // Docker's when containerd fails it), and an attached client, whose
+                        // connection was taken over already, reads 126 as its exit code.
                         Err(error) => {
-                            exec.state = State::Created;
-                            return Err(supervisor_error(error));
+                            let why = supervisor_error(error);
+                            return Ok(failed_start(exec, &settings, output, 126, why));
                         }
                     };
                     let (exit_sender, exited) = oneshot::channel();
@@ -233,7 +249,8 @@ impl ContainerActor {
         &mut self,
         msg: &StartExec,
     ) -> Result<(ExecRequest, ProcessIo, ExecIo, Settings), Error> {
-        let container = spec::runtime_config(&self.record, &self.dir)?;
+        let container =
+            spec::runtime_config(&self.record, &self.dir, &self.services.cgroup_parent)?;
         let hostname = self.record.config.hostname.clone().unwrap_or_default();
         let container_env = self.record.config.env.clone().unwrap_or_default();
         let exec = self.execs.get_mut(&msg.id)?;
@@ -264,6 +281,8 @@ impl ContainerActor {
                 process,
                 user,
             },
+            // Its supervisor died: the one serving now enters it through its PID 1.
+            orphan_pid: self.is_orphaned().then_some(self.record.state.pid),
         };
         Ok((request, process_io, daemon_io, settings))
     }
