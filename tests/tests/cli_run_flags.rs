@@ -1,0 +1,426 @@
+//! The `berth run`/`create` flags that only the docker CLI could send before: healthchecks,
+//! resource limits, shared namespaces, log drivers, the runtime and `--volumes-from`, each
+//! through `berth` and checked in `ps`, `inspect`, the cgroup files and the container itself.
+
+use std::fs;
+
+use berth_tests::cgroups::{is_v1, Limits};
+use berth_tests::{eventually, Daemon};
+
+const MIB: i64 = 1 << 20;
+
+#[test]
+fn health_flags_make_a_container_healthy_in_ps_and_no_healthcheck_has_none() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--health-cmd",
+        "test -e /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "2s",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/ready; sleep 1000",
+    ])
+    .ok();
+    let config = d.inspect("web")["Config"]["Healthcheck"].clone();
+    assert_eq!(
+        config,
+        serde_json::json!({
+            "Test": ["CMD-SHELL", "test -e /tmp/ready"],
+            "Interval": 200_000_000,
+            "Timeout": 2_000_000_000i64,
+            "Retries": 2,
+        }),
+    );
+    eventually("web to be healthy in berth ps", || {
+        let ps = d.berth(&["ps", "--format", "{{.Names}} {{.Status}}"]).ok();
+        ps.out().starts_with("web Up") && ps.out().ends_with("(healthy)")
+    });
+    let healthy = d.berth(&["ps", "-q", "--filter", "health=healthy"]).ok();
+    assert_eq!(healthy.lines().len(), 1, "{healthy}");
+
+    // The probe's wording: a failing command turns the container unhealthy.
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "sick",
+        "--health-cmd",
+        "exit 1",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    eventually("sick to be unhealthy", || {
+        d.inspect("sick")["State"]["Health"]["Status"] == "unhealthy"
+    });
+
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "--no-healthcheck",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let plain = d.inspect("plain");
+    assert_eq!(
+        plain["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["NONE"])
+    );
+    assert!(plain["State"].get("Health").is_none(), "{plain}");
+
+    // Refused before anything is made, in docker's words.
+    let before = d.container_ids();
+    d.berth(&[
+        "run",
+        "--no-healthcheck",
+        "--health-cmd",
+        "true",
+        "busybox",
+        "true",
+    ])
+    .code(125)
+    .stderr_has("--no-healthcheck conflicts with --health-* options");
+    d.berth(&["create", "--health-interval", "5", "busybox", "true"])
+        .code(125)
+        .stderr_has("time: missing unit in duration \"5\"");
+    assert_eq!(d.container_ids(), before);
+    d.berth(&["rm", "-f", "web", "sick", "plain"]).ok();
+}
+
+#[test]
+fn volumes_from_shares_another_containers_volumes_read_only_when_asked() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "data",
+        "-v",
+        "/shared",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /shared/file; sleep 1000",
+    ])
+    .ok();
+    eventually("data to write its file", || {
+        d.berth(&["exec", "data", "cat", "/shared/file"])
+            .stdout
+            .contains("kept")
+    });
+    let read = d.run_rm(&["--volumes-from", "data", "busybox", "cat", "/shared/file"]);
+    assert_eq!(read, "kept\n");
+    d.run_rm(&[
+        "--volumes-from",
+        "data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo more > /shared/other",
+    ]);
+    assert_eq!(
+        d.berth(&["exec", "data", "cat", "/shared/other"])
+            .ok()
+            .stdout,
+        "more\n"
+    );
+    let ro = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "data:ro",
+            "busybox",
+            "touch",
+            "/shared/nope",
+        ])
+        .fails();
+    assert!(ro.stderr.contains("Read-only file system"), "{ro}");
+
+    d.berth(&[
+        "create",
+        "--name",
+        "reader",
+        "--volumes-from",
+        "data:ro",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    let reader = d.inspect("reader");
+    assert_eq!(
+        reader["HostConfig"]["VolumesFrom"],
+        serde_json::json!(["data:ro"])
+    );
+    let mounts = reader["Mounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), 1, "{reader}");
+    assert_eq!(mounts[0]["Destination"], "/shared");
+    assert_eq!(mounts[0]["RW"], false);
+    assert_eq!(mounts[0]["Name"], d.inspect("data")["Mounts"][0]["Name"]);
+
+    // Not pulled for: the 404 is the container's, not the image's.
+    d.berth(&[
+        "create",
+        "--pull",
+        "never",
+        "--volumes-from",
+        "nosuch",
+        "busybox",
+        "true",
+    ])
+    .fails()
+    .stderr_has("nosuch");
+    d.berth(&["rm", "-f", "-v", "reader", "data"]).ok();
+}
+
+#[test]
+fn resource_flags_reach_the_cgroup_and_inspect() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--memory-reservation",
+        "32m",
+        "-c",
+        "512",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        "--cpuset-cpus",
+        "0",
+        "--cpuset-mems",
+        "0",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let host = d.inspect("limited")["HostConfig"].clone();
+    assert_eq!(host["Memory"], 64 * MIB);
+    assert_eq!(host["MemorySwap"], 128 * MIB);
+    assert_eq!(host["MemoryReservation"], 32 * MIB);
+    assert_eq!(host["CpuShares"], 512);
+    assert_eq!(host["CpuPeriod"], 100_000);
+    assert_eq!(host["CpuQuota"], 50_000);
+    assert_eq!(host["CpusetCpus"], "0");
+    assert_eq!(host["CpusetMems"], "0");
+
+    let limits = Limits {
+        pid: d.container_pid("limited"),
+    };
+    assert_eq!(limits.memory(), (64 * MIB).to_string());
+    // v1 holds memory+swap, v2 the swap alone.
+    let swap = if is_v1() { 128 * MIB } else { 64 * MIB };
+    assert_eq!(limits.swap(), swap.to_string());
+    assert_eq!(limits.reservation(), (32 * MIB).to_string());
+    assert_eq!(limits.cpu_max(), "50000 100000");
+    assert_eq!(limits.shares(), if is_v1() { "512" } else { "20" });
+    assert_eq!(limits.cpuset(), "0");
+
+    // Unlimited swap, and Docker's refusals from the daemon.
+    d.berth(&[
+        "create",
+        "--name",
+        "unlimited",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "-1",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(d.inspect("unlimited")["HostConfig"]["MemorySwap"], -1);
+    let before = d.container_ids();
+    d.berth(&[
+        "create",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "32m",
+        "busybox",
+        "true",
+    ])
+    .code(1)
+    .stderr_has("Minimum memoryswap limit should be larger than memory limit");
+    d.berth(&["create", "--memory-reservation", "1m", "busybox", "true"])
+        .code(1)
+        .stderr_has("Minimum memory reservation allowed is 6MB");
+    assert_eq!(d.container_ids(), before);
+    // A weight the host's cgroups cannot hold is dropped with Docker's warning.
+    let weighted = d
+        .berth(&[
+            "create",
+            "--name",
+            "weighted",
+            "--blkio-weight",
+            "300",
+            "busybox",
+            "true",
+        ])
+        .ok();
+    let dropped = weighted
+        .stderr
+        .contains("Your kernel does not support Block I/O weight");
+    assert_eq!(
+        d.inspect("weighted")["HostConfig"]["BlkioWeight"],
+        if dropped { 0 } else { 300 },
+        "{weighted}"
+    );
+    d.berth(&["rm", "-f", "limited", "unlimited", "weighted"])
+        .ok();
+}
+
+#[test]
+fn namespace_log_and_runtime_flags_through_berth() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    // --pid host: the container sees the host's PID 1.
+    let host_init = fs::read_to_string("/proc/1/comm").unwrap();
+    assert_eq!(
+        d.run_rm(&["--pid", "host", "busybox", "cat", "/proc/1/comm"]),
+        host_init
+    );
+    // --uts host: the host's name.
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        d.run_rm(&["--uts", "host", "busybox", "hostname"]),
+        host_name
+    );
+    // --pid/--ipc container:NAME: one PID namespace, one IPC namespace.
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let donor_pid = d.container_pid("donor");
+    let ns = |pid: i32, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "joiner",
+        "--pid",
+        "container:donor",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let joiner_pid = d.container_pid("joiner");
+    assert_eq!(ns(joiner_pid, "pid"), ns(donor_pid, "pid"));
+    assert_eq!(ns(joiner_pid, "ipc"), ns(donor_pid, "ipc"));
+    assert_ne!(ns(joiner_pid, "uts"), ns(donor_pid, "uts"));
+    let joiner = d.inspect("joiner")["HostConfig"].clone();
+    assert_eq!(joiner["PidMode"], "container:donor");
+    assert_eq!(joiner["IpcMode"], "container:donor");
+    // --group-add through berth: the numbers reach the process.
+    assert_eq!(
+        d.run_rm(&["--group-add", "4242", "busybox", "id", "-G"]),
+        "0 10 4242\n"
+    );
+
+    // --log-driver none: nothing to read, in Docker's words; local with its options.
+    d.berth(&[
+        "run",
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "unseen",
+    ])
+    .ok();
+    d.berth(&["logs", "quiet"])
+        .fails()
+        .stderr_has("configured logging driver does not support reading");
+    d.berth(&[
+        "run",
+        "--name",
+        "kept",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=1m",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "echo",
+        "seen",
+    ])
+    .ok();
+    assert_eq!(d.berth(&["logs", "kept"]).ok().stdout, "seen\n");
+    assert_eq!(
+        d.inspect("kept")["HostConfig"]["LogConfig"],
+        serde_json::json!({"Type": "local", "Config": {"max-size": "1m", "max-file": "2"}})
+    );
+    // --runtime: runc's names are berth's runtime, others Docker's 400. (`create` exits 1
+    // on the daemon's refusals, as docker's does; its own checks are 125.)
+    d.berth(&[
+        "create",
+        "--name",
+        "rt",
+        "--runtime",
+        "runc",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(d.inspect("rt")["HostConfig"]["Runtime"], "runc");
+
+    let before = d.container_ids();
+    d.berth(&["create", "--runtime", "kata", "busybox", "true"])
+        .code(1)
+        .stderr_has("unknown or invalid runtime name: kata");
+    d.berth(&["create", "--log-driver", "nosuch", "busybox", "true"])
+        .code(1)
+        .stderr_has("no log driver named 'nosuch' is registered");
+    d.berth(&["create", "--pid", "sideways", "busybox", "true"])
+        .code(125)
+        .stderr_has("--pid: invalid PID mode");
+    d.berth(&["create", "--userns", "remap", "busybox", "true"])
+        .code(125)
+        .stderr_has("--userns: invalid USER mode");
+    assert_eq!(d.container_ids(), before);
+    d.berth(&["rm", "-f", "joiner", "donor", "quiet", "kept", "rt"])
+        .ok();
+}
