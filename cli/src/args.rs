@@ -419,6 +419,9 @@ pub struct ContainerOptions {
     /// Remove the container (and its anonymous volumes) when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Write the container ID to the file
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -16,7 +16,6 @@ const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("blkio-weight-device", None),
     ("cgroup-parent", None),
     ("cgroupns", None),
-    ("cidfile", None),
     ("cpu-count", None),
     ("cpu-percent", None),
     ("cpu-rt-period", None),

@@ -585,6 +585,60 @@ fn update_bodies_are_dockers() {
 }
 
 #[test]
+fn cidfile_is_dockers() {
+    with_docker(|standin, config| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cid");
+        let path_text = path.to_str().unwrap();
+        let argv = ["create", "--cidfile", path_text, "busybox"];
+        let mut seen = Vec::new();
+        for client in ["docker", "berth"] {
+            let out = if client == "docker" {
+                docker(standin, config, &argv)
+            } else {
+                berth(standin, &argv)
+            };
+            assert!(
+                out.status.success(),
+                "{client}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let body = standin.take_body("/containers/create");
+            seen.push((
+                body["HostConfig"]["ContainerIDFile"].clone(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+            // The file stays: a second create and a run refuse it, in the same words.
+            for args in [
+                &argv[..],
+                &["run", "-d", "--cidfile", path_text, "busybox"][..],
+                &[
+                    "create",
+                    "--cidfile",
+                    &format!("{path_text}/../no/cid"),
+                    "busybox",
+                ][..],
+            ] {
+                let theirs = docker(standin, config, args);
+                let ours = berth(standin, args);
+                assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+                let first = |o: &Output| {
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .replace("docker", "berth")
+                };
+                assert_eq!(first(&ours), first(&theirs), "{args:?}");
+            }
+            std::fs::remove_file(&path).unwrap();
+        }
+        assert_eq!(seen[0], seen[1]);
+        assert_eq!(seen[0].1, "c0ffee");
+    });
+}
+
+#[test]
 fn bad_limits_health_and_namespace_flags_read_as_dockers() {
     with_docker(|standin, config| {
         // Refused after parsing: the same first line, the same status.

@@ -424,3 +424,43 @@ fn namespace_log_and_runtime_flags_through_berth() {
     d.berth(&["rm", "-f", "joiner", "donor", "quiet", "kept", "rt"])
         .ok();
 }
+
+#[test]
+fn cidfile_holds_the_new_containers_id_and_is_not_reused() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cid");
+    let path_text = path.to_str().unwrap();
+    let id = d.run_detached(&[
+        "--cidfile",
+        path_text,
+        "--name",
+        "cid",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(fs::read_to_string(&path).unwrap(), id);
+    assert_eq!(d.inspect("cid")["HostConfig"]["ContainerIDFile"], path_text);
+    let before = d.container_ids();
+    d.berth(&["run", "-d", "--cidfile", path_text, "busybox", "true"])
+        .code(125)
+        .stderr_has("container ID file found");
+    assert_eq!(d.container_ids(), before);
+    assert_eq!(fs::read_to_string(&path).unwrap(), id, "left as it was");
+    // A create the daemon refuses leaves no file.
+    let other = dir.path().join("refused");
+    d.berth(&[
+        "create",
+        "--cidfile",
+        other.to_str().unwrap(),
+        "--runtime",
+        "kata",
+        "busybox",
+        "true",
+    ])
+    .code(1);
+    assert!(!other.exists());
+    d.berth(&["rm", "-f", "cid"]).ok();
+}

@@ -70,6 +70,7 @@ async fn create_container(
         "/containers/create{}",
         Query::new().param_opt("name", opts.name.clone()).build()
     );
+    let cidfile = super::cidfile::CidFile::create(opts.cidfile.as_deref())?;
     if opts.pull == "always" {
         crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet).await?;
     }
@@ -94,6 +95,9 @@ async fn create_container(
     };
     for warning in &created.warnings {
         eprintln!("WARNING: {warning}");
+    }
+    if let Some(cidfile) = cidfile {
+        cidfile.write(&created.id)?;
     }
     Ok(created.id)
 }

@@ -144,6 +144,10 @@ pub fn create_body(
     let host_config = HostConfig {
         binds: non_empty(binds),
         auto_remove: Some(opts.rm),
+        container_id_file: opts
+            .cidfile
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         privileged: Some(opts.privileged),
         readonly_rootfs: Some(opts.read_only),
         memory: opts.memory,
