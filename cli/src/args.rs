@@ -419,6 +419,9 @@ pub struct ContainerOptions {
     /// Remove the container (and its anonymous volumes) when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Attach to STDIN, STDOUT or STDERR (instead of the default STDOUT and STDERR)
+    #[arg(short = 'a', long, value_name = "STREAM", value_parser = crate::options::parse_stream)]
+    pub attach: Vec<String>,
     /// Write the container ID to the file
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,

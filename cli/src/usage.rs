@@ -12,7 +12,6 @@ use crate::error::EXIT_DAEMON_OR_ARGS;
 /// typo.
 const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("annotation", None),
-    ("attach", Some("a")),
     ("blkio-weight-device", None),
     ("cgroup-parent", None),
     ("cgroupns", None),

@@ -585,6 +585,67 @@ fn update_bodies_are_dockers() {
 }
 
 #[test]
+fn attached_streams_are_dockers() {
+    with_docker(|standin, config| {
+        let keys = [
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "OpenStdin",
+            "StdinOnce",
+            "Tty",
+        ];
+        let cases: &[&[&str]] = &[
+            &["-a", "stdout", "busybox"],
+            &["-a", "STDERR", "-i", "busybox"],
+            &["-a", "stdin", "-a", "stdout", "busybox"],
+            &["-i", "busybox"],
+            &["-it", "busybox"],
+            &["busybox"],
+        ];
+        for args in cases {
+            let mut argv = vec!["create"];
+            argv.extend_from_slice(args);
+            let mut bodies = Vec::new();
+            for docker_first in [true, false] {
+                let out = if docker_first {
+                    docker(standin, config, &argv)
+                } else {
+                    berth(standin, &argv)
+                };
+                assert!(
+                    out.status.success(),
+                    "{argv:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let body = standin.take_body("/containers/create");
+                bodies.push(keys.map(|k| body[k].clone()));
+            }
+            assert_eq!(bodies[1], bodies[0], "for {argv:?}");
+        }
+        for args in [
+            &["run", "-d", "-a", "stdout", "busybox"][..],
+            &["create", "-a", "foo", "busybox"],
+        ] {
+            let theirs = docker(standin, config, args);
+            let ours = berth(standin, args);
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            let text = String::from_utf8_lossy(&ours.stderr);
+            let expected = if args[0] == "run" {
+                "conflicting options: cannot specify both --attach and --detach"
+            } else {
+                "valid streams are STDIN, STDOUT and STDERR"
+            };
+            assert!(text.contains(expected), "{args:?}: {text}");
+            assert!(
+                String::from_utf8_lossy(&theirs.stderr).contains(expected),
+                "{args:?}"
+            );
+        }
+    });
+}
+
+#[test]
 fn cidfile_is_dockers() {
     with_docker(|standin, config| {
         let dir = tempfile::tempdir().unwrap();

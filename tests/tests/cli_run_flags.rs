@@ -464,3 +464,32 @@ fn cidfile_holds_the_new_containers_id_and_is_not_reused() {
     assert!(!other.exists());
     d.berth(&["rm", "-f", "cid"]).ok();
 }
+
+#[test]
+fn attach_picks_the_streams_a_foreground_run_shows() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    let script = "echo to-out; echo to-err >&2";
+    let out = d
+        .berth(&["run", "--rm", "-a", "stdout", "busybox", "sh", "-c", script])
+        .ok();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("to-out\n", ""));
+    let err = d
+        .berth(&["run", "--rm", "-a", "STDERR", "busybox", "sh", "-c", script])
+        .ok();
+    assert_eq!((err.stdout.as_str(), err.stderr.as_str()), ("", "to-err\n"));
+    // Nothing attached is left out of the container's log.
+    d.berth(&[
+        "run", "--name", "logged", "-a", "stdout", "busybox", "sh", "-c", script,
+    ])
+    .ok();
+    let (stdout, stderr) = d.logs("logged");
+    assert_eq!((stdout.as_str(), stderr.as_str()), ("to-out\n", "to-err\n"));
+    // With -i, stdin is attached too and closed when the input ends.
+    let fed = d.berth_stdin(
+        &["run", "--rm", "-i", "-a", "stdout", "busybox", "cat"],
+        b"fed\n",
+    );
+    assert_eq!(fed.ok().stdout, "fed\n");
+    d.berth(&["rm", "-f", "logged"]).ok();
+}

@@ -205,7 +205,7 @@ pub fn create_body(
         ..Default::default()
     };
 
-    let attach_stdin = attach && opts.interactive;
+    let streams = attached_streams(opts, attach);
     Ok(ContainerCreateBody {
         hostname: opts.hostname.clone(),
         domainname: opts.net.domainname.clone(),
@@ -213,13 +213,13 @@ pub fn create_body(
         // The MAC travels in the endpoint: docker 28 leaves the deprecated
         // Config.MacAddress empty on API 1.44 and later.
         user: opts.user.clone(),
-        attach_stdin: Some(attach_stdin),
-        attach_stdout: Some(attach),
-        attach_stderr: Some(attach),
+        attach_stdin: Some(streams.stdin),
+        attach_stdout: Some(streams.stdout),
+        attach_stderr: Some(streams.stderr),
         tty: Some(opts.tty),
         open_stdin: Some(opts.interactive),
         // A client attached to stdin closes it when it is done, as docker's does.
-        stdin_once: Some(attach_stdin),
+        stdin_once: Some(opts.interactive && streams.stdin),
         env: non_empty(environment),
         cmd: (!command.is_empty()).then(|| command.to_vec()),
         image: Some(opts.image().to_owned()),
@@ -236,6 +236,35 @@ pub fn create_body(
         }),
         ..Default::default()
     })
+}
+
+/// The streams a client attaches to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Which streams `run`/`create` attach, as docker decides it: those `-a` names, else
+/// stdout and stderr; stdin too with `-i`. A detached run attaches none.
+pub fn attached_streams(opts: &ContainerOptions, attach: bool) -> Streams {
+    let named = |s: &str| opts.attach.iter().any(|a| a == s);
+    let none_named = opts.attach.is_empty();
+    Streams {
+        stdin: attach && (opts.interactive || named("stdin")),
+        stdout: attach && (none_named || named("stdout")),
+        stderr: attach && (none_named || named("stderr")),
+    }
+}
+
+/// `-a STREAM`: stdin, stdout or stderr in any case, kept in lower case.
+pub fn parse_stream(value: &str) -> Result<String, String> {
+    let lower = value.to_lowercase();
+    match lower.as_str() {
+        "stdin" | "stdout" | "stderr" => Ok(lower),
+        _ => Err("valid streams are STDIN, STDOUT and STDERR".to_owned()),
+    }
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -484,6 +513,34 @@ mod tests {
             body["HostConfig"]["ConsoleSize"],
             serde_json::json!([24, 80])
         );
+        // -a names the streams; -i adds stdin.
+        let streams = |args: &[&str]| {
+            let body = body_of(args);
+            [
+                "AttachStdin",
+                "AttachStdout",
+                "AttachStderr",
+                "OpenStdin",
+                "StdinOnce",
+            ]
+            .map(|k| body[k].as_bool().unwrap())
+        };
+        assert_eq!(
+            streams(&["-a", "stdout", "busybox"]),
+            [false, true, false, false, false]
+        );
+        assert_eq!(
+            streams(&["-a", "STDERR", "-i", "busybox"]),
+            [true, false, true, true, true]
+        );
+        assert_eq!(
+            streams(&["-a", "stdin", "busybox"]),
+            [true, false, false, false, false]
+        );
+        let mut argv = vec!["berth", "run", "-a", "foo", "busybox"];
+        assert!(Cli::try_parse_from(&argv).is_err());
+        argv[3] = "Stdout";
+        assert!(Cli::try_parse_from(&argv).is_ok());
         // Detached, stdin stays open for a later attach but nobody closes it.
         let body = body_of(&["-d", "-i", "busybox", "cat"]);
         assert_eq!(
