@@ -422,6 +422,9 @@ pub struct ContainerOptions {
     /// Attach to STDIN, STDOUT or STDERR (instead of the default STDOUT and STDERR)
     #[arg(short = 'a', long, value_name = "STREAM", value_parser = crate::options::parse_stream)]
     pub attach: Vec<String>,
+    /// Skip image verification (default true; berth has no content trust to turn on)
+    #[arg(long = "disable-content-trust", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: Option<bool>,
     /// Write the container ID to the file
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,

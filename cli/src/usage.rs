@@ -25,7 +25,6 @@ const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("device-read-iops", None),
     ("device-write-bps", None),
     ("device-write-iops", None),
-    ("disable-content-trust", None),
     ("gpus", None),
     ("isolation", None),
     ("kernel-memory", None),

@@ -35,6 +35,11 @@ fn build_body(
     attach: bool,
     command: &str,
 ) -> Result<ContainerCreateBody, CliError> {
+    // Content trust off is docker's default and berth's only way; asking for it is refused.
+    if opts.disable_content_trust == Some(false) {
+        let refused = CliError::Unsupported("content trust (--disable-content-trust=false)".into());
+        return Err(run_failure(command, EXIT_DAEMON_OR_ARGS, refused));
+    }
     let lookup = |key: &str| std::env::var(key).ok();
     let cwd =
         std::env::current_dir().map_err(|e| CliError::io("reading the current directory", e))?;
