@@ -473,6 +473,13 @@ pub struct ContainerOptions {
     /// Limit the number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(
+        long = "oom-score-adj",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub oom_score_adj: Option<i64>,
     #[command(flatten)]
     pub resources: ResourceFlags,
     #[command(flatten)]

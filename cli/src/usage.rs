@@ -30,7 +30,6 @@ const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("kernel-memory", None),
     ("memory-swappiness", None),
     ("oom-kill-disable", None),
-    ("oom-score-adj", None),
     ("platform", None),
     ("shm-size", None),
     ("storage-opt", None),
@@ -238,8 +237,8 @@ mod tests {
             "the docker flag --cpu-rt-runtime is not supported by berth yet"
         );
         assert_eq!(
-            problem_of(&["run", "--oom-score-adj", "5", "busybox"]),
-            "the docker flag --oom-score-adj is not supported by berth yet"
+            problem_of(&["run", "--sysctl", "a=1", "busybox"]),
+            "the docker flag --sysctl is not supported by berth yet"
         );
         assert_eq!(
             problem_of(&["ps", "--frobnicate"]),

@@ -413,7 +413,7 @@ fn limits_and_isolation(body: &Value) -> Value {
             "Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpusetCpus",
             "CpusetMems", "CpuPeriod", "CpuQuota", "BlkioWeight", "NanoCpus", "PidsLimit",
             "PidMode", "IpcMode", "UTSMode", "UsernsMode", "GroupAdd", "Runtime", "LogConfig",
-            "VolumesFrom", "VolumeDriver",
+            "VolumesFrom", "VolumeDriver", "OomScoreAdj",
         ]),
     })
 }
@@ -470,6 +470,7 @@ fn create_bodies_carry_the_same_limits_health_and_namespaces_as_dockers() {
                 "0.5",
                 "busybox",
             ],
+            &["--oom-score-adj", "-500", "busybox"],
             &[
                 "--pid",
                 "host",

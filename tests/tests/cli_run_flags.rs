@@ -493,3 +493,61 @@ fn attach_picks_the_streams_a_foreground_run_shows() {
     assert_eq!(fed.ok().stdout, "fed\n");
     d.berth(&["rm", "-f", "logged"]).ok();
 }
+
+#[test]
+fn oom_score_adj_reaches_the_process_and_ignored_fields_are_refused() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    // Raised: lowering it takes CAP_SYS_RESOURCE, which a test host may not give root.
+    assert_eq!(
+        d.run_rm(&[
+            "--oom-score-adj",
+            "300",
+            "busybox",
+            "cat",
+            "/proc/self/oom_score_adj"
+        ]),
+        "300\n"
+    );
+    d.berth(&[
+        "create",
+        "--name",
+        "scored",
+        "--oom-score-adj",
+        "500",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(d.inspect("scored")["HostConfig"]["OomScoreAdj"], 500);
+    let before = d.container_ids();
+    d.berth(&["create", "--oom-score-adj", "1001", "busybox", "true"])
+        .code(1)
+        .stderr_has("Invalid value 1001, range for oom score adj is [-1000, 1000]");
+    // What the docker CLI can ask for and berth has nothing behind: refused, not dropped.
+    for (flags, what) in [
+        (&["--shm-size", "128m"][..], "--shm-size"),
+        (&["--sysctl", "net.ipv4.ip_forward=1"], "--sysctl"),
+        (&["--memory-swappiness", "10"], "--memory-swappiness"),
+        (&["--oom-kill-disable"], "--oom-kill-disable"),
+        (&["--cgroupns", "host"], "--cgroupns host"),
+        (&["--cpu-rt-runtime", "100"], "--cpu-rt-runtime"),
+    ] {
+        let mut argv = vec!["create"];
+        argv.extend_from_slice(flags);
+        argv.extend_from_slice(&["busybox", "true"]);
+        d.docker(&argv)
+            .fails()
+            .stderr_has(what)
+            .stderr_has("not supported by berth yet");
+        // And berth says the same before asking.
+        let mut argv = vec!["create"];
+        argv.extend_from_slice(flags);
+        argv.extend_from_slice(&["busybox", "true"]);
+        d.berth(&argv)
+            .code(125)
+            .stderr_has("not supported by berth yet");
+    }
+    assert_eq!(d.container_ids(), before);
+    d.berth(&["rm", "-f", "scored"]).ok();
+}

@@ -153,6 +153,7 @@ pub fn create_body(
         memory: opts.memory,
         nano_cpus: opts.cpus,
         pids_limit: opts.pids_limit,
+        oom_score_adj: opts.oom_score_adj,
         memory_swap: resources.memory_swap,
         memory_reservation: resources.memory_reservation,
         cpu_shares: resources.cpu_shares,
@@ -471,9 +472,12 @@ mod tests {
             "-1",
             "--blkio-weight",
             "300",
+            "--oom-score-adj",
+            "-500",
             "busybox",
         ]);
         let hc = &body["HostConfig"];
+        assert_eq!(hc["OomScoreAdj"], -500);
         assert_eq!(hc["MemorySwap"], 2147483648i64);
         assert_eq!(hc["MemoryReservation"], 536870912i64);
         assert_eq!(hc["CpuShares"], 512);
