@@ -520,6 +520,20 @@ fn oom_score_adj_reaches_the_process_and_ignored_fields_are_refused() {
     ])
     .ok();
     assert_eq!(d.inspect("scored")["HostConfig"]["OomScoreAdj"], 500);
+    // Execs get the container's, as runc gives them in Docker.
+    d.run_detached(&[
+        "--name",
+        "scored-running",
+        "--oom-score-adj",
+        "400",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let exec = d
+        .berth(&["exec", "scored-running", "cat", "/proc/self/oom_score_adj"])
+        .ok();
+    assert_eq!(exec.stdout, "400\n", "{exec}");
     let before = d.container_ids();
     d.berth(&["create", "--oom-score-adj", "1001", "busybox", "true"])
         .code(1)
@@ -549,5 +563,5 @@ fn oom_score_adj_reaches_the_process_and_ignored_fields_are_refused() {
             .stderr_has("not supported by berth yet");
     }
     assert_eq!(d.container_ids(), before);
-    d.berth(&["rm", "-f", "scored"]).ok();
+    d.berth(&["rm", "-f", "scored", "scored-running"]).ok();
 }
