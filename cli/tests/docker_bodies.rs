@@ -700,6 +700,54 @@ fn cidfile_is_dockers() {
     });
 }
 
+/// The long flags a `--help` lists.
+fn help_flags(help: &[u8]) -> std::collections::BTreeSet<String> {
+    String::from_utf8_lossy(help)
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = match line.strip_prefix('-') {
+                Some(rest) if !rest.starts_with('-') => rest.split_once(", ")?.1,
+                _ => line,
+            };
+            let name = line.strip_prefix("--")?;
+            let end = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .unwrap_or(name.len());
+            Some(name[..end].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_docker_flag_of_run_create_and_update_is_offered_or_refused_by_name() {
+    with_docker(|standin, config| {
+        for command in ["run", "create", "update"] {
+            let theirs = help_flags(&docker(standin, config, &[command, "--help"]).stdout);
+            let ours = help_flags(&berth(standin, &[command, "--help"]).stdout);
+            assert!(theirs.len() > 10, "docker {command} --help: {theirs:?}");
+            assert!(ours.len() > 10, "berth {command} --help: {ours:?}");
+            for flag in theirs.difference(&ours) {
+                let option = format!("--{flag}=1");
+                let out = berth(standin, &[command, &option, "busybox"]);
+                let text = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    text.contains(&format!("--{flag} is not supported by berth yet")),
+                    "berth {command} lacks docker's --{flag} without saying so: {text}"
+                );
+                assert_eq!(out.status.code(), Some(125), "{command} --{flag}");
+            }
+            // Nothing berth offers is unknown to docker (whose help lists --help only
+            // for some commands).
+            let extra: Vec<_> = ours.difference(&theirs).filter(|f| *f != "help").collect();
+            assert!(
+                extra.is_empty(),
+                "berth {command} has {extra:?}, docker does not"
+            );
+        }
+    });
+}
+
 #[test]
 fn bad_limits_health_and_namespace_flags_read_as_dockers() {
     with_docker(|standin, config| {
