@@ -6,7 +6,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use crate::build_args::{BuildArgs, BuilderCommand};
 pub use crate::network_args::*;
-use crate::options::{parse_cpus, parse_ram};
+use crate::options::{parse_cpus, parse_memory_swap, parse_ram};
 pub use crate::registry_args::*;
 pub use crate::volume_args::*;
 
@@ -130,6 +130,9 @@ pub enum Command {
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
     Pause(ContainersArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(UpdateArgs),
     /// Unpause all processes within one or more containers
     #[command(override_usage = "berth unpause CONTAINER [CONTAINER...]")]
     Unpause(ContainersArgs),
@@ -306,6 +309,9 @@ pub enum ContainerCommand {
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
     Pause(ContainersArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(UpdateArgs),
     /// Unpause all processes within one or more containers
     #[command(override_usage = "berth container unpause CONTAINER [CONTAINER...]")]
     Unpause(ContainersArgs),
@@ -465,6 +471,9 @@ pub struct ContainerOptions {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
     /// Give the container all capabilities and devices
     #[arg(long)]
     pub privileged: bool,
@@ -646,6 +655,49 @@ pub struct RmArgs {
 
 #[derive(Args, Debug)]
 pub struct WaitArgs {
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// docker's `update` flags; each one left out leaves that setting as it is.
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight", value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "US")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "US", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "SHARES")]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs
+    #[arg(long, value_name = "DECIMAL", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long, value_name = "BYTES", value_parser = parse_ram)]
+    pub memory: Option<i64>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "BYTES", value_parser = parse_ram)]
+    pub memory_reservation: Option<i64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = parse_memory_swap, allow_negative_numbers = true)]
+    pub memory_swap: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 }

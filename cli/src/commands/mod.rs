@@ -22,4 +22,5 @@ pub mod registry;
 pub mod stats;
 pub mod system;
 pub mod unknown;
+pub mod update;
 pub mod volume;

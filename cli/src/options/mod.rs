@@ -21,7 +21,7 @@ mod units;
 pub use env::{read_kv_file, validate_env};
 use mounts::{parse_mount, parse_volume, Volume};
 use security::{normalize_capability, parse_security_opts};
-pub use units::{parse_cpus, parse_ram};
+pub use units::{parse_cpus, parse_memory_swap, parse_ram};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
@@ -141,6 +141,7 @@ pub fn create_body(
         dns_search: Some(networking.dns_search),
         dns_options: Some(opts.net.dns_option.clone()),
         extra_hosts: non_empty(networking.extra_hosts),
+        group_add: non_empty(opts.group_add.clone()),
         cap_add: non_empty(
             opts.cap_add
                 .iter()
@@ -203,7 +204,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
+pub(crate) fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
     let error = |reason: &str| OptionsError::Restart {
         policy: policy.to_owned(),
         reason: reason.to_owned(),

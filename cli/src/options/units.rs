@@ -29,6 +29,14 @@ pub fn parse_ram(value: &str) -> Result<i64, String> {
     Ok((number * multiplier) as i64)
 }
 
+/// `--memory-swap`: a size, or -1 for unlimited swap.
+pub fn parse_memory_swap(value: &str) -> Result<i64, String> {
+    if value == "-1" {
+        return Ok(-1);
+    }
+    parse_ram(value)
+}
+
 /// `--cpus 1.5` → 1500000000 nano-CPUs, exactly (no float rounding).
 pub fn parse_cpus(value: &str) -> Result<i64, String> {
     let invalid = || format!("failed to parse {value} as a rational number");

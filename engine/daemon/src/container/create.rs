@@ -167,16 +167,6 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
         "--userns",
     )?;
     unsupported_if(
-        host.pid_mode.as_ref().is_some_and(|m| !m.is_empty()),
-        "--pid",
-    )?;
-    unsupported_if(
-        host.ipc_mode
-            .as_ref()
-            .is_some_and(|m| !m.is_empty() && m != "private" && m != "shareable"),
-        "--ipc modes other than private",
-    )?;
-    unsupported_if(
         host.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
         "--ulimit",
     )?;
