@@ -34,13 +34,7 @@ fn read_error(path: &Path, err: std::io::Error) -> Error {
 
 /// The log's files that exist, oldest first, with their identities.
 fn listing(path: &Path) -> Result<Vec<(FileId, LogFile)>, Error> {
-    let mut listed = Vec::new();
-    for file in log_files::in_order(path) {
-        if let Some(id) = file.id().map_err(|err| read_error(path, err))? {
-            listed.push((id, file));
-        }
-    }
-    Ok(listed)
+    log_files::identified(path).map_err(|err| read_error(path, err))
 }
 
 impl ChainReader {

@@ -398,6 +398,23 @@ pub fn in_order(path: &Path) -> Vec<LogFile> {
     older
 }
 
+/// The files of the log at `path` that exist, oldest first, with their identities, as of
+/// one moment: taken while no rotation or compression renames them. Without that, a file
+/// being compressed could be missed (listed as `path.n`, gone by the time its identity is
+/// read), and a follower holding it would take the older files as new and read them twice.
+pub fn identified(path: &Path) -> io::Result<Vec<(FileId, LogFile)>> {
+    let _renaming = RENAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut listed = Vec::new();
+    for file in in_order(path) {
+        if let Some(id) = file.id()? {
+            listed.push((id, file));
+        }
+    }
+    Ok(listed)
+}
+
 #[cfg(test)]
 #[path = "log_files_tests.rs"]
 mod tests;
