@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use crate::build_args::{BuildArgs, BuilderCommand};
+pub use crate::container_flags::{HealthFlags, IsolationFlags, ResourceFlags};
 pub use crate::network_args::*;
-use crate::options::{parse_cpus, parse_memory_swap, parse_ram};
+use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
 pub use crate::volume_args::*;
 
@@ -418,6 +419,15 @@ pub struct ContainerOptions {
     /// Remove the container (and its anonymous volumes) when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Attach to STDIN, STDOUT or STDERR (instead of the default STDOUT and STDERR)
+    #[arg(short = 'a', long, value_name = "STREAM", value_parser = crate::options::parse_stream)]
+    pub attach: Vec<String>,
+    /// Skip image verification (default true; berth has no content trust to turn on)
+    #[arg(long = "disable-content-trust", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: Option<bool>,
+    /// Write the container ID to the file
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -463,6 +473,19 @@ pub struct ContainerOptions {
     /// Limit the number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(
+        long = "oom-score-adj",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub oom_score_adj: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
+    #[command(flatten)]
+    pub health: HealthFlags,
+    #[command(flatten)]
+    pub isolation: IsolationFlags,
     #[command(flatten)]
     pub net: NetworkFlags,
     /// Add Linux capabilities
@@ -471,9 +494,6 @@ pub struct ContainerOptions {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
-    /// Add additional groups to join
-    #[arg(long = "group-add", value_name = "GROUP")]
-    pub group_add: Vec<String>,
     /// Give the container all capabilities and devices
     #[arg(long)]
     pub privileged: bool,
@@ -662,36 +682,14 @@ pub struct WaitArgs {
 /// docker's `update` flags; each one left out leaves that setting as it is.
 #[derive(Args, Debug, Default)]
 pub struct UpdateArgs {
-    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
-    #[arg(long = "blkio-weight", value_name = "WEIGHT")]
-    pub blkio_weight: Option<u16>,
-    /// Limit CPU CFS (Completely Fair Scheduler) period
-    #[arg(long = "cpu-period", value_name = "US")]
-    pub cpu_period: Option<i64>,
-    /// Limit CPU CFS (Completely Fair Scheduler) quota
-    #[arg(long = "cpu-quota", value_name = "US", allow_negative_numbers = true)]
-    pub cpu_quota: Option<i64>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "SHARES")]
-    pub cpu_shares: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
     /// Number of CPUs
     #[arg(long, value_name = "DECIMAL", value_parser = parse_cpus)]
     pub cpus: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-cpus", value_name = "LIST")]
-    pub cpuset_cpus: Option<String>,
-    /// MEMs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-mems", value_name = "LIST")]
-    pub cpuset_mems: Option<String>,
     /// Memory limit
     #[arg(short = 'm', long, value_name = "BYTES", value_parser = parse_ram)]
     pub memory: Option<i64>,
-    /// Memory soft limit
-    #[arg(long = "memory-reservation", value_name = "BYTES", value_parser = parse_ram)]
-    pub memory_reservation: Option<i64>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = parse_memory_swap, allow_negative_numbers = true)]
-    pub memory_swap: Option<i64>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,

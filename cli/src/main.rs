@@ -5,6 +5,7 @@ mod args;
 mod build_args;
 mod client;
 mod commands;
+mod container_flags;
 mod credentials;
 mod docker_config;
 mod error;

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod cidfile;
 pub mod container;
 pub mod cp;
 pub mod events;

@@ -4,7 +4,9 @@
 
 use std::io::Write;
 
-use bollard_stubs::models::{ContainerUpdateBody, ContainerUpdateResponse};
+use bollard_stubs::models::{
+    ContainerUpdateBody, ContainerUpdateResponse, RestartPolicy, RestartPolicyNameEnum,
+};
 use hyper::Method;
 
 use crate::args::UpdateArgs;
@@ -16,20 +18,20 @@ use crate::options::parse_restart;
 /// The request body the flags make, or docker's usage error when no flag was given.
 pub fn body(args: &UpdateArgs) -> Result<ContainerUpdateBody, CliError> {
     let any = [
-        args.blkio_weight.map(i64::from),
-        args.cpu_period,
-        args.cpu_quota,
-        args.cpu_shares,
+        args.resources.blkio_weight.map(i64::from),
+        args.resources.cpu_period,
+        args.resources.cpu_quota,
+        args.resources.cpu_shares,
         args.cpus,
         args.memory,
-        args.memory_reservation,
-        args.memory_swap,
+        args.resources.memory_reservation,
+        args.resources.memory_swap,
         args.pids_limit,
     ]
     .iter()
     .any(Option::is_some)
-        || args.cpuset_cpus.is_some()
-        || args.cpuset_mems.is_some()
+        || args.resources.cpuset_cpus.is_some()
+        || args.resources.cpuset_mems.is_some()
         || args.restart.is_some();
     if !any {
         // docker exits 1 here, not with its usual 125 for usage errors.
@@ -39,18 +41,25 @@ pub fn body(args: &UpdateArgs) -> Result<ContainerUpdateBody, CliError> {
         });
     }
     Ok(ContainerUpdateBody {
-        blkio_weight: args.blkio_weight,
-        cpu_period: args.cpu_period,
-        cpu_quota: args.cpu_quota,
-        cpu_shares: args.cpu_shares,
+        blkio_weight: args.resources.blkio_weight,
+        cpu_period: args.resources.cpu_period,
+        cpu_quota: args.resources.cpu_quota,
+        cpu_shares: args.resources.cpu_shares,
         nano_cpus: args.cpus,
-        cpuset_cpus: args.cpuset_cpus.clone(),
-        cpuset_mems: args.cpuset_mems.clone(),
+        cpuset_cpus: args.resources.cpuset_cpus.clone(),
+        cpuset_mems: args.resources.cpuset_mems.clone(),
         memory: args.memory,
-        memory_reservation: args.memory_reservation,
-        memory_swap: args.memory_swap,
+        memory_reservation: args.resources.memory_reservation,
+        memory_swap: args.resources.memory_swap,
         pids_limit: args.pids_limit,
-        restart_policy: args.restart.as_deref().map(parse_restart).transpose()?,
+        // docker always sends a policy; an empty name keeps the container's.
+        restart_policy: Some(match args.restart.as_deref() {
+            Some(policy) => parse_restart(policy)?,
+            None => RestartPolicy {
+                name: Some(RestartPolicyNameEnum::EMPTY),
+                maximum_retry_count: Some(0),
+            },
+        }),
         ..Default::default()
     })
 }
@@ -101,6 +110,20 @@ mod tests {
                 "Memory": 67108864,
                 "PidsLimit": -1,
                 "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}
+            })
+        );
+        // Without --restart, docker's empty policy, which keeps the container's.
+        let args = UpdateArgs {
+            cpus: Some(1_500_000_000),
+            containers: vec!["web".into()],
+            ..Default::default()
+        };
+        let json = serde_json::to_value(body(&args).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "NanoCpus": 1500000000,
+                "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}
             })
         );
     }

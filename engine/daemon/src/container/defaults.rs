@@ -45,7 +45,7 @@ pub fn log_driver(host: &HostConfig) -> &str {
         .unwrap_or(DEFAULT_LOG_DRIVER)
 }
 /// 64 MiB, the size berth's /dev/shm has (Docker's default).
-const SHM_SIZE: i64 = 64 << 20;
+pub(super) const SHM_SIZE: i64 = 64 << 20;
 
 /// Refuses a runtime that is not runc-compatible and a log driver Docker does not know.
 pub fn check(host: &HostConfig) -> Result<(), Error> {

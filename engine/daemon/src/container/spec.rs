@@ -83,6 +83,10 @@ pub fn runtime_config(
     if let Some(size) = console_size(host).filter(|_| tty) {
         process.set_console_size(Some(size));
     }
+    // Checked at create to lie in [-1000, 1000].
+    if let Some(score) = host.oom_score_adj.filter(|s| *s != 0) {
+        process.set_oom_score_adj(Some(i32::try_from(score).map_err(invalid)?));
+    }
 
     let network_host = host.network_mode.as_deref() == Some("host");
     let mut namespaces: Vec<LinuxNamespace> = [
