@@ -15,7 +15,6 @@ use berth_tests::{run_command, Daemon};
 /// Operations of the definition left out of the run, each with why.
 const EXCLUDED: &[(&str, &str)] = &[
     // Not implemented by berth: the router answers 501 "not supported by berth yet".
-    ("ContainerUpdate", "not implemented"),
     ("ContainerAttachWebsocket", "not implemented"),
     ("ImageSearch", "not implemented"),
     ("VolumeUpdate", "not implemented (cluster volumes)"),
