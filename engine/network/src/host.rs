@@ -302,7 +302,8 @@ impl Host for LinuxHost {
     fn attach(&self, plan: &AttachPlan<'_>) -> Result<()> {
         let netns = File::open(plan.netns).map_err(io_err("open network namespace", plan.netns))?;
         let bridge = self.index_of(plan.bridge)?;
-        self.container_side(&netns, plan)?;
+        tracing::debug_span!("container_side").in_scope(|| self.container_side(&netns, plan))?;
+        let _span = tracing::debug_span!("host_side").entered();
         let host_side = self.index_of(plan.host_interface).and_then(|idx| {
             if plan.routed {
                 self.route_port(idx, plan)

@@ -6,6 +6,7 @@ use actix::prelude::*;
 use berth_supervisor::{ClientError, ExitRecord};
 use chrono::Utc;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::io::PreparedStart;
 use super::{ContainerActor, WaitCondition, Waiter};
@@ -61,21 +62,28 @@ impl Handler<Start> for ContainerActor {
         let network = self.network_up();
         let cgroup = self.cgroup();
         let id = self.record.id.clone();
+        // Phases of a start, timed at debug level (`--log-level debug` prints each span's
+        // busy and idle time at its close), to see where concurrent starts wait.
+        let span = tracing::debug_span!("start", container = %self.record.short_id());
         AtomicResponse::new(Box::pin(
             async move {
-                let started = network.await?;
+                let started = network.instrument(tracing::debug_span!("network")).await?;
                 let mut request = request;
                 crate::network::attach::apply(&started, &mut request.config.spec);
                 // Read with no await before the spawn, which goes to the same supervisor:
                 // the container is its child, whatever supervisor serves by the time the
                 // answer is handled.
                 let served_by = supervisor.pid();
-                let outcome = supervisor.spawn(request, io).await;
+                let outcome = supervisor
+                    .spawn(request, io)
+                    .instrument(tracing::debug_span!("spawn"))
+                    .await;
                 if !matches!(outcome, Ok(Ok(_))) {
                     clear_failed_start(supervisor, id, cgroup, &outcome).await;
                 }
                 Ok((outcome, started, served_by))
             }
+            .instrument(span)
             .into_actor(self)
             .map(move |result, act, ctx| {
                 let (outcome, network, served_by) = match result {
