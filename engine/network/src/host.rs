@@ -444,6 +444,24 @@ mod tests {
             .collect()
     }
 
+    /// Link indexes come from the kernel's name table: `lo` is index 1 in every
+    /// namespace, and a missing link is an error naming it.
+    #[test]
+    fn index_of_finds_lo_and_names_a_missing_link() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root (a netlink socket of the host)");
+            return;
+        }
+        let host = LinuxHost::new().unwrap();
+        assert_eq!(host.index_of("lo").unwrap(), 1);
+        let missing = host.index_of("berth-no-such0").unwrap_err().to_string();
+        assert!(missing.contains("berth-no-such0"), "{missing}");
+        assert!(
+            host.index_of("lo\0x").is_err(),
+            "a name with a NUL is refused"
+        );
+    }
+
     /// The routes pool selection avoids are the kernel's: every non-default route of
     /// /proc/net/route (the main table) comes back through netlink.
     #[test]
