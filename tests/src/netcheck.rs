@@ -3,9 +3,26 @@
 //! berth's nftables table with any element of a container or of a removed network still in
 //! its sets and maps.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
+use std::time::Duration;
 
 use crate::daemon::TestNetwork;
+
+/// `GET /index.html` over a plain TCP connection from the host (connect within 2 s, the
+/// answer within 5 s); the body with surrounding whitespace trimmed, or `None` if the
+/// connection failed or the answer had no body.
+pub fn http_get(addr: SocketAddr) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.trim().to_string())
+}
 
 /// Runs a host tool (`ip`, `nft`); `None` when it could not run or failed.
 fn tool(program: &str, args: &[&str]) -> Option<String> {

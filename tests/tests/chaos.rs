@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use berth_tests::cgroups::{cgroups_under, processes_under};
+use berth_tests::netcheck::http_get;
 use berth_tests::registry::DockerRegistry;
 use berth_tests::{binary, eventually, Daemon};
 use sha2::{Digest, Sha256};
@@ -448,20 +450,6 @@ fn check_addresses(d: &Daemon) {
     }
 }
 
-/// `GET /index.html` on a loopback port; the body.
-fn http_get(port: u16) -> Option<String> {
-    use std::io::Write as _;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -630,7 +618,7 @@ fn chaos(d: &mut Daemon, registry: &DockerRegistry, seed: u64) {
         }
     }
     eventually("the published port to serve web", || {
-        http_get(port).is_some_and(|body| body.trim() == "hello")
+        http_get(SocketAddr::from(([127, 0, 0, 1], port))).is_some_and(|body| body == "hello")
     });
     let web_ip = d.inspect("web")["NetworkSettings"]["Networks"]["chaosnet"]["IPAddress"]
         .as_str()

@@ -5,12 +5,12 @@
 //! interface, nft element and namespace. All traffic stays on this machine: loopback, the
 //! host's own address, and the bridges the test's daemon made.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
-use berth_tests::{eventually, netcheck, run_command, Daemon};
+use berth_tests::netcheck::{self, http_get};
+use berth_tests::{eventually, run_command, Daemon};
 
 /// A TCP port free on the host now (the kernel's pick, released at once).
 fn free_port() -> u16 {
@@ -20,24 +20,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET /index.html` over a plain TCP connection; the body, or `None` if the connection
-/// failed.
-fn http_get(addr: SocketAddr) -> Option<String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-}
-
 /// Waits until `addr` serves `body`.
 #[track_caller]
 fn wait_serving(addr: SocketAddr, body: &str) {
     eventually(&format!("{addr} to serve {body:?}"), || {
-        http_get(addr).is_some_and(|b| b.trim() == body)
+        http_get(addr).is_some_and(|b| b == body)
     });
 }
 

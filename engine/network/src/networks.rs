@@ -399,6 +399,7 @@ impl Networks {
         check_container_id(container_id)?;
         let entry = self.entry(network)?;
         let net = &entry.net;
+        let _span = tracing::debug_span!("endpoint", network = %net.name).entered();
         let Some(bridge) = net.bridge.as_deref() else {
             return Err(Error::InvalidArgument(format!(
                 "network {} (driver {}) has no endpoints: the daemon sets up host and none itself",
@@ -427,6 +428,8 @@ impl Networks {
 
         let limit = self.bridge_port_limit.load(Ordering::Relaxed);
         let (ip, prefix, gateway, routed) = {
+            // The span includes the wait for the network's lock.
+            let _span = tracing::debug_span!("ipam").entered();
             let mut st = entry.state.lock();
             if st.removed {
                 return Err(Error::NotFound(format!("network {network} not found")));
@@ -485,7 +488,8 @@ impl Networks {
         };
         // The record goes first: a crash during the netlink work leaves a record that the
         // restore finds without its veth and releases.
-        if let Err(e) = self.store.write_endpoint(&ep) {
+        let written = tracing::debug_span!("record").in_scope(|| self.store.write_endpoint(&ep));
+        if let Err(e) = written {
             release();
             return Err(e);
         }
@@ -499,6 +503,7 @@ impl Networks {
             address: ep.address,
             gateway: ep.gateway,
         };
+        let veth = tracing::debug_span!("veth").entered();
         let attached = self
             .host
             .attach(&plan)
@@ -515,6 +520,7 @@ impl Networks {
                     }),
                 _ => Ok(()),
             });
+        drop(veth);
         if let Err(e) = attached {
             let _ = self.store.remove_endpoint(container_id, &net.id);
             release();

@@ -16,6 +16,7 @@ impl Networks {
     /// up, and returns its path for the OCI spec.
     pub fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
         check_container_id(container_id)?;
+        let _span = tracing::debug_span!("netns").entered();
         let path = self.netns_path(container_id);
         if self.host.netns_exists(&path) {
             return Err(Error::Conflict(format!(

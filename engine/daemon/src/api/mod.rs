@@ -34,6 +34,7 @@ use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
+use tracing::Instrument;
 
 use crate::engine::Engine;
 use error::ApiError;
@@ -96,6 +97,7 @@ async fn handle(engine: Engine, req: Request<Incoming>) -> ApiResponse {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let response = route(engine, req)
+        .instrument(tracing::debug_span!("request", %method, %path))
         .await
         .unwrap_or_else(ApiError::into_response);
     tracing::debug!("{method} {path} -> {}", response.status());

@@ -98,39 +98,33 @@ impl Names {
     /// Finds a registered container the way Docker does: full ID, then name, then a unique
     /// ID prefix.
     fn resolve(&self, query: &str) -> Result<(&String, &Entry), Error> {
-        let not_found = || Error::NoSuchContainer(query.to_string());
-        // A container still being created is not found yet.
-        fn registered<'a>(
-            (id, entry): (&'a String, &'a Entry),
-            query: &str,
-        ) -> Result<(&'a String, &'a Entry), Error> {
-            match entry.addr {
-                Some(_) => Ok((id, entry)),
-                None => Err(Error::NoSuchContainer(query.to_string())),
-            }
-        }
-        if query.is_empty() {
-            return Err(not_found());
-        }
-        if let Some(found) = self.by_id.get_key_value(query) {
-            return registered(found, query);
-        }
         let bare = query.strip_prefix('/').unwrap_or(query);
-        if let Some(found) = self
+        let found = if query.is_empty() {
+            None
+        } else if let Some(found) = self.by_id.get_key_value(query) {
+            Some(found)
+        } else if let Some(found) = self
             .by_name
             .get(bare)
             .and_then(|id| self.by_id.get_key_value(id))
         {
-            return registered(found, query);
-        }
-        let mut matches = self.by_id.iter().filter(|(id, _)| id.starts_with(query));
-        match (matches.next(), matches.next()) {
-            (Some(found), None) => registered(found, query),
-            (Some(_), Some(_)) => Err(Error::invalid(format!(
-                "multiple IDs found with provided prefix: {query}"
-            ))),
-            _ => Err(not_found()),
-        }
+            Some(found)
+        } else {
+            let mut matches = self.by_id.iter().filter(|(id, _)| id.starts_with(query));
+            match (matches.next(), matches.next()) {
+                (Some(found), None) => Some(found),
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(format!(
+                        "multiple IDs found with provided prefix: {query}"
+                    )))
+                }
+                _ => None,
+            }
+        };
+        // A container still being created is not found yet.
+        found
+            .filter(|(_, entry)| entry.addr.is_some())
+            .ok_or_else(|| Error::NoSuchContainer(query.to_string()))
     }
 }
 

@@ -285,6 +285,7 @@ fn connect_all(
             &exposed,
         )?;
         if !requests.is_empty() {
+            let _span = tracing::debug_span!("publish").entered();
             let published = net
                 .plane
                 .publish(&record.id, &requests)
@@ -298,7 +299,8 @@ fn connect_all(
         .filter(|(n, _)| dns::is_user_network(n))
         .collect();
     if !user_networks.is_empty() {
-        dns::register(net, record, netns, &user_networks, &asked, host_resolv)?;
+        tracing::debug_span!("dns")
+            .in_scope(|| dns::register(net, record, netns, &user_networks, &asked, host_resolv))?;
     }
     let hostname = record.config.hostname.clone().unwrap_or_default();
     let domainname = record.config.domainname.clone().unwrap_or_default();
@@ -311,7 +313,7 @@ fn connect_all(
             .collect(),
     };
     let resolv = etc_files::resolv_conf(host_resolv, &asked, !user_networks.is_empty());
-    write_files(dir, &hosts.render(), &resolv)?;
+    tracing::debug_span!("etc_files").in_scope(|| write_files(dir, &hosts.render(), &resolv))?;
     Ok(network)
 }
 

@@ -6,6 +6,7 @@ use actix::prelude::*;
 use berth_supervisor::{ClientError, ExitRecord};
 use chrono::Utc;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::io::PreparedStart;
 use super::{ContainerActor, WaitCondition, Waiter};
@@ -63,9 +64,15 @@ impl Handler<Start> for ContainerActor {
         let (services, record) = (self.services.clone(), self.record.clone());
         let cgroup = self.cgroup();
         let id = self.record.id.clone();
+        // Phases of a start, timed at debug level (`--log-level debug` prints each span's
+        // busy and idle time at its close), to see where concurrent starts wait.
+        let span = tracing::debug_span!("start", container = %self.record.short_id());
         AtomicResponse::new(Box::pin(
             async move {
-                let started = network.await.map_err(StartStep::Network)?;
+                let started = network
+                    .instrument(tracing::debug_span!("network"))
+                    .await
+                    .map_err(StartStep::Network)?;
                 let joins = match shared_namespaces::resolve(&services, &record).await {
                     Ok(joins) => joins,
                     Err(err) => return Err(StartStep::Namespaces(err, started)),
@@ -77,12 +84,16 @@ impl Handler<Start> for ContainerActor {
                 // the container is its child, whatever supervisor serves by the time the
                 // answer is handled.
                 let served_by = supervisor.pid();
-                let outcome = supervisor.spawn(request, io).await;
+                let outcome = supervisor
+                    .spawn(request, io)
+                    .instrument(tracing::debug_span!("spawn"))
+                    .await;
                 if !matches!(outcome, Ok(Ok(_))) {
                     clear_failed_start(supervisor, id, cgroup, &outcome).await;
                 }
                 Ok((outcome, started, served_by))
             }
+            .instrument(span)
             .into_actor(self)
             .map(move |result, act, ctx| {
                 let (outcome, network, served_by) = match result {

@@ -30,9 +30,12 @@ impl ContainerActor {
             }
             let peers = peers(&services, &record, &dir).await?;
             let net = services.network.clone();
-            actix_rt::task::spawn_blocking(move || attach::start(&net, &record, &dir, peers))
-                .await
-                .map_err(|err| NetworkError::Internal(format!("setting up networking: {err}")))?
+            let span = tracing::Span::current();
+            actix_rt::task::spawn_blocking(move || {
+                span.in_scope(|| attach::start(&net, &record, &dir, peers))
+            })
+            .await
+            .map_err(|err| NetworkError::Internal(format!("setting up networking: {err}")))?
         }
     }
 
@@ -73,7 +76,13 @@ impl ContainerActor {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let _ = actix_rt::task::spawn_blocking(move || attach::stop(&net, &record)).await;
+            let _ = actix_rt::task::spawn_blocking(move || {
+                let _span =
+                    tracing::debug_span!("network_teardown", container = %record.short_id())
+                        .entered();
+                attach::stop(&net, &record)
+            })
+            .await;
         }));
     }
 

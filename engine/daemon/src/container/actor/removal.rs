@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::ContainerActor;
 use crate::container::error::Error;
@@ -45,12 +46,15 @@ impl ContainerActor {
         // Its run's cgroup is normally gone with its exit; whatever is left there (a start
         // whose answer was lost, a removal the exit's rmdir lost to) goes with it.
         let cgroup = self.cgroup();
+        let span = tracing::debug_span!("remove", container = %self.record.short_id());
         ctx.spawn(
             async move {
                 if let Some(down) = network_down {
-                    let _ = down.await;
+                    let _ = down.instrument(tracing::debug_span!("network_down")).await;
                 }
+                let span = tracing::Span::current();
                 actix_rt::task::spawn_blocking(move || {
+                    let _span = span.entered();
                     if let Some(cgroup) = cgroup {
                         crate::container::sweep::kill_unmanaged(cgroup.as_ref());
                     }
@@ -76,6 +80,7 @@ impl ContainerActor {
                 })
                 .await
             }
+            .instrument(span)
             .into_actor(self)
             .map(move |result, act, ctx| {
                 let outcome = match result {
