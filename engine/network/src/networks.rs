@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::firewall::{self, Firewall, NetRules};
 use crate::host::{AttachPlan, Host};
 use crate::ipam::{self, Allocator};
+use crate::ipam6::{self, Allocator6};
 use crate::ports::Reservation;
 use crate::reaper::Reaper;
 use crate::state::Store;
@@ -84,6 +85,8 @@ pub(crate) struct NetEntry {
 pub(crate) struct NetState {
     /// `None` for `host` and `none`.
     pub alloc: Option<Allocator>,
+    /// IPv6 networks only.
+    pub alloc6: Option<Allocator6>,
     pub endpoints: usize,
     /// Endpoints that are ports of the bridge (the others are routed).
     pub bridged: usize,
@@ -99,15 +102,29 @@ pub(crate) struct Attached {
 impl NetEntry {
     pub(crate) fn new(net: Network) -> NetEntry {
         let alloc = net.ipam.first().cloned().map(Allocator::new);
+        let alloc6 = net.ipam6.clone().map(Allocator6::new);
         NetEntry {
             net,
             state: Mutex::new(NetState {
                 alloc,
+                alloc6,
                 endpoints: 0,
                 bridged: 0,
                 removed: false,
             }),
         }
+    }
+
+    /// The bridge's IPv6 address (the gateway with the subnet's prefix), IPv6 networks only.
+    pub(crate) fn gateway6(&self) -> Result<Option<Ipv6Net>> {
+        self.net
+            .ipam6
+            .as_ref()
+            .map(|p| {
+                Ipv6Net::new(p.gateway, p.subnet.prefix_len())
+                    .map_err(|e| Error::Internal(format!("gateway of {}: {e}", self.net.name)))
+            })
+            .transpose()
     }
 
     pub(crate) fn rules(&self) -> Option<NetRules> {
@@ -241,7 +258,31 @@ impl Networks {
             .iter()
             .flat_map(|n| n.ipam.iter().map(|p| p.subnet))
             .collect();
-        let pool = match requested {
+        let pool6 = match (req.enable_ipv6, requested.v6) {
+            (false, _) => None,
+            (true, Some(pool)) => {
+                if others
+                    .iter()
+                    .filter_map(|n| n.ipam6.as_ref())
+                    .any(|p| ipam6::overlaps(&p.subnet, &pool.subnet))
+                {
+                    return Err(Error::Forbidden(
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                            .into(),
+                    ));
+                }
+                Some(pool)
+            }
+            (true, None) => {
+                let taken: Vec<Ipv6Net> = others
+                    .iter()
+                    .filter_map(|n| n.ipam6.as_ref().map(|p| p.subnet))
+                    .collect();
+                let base = ipam6::ula_base(&self.store.engine_id()?);
+                Some(ipam6::pool_for(ipam6::pick_default_pool(base, &taken)?)?)
+            }
+        };
+        let pool = match requested.v4 {
             Some(pool) => {
                 if taken.iter().any(|t| ipam::overlaps(t, &pool.subnet)) {
                     return Err(Error::Forbidden(
@@ -278,10 +319,11 @@ impl Networks {
             created: SystemTime::now(),
             internal: req.internal,
             attachable: req.attachable,
-            enable_ipv6: false,
+            enable_ipv6: pool6.is_some(),
             predefined: false,
             bridge: Some(bridge.clone()),
             ipam: vec![pool],
+            ipam6: pool6,
             ipam_options: req.ipam_options,
             labels: req.labels,
             options: req.options,
@@ -303,8 +345,12 @@ impl Networks {
         };
         let gateway = Ipv4Net::new(pool.gateway, pool.subnet.prefix_len())
             .map_err(|e| Error::Internal(format!("gateway of {}: {e}", entry.net.name)))?;
+        let gateway6 = entry.gateway6()?;
         self.host.enable_forwarding()?;
-        self.host.ensure_bridge(&rules.bridge, gateway)?;
+        if gateway6.is_some() {
+            self.host.enable_forwarding6()?;
+        }
+        self.host.ensure_bridge(&rules.bridge, gateway, gateway6)?;
         let mut ready = self.table_ready.lock();
         let table = &self.config.firewall_table;
         let script = if *ready {
@@ -406,9 +452,6 @@ impl Networks {
                 net.driver.as_str()
             )));
         };
-        if let Some(ip6) = req.ipv6 {
-            return Err(Error::NotImplemented(format!("IPv6 address {ip6}")));
-        }
         let current = self.endpoints(container_id);
         if current.iter().any(|e| e.network_id == net.id) {
             return Err(Error::Forbidden(format!(
@@ -426,7 +469,7 @@ impl Networks {
         check_ifname(&interface)?;
 
         let limit = self.bridge_port_limit.load(Ordering::Relaxed);
-        let (ip, prefix, gateway, routed) = {
+        let (ip, prefix, gateway, routed, v6) = {
             let mut st = entry.state.lock();
             if st.removed {
                 return Err(Error::NotFound(format!("network {network} not found")));
@@ -438,6 +481,27 @@ impl Networks {
             let ip = alloc.allocate(req.ipv4)?;
             let pool = alloc.pool();
             let (prefix, gateway) = (pool.subnet.prefix_len(), pool.gateway);
+            let v6 = match (st.alloc6.as_mut(), req.ipv6) {
+                (None, None) => Ok(None),
+                (None, Some(ip6)) => Err(Error::InvalidArgument(format!(
+                    "no configured subnet or ip-range contain the IP address {ip6}"
+                ))),
+                (Some(a6), wanted) => a6.allocate(wanted).and_then(|ip6| {
+                    let pool6 = a6.pool();
+                    Ipv6Net::new(ip6, pool6.subnet.prefix_len())
+                        .map(|net6| Some((net6, pool6.gateway)))
+                        .map_err(|e| Error::Internal(format!("address {ip6}: {e}")))
+                }),
+            };
+            let v6 = match v6 {
+                Ok(v6) => v6,
+                Err(e) => {
+                    if let Some(a) = st.alloc.as_mut() {
+                        a.release(ip);
+                    }
+                    return Err(e);
+                }
+            };
             let routed = st.bridged >= limit;
             st.endpoints += 1;
             if !routed {
@@ -446,12 +510,15 @@ impl Networks {
             if st.bridged >= BIG_BRIDGE {
                 self.raise_backlog();
             }
-            (ip, prefix, gateway, routed)
+            (ip, prefix, gateway, routed, v6)
         };
         let release = || {
             let mut st = entry.state.lock();
             if let Some(a) = st.alloc.as_mut() {
                 a.release(ip);
+            }
+            if let (Some(a6), Some((net6, _))) = (st.alloc6.as_mut(), v6) {
+                a6.release(net6.addr());
             }
             st.endpoints -= 1;
             if !routed {
@@ -479,6 +546,9 @@ impl Networks {
             gateway: (!net.internal).then_some(gateway),
             mac: req.mac.unwrap_or_else(MacAddr::random),
             requested_ipv4: req.ipv4,
+            address6: v6.map(|(net6, _)| net6),
+            gateway6: v6.and_then(|(_, gw6)| (!net.internal).then_some(gw6)),
+            requested_ipv6: req.ipv6,
             aliases: req.aliases,
             dns_names: req.dns_names,
             ports: Vec::new(),
@@ -498,6 +568,8 @@ impl Networks {
             mac: ep.mac,
             address: ep.address,
             gateway: ep.gateway,
+            address6: ep.address6,
+            gateway6: ep.gateway6,
         };
         let attached = self
             .host
@@ -605,6 +677,9 @@ impl Networks {
             let mut st = entry.state.lock();
             if let Some(a) = st.alloc.as_mut() {
                 a.release(ep.address.addr());
+            }
+            if let (Some(a6), Some(addr6)) = (st.alloc6.as_mut(), ep.address6) {
+                a6.release(addr6.addr());
             }
             st.endpoints = st.endpoints.saturating_sub(1);
             if !ep.routed {

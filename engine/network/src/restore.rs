@@ -93,8 +93,12 @@ impl Networks {
             if let (Some(r), Some(pool)) = (e.rules(), e.net.ipam.first()) {
                 let gw = ipnet::Ipv4Net::new(pool.gateway, pool.subnet.prefix_len())
                     .map_err(|err| Error::Internal(format!("gateway of {}: {err}", e.net.name)))?;
+                let gw6 = e.gateway6()?;
                 self.host.enable_forwarding()?;
-                self.host.ensure_bridge(&r.bridge, gw)?;
+                if gw6.is_some() {
+                    self.host.enable_forwarding6()?;
+                }
+                self.host.ensure_bridge(&r.bridge, gw, gw6)?;
                 rules.push(r);
             }
         }
@@ -115,10 +119,22 @@ impl Networks {
             let claimed = alive
                 && entry.is_some_and(|e| {
                     let mut st = e.state.lock();
-                    let ok = st
+                    let mut ok = st
                         .alloc
                         .as_mut()
                         .is_some_and(|a| a.claim(ep.address.addr()).is_ok());
+                    // An IPv6 address is claimed with the IPv4 one, or neither stays taken.
+                    if let (true, Some(addr6)) = (ok, ep.address6) {
+                        ok = st
+                            .alloc6
+                            .as_mut()
+                            .is_some_and(|a6| a6.claim(addr6.addr()).is_ok());
+                        if !ok {
+                            if let Some(a) = st.alloc.as_mut() {
+                                a.release(ep.address.addr());
+                            }
+                        }
+                    }
                     if ok {
                         st.endpoints += 1;
                         if !ep.routed {
@@ -217,6 +233,7 @@ fn predefined(driver: Driver, name: &str, bridge: Option<String>, ipam: Vec<Ipam
         predefined: true,
         bridge,
         ipam,
+        ipam6: None,
         ipam_options: BTreeMap::new(),
         labels: BTreeMap::new(),
         options: BTreeMap::new(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -79,6 +79,17 @@ pub struct IpamPool {
     pub aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
+/// A network's IPv6 pool after validation (`--ipv6`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipam6Pool {
+    pub subnet: Ipv6Net,
+    pub gateway: Ipv6Addr,
+    /// Addresses are allocated from here when set (inside `subnet`).
+    pub ip_range: Option<Ipv6Net>,
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv6Addr>,
+}
+
 /// What a network is: `bridge` networks have a Linux bridge and a pool; `host` and `null`
 /// are Docker's pre-defined `host` and `none` networks, listed but never attached through
 /// this crate (the daemon handles `--network host|none` itself).
@@ -118,6 +129,9 @@ pub struct Network {
     pub bridge: Option<String>,
     /// Empty for `host`/`null`.
     pub ipam: Vec<IpamPool>,
+    /// The IPv6 pool of a network created with `--ipv6` (`enable_ipv6`).
+    #[serde(default)]
+    pub ipam6: Option<Ipam6Pool>,
     pub ipam_options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     /// Driver options as Docker reports them (`com.docker.network.bridge.name` etc.).
@@ -196,7 +210,7 @@ impl TryFrom<String> for MacAddr {
 pub struct EndpointRequest {
     /// `--ip`: must lie in the network's subnet (or ip-range) and be free.
     pub ipv4: Option<Ipv4Addr>,
-    /// `--ip6`: IPv6 is NotImplemented, so `Some` fails.
+    /// `--ip6`: must lie in the network's IPv6 subnet and be free; only on IPv6 networks.
     pub ipv6: Option<Ipv6Addr>,
     pub mac: Option<MacAddr>,
     /// `--network-alias`; kept in the record for the daemon's DNS.
@@ -233,6 +247,15 @@ pub struct Endpoint {
     pub mac: MacAddr,
     /// The address the client asked for (`IPAMConfig.IPv4Address`), if any.
     pub requested_ipv4: Option<Ipv4Addr>,
+    /// The IPv6 address with the subnet's prefix length, on IPv6 networks.
+    #[serde(default)]
+    pub address6: Option<Ipv6Net>,
+    /// The IPv6 default route's gateway (`None` on internal networks).
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    /// `IPAMConfig.IPv6Address` (`--ip6`), if any.
+    #[serde(default)]
+    pub requested_ipv6: Option<Ipv6Addr>,
     pub aliases: Vec<String>,
     pub dns_names: Vec<String>,
     /// Ports published through this endpoint (re-bound and re-added after a restart).

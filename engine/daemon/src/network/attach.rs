@@ -140,6 +140,16 @@ fn endpoint_request(
                 .map_err(|_| NetworkError::invalid(format!("invalid IPv4 address: {a}")))
         })
         .transpose()?;
+    let ipv6 = settings
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv6_address.as_deref())
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| NetworkError::invalid(format!("invalid IPv6 address: {a}")))
+        })
+        .transpose()?;
     let mac = network
         .chosen_macs
         .get(name)
@@ -147,7 +157,7 @@ fn endpoint_request(
         .transpose()?;
     Ok(EndpointRequest {
         ipv4,
-        ipv6: None,
+        ipv6,
         mac,
         aliases: settings.aliases.clone().unwrap_or_default(),
         dns_names: if user_network {

@@ -178,6 +178,7 @@ pub fn plan_create(
             name: found.name,
             default_bridge,
             subnets: found.ipam,
+            subnet6: found.ipam6,
             user_subnet: !default_bridge,
         })
     };

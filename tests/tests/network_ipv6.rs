@@ -1,0 +1,375 @@
+//! Dual-stack user networks (issue 9, IPv6) through the real docker CLI: `network create
+//! --ipv6` with and without a v6 subnet, `--ip6`, the inspect fields Docker fills, the
+//! containers reaching each other by IPv6 address, Docker's errors for bad v6 input, and
+//! the addresses kept across a kill -9 of berthd. Traffic stays on the test's own bridge.
+
+use std::process::Command;
+
+use berth_tests::{eventually, Daemon};
+
+/// A v4 and a v6 subnet for user network `n` of this daemon, shared by no other test
+/// daemon: the third octet of its `--bip` is its own (see network.rs).
+fn subnets(d: &Daemon, n: u8) -> (String, String) {
+    let octet: u16 = d
+        .network()
+        .gateway
+        .split('.')
+        .nth(2)
+        .and_then(|o| o.parse().ok())
+        .expect("a.b.c.d");
+    (
+        format!("10.{}.{octet}.0/24", 220 + n),
+        format!("fd00:b6:{octet:x}:{n}::/64"),
+    )
+}
+
+/// `network inspect`'s JSON.
+trait Json {
+    fn stdout_json(&self) -> serde_json::Value;
+}
+
+impl Json for berth_tests::Output {
+    fn stdout_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self}"))
+    }
+}
+
+fn endpoint(d: &Daemon, container: &str, network: &str) -> serde_json::Value {
+    d.inspect(container)["NetworkSettings"]["Networks"][network].clone()
+}
+
+fn v6_of(d: &Daemon, container: &str, network: &str) -> String {
+    endpoint(d, container, network)["GlobalIPv6Address"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The global IPv6 addresses (with prefix) of a host interface.
+fn host_v6(interface: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args([
+            "-6", "-o", "addr", "show", "dev", interface, "scope", "global",
+        ])
+        .output()
+        .expect("ip");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .skip_while(|w| *w != "inet6")
+                .nth(1)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Whether `from` gets `body` from `[ip]:80` with busybox `nc`.
+fn served_to(d: &Daemon, from: &str, ip: &str, body: &str) -> bool {
+    let script = format!("printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80");
+    let out = d.docker(&["exec", from, "sh", "-c", &script]);
+    out.stdout.lines().any(|l| l.trim() == body)
+}
+
+#[test]
+fn a_dual_stack_network_gives_addresses_that_reach_each_other_and_survive_a_kill() {
+    let mut d = Daemon::networked();
+    let (v4, v6) = subnets(&d, 1);
+    let prefix = v6.trim_end_matches("/64").to_string(); // "fd00:b6:N:1::"
+    d.docker(&[
+        "network", "create", "--ipv6", "--subnet", &v4, "--subnet", &v6, "dual",
+    ])
+    .ok();
+    let net = &d.docker(&["network", "inspect", "dual"]).ok().stdout_json()[0];
+    assert_eq!(net["EnableIPv6"], true, "{net}");
+    let config = net["IPAM"]["Config"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(config.len(), 2, "{net}");
+    assert_eq!(config[0]["Subnet"], v4.as_str());
+    assert_eq!(config[1]["Subnet"], v6.as_str());
+    assert_eq!(config[1]["Gateway"], format!("{prefix}1").as_str());
+    let bridge = format!("br-{}", &net["Id"].as_str().unwrap_or_default()[..12]);
+    assert!(
+        host_v6(&bridge).contains(&format!("{prefix}1/64")),
+        "{bridge}: {:?}",
+        host_v6(&bridge)
+    );
+
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "dual",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo six > /www/index.html && exec httpd -f -p 80 -h /www",
+    ])
+    .ok();
+    let chosen = format!("{prefix}99");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "dual",
+        "--ip6",
+        &chosen,
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let web = endpoint(&d, "web", "dual");
+    assert_eq!(
+        web["GlobalIPv6Address"],
+        format!("{prefix}2").as_str(),
+        "{web}"
+    );
+    assert_eq!(web["GlobalIPv6PrefixLen"], 64);
+    assert_eq!(web["IPv6Gateway"], format!("{prefix}1").as_str());
+    assert_eq!(
+        web["IPAddress"].as_str().map(|a| a.starts_with("10.")),
+        Some(true)
+    );
+    let client = endpoint(&d, "client", "dual");
+    assert_eq!(client["GlobalIPv6Address"], chosen.as_str(), "{client}");
+    assert_eq!(client["IPAMConfig"]["IPv6Address"], chosen.as_str());
+    // The network's inspect lists both with their v6 address.
+    let net = &d.docker(&["network", "inspect", "dual"]).ok().stdout_json()[0];
+    let listed: Vec<String> = net["Containers"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|c| c["IPv6Address"].as_str().map(str::to_string))
+        .collect();
+    assert!(listed.contains(&format!("{chosen}/64")), "{net}");
+
+    // Inside: the address (not tentative: nodad) and the default route via the gateway.
+    let addr = d
+        .docker(&[
+            "exec", "client", "ip", "-6", "-o", "addr", "show", "dev", "eth0",
+        ])
+        .ok();
+    assert!(addr.stdout.contains(&format!("{chosen}/64")), "{addr}");
+    assert!(
+        addr.stdout
+            .lines()
+            .filter(|l| l.contains(&chosen))
+            .all(|l| !l.contains("tentative")),
+        "{addr}"
+    );
+    let route = d
+        .docker(&["exec", "client", "ip", "-6", "route", "show", "default"])
+        .ok();
+    assert!(route.stdout.contains(&format!("via {prefix}1")), "{route}");
+
+    let web_ip = format!("{prefix}2");
+    d.docker(&[
+        "exec", "client", "ping", "-6", "-c", "1", "-W", "3", &web_ip,
+    ])
+    .ok();
+    eventually("client to fetch from web over IPv6", || {
+        served_to(&d, "client", &web_ip, "six")
+    });
+    d.docker(&[
+        "exec",
+        "web",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        &format!("{prefix}1"),
+    ])
+    .ok();
+
+    // Bad v6 input keeps Docker's errors and changes nothing.
+    let taken = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "dual",
+            "--ip6",
+            &chosen,
+            "busybox",
+            "true",
+        ])
+        .code(125);
+    assert!(taken.stderr.contains("Address already in use"), "{taken}");
+    let outside = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "dual",
+            "--ip6",
+            "fd00:dead::5",
+            "busybox",
+            "true",
+        ])
+        .code(125);
+    assert!(
+        outside
+            .stderr
+            .contains("no configured subnet or ip-range contain the IP address fd00:dead::5"),
+        "{outside}"
+    );
+    let not_v6 = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "dual",
+            "--ip6",
+            "10.1.2.3",
+            "busybox",
+            "true",
+        ])
+        .code(125);
+    assert!(
+        not_v6.stderr.contains("invalid IPv6 address: 10.1.2.3"),
+        "{not_v6}"
+    );
+    let on_default = d
+        .docker(&["run", "--rm", "--ip6", &chosen, "busybox", "true"])
+        .code(125);
+    assert!(
+        on_default
+            .stderr
+            .contains("user specified IP address is supported on user defined networks only"),
+        "{on_default}"
+    );
+    let (v4b, _) = subnets(&d, 2);
+    let overlap = d
+        .docker(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            &v4b,
+            "--subnet",
+            &format!("{prefix}/80"),
+            "over",
+        ])
+        .fails();
+    assert!(overlap.stderr.contains("Pool overlaps"), "{overlap}");
+    // The CLI pairs a gateway with its subnet itself, so the daemon's check is met by API.
+    let body = format!(
+        r#"{{"Name":"badgw","EnableIPv6":true,"IPAM":{{"Config":[{{"Subnet":"{v4b}"}},{{"Subnet":"fd00:b6:ffff::/64","Gateway":"fd00:b6:fffe::1"}}]}}}}"#
+    );
+    let bad_gw = d.api(
+        "POST",
+        "/networks/create",
+        Some(("application/json", body.as_bytes())),
+    );
+    let text = String::from_utf8_lossy(&bad_gw.body).to_string();
+    assert_eq!(bad_gw.status, 400, "{text}");
+    assert!(
+        text.contains("invalid gateway fd00:b6:fffe::1: parent subnet fd00:b6:ffff::/64 doesn't contain this address"),
+        "{text}"
+    );
+    d.docker(&["network", "inspect", "over"]).fails();
+    d.docker(&["network", "inspect", "badgw"]).fails();
+
+    // kill -9: the kernel keeps the addresses, the next berthd claims them again.
+    d.kill9();
+    d.restart();
+    assert_eq!(v6_of(&d, "web", "dual"), web_ip);
+    assert_eq!(v6_of(&d, "client", "dual"), chosen);
+    eventually("client to fetch from web after the restart", || {
+        served_to(&d, "client", &web_ip, "six")
+    });
+    let taken = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "dual",
+            "--ip6",
+            &web_ip,
+            "busybox",
+            "true",
+        ])
+        .code(125);
+    assert!(taken.stderr.contains("Address already in use"), "{taken}");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "dual",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(
+        v6_of(&d, "late", "dual"),
+        format!("{prefix}3"),
+        "no address twice"
+    );
+
+    // A stopped container shows no address; a connect gives one on a running container.
+    d.docker(&["stop", "-t", "0", "late"]).ok();
+    assert_eq!(v6_of(&d, "late", "dual"), "");
+    d.docker(&["rm", "-f", "web", "client", "late"]).ok();
+    d.docker(&["network", "rm", "dual"]).ok();
+    assert!(
+        !berth_tests::netcheck::interface_exists(&bridge),
+        "{bridge} left"
+    );
+}
+
+#[test]
+fn an_ipv6_network_without_a_subnet_gets_a_64_of_the_engines_ula_prefix() {
+    let d = Daemon::networked();
+    let (v4, _) = subnets(&d, 3);
+    d.docker(&["network", "create", "--ipv6", "--subnet", &v4, "auto6"])
+        .ok();
+    d.docker(&["network", "create", "--ipv6", "auto6b"]).ok();
+    let subnet6 = |name: &str| {
+        let net = &d.docker(&["network", "inspect", name]).ok().stdout_json()[0];
+        assert_eq!(net["EnableIPv6"], true, "{net}");
+        net["IPAM"]["Config"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Subnet"].as_str())
+            .find(|s| s.contains(':'))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (a, b) = (subnet6("auto6"), subnet6("auto6b"));
+    assert!(a.starts_with("fd") && a.ends_with("::/64"), "{a}");
+    assert_ne!(a, b);
+    // Both are /64s of one /48: the first three groups match.
+    let groups = |s: &str| s.split(':').take(3).collect::<Vec<_>>().join(":");
+    assert_eq!(groups(&a), groups(&b));
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "one",
+        "--network",
+        "auto6",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let addr = v6_of(&d, "one", "auto6");
+    assert!(
+        addr.starts_with(a.trim_end_matches("::/64")),
+        "{addr} in {a}"
+    );
+    d.docker(&["rm", "-f", "one"]).ok();
+}
