@@ -190,6 +190,33 @@ fn a_dual_stack_network_gives_addresses_that_reach_each_other_and_survive_a_kill
     ])
     .ok();
 
+    // The embedded DNS answers AAAA with the v6 address; names resolve over v6.
+    let aaaa = d
+        .docker(&["exec", "client", "nslookup", "-type=AAAA", "web"])
+        .ok();
+    assert!(aaaa.stdout.contains(&web_ip), "{aaaa}");
+    let a = d
+        .docker(&["exec", "client", "nslookup", "-type=A", "web"])
+        .ok();
+    assert!(!a.stdout.contains(&web_ip), "{a}");
+    let pinged = d
+        .docker(&["exec", "client", "ping", "-6", "-c", "1", "-W", "3", "web"])
+        .ok();
+    assert!(pinged.stdout.contains(&web_ip), "{pinged}");
+    // /etc/hosts has the container's own v6 line after its v4 one, as Docker writes it.
+    let hostname = d.inspect("client")["Config"]["Hostname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let hosts = d.docker(&["exec", "client", "cat", "/etc/hosts"]).ok();
+    let v4 = client["IPAddress"].as_str().unwrap_or_default();
+    assert!(
+        hosts
+            .stdout
+            .ends_with(&format!("{v4}\t{hostname}\n{chosen}\t{hostname}\n")),
+        "{hosts}"
+    );
+
     // Bad v6 input keeps Docker's errors and changes nothing.
     let taken = d
         .docker(&[
