@@ -400,3 +400,183 @@ fn an_ipv6_network_without_a_subnet_gets_a_64_of_the_engines_ula_prefix() {
     );
     d.docker(&["rm", "-f", "one"]).ok();
 }
+
+/// A network namespace standing for the world upstream of the host: a veth pair whose
+/// host end has `host_addr` and whose other end, in the namespace, has `peer_addr`, with
+/// no route beyond their /64. Removed on drop, even when the test fails.
+struct Upstream {
+    netns: String,
+    host_if: String,
+}
+
+impl Upstream {
+    fn new(tag: &str, host_addr: &str, peer_addr: &str) -> Upstream {
+        let up = Upstream {
+            netns: format!("b6up{tag}"),
+            host_if: format!("b6h{tag}"),
+        };
+        let peer = format!("b6p{tag}");
+        let sh = |args: &[&str]| {
+            let out = Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .expect("run");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&["ip", "netns", "add", &up.netns]);
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &up.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+        ]);
+        sh(&["ip", "link", "set", &peer, "netns", &up.netns]);
+        sh(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            host_addr,
+            "dev",
+            &up.host_if,
+            "nodad",
+        ]);
+        sh(&["ip", "link", "set", &up.host_if, "up"]);
+        let ns = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", up.netns.as_str()];
+            all.extend_from_slice(args);
+            sh(&all);
+        };
+        ns(&["ip", "-6", "addr", "add", peer_addr, "dev", &peer, "nodad"]);
+        ns(&["ip", "link", "set", &peer, "up"]);
+        ns(&["ip", "link", "set", "lo", "up"]);
+        up
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.host_if])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.netns])
+            .output();
+    }
+}
+
+fn pings(d: &Daemon, from: &str, ip: &str) -> bool {
+    d.docker(&["exec", from, "ping", "-6", "-c", "1", "-W", "2", ip])
+        .code
+        == 0
+}
+
+#[test]
+fn ipv6_networks_are_isolated_internal_stays_inside_and_the_rest_is_masqueraded() {
+    let d = Daemon::networked();
+    let octet = d
+        .network()
+        .gateway
+        .split('.')
+        .nth(2)
+        .unwrap_or("0")
+        .to_string();
+    let tag = format!("{}{octet}", std::process::id() % 10_000);
+    let (v4a, v6a) = subnets(&d, 4);
+    let (v4b, v6b) = subnets(&d, 5);
+    let (v4i, v6i) = subnets(&d, 6);
+    let up_host = format!("fd00:b7:{octet}::1");
+    let up_peer = format!("fd00:b7:{octet}::2");
+    let upstream = Upstream::new(&tag, &format!("{up_host}/64"), &format!("{up_peer}/64"));
+    for (v4, v6, name) in [(&v4a, &v6a, "sixa"), (&v4b, &v6b, "sixb")] {
+        d.docker(&[
+            "network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, name,
+        ])
+        .ok();
+    }
+    d.docker(&[
+        "network",
+        "create",
+        "--internal",
+        "--ipv6",
+        "--subnet",
+        &v4i,
+        "--subnet",
+        &v6i,
+        "sixi",
+    ])
+    .ok();
+    for (name, net) in [("ca", "sixa"), ("cb", "sixb")] {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    }
+    // NET_ADMIN only so the test can give the internal container a way out to refuse.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ci",
+        "--network",
+        "sixi",
+        "--cap-add",
+        "NET_ADMIN",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let a6 = v6_of(&d, "ca", "sixa");
+    let b6 = v6_of(&d, "cb", "sixb");
+
+    // Masquerade: the upstream namespace has no route back to the containers' subnet, so
+    // only a reply to the host's own address there comes back.
+    assert!(pings(&d, "ca", &up_peer), "a reaches upstream");
+    assert!(pings(&d, "cb", &up_peer), "b reaches upstream");
+
+    // Isolation between the two IPv6 networks, both ways.
+    assert!(!pings(&d, "ca", &b6), "a reached b across networks");
+    assert!(!pings(&d, "cb", &a6), "b reached a across networks");
+    // Joining both opens the way, as for IPv4.
+    d.docker(&["network", "connect", "sixb", "ca"]).ok();
+    let a_on_b = v6_of(&d, "ca", "sixb");
+    assert!(
+        pings(&d, "cb", &a_on_b),
+        "b reaches a on their shared network"
+    );
+    d.docker(&["network", "disconnect", "sixb", "ca"]).ok();
+
+    // Internal: no IPv6 default route, and even with one the host forwards nothing.
+    let route = d
+        .docker(&["exec", "ci", "ip", "-6", "route", "show", "default"])
+        .ok();
+    assert!(route.stdout.trim().is_empty(), "{route}");
+    let gw = v6i.trim_end_matches("/64").to_string() + "1";
+    d.docker(&[
+        "exec", "ci", "ip", "-6", "route", "add", "default", "via", &gw,
+    ])
+    .ok();
+    assert!(!pings(&d, "ci", &up_peer), "internal reached upstream");
+    assert!(!pings(&d, "ci", &a6), "internal reached another network");
+
+    d.docker(&["rm", "-f", "ca", "cb", "ci"]).ok();
+    drop(upstream);
+}

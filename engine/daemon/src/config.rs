@@ -113,7 +113,7 @@ pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
 
 /// The name of the default bridge, as dockerd names its `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
-/// berth's own nftables table (family `ip`).
+/// berth's own nftables table (family `inet`).
 pub const DEFAULT_FIREWALL_TABLE: &str = "berth";
 
 /// How berthd sets up container networking (dockerd's `--bridge`, `--bip`, `--dns`…).

@@ -131,6 +131,7 @@ impl NetEntry {
             id12: self.net.id[..12].to_string(),
             bridge,
             subnet: pool.subnet,
+            subnet6: self.net.ipam6.as_ref().map(|p| p.subnet),
             internal: self.net.internal,
         })
     }

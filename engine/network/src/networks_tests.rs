@@ -377,7 +377,7 @@ fn published_ports_are_one_script_each_way_and_rolled_back_on_failure() {
     assert!(nets.endpoints("c1")[0].ports.is_empty());
     let last = fake.0.lock().scripts.last().cloned().unwrap();
     assert!(
-        last.starts_with("delete element ip berth pub_addr"),
+        last.starts_with("delete element inet berth pub_addr"),
         "{last}"
     );
 }
@@ -473,7 +473,7 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
     assert_eq!(fake.0.lock().scripts.len(), before + 1);
     assert!(
         script.contains(&format!(
-            "add element ip berth bridges {{ \"{}\" }}",
+            "add element inet berth bridges {{ \"{}\" }}",
             e2.host_interface
         )),
         "{script}"
@@ -494,7 +494,7 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
     let table = fake.0.lock().scripts.last().cloned().unwrap();
     assert!(
         table.contains(&format!(
-            "add element ip berth m_{} {{ \"{}\" }}",
+            "add element inet berth m_{} {{ \"{}\" }}",
             &e2.network_id[..12],
             e2.host_interface
         )),
@@ -504,7 +504,7 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
     let script = fake.0.lock().scripts.last().cloned().unwrap();
     assert!(
         script.contains(&format!(
-            "delete element ip berth to_bridge {{ \"{}\" }}",
+            "delete element inet berth to_bridge {{ \"{}\" }}",
             e2.host_interface
         )),
         "{script}"

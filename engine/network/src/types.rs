@@ -25,7 +25,7 @@ pub struct NetworkConfig {
     /// The default `bridge` network (berthd `--bridge NAME`, `--bip CIDR`); `None` for
     /// `--bridge none`: no `bridge` network, no nft table until a network is created.
     pub default_bridge: Option<DefaultBridge>,
-    /// The nftables table of berth's own (`ip <name>`), berthd `--firewall-table`.
+    /// The nftables table of berth's own (`inet <name>`), berthd `--firewall-table`.
     pub firewall_table: String,
 }
 

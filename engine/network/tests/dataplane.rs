@@ -113,7 +113,7 @@ fn gone_soon(link: &str) -> bool {
 
 fn table_exists(table: &str) -> bool {
     Command::new("nft")
-        .args(["list", "table", "ip", table])
+        .args(["list", "table", "inet", table])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
