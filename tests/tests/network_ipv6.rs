@@ -580,3 +580,154 @@ fn ipv6_networks_are_isolated_internal_stays_inside_and_the_rest_is_masqueraded(
     d.docker(&["rm", "-f", "ca", "cb", "ci"]).ok();
     drop(upstream);
 }
+
+/// A port free on both families: a socket on [::] (dual-stack unless the host set
+/// `bindv6only`) took it on both, and is closed before the port is used.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("[::]:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A global IPv6 address of the host's own uplink (the interface of its IPv6 default
+/// route): traffic to it stays on the host. `None` on a host without one.
+fn host_v6_address() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-6", "-o", "route", "show", "default"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let dev = text
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)?
+        .to_string();
+    host_v6(&dev)
+        .into_iter()
+        .next()
+        .and_then(|a| a.split('/').next().map(str::to_string))
+}
+
+/// `GET /index.html` from the host; the body, or `None` if the connection failed.
+fn http_get(addr: std::net::SocketAddr) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.trim().to_string())
+}
+
+#[test]
+fn ports_are_published_on_ipv6_host_addresses_by_kernel_dnat() {
+    let d = Daemon::networked();
+    let (v4, v6) = subnets(&d, 7);
+    d.docker(&[
+        "network", "create", "--ipv6", "--subnet", &v4, "--subnet", &v6, "pub6",
+    ])
+    .ok();
+    let Some(host6) = host_v6_address() else {
+        eprintln!("skipping: the host has no global IPv6 address of its own");
+        return;
+    };
+    let (both, only6) = (free_port(), free_port());
+    let httpd = "mkdir -p /www && echo pub6 > /www/index.html && exec httpd -f -p 80 -h /www";
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web6",
+        "--network",
+        "pub6",
+        "-p",
+        &format!("{both}:80"),
+        "-p",
+        &format!("[{host6}]:{only6}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        httpd,
+    ])
+    .ok();
+    // Inspect lists `-p PORT:80` on both families, as Docker 28 does.
+    let ports = d.inspect("web6")["NetworkSettings"]["Ports"]["80/tcp"].clone();
+    let bindings: Vec<(String, String)> = ports
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            (
+                b["HostIp"].as_str().unwrap_or_default().to_string(),
+                b["HostPort"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("0.0.0.0".to_string(), both.to_string()),
+        ("::".to_string(), both.to_string()),
+        (host6.clone(), only6.to_string()),
+    ] {
+        assert!(bindings.contains(&want), "{want:?} in {ports}");
+    }
+    let at = |ip: &str, port: u16| std::net::SocketAddr::new(ip.parse().unwrap(), port);
+    eventually("the port on 127.0.0.1", || {
+        http_get(at("127.0.0.1", both)).as_deref() == Some("pub6")
+    });
+    eventually("the port on the host's IPv6 address", || {
+        http_get(at(&host6, both)).as_deref() == Some("pub6")
+    });
+    eventually("the IPv6-address-only port", || {
+        http_get(at(&host6, only6)).as_deref() == Some("pub6")
+    });
+    // As with dockerd without its userland proxy, [::1] is not DNATed (the kernel never
+    // routes ::1 off lo); only the address asked for answers the second port.
+    assert_eq!(http_get(at("::1", both)), None, "[::1] answered");
+    assert_eq!(http_get(at("127.0.0.1", only6)), None, "{host6} only");
+    let shown = d.docker(&["port", "web6", "80/tcp"]).ok();
+    assert!(shown.stdout.contains(&format!("[::]:{both}")), "{shown}");
+
+    // A taken v6 port is Docker's error; [::1] and an IPv4-only container's v6 host
+    // address need dockerd's userland proxy, which berth says clearly.
+    let taken = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "pub6",
+            "-p",
+            &format!("[{host6}]:{only6}:80"),
+            "busybox",
+            "true",
+        ])
+        .code(125);
+    assert!(
+        taken.stderr.contains(&format!(
+            "Bind for [{host6}]:{only6} failed: port is already allocated"
+        )),
+        "{taken}"
+    );
+    let port = free_port();
+    for args in [
+        &["--network", "pub6", "-p", &format!("[::1]:{port}:80")][..],
+        &["-p", &format!("[{host6}]:{port}:80")][..],
+    ] {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend(["busybox", "true"]);
+        let refused = d.docker(&all).code(125);
+        assert!(
+            refused.stderr.contains("not supported by berth yet"),
+            "{refused}"
+        );
+    }
+
+    d.docker(&["rm", "-f", "web6"]).ok();
+    assert_eq!(http_get(at(&host6, only6)), None);
+}

@@ -198,9 +198,13 @@ pub(crate) fn full_table(
   map from_bridge {{ type ifname : verdict; }}
   map pub_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
   map pub_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+  map pub_addr6 {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+  map pub_any6 {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
   chain published {{
     dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
     dnat ip to meta l4proto . th dport map @pub_any
+    dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_addr6
+    dnat ip6 to meta l4proto . th dport map @pub_any6
   }}
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
@@ -380,10 +384,14 @@ pub(crate) fn remove_ports(table: &str, ports: &[PublishedPort]) -> String {
 fn port_elements(table: &str, verb: &str, ports: &[PublishedPort], with_value: bool) -> String {
     let mut s = String::new();
     for p in ports {
+        let six = if p.host_ip.is_ipv6() { "6" } else { "" };
         let key = if p.host_ip.is_unspecified() {
-            format!("pub_any {{ {} . {}", p.proto, p.host_port)
+            format!("pub_any{six} {{ {} . {}", p.proto, p.host_port)
         } else {
-            format!("pub_addr {{ {} . {} . {}", p.host_ip, p.proto, p.host_port)
+            format!(
+                "pub_addr{six} {{ {} . {} . {}",
+                p.host_ip, p.proto, p.host_port
+            )
         };
         let value = if with_value {
             format!(" : {} . {}", p.container_ip, p.container_port)
@@ -471,6 +479,27 @@ mod tests {
             add_ports("t", &ports),
             "add element inet t pub_any { tcp . 8080 : 10.213.7.2 . 80 }\n\
              add element inet t pub_addr { 127.0.0.1 . udp . 5353 : 10.213.7.2 . 53 }\n"
+        );
+        let six = [
+            PublishedPort {
+                host_ip: "::".parse().unwrap(),
+                host_port: 8080,
+                container_ip: "fd00:7::2".parse().unwrap(),
+                container_port: 80,
+                proto: Protocol::Tcp,
+            },
+            PublishedPort {
+                host_ip: "::1".parse().unwrap(),
+                host_port: 8081,
+                container_ip: "fd00:7::2".parse().unwrap(),
+                container_port: 81,
+                proto: Protocol::Tcp,
+            },
+        ];
+        assert_eq!(
+            add_ports("t", &six),
+            "add element inet t pub_any6 { tcp . 8080 : fd00:7::2 . 80 }\n\
+             add element inet t pub_addr6 { ::1 . tcp . 8081 : fd00:7::2 . 81 }\n"
         );
         assert_eq!(
             remove_ports("t", &ports),

@@ -303,7 +303,8 @@ impl fmt::Display for Protocol {
 /// One `-p` binding after the daemon has expanded ranges of container ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRequest {
-    /// `None`, `0.0.0.0`: every host address. IPv6 host addresses are NotImplemented.
+    /// `None`: every host address, IPv4 and (when the container has one) IPv6, as Docker
+    /// 28 publishes `-p 8080:80`; `0.0.0.0` or `::`: every address of that family.
     pub host_ip: Option<IpAddr>,
     /// First host port; 0 takes an ephemeral port from the kernel.
     pub host_port: u16,
@@ -317,10 +318,11 @@ pub struct PortRequest {
 /// A port as published (what `docker port` and `NetworkSettings.Ports` show).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedPort {
-    /// `0.0.0.0` for every host address.
-    pub host_ip: Ipv4Addr,
+    /// `0.0.0.0` (`::`) for every host address of the family; the container's address is
+    /// of the same family.
+    pub host_ip: IpAddr,
     pub host_port: u16,
-    pub container_ip: Ipv4Addr,
+    pub container_ip: IpAddr,
     pub container_port: u16,
     pub proto: Protocol,
 }
