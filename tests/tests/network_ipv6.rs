@@ -731,3 +731,74 @@ fn ports_are_published_on_ipv6_host_addresses_by_kernel_dnat() {
     d.docker(&["rm", "-f", "web6"]).ok();
     assert_eq!(http_get(at(&host6, only6)), None);
 }
+
+#[test]
+fn berthd_ipv6_makes_the_default_bridge_dual_stack() {
+    let prefix = format!("fd00:b8:{:x}::", std::process::id() % 0xffff);
+    let mut d = Daemon::networked_with(&[
+        "--ipv6".into(),
+        "--fixed-cidr-v6".into(),
+        format!("{prefix}/64"),
+    ]);
+    let net = &d
+        .docker(&["network", "inspect", "bridge"])
+        .ok()
+        .stdout_json()[0];
+    assert_eq!(net["EnableIPv6"], true, "{net}");
+    let config = net["IPAM"]["Config"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(config.len(), 2, "{net}");
+    assert_eq!(config[1]["Subnet"], format!("{prefix}/64").as_str());
+    assert_eq!(config[1]["Gateway"], format!("{prefix}1").as_str());
+    d.run_detached(&["--name", "one", "busybox", "sleep", "300"]);
+    d.run_detached(&["--name", "two", "busybox", "sleep", "300"]);
+    // The top-level fields come from the default bridge's endpoint, as in Docker.
+    let settings = d.inspect("one")["NetworkSettings"].clone();
+    assert_eq!(
+        settings["GlobalIPv6Address"],
+        format!("{prefix}2").as_str(),
+        "{settings}"
+    );
+    assert_eq!(settings["GlobalIPv6PrefixLen"], 64);
+    assert_eq!(settings["IPv6Gateway"], format!("{prefix}1").as_str());
+    let two = v6_of(&d, "two", "bridge");
+    assert_eq!(two, format!("{prefix}3"));
+    assert!(pings(&d, "one", &two), "one reaches two over IPv6");
+    assert!(
+        pings(&d, "two", &format!("{prefix}1")),
+        "two reaches the gateway"
+    );
+
+    d.kill9();
+    d.restart();
+    assert_eq!(v6_of(&d, "two", "bridge"), two);
+    assert!(pings(&d, "one", &two), "after a kill -9");
+    d.docker(&["rm", "-f", "one", "two"]).ok();
+}
+
+#[test]
+fn berthd_ipv6_without_a_fixed_cidr_takes_a_ula_64() {
+    let d = Daemon::networked_with(&["--ipv6".into()]);
+    let net = &d
+        .docker(&["network", "inspect", "bridge"])
+        .ok()
+        .stdout_json()[0];
+    let subnet = net["IPAM"]["Config"][1]["Subnet"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        subnet.starts_with("fd") && subnet.ends_with("::/64"),
+        "{net}"
+    );
+    // A v4 subnet is refused as dockerd refuses it, before anything starts.
+    let mut bad = Command::new(berth_tests::binary("berthd"));
+    bad.args(["--ipv6", "--fixed-cidr-v6", "10.0.0.0/8"]);
+    let bad = berth_tests::run_command(bad, None).fails();
+    assert!(
+        bad.stderr.contains("invalid CIDR address: 10.0.0.0/8"),
+        "{bad}"
+    );
+}

@@ -112,6 +112,7 @@ fn config(dir: &Path, bridge: bool) -> NetworkConfig {
         default_bridge: bridge.then(|| DefaultBridge {
             name: "berth0".into(),
             bip: None,
+            ..Default::default()
         }),
         firewall_table: "berth".into(),
     }

@@ -30,12 +30,17 @@ pub struct NetworkConfig {
 }
 
 /// The Linux bridge of the default network and, when given, its fixed gateway/subnet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DefaultBridge {
     /// Linux bridge name (≤ 15 bytes), `berth0` by default.
     pub name: String,
     /// `--bip`: the gateway address with the subnet's prefix, e.g. `10.213.4.1/24`.
     pub bip: Option<Ipv4Net>,
+    /// berthd `--ipv6`: the default bridge is dual-stack.
+    pub ipv6: bool,
+    /// `--fixed-cidr-v6`: its IPv6 subnet; without it, a /64 of the engine's ULA prefix,
+    /// as Docker 28 picks one.
+    pub fixed_cidr_v6: Option<Ipv6Net>,
 }
 
 /// `POST /networks/create` as berth takes it. Address fields are strings so the crate gives

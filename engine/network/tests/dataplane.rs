@@ -139,6 +139,7 @@ impl Fixture {
             default_bridge: Some(DefaultBridge {
                 name: format!("bt{pid}{tag}"),
                 bip: Some(format!("10.213.{third_octet}.1/24").parse().unwrap()),
+                ..Default::default()
             }),
             firewall_table: format!("berth_test_{pid}_{tag}"),
         };
