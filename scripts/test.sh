@@ -19,9 +19,9 @@ source scripts/common.sh
 # busybox-static for the image fixture, man-db for the man page tests, tmux for the terminal
 # tests, docker-registry, skopeo and openssl for the registry tests (a registry, image
 # conversions and a test CA), iproute2 for the network stats test, nftables (`nft`) for
-# berth-network's firewall; docker-py for the
+# berth-network's firewall; docker-compose (1.29, Debian's) for the compose tests; docker-py for the
 # client-library tests; strace for the supervisor-death test (it holds the supervisor's answers).
-packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables xz-utils bzip2 zstd strace)
+packages=(busybox-static man-db tmux docker-registry skopeo openssl iproute2 nftables xz-utils bzip2 zstd strace docker-compose)
 install_missing_packages "${packages[@]}"
 
 if ! python3 -c 'import docker' >/dev/null 2>&1; then

@@ -17,7 +17,9 @@
 # networking figures (benches/e2e/network.sh, sourced below: concurrent starts, throughput
 # and request rate through a published port against the container's own address, the cost
 # of a published port, NET_DENSITY containers each pinged from the host and a peer) come
-# after the first two groups.
+# after the first two groups; then the volume and healthcheck figures (benches/e2e/services.sh:
+# 100 creates with a new volume each against 100 without, and the engine's CPU while 1,000
+# containers run a healthcheck every second).
 #
 # Output: a markdown table of median (min–max) per engine and the ratio berth/peer, on
 # stdout; it is also appended, with the machine and versions, to benches/RESULTS.md unless
@@ -27,11 +29,13 @@
 # Options: --quick (1 round, few runs, small images, density 20), --berth-only, --no-append,
 # --no-density, --keep-going (a failed figure is reported as "failed" instead of stopping),
 # --net-only (the start figures, `ps` and the networking ones: no logs, images, registry or
-# the sleep-only density run), --no-network (no networking figures).
+# the sleep-only density run), --no-network (no networking figures), --svc-only (only the
+# volume and healthcheck figures), --no-services (none of them).
 # Environment (defaults for the full run): ROUNDS=3 RUNS=10 N=50 BIG_MB=400 LOG_MB=100
 # DENSITY=1000 DOCKER_DENSITY=100 IDLE_CPU_SECONDS=10 SETTLE=3 (seconds to let memory settle
 # before and after starting containers), NET_CONC=8 NET_SECS=5 NET_REQS=5000 NET_CONC_REQ=8
-# NET_PORTS=200 NET_DENSITY=2000 NET_PS=1000 (see network.sh), BERTH_BIN_DIR (berth, berthd and berth-supervisor;
+# NET_PORTS=200 NET_DENSITY=2000 NET_PS=1000 (see network.sh), SVC_N=100 HEALTH_N=1000
+# HEALTH_DOCKER_N=100 HEALTH_SECONDS=20 (see services.sh), BERTH_BIN_DIR (berth, berthd and berth-supervisor;
 # default: $CARGO_TARGET_DIR/release, else target/release), E2E_TMP (scratch parent, /tmp).
 #
 # Host tweaks for Podman, from ../shared/peers (see 05_host_setup.sh and common.sh there):
@@ -52,7 +56,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
-QUICK=0 BERTH_ONLY=0 APPEND=1 DO_DENSITY=1 KEEP_GOING=0 NET_ONLY=0 DO_NETWORK=1
+QUICK=0 BERTH_ONLY=0 APPEND=1 DO_DENSITY=1 KEEP_GOING=0 NET_ONLY=0 DO_NETWORK=1 SVC_ONLY=0 DO_SERVICES=1
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
@@ -62,6 +66,8 @@ for arg in "$@"; do
     --keep-going) KEEP_GOING=1 ;;
     --net-only) NET_ONLY=1 ;;
     --no-network) DO_NETWORK=0 ;;
+    --svc-only) SVC_ONLY=1 DO_NETWORK=0 ;;
+    --no-services) DO_SERVICES=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -72,11 +78,13 @@ if [ "$QUICK" = 1 ]; then
   : "${DOCKER_DENSITY:=10}" "${IDLE_CPU_SECONDS:=1}" "${SETTLE:=0.5}"
   : "${NET_CONC:=4}" "${NET_SECS:=1}" "${NET_REQS:=200}" "${NET_CONC_REQ:=4}" "${NET_PORTS:=10}"
   : "${NET_DENSITY:=20}" "${NET_PS:=10}"
+  : "${SVC_N:=5}" "${HEALTH_N:=5}" "${HEALTH_DOCKER_N:=5}" "${HEALTH_SECONDS:=2}"
 else
   : "${ROUNDS:=3}" "${RUNS:=10}" "${N:=50}" "${BIG_MB:=400}" "${LOG_MB:=100}"
   : "${DENSITY:=1000}" "${DOCKER_DENSITY:=100}" "${IDLE_CPU_SECONDS:=10}" "${SETTLE:=3}"
   : "${NET_CONC:=8}" "${NET_SECS:=5}" "${NET_REQS:=5000}" "${NET_CONC_REQ:=8}" "${NET_PORTS:=200}"
   : "${NET_DENSITY:=2000}" "${NET_PS:=1000}"
+  : "${SVC_N:=100}" "${HEALTH_N:=1000}" "${HEALTH_DOCKER_N:=100}" "${HEALTH_SECONDS:=20}"
 fi
 ENGINES=(berth docker podman)
 [ "$BERTH_ONLY" = 1 ] && ENGINES=(berth)
@@ -292,6 +300,8 @@ DENSITY_FIGURES=(
 )
 # shellcheck source=network.sh
 source "$HERE/network.sh"
+# shellcheck source=services.sh
+source "$HERE/services.sh"
 
 # ---------------------------------------------------------------------------------------
 # Clean-up: containers, daemons (by PID), mounts, network leftovers, directories
@@ -810,9 +820,11 @@ start_berthd
 import_images
 idle_rss
 
-rounds "version run_rm run_rm_none" one_version_and_run_rm
-rounds "start_rate start_total mem_rss mem_pss ps stats exec top stop rm" one_many
-if [ "$NET_ONLY" = 0 ]; then
+if [ "$SVC_ONLY" = 0 ]; then
+  rounds "version run_rm run_rm_none" one_version_and_run_rm
+  rounds "start_rate start_total mem_rss mem_pss ps stats exec top stop rm" one_many
+fi
+if [ "$NET_ONLY" = 0 ] && [ "$SVC_ONLY" = 0 ]; then
   rounds "logs_ingest logs_read" one_logs
   rounds "import save load" one_images
   [ "$BERTH_ONLY" = 1 ] || rounds "push pull" one_registry
@@ -822,7 +834,15 @@ if [ "$DO_NETWORK" = 1 ]; then
   rounds "n_tput_direct n_tput_pub n_tput_ratio n_rps_direct n_rps_pub n_rps_ratio" one_net_traffic
   rounds "n_ports_run n_ports_rss n_ports_procs" one_net_ports
 fi
-if [ "$DO_DENSITY" = 1 ] && [ "$NET_ONLY" = 0 ]; then
+if [ "$DO_SERVICES" = 1 ] && [ "$NET_ONLY" = 0 ]; then
+  rounds "v_create v_create_vol v_ratio v_start v_start_vol" one_volumes
+  # one round: HEALTH_N containers take a while to start, and the window is long already
+  one_health berth || failed berth h_cpu h_fresh
+  if [ "$BERTH_ONLY" = 0 ]; then
+    one_health docker || failed docker h_cpu h_fresh
+  fi
+fi
+if [ "$DO_DENSITY" = 1 ] && [ "$NET_ONLY" = 0 ] && [ "$SVC_ONLY" = 0 ]; then
   density berth "$DENSITY" || failed berth d_start d_rate d_rss d_pss d_sys d_ps d_stats d_idle_cpu
   if [ "$BERTH_ONLY" = 0 ]; then
     density docker "$DOCKER_DENSITY" || failed docker d_start d_rate d_rss d_pss d_sys d_ps d_stats d_idle_cpu
@@ -841,7 +861,13 @@ REPORT=$T/report.md
   echo "Medians, with (min–max) over all rounds; ratio = berth median / peer median (below 1: berth takes less of it)."
   echo
   table "${FIGURES[@]}"
-  if [ "$DO_DENSITY" = 1 ] && [ "$NET_ONLY" = 0 ]; then
+  if [ "$DO_SERVICES" = 1 ] && [ "$NET_ONLY" = 0 ]; then
+    echo
+    echo "Volumes and healthchecks (benches/e2e/services.sh): $SVC_N containers with and without a new named volume; healthchecks every 1 s on $HEALTH_N containers under berth$([ "$BERTH_ONLY" = 1 ] || echo ", $HEALTH_DOCKER_N under Docker") for ${HEALTH_SECONDS} s."
+    echo
+    table "${SVC_FIGURES[@]}"
+  fi
+  if [ "$DO_DENSITY" = 1 ] && [ "$NET_ONLY" = 0 ] && [ "$SVC_ONLY" = 0 ]; then
     echo
     echo "Density: berth with N = $DENSITY$([ "$BERTH_ONLY" = 1 ] || echo ", Docker with N = $DOCKER_DENSITY") (ratios of totals and times compare different N)."
     echo

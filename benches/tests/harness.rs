@@ -103,8 +103,8 @@ fn quick_berth_only_run_prints_parsable_tables() {
     let tables = tables(&stdout);
     assert_eq!(
         tables.len(),
-        4,
-        "the figures, density, networking and network density tables:\n{stdout}"
+        5,
+        "the figures, services, density, networking and network density tables:\n{stdout}"
     );
     for table in &tables {
         assert_eq!(table.header, ["figure", "unit", "better", "berth"]);
@@ -130,9 +130,18 @@ fn quick_berth_only_run_prints_parsable_tables() {
         let cell = &row(figures, figure)[3];
         assert!(parse_measurement(cell).is_some(), "{figure}: {cell:?}");
     }
-    let density = &tables[1];
+    let services = &tables[1];
+    for figure in [
+        "with a new volume ÷ without",
+        "engine CPU with healthchecks",
+        "containers whose last check ended",
+    ] {
+        let cell = &row(services, figure)[3];
+        assert!(parse_measurement(cell).is_some(), "{figure}: {cell:?}");
+    }
+    let density = &tables[2];
     assert!(parse_measurement(&row(density, "start rate")[3]).is_some());
-    let networking = &tables[2];
+    let networking = &tables[3];
     for figure in [
         "TCP throughput host → container address",
         "published / direct throughput",
@@ -143,7 +152,7 @@ fn quick_berth_only_run_prints_parsable_tables() {
         assert!(parse_measurement(cell).is_some(), "{figure}: {cell:?}");
     }
     // every container of the density run answered, from the host and from a peer
-    let net_density = &tables[3];
+    let net_density = &tables[4];
     let started = row(net_density, "start ")[0].clone();
     let count: f64 = started
         .split_whitespace()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use crate::build_args::{BuildArgs, BuilderCommand};
+pub use crate::container_flags::{HealthFlags, IsolationFlags, ResourceFlags};
 pub use crate::network_args::*;
 use crate::options::{parse_cpus, parse_ram};
 pub use crate::registry_args::*;
@@ -130,6 +131,9 @@ pub enum Command {
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
     Pause(ContainersArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(UpdateArgs),
     /// Unpause all processes within one or more containers
     #[command(override_usage = "berth unpause CONTAINER [CONTAINER...]")]
     Unpause(ContainersArgs),
@@ -306,6 +310,9 @@ pub enum ContainerCommand {
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
     Pause(ContainersArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(UpdateArgs),
     /// Unpause all processes within one or more containers
     #[command(override_usage = "berth container unpause CONTAINER [CONTAINER...]")]
     Unpause(ContainersArgs),
@@ -412,6 +419,15 @@ pub struct ContainerOptions {
     /// Remove the container (and its anonymous volumes) when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Attach to STDIN, STDOUT or STDERR (instead of the default STDOUT and STDERR)
+    #[arg(short = 'a', long, value_name = "STREAM", value_parser = crate::options::parse_stream)]
+    pub attach: Vec<String>,
+    /// Skip image verification (default true; berth has no content trust to turn on)
+    #[arg(long = "disable-content-trust", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: Option<bool>,
+    /// Write the container ID to the file
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -457,6 +473,19 @@ pub struct ContainerOptions {
     /// Limit the number of processes (-1 for unlimited)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(
+        long = "oom-score-adj",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub oom_score_adj: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
+    #[command(flatten)]
+    pub health: HealthFlags,
+    #[command(flatten)]
+    pub isolation: IsolationFlags,
     #[command(flatten)]
     pub net: NetworkFlags,
     /// Add Linux capabilities
@@ -646,6 +675,27 @@ pub struct RmArgs {
 
 #[derive(Args, Debug)]
 pub struct WaitArgs {
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// docker's `update` flags; each one left out leaves that setting as it is.
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub resources: ResourceFlags,
+    /// Number of CPUs
+    #[arg(long, value_name = "DECIMAL", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// Memory limit
+    #[arg(short = 'm', long, value_name = "BYTES", value_parser = parse_ram)]
+    pub memory: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 }

@@ -5,6 +5,7 @@ mod args;
 mod build_args;
 mod client;
 mod commands;
+mod container_flags;
 mod credentials;
 mod docker_config;
 mod error;
@@ -34,7 +35,7 @@ use client::{Client, Host};
 use commands::inspect::Kind;
 use commands::{
     archive, attach, build, container, cp, events, exec, image_admin, images, inspect, logs, man,
-    network, observe, port, prune, ps, registry, stats, system, unknown, volume,
+    network, observe, port, prune, ps, registry, stats, system, unknown, update, volume,
 };
 use error::CliError;
 
@@ -126,6 +127,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
         Command::Top(args) => observe::top(client, args).await,
         Command::Stats(args) => stats::stats(client, args).await,
         Command::Pause(args) => observe::pause(client, args).await,
+        Command::Update(args) => update::update(client, args).await,
         Command::Unpause(args) => observe::unpause(client, args).await,
         Command::Events(args) => events::events(client, args).await,
         Command::Ps(args) => ps::ps(client, args).await,
@@ -211,6 +213,7 @@ async fn dispatch(client: &mut Client, command: Command, debug: bool) -> Result<
             ContainerCommand::Top(args) => observe::top(client, args).await,
             ContainerCommand::Stats(args) => stats::stats(client, args).await,
             ContainerCommand::Pause(args) => observe::pause(client, args).await,
+            ContainerCommand::Update(args) => update::update(client, args).await,
             ContainerCommand::Unpause(args) => observe::unpause(client, args).await,
             ContainerCommand::Ls(args) => ps::ps(client, args).await,
             ContainerCommand::Export(args) => archive::export(client, args).await,

@@ -15,8 +15,8 @@ pub enum TimestampError {
 /// times, `SECONDS.NANOSECONDS` for calendar times.
 pub fn api_timestamp(value: &str, now: DateTime<Local>) -> Result<String, TimestampError> {
     if value != "0" {
-        if let Some(nanos) = parse_go_duration(value) {
-            let then = now.timestamp_nanos_opt().unwrap_or(0) as i128 - nanos;
+        if let Ok(nanos) = crate::options::parse_duration(value) {
+            let then = now.timestamp_nanos_opt().unwrap_or(0) as i128 - i128::from(nanos);
             return Ok(then.div_euclid(1_000_000_000).to_string());
         }
     }
@@ -83,48 +83,6 @@ fn parse_calendar(value: &str) -> Option<DateTime<chrono::FixedOffset>> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .and_then(local)
-}
-
-/// Go's `time.ParseDuration`, in nanoseconds: `300ms`, `-1.5h`, `2h45m`.
-fn parse_go_duration(value: &str) -> Option<i128> {
-    let (negative, mut rest) = match value.as_bytes().first()? {
-        b'-' => (true, &value[1..]),
-        b'+' => (false, &value[1..]),
-        _ => (false, value),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if number_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale: f64 = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    let nanos = total as i128;
-    Some(if negative { -nanos } else { nanos })
 }
 
 #[cfg(test)]

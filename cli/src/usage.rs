@@ -12,60 +12,36 @@ use crate::error::EXIT_DAEMON_OR_ARGS;
 /// typo.
 const LATER_RUN_FLAGS: &[(&str, Option<&str>)] = &[
     ("annotation", None),
-    ("attach", Some("a")),
-    ("blkio-weight", None),
     ("blkio-weight-device", None),
     ("cgroup-parent", None),
     ("cgroupns", None),
-    ("cidfile", None),
     ("cpu-count", None),
     ("cpu-percent", None),
-    ("cpu-period", None),
-    ("cpu-quota", None),
     ("cpu-rt-period", None),
     ("cpu-rt-runtime", None),
-    ("cpu-shares", Some("c")),
-    ("cpuset-cpus", None),
-    ("cpuset-mems", None),
     ("device", None),
     ("device-cgroup-rule", None),
     ("device-read-bps", None),
     ("device-read-iops", None),
     ("device-write-bps", None),
     ("device-write-iops", None),
-    ("disable-content-trust", None),
     ("gpus", None),
-    ("group-add", None),
-    ("health-cmd", None),
-    ("health-interval", None),
-    ("health-retries", None),
-    ("health-start-interval", None),
-    ("health-start-period", None),
-    ("health-timeout", None),
-    ("ipc", None),
     ("isolation", None),
     ("kernel-memory", None),
-    ("log-driver", None),
-    ("log-opt", None),
-    ("memory-reservation", None),
-    ("memory-swap", None),
     ("memory-swappiness", None),
-    ("no-healthcheck", None),
     ("oom-kill-disable", None),
-    ("oom-score-adj", None),
-    ("pid", None),
     ("platform", None),
-    ("runtime", None),
     ("shm-size", None),
     ("storage-opt", None),
     ("sysctl", None),
     ("ulimit", None),
     ("use-api-socket", None),
-    ("userns", None),
-    ("uts", None),
-    ("volume-driver", None),
-    ("volumes-from", None),
 ];
+
+/// docker flags of `update` that berth does not provide yet: the daemon cannot change
+/// real-time CPU budgets.
+const LATER_UPDATE_FLAGS: &[(&str, Option<&str>)] =
+    &[("cpu-rt-period", None), ("cpu-rt-runtime", None)];
 
 /// Global flags that take a value, to find the command word in argv.
 const GLOBAL_VALUE_FLAGS: &[&str] = &[
@@ -124,12 +100,13 @@ fn usage_line(path: &[String]) -> String {
 }
 
 fn later_flag(path: &[String], flag: &str) -> Option<String> {
-    let creates = matches!(path.last().map(String::as_str), Some("run" | "create"));
-    if !creates {
-        return None;
-    }
+    let later = match path.last().map(String::as_str) {
+        Some("run" | "create") => LATER_RUN_FLAGS,
+        Some("update") => LATER_UPDATE_FLAGS,
+        _ => return None,
+    };
     let name = flag.split('=').next().unwrap_or(flag);
-    LATER_RUN_FLAGS.iter().find_map(|(long, short)| {
+    later.iter().find_map(|(long, short)| {
         let matches = name.strip_prefix("--") == Some(long)
             || (short.is_some() && name.strip_prefix('-') == *short);
         matches.then(|| match short {
@@ -254,6 +231,14 @@ mod tests {
         assert_eq!(
             problem_of(&["create", "--shm-size=1g", "busybox"]),
             "the docker flag --shm-size is not supported by berth yet"
+        );
+        assert_eq!(
+            problem_of(&["update", "--cpu-rt-runtime", "1", "c"]),
+            "the docker flag --cpu-rt-runtime is not supported by berth yet"
+        );
+        assert_eq!(
+            problem_of(&["run", "--sysctl", "a=1", "busybox"]),
+            "the docker flag --sysctl is not supported by berth yet"
         );
         assert_eq!(
             problem_of(&["ps", "--frobnicate"]),

@@ -95,6 +95,29 @@ fn bad_flags_are_usage_errors_with_status_125() {
         "berth: invalid proto: xyz\n\nRun 'berth run --help' for more information\n"
     );
 
+    // Content trust: off is docker's default and accepted; on is refused by name.
+    let out = berth(&[
+        "-H",
+        &host,
+        "run",
+        "--disable-content-trust=false",
+        "busybox",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).starts_with(
+            "berth: content trust (--disable-content-trust=false) is not supported by berth yet\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = berth(&["-H", &host, "run", "--disable-content-trust", "busybox"]);
+    assert!(
+        !stderr(&out).contains("content trust"),
+        "accepted, then the absent daemon is the problem: {}",
+        stderr(&out)
+    );
+
     let out = berth(&["run", "-m", "lots", "busybox"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("invalid size: 'lots'"));
@@ -165,6 +188,25 @@ fn version_flag_and_man_pages() {
         "berth-image-inspect.1",
     ] {
         assert!(dir.path().join(page).is_file(), "{page}");
+    }
+    // The run/create flags that came later are in the pages and the help alike.
+    let run_page = std::fs::read_to_string(dir.path().join("berth-run.1")).unwrap();
+    let help = stdout(&berth(&["run", "--help"]));
+    for flag in [
+        "health-cmd",
+        "no-healthcheck",
+        "volumes-from",
+        "memory-swap",
+        "cpu-shares",
+        "log-opt",
+        "cidfile",
+        "attach",
+    ] {
+        assert!(
+            run_page.contains(&flag.replace('-', "\\-")),
+            "{flag} in berth-run.1"
+        );
+        assert!(help.contains(&format!("--{flag}")), "{flag} in run --help");
     }
 }
 

@@ -87,6 +87,9 @@ fn reply(request: &Request) -> (u16, String) {
         ),
         ("DELETE", p) if p.starts_with("networks/") => (204, ""),
         ("POST", p) if p.ends_with("/connect") || p.ends_with("/disconnect") => (200, ""),
+        ("POST", p) if p.starts_with("containers/") && p.ends_with("/update") => {
+            (200, r#"{"Warnings":[]}"#)
+        }
         ("POST", "build") => (200, BUILD_STREAM),
         ("POST", "build/prune") => (
             200,
@@ -387,6 +390,432 @@ fn create_bodies_carry_the_same_networking_as_dockers() {
             );
             let ours = networking(&standin.take_body("/containers/create"));
             assert_eq!(ours, theirs, "for {argv:?}");
+        }
+    });
+}
+
+/// The parts of a create body the healthcheck, resource, namespace, logging, runtime and
+/// volume flags make.
+fn limits_and_isolation(body: &Value) -> Value {
+    let pick = |from: &Value, keys: &[&str]| -> Value {
+        keys.iter()
+            .filter_map(|k| {
+                from.get(*k)
+                    .and_then(meaningful)
+                    .map(|v| (k.to_string(), v))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    serde_json::json!({
+        "Config": pick(body, &["Healthcheck"]),
+        "HostConfig": pick(&body["HostConfig"], &[
+            "Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpusetCpus",
+            "CpusetMems", "CpuPeriod", "CpuQuota", "BlkioWeight", "NanoCpus", "PidsLimit",
+            "PidMode", "IpcMode", "UTSMode", "UsernsMode", "GroupAdd", "Runtime", "LogConfig",
+            "VolumesFrom", "VolumeDriver", "OomScoreAdj",
+        ]),
+    })
+}
+
+#[test]
+fn create_bodies_carry_the_same_limits_health_and_namespaces_as_dockers() {
+    with_docker(|standin, config| {
+        let cases: &[&[&str]] = &[
+            &[
+                "--health-cmd",
+                "nc -z 127.0.0.1 80 || exit 1",
+                "--health-interval",
+                "1.5s",
+                "--health-timeout=300ms",
+                "--health-retries",
+                "3",
+                "--health-start-period",
+                "1m30s",
+                "--health-start-interval",
+                "0.3s",
+                "busybox",
+            ],
+            &["--health-interval", "2s", "busybox"],
+            &["--health-interval", "0", "--health-retries", "0", "busybox"],
+            &["--no-healthcheck", "busybox"],
+            &[
+                "-m",
+                "1g",
+                "--memory-swap",
+                "2g",
+                "--memory-reservation",
+                "512m",
+                "-c",
+                "512",
+                "--cpuset-cpus",
+                "0-1",
+                "--cpuset-mems",
+                "0",
+                "--cpu-period",
+                "100000",
+                "--cpu-quota",
+                "50000",
+                "--blkio-weight",
+                "300",
+                "--pids-limit",
+                "20",
+                "busybox",
+            ],
+            &[
+                "--memory-swap",
+                "-1",
+                "--cpu-shares=2",
+                "--cpus",
+                "0.5",
+                "busybox",
+            ],
+            &["--oom-score-adj", "-500", "busybox"],
+            &[
+                "--pid",
+                "host",
+                "--ipc",
+                "shareable",
+                "--uts",
+                "host",
+                "--userns",
+                "host",
+                "--group-add",
+                "1234",
+                "--group-add",
+                "audio",
+                "--runtime",
+                "runc",
+                "--volumes-from",
+                "data:ro",
+                "--volumes-from",
+                "more",
+                "--volume-driver",
+                "local",
+                "busybox",
+            ],
+            &["--pid", "container:db", "--ipc", "container:db", "busybox"],
+            &[
+                "--log-driver",
+                "json-file",
+                "--log-opt",
+                "max-size=1m",
+                "--log-opt",
+                "max-file=3",
+                "--log-opt",
+                "bare",
+                "busybox",
+            ],
+            &["--log-driver", "none", "busybox"],
+            &["busybox"],
+        ];
+        for args in cases {
+            let mut argv = vec!["create"];
+            argv.extend_from_slice(args);
+            let out = docker(standin, config, &argv);
+            assert!(
+                out.status.success(),
+                "docker {argv:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let theirs = limits_and_isolation(&standin.take_body("/containers/create"));
+            let out = berth(standin, &argv);
+            assert!(
+                out.status.success(),
+                "berth {argv:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let ours = limits_and_isolation(&standin.take_body("/containers/create"));
+            assert_eq!(ours, theirs, "for {argv:?}");
+        }
+    });
+}
+
+#[test]
+fn update_bodies_are_dockers() {
+    with_docker(|standin, config| {
+        let cases: &[&[&str]] = &[
+            &[
+                "--blkio-weight",
+                "300",
+                "--cpu-period",
+                "100000",
+                "--cpu-quota",
+                "50000",
+                "-c",
+                "512",
+                "--cpuset-cpus",
+                "0",
+                "--cpuset-mems",
+                "0",
+                "-m",
+                "64m",
+                "--memory-reservation",
+                "32m",
+                "--memory-swap",
+                "-1",
+                "--pids-limit",
+                "30",
+                "--restart",
+                "on-failure:2",
+                "web",
+            ],
+            &["--cpus", "1.5", "web"],
+            &["--restart", "always", "web"],
+        ];
+        for args in cases {
+            let mut argv = vec!["update"];
+            argv.extend_from_slice(args);
+            let out = docker(standin, config, &argv);
+            assert!(
+                out.status.success(),
+                "docker {argv:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let theirs = meaningful(&standin.take_body("/update"));
+            let out = berth(standin, &argv);
+            assert!(
+                out.status.success(),
+                "berth {argv:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let ours = meaningful(&standin.take_body("/update"));
+            assert_eq!(ours, theirs, "for {argv:?}");
+        }
+    });
+}
+
+#[test]
+fn attached_streams_are_dockers() {
+    with_docker(|standin, config| {
+        let keys = [
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "OpenStdin",
+            "StdinOnce",
+            "Tty",
+        ];
+        let cases: &[&[&str]] = &[
+            &["-a", "stdout", "busybox"],
+            &["-a", "STDERR", "-i", "busybox"],
+            &["-a", "stdin", "-a", "stdout", "busybox"],
+            &["-i", "busybox"],
+            &["-it", "busybox"],
+            &["busybox"],
+        ];
+        for args in cases {
+            let mut argv = vec!["create"];
+            argv.extend_from_slice(args);
+            let mut bodies = Vec::new();
+            for docker_first in [true, false] {
+                let out = if docker_first {
+                    docker(standin, config, &argv)
+                } else {
+                    berth(standin, &argv)
+                };
+                assert!(
+                    out.status.success(),
+                    "{argv:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let body = standin.take_body("/containers/create");
+                bodies.push(keys.map(|k| body[k].clone()));
+            }
+            assert_eq!(bodies[1], bodies[0], "for {argv:?}");
+        }
+        for args in [
+            &["run", "-d", "-a", "stdout", "busybox"][..],
+            &["create", "-a", "foo", "busybox"],
+        ] {
+            let theirs = docker(standin, config, args);
+            let ours = berth(standin, args);
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            let text = String::from_utf8_lossy(&ours.stderr);
+            let expected = if args[0] == "run" {
+                "conflicting options: cannot specify both --attach and --detach"
+            } else {
+                "valid streams are STDIN, STDOUT and STDERR"
+            };
+            assert!(text.contains(expected), "{args:?}: {text}");
+            assert!(
+                String::from_utf8_lossy(&theirs.stderr).contains(expected),
+                "{args:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn cidfile_is_dockers() {
+    with_docker(|standin, config| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cid");
+        let path_text = path.to_str().unwrap();
+        let argv = ["create", "--cidfile", path_text, "busybox"];
+        let mut seen = Vec::new();
+        for client in ["docker", "berth"] {
+            let out = if client == "docker" {
+                docker(standin, config, &argv)
+            } else {
+                berth(standin, &argv)
+            };
+            assert!(
+                out.status.success(),
+                "{client}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let body = standin.take_body("/containers/create");
+            seen.push((
+                body["HostConfig"]["ContainerIDFile"].clone(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+            // The file stays: a second create and a run refuse it, in the same words.
+            for args in [
+                &argv[..],
+                &["run", "-d", "--cidfile", path_text, "busybox"][..],
+                &[
+                    "create",
+                    "--cidfile",
+                    &format!("{path_text}/../no/cid"),
+                    "busybox",
+                ][..],
+            ] {
+                let theirs = docker(standin, config, args);
+                let ours = berth(standin, args);
+                assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+                let first = |o: &Output| {
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .replace("docker", "berth")
+                };
+                assert_eq!(first(&ours), first(&theirs), "{args:?}");
+            }
+            std::fs::remove_file(&path).unwrap();
+        }
+        assert_eq!(seen[0], seen[1]);
+        assert_eq!(seen[0].1, "c0ffee");
+    });
+}
+
+/// The long flags a `--help` lists.
+fn help_flags(help: &[u8]) -> std::collections::BTreeSet<String> {
+    String::from_utf8_lossy(help)
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = match line.strip_prefix('-') {
+                Some(rest) if !rest.starts_with('-') => rest.split_once(", ")?.1,
+                _ => line,
+            };
+            let name = line.strip_prefix("--")?;
+            let end = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .unwrap_or(name.len());
+            Some(name[..end].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_docker_flag_of_run_create_and_update_is_offered_or_refused_by_name() {
+    with_docker(|standin, config| {
+        for command in ["run", "create", "update"] {
+            let theirs = help_flags(&docker(standin, config, &[command, "--help"]).stdout);
+            let ours = help_flags(&berth(standin, &[command, "--help"]).stdout);
+            assert!(theirs.len() > 10, "docker {command} --help: {theirs:?}");
+            assert!(ours.len() > 10, "berth {command} --help: {ours:?}");
+            for flag in theirs.difference(&ours) {
+                let option = format!("--{flag}=1");
+                let out = berth(standin, &[command, &option, "busybox"]);
+                let text = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    text.contains(&format!("--{flag} is not supported by berth yet")),
+                    "berth {command} lacks docker's --{flag} without saying so: {text}"
+                );
+                assert_eq!(out.status.code(), Some(125), "{command} --{flag}");
+            }
+            // Nothing berth offers is unknown to docker (whose help lists --help only
+            // for some commands).
+            let extra: Vec<_> = ours.difference(&theirs).filter(|f| *f != "help").collect();
+            assert!(
+                extra.is_empty(),
+                "berth {command} has {extra:?}, docker does not"
+            );
+        }
+    });
+}
+
+#[test]
+fn bad_limits_health_and_namespace_flags_read_as_dockers() {
+    with_docker(|standin, config| {
+        // Refused after parsing: the same first line, the same status.
+        for args in [
+            &[
+                "create",
+                "--no-healthcheck",
+                "--health-retries",
+                "1",
+                "busybox",
+            ][..],
+            &["create", "--health-interval", "-1s", "busybox"],
+            &["create", "--health-timeout=-1s", "busybox"],
+            &["create", "--health-retries=-1", "busybox"],
+            &["create", "--health-start-period=-1s", "busybox"],
+            &["create", "--health-start-interval=-1s", "busybox"],
+            &["create", "--pid", "foo", "busybox"],
+            &["create", "--pid", "container:", "busybox"],
+            &["create", "--uts", "container:x", "busybox"],
+            &["create", "--userns", "private", "busybox"],
+            &[
+                "create",
+                "--log-driver",
+                "none",
+                "--log-opt",
+                "a=b",
+                "busybox",
+            ],
+        ] {
+            let theirs = docker(standin, config, args);
+            let ours = berth(standin, args);
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            let first = |o: &Output| {
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .replace("docker", "berth")
+            };
+            assert_eq!(first(&ours), first(&theirs), "{args:?}");
+        }
+        // Values that do not parse: both name the value in Go's words (clap frames them).
+        for (args, words) in [
+            (
+                &["create", "--health-interval", "5", "busybox"][..],
+                "time: missing unit in duration \"5\"",
+            ),
+            (
+                &["create", "--health-timeout", "1x", "busybox"],
+                "time: unknown unit \"x\" in duration \"1x\"",
+            ),
+            (
+                &["create", "--memory-swap", "x", "busybox"],
+                "invalid size: 'x'",
+            ),
+            (
+                &["create", "--memory-reservation", "lots", "busybox"],
+                "invalid size: 'lots'",
+            ),
+        ] {
+            let theirs = docker(standin, config, args);
+            let ours = berth(standin, args);
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            for out in [&theirs, &ours] {
+                let text = String::from_utf8_lossy(&out.stderr);
+                assert!(text.contains(words), "{args:?}: {text}");
+            }
         }
     });
 }

@@ -1,6 +1,7 @@
 //! A test daemon's own cgroup parent (`berthd --cgroup-parent`): every container cgroup it
 //! makes is below it, so a test can list exactly what its daemon left in the cgroup tree
-//! and in the processes of the host, with other tests' daemons running beside it.
+//! and in the processes of the host, with other tests' daemons running beside it. And a
+//! container's limits as its cgroup files hold them, on either cgroup version.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -100,4 +101,104 @@ pub fn remove_parent(parent: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The host path of one of a container's cgroup files: on v1 in `controller`'s hierarchy
+/// (`v1` file name), on v2 in the unified tree (`v2` file name).
+pub fn cgroup_file(pid: i32, controller: &str, v1: &str, v2: &str) -> PathBuf {
+    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() && line.starts_with("0::") && !is_v1() {
+            return PathBuf::from("/sys/fs/cgroup").join(path).join(v2);
+        }
+        if controllers.split(',').any(|c| c == controller) {
+            return PathBuf::from("/sys/fs/cgroup")
+                .join(controller)
+                .join(path)
+                .join(v1);
+        }
+    }
+    panic!("no {controller} cgroup in:\n{cgroups}");
+}
+
+/// Whether the host mounts cgroup v1 hierarchies.
+pub fn is_v1() -> bool {
+    PathBuf::from("/sys/fs/cgroup/memory").is_dir()
+}
+
+fn read(path: PathBuf) -> String {
+    fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// What a container's limits read as in its cgroup files, read from the host.
+pub struct Limits {
+    /// The container's PID 1 on the host.
+    pub pid: i32,
+}
+
+impl Limits {
+    pub fn memory(&self) -> String {
+        read(cgroup_file(
+            self.pid,
+            "memory",
+            "memory.limit_in_bytes",
+            "memory.max",
+        ))
+    }
+
+    /// v1: memory+swap; v2: swap alone (Docker's convention, memory+swap less memory).
+    pub fn swap(&self) -> String {
+        read(cgroup_file(
+            self.pid,
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            "memory.swap.max",
+        ))
+    }
+
+    pub fn reservation(&self) -> String {
+        read(cgroup_file(
+            self.pid,
+            "memory",
+            "memory.soft_limit_in_bytes",
+            "memory.low",
+        ))
+    }
+
+    /// (quota, period) as `cpu.max` or the two CFS files hold them.
+    pub fn cpu_max(&self) -> String {
+        if is_v1() {
+            let quota = read(cgroup_file(self.pid, "cpu", "cpu.cfs_quota_us", ""));
+            let period = read(cgroup_file(self.pid, "cpu", "cpu.cfs_period_us", ""));
+            format!("{quota} {period}")
+        } else {
+            read(cgroup_file(self.pid, "cpu", "", "cpu.max"))
+        }
+    }
+
+    pub fn shares(&self) -> String {
+        read(cgroup_file(self.pid, "cpu", "cpu.shares", "cpu.weight"))
+    }
+
+    pub fn pids(&self) -> String {
+        read(cgroup_file(self.pid, "pids", "pids.max", "pids.max"))
+    }
+
+    pub fn cpuset(&self) -> String {
+        read(cgroup_file(
+            self.pid,
+            "cpuset",
+            "cpuset.cpus",
+            "cpuset.cpus",
+        ))
+    }
 }

@@ -139,3 +139,68 @@ fn an_unknown_log_driver_is_dockers_400_at_create() {
         .ok();
     assert_eq!(out.out(), "logged");
 }
+
+#[test]
+fn the_none_log_driver_keeps_nothing_and_logs_says_so() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    // Attached clients still get the output; nothing is kept.
+    let out = d
+        .docker(&[
+            "run",
+            "--name",
+            "quiet",
+            "--log-driver",
+            "none",
+            "busybox",
+            "echo",
+            "unlogged",
+        ])
+        .ok();
+    assert_eq!(out.out(), "unlogged");
+    assert_eq!(
+        d.inspect("quiet")["HostConfig"]["LogConfig"]["Type"],
+        "none"
+    );
+    let log_path = d.data_root.join("containers");
+    let leftover = walk_for(&log_path, "-json.log");
+    assert!(leftover.is_empty(), "{leftover:?}");
+    d.docker(&["logs", "quiet"])
+        .code(1)
+        .stderr_has("configured logging driver does not support reading");
+    let response = d.api("GET", "/containers/quiet/logs?stdout=1", None);
+    assert_eq!(response.status, 501, "{response}");
+    // What berth lacks is refused, not ignored; what Docker does not know is its error.
+    d.docker(&["run", "--rm", "--log-opt", "tag=x", "busybox", "true"])
+        .code(125)
+        .stderr_has("not supported by berth yet");
+    d.docker(&["run", "--rm", "--log-opt", "frob=1", "busybox", "true"])
+        .code(125)
+        .stderr_has("unknown log opt 'frob' for json-file log driver");
+    d.docker(&[
+        "run",
+        "--rm",
+        "--log-opt",
+        "max-size=1m",
+        "--log-opt",
+        "max-file=0",
+        "busybox",
+        "true",
+    ])
+    .code(125)
+    .stderr_has("max-file cannot be less than 1");
+}
+
+/// Files under `dir` whose names end with `suffix`.
+fn walk_for(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk_for(&path, suffix));
+        } else if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+    found
+}

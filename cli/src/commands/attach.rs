@@ -16,6 +16,7 @@ use crate::args::AttachArgs;
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client, Upgraded};
 use crate::error::CliError;
+use crate::options::Streams;
 use crate::stream::Output;
 use crate::terminal::{self, RawMode};
 
@@ -238,15 +239,15 @@ pub fn status(code: i32) -> Result<(), CliError> {
 }
 
 /// The attach path for a session with these streams.
-pub fn attach_path(id: &str, stdin: bool, detach_keys: Option<&str>) -> String {
+pub fn attach_path(id: &str, streams: Streams, detach_keys: Option<&str>) -> String {
     format!(
         "/containers/{}/attach{}",
         segment(id),
         Query::new()
             .param("stream", "1")
-            .flag("stdin", stdin)
-            .param("stdout", "1")
-            .param("stderr", "1")
+            .flag("stdin", streams.stdin)
+            .flag("stdout", streams.stdout)
+            .flag("stderr", streams.stderr)
             .param_opt("detachKeys", detach_keys.filter(|k| !k.is_empty()))
             .build()
     )
@@ -283,7 +284,18 @@ pub async fn attach(client: &mut Client, args: AttachArgs) -> Result<(), CliErro
     check_tty(stdin, tty)?;
 
     let attached = client
-        .upgrade(&attach_path(&id, stdin, args.detach_keys.as_deref()), None)
+        .upgrade(
+            &attach_path(
+                &id,
+                Streams {
+                    stdin,
+                    stdout: true,
+                    stderr: true,
+                },
+                args.detach_keys.as_deref(),
+            ),
+            None,
+        )
         .await?;
     let signals = (args.sig_proxy && !tty)
         .then(|| super::container::forward_signals(Client::new(client.host().clone()), id.clone()));
@@ -312,14 +324,27 @@ pub async fn attach(client: &mut Client, args: AttachArgs) -> Result<(), CliErro
 mod tests {
     use super::*;
 
+    const ALL: Streams = Streams {
+        stdin: true,
+        stdout: true,
+        stderr: true,
+    };
+
     #[test]
     fn paths_name_the_streams_and_keys() {
         assert_eq!(
-            attach_path("c1", true, Some("ctrl-a,x")),
+            attach_path("c1", ALL, Some("ctrl-a,x")),
             "/containers/c1/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-a%2Cx"
         );
         assert_eq!(
-            attach_path("c1", false, Some("")),
+            attach_path(
+                "c1",
+                Streams {
+                    stdin: false,
+                    ..ALL
+                },
+                Some("")
+            ),
             "/containers/c1/attach?stream=1&stdout=1&stderr=1"
         );
         assert_eq!(

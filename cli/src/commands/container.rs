@@ -18,7 +18,7 @@ use crate::args::{
 use crate::client::query::{segment, Query};
 use crate::client::{empty_body, Client};
 use crate::error::{all_succeeded, start_failure_code, CliError, EXIT_DAEMON_OR_ARGS};
-use crate::options::{create_body, Environment};
+use crate::options::{attached_streams, create_body, Environment, Streams};
 use berth_stdio::DetachKeys;
 
 /// docker's shape for a failed `run`/`create`: prefixed, with a pointer to
@@ -35,6 +35,11 @@ fn build_body(
     attach: bool,
     command: &str,
 ) -> Result<ContainerCreateBody, CliError> {
+    // Content trust off is docker's default and berth's only way; asking for it is refused.
+    if opts.disable_content_trust == Some(false) {
+        let refused = CliError::Unsupported("content trust (--disable-content-trust=false)".into());
+        return Err(run_failure(command, EXIT_DAEMON_OR_ARGS, refused));
+    }
     let lookup = |key: &str| std::env::var(key).ok();
     let cwd =
         std::env::current_dir().map_err(|e| CliError::io("reading the current directory", e))?;
@@ -70,6 +75,7 @@ async fn create_container(
         "/containers/create{}",
         Query::new().param_opt("name", opts.name.clone()).build()
     );
+    let cidfile = super::cidfile::CidFile::create(opts.cidfile.as_deref())?;
     if opts.pull == "always" {
         crate::commands::registry::pull_for_container(client, opts.image(), opts.quiet).await?;
     }
@@ -95,6 +101,9 @@ async fn create_container(
     for warning in &created.warnings {
         eprintln!("WARNING: {warning}");
     }
+    if let Some(cidfile) = cidfile {
+        cidfile.write(&created.id)?;
+    }
     Ok(created.id)
 }
 
@@ -109,6 +118,12 @@ pub async fn create(client: &mut Client, args: CreateArgs) -> Result<(), CliErro
 pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
     let opts = &args.container;
     let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
+    if args.detach && !opts.attach.is_empty() {
+        return Err(CliError::Status {
+            code: 1,
+            message: "conflicting options: cannot specify both --attach and --detach".into(),
+        });
+    }
     if !args.detach {
         check_tty(opts.interactive, opts.tty)?;
     }
@@ -127,7 +142,7 @@ pub async fn run(client: &mut Client, args: RunArgs) -> Result<(), CliError> {
         .sig_proxy
         .then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
     let foreground = Foreground {
-        stdin: opts.interactive,
+        streams: attached_streams(opts, true),
         tty: opts.tty,
         detach_keys,
         detach_keys_text: args.detach_keys.clone(),
@@ -177,7 +192,7 @@ impl Caller {
 
 /// What a foreground session attaches.
 struct Foreground {
-    stdin: bool,
+    streams: Streams,
     tty: bool,
     detach_keys: DetachKeys,
     /// As given, for the daemon, which watches for them too.
@@ -196,14 +211,18 @@ async fn attach_start_wait(
     foreground: Foreground,
     terminal: Terminal,
 ) -> Result<(), CliError> {
-    let path = attach_path(id, foreground.stdin, foreground.detach_keys_text.as_deref());
+    let path = attach_path(
+        id,
+        foreground.streams,
+        foreground.detach_keys_text.as_deref(),
+    );
     let attached = client
         .upgrade(&path, None)
         .await
         .map_err(|e| caller.failure(e, false))?;
     let options = SessionOptions {
         tty: foreground.tty,
-        input: foreground.stdin.then(crate::terminal::stdin_chunks),
+        input: foreground.streams.stdin.then(crate::terminal::stdin_chunks),
         detach_keys: foreground.detach_keys,
     };
     let session = tokio::spawn(stream(attached, options, terminal));
@@ -345,7 +364,11 @@ pub async fn start(client: &mut Client, args: StartArgs) -> Result<(), CliError>
         let signals =
             (!tty).then(|| forward_signals(Client::new(client.host().clone()), id.clone()));
         let foreground = Foreground {
-            stdin: args.interactive && config.open_stdin == Some(true),
+            streams: Streams {
+                stdin: args.interactive && config.open_stdin == Some(true),
+                stdout: true,
+                stderr: true,
+            },
             tty,
             detach_keys,
             detach_keys_text: args.detach_keys.clone(),
@@ -535,7 +558,11 @@ mod tests {
     /// A session that sends nothing, as `run` without -i.
     fn output_only() -> Foreground {
         Foreground {
-            stdin: false,
+            streams: Streams {
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            },
             tty: false,
             detach_keys: DetachKeys::default(),
             detach_keys_text: None,

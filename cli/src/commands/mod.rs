@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod cidfile;
 pub mod container;
 pub mod cp;
 pub mod events;
@@ -22,4 +23,5 @@ pub mod registry;
 pub mod stats;
 pub mod system;
 pub mod unknown;
+pub mod update;
 pub mod volume;

@@ -19,9 +19,8 @@ const LATER_TOP_LEVEL: &[&str] = &[
     "stack",
     "swarm",
     "trust",
-    "update",
 ];
-const LATER_CONTAINER: &[&str] = &["update"];
+const LATER_CONTAINER: &[&str] = &[];
 const LATER_SYSTEM: &[&str] = &["dial-stdio"];
 
 /// `group` is the management command (`container`, `image`, `system`) or
@@ -65,11 +64,6 @@ mod tests {
         assert_eq!(
             swarm.to_string(),
             "'berth swarm' is not supported by berth yet"
-        );
-        let update = refuse("container", &["update".into()]);
-        assert_eq!(
-            update.to_string(),
-            "'berth container update' is not supported by berth yet"
         );
         let frob = refuse("", &["frob".into()]);
         assert_eq!(frob.exit_code(), 1);

@@ -12,6 +12,8 @@ use bollard_stubs::models::{
 use crate::args::ContainerOptions;
 
 mod env;
+mod health;
+mod isolation;
 mod mounts;
 mod network;
 mod ports;
@@ -21,7 +23,7 @@ mod units;
 pub use env::{read_kv_file, validate_env};
 use mounts::{parse_mount, parse_volume, Volume};
 use security::{normalize_capability, parse_security_opts};
-pub use units::{parse_cpus, parse_ram};
+pub use units::{parse_cpus, parse_duration, parse_memory_swap, parse_ram};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
@@ -51,6 +53,15 @@ pub enum OptionsError {
     /// A networking flag, in docker's words.
     #[error("{0}")]
     Network(String),
+    /// A `--health-*` flag, in docker's words.
+    #[error("{0}")]
+    Health(String),
+    /// `--pid`, `--uts` or `--userns`, in docker's words.
+    #[error("{0}")]
+    Namespace(String),
+    /// `--log-driver`/`--log-opt`, in docker's words.
+    #[error("{0}")]
+    Logging(String),
 }
 
 /// Reads a variable of the caller's environment.
@@ -118,6 +129,12 @@ pub fn create_body(
     }
     let (security_opt, masked_paths, readonly_paths) = parse_security_opts(&opts.security_opt)?;
 
+    let healthcheck = health::healthcheck(&opts.health)?;
+    isolation::check_modes(&opts.isolation)?;
+    let log_config = isolation::log_config(&opts.isolation)?;
+    let resources = &opts.resources;
+    let isolation_flags = &opts.isolation;
+
     let ports = ports::parse_ports(&opts.net.publish, &opts.net.expose)?;
     let networking = network::networking(&opts.net)?;
 
@@ -127,11 +144,32 @@ pub fn create_body(
     let host_config = HostConfig {
         binds: non_empty(binds),
         auto_remove: Some(opts.rm),
+        container_id_file: opts
+            .cidfile
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         privileged: Some(opts.privileged),
         readonly_rootfs: Some(opts.read_only),
         memory: opts.memory,
         nano_cpus: opts.cpus,
         pids_limit: opts.pids_limit,
+        oom_score_adj: opts.oom_score_adj,
+        memory_swap: resources.memory_swap,
+        memory_reservation: resources.memory_reservation,
+        cpu_shares: resources.cpu_shares,
+        cpu_period: resources.cpu_period,
+        cpu_quota: resources.cpu_quota,
+        cpuset_cpus: resources.cpuset_cpus.clone(),
+        cpuset_mems: resources.cpuset_mems.clone(),
+        blkio_weight: resources.blkio_weight,
+        pid_mode: isolation_flags.pid.clone(),
+        ipc_mode: isolation_flags.ipc.clone(),
+        uts_mode: isolation_flags.uts.clone(),
+        userns_mode: isolation_flags.userns.clone(),
+        runtime: isolation_flags.runtime.clone(),
+        log_config: Some(log_config),
+        volumes_from: non_empty(isolation_flags.volumes_from.clone()),
+        volume_driver: isolation_flags.volume_driver.clone(),
         network_mode: Some(networking.network_mode),
         port_bindings: Some(ports.port_bindings()),
         publish_all_ports: Some(opts.net.publish_all),
@@ -141,6 +179,7 @@ pub fn create_body(
         dns_search: Some(networking.dns_search),
         dns_options: Some(opts.net.dns_option.clone()),
         extra_hosts: non_empty(networking.extra_hosts),
+        group_add: non_empty(isolation_flags.group_add.clone()),
         cap_add: non_empty(
             opts.cap_add
                 .iter()
@@ -167,7 +206,7 @@ pub fn create_body(
         ..Default::default()
     };
 
-    let attach_stdin = attach && opts.interactive;
+    let streams = attached_streams(opts, attach);
     Ok(ContainerCreateBody {
         hostname: opts.hostname.clone(),
         domainname: opts.net.domainname.clone(),
@@ -175,13 +214,13 @@ pub fn create_body(
         // The MAC travels in the endpoint: docker 28 leaves the deprecated
         // Config.MacAddress empty on API 1.44 and later.
         user: opts.user.clone(),
-        attach_stdin: Some(attach_stdin),
-        attach_stdout: Some(attach),
-        attach_stderr: Some(attach),
+        attach_stdin: Some(streams.stdin),
+        attach_stdout: Some(streams.stdout),
+        attach_stderr: Some(streams.stderr),
         tty: Some(opts.tty),
         open_stdin: Some(opts.interactive),
         // A client attached to stdin closes it when it is done, as docker's does.
-        stdin_once: Some(attach_stdin),
+        stdin_once: Some(opts.interactive && streams.stdin),
         env: non_empty(environment),
         cmd: (!command.is_empty()).then(|| command.to_vec()),
         image: Some(opts.image().to_owned()),
@@ -191,6 +230,7 @@ pub fn create_body(
         labels: Some(labels),
         stop_signal: opts.stop_signal.clone(),
         stop_timeout: opts.stop_timeout,
+        healthcheck,
         host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(networking.endpoints),
@@ -199,11 +239,40 @@ pub fn create_body(
     })
 }
 
+/// The streams a client attaches to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Which streams `run`/`create` attach, as docker decides it: those `-a` names, else
+/// stdout and stderr; stdin too with `-i`. A detached run attaches none.
+pub fn attached_streams(opts: &ContainerOptions, attach: bool) -> Streams {
+    let named = |s: &str| opts.attach.iter().any(|a| a == s);
+    let none_named = opts.attach.is_empty();
+    Streams {
+        stdin: attach && (opts.interactive || named("stdin")),
+        stdout: attach && (none_named || named("stdout")),
+        stderr: attach && (none_named || named("stderr")),
+    }
+}
+
+/// `-a STREAM`: stdin, stdout or stderr in any case, kept in lower case.
+pub fn parse_stream(value: &str) -> Result<String, String> {
+    let lower = value.to_lowercase();
+    match lower.as_str() {
+        "stdin" | "stdout" | "stderr" => Ok(lower),
+        _ => Err("valid streams are STDIN, STDOUT and STDERR".to_owned()),
+    }
+}
+
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
+pub(crate) fn parse_restart(policy: &str) -> Result<RestartPolicy, OptionsError> {
     let error = |reason: &str| OptionsError::Restart {
         policy: policy.to_owned(),
         reason: reason.to_owned(),
@@ -383,6 +452,56 @@ mod tests {
     }
 
     #[test]
+    fn resource_flags_map_like_docker() {
+        let body = body_of(&[
+            "-m",
+            "1g",
+            "--memory-swap",
+            "2g",
+            "--memory-reservation",
+            "512m",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0-1",
+            "--cpuset-mems",
+            "0",
+            "--cpu-period",
+            "100000",
+            "--cpu-quota",
+            "-1",
+            "--blkio-weight",
+            "300",
+            "--oom-score-adj",
+            "-500",
+            "busybox",
+        ]);
+        let hc = &body["HostConfig"];
+        assert_eq!(hc["OomScoreAdj"], -500);
+        assert_eq!(hc["MemorySwap"], 2147483648i64);
+        assert_eq!(hc["MemoryReservation"], 536870912i64);
+        assert_eq!(hc["CpuShares"], 512);
+        assert_eq!(hc["CpusetCpus"], "0-1");
+        assert_eq!(hc["CpusetMems"], "0");
+        assert_eq!(hc["CpuPeriod"], 100000);
+        assert_eq!(hc["CpuQuota"], -1);
+        assert_eq!(hc["BlkioWeight"], 300);
+        assert_eq!(
+            body_of(&["--memory-swap", "-1", "i"])["HostConfig"]["MemorySwap"],
+            -1
+        );
+        for bad in [
+            &["run", "--blkio-weight", "5000000", "i"][..],
+            &["run", "-c", "x", "i"],
+            &["run", "--memory-swap", "x", "i"],
+        ] {
+            let mut argv = vec!["berth"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn interactive_and_tty_flags_map_like_docker() {
         let body = body_of(&["-it", "busybox", "sh"]);
         assert_eq!(
@@ -398,6 +517,34 @@ mod tests {
             body["HostConfig"]["ConsoleSize"],
             serde_json::json!([24, 80])
         );
+        // -a names the streams; -i adds stdin.
+        let streams = |args: &[&str]| {
+            let body = body_of(args);
+            [
+                "AttachStdin",
+                "AttachStdout",
+                "AttachStderr",
+                "OpenStdin",
+                "StdinOnce",
+            ]
+            .map(|k| body[k].as_bool().unwrap())
+        };
+        assert_eq!(
+            streams(&["-a", "stdout", "busybox"]),
+            [false, true, false, false, false]
+        );
+        assert_eq!(
+            streams(&["-a", "STDERR", "-i", "busybox"]),
+            [true, false, true, true, true]
+        );
+        assert_eq!(
+            streams(&["-a", "stdin", "busybox"]),
+            [true, false, false, false, false]
+        );
+        let mut argv = vec!["berth", "run", "-a", "foo", "busybox"];
+        assert!(Cli::try_parse_from(&argv).is_err());
+        argv[3] = "Stdout";
+        assert!(Cli::try_parse_from(&argv).is_ok());
         // Detached, stdin stays open for a later attach but nobody closes it.
         let body = body_of(&["-d", "-i", "busybox", "cat"]);
         assert_eq!(

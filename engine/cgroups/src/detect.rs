@@ -25,6 +25,21 @@ impl Hierarchy {
             Hierarchy::V2 { .. } => 2,
         }
     }
+
+    /// Whether a block IO weight can be set (Docker's `BlkioWeight` capability): v1 needs
+    /// the `blkio.weight` file, which only kernels with a weight-aware I/O scheduler give
+    /// the blkio hierarchy; v2 needs the io controller.
+    pub fn supports_blkio_weight(&self) -> bool {
+        match self {
+            Hierarchy::V1 { mounts } => mounts
+                .get("blkio")
+                .is_some_and(|mount| mount.join("blkio.weight").exists()),
+            Hierarchy::V2 { root } => fsio::read_if_exists(&root.join("cgroup.controllers"))
+                .ok()
+                .flatten()
+                .is_some_and(|text| text.split_whitespace().any(|c| c == "io")),
+        }
+    }
 }
 
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";

@@ -63,6 +63,10 @@ pub enum CgroupError {
         wanted: &'static str,
     },
 
+    /// A memory limit below what the cgroup's processes hold (runc's words).
+    #[error("unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")]
+    MemoryInUse { limit: u64, usage: u64, peak: u64 },
+
     /// No cgroup filesystem could be found on this host.
     #[error("no usable cgroup hierarchy: {0}")]
     NoHierarchy(String),
@@ -95,7 +99,8 @@ impl CgroupError {
             }
             CgroupError::Io { .. }
             | CgroupError::Parse { .. }
-            | CgroupError::FreezerTimeout { .. } => ErrorKind::System,
+            | CgroupError::FreezerTimeout { .. }
+            | CgroupError::MemoryInUse { .. } => ErrorKind::System,
         }
     }
 }

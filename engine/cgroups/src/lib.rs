@@ -46,6 +46,7 @@ mod fsio;
 mod limits;
 mod open_stats;
 pub mod stats;
+mod update;
 mod v1;
 mod v2;
 
@@ -56,7 +57,7 @@ use oci_spec::runtime::LinuxResources;
 pub use detect::{detect, detect_at, Hierarchy, DEFAULT_ROOT};
 pub use devices::docker_default_device_rules;
 pub use error::{CgroupError, ErrorKind, ParseError, Result};
-pub use limits::shares_to_weight;
+pub use limits::{blkio_weight_to_io_weight, shares_to_weight};
 pub use open_stats::OpenStats;
 pub use stats::CgroupStats;
 
@@ -70,9 +71,13 @@ pub trait CgroupManager: Send + Sync {
     /// Creates the cgroup and any missing parent (v1: in every hierarchy). Creating a cgroup
     /// that exists is not an error.
     fn create(&self) -> Result<()>;
-    /// Writes the limits. Meant for a freshly created cgroup: changing limits of a running
-    /// one (`docker update`) may need another write order.
+    /// Writes the limits. Meant for a freshly created cgroup: [`update`](Self::update)
+    /// changes those of a running one.
     fn apply(&self, resources: &LinuxResources) -> Result<()>;
+    /// Changes the limits of a cgroup that may hold processes (`docker update`), in an order
+    /// the kernel accepts from the current values; device rules are left alone. A memory
+    /// limit below what the processes hold is [`CgroupError::MemoryInUse`].
+    fn update(&self, resources: &LinuxResources) -> Result<()>;
     /// Moves a process (with all its threads) into the cgroup.
     fn add_task(&self, pid: i32) -> Result<()>;
     /// The processes in the cgroup and in any cgroup below it.

@@ -68,6 +68,14 @@ pub(crate) fn plan_v1(resources: &LinuxResources) -> Result<Vec<Setting>> {
     if let Some(pids) = resources.pids() {
         plan.push(pids_setting(pids.limit()));
     }
+    if let Some(weight) = block_io_weight(resources)? {
+        plan.push(Setting::new(
+            "blkio",
+            "blkio.weight",
+            weight,
+            "block IO weight",
+        ));
+    }
     if let Some(rules) = resources.devices() {
         // Start from "nothing allowed" so the rules are the whole allowlist, as OCI means.
         plan.push(Setting::new("devices", "devices.deny", "a", "device rules"));
@@ -92,6 +100,14 @@ pub(crate) fn plan_v2(resources: &LinuxResources) -> Result<Vec<Setting>> {
     }
     if let Some(pids) = resources.pids() {
         plan.push(pids_setting(pids.limit()));
+    }
+    if let Some(weight) = block_io_weight(resources)? {
+        plan.push(Setting::new(
+            "io",
+            "io.weight",
+            format!("default {}", blkio_weight_to_io_weight(weight)),
+            "block IO weight",
+        ));
     }
     if let Some(unified) = resources.unified() {
         // Applied last, so that an explicit file value wins over a converted one.
@@ -141,9 +157,9 @@ fn reject_unimplemented(resources: &LinuxResources) -> Result<()> {
             io.throttle_write_iops_device().as_ref().map(Vec::len),
         ];
         let any_list = lists.iter().any(|len| len.unwrap_or(0) > 0);
-        if io.weight().is_some() || io.leaf_weight().is_some() || any_list {
+        if io.leaf_weight().is_some() || any_list {
             return Err(CgroupError::Unsupported {
-                resource: "block IO weights and throttles",
+                resource: "block IO leaf weights, per-device weights and throttles",
                 reason: not_yet,
             });
         }
@@ -421,6 +437,33 @@ fn plan_cpuset(cpu: &LinuxCpu, plan: &mut Vec<Setting>) {
             "cpuset memory nodes",
         ));
     }
+}
+
+/// The block IO weight asked for: `None` when unset (0 is unset, as in Docker), an error
+/// outside v1's range [10, 1000].
+fn block_io_weight(resources: &LinuxResources) -> Result<Option<u16>> {
+    let Some(weight) = resources
+        .block_io()
+        .as_ref()
+        .and_then(|io| io.weight())
+        .filter(|&w| w != 0)
+    else {
+        return Ok(None);
+    };
+    if !(10..=1000).contains(&weight) {
+        return Err(CgroupError::InvalidResource {
+            resource: "block IO weight",
+            reason: format!("{weight} is outside the range 10 to 1000"),
+        });
+    }
+    Ok(Some(weight))
+}
+
+/// cgroup v2's `io.weight` for a v1 `blkio.weight`, mapping [10, 1000] linearly onto
+/// [1, 10000] (runc's conversion).
+pub fn blkio_weight_to_io_weight(weight: u16) -> u64 {
+    let weight = u64::from(weight.clamp(10, 1000));
+    1 + (weight - 10) * 9999 / 990
 }
 
 /// Docker sends 0 or -1 for "no limit"; both file versions spell that "max".
@@ -721,7 +764,7 @@ mod tests {
         let blkio = LinuxResourcesBuilder::default()
             .block_io(
                 LinuxBlockIoBuilder::default()
-                    .weight(500u16)
+                    .leaf_weight(500u16)
                     .build()
                     .unwrap(),
             )
@@ -750,6 +793,34 @@ mod tests {
             .unwrap();
         assert!(plan_v1(&empty).unwrap().is_empty());
         assert!(plan_v2(&empty).unwrap().is_empty());
+    }
+
+    #[test]
+    fn block_io_weight_goes_to_each_versions_file() {
+        let weight = |w: u16| {
+            LinuxResourcesBuilder::default()
+                .block_io(LinuxBlockIoBuilder::default().weight(w).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        assert_eq!(
+            files(&plan_v1(&weight(300)).unwrap()),
+            [("blkio.weight", "300")]
+        );
+        assert_eq!(plan_v1(&weight(300)).unwrap()[0].controller, "blkio");
+        assert_eq!(
+            files(&plan_v2(&weight(300)).unwrap()),
+            [("io.weight", "default 2930")]
+        );
+        assert_eq!(blkio_weight_to_io_weight(10), 1);
+        assert_eq!(blkio_weight_to_io_weight(1000), 10_000);
+        assert!(plan_v1(&weight(0)).unwrap().is_empty(), "0 is unset");
+        for bad in [5, 1001] {
+            assert!(matches!(
+                plan_v2(&weight(bad)),
+                Err(CgroupError::InvalidResource { .. })
+            ));
+        }
     }
 
     #[test]

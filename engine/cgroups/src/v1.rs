@@ -9,6 +9,7 @@ use crate::error::{CgroupError, Result};
 use crate::fsio;
 use crate::limits;
 use crate::stats::{self, CgroupStats};
+use crate::update;
 use crate::{CgroupManager, FREEZER_TIMEOUT};
 
 /// Where `procs` reads the member list; any hierarchy would do, these always hold every task.
@@ -123,6 +124,23 @@ impl CgroupManager for V1Manager {
             },
             "this kernel does not provide the file for it",
         )
+    }
+
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let plan = update::plan_v1(resources, || {
+            let path = self
+                .dir_of("memory", "memory limit")?
+                .join("memory.limit_in_bytes");
+            let text = fsio::read(&path)?;
+            text.trim()
+                .parse()
+                .map_err(|_| fsio::parse_error(&path, crate::ParseError::new("not a byte count")))
+        })?;
+        update::write_v1(&plan, |setting| {
+            Ok(self
+                .dir_of(setting.controller, setting.resource)?
+                .to_path_buf())
+        })
     }
 
     fn add_task(&self, pid: i32) -> Result<()> {

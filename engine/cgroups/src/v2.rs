@@ -11,6 +11,7 @@ use crate::error::{CgroupError, Result};
 use crate::fsio;
 use crate::limits;
 use crate::stats::{self, CgroupStats};
+use crate::update;
 use crate::{CgroupManager, FREEZER_TIMEOUT};
 
 /// The controllers berth's limits and stats use, enabled for each level down to the
@@ -126,6 +127,16 @@ impl CgroupManager for V2Manager {
                 );
             }
         }
+        fsio::write_settings(
+            &plan,
+            |_| Ok(self.dir.clone()),
+            "its files are missing here: the parent's cgroup.subtree_control does not enable it",
+        )
+    }
+
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let plan = update::plan_v2(resources)?;
+        update::check_v2_memory(&plan, &self.dir)?;
         fsio::write_settings(
             &plan,
             |_| Ok(self.dir.clone()),

@@ -346,3 +346,65 @@ fn skipped_without_root() -> bool {
     let _ = writeln!(std::io::stderr(), "skipped {name}: it needs root");
     true
 }
+
+#[test]
+fn update_changes_live_limits_and_refuses_memory_below_usage() {
+    if skipped_without_root() {
+        return;
+    }
+    let hierarchy = detect().unwrap();
+    let version = hierarchy.version();
+    let mut test = TestCgroup::new(hierarchy);
+    test.cgroup.create().unwrap();
+    test.cgroup.apply(&resources(64 << 20, 16)).unwrap();
+    // 24 MiB in a tmpfs file the process keeps open: shmem, which only swap could free.
+    let scratch = tempfile::tempdir().unwrap();
+    let mount = scratch.path().join("shm");
+    std::fs::create_dir(&mount).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let mut held = test.start_held(&format!(
+        "head -c 25165824 /dev/zero > {}/fill; echo done; exec sleep 1000",
+        mount.display()
+    ));
+    held.go();
+    assert_eq!(held.read_line(), "done");
+
+    // Growing memory and memory+swap past the old memory+swap limit needs memsw first on v1.
+    test.cgroup.update(&resources(200 << 20, 32)).unwrap();
+    let (limit_file, controller) = if version == 1 {
+        ("memory.limit_in_bytes", "memory")
+    } else {
+        ("memory.max", "memory")
+    };
+    assert_eq!(
+        test.read(controller, limit_file),
+        (200u64 << 20).to_string()
+    );
+    assert_eq!(test.read("pids", "pids.max"), "32");
+
+    let err = test.cgroup.update(&resources(8 << 20, 32)).unwrap_err();
+    assert!(
+        matches!(err, CgroupError::MemoryInUse { limit, usage, .. } if limit == 8 << 20 && usage >= 24 << 20),
+        "{err}"
+    );
+    assert_eq!(
+        test.read(controller, limit_file),
+        (200u64 << 20).to_string()
+    );
+    test.children.last_mut().unwrap().kill().unwrap();
+    test.wait_last_child();
+    std::fs::remove_file(mount.join("fill")).unwrap();
+    test.cgroup.remove().unwrap();
+}

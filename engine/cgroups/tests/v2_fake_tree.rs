@@ -419,3 +419,69 @@ fn remove_leaves_a_cgroup_that_is_not_empty_and_says_where() {
     cgroup.remove().unwrap();
     assert!(!tree.path("/berth/c1").exists());
 }
+
+#[test]
+fn update_writes_v2_files_and_refuses_memory_below_what_is_held() {
+    let tree = tree_with_parent();
+    let cgroup = manager(&tree.hierarchy(), "/berth/c1").unwrap();
+    cgroup.create().unwrap();
+    tree.populate("/berth/c1", WANTED);
+    write(&tree.path("/berth/c1"), "io.weight", "default 100\n");
+    cgroup.apply(&limits()).unwrap();
+    let file = |name: &str| read(tree.path("/berth/c1").join(name));
+
+    // What `docker update -m 128m --memory-swap 256m --cpus 0.5 --pids-limit 99
+    // --blkio-weight 500` asks for.
+    let update = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(128 << 20)
+                .swap(256 << 20)
+                .build()
+                .unwrap(),
+        )
+        .cpu(
+            LinuxCpuBuilder::default()
+                .quota(50_000)
+                .period(100_000u64)
+                .build()
+                .unwrap(),
+        )
+        .pids(LinuxPidsBuilder::default().limit(99).build().unwrap())
+        .block_io(
+            oci_spec::runtime::LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
+        .devices(berth_cgroups::docker_default_device_rules())
+        .build()
+        .unwrap();
+    cgroup.update(&update).unwrap();
+    assert_eq!(file("memory.max"), (128u64 << 20).to_string());
+    assert_eq!(file("memory.swap.max"), (128u64 << 20).to_string());
+    assert_eq!(file("cpu.max"), "50000 100000");
+    assert_eq!(file("pids.max"), "99");
+    assert_eq!(file("io.weight"), "default 4950");
+
+    // 100 MiB held, nothing of it reclaimable: a 64 MiB limit is refused, nothing written.
+    write(&tree.path("/berth/c1"), "memory.current", "104857600\n");
+    write(
+        &tree.path("/berth/c1"),
+        "memory.stat",
+        "anon 104857600\nfile 0\nshmem 0\n",
+    );
+    let shrink = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let err = cgroup.update(&shrink).unwrap_err();
+    assert!(matches!(err, CgroupError::MemoryInUse { .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::System);
+    assert_eq!(file("memory.max"), (128u64 << 20).to_string());
+}

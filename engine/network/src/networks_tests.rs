@@ -557,5 +557,19 @@ fn many_endpoints_raise_the_neighbour_table_once() {
     assert_eq!(thresh3(), None);
 }
 
+#[test]
+fn sandboxes_lists_the_bare_file_a_crash_before_the_mount_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let nets = open(dir.path(), &fake, false);
+    let netns_dir = dir.path().join("netns");
+    std::fs::create_dir_all(&netns_dir).unwrap();
+    // created, never mounted: no namespace, but the restart's sweep must still remove it
+    std::fs::write(netns_dir.join("c9"), b"").unwrap();
+    std::fs::write(netns_dir.join("not an id"), b"").unwrap();
+    assert_eq!(nets.sandboxes(), ["c9"]);
+    nets.remove_sandbox("c9").unwrap();
+}
+
 #[path = "networks6_tests.rs"]
 mod v6;

@@ -45,15 +45,16 @@ impl Networks {
         Ok(())
     }
 
-    /// Container IDs that have a namespace under `netns_dir` (after a restart, the daemon
-    /// removes those whose container is gone).
+    /// Container IDs that have a namespace under `netns_dir`, or the plain file a daemon
+    /// killed between creating and mounting one left (after a restart, the daemon removes
+    /// those whose container is gone: skipping the plain files left them there for good).
     pub fn sandboxes(&self) -> Vec<String> {
         let Ok(dir) = std::fs::read_dir(&self.config.netns_dir) else {
             return Vec::new();
         };
         dir.filter_map(|e| e.ok())
-            .filter(|e| self.host.netns_exists(&e.path()))
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| check_container_id(name).is_ok())
             .collect()
     }
 }

@@ -19,6 +19,7 @@ use crate::namespaces;
 use crate::os_error::OsError;
 use crate::plan::{Plan, ProcessPlan};
 use crate::rootfs;
+use crate::shm;
 use crate::terminal;
 use crate::user;
 use crate::{StartFailure, StartFailureKind, Stdio};
@@ -109,13 +110,26 @@ fn set_up_and_exec(plan: &Plan, io: ChildIo, go: OwnedFd) -> Result<Never, Start
         namespaces::bring_up_loopback().map_err(other)?;
     }
 
+    // Taken before our root exists: entering the donor's namespace resets root and cwd.
+    let shared_shm = plan
+        .shm_from
+        .as_ref()
+        .map(shm::clone_from)
+        .transpose()
+        .map_err(other)?;
+
     // Modes below are exact; the process's own umask comes back before exec.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let root_path = rootfs::mount_rootfs(&plan.rootfs).map_err(other)?;
     {
         let root = RootDir::open(&root_path).map_err(other)?;
         for entry in &plan.mounts {
-            mounts::mount_one(&root, entry, &plan.cgroup_mounts).map_err(other)?;
+            match &shared_shm {
+                Some(tree) if entry.destination() == Path::new(shm::SHM_PATH) => {
+                    shm::attach(&root, tree).map_err(other)?
+                }
+                _ => mounts::mount_one(&root, entry, &plan.cgroup_mounts).map_err(other)?,
+            }
         }
         devices::populate(&root, &plan.devices).map_err(other)?;
     }
@@ -333,7 +347,9 @@ fn become_user(process: &ProcessPlan) -> Result<String, StartFailure> {
             user::home_of(process.user.uid, passwd.as_deref()),
         ),
     };
-    for gid in &process.user.additional_gids {
+    let added =
+        user::additional_groups(&process.user.group_add, group.as_deref()).map_err(other)?;
+    for gid in process.user.additional_gids.iter().chain(&added) {
         if !groups.contains(gid) {
             groups.push(*gid);
         }

@@ -45,7 +45,12 @@ pub fn exec(config: &ExecConfig, container_pid: i32, io: ProcessIo) -> Result<St
         .linux()
         .as_ref()
         .and_then(|linux| linux.seccomp().as_ref());
-    let process = ProcessPlan::new(&config.process, config.user.clone(), seccomp)?;
+    let process = ProcessPlan::new(
+        &config.process,
+        config.user.clone(),
+        crate::plan::group_add(&config.container.spec),
+        seccomp,
+    )?;
     check_io(&process, &io)?;
     let proc_ns = Path::new("/proc")
         .join(container_pid.to_string())

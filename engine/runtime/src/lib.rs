@@ -58,6 +58,7 @@ mod os_error;
 mod plan;
 mod rootfs;
 mod seccomp;
+mod shm;
 mod spawn;
 mod terminal;
 mod user;
@@ -68,7 +69,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use enter::exec;
-pub use plan::{cgroup_path, PlanError, USER_ANNOTATION};
+pub use plan::{
+    cgroup_path, PlanError, GROUP_ADD_ANNOTATION, SHM_FROM_ANNOTATION, USER_ANNOTATION,
+};
 pub use rootfs::{make_mounts_private, mount_rootfs, RootfsError};
 pub use seccomp::{SeccompError, SeccompFilter};
 pub use spawn::{cgroup, spawn, spawn_with, SpawnError};

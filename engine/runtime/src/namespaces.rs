@@ -133,6 +133,10 @@ pub fn open(typ: LinuxNamespaceType, path: &Path) -> Result<OpenNamespace, Names
 }
 
 impl OpenNamespace {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn join(&self) -> Result<(), NamespaceError> {
         let flag = CloneFlags::from_bits_truncate(self.typ as libc::c_int);
         nix::sched::setns(&self.fd, flag).map_err(|e| NamespaceError::Join {

@@ -13,6 +13,21 @@ use crate::{ContainerConfig, Rootfs};
 
 /// The annotation carrying `-u` as the user typed it, resolved inside the container.
 pub const USER_ANNOTATION: &str = "org.berth.user";
+/// The annotation naming the mount namespace whose `/dev/shm` the container shares
+/// (`--ipc container:X`: the donor's `/proc/<pid>/ns/mnt`).
+pub const SHM_FROM_ANNOTATION: &str = "org.berth.shm-from";
+/// The annotation carrying `--group-add` (one group, a name or a number, per line), resolved
+/// in the container's own /etc/group.
+pub const GROUP_ADD_ANNOTATION: &str = "org.berth.group-add";
+
+/// The `--group-add` entries of `spec`.
+pub(crate) fn group_add(spec: &Spec) -> Vec<String> {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(GROUP_ADD_ANNOTATION))
+        .map(|list| list.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -35,6 +50,8 @@ pub struct UserPlan {
     pub additional_gids: Vec<u32>,
     /// `-u` as typed; when present it overrides uid/gid after pivot_root.
     pub name: Option<String>,
+    /// `--group-add`: more groups, by name or number, after the user's own.
+    pub group_add: Vec<String>,
     pub umask: u32,
 }
 
@@ -51,6 +68,8 @@ pub struct Plan {
     /// Namespaces to join, opened by the supervisor (pid excluded: see `join_pid`).
     pub joined: Vec<OpenNamespace>,
     pub join_pid: Option<OpenNamespace>,
+    /// The mount namespace whose `/dev/shm` replaces the container's own.
+    pub shm_from: Option<OpenNamespace>,
     pub rootfs: Rootfs,
     pub mounts: Vec<Mount>,
     pub cgroup_path: String,
@@ -87,11 +106,13 @@ pub struct ProcessPlan {
 }
 
 impl ProcessPlan {
-    /// `user_name` is `-u` as typed (resolved inside the container later); `seccomp` is the
+    /// `user_name` is `-u` as typed and `group_add` the `--group-add` entries (both resolved
+    /// inside the container later); `seccomp` is the
     /// container's filter, which every process of the container gets.
     pub fn new(
         process: &Process,
         user_name: Option<String>,
+        group_add: Vec<String>,
         seccomp: Option<&LinuxSeccomp>,
     ) -> Result<ProcessPlan, PlanError> {
         let args = process.args().clone().unwrap_or_default();
@@ -115,6 +136,7 @@ impl ProcessPlan {
                 gid: user.gid(),
                 additional_gids: user.additional_gids().clone().unwrap_or_default(),
                 name: user_name.filter(|u| !u.is_empty()),
+                group_add,
                 umask: user.umask().unwrap_or(0o022),
             },
             args,
@@ -180,7 +202,12 @@ impl Plan {
         }
         let annotations = spec.annotations().as_ref();
         let user_name = annotations.and_then(|a| a.get(USER_ANNOTATION)).cloned();
-        let process = ProcessPlan::new(process, user_name, linux.seccomp().as_ref())?;
+        let process = ProcessPlan::new(
+            process,
+            user_name,
+            group_add(spec),
+            linux.seccomp().as_ref(),
+        )?;
 
         let namespaces =
             NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or_default())?;
@@ -198,6 +225,26 @@ impl Plan {
             .map(|path| namespaces::open(oci_spec::runtime::LinuxNamespaceType::Pid, path))
             .transpose()?;
 
+        let shm_from = annotations
+            .and_then(|a| a.get(SHM_FROM_ANNOTATION))
+            .map(|path| {
+                namespaces::open(
+                    oci_spec::runtime::LinuxNamespaceType::Mount,
+                    Path::new(path),
+                )
+            })
+            .transpose()?;
+        if shm_from.is_some()
+            && !namespaces
+                .join
+                .iter()
+                .any(|(typ, _)| *typ == oci_spec::runtime::LinuxNamespaceType::Ipc)
+        {
+            return Err(invalid(
+                "another container's /dev/shm comes only with its IPC namespace",
+            ));
+        }
+
         let cgroup_path = cgroup_path(config);
         let view = if namespaces.new_cgroup {
             CgroupView::Namespaced
@@ -208,6 +255,7 @@ impl Plan {
         Ok(Plan {
             joined,
             join_pid,
+            shm_from,
             rootfs: config.rootfs.clone(),
             mounts: spec.mounts().clone().unwrap_or_default(),
             cgroup_mounts: CgroupMounts::new(hierarchy, &cgroup_path, view),

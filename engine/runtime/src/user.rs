@@ -9,6 +9,9 @@ pub enum UserError {
     UnknownUser(String),
     #[error("unable to find group {0}: no matching entries in group file")]
     UnknownGroup(String),
+    /// A `--group-add` name the image lacks, in Docker's words (capitalised, unlike `-u`'s).
+    #[error("Unable to find group {0}: no matching entries in group file")]
+    UnknownAddedGroup(String),
     #[error("invalid user {spec:?}: {reason}")]
     Invalid { spec: String, reason: &'static str },
 }
@@ -103,6 +106,24 @@ pub fn resolve(
     Ok(user)
 }
 
+/// The gids of `--group-add` entries: a name must be in `group`; a number need not be.
+pub fn additional_groups(wanted: &[String], group: Option<&str>) -> Result<Vec<u32>, UserError> {
+    let groups: Vec<GroupEntry> = group.map(parse_group).unwrap_or_default();
+    wanted
+        .iter()
+        .map(|entry| {
+            let number = numeric(entry, entry)?;
+            match groups
+                .iter()
+                .find(|g| g.name == entry || number == Some(g.gid))
+            {
+                Some(found) => Ok(found.gid),
+                None => number.ok_or_else(|| UserError::UnknownAddedGroup(entry.clone())),
+            }
+        })
+        .collect()
+}
+
 /// The home directory of `uid` in `passwd`, `/` if it has no entry.
 pub fn home_of(uid: u32, passwd: Option<&str>) -> String {
     passwd
@@ -167,6 +188,24 @@ fn parse_group(text: &str) -> Vec<GroupEntry<'_>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn added_groups_resolve_names_and_keep_unknown_numbers() {
+        let group = "wheel:x:10:root\naudio:x:29:user\n";
+        let wanted =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            additional_groups(&wanted(&["audio", "4242", "10"]), Some(group)).unwrap(),
+            [29, 4242, 10]
+        );
+        assert_eq!(
+            additional_groups(&wanted(&["nosuch"]), Some(group))
+                .unwrap_err()
+                .to_string(),
+            "Unable to find group nosuch: no matching entries in group file"
+        );
+        assert_eq!(additional_groups(&wanted(&["7"]), None).unwrap(), [7]);
+    }
+
     use super::*;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\

@@ -177,3 +177,33 @@ fn half_made_and_half_removed_volumes_are_cleaned_at_open() {
     assert!(!dir.path().join(".creating-new").exists());
     assert!(!dir.path().join(".removing-old").exists());
 }
+
+#[test]
+fn concurrent_creates_of_one_name_make_one_volume_and_of_others_one_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (volumes, _) = store(dir.path());
+    let volumes = Arc::new(volumes);
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let volumes = volumes.clone();
+            std::thread::spawn(move || {
+                let shared = volumes.create(named("shared")).unwrap();
+                let own = volumes.create(named(&format!("own{i}"))).unwrap();
+                (shared.created_at, own.name)
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let first = results[0].0;
+    assert!(results.iter().all(|(created_at, _)| *created_at == first));
+    assert_eq!(volumes.list().len(), 9);
+    // Nothing half made is left beside them.
+    let mut entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    let mut expected: Vec<String> = (0..8).map(|i| format!("own{i}")).collect();
+    expected.push("shared".into());
+    assert_eq!(entries, expected);
+}

@@ -34,7 +34,8 @@ pub async fn attach(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRes
             stream: query.flag("stream"),
         })
         .await??;
-    let preamble = if query.flag("logs") && (stdout || stderr) {
+    // With the `none` driver there is no log to replay.
+    let preamble = if let Some(log) = log.filter(|_| query.flag("logs") && (stdout || stderr)) {
         let options = logs::ReadOptions {
             stdout,
             stderr,

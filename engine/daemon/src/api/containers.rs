@@ -1,7 +1,10 @@
 //! `/containers/…`: each handler finds the container's actor and sends it a message.
 
 use actix::Addr;
-use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ContainerWaitResponse};
+use bollard_stubs::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerUpdateBody, ContainerUpdateResponse,
+    ContainerWaitResponse,
+};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -10,12 +13,12 @@ use hyper::{Request, Response, StatusCode};
 use super::error::ApiError;
 use super::http::{json, no_content, read_json, ApiResult, Body, Query};
 use crate::container::actor::{
-    ContainerActor, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
+    ContainerActor, Kill, Remove, Renamed, Snapshot, Start, Stop, Update, Wait, WaitCondition,
 };
 use crate::container::create::validate_name;
 use crate::container::names::{AllViews, Lookup, LookupView, RenameEntry};
 use crate::container::record::{ContainerRecord, Status};
-use crate::container::{creation, notify, signal, view};
+use crate::container::{creation, notify, resources, signal, view};
 use crate::engine::Engine;
 use crate::events::Publish;
 
@@ -93,6 +96,23 @@ pub async fn restart(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiRe
         .events
         .do_send(Publish(notify::event(&record, "restart")));
     no_content()
+}
+
+/// `POST /containers/{id}/update`: checked as Docker checks it before the container is
+/// looked up, so a bad body is a 400 even for a container that does not exist.
+pub async fn update(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {
+    let body: ContainerUpdateBody = read_json(req.into_body()).await?;
+    let mut request = resources::requested(&body)?;
+    let limits = resources::HostLimits::detect(engine.services.cgroups.as_ref());
+    let warnings = resources::verify(&mut request, &limits, true)?;
+    let (_, addr) = find(engine, id).await?;
+    let warnings = addr.send(Update { request, warnings }).await??;
+    json(
+        StatusCode::OK,
+        &ContainerUpdateResponse {
+            warnings: Some(warnings),
+        },
+    )
 }
 
 pub async fn kill(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResult {

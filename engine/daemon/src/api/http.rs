@@ -94,6 +94,14 @@ pub fn decode_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Api
         .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))
 }
 
+/// The API version a request's path names (`/v1.41/…`), the newest when it names none.
+pub fn api_minor(path: &str) -> u32 {
+    path.strip_prefix("/v1.")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|minor| minor.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
 /// The query string, decoded. For a repeated key `get` gives the first value, as Go's
 /// `Form.Get` does; `all` gives every one (e.g. import's `changes`).
 #[derive(Debug, Default)]
@@ -166,6 +174,12 @@ pub async fn discard_body(mut body: Incoming) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_version_comes_from_the_path() {
+        assert_eq!(api_minor("/v1.41/volumes/prune"), 41);
+        assert_eq!(api_minor("/volumes/prune"), u32::MAX);
+    }
 
     #[test]
     fn flags_follow_docker_form_values() {

@@ -209,7 +209,10 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-pub async fn inspect(engine: &Engine, name: &str) -> ApiResult {
+/// `GET /images/{name}/json`. Below API 1.45 Docker also answers `Container` and
+/// `ContainerConfig` (the config of the container a classic build committed); docker-compose
+/// 1.29 reads `ContainerConfig.Volumes` when it recreates a container and fails without it.
+pub async fn inspect(engine: &Engine, name: &str, api_minor: u32) -> ApiResult {
     let images = engine.images.clone();
     let lookup = name.to_string();
     let record = actix_rt::task::spawn_blocking(move || images.resolve(&lookup))
@@ -246,7 +249,27 @@ pub async fn inspect(engine: &Engine, name: &str) -> ApiResult {
         }),
         ..Default::default()
     };
+    let mut body = serde_json::to_value(&body)
+        .map_err(|err| ApiError::internal(format!("encoding image {name}: {err}")))?;
+    if api_minor < 45 {
+        body["Container"] = serde_json::Value::String(String::new());
+        body["ContainerConfig"] = container_config(&body["Config"]);
+    }
     json(StatusCode::OK, &body)
+}
+
+/// The `ContainerConfig` of an image that records no build container (berth keeps none):
+/// Docker's zero container config, with the image's `Volumes` so that a client carrying
+/// anonymous volumes over from it (compose) sees the ones the image declares.
+fn container_config(config: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "",
+        "Volumes": config.get("Volumes").cloned().unwrap_or(serde_json::Value::Null),
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
+    })
 }
 
 /// The image's `Config` as Docker shows it: the OCI configuration, with the healthcheck and

@@ -186,6 +186,7 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ContainerArchiveGet(id) => container_archive::get(engine, id, req).await,
         Route::ContainerArchivePut(id) => container_archive::put(engine, id, req).await,
         Route::ContainerRemove(id) => containers::remove(engine, id, req).await,
+        Route::ContainerUpdate(id) => containers::update(engine, id, req).await,
 
         Route::ExecCreate(id) => exec::create(engine, id, req).await,
         Route::ExecStart(id) => exec::start(engine, id, req).await,
@@ -211,7 +212,9 @@ async fn route(engine: Engine, req: Request<Incoming>) -> ApiResult {
         Route::ImagePush(name) => transfers::push_image(engine, &name, req).await,
         Route::ImageHistory(name) => image_admin::history(engine, &name).await,
         Route::ImageSave(name) => archive::save(engine, vec![name]).await,
-        Route::ImageInspect(name) => images::inspect(engine, &name).await,
+        Route::ImageInspect(name) => {
+            images::inspect(engine, &name, http::api_minor(req.uri().path())).await
+        }
         Route::ImageTag(name) => images::tag(engine, &name, req).await,
         Route::ImageRemove(name) => images::remove(engine, &name, req).await,
 

@@ -10,7 +10,8 @@ use super::containers::{channel_body, find};
 use super::error::ApiError;
 use super::http::{json, no_content, ApiResult, Query};
 use crate::container::actor::{LogFollow, LogFollowing, Pause, Snapshot, TopProcesses, Unpause};
-use crate::container::logs::{self, LogReader, ReadOptions};
+use crate::container::log_chain::ChainReader;
+use crate::container::logs::{self, ReadOptions};
 use crate::container::output::LogProgress;
 use crate::container::{proc_top, top};
 use crate::engine::Engine;
@@ -57,12 +58,22 @@ pub async fn logs(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResul
         tty,
         progress,
     } = addr.send(LogFollow).await?;
+    let path = path.ok_or_else(|| {
+        ApiError::new(
+            crate::error::ErrorKind::NotImplemented,
+            "configured logging driver does not support reading",
+        )
+    })?;
     let progress = progress.filter(|_| query.flag("follow"));
     // With `tail`, the entries counted are those complete when the request came.
-    let end = progress.as_ref().map(|p| p.borrow().written);
-    let reader = actix_rt::task::spawn_blocking(move || LogReader::open(&path, &options, tty, end))
-        .await
-        .map_err(|err| ApiError::internal(format!("reading logs: {err}")))??;
+    let watched = progress.clone();
+    let reader = actix_rt::task::spawn_blocking(move || {
+        ChainReader::open(&path, &options, tty, || {
+            watched.as_ref().map(|p| *p.borrow())
+        })
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("reading logs: {err}")))??;
     let (tx, rx) = mpsc::channel(LOG_BACKLOG);
     if let Some(reader) = reader {
         actix_rt::spawn(stream_log(reader, progress, tx));
@@ -83,19 +94,20 @@ pub async fn logs(engine: &Engine, id: &str, req: Request<Incoming>) -> ApiResul
 /// end as it was at the start; with it, it reads only up to what the pump reports complete,
 /// and waits for more until the pump says the output is over.
 async fn stream_log(
-    mut reader: LogReader,
+    mut reader: ChainReader,
     mut progress: Option<watch::Receiver<LogProgress>>,
     tx: Sender,
 ) {
-    let mut limit = match &mut progress {
-        Some(progress) => progress.borrow_and_update().written,
-        None => match reader.file_len() {
-            Ok(len) => len,
-            Err(err) => {
-                tracing::warn!("{err}");
-                return;
-            }
-        },
+    let first = match &mut progress {
+        Some(progress) => reader.limit(&progress.borrow_and_update()),
+        None => reader.file_len(),
+    };
+    let mut limit = match first {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::warn!("{err}");
+            return;
+        }
     };
     loop {
         let read = actix_rt::task::spawn_blocking(move || {
@@ -137,8 +149,40 @@ async fn stream_log(
         };
         loop {
             let now = *progress.borrow_and_update();
-            if now.written > limit {
-                limit = now.written;
+            let mut moved = false;
+            if reader.lags(&now) {
+                // The log rotated: the files after the one held are opened (quick, but
+                // a compressed one is unpacked), and the one held is read to its end.
+                let followed = actix_rt::task::spawn_blocking(move || {
+                    let result = reader.follow(now.file);
+                    (reader, result)
+                })
+                .await;
+                let result;
+                (reader, result) = match followed {
+                    Ok(followed) => followed,
+                    Err(err) => {
+                        tracing::warn!("reading logs: {err}");
+                        return;
+                    }
+                };
+                match result {
+                    Ok(took) => moved = took,
+                    Err(err) => {
+                        tracing::warn!("{err}");
+                        return;
+                    }
+                }
+            }
+            let next = match reader.limit(&now) {
+                Ok(next) => next,
+                Err(err) => {
+                    tracing::warn!("{err}");
+                    return;
+                }
+            };
+            if moved || next > limit {
+                limit = next;
                 break;
             }
             if now.closed {
@@ -148,12 +192,14 @@ async fn stream_log(
                 changed = progress.changed() => {
                     if changed.is_err() {
                         // The pump is gone without saying so: read what it wrote, then end.
-                        let last = progress.borrow().written;
-                        if last > limit {
-                            limit = last;
-                            break;
+                        let last = *progress.borrow();
+                        match reader.limit(&last) {
+                            Ok(last) if last > limit => {
+                                limit = last;
+                                break;
+                            }
+                            _ => return,
                         }
-                        return;
                     }
                 }
                 _ = tx.closed() => return,

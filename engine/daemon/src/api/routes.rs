@@ -38,6 +38,7 @@ pub enum Route<'a> {
     ContainerArchiveGet(&'a str),
     ContainerArchivePut(&'a str),
     ContainerRemove(&'a str),
+    ContainerUpdate(&'a str),
     ExecCreate(&'a str),
     ExecStart(&'a str),
     ExecResize(&'a str),
@@ -108,6 +109,7 @@ pub fn parse_route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiE
         (&Method::GET, ["containers", id, "archive"]) => Route::ContainerArchiveGet(id),
         (&Method::PUT, ["containers", id, "archive"]) => Route::ContainerArchivePut(id),
         (&Method::DELETE, ["containers", id]) => Route::ContainerRemove(id),
+        (&Method::POST, ["containers", id, "update"]) => Route::ContainerUpdate(id),
 
         (&Method::POST, ["exec", id, "start"]) => Route::ExecStart(id),
         (&Method::POST, ["exec", id, "resize"]) => Route::ExecResize(id),
@@ -174,7 +176,7 @@ fn unsupported_or_unknown(method: &Method, path: &str) -> ApiError {
         "/session",
         "/distribution",
     ];
-    let container_later = ["/update", "/attach/ws"];
+    let container_later = ["/attach/ws"];
     if LATER.iter().any(|p| path.starts_with(p))
         || (path.starts_with("/containers/") && container_later.iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/images/") && method != Method::GET)

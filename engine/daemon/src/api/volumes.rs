@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::http::{json, no_content, read_json, ApiResult, Query};
+use super::http::{api_minor, json, no_content, read_json, ApiResult, Query};
 use crate::container::volumes::publish;
 use crate::engine::Engine;
 use crate::filters::Filters;
@@ -158,14 +158,6 @@ pub async fn list(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     json(StatusCode::OK, &json!({"Volumes": volumes, "Warnings": []}))
 }
 
-/// The API version a request's path names (`/v1.41/…`), the newest when it names none.
-fn api_minor(path: &str) -> u32 {
-    path.strip_prefix("/v1.")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|minor| minor.parse().ok())
-        .unwrap_or(u32::MAX)
-}
-
 pub async fn prune(engine: &Engine, req: Request<Incoming>) -> ApiResult {
     let minor = api_minor(req.uri().path());
     let filters = Query::parse(req.uri().query()).filters()?;
@@ -203,13 +195,4 @@ pub async fn usage(engine: &Engine) -> Result<Vec<Value>, ApiError> {
             .collect())
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_api_version_comes_from_the_path() {
-        assert_eq!(super::api_minor("/v1.41/volumes/prune"), 41);
-        assert_eq!(super::api_minor("/volumes/prune"), u32::MAX);
-    }
 }

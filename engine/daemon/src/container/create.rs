@@ -167,19 +167,10 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
         "--userns",
     )?;
     unsupported_if(
-        host.pid_mode.as_ref().is_some_and(|m| !m.is_empty()),
-        "--pid",
-    )?;
-    unsupported_if(
-        host.ipc_mode
-            .as_ref()
-            .is_some_and(|m| !m.is_empty() && m != "private" && m != "shareable"),
-        "--ipc modes other than private",
-    )?;
-    unsupported_if(
         host.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
         "--ulimit",
     )?;
+    refuse_ignored(host)?;
     super::defaults::check(host)?;
     if let Some(policy) = host.restart_policy.as_ref().and_then(|p| p.name.as_ref()) {
         use bollard_stubs::models::RestartPolicyNameEnum as P;
@@ -213,6 +204,83 @@ pub fn check_supported(host: &HostConfig) -> Result<(), Error> {
     Ok(())
 }
 
+/// The fields of `HostConfig` the docker client sends for flags berth has nothing behind
+/// yet: set to anything but their defaults, they are refused rather than dropped.
+fn refuse_ignored(host: &HostConfig) -> Result<(), Error> {
+    use bollard_stubs::models::{HostConfigCgroupnsModeEnum as Cgroupns, HostConfigIsolationEnum};
+    if let Some(score) = host.oom_score_adj.filter(|s| !(-1000..=1000).contains(s)) {
+        return Err(Error::invalid(format!(
+            "Invalid value {score}, range for oom score adj is [-1000, 1000]"
+        )));
+    }
+    if !matches!(
+        host.isolation,
+        None | Some(HostConfigIsolationEnum::EMPTY | HostConfigIsolationEnum::DEFAULT)
+    ) {
+        return Err(Error::invalid(
+            "invalid isolation: linux only supports 'default'",
+        ));
+    }
+    let listed = |n: Option<usize>| n.is_some_and(|n| n > 0);
+    let refused = [
+        (
+            host.shm_size
+                .is_some_and(|s| s > 0 && s != super::defaults::SHM_SIZE),
+            "--shm-size (berth's /dev/shm is always 64MB)",
+        ),
+        (listed(host.sysctls.as_ref().map(|m| m.len())), "--sysctl"),
+        (host.oom_kill_disable == Some(true), "--oom-kill-disable"),
+        (
+            host.memory_swappiness.is_some_and(|s| s != -1),
+            "--memory-swappiness",
+        ),
+        (
+            host.cgroupns_mode == Some(Cgroupns::HOST),
+            "--cgroupns host",
+        ),
+        (
+            host.cgroup_parent.as_deref().is_some_and(|p| !p.is_empty()),
+            "a cgroup parent per container (--cgroup-parent)",
+        ),
+        (
+            listed(host.device_requests.as_ref().map(Vec::len)),
+            "device requests (--gpus)",
+        ),
+        (
+            listed(host.device_cgroup_rules.as_ref().map(Vec::len)),
+            "--device-cgroup-rule",
+        ),
+        (
+            listed(host.storage_opt.as_ref().map(|m| m.len())),
+            "--storage-opt",
+        ),
+        (
+            listed(host.annotations.as_ref().map(|m| m.len())),
+            "--annotation",
+        ),
+        (
+            listed(host.blkio_weight_device.as_ref().map(Vec::len)),
+            "--blkio-weight-device",
+        ),
+        (
+            listed(host.blkio_device_read_bps.as_ref().map(Vec::len))
+                || listed(host.blkio_device_write_bps.as_ref().map(Vec::len))
+                || listed(host.blkio_device_read_iops.as_ref().map(Vec::len))
+                || listed(host.blkio_device_write_iops.as_ref().map(Vec::len)),
+            "device I/O limits (--device-read-bps and the like)",
+        ),
+        (
+            host.cpu_realtime_period.is_some_and(|p| p != 0)
+                || host.cpu_realtime_runtime.is_some_and(|r| r != 0),
+            "real-time CPU budgets (--cpu-rt-period, --cpu-rt-runtime)",
+        ),
+    ];
+    match refused.iter().find(|(set, _)| *set) {
+        Some((_, what)) => Err(Error::unsupported(what)),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +300,56 @@ mod tests {
     }
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn fields_berth_would_ignore_are_refused_and_defaults_pass() {
+        let refused = |host: HostConfig| check_supported(&host).unwrap_err().to_string();
+        // What the docker CLI sends for a plain `docker run` passes.
+        let plain = HostConfig {
+            shm_size: Some(0),
+            memory_swappiness: Some(-1),
+            oom_kill_disable: Some(false),
+            oom_score_adj: Some(0),
+            cgroup_parent: Some(String::new()),
+            sysctls: Some(Default::default()),
+            blkio_weight_device: Some(Vec::new()),
+            ..Default::default()
+        };
+        check_supported(&plain).unwrap();
+        check_supported(&HostConfig {
+            shm_size: Some(64 << 20),
+            oom_score_adj: Some(-500),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(refused(HostConfig {
+            shm_size: Some(128 << 20),
+            ..Default::default()
+        })
+        .contains("--shm-size"));
+        assert!(refused(HostConfig {
+            sysctls: Some([("net.ipv4.ip_forward".into(), "1".into())].into()),
+            ..Default::default()
+        })
+        .starts_with("--sysctl: not supported by berth yet"));
+        assert!(refused(HostConfig {
+            memory_swappiness: Some(10),
+            ..Default::default()
+        })
+        .contains("--memory-swappiness"));
+        assert!(refused(HostConfig {
+            cgroupns_mode: Some(bollard_stubs::models::HostConfigCgroupnsModeEnum::HOST),
+            ..Default::default()
+        })
+        .contains("--cgroupns host"));
+        assert_eq!(
+            refused(HostConfig {
+                oom_score_adj: Some(1001),
+                ..Default::default()
+            }),
+            "Invalid value 1001, range for oom score adj is [-1000, 1000]"
+        );
+    }
 
     #[test]
     fn names_follow_docker_rules() {

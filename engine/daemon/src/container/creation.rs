@@ -15,6 +15,8 @@ use super::error::Error;
 use super::names::{Register, Reserve, Unregister};
 use super::notify;
 use super::record::{ContainerDir, ContainerRecord, State};
+use super::resources;
+use super::shared_namespaces;
 use super::volumes;
 use crate::engine::Services;
 use crate::events::Publish;
@@ -35,9 +37,14 @@ pub async fn create(
 ) -> Result<Created, Error> {
     let mut host_config = body.host_config.clone().unwrap_or_default();
     check_supported(&host_config)?;
+    shared_namespaces::check(&body, &host_config)?;
+    let limits = resources::HostLimits::detect(services.cgroups.as_ref());
+    let mut warnings = resources::verify(&mut host_config, &limits, false)?;
+    resources::adapt(&mut host_config);
     super::defaults::fill(&mut host_config);
-    let (network, warnings) =
+    let (network, network_warnings) =
         crate::network::plan_create(&services.network, &body, &mut host_config)?;
+    warnings.extend(network_warnings);
     let image_name = body
         .image
         .clone()
@@ -64,6 +71,9 @@ pub async fn create(
     });
 
     let mut config = merge_config(&body, &image.config, &id)?;
+    if shared_namespaces::uts_mode(&host_config)? == shared_namespaces::Mode::Host {
+        config.hostname = Some(shared_namespaces::host_name());
+    }
     config.healthcheck =
         crate::health::merge(config.healthcheck.take(), image.healthcheck.as_ref());
     let planned = volumes::plan(services, &host_config, &config).await?;

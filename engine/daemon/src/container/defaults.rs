@@ -32,8 +32,20 @@ const DOCKER_LOG_DRIVERS: [&str; 12] = [
     "logentries",
 ];
 const DEFAULT_LOG_DRIVER: &str = "json-file";
+/// The log drivers berth has: json-file, local (json-file's format, rotated by default),
+/// and none (nothing kept, nothing to read).
+const READABLE_OR_NONE: [&str; 3] = [DEFAULT_LOG_DRIVER, "local", "none"];
+
+/// The container's log driver (json-file when the record names none).
+pub fn log_driver(host: &HostConfig) -> &str {
+    host.log_config
+        .as_ref()
+        .and_then(|l| l.typ.as_deref())
+        .filter(|t| !t.is_empty())
+        .unwrap_or(DEFAULT_LOG_DRIVER)
+}
 /// 64 MiB, the size berth's /dev/shm has (Docker's default).
-const SHM_SIZE: i64 = 64 << 20;
+pub(super) const SHM_SIZE: i64 = 64 << 20;
 
 /// Refuses a runtime that is not runc-compatible and a log driver Docker does not know.
 pub fn check(host: &HostConfig) -> Result<(), Error> {
@@ -55,10 +67,41 @@ pub fn check(host: &HostConfig) -> Result<(), Error> {
                 "logger: no log driver named '{driver}' is registered"
             )));
         }
-        if driver != DEFAULT_LOG_DRIVER {
+        if !READABLE_OR_NONE.contains(&driver) {
             return Err(Error::unsupported(&format!("the {driver} log driver")));
         }
     }
+    let driver = log_driver(host);
+    let options = host.log_config.as_ref().and_then(|l| l.config.as_ref());
+    let mut keys: Vec<&str> = options
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    // In name order, so that the same request always gets the same answer.
+    keys.sort_unstable();
+    for key in keys {
+        match (driver, key) {
+            (DEFAULT_LOG_DRIVER | "local", "max-size" | "max-file" | "compress") => {}
+            (DEFAULT_LOG_DRIVER, "labels" | "labels-regex" | "env" | "env-regex" | "tag") => {
+                return Err(Error::unsupported(&format!(
+                    "the json-file log option {key}"
+                )))
+            }
+            ("local", _) => {
+                return Err(Error::invalid(format!(
+                    "unknown log opt '{key}' for log driver local"
+                )))
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown log opt '{key}' for {driver} log driver"
+                )))
+            }
+        }
+    }
+    // Docker finds bad values only when the container starts; berth at create.
+    super::log_files::rotation(host)?;
     Ok(())
 }
 
@@ -229,6 +272,30 @@ mod tests {
         assert_eq!(
             check(&with("runc", "syslog")).unwrap_err().kind(),
             ErrorKind::NotImplemented
+        );
+        assert!(check(&with("runc", "none")).is_ok());
+        let mut rotated = with("runc", "json-file");
+        if let Some(log) = rotated.log_config.as_mut() {
+            log.config = Some([("max-size".to_string(), "1m".to_string())].into());
+        }
+        assert!(check(&rotated).is_ok());
+        if let Some(log) = rotated.log_config.as_mut() {
+            log.config = Some(
+                [("max-size", "1m"), ("tag", "x")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
+            );
+        }
+        assert_eq!(
+            check(&rotated).unwrap_err().kind(),
+            ErrorKind::NotImplemented
+        );
+        if let Some(log) = rotated.log_config.as_mut() {
+            log.config = Some([("frob".to_string(), "1".to_string())].into());
+        }
+        assert_eq!(
+            check(&rotated).unwrap_err().to_string(),
+            "unknown log opt 'frob' for json-file log driver"
         );
     }
 }

@@ -251,26 +251,14 @@ pub struct Chunk {
 }
 
 impl LogReader {
-    /// Opens the log for reading from its start, or from where its last `tail` wanted
-    /// entries begin (counting only entries written before `end`). `None` when the
-    /// container has never written a log.
-    pub fn open(
+    /// Reads `file` (the log file at `path`, or its unpacked copy) from its start.
+    pub(super) fn with_file(
         path: &Path,
+        file: File,
         options: &ReadOptions,
         tty: bool,
-        end: Option<u64>,
-    ) -> Result<Option<LogReader>, Error> {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => {
-                return Err(Error::internal(format!(
-                    "opening log file {}: {err}",
-                    path.display()
-                )))
-            }
-        };
-        let mut reader = LogReader {
+    ) -> LogReader {
+        LogReader {
             path: path.to_path_buf(),
             file,
             position: 0,
@@ -282,17 +270,7 @@ impl LogReader {
             raw: Vec::new(),
             parts: Vec::new(),
             stopped: false,
-        };
-        if let Some(count) = options.tail {
-            let end = match end {
-                Some(end) => end,
-                None => reader.file_len()?,
-            };
-            reader.position = reader
-                .tail_start(end, count)
-                .map_err(|err| reader.read_error(err))?;
         }
-        Ok(Some(reader))
     }
 
     fn read_error(&self, err: io::Error) -> Error {
@@ -307,11 +285,20 @@ impl LogReader {
             .map_err(|err| self.read_error(err))
     }
 
-    /// The offset at which the last `count` entries that pass the filters, among those
-    /// ending at or before `end`, begin.
-    fn tail_start(&self, end: u64, count: usize) -> io::Result<u64> {
+    /// Starts the reader where the last `count` entries that pass the filters, among those
+    /// ending at or before `end`, begin; returns how many it found, fewer when the file has
+    /// fewer.
+    pub(super) fn start_at_tail(&mut self, end: u64, count: usize) -> Result<usize, Error> {
+        let (start, found) = self
+            .tail_counted(end, count)
+            .map_err(|err| self.read_error(err))?;
+        self.position = start;
+        Ok(found)
+    }
+
+    fn tail_counted(&self, end: u64, count: usize) -> io::Result<(u64, usize)> {
         if count == 0 {
-            return Ok(end);
+            return Ok((end, 0));
         }
         let mut found = 0;
         // Bytes from `block_start` to `line_end` not yet split into lines.
@@ -336,7 +323,7 @@ impl LogReader {
                 if self.counts(line) {
                     found += 1;
                     if found == count {
-                        return Ok(block_start + newline as u64 + 1);
+                        return Ok((block_start + newline as u64 + 1, found));
                     }
                 }
                 cut = newline;
@@ -346,7 +333,10 @@ impl LogReader {
             block_end = block_start;
         }
         // The first line of the file has no newline before it.
-        Ok(0)
+        if !pending.is_empty() && self.counts(&pending) {
+            found += 1;
+        }
+        Ok((0, found))
     }
 
     fn counts(&self, line: &[u8]) -> bool {
@@ -471,7 +461,7 @@ pub(super) fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::R
 
 /// The whole log as the endpoint sends it, for callers that want it at once.
 pub fn read(path: &Path, options: &ReadOptions, tty: bool) -> Result<Vec<u8>, Error> {
-    let Some(mut reader) = LogReader::open(path, options, tty, None)? else {
+    let Some(mut reader) = super::log_chain::ChainReader::open(path, options, tty, || None)? else {
         return Ok(Vec::new());
     };
     let end = reader.file_len()?;
@@ -634,9 +624,8 @@ mod tests {
         };
         let text: String = (0..50_000).map(entry).collect();
         let (_dir, path) = log_file(&text);
-        let mut reader = LogReader::open(&path, &options(), true, None)
-            .unwrap()
-            .unwrap();
+        let file = File::open(&path).unwrap();
+        let mut reader = LogReader::with_file(&path, file, &options(), true);
         // A limit in the middle of an entry: only what precedes it is read.
         let limit = (text.len() / 2) as u64;
         let mut out = Vec::new();

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,6 +13,8 @@ use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
+
+use super::log_files::{self, FileId, Rotation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
@@ -88,8 +91,11 @@ const MAX_LOG_ENTRY: usize = 16 * 1024;
 /// flush so that `logs -f` can follow the file without racing it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LogProgress {
-    /// The file offset up to which the file holds complete entries of this run.
+    /// The offset up to which `file` holds complete entries of this run.
     pub written: u64,
+    /// The file being written (zero before the first flush: the current one); once it
+    /// differs from the newest a follower holds, the log has rotated.
+    pub file: FileId,
     /// The run's output is over: nothing more will be written.
     pub closed: bool,
 }
@@ -98,21 +104,93 @@ pub struct LogProgress {
 /// `{"log":"…","stream":"stdout","time":"…"}`.
 pub struct JsonLogWriter {
     out: BufWriter<File>,
+    /// The identity of the file written, for [`LogProgress::file`].
+    file: FileId,
     /// File offset after everything handed to `write_entry` so far.
     offset: u64,
     /// The entry being built; kept to reuse its allocation.
     entry: Vec<u8>,
+    /// Where the log lives and when it rotates (`--log-opt max-size`).
+    rotation: Option<(PathBuf, Rotation)>,
+    /// The compression of the last rotated file, finished before the next rotation moves it.
+    compressing: Option<std::thread::JoinHandle<()>>,
 }
+
+/// A log file and, when it rotates, its path and limits.
+pub struct LogTarget {
+    pub file: File,
+    pub rotation: Option<(PathBuf, Rotation)>,
+}
+
+const WRITE_BUFFER: usize = 256 * 1024;
 
 impl JsonLogWriter {
     /// `file` is opened for appending; entries go after what it holds.
+    #[cfg(test)]
     pub fn new(file: File) -> Self {
-        let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Self::with_target(LogTarget {
+            file,
+            rotation: None,
+        })
+    }
+
+    pub fn with_target(target: LogTarget) -> Self {
+        let offset = target.file.metadata().map(|m| m.len()).unwrap_or(0);
         JsonLogWriter {
-            out: BufWriter::with_capacity(256 * 1024, file),
+            file: FileId::of(&target.file).unwrap_or_default(),
+            out: BufWriter::with_capacity(WRITE_BUFFER, target.file),
             offset,
             entry: Vec::with_capacity(512),
+            rotation: target.rotation,
+            compressing: None,
         }
+    }
+
+    /// Waits for the compression of the last rotated file.
+    #[cfg(test)]
+    pub fn finish_compression(&mut self) {
+        if let Some(compressing) = self.compressing.take() {
+            let _ = compressing.join();
+        }
+    }
+
+    /// The progress to publish after a flush that reached `written`.
+    pub fn progress(&self, written: u64, closed: bool) -> LogProgress {
+        LogProgress {
+            written,
+            file: self.file,
+            closed,
+        }
+    }
+
+    /// Starts a new file when the entry being written would take the current one past
+    /// `max-size` (a file always takes at least one entry).
+    fn rotate_if_full(&mut self) -> std::io::Result<()> {
+        let Some((path, rotation)) = &self.rotation else {
+            return Ok(());
+        };
+        if self.offset == 0 || self.offset + self.entry.len() as u64 <= rotation.max_size {
+            return Ok(());
+        }
+        self.out.flush()?;
+        // The file being compressed is `.1`, which this rotation renames.
+        if let Some(compressing) = self.compressing.take() {
+            let _ = compressing.join();
+        }
+        let file = log_files::rotate(path, rotation.max_file)?;
+        self.file = FileId::of(&file)?;
+        self.out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        self.offset = 0;
+        if rotation.compress && rotation.max_file > 1 {
+            // Off the pump's thread: a 20 MB file takes a while to gzip.
+            let path = path.clone();
+            self.compressing = Some(std::thread::spawn(move || {
+                if let Err(err) = log_files::compress_first(&path) {
+                    tracing::warn!("compressing a rotated log: {err}");
+                }
+            }));
+        }
+        Ok(())
     }
 
     /// Appends one entry. `time` is the RFC 3339 time of the read that brought the line.
@@ -134,6 +212,7 @@ impl JsonLogWriter {
         self.entry.extend_from_slice(b"\",\"time\":\"");
         self.entry.extend_from_slice(time.as_bytes());
         self.entry.extend_from_slice(b"\"}\n");
+        self.rotate_if_full()?;
         self.out.write_all(&self.entry)?;
         self.offset += self.entry.len() as u64;
         Ok(())
@@ -254,16 +333,13 @@ impl ReadBuffer {
 pub async fn pump(
     stdout: OwnedFd,
     stderr: OwnedFd,
-    log: File,
+    log: LogTarget,
     hub: Arc<OutputHub>,
     progress: watch::Sender<LogProgress>,
 ) {
-    let mut writer = JsonLogWriter::new(log);
-    let close = |written: u64| {
-        progress.send_replace(LogProgress {
-            written,
-            closed: true,
-        });
+    let mut writer = JsonLogWriter::with_target(log);
+    let close = |writer: &JsonLogWriter, written: u64| {
+        progress.send_replace(writer.progress(written, true));
     };
     let open = |fd: OwnedFd| pipe::Receiver::from_owned_fd(fd);
     let (mut out, mut err) = match (open(stdout), open(stderr)) {
@@ -271,7 +347,7 @@ pub async fn pump(
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("watching container output pipes: {e}");
             hub.close();
-            close(writer.offset);
+            close(&writer, writer.offset);
             return;
         }
     };
@@ -318,10 +394,7 @@ pub async fn pump(
         });
         match writer.flush() {
             Ok(written) => {
-                progress.send_replace(LogProgress {
-                    written,
-                    closed: false,
-                });
+                progress.send_replace(writer.progress(written, false));
             }
             Err(e) => failed = Some(e),
         }
@@ -339,7 +412,7 @@ pub async fn pump(
         tracing::warn!("writing container log: {e}");
     }
     hub.close();
-    close(writer.offset);
+    close(&writer, writer.offset);
 }
 
 #[cfg(test)]

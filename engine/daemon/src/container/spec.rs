@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use berth_runtime::{ContainerConfig as RuntimeConfig, Rootfs};
 use bollard_stubs::models::{HostConfig, MountTypeEnum};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
 };
 
 use super::error::Error;
@@ -84,6 +83,10 @@ pub fn runtime_config(
     if let Some(size) = console_size(host).filter(|_| tty) {
         process.set_console_size(Some(size));
     }
+    // Checked at create to lie in [-1000, 1000].
+    if let Some(score) = host.oom_score_adj.filter(|s| *s != 0) {
+        process.set_oom_score_adj(Some(i32::try_from(score).map_err(invalid)?));
+    }
 
     let network_host = host.network_mode.as_deref() == Some("host");
     let mut namespaces: Vec<LinuxNamespace> = [
@@ -94,6 +97,7 @@ pub fn runtime_config(
         LinuxNamespaceType::Cgroup,
     ]
     .into_iter()
+    .filter(|typ| super::shared_namespaces::keep_namespace(host, *typ))
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect::<Result<_, _>>()
     .map_err(invalid)?;
@@ -109,7 +113,7 @@ pub fn runtime_config(
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(cgroup_path(cgroup_parent, &record.id))
-        .resources(resources(host)?);
+        .resources(super::resources::with_device_rules(host)?);
     if !privileged {
         linux = linux
             .masked_paths(berth_runtime::defaults::masked_paths())
@@ -121,6 +125,15 @@ pub fn runtime_config(
     }
 
     let mut annotations = std::collections::HashMap::new();
+    if let Some(groups) = host.group_add.as_ref().filter(|g| !g.is_empty()) {
+        if groups.iter().any(|g| g.is_empty() || g.contains('\n')) {
+            return Err(Error::invalid(format!("invalid group list: {groups:?}")));
+        }
+        annotations.insert(
+            berth_runtime::GROUP_ADD_ANNOTATION.to_string(),
+            groups.join("\n"),
+        );
+    }
     annotations.insert(
         berth_runtime::USER_ANNOTATION.to_string(),
         config
@@ -130,9 +143,11 @@ pub fn runtime_config(
             .unwrap_or_else(|| "0".into()),
     );
 
+    // In the host's UTS namespace the container has the host's name, and sets none.
+    let own_uts = super::shared_namespaces::keep_namespace(host, LinuxNamespaceType::Uts);
     let spec: Spec = SpecBuilder::default()
         .version("1.2.0")
-        .hostname(hostname)
+        .hostname(if own_uts { hostname } else { String::new() })
         .root(
             RootBuilder::default()
                 .path(dir.merged())
@@ -210,58 +225,6 @@ fn capabilities(host: &HostConfig) -> Result<HashSet<Capability>, Error> {
         }
     }
     Ok(set)
-}
-
-fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources, Error> {
-    let mut resources =
-        LinuxResourcesBuilder::default().devices(berth_cgroups::docker_default_device_rules());
-    if let Some(limit) = host.memory.filter(|m| *m > 0) {
-        if limit < 6 * 1024 * 1024 {
-            return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
-        }
-        let swap = match host.memory_swap {
-            Some(s) if s > 0 => s,
-            Some(-1) => -1,
-            _ => limit * 2,
-        };
-        resources = resources.memory(
-            LinuxMemoryBuilder::default()
-                .limit(limit)
-                .swap(swap)
-                .build()
-                .map_err(invalid)?,
-        );
-    }
-    let mut cpu = LinuxCpuBuilder::default();
-    let mut cpu_set = false;
-    if let Some(nano) = host.nano_cpus.filter(|n| *n > 0) {
-        let period: u64 = 100_000;
-        cpu = cpu
-            .period(period)
-            .quota(nano * period as i64 / 1_000_000_000);
-        cpu_set = true;
-    } else if let Some(quota) = host.cpu_quota.filter(|q| *q > 0) {
-        cpu = cpu
-            .quota(quota)
-            .period(host.cpu_period.filter(|p| *p > 0).unwrap_or(100_000) as u64);
-        cpu_set = true;
-    }
-    if let Some(shares) = host.cpu_shares.filter(|s| *s > 0) {
-        cpu = cpu.shares(shares as u64);
-        cpu_set = true;
-    }
-    if cpu_set {
-        resources = resources.cpu(cpu.build().map_err(invalid)?);
-    }
-    if let Some(limit) = host.pids_limit.filter(|p| *p > 0) {
-        resources = resources.pids(
-            LinuxPidsBuilder::default()
-                .limit(limit)
-                .build()
-                .map_err(invalid)?,
-        );
-    }
-    resources.build().map_err(invalid)
 }
 
 fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Result<Mount, Error> {

@@ -5,7 +5,6 @@
 //! A container's own pipes are read by [`super::output::pump`]; a container's terminal and
 //! every exec's output come through here.
 
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 
 use super::output::{
-    Chunk, JsonLogWriter, LineSplitter, LogProgress, OutputHub, ReadBuffer, StreamKind,
+    Chunk, JsonLogWriter, LineSplitter, LogProgress, LogTarget, OutputHub, ReadBuffer, StreamKind,
 };
 
 /// How much input may wait for the process to read it before the client's reads pause.
@@ -147,7 +146,7 @@ impl TerminalHandle {
 
 /// A container's json-file log, and how far it has been written, for `logs -f`.
 pub struct TerminalLog {
-    pub file: File,
+    pub target: LogTarget,
     pub progress: watch::Sender<LogProgress>,
 }
 
@@ -156,7 +155,7 @@ pub struct TerminalLog {
 pub async fn relay_terminal(master: OwnedFd, log: Option<TerminalLog>, hub: Arc<OutputHub>) {
     let mut log = log.map(|log| {
         (
-            JsonLogWriter::new(log.file),
+            JsonLogWriter::with_target(log.target),
             LineSplitter::default(),
             log.progress,
         )
@@ -198,10 +197,7 @@ pub async fn relay_terminal(master: OwnedFd, log: Option<TerminalLog>, hub: Arc<
             tracing::warn!("writing container log: {error}");
             progress.borrow().written
         });
-        progress.send_replace(LogProgress {
-            written,
-            closed: true,
-        });
+        progress.send_replace(writer.progress(written, true));
     }
     hub.close();
 }
@@ -225,10 +221,7 @@ fn write_log(
     });
     match writer.flush() {
         Ok(written) => {
-            progress.send_replace(LogProgress {
-                written,
-                closed: false,
-            });
+            progress.send_replace(writer.progress(written, false));
         }
         Err(error) => failed = Some(error),
     }

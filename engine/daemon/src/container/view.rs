@@ -147,7 +147,14 @@ pub fn inspect(record: &ContainerRecord, dir: &ContainerDir) -> ContainerInspect
         resolv_conf_path: Some(dir.resolv_conf().display().to_string()),
         hostname_path: Some(dir.hostname().display().to_string()),
         hosts_path: Some(dir.hosts().display().to_string()),
-        log_path: Some(dir.log(&record.id).display().to_string()),
+        // Docker names the file only for json-file, whose format is public.
+        log_path: Some(
+            if crate::container::defaults::log_driver(&record.host_config) == "json-file" {
+                dir.log(&record.id).display().to_string()
+            } else {
+                String::new()
+            },
+        ),
         name: Some(format!("/{}", record.name)),
         restart_count: Some(state.restart_count),
         driver: Some("overlay2".to_string()),

@@ -11,28 +11,56 @@ use tokio::sync::{mpsc, watch};
 
 use super::ContainerActor;
 use crate::container::error::Error;
+use crate::container::log_files;
 use crate::container::output::{self, Chunk, LogProgress};
 use crate::container::record::Status;
 use crate::container::spec;
 use crate::container::stdio::{self, StdinPort, TerminalHandle};
 
 impl ContainerActor {
+    /// Where the log lives, for the container's driver (`None`: `none` keeps nothing).
+    pub(super) fn log_path(&self) -> Option<std::path::PathBuf> {
+        log_files::log_path(&self.dir, &self.record.id, &self.record.host_config)
+    }
+
+    /// Where the output pump writes: the log file, or nowhere with the `none` log driver
+    /// (the output still reaches attached clients).
+    fn open_log(&self) -> Result<std::fs::File, Error> {
+        let Some(path) = self.log_path() else {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map_err(|err| Error::internal(format!("opening /dev/null: {err}")));
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                Error::internal(format!("creating log directory {}: {err}", dir.display()))
+            })?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|err| Error::internal(format!("opening log file {}: {err}", path.display())))
+    }
+
+    /// The log file with the rotation its options ask for (checked at create).
+    fn log_target(&self, file: std::fs::File) -> output::LogTarget {
+        let rotation = log_files::rotation(&self.record.host_config)
+            .ok()
+            .flatten()
+            .zip(self.log_path())
+            .map(|(rotation, path)| (path, rotation));
+        output::LogTarget { file, rotation }
+    }
+
     pub(super) fn prepare_start(&self) -> Result<PreparedStart, Error> {
         let config = spec::runtime_config(&self.record, &self.dir, &self.services.cgroup_parent)?;
         let request = SpawnRequest {
             config,
             state_dir: self.dir.root.clone(),
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.log(&self.record.id))
-            .map_err(|err| {
-                Error::internal(format!(
-                    "opening log file {}: {err}",
-                    self.dir.log(&self.record.id).display()
-                ))
-            })?;
+        let log = self.open_log()?;
         if self.record.config.tty == Some(true) {
             // The terminal's master comes back from the start; the supervisor keeps a copy.
             let io = ContainerIo {
@@ -102,6 +130,7 @@ impl ContainerActor {
         let (progress, watcher) = tokio::sync::watch::channel(LogProgress::default());
         self.log_progress = Some(watcher);
         self.pump_running = true;
+        let log = self.log_target(log);
         ctx.spawn(
             output::pump(stdout, stderr, log, hub, progress)
                 .into_actor(self)
@@ -185,7 +214,7 @@ impl ContainerActor {
         self.log_progress = Some(watcher);
         self.pump_running = true;
         let log = stdio::TerminalLog {
-            file: log,
+            target: self.log_target(log),
             progress,
         };
         ctx.spawn(
@@ -239,7 +268,8 @@ pub struct Attachment {
     /// The container's stdin, if the client asked and the container keeps it open.
     pub stdin: Option<watch::Receiver<Option<StdinPort>>>,
     pub stdin_once: bool,
-    pub log: std::path::PathBuf,
+    /// The log to replay (`None` with the `none` driver).
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl Handler<Attach> for ContainerActor {
@@ -275,7 +305,7 @@ impl Handler<Attach> for ContainerActor {
             tty: config.tty == Some(true),
             stdin: (msg.stdin && config.open_stdin == Some(true)).then(|| self.stdin.subscribe()),
             stdin_once: config.stdin_once == Some(true),
-            log: self.dir.log(&self.record.id),
+            log: self.log_path(),
         })
     }
 }
@@ -356,11 +386,7 @@ impl Handler<Adopt> for ContainerActor {
         self.track();
         self.network_readopt();
         self.watch_health(ctx, false);
-        let log = match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.log(&self.record.id))
-        {
+        let log = match self.open_log() {
             Ok(log) => log,
             Err(err) => {
                 tracing::error!("reopening the log of {}: {err}", self.record.id);

@@ -11,6 +11,7 @@ use super::io::PreparedStart;
 use super::{ContainerActor, WaitCondition, Waiter};
 use crate::container::error::Error;
 use crate::container::record::Status;
+use crate::container::shared_namespaces;
 use crate::stats;
 
 #[derive(Message)]
@@ -59,13 +60,19 @@ impl Handler<Start> for ContainerActor {
         } = prepared;
         let supervisor = self.services.supervisor.clone();
         let network = self.network_up();
+        let (services, record) = (self.services.clone(), self.record.clone());
         let cgroup = self.cgroup();
         let id = self.record.id.clone();
         AtomicResponse::new(Box::pin(
             async move {
-                let started = network.await?;
+                let started = network.await.map_err(StartStep::Network)?;
+                let joins = match shared_namespaces::resolve(&services, &record).await {
+                    Ok(joins) => joins,
+                    Err(err) => return Err(StartStep::Namespaces(err, started)),
+                };
                 let mut request = request;
                 crate::network::attach::apply(&started, &mut request.config.spec);
+                shared_namespaces::apply(&joins, &mut request.config.spec);
                 // Read with no await before the spawn, which goes to the same supervisor:
                 // the container is its child, whatever supervisor serves by the time the
                 // answer is handled.
@@ -80,7 +87,13 @@ impl Handler<Start> for ContainerActor {
             .map(move |result, act, ctx| {
                 let (outcome, network, served_by) = match result {
                     Ok(done) => done,
-                    Err(err) => return Err(act.network_failed(err, ctx)),
+                    Err(StartStep::Network(err)) => return Err(act.network_failed(err, ctx)),
+                    Err(StartStep::Namespaces(err, network)) => {
+                        act.network_started(network, false);
+                        act.hub.close();
+                        act.remove_if_auto(ctx);
+                        return Err(err);
+                    }
                 };
                 act.network_started(network, matches!(outcome, Ok(Ok(_))));
                 let state = &mut act.record.state;
@@ -126,6 +139,14 @@ impl Handler<Start> for ContainerActor {
             }),
         ))
     }
+}
+
+/// The step before the spawn that failed a start.
+enum StartStep {
+    Network(crate::network::NetworkError),
+    /// Another container's namespace could not be joined; the networking that was set up
+    /// goes again.
+    Namespaces(Error, crate::network::attach::Started),
 }
 
 /// Leaves nothing of a start that failed. When its answer was lost (the supervisor died, or

@@ -4,7 +4,7 @@
 //! This file holds the actor's state and what every concern shares (persisting the
 //! record, events, waiters, signals); `lifecycle` the state machine (start, exit, restart
 //! policy, stop, kill), `io` the stdio plumbing and attach, `removal` the removal, and
-//! `pause`, `copy_in`, `observe`, `detached` one message family each.
+//! `pause`, `copy_in`, `observe`, `detached`, `update` one message family each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +34,7 @@ mod observe;
 mod orphan;
 mod pause;
 mod removal;
+mod update;
 
 pub use copy_in::{CopyInGuard, OpenView};
 pub use detached::Detached;
@@ -44,6 +45,7 @@ pub use observe::{LogFollow, LogFollowing, TopProcesses};
 pub use orphan::SupervisorLost;
 pub use pause::{Pause, Unpause};
 pub use removal::Remove;
+pub use update::Update;
 
 pub struct ContainerActor {
     pub(super) record: ContainerRecord,

@@ -44,7 +44,8 @@ impl Handler<TopProcesses> for ContainerActor {
 /// Where to read the log, whether the container has a TTY, and, while its output is being
 /// pumped, the pump's progress to follow.
 pub struct LogFollowing {
-    pub path: PathBuf,
+    /// `None` when the log driver keeps nothing to read (`none`).
+    pub path: Option<PathBuf>,
     pub tty: bool,
     pub progress: Option<watch::Receiver<LogProgress>>,
 }
@@ -66,7 +67,7 @@ impl Handler<LogFollow> for ContainerActor {
             .then(|| self.log_progress.clone())
             .flatten();
         MessageResult(LogFollowing {
-            path: self.dir.log(&self.record.id),
+            path: self.log_path(),
             tty: self.record.config.tty == Some(true),
             progress,
         })

@@ -329,7 +329,14 @@ async fn a_record_write_that_fails_does_not_wedge_the_container() {
     // The actor still answers, and a start that cannot open the log fails cleanly.
     let err = addr.send(Start).await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Internal);
-    assert!(err.to_string().starts_with("opening log file"), "{err}");
+    // The log's directory is made first (the local driver keeps its files in one), so the
+    // failure is either step's; both name the container's directory.
+    let message = err.to_string();
+    assert!(
+        message.starts_with("creating log directory") || message.starts_with("opening log file"),
+        "{message}"
+    );
+    assert!(message.contains(&*dir.root.to_string_lossy()), "{message}");
     assert_eq!(h.spawns(), 1);
 }
 
@@ -367,4 +374,63 @@ async fn a_running_container_is_removed_only_by_force_and_then_only_once_it_died
     assert!(!ContainerDir::new(&h.containers_dir(), &id).root.exists());
     let looked_up = h.services.names.send(Lookup(id.clone())).await.unwrap();
     assert!(matches!(looked_up, Err(Error::NoSuchContainer(_))));
+}
+
+fn update(json: serde_json::Value) -> Update {
+    let body = serde_json::from_value(json).unwrap();
+    Update {
+        request: crate::container::resources::requested(&body).unwrap(),
+        warnings: vec!["kept".into()],
+    }
+}
+
+#[actix_rt::test]
+async fn an_update_of_a_stopped_container_is_recorded_on_disk_for_its_next_start() {
+    let h = harness();
+    let (id, addr) = h.create(busybox()).await;
+    let warnings = addr
+        .send(update(serde_json::json!({
+            "PidsLimit": 9, "RestartPolicy": {"Name": "always"}
+        })))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(warnings, ["kept"]);
+    let stored = ContainerRecord::load(&ContainerDir::new(&h.containers_dir(), &id)).unwrap();
+    assert_eq!(stored.host_config.pids_limit, Some(9));
+    assert_eq!(
+        stored.host_config.restart_policy.unwrap().name,
+        Some(bollard_stubs::models::RestartPolicyNameEnum::ALWAYS)
+    );
+}
+
+#[actix_rt::test]
+async fn an_update_refused_for_a_running_container_changes_nothing_stored() {
+    let h = harness();
+    let (id, addr) = h.create(busybox()).await;
+    addr.send(Start).await.unwrap().unwrap();
+    let before = addr.send(Snapshot).await.unwrap().host_config;
+    // The fake services have no cgroup hierarchy: new limits cannot reach the container.
+    let err = addr
+        .send(update(serde_json::json!({"PidsLimit": 9})))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotImplemented);
+    assert_eq!(addr.send(Snapshot).await.unwrap().host_config, before);
+    let stored = ContainerRecord::load(&ContainerDir::new(&h.containers_dir(), &id)).unwrap();
+    assert_eq!(stored.host_config.pids_limit, before.pids_limit);
+    // A restart policy alone needs no cgroup.
+    addr.send(update(
+        serde_json::json!({"RestartPolicy": {"Name": "unless-stopped"}}),
+    ))
+    .await
+    .unwrap()
+    .unwrap();
+    // ... and the next exit follows it: the container comes back.
+    addr.do_send(exit(0));
+    eventually("the restart the new policy asks for", async || {
+        h.spawns() == 2
+    })
+    .await;
 }

@@ -270,7 +270,17 @@ impl ContainerActor {
         let (process_io, daemon_io) = exec_stdio(&settings, msg.attached)?;
         // Claimed: a second start is refused while this one runs.
         exec.state = State::Running { pid: 0 };
-        let user = Some(settings.user.clone()).filter(|u| !u.is_empty());
+        // Without `-u`, an exec runs as the container's user, with its groups and
+        // `--group-add`, as in Docker.
+        let user = Some(settings.user.clone())
+            .filter(|u| !u.is_empty())
+            .or_else(|| {
+                container
+                    .spec
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(berth_runtime::USER_ANNOTATION).cloned())
+            });
         let request = ExecRequest {
             exec_id: exec.id.clone(),
             config: berth_runtime::ExecConfig {
