@@ -99,7 +99,7 @@ cleanup() {
         { sleep 2; kill -KILL "${p#/proc/}" 2>/dev/null; }
     done
     ip link show "$BERTH_BRIDGE" >/dev/null 2>&1 && ip link delete "$BERTH_BRIDGE"
-    nft delete table ip "$BERTH_TABLE" 2>/dev/null
+    nft delete table inet "$BERTH_TABLE" 2>/dev/null; nft delete table ip "$BERTH_TABLE" 2>/dev/null
   fi
   if [ -n "$DOCKERD_PID" ]; then
     stop_pid "$DOCKERD_PID" 60

@@ -357,7 +357,7 @@ cleanup() {
     # berthd leaves its networking up when it stops (live-restore): the bridge and the nft
     # table are this run's own, so they go with it.
     ip link show "$BERTH_BRIDGE" >/dev/null 2>&1 && ip link delete "$BERTH_BRIDGE"
-    nft delete table ip "$BERTH_TABLE" 2>/dev/null
+    nft delete table inet "$BERTH_TABLE" 2>/dev/null; nft delete table ip "$BERTH_TABLE" 2>/dev/null
   fi
   if [ -n "$DOCKERD_PID" ]; then
     kill -0 "$DOCKERD_PID" 2>/dev/null && remove_all_containers docker

@@ -48,14 +48,16 @@ pub fn bridge_ports(bridge: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether berth's table exists in the `ip` family.
+/// Whether berth's table exists (family `inet`, or `ip` as berth made it before IPv6).
 pub fn table_exists(table: &str) -> bool {
-    tool("nft", &["list", "table", "ip", table]).is_some()
+    ["inet", "ip"]
+        .iter()
+        .any(|family| tool("nft", &["list", "table", family, table]).is_some())
 }
 
 /// The sets and maps of the table that still hold elements, with their element count.
 pub fn filled_sets(table: &str) -> Vec<(String, usize)> {
-    let Some(json) = tool("nft", &["-j", "list", "table", "ip", table]) else {
+    let Some(json) = tool("nft", &["-j", "list", "table", "inet", table]) else {
         return Vec::new();
     };
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&json) else {
@@ -104,21 +106,26 @@ pub fn remove_and_check(network: &TestNetwork) -> Vec<String> {
             let allowed = if set.starts_with("pub_") { 0 } else { 1 };
             if count > allowed {
                 problems.push(format!(
-                    "nft set {set} of table ip {} still holds {count} elements",
+                    "nft set {set} of table inet {} still holds {count} elements",
                     network.firewall_table
                 ));
             }
         }
-        let _ = tool("nft", &["delete", "table", "ip", &network.firewall_table]);
+        for family in ["inet", "ip"] {
+            let _ = tool("nft", &["delete", "table", family, &network.firewall_table]);
+        }
     }
-    // berthd's rule in iptables' FORWARD, which outlives berthd as its table does
-    while iptables_rule_exists(&network.firewall_table) {
-        let mut args = vec!["-w", "-D", "FORWARD"];
-        let rule = iptables_rule(&network.firewall_table);
-        args.extend(rule.iter().map(String::as_str));
-        if tool("iptables", &args).is_none() {
-            problems.push(format!("could not delete {}", rule.join(" ")));
-            break;
+    // berthd's rule in iptables' and ip6tables' FORWARD, which outlives berthd as its
+    // table does
+    for program in ["iptables", "ip6tables"] {
+        while rule_exists(program, &network.firewall_table) {
+            let mut args = vec!["-w", "-D", "FORWARD"];
+            let rule = iptables_rule(&network.firewall_table);
+            args.extend(rule.iter().map(String::as_str));
+            if tool(program, &args).is_none() {
+                problems.push(format!("could not delete {program} {}", rule.join(" ")));
+                break;
+            }
         }
     }
     problems
@@ -145,8 +152,12 @@ pub fn iptables_rule(table: &str) -> Vec<String> {
 }
 
 pub fn iptables_rule_exists(table: &str) -> bool {
+    rule_exists("iptables", table)
+}
+
+fn rule_exists(program: &str, table: &str) -> bool {
     let rule = iptables_rule(table);
     let mut args = vec!["-w", "-C", "FORWARD"];
     args.extend(rule.iter().map(String::as_str));
-    tool("iptables", &args).is_some()
+    tool(program, &args).is_some()
 }

@@ -113,7 +113,7 @@ pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
 
 /// The name of the default bridge, as dockerd names its `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
-/// berth's own nftables table (family `ip`).
+/// berth's own nftables table (family `inet`).
 pub const DEFAULT_FIREWALL_TABLE: &str = "berth";
 
 /// How berthd sets up container networking (dockerd's `--bridge`, `--bip`, `--dns`…).
@@ -124,6 +124,9 @@ pub struct NetworkOptions {
     pub bridge: Option<String>,
     /// `--bip`: the default bridge's gateway address and subnet (`192.168.1.1/24`).
     pub bip: Option<String>,
+    /// `--ipv6`: the default bridge is dual-stack; `--fixed-cidr-v6` its IPv6 subnet.
+    pub ipv6: bool,
+    pub fixed_cidr_v6: Option<String>,
     /// The nftables table berth keeps its rules in; nothing else is ever touched.
     pub firewall_table: String,
     /// Name servers, search domains and resolver options given to every container that
@@ -141,6 +144,8 @@ impl Default for NetworkOptions {
         NetworkOptions {
             bridge: Some(DEFAULT_BRIDGE.to_string()),
             bip: None,
+            ipv6: false,
+            fixed_cidr_v6: None,
             firewall_table: DEFAULT_FIREWALL_TABLE.to_string(),
             dns: Vec::new(),
             dns_search: Vec::new(),

@@ -57,7 +57,13 @@ struct Args {
     /// Specify the default bridge's IP address and subnet (CIDR)
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
     bip: Option<String>,
-    /// The nftables table (family ip) that holds berth's firewall rules
+    /// Enable IPv6 networking on the default bridge
+    #[arg(long)]
+    ipv6: bool,
+    /// IPv6 subnet for the default bridge (without it, a /64 of the engine's ULA prefix)
+    #[arg(long = "fixed-cidr-v6", value_name = "CIDR", value_parser = parse_cidr6)]
+    fixed_cidr_v6: Option<String>,
+    /// The nftables table (family inet) that holds berth's firewall rules
     #[arg(long, value_name = "NAME", default_value = DEFAULT_FIREWALL_TABLE, value_parser = parse_table)]
     firewall_table: String,
     /// DNS server to use in containers (repeatable)
@@ -122,6 +128,14 @@ fn parse_cidr(cidr: &str) -> Result<String, String> {
     }
 }
 
+/// An IPv6 subnet, as dockerd's `--fixed-cidr-v6` takes it.
+fn parse_cidr6(cidr: &str) -> Result<String, String> {
+    match cidr.parse::<ipnet::IpNet>() {
+        Ok(ipnet::IpNet::V6(_)) => Ok(cidr.to_string()),
+        _ => Err(format!("invalid CIDR address: {cidr}")),
+    }
+}
+
 /// An nft table name berth accepts: a letter, then letters, digits, '_' and '-', at most
 /// 64 bytes.
 fn parse_table(name: &str) -> Result<String, String> {
@@ -152,6 +166,10 @@ fn main() -> ExitCode {
         eprintln!("berthd: You specified -b & --bip, mutually exclusive options");
         return ExitCode::FAILURE;
     }
+    if args.fixed_cidr_v6.is_some() && !args.ipv6 {
+        // dockerd only reads --fixed-cidr-v6 for a default bridge with IPv6.
+        tracing::warn!("--fixed-cidr-v6 is ignored without --ipv6");
+    }
     let mut config = match DaemonConfig::new(args.data_root, args.exec_root, &args.host) {
         Ok(config) => config,
         Err(err) => {
@@ -171,6 +189,8 @@ fn main() -> ExitCode {
     config.network = NetworkOptions {
         bridge: (args.bridge != "none").then_some(args.bridge),
         bip: args.bip,
+        ipv6: args.ipv6,
+        fixed_cidr_v6: args.fixed_cidr_v6,
         firewall_table: args.firewall_table,
         dns: args.dns.iter().map(ToString::to_string).collect(),
         dns_search: args.dns_search,

@@ -22,6 +22,7 @@ fn attach(c: &mut Criterion) {
         default_bridge: Some(DefaultBridge {
             name: format!("bb{pid}"),
             bip: Some("10.213.250.1/24".parse().expect("bip")),
+            ..Default::default()
         }),
         firewall_table: format!("berth_bench_{pid}"),
     };

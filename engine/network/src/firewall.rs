@@ -2,14 +2,17 @@
 //! run by a [`Firewall`]; [`Nft`] feeds them to `nft -f -`, one process per change, in one
 //! transaction each.
 //!
-//! Layout (table `ip <name>`):
+//! Layout (table `inet <name>`: one table for both families, so every interface rule below
+//! holds for IPv6 as for IPv4):
 //! - `prerouting`/`output` (nat): `fib daddr type local` jumps to `published`, which DNATs
 //!   through the maps `pub_addr` (host ip . proto . port) and `pub_any` (proto . port) to
 //!   (container ip . port). A container's ports are elements of those maps, so publishing
 //!   is one element add and no rule changes.
 //! - `postrouting` (nat): masquerade of 127.0.0.0/8 into a bridge (with `route_localnet`
 //!   on it, 127.0.0.1:PORT reaches the container), hairpin (a DNATed flow that goes back
-//!   into a bridge), and each non-internal subnet going out of anything but a bridge.
+//!   into a bridge), and each non-internal subnet, IPv4 (`nat_subnets`) or IPv6
+//!   (`nat_subnets6`, as Docker 28 masquerades IPv6 too), going out of anything but a
+//!   bridge.
 //! - `forward` (filter): `oifname vmap @to_bridge` jumps to the chain of the network a
 //!   packet enters, which accepts its own interfaces (set `m_<id>`: the bridge and the
 //!   host ends of routed endpoints), DNATed and established flows, and drops what comes
@@ -22,7 +25,8 @@
 //!   berth's accepting that mark ([`Firewall::let_through_iptables`]). A drop in any table
 //!   at a hook is final, so berth's own table cannot overrule the DROP policy dockerd sets
 //!   (nor, with `br_netfilter` loaded, that policy seeing bridged frames); the one rule
-//!   defers to berth's table for berth's traffic and to Docker's chains for the rest.
+//!   defers to berth's table for berth's traffic and to Docker's chains for the rest; the
+//!   same rule goes into ip6tables' `FORWARD`, where dockerd sets the same policy.
 //!
 //! Other tables' rules (Docker's, Podman's) stay as they are.
 //! Text rather than `nft -j`: the JSON form of a concatenated DNAT map is several nested
@@ -32,7 +36,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
 use crate::types::PublishedPort;
@@ -77,27 +81,28 @@ pub(crate) struct NetRules {
     pub id12: String,
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// The IPv6 subnet of an IPv6 network.
+    pub subnet6: Option<Ipv6Net>,
     pub internal: bool,
 }
+
+/// The tools whose `FORWARD` chain gets berth's rule: dockerd sets the policy of both.
+const IPTABLES: [&str; 2] = ["iptables", "ip6tables"];
 
 pub(crate) struct Nft {
     pub table: String,
 }
 
 impl Nft {
-    /// Runs `iptables -w OP FORWARD [1] RULE`: `Ok(None)` when there is no iptables at all,
-    /// else whether it succeeded, with its stderr.
-    fn iptables(&self, op: &str) -> Result<Option<(bool, String)>> {
+    /// Runs `TOOL -w OP FORWARD [1] RULE` (`iptables` or `ip6tables`): `Ok(None)` when
+    /// there is no such tool at all, else whether it succeeded, with its stderr.
+    fn iptables(&self, tool: &str, op: &str) -> Result<Option<(bool, String)>> {
         let mut args = vec!["-w".to_string(), op.to_string(), "FORWARD".to_string()];
         if op == "-I" {
             args.push("1".into());
         }
         args.extend(iptables_rule(&self.table));
-        match Command::new("iptables")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-        {
+        match Command::new(tool).args(&args).stdin(Stdio::null()).output() {
             Ok(out) => Ok(Some((
                 out.status.success(),
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
@@ -105,35 +110,39 @@ impl Nft {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Firewall {
                 table: self.table.clone(),
-                message: format!("run iptables {}: {e}", args.join(" ")),
+                message: format!("run {tool} {}: {e}", args.join(" ")),
             }),
         }
     }
 
     /// Deletes the rule of [`Firewall::let_through_iptables`]; a missing one is no error.
     pub(crate) fn forget_iptables(&self) -> Result<()> {
-        while let Some((true, _)) = self.iptables("-D")? {}
+        for tool in IPTABLES {
+            while let Some((true, _)) = self.iptables(tool, "-D")? {}
+        }
         Ok(())
     }
 }
 
 impl Firewall for Nft {
     fn let_through_iptables(&self) -> Result<()> {
-        match self.iptables("-C")? {
-            None => return Ok(()), // no iptables: nothing there to drop our packets
-            Some((true, _)) => return Ok(()),
-            Some((false, _)) => {}
+        for tool in IPTABLES {
+            match self.iptables(tool, "-C")? {
+                None => continue, // no such tool: nothing there to drop our packets
+                Some((true, _)) => continue,
+                Some((false, _)) => {}
+            }
+            if let Some((false, stderr)) = self.iptables(tool, "-I")? {
+                return Err(Error::Firewall {
+                    table: self.table.clone(),
+                    message: format!(
+                        "{tool} -I FORWARD 1 {}: {stderr}",
+                        iptables_rule(&self.table).join(" ")
+                    ),
+                });
+            }
         }
-        match self.iptables("-I")? {
-            Some((false, stderr)) => Err(Error::Firewall {
-                table: self.table.clone(),
-                message: format!(
-                    "iptables -I FORWARD 1 {}: {stderr}",
-                    iptables_rule(&self.table).join(" ")
-                ),
-            }),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     fn apply(&self, script: &str) -> Result<()> {
@@ -174,19 +183,28 @@ pub(crate) fn full_table(
     ports: &[PublishedPort],
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "table ip {table}\ndelete table ip {table}");
+    // berth before IPv6 had an `ip` table of that name; it goes in the same transaction.
+    let _ = writeln!(
+        s,
+        "table ip {table}\ndelete table ip {table}\ntable inet {table}\ndelete table inet {table}"
+    );
     let _ = write!(
         s,
-        "table ip {table} {{
+        "table inet {table} {{
   set bridges {{ type ifname; }}
   set nat_subnets {{ type ipv4_addr; flags interval; }}
+  set nat_subnets6 {{ type ipv6_addr; flags interval; }}
   map to_bridge {{ type ifname : verdict; }}
   map from_bridge {{ type ifname : verdict; }}
   map pub_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
   map pub_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+  map pub_addr6 {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+  map pub_any6 {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
   chain published {{
     dnat ip to ip daddr . meta l4proto . th dport map @pub_addr
     dnat ip to meta l4proto . th dport map @pub_any
+    dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_addr6
+    dnat ip6 to meta l4proto . th dport map @pub_any6
   }}
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
@@ -200,7 +218,9 @@ pub(crate) fn full_table(
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr 127.0.0.0/8 oifname @bridges masquerade
     ct status dnat oifname @bridges ip saddr @nat_subnets masquerade
+    ct status dnat oifname @bridges ip6 saddr @nat_subnets6 masquerade
     ip saddr @nat_subnets oifname != @bridges masquerade
+    ip6 saddr @nat_subnets6 oifname != @bridges masquerade
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
@@ -233,7 +253,7 @@ pub(crate) fn full_table(
 }
 
 pub(crate) fn delete_table(table: &str) -> String {
-    format!("table ip {table}\ndelete table ip {table}\n")
+    format!("table ip {table}\ndelete table ip {table}\ntable inet {table}\ndelete table inet {table}\n")
 }
 
 pub(crate) fn add_network(table: &str, net: &NetRules) -> String {
@@ -245,34 +265,40 @@ pub(crate) fn add_network(table: &str, net: &NetRules) -> String {
     } = net;
     let mut s = String::new();
     // The network's interfaces: its bridge and the host ends of its routed endpoints.
-    let _ = writeln!(s, "add set ip {table} m_{id12} {{ type ifname; }}");
-    let _ = writeln!(s, "add element ip {table} m_{id12} {{ \"{bridge}\" }}");
-    let _ = writeln!(s, "add chain ip {table} to_{id12}");
-    let _ = writeln!(s, "add rule ip {table} to_{id12} iifname @m_{id12} accept");
-    if net.internal {
-        let _ = writeln!(s, "add rule ip {table} to_{id12} drop");
-        let _ = writeln!(s, "add chain ip {table} from_{id12}");
-        let _ = writeln!(
-            s,
-            "add rule ip {table} from_{id12} oifname != @m_{id12} drop"
-        );
-        let _ = writeln!(
-            s,
-            "add element ip {table} from_bridge {{ \"{bridge}\" : jump from_{id12} }}"
-        );
-    } else {
-        let _ = writeln!(s, "add rule ip {table} to_{id12} ct status dnat accept");
-        let _ = writeln!(
-            s,
-            "add rule ip {table} to_{id12} ct state established,related accept"
-        );
-        let _ = writeln!(s, "add rule ip {table} to_{id12} iifname @bridges drop");
-        let _ = writeln!(s, "add element ip {table} nat_subnets {{ {subnet} }}");
-    }
-    let _ = writeln!(s, "add element ip {table} bridges {{ \"{bridge}\" }}");
+    let _ = writeln!(s, "add set inet {table} m_{id12} {{ type ifname; }}");
+    let _ = writeln!(s, "add element inet {table} m_{id12} {{ \"{bridge}\" }}");
+    let _ = writeln!(s, "add chain inet {table} to_{id12}");
     let _ = writeln!(
         s,
-        "add element ip {table} to_bridge {{ \"{bridge}\" : jump to_{id12} }}"
+        "add rule inet {table} to_{id12} iifname @m_{id12} accept"
+    );
+    if net.internal {
+        let _ = writeln!(s, "add rule inet {table} to_{id12} drop");
+        let _ = writeln!(s, "add chain inet {table} from_{id12}");
+        let _ = writeln!(
+            s,
+            "add rule inet {table} from_{id12} oifname != @m_{id12} drop"
+        );
+        let _ = writeln!(
+            s,
+            "add element inet {table} from_bridge {{ \"{bridge}\" : jump from_{id12} }}"
+        );
+    } else {
+        let _ = writeln!(s, "add rule inet {table} to_{id12} ct status dnat accept");
+        let _ = writeln!(
+            s,
+            "add rule inet {table} to_{id12} ct state established,related accept"
+        );
+        let _ = writeln!(s, "add rule inet {table} to_{id12} iifname @bridges drop");
+        let _ = writeln!(s, "add element inet {table} nat_subnets {{ {subnet} }}");
+        if let Some(subnet6) = net.subnet6 {
+            let _ = writeln!(s, "add element inet {table} nat_subnets6 {{ {subnet6} }}");
+        }
+    }
+    let _ = writeln!(s, "add element inet {table} bridges {{ \"{bridge}\" }}");
+    let _ = writeln!(
+        s,
+        "add element inet {table} to_bridge {{ \"{bridge}\" : jump to_{id12} }}"
     );
     s
 }
@@ -285,21 +311,30 @@ pub(crate) fn remove_network(table: &str, net: &NetRules) -> String {
         ..
     } = net;
     let mut s = String::new();
-    let _ = writeln!(s, "delete element ip {table} to_bridge {{ \"{bridge}\" }}");
-    let _ = writeln!(s, "delete element ip {table} bridges {{ \"{bridge}\" }}");
+    let _ = writeln!(
+        s,
+        "delete element inet {table} to_bridge {{ \"{bridge}\" }}"
+    );
+    let _ = writeln!(s, "delete element inet {table} bridges {{ \"{bridge}\" }}");
     if net.internal {
         let _ = writeln!(
             s,
-            "delete element ip {table} from_bridge {{ \"{bridge}\" }}"
+            "delete element inet {table} from_bridge {{ \"{bridge}\" }}"
         );
-        let _ = writeln!(s, "flush chain ip {table} from_{id12}");
-        let _ = writeln!(s, "delete chain ip {table} from_{id12}");
+        let _ = writeln!(s, "flush chain inet {table} from_{id12}");
+        let _ = writeln!(s, "delete chain inet {table} from_{id12}");
     } else {
-        let _ = writeln!(s, "delete element ip {table} nat_subnets {{ {subnet} }}");
+        let _ = writeln!(s, "delete element inet {table} nat_subnets {{ {subnet} }}");
+        if let Some(subnet6) = net.subnet6 {
+            let _ = writeln!(
+                s,
+                "delete element inet {table} nat_subnets6 {{ {subnet6} }}"
+            );
+        }
     }
-    let _ = writeln!(s, "flush chain ip {table} to_{id12}");
-    let _ = writeln!(s, "delete chain ip {table} to_{id12}");
-    let _ = writeln!(s, "delete set ip {table} m_{id12}");
+    let _ = writeln!(s, "flush chain inet {table} to_{id12}");
+    let _ = writeln!(s, "delete chain inet {table} to_{id12}");
+    let _ = writeln!(s, "delete set inet {table} m_{id12}");
     s
 }
 
@@ -321,17 +356,17 @@ fn routed(table: &str, net: &NetRules, ifname: &str, verb: &str) -> String {
         _ => String::new(),
     };
     let mut s = String::new();
-    let _ = writeln!(s, "{verb} element ip {table} m_{id12} {{ \"{ifname}\" }}");
-    let _ = writeln!(s, "{verb} element ip {table} bridges {{ \"{ifname}\" }}");
+    let _ = writeln!(s, "{verb} element inet {table} m_{id12} {{ \"{ifname}\" }}");
+    let _ = writeln!(s, "{verb} element inet {table} bridges {{ \"{ifname}\" }}");
     let _ = writeln!(
         s,
-        "{verb} element ip {table} to_bridge {{ \"{ifname}\"{} }}",
+        "{verb} element inet {table} to_bridge {{ \"{ifname}\"{} }}",
         jump("to")
     );
     if net.internal {
         let _ = writeln!(
             s,
-            "{verb} element ip {table} from_bridge {{ \"{ifname}\"{} }}",
+            "{verb} element inet {table} from_bridge {{ \"{ifname}\"{} }}",
             jump("from")
         );
     }
@@ -349,17 +384,21 @@ pub(crate) fn remove_ports(table: &str, ports: &[PublishedPort]) -> String {
 fn port_elements(table: &str, verb: &str, ports: &[PublishedPort], with_value: bool) -> String {
     let mut s = String::new();
     for p in ports {
+        let six = if p.host_ip.is_ipv6() { "6" } else { "" };
         let key = if p.host_ip.is_unspecified() {
-            format!("pub_any {{ {} . {}", p.proto, p.host_port)
+            format!("pub_any{six} {{ {} . {}", p.proto, p.host_port)
         } else {
-            format!("pub_addr {{ {} . {} . {}", p.host_ip, p.proto, p.host_port)
+            format!(
+                "pub_addr{six} {{ {} . {} . {}",
+                p.host_ip, p.proto, p.host_port
+            )
         };
         let value = if with_value {
             format!(" : {} . {}", p.container_ip, p.container_port)
         } else {
             String::new()
         };
-        let _ = writeln!(s, "{verb} element ip {table} {key}{value} }}");
+        let _ = writeln!(s, "{verb} element inet {table} {key}{value} }}");
     }
     s
 }
@@ -369,11 +408,13 @@ mod tests {
     #[test]
     fn a_routed_endpoint_joins_its_network_and_leaves_it() {
         let add = add_routed("t", &net(true), "veth1");
-        assert!(add.contains("add element ip t m_0123456789ab { \"veth1\" }"));
-        assert!(add.contains("add element ip t to_bridge { \"veth1\" : jump to_0123456789ab }"));
-        assert!(add.contains("add element ip t from_bridge { \"veth1\" : jump from_0123456789ab }"));
+        assert!(add.contains("add element inet t m_0123456789ab { \"veth1\" }"));
+        assert!(add.contains("add element inet t to_bridge { \"veth1\" : jump to_0123456789ab }"));
+        assert!(
+            add.contains("add element inet t from_bridge { \"veth1\" : jump from_0123456789ab }")
+        );
         let rm = remove_routed("t", &net(true), "veth1");
-        assert!(rm.contains("delete element ip t to_bridge { \"veth1\" }\n"));
+        assert!(rm.contains("delete element inet t to_bridge { \"veth1\" }\n"));
         assert!(!rm.contains("jump"));
     }
 
@@ -385,6 +426,7 @@ mod tests {
             id12: "0123456789ab".into(),
             bridge: "br-0123456789ab".into(),
             subnet: "10.213.7.0/24".parse().unwrap(),
+            subnet6: Some("fd00:7::/64".parse().unwrap()),
             internal,
         }
     }
@@ -392,25 +434,27 @@ mod tests {
     #[test]
     fn a_network_adds_its_chain_and_elements_and_removal_undoes_them() {
         let add = add_network("t", &net(false));
-        assert!(add.contains("add chain ip t to_0123456789ab\n"));
-        assert!(add.contains("add element ip t nat_subnets { 10.213.7.0/24 }"));
-        assert!(add.contains("add rule ip t to_0123456789ab iifname @bridges drop"));
+        assert!(add.contains("add chain inet t to_0123456789ab\n"));
+        assert!(add.contains("add element inet t nat_subnets { 10.213.7.0/24 }"));
+        assert!(add.contains("add element inet t nat_subnets6 { fd00:7::/64 }"));
+        assert!(add.contains("add rule inet t to_0123456789ab iifname @bridges drop"));
         assert!(add.contains("to_bridge { \"br-0123456789ab\" : jump to_0123456789ab }"));
         let rm = remove_network("t", &net(false));
         // the map element referencing the chain goes before the chain
-        let elem = rm.find("delete element ip t to_bridge").unwrap();
-        let chain = rm.find("delete chain ip t to_0123456789ab").unwrap();
+        let elem = rm.find("delete element inet t to_bridge").unwrap();
+        let chain = rm.find("delete chain inet t to_0123456789ab").unwrap();
         assert!(elem < chain);
-        assert!(rm.contains("delete element ip t nat_subnets { 10.213.7.0/24 }"));
+        assert!(rm.contains("delete element inet t nat_subnets { 10.213.7.0/24 }"));
+        assert!(rm.contains("delete element inet t nat_subnets6 { fd00:7::/64 }"));
     }
 
     #[test]
     fn an_internal_network_gets_no_masquerade_and_no_way_out() {
         let add = add_network("t", &net(true));
         assert!(!add.contains("nat_subnets"));
-        assert!(add.contains("add rule ip t from_0123456789ab oifname != @m_0123456789ab drop"));
-        assert!(add.contains("add rule ip t to_0123456789ab drop"));
-        assert!(remove_network("t", &net(true)).contains("delete chain ip t from_0123456789ab"));
+        assert!(add.contains("add rule inet t from_0123456789ab oifname != @m_0123456789ab drop"));
+        assert!(add.contains("add rule inet t to_0123456789ab drop"));
+        assert!(remove_network("t", &net(true)).contains("delete chain inet t from_0123456789ab"));
     }
 
     #[test]
@@ -433,23 +477,46 @@ mod tests {
         ];
         assert_eq!(
             add_ports("t", &ports),
-            "add element ip t pub_any { tcp . 8080 : 10.213.7.2 . 80 }\n\
-             add element ip t pub_addr { 127.0.0.1 . udp . 5353 : 10.213.7.2 . 53 }\n"
+            "add element inet t pub_any { tcp . 8080 : 10.213.7.2 . 80 }\n\
+             add element inet t pub_addr { 127.0.0.1 . udp . 5353 : 10.213.7.2 . 53 }\n"
+        );
+        let six = [
+            PublishedPort {
+                host_ip: "::".parse().unwrap(),
+                host_port: 8080,
+                container_ip: "fd00:7::2".parse().unwrap(),
+                container_port: 80,
+                proto: Protocol::Tcp,
+            },
+            PublishedPort {
+                host_ip: "::1".parse().unwrap(),
+                host_port: 8081,
+                container_ip: "fd00:7::2".parse().unwrap(),
+                container_port: 81,
+                proto: Protocol::Tcp,
+            },
+        ];
+        assert_eq!(
+            add_ports("t", &six),
+            "add element inet t pub_any6 { tcp . 8080 : fd00:7::2 . 80 }\n\
+             add element inet t pub_addr6 { ::1 . tcp . 8081 : fd00:7::2 . 81 }\n"
         );
         assert_eq!(
             remove_ports("t", &ports),
-            "delete element ip t pub_any { tcp . 8080 }\n\
-             delete element ip t pub_addr { 127.0.0.1 . udp . 5353 }\n"
+            "delete element inet t pub_any { tcp . 8080 }\n\
+             delete element inet t pub_addr { 127.0.0.1 . udp . 5353 }\n"
         );
     }
 
     #[test]
     fn the_full_table_replaces_any_previous_one_in_one_script() {
         let s = full_table("t", &[net(false)], &[(net(false), "vethabc".into())], &[]);
-        assert!(s.contains("add element ip t m_0123456789ab { \"vethabc\" }"));
-        assert!(s.starts_with("table ip t\ndelete table ip t\ntable ip t {"));
+        assert!(s.contains("add element inet t m_0123456789ab { \"vethabc\" }"));
+        assert!(s.starts_with(
+            "table ip t\ndelete table ip t\ntable inet t\ndelete table inet t\ntable inet t {"
+        ));
         assert!(s.contains("fib daddr type local jump published"));
-        assert!(s.contains("add chain ip t to_0123456789ab"));
+        assert!(s.contains("add chain inet t to_0123456789ab"));
     }
 
     #[test]

@@ -5,11 +5,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use parking_lot::Mutex;
@@ -32,6 +32,9 @@ pub(crate) struct AttachPlan<'a> {
     pub address: Ipv4Net,
     /// Default route through it, unless the namespace has one already.
     pub gateway: Option<Ipv4Addr>,
+    /// On IPv6 networks: the address (added `nodad`) and the IPv6 default route's gateway.
+    pub address6: Option<Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 pub(crate) trait Host: Send + Sync {
@@ -39,9 +42,9 @@ pub(crate) trait Host: Send + Sync {
     fn host_routes(&self) -> Result<Vec<Ipv4Net>>;
     /// The IPv4 addresses of link `name`, `None` when there is no such link.
     fn link_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>>;
-    /// Creates bridge `name` if missing, gives it `gateway` (address/prefix) if it lacks
-    /// it, brings it up and sets `route_localnet` on it.
-    fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()>;
+    /// Creates bridge `name` if missing, gives it `gateway` (address/prefix) and
+    /// `gateway6` if it lacks them, brings it up and sets `route_localnet` on it.
+    fn ensure_bridge(&self, name: &str, gateway: Ipv4Net, gateway6: Option<Ipv6Net>) -> Result<()>;
     /// Deletes link `name`; a missing link is not an error.
     fn delete_link(&self, name: &str) -> Result<()>;
     /// Creates the veth pair of one endpoint. Leaves nothing behind when it fails.
@@ -53,6 +56,10 @@ pub(crate) trait Host: Send + Sync {
     fn netns_exists(&self, path: &Path) -> bool;
     /// `net.ipv4.ip_forward=1`, as dockerd sets it.
     fn enable_forwarding(&self) -> Result<()>;
+    /// IPv6 forwarding (`default` and `all`), as dockerd sets it for an IPv6 network, but
+    /// without costing the host the routes it learns from router advertisements: see
+    /// `LinuxHost::enable_forwarding6`.
+    fn enable_forwarding6(&self) -> Result<()>;
     /// Raises the sysctl `key` (a path below `/proc/sys`, `net/core/netdev_max_backlog`)
     /// to at least `min` (never lowers it).
     fn raise_sysctl(&self, key: &str, min: u32) -> Result<()>;
@@ -120,8 +127,27 @@ impl LinuxHost {
                         e,
                     )
                 })?;
+                if let Some(addr6) = plan.address6 {
+                    // A new namespace's interfaces may start with IPv6 off; this thread is
+                    // in the container's namespace, so /proc/sys/net is the container's.
+                    write_sysctl(
+                        &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", plan.interface),
+                        "0",
+                    )?;
+                    rtnl.add_address6(idx, addr6).map_err(|e| {
+                        Error::netlink(format!("add address {addr6} to {}", plan.interface), e)
+                    })?;
+                }
                 rtnl.set_up(idx, None)
                     .map_err(|e| Error::netlink(format!("set {} up", plan.interface), e))?;
+                if let Some(gw) = plan.gateway6 {
+                    rtnl.add_default_route6(idx, gw).map_err(|e| {
+                        Error::netlink(
+                            format!("add IPv6 default route via {gw} dev {}", plan.interface),
+                            e,
+                        )
+                    })?;
+                }
                 if let Some(gw) = plan.gateway {
                     rtnl.add_default_route(idx, gw).map_err(|e| {
                         Error::netlink(
@@ -240,7 +266,7 @@ impl Host for LinuxHost {
         Ok(Some(addrs))
     }
 
-    fn ensure_bridge(&self, name: &str, gateway: Ipv4Net) -> Result<()> {
+    fn ensure_bridge(&self, name: &str, gateway: Ipv4Net, gateway6: Option<Ipv6Net>) -> Result<()> {
         let mut rtnl = self.rtnl.lock();
         let what = |op: &str| format!("{op} bridge {name}");
         let idx = match rtnl
@@ -278,6 +304,11 @@ impl Host for LinuxHost {
                 }
                 _ => {}
             }
+        }
+        if let Some(gw6) = gateway6 {
+            write_sysctl(&format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "0")?;
+            rtnl.add_address6(idx, gw6)
+                .map_err(|e| Error::netlink(format!("add address {gw6} to bridge {name}"), e))?;
         }
         rtnl.set_up(idx, None)
             .map_err(|e| Error::netlink(what("set up"), e))?;
@@ -389,6 +420,40 @@ impl Host for LinuxHost {
 
     fn enable_forwarding(&self) -> Result<()> {
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    }
+
+    /// dockerd sets `net.ipv6.conf.{default,all}.forwarding=1` and nothing else, and the
+    /// kernel then ignores router advertisements on every interface whose `accept_ra` is 1
+    /// ("only while not forwarding"): a host configured by SLAAC loses its default route
+    /// when its RA-learnt routes expire (moby#43466, docker/for-linux#844, still open).
+    /// So before turning forwarding on, berth moves each interface at `accept_ra=1` to 2
+    /// ("even while forwarding"), which keeps exactly the behaviour it had; one already
+    /// forwarding, or at 0 or 2, is left alone, and so are `all` and `default`: a bridge
+    /// made later must keep ignoring the advertisements a container could send it.
+    fn enable_forwarding6(&self) -> Result<()> {
+        let all = Path::new("/proc/sys/net/ipv6/conf/all/forwarding");
+        let forwarding = fs::read_to_string(all).map_err(io_err("read sysctl", all))?;
+        if forwarding.trim() != "1" {
+            let conf = Path::new("/proc/sys/net/ipv6/conf");
+            for entry in fs::read_dir(conf).map_err(io_err("read directory", conf))? {
+                let dir = entry.map_err(io_err("read directory", conf))?.path();
+                if dir
+                    .file_name()
+                    .is_some_and(|n| n == "all" || n == "default" || n == "lo")
+                {
+                    continue;
+                }
+                let accept_ra = dir.join("accept_ra");
+                let Ok(value) = fs::read_to_string(&accept_ra) else {
+                    continue; // an interface that went away meanwhile
+                };
+                if value.trim() == "1" {
+                    fs::write(&accept_ra, "2").map_err(io_err("write sysctl", &accept_ra))?;
+                }
+            }
+        }
+        write_sysctl("/proc/sys/net/ipv6/conf/default/forwarding", "1")?;
+        write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
     }
 
     fn raise_sysctl(&self, key: &str, min: u32) -> Result<()> {

@@ -1,4 +1,4 @@
-//! IPv4 address management: validating a network's pool as Docker does, choosing a default
+//! IPv4 address management (IPv6 is `ipam6.rs`): validating a network's pool as Docker does, choosing a default
 //! pool that overlaps neither another network nor a host route, and handing out addresses.
 //! Pure: no OS access, so every rule is unit-tested.
 
@@ -8,7 +8,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
-use crate::types::{IpamPool, IpamRequest};
+use crate::ipam6;
+use crate::types::{Ipam6Pool, IpamPool, IpamRequest};
 
 /// Docker's default local pools: 172.17–31.0.0/16, then 192.168.0.0/16 cut into /20s.
 pub fn default_pools() -> impl Iterator<Item = Ipv4Net> {
@@ -36,12 +37,21 @@ pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// The pools an `IPAM.Config` names; `None` where it names no subnet of that family (the
+/// caller then picks a default pool).
+#[derive(Debug, Default)]
+pub struct Requested {
+    pub v4: Option<IpamPool>,
+    pub v6: Option<Ipam6Pool>,
+}
+
 /// Validates `IPAM.Config` against Docker's rules (every problem listed, as Docker's
-/// `invalid network config:` message does) and builds the pool. `None` when the request
-/// names no subnet: the caller then picks a default pool.
-pub fn validate_request(reqs: &[IpamRequest], enable_ipv6: bool) -> Result<Option<IpamPool>> {
+/// `invalid network config:` message does) and builds the pools. IPv6 entries count only
+/// with `enable_ipv6`, as dockerd ignores them without it.
+pub fn validate_request(reqs: &[IpamRequest], enable_ipv6: bool) -> Result<Requested> {
     let mut errs: Vec<String> = Vec::new();
     let mut pools: Vec<IpamPool> = Vec::new();
+    let mut pools6: Vec<Ipam6Pool> = Vec::new();
     for req in reqs {
         let subnet_text = req.subnet.as_deref().unwrap_or("").trim();
         if subnet_text.is_empty() {
@@ -65,9 +75,10 @@ pub fn validate_request(reqs: &[IpamRequest], enable_ipv6: bool) -> Result<Optio
             ipnet::IpNet::V4(n) => n,
             ipnet::IpNet::V6(_) if !enable_ipv6 => continue,
             ipnet::IpNet::V6(v6) => {
-                // Checked as Docker checks it, so bad input gets Docker's error rather
-                // than "not supported"; the network itself is refused below.
-                errs.extend(check_v6(v6, req));
+                match ipam6::check(v6, req) {
+                    Ok(pool) => pools6.push(pool),
+                    Err(e) => errs.extend(e),
+                }
                 continue;
             }
         };
@@ -165,58 +176,20 @@ pub fn validate_request(reqs: &[IpamRequest], enable_ipv6: bool) -> Result<Optio
             )))
         }
     }
-    if enable_ipv6 {
-        return Err(Error::NotImplemented("IPv6 networks".into()));
-    }
     if pools.len() > 1 {
         return Err(Error::NotImplemented(
             "more than one IPv4 subnet per network".into(),
         ));
     }
-    Ok(pools.pop())
-}
-
-/// Docker's complaints about an IPv6 subnet request: host bits set, a gateway or ip-range
-/// outside it.
-fn check_v6(subnet: ipnet::Ipv6Net, req: &IpamRequest) -> Vec<String> {
-    let mut errs = Vec::new();
-    if subnet.addr() != subnet.network() {
-        errs.push(format!(
-            "invalid subnet {subnet}: it should be {}",
-            subnet.trunc()
+    if pools6.len() > 1 {
+        return Err(Error::NotImplemented(
+            "more than one IPv6 subnet per network".into(),
         ));
     }
-    let subnet = subnet.trunc();
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    if let Some(range) = text(&req.ip_range) {
-        match range.parse::<ipnet::Ipv6Net>() {
-            Err(_) => errs.push(format!(
-                "invalid ip-range {range}: invalid CIDR block notation"
-            )),
-            Ok(r) if r.prefix_len() < subnet.prefix_len() => errs.push(format!(
-                "invalid ip-range {range}: CIDR block is bigger than its parent subnet {subnet}"
-            )),
-            Ok(r) if !subnet.contains(&r.network()) => errs.push(format!(
-                "invalid ip-range {range}: parent subnet {subnet} doesn't contain ip-range"
-            )),
-            Ok(_) => {}
-        }
-    }
-    if let Some(gateway) = text(&req.gateway) {
-        match gateway.parse::<std::net::Ipv6Addr>() {
-            Err(_) => errs.push(format!("invalid gateway {gateway}: invalid address")),
-            Ok(ip) if !subnet.contains(&ip) => errs.push(format!(
-                "invalid gateway {gateway}: parent subnet {subnet} doesn't contain this address"
-            )),
-            Ok(_) => {}
-        }
-    }
-    errs
+    Ok(Requested {
+        v4: pools.pop(),
+        v6: pools6.pop(),
+    })
 }
 
 fn check_address(text: &str, subnet: &Ipv4Net) -> std::result::Result<Ipv4Addr, String> {

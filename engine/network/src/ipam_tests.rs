@@ -18,7 +18,7 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
-fn err_text(r: Result<Option<IpamPool>>) -> String {
+fn err_text(r: Result<Requested>) -> String {
     r.unwrap_err().to_string()
 }
 
@@ -26,20 +26,25 @@ fn err_text(r: Result<Option<IpamPool>>) -> String {
 fn a_valid_request_gives_its_pool_with_the_first_host_as_gateway() {
     let pool = validate_request(&[req("10.1.0.0/16", "10.1.2.0/24", "")], false)
         .unwrap()
+        .v4
         .unwrap();
     assert_eq!(pool.subnet, net("10.1.0.0/16"));
     assert_eq!(pool.gateway, ip("10.1.0.1"));
     assert_eq!(pool.ip_range, Some(net("10.1.2.0/24")));
     let pool = validate_request(&[req("10.1.0.0/16", "", "10.1.255.254")], false)
         .unwrap()
+        .v4
         .unwrap();
     assert_eq!(pool.gateway, ip("10.1.255.254"));
 }
 
 #[test]
 fn no_subnet_means_a_default_pool() {
-    assert_eq!(validate_request(&[], false).unwrap(), None);
-    assert_eq!(validate_request(&[req("", "", "")], false).unwrap(), None);
+    assert_eq!(validate_request(&[], false).unwrap().v4, None);
+    assert_eq!(
+        validate_request(&[req("", "", "")], false).unwrap().v4,
+        None
+    );
 }
 
 #[test]
@@ -86,14 +91,21 @@ fn gateway_and_range_outside_the_subnet_are_refused_and_all_listed() {
 }
 
 #[test]
-fn ipv6_subnets_are_ignored_without_ipv6_and_not_supported_with_it() {
-    assert_eq!(
-        validate_request(&[req("fd00::/64", "", "")], false).unwrap(),
-        None
-    );
-    let e = validate_request(&[req("fd00::/64", "", "")], true).unwrap_err();
+fn ipv6_subnets_are_ignored_without_ipv6_and_taken_with_it() {
+    let got = validate_request(&[req("fd00::/64", "", "")], false).unwrap();
+    assert!(got.v4.is_none() && got.v6.is_none());
+    let got = validate_request(
+        &[req("10.1.0.0/24", "", ""), req("fd00::/64", "", "")],
+        true,
+    )
+    .unwrap();
+    assert_eq!(got.v4.unwrap().subnet.to_string(), "10.1.0.0/24");
+    let v6 = got.v6.unwrap();
+    assert_eq!(v6.subnet.to_string(), "fd00::/64");
+    assert_eq!(v6.gateway.to_string(), "fd00::1");
+    let e =
+        validate_request(&[req("fd00::/64", "", ""), req("fd01::/64", "", "")], true).unwrap_err();
     assert_eq!(e.kind(), crate::ErrorKind::NotImplemented);
-    // Bad IPv6 input gets Docker's error first, not "not supported".
     let e = validate_request(&[req("fd00::1/64", "", "")], true).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -170,6 +182,7 @@ fn requested_addresses_are_checked() {
 fn ip_range_bounds_automatic_allocation() {
     let pool = validate_request(&[req("10.9.0.0/24", "10.9.0.128/30", "")], false)
         .unwrap()
+        .v4
         .unwrap();
     let mut a = Allocator::new(pool);
     let got: Vec<_> = (0..4).map(|_| a.allocate(None).unwrap()).collect();
@@ -203,7 +216,7 @@ fn claimed_addresses_are_never_handed_out_again() {
 fn aux_addresses_are_reserved() {
     let mut r = req("10.9.0.0/29", "", "");
     r.aux_addresses.insert("router".into(), "10.9.0.2".into());
-    let mut a = Allocator::new(validate_request(&[r], false).unwrap().unwrap());
+    let mut a = Allocator::new(validate_request(&[r], false).unwrap().v4.unwrap());
     assert_eq!(a.allocate(None).unwrap(), ip("10.9.0.3"));
     let mut bad = req("10.9.0.0/29", "", "");
     bad.aux_addresses.insert("x".into(), "10.8.0.1".into());

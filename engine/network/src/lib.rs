@@ -22,6 +22,7 @@ mod error;
 mod firewall;
 mod host;
 mod ipam;
+mod ipam6;
 mod netlink;
 mod ports;
 mod reaper;
@@ -30,10 +31,10 @@ mod state;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};
-pub use ipnet::Ipv4Net;
+pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use types::{
-    CreateNetwork, DefaultBridge, Driver, Endpoint, EndpointRequest, IpamPool, IpamRequest,
-    MacAddr, Network, NetworkConfig, PortRequest, Protocol, PublishedPort,
+    CreateNetwork, DefaultBridge, Driver, Endpoint, EndpointRequest, Ipam6Pool, IpamPool,
+    IpamRequest, MacAddr, Network, NetworkConfig, PortRequest, Protocol, PublishedPort,
 };
 
 mod networks;

@@ -7,24 +7,22 @@
 //! and file writes happen outside both, so container starts run in parallel.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::firewall::{self, Firewall, NetRules};
-use crate::host::{AttachPlan, Host};
+use crate::host::Host;
 use crate::ipam::{self, Allocator};
+use crate::ipam6::{self, Allocator6};
 use crate::ports::Reservation;
 use crate::reaper::Reaper;
 use crate::state::Store;
-use crate::types::{
-    CreateNetwork, Driver, Endpoint, EndpointRequest, MacAddr, Network, NetworkConfig,
-};
+use crate::types::{CreateNetwork, Driver, Endpoint, Network, NetworkConfig};
 
 /// Docker's option naming a bridge network's Linux bridge.
 pub(crate) const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
@@ -84,6 +82,8 @@ pub(crate) struct NetEntry {
 pub(crate) struct NetState {
     /// `None` for `host` and `none`.
     pub alloc: Option<Allocator>,
+    /// IPv6 networks only.
+    pub alloc6: Option<Allocator6>,
     pub endpoints: usize,
     /// Endpoints that are ports of the bridge (the others are routed).
     pub bridged: usize,
@@ -99,15 +99,29 @@ pub(crate) struct Attached {
 impl NetEntry {
     pub(crate) fn new(net: Network) -> NetEntry {
         let alloc = net.ipam.first().cloned().map(Allocator::new);
+        let alloc6 = net.ipam6.clone().map(Allocator6::new);
         NetEntry {
             net,
             state: Mutex::new(NetState {
                 alloc,
+                alloc6,
                 endpoints: 0,
                 bridged: 0,
                 removed: false,
             }),
         }
+    }
+
+    /// The bridge's IPv6 address (the gateway with the subnet's prefix), IPv6 networks only.
+    pub(crate) fn gateway6(&self) -> Result<Option<Ipv6Net>> {
+        self.net
+            .ipam6
+            .as_ref()
+            .map(|p| {
+                Ipv6Net::new(p.gateway, p.subnet.prefix_len())
+                    .map_err(|e| Error::Internal(format!("gateway of {}: {e}", self.net.name)))
+            })
+            .transpose()
     }
 
     pub(crate) fn rules(&self) -> Option<NetRules> {
@@ -117,6 +131,7 @@ impl NetEntry {
             id12: self.net.id[..12].to_string(),
             bridge,
             subnet: pool.subnet,
+            subnet6: self.net.ipam6.as_ref().map(|p| p.subnet),
             internal: self.net.internal,
         })
     }
@@ -241,7 +256,31 @@ impl Networks {
             .iter()
             .flat_map(|n| n.ipam.iter().map(|p| p.subnet))
             .collect();
-        let pool = match requested {
+        let pool6 = match (req.enable_ipv6, requested.v6) {
+            (false, _) => None,
+            (true, Some(pool)) => {
+                if others
+                    .iter()
+                    .filter_map(|n| n.ipam6.as_ref())
+                    .any(|p| ipam6::overlaps(&p.subnet, &pool.subnet))
+                {
+                    return Err(Error::Forbidden(
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                            .into(),
+                    ));
+                }
+                Some(pool)
+            }
+            (true, None) => {
+                let taken: Vec<Ipv6Net> = others
+                    .iter()
+                    .filter_map(|n| n.ipam6.as_ref().map(|p| p.subnet))
+                    .collect();
+                let base = ipam6::ula_base(&self.store.engine_id()?);
+                Some(ipam6::pool_for(ipam6::pick_default_pool(base, &taken)?)?)
+            }
+        };
+        let pool = match requested.v4 {
             Some(pool) => {
                 if taken.iter().any(|t| ipam::overlaps(t, &pool.subnet)) {
                     return Err(Error::Forbidden(
@@ -278,10 +317,11 @@ impl Networks {
             created: SystemTime::now(),
             internal: req.internal,
             attachable: req.attachable,
-            enable_ipv6: false,
+            enable_ipv6: pool6.is_some(),
             predefined: false,
             bridge: Some(bridge.clone()),
             ipam: vec![pool],
+            ipam6: pool6,
             ipam_options: req.ipam_options,
             labels: req.labels,
             options: req.options,
@@ -303,8 +343,12 @@ impl Networks {
         };
         let gateway = Ipv4Net::new(pool.gateway, pool.subnet.prefix_len())
             .map_err(|e| Error::Internal(format!("gateway of {}: {e}", entry.net.name)))?;
+        let gateway6 = entry.gateway6()?;
         self.host.enable_forwarding()?;
-        self.host.ensure_bridge(&rules.bridge, gateway)?;
+        if gateway6.is_some() {
+            self.host.enable_forwarding6()?;
+        }
+        self.host.ensure_bridge(&rules.bridge, gateway, gateway6)?;
         let mut ready = self.table_ready.lock();
         let table = &self.config.firewall_table;
         let script = if *ready {
@@ -383,251 +427,10 @@ impl Networks {
             .map(|a| a.endpoints.clone())
             .unwrap_or_default()
     }
-
-    /// Attaches the container, whose namespace is `netns`, to `network`: an address from the
-    /// network's pool (or `req.ipv4`), a veth pair with `req.interface` (default the next
-    /// free `ethN`) inside and the host end on the bridge, the MAC, and a default route via
-    /// the gateway unless the namespace has one (or the network is internal). No process is
-    /// spawned and no lock is held across the netlink work.
-    pub fn connect(
-        &self,
-        container_id: &str,
-        netns: &Path,
-        network: &str,
-        req: EndpointRequest,
-    ) -> Result<Endpoint> {
-        check_container_id(container_id)?;
-        let entry = self.entry(network)?;
-        let net = &entry.net;
-        let _span = tracing::debug_span!("endpoint", network = %net.name).entered();
-        let Some(bridge) = net.bridge.as_deref() else {
-            return Err(Error::InvalidArgument(format!(
-                "network {} (driver {}) has no endpoints: the daemon sets up host and none itself",
-                net.name,
-                net.driver.as_str()
-            )));
-        };
-        if let Some(ip6) = req.ipv6 {
-            return Err(Error::NotImplemented(format!("IPv6 address {ip6}")));
-        }
-        let current = self.endpoints(container_id);
-        if current.iter().any(|e| e.network_id == net.id) {
-            return Err(Error::Forbidden(format!(
-                "endpoint with name {container_id} already exists in network {}",
-                net.name
-            )));
-        }
-        let interface = match req.interface {
-            Some(name) => name,
-            None => (0..)
-                .map(|i| format!("eth{i}"))
-                .find(|n| !current.iter().any(|e| &e.interface == n))
-                .unwrap_or_default(),
-        };
-        check_ifname(&interface)?;
-
-        let limit = self.bridge_port_limit.load(Ordering::Relaxed);
-        let (ip, prefix, gateway, routed) = {
-            // The span includes the wait for the network's lock.
-            let _span = tracing::debug_span!("ipam").entered();
-            let mut st = entry.state.lock();
-            if st.removed {
-                return Err(Error::NotFound(format!("network {network} not found")));
-            }
-            let alloc = st
-                .alloc
-                .as_mut()
-                .ok_or_else(|| Error::Internal(format!("network {} has no pool", net.name)))?;
-            let ip = alloc.allocate(req.ipv4)?;
-            let pool = alloc.pool();
-            let (prefix, gateway) = (pool.subnet.prefix_len(), pool.gateway);
-            let routed = st.bridged >= limit;
-            st.endpoints += 1;
-            if !routed {
-                st.bridged += 1;
-            }
-            if st.bridged >= BIG_BRIDGE {
-                self.raise_backlog();
-            }
-            (ip, prefix, gateway, routed)
-        };
-        let release = || {
-            let mut st = entry.state.lock();
-            if let Some(a) = st.alloc.as_mut() {
-                a.release(ip);
-            }
-            st.endpoints -= 1;
-            if !routed {
-                st.bridged -= 1;
-            }
-        };
-        let id = random_id();
-        let address = match Ipv4Net::new(ip, prefix) {
-            Ok(a) => a,
-            Err(e) => {
-                release();
-                return Err(Error::Internal(format!("address {ip}/{prefix}: {e}")));
-            }
-        };
-        let ep = Endpoint {
-            host_interface: format!("veth{}", &id[..11]),
-            routed,
-            id,
-            container_id: container_id.to_string(),
-            network_id: net.id.clone(),
-            network_name: net.name.clone(),
-            netns: netns.to_path_buf(),
-            interface,
-            address,
-            gateway: (!net.internal).then_some(gateway),
-            mac: req.mac.unwrap_or_else(MacAddr::random),
-            requested_ipv4: req.ipv4,
-            aliases: req.aliases,
-            dns_names: req.dns_names,
-            ports: Vec::new(),
-        };
-        // The record goes first: a crash during the netlink work leaves a record that the
-        // restore finds without its veth and releases.
-        let written = tracing::debug_span!("record").in_scope(|| self.store.write_endpoint(&ep));
-        if let Err(e) = written {
-            release();
-            return Err(e);
-        }
-        let plan = AttachPlan {
-            netns,
-            bridge,
-            routed,
-            host_interface: &ep.host_interface,
-            interface: &ep.interface,
-            mac: ep.mac,
-            address: ep.address,
-            gateway: ep.gateway,
-        };
-        let veth = tracing::debug_span!("veth").entered();
-        let attached = self
-            .host
-            .attach(&plan)
-            .and_then(|()| match (routed, entry.rules()) {
-                (true, Some(rules)) => self
-                    .firewall
-                    .apply(&firewall::add_routed(
-                        &self.config.firewall_table,
-                        &rules,
-                        &ep.host_interface,
-                    ))
-                    .inspect_err(|_| {
-                        let _ = self.host.delete_link(&ep.host_interface);
-                    }),
-                _ => Ok(()),
-            });
-        drop(veth);
-        if let Err(e) = attached {
-            let _ = self.store.remove_endpoint(container_id, &net.id);
-            release();
-            return Err(e);
-        }
-        let attached = {
-            let mut containers = self.containers.lock();
-            containers
-                .entry(container_id.to_string())
-                .or_default()
-                .endpoints
-                .push(ep.clone());
-            containers.len()
-        };
-        if attached >= NEIGH_ENDPOINTS {
-            self.raise_neighbour_table();
-        }
-        Ok(ep)
-    }
-
-    /// Detaches the container from `network`: its ports published through that endpoint,
-    /// the veth pair, the record and the address go.
-    pub fn disconnect(&self, container_id: &str, network: &str) -> Result<()> {
-        let entry = self.entry(network)?;
-        let ep = self
-            .endpoints(container_id)
-            .into_iter()
-            .find(|e| e.network_id == entry.net.id)
-            .ok_or_else(|| {
-                Error::Forbidden(format!(
-                    "container {container_id} is not connected to network {}",
-                    entry.net.name
-                ))
-            })?;
-        if !ep.ports.is_empty() {
-            self.unpublish(container_id)?;
-        }
-        self.host.delete_link(&ep.host_interface)?;
-        self.forget_routed(&entry, std::slice::from_ref(&ep))?;
-        self.release(&entry, &ep)
-    }
-
-    /// Drops the firewall elements of routed endpoints (one nft call; none when there is
-    /// no routed endpoint, the usual case).
-    fn forget_routed(&self, entry: &NetEntry, eps: &[Endpoint]) -> Result<()> {
-        let Some(rules) = entry.rules() else {
-            return Ok(());
-        };
-        let table = &self.config.firewall_table;
-        let script: String = eps
-            .iter()
-            .filter(|e| e.routed)
-            .map(|e| firewall::remove_routed(table, &rules, &e.host_interface))
-            .collect();
-        if script.is_empty() {
-            return Ok(());
-        }
-        self.firewall.apply(&script)
-    }
-
-    /// See `BIG_BRIDGE`. A failure only costs big bridges their ARP replies under load, so
-    /// it is logged rather than failing a start.
-    pub(crate) fn raise_backlog(&self) {
-        if !self.backlog_raised.swap(true, Ordering::Relaxed) {
-            if let Err(e) = self.host.raise_sysctl(BACKLOG_KEY, BACKLOG) {
-                tracing::warn!(error = %e, "raising net.core.netdev_max_backlog for a big bridge");
-            }
-        }
-    }
-
-    /// See `NEIGH_ENDPOINTS`. A failure costs only the containers past the table's limit
-    /// their new neighbours, so it is logged rather than failing a start.
-    pub(crate) fn raise_neighbour_table(&self) {
-        if !self.neighbours_raised.swap(true, Ordering::Relaxed) {
-            for (key, min) in NEIGH_THRESHOLDS {
-                if let Err(e) = self.host.raise_sysctl(key, min) {
-                    tracing::warn!(error = %e, "raising {key} for many containers");
-                }
-            }
-        }
-    }
-
-    /// Forgets an endpoint whose interfaces are gone or going: record, address, entry.
-    fn release(&self, entry: &NetEntry, ep: &Endpoint) -> Result<()> {
-        self.store
-            .remove_endpoint(&ep.container_id, &entry.net.id)?;
-        {
-            let mut st = entry.state.lock();
-            if let Some(a) = st.alloc.as_mut() {
-                a.release(ep.address.addr());
-            }
-            st.endpoints = st.endpoints.saturating_sub(1);
-            if !ep.routed {
-                st.bridged = st.bridged.saturating_sub(1);
-            }
-        }
-        let mut containers = self.containers.lock();
-        if let Some(att) = containers.get_mut(&ep.container_id) {
-            att.endpoints.retain(|e| e.id != ep.id);
-            if att.endpoints.is_empty() && att.reservations.is_empty() {
-                containers.remove(&ep.container_id);
-            }
-        }
-        Ok(())
-    }
 }
 
+#[path = "endpoints.rs"]
+mod endpoints;
 #[path = "publish.rs"]
 mod publish;
 #[path = "sandbox.rs"]

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use parking_lot::Mutex;
 
 use crate::error::{ErrorKind, Result};
@@ -26,6 +26,10 @@ struct World {
     fail_firewall: bool,
     /// Calls of `let_through_iptables`.
     iptables: usize,
+    /// The IPv6 addresses bridges were given, and the plans' IPv6 address and gateway.
+    bridge6: Vec<(String, Ipv6Net)>,
+    attached6: Vec<(Option<Ipv6Net>, Option<std::net::Ipv6Addr>)>,
+    forwarding6: usize,
 }
 
 #[derive(Clone, Default)]
@@ -38,8 +42,12 @@ impl Host for Fake {
     fn link_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>> {
         Ok(self.0.lock().links.contains(name).then(Vec::new))
     }
-    fn ensure_bridge(&self, name: &str, _gateway: Ipv4Net) -> Result<()> {
-        self.0.lock().links.insert(name.to_string());
+    fn ensure_bridge(&self, name: &str, _gateway: Ipv4Net, gw6: Option<Ipv6Net>) -> Result<()> {
+        let mut w = self.0.lock();
+        w.links.insert(name.to_string());
+        if let Some(gw6) = gw6 {
+            w.bridge6.push((name.to_string(), gw6));
+        }
         Ok(())
     }
     fn delete_link(&self, name: &str) -> Result<()> {
@@ -52,6 +60,7 @@ impl Host for Fake {
             return Err(crate::Error::Internal("attach failed".into()));
         }
         w.links.insert(plan.host_interface.to_string());
+        w.attached6.push((plan.address6, plan.gateway6));
         Ok(())
     }
     fn create_netns(&self, path: &Path) -> Result<()> {
@@ -66,6 +75,10 @@ impl Host for Fake {
         self.0.lock().netns.contains(path)
     }
     fn enable_forwarding(&self) -> Result<()> {
+        Ok(())
+    }
+    fn enable_forwarding6(&self) -> Result<()> {
+        self.0.lock().forwarding6 += 1;
         Ok(())
     }
     fn raise_sysctl(&self, key: &str, min: u32) -> Result<()> {
@@ -99,6 +112,7 @@ fn config(dir: &Path, bridge: bool) -> NetworkConfig {
         default_bridge: bridge.then(|| DefaultBridge {
             name: "berth0".into(),
             bip: None,
+            ..Default::default()
         }),
         firewall_table: "berth".into(),
     }
@@ -189,12 +203,6 @@ fn create_refuses_duplicates_overlaps_and_other_drivers_and_changes_nothing() {
     mv.driver = Some("macvlan".into());
     assert_eq!(
         nets.create(mv).unwrap_err().kind(),
-        ErrorKind::NotImplemented
-    );
-    let mut v6 = subnet_req("v6", "10.53.0.0/24");
-    v6.enable_ipv6 = true;
-    assert_eq!(
-        nets.create(v6).unwrap_err().kind(),
         ErrorKind::NotImplemented
     );
     assert_eq!(
@@ -370,7 +378,7 @@ fn published_ports_are_one_script_each_way_and_rolled_back_on_failure() {
     assert!(nets.endpoints("c1")[0].ports.is_empty());
     let last = fake.0.lock().scripts.last().cloned().unwrap();
     assert!(
-        last.starts_with("delete element ip berth pub_addr"),
+        last.starts_with("delete element inet berth pub_addr"),
         "{last}"
     );
 }
@@ -466,7 +474,7 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
     assert_eq!(fake.0.lock().scripts.len(), before + 1);
     assert!(
         script.contains(&format!(
-            "add element ip berth bridges {{ \"{}\" }}",
+            "add element inet berth bridges {{ \"{}\" }}",
             e2.host_interface
         )),
         "{script}"
@@ -487,7 +495,7 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
     let table = fake.0.lock().scripts.last().cloned().unwrap();
     assert!(
         table.contains(&format!(
-            "add element ip berth m_{} {{ \"{}\" }}",
+            "add element inet berth m_{} {{ \"{}\" }}",
             &e2.network_id[..12],
             e2.host_interface
         )),
@@ -497,7 +505,7 @@ fn past_the_bridge_port_limit_endpoints_are_routed_with_their_firewall_elements(
     let script = fake.0.lock().scripts.last().cloned().unwrap();
     assert!(
         script.contains(&format!(
-            "delete element ip berth to_bridge {{ \"{}\" }}",
+            "delete element inet berth to_bridge {{ \"{}\" }}",
             e2.host_interface
         )),
         "{script}"
@@ -562,3 +570,6 @@ fn sandboxes_lists_the_bare_file_a_crash_before_the_mount_left() {
     assert_eq!(nets.sandboxes(), ["c9"]);
     nets.remove_sandbox("c9").unwrap();
 }
+
+#[path = "networks6_tests.rs"]
+mod v6;

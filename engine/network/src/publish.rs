@@ -1,7 +1,7 @@
 //! Published ports: reservation sockets plus DNAT map elements, one `nft` call per
 //! container that publishes any port and none for one that publishes none.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::Networks;
 use crate::error::{Error, Result};
@@ -27,8 +27,9 @@ impl Networks {
                     "container {container_id} has no endpoint on a network with a way out to publish ports on"
                 ))
             })?;
-        let container_ip = ep.address.addr();
-        let held: Vec<(Ipv4Addr, u16, Protocol)> = self
+        let ip4 = IpAddr::V4(ep.address.addr());
+        let ip6 = ep.address6.map(|a| IpAddr::V6(a.addr()));
+        let held: Vec<(IpAddr, u16, Protocol)> = self
             .containers
             .lock()
             .values()
@@ -38,17 +39,18 @@ impl Networks {
                     .map(|r| (r.host_ip, r.host_port, r.proto))
             })
             .collect();
-        let is_held = |ip: Ipv4Addr, port: u16, proto: Protocol| {
+        // An IPv6 socket is v6-only, so only a reservation of the same family conflicts.
+        let is_held = |ip: IpAddr, port: u16, proto: Protocol| {
             held.iter().any(|&(hip, hport, hproto)| {
                 hport == port
                     && hproto == proto
+                    && hip.is_ipv6() == ip.is_ipv6()
                     && (hip == ip || hip.is_unspecified() || ip.is_unspecified())
             })
         };
         let mut reservations: Vec<Reservation> = Vec::with_capacity(ports.len());
         let mut published = Vec::with_capacity(ports.len());
-        for req in ports {
-            let r = ports::reserve_request(req, container_ip, &is_held)?;
+        let mut add = |r: Reservation, container_ip: IpAddr, req: &PortRequest| {
             published.push(PublishedPort {
                 host_ip: r.host_ip,
                 host_port: r.host_port,
@@ -57,6 +59,52 @@ impl Networks {
                 proto: req.proto,
             });
             reservations.push(r);
+        };
+        for req in ports {
+            match req.host_ip {
+                None => {
+                    let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+                    let r = ports::reserve_request(req, any4, ip4, &is_held)?;
+                    let port = r.host_port;
+                    add(r, ip4, req);
+                    // Docker 28 publishes `-p 8080:80` on both families, one host port.
+                    if let Some(ip6) = ip6 {
+                        let same = PortRequest {
+                            host_port: port,
+                            host_port_end: port,
+                            ..*req
+                        };
+                        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+                        add(
+                            ports::reserve_request(&same, any6, ip6, &is_held)?,
+                            ip6,
+                            req,
+                        );
+                    }
+                }
+                Some(host @ IpAddr::V4(_)) => {
+                    add(ports::reserve_request(req, host, ip4, &is_held)?, ip4, req)
+                }
+                Some(IpAddr::V6(host)) if host.is_loopback() => {
+                    // The kernel never routes ::1 off `lo` (IPv6 has no `route_localnet`),
+                    // so kernel DNAT cannot reach a container from [::1]; dockerd uses its
+                    // userland proxy there, which berth does not have.
+                    return Err(Error::NotImplemented(
+                        "publishing a port on the IPv6 loopback address ::1 (a userland proxy)"
+                            .into(),
+                    ));
+                }
+                Some(host @ IpAddr::V6(_)) => {
+                    // dockerd forwards an IPv6 host address to an IPv4-only container with
+                    // its userland proxy, which berth does not have (kernel DNAT only).
+                    let ip6 = ip6.ok_or_else(|| {
+                        Error::NotImplemented(format!(
+                            "publishing a port on the IPv6 address {host} of a container without an IPv6 address"
+                        ))
+                    })?;
+                    add(ports::reserve_request(req, host, ip6, &is_held)?, ip6, req)
+                }
+            }
         }
         self.firewall.apply(&firewall::add_ports(
             &self.config.firewall_table,

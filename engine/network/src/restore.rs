@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::firewall::{self, Firewall, Nft};
 use crate::host::{Host, LinuxHost};
 use crate::ipam;
+use crate::ipam6;
 use crate::networks::{
     check_ifname, random_id, Attached, NetEntry, Networks, BIG_BRIDGE, BRIDGE_NAME_OPTION,
     BRIDGE_PORTS, NEIGH_ENDPOINTS,
@@ -93,8 +94,12 @@ impl Networks {
             if let (Some(r), Some(pool)) = (e.rules(), e.net.ipam.first()) {
                 let gw = ipnet::Ipv4Net::new(pool.gateway, pool.subnet.prefix_len())
                     .map_err(|err| Error::Internal(format!("gateway of {}: {err}", e.net.name)))?;
+                let gw6 = e.gateway6()?;
                 self.host.enable_forwarding()?;
-                self.host.ensure_bridge(&r.bridge, gw)?;
+                if gw6.is_some() {
+                    self.host.enable_forwarding6()?;
+                }
+                self.host.ensure_bridge(&r.bridge, gw, gw6)?;
                 rules.push(r);
             }
         }
@@ -115,10 +120,22 @@ impl Networks {
             let claimed = alive
                 && entry.is_some_and(|e| {
                     let mut st = e.state.lock();
-                    let ok = st
+                    let mut ok = st
                         .alloc
                         .as_mut()
                         .is_some_and(|a| a.claim(ep.address.addr()).is_ok());
+                    // An IPv6 address is claimed with the IPv4 one, or neither stays taken.
+                    if let (true, Some(addr6)) = (ok, ep.address6) {
+                        ok = st
+                            .alloc6
+                            .as_mut()
+                            .is_some_and(|a6| a6.claim(addr6.addr()).is_ok());
+                        if !ok {
+                            if let Some(a) = st.alloc.as_mut() {
+                                a.release(ep.address.addr());
+                            }
+                        }
+                    }
                     if ok {
                         st.endpoints += 1;
                         if !ep.routed {
@@ -217,6 +234,7 @@ fn predefined(driver: Driver, name: &str, bridge: Option<String>, ipam: Vec<Ipam
         predefined: true,
         bridge,
         ipam,
+        ipam6: None,
         ipam_options: BTreeMap::new(),
         labels: BTreeMap::new(),
         options: BTreeMap::new(),
@@ -251,7 +269,13 @@ fn default_bridge(
     let pos = nets
         .iter()
         .position(|n| n.predefined && n.driver == Driver::Bridge);
-    let Some(DefaultBridge { name: bridge, bip }) = &config.default_bridge else {
+    let Some(DefaultBridge {
+        name: bridge,
+        bip,
+        ipv6,
+        fixed_cidr_v6,
+    }) = &config.default_bridge
+    else {
         if let Some(i) = pos {
             store.remove_network(&nets[i].id)?;
             nets.remove(i);
@@ -284,13 +308,48 @@ fn default_bridge(
             },
         },
     };
+    let pool6 = match (ipv6, fixed_cidr_v6) {
+        (false, _) => None,
+        (true, Some(cidr)) => Some(ipam6::pool_for(cidr.trunc())?),
+        (true, None) => match existing.as_ref().and_then(|n| n.ipam6.clone()) {
+            Some(kept) => Some(kept),
+            None => {
+                let taken: Vec<_> = nets
+                    .iter()
+                    .filter(|n| !(n.predefined && n.driver == Driver::Bridge))
+                    .filter_map(|n| n.ipam6.as_ref().map(|p| p.subnet))
+                    .collect();
+                let base = ipam6::ula_base(&store.engine_id()?);
+                Some(ipam6::pool_for(ipam6::pick_default_pool(base, &taken)?)?)
+            }
+        },
+    };
     let mut net = predefined(Driver::Bridge, "bridge", Some(bridge.clone()), vec![pool]);
     net.options = default_bridge_options(bridge);
+    net.enable_ipv6 = pool6.is_some();
+    net.ipam6 = pool6;
     if let Some(old) = &existing {
         net.id = old.id.clone();
         net.created = old.created;
-        if old.bridge == net.bridge && old.ipam == net.ipam && old.options == net.options {
+        if old.bridge == net.bridge
+            && old.ipam == net.ipam
+            && old.ipam6 == net.ipam6
+            && old.options == net.options
+        {
             return Ok(());
+        }
+    }
+    if let Some(pool6) = &net.ipam6 {
+        if let Some(other) = nets.iter().find(|n| {
+            !n.predefined
+                && n.ipam6
+                    .as_ref()
+                    .is_some_and(|p| ipam6::overlaps(&p.subnet, &pool6.subnet))
+        }) {
+            return Err(Error::InvalidArgument(format!(
+                "fixed-cidr-v6 {}: overlaps the subnet of network {}",
+                pool6.subnet, other.name
+            )));
         }
     }
     if let Some(other) = nets.iter().find(|n| {

@@ -21,6 +21,7 @@ use crate::types::{Endpoint, Network};
 pub(crate) struct Store {
     networks: PathBuf,
     endpoints: PathBuf,
+    engine_id: PathBuf,
 }
 
 impl Store {
@@ -33,7 +34,23 @@ impl Store {
         Ok(Store {
             networks,
             endpoints,
+            engine_id: state_dir.join("engine-id"),
         })
+    }
+
+    /// This data root's engine ID (`<state_dir>/engine-id`, made once, durably), which the
+    /// default IPv6 pool is derived from as dockerd derives it from its `engine-id`.
+    pub(crate) fn engine_id(&self) -> Result<String> {
+        match fs::read_to_string(&self.engine_id) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err("read", &self.engine_id)(e))
+            }
+            _ => {}
+        }
+        let id = crate::networks::random_id();
+        write_atomic(&self.engine_id, id.as_bytes()).map_err(io_err("write", &self.engine_id))?;
+        Ok(id)
     }
 
     pub(crate) fn load_networks(&self) -> Result<Vec<Network>> {
@@ -122,6 +139,7 @@ mod tests {
             predefined: false,
             bridge: Some("br-x".into()),
             ipam: vec![crate::ipam::pool_for("10.9.0.0/24".parse().unwrap()).unwrap()],
+            ipam6: Some(crate::ipam6::pool_for("fd00:9::/64".parse().unwrap()).unwrap()),
             ipam_options: BTreeMap::new(),
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
@@ -140,6 +158,9 @@ mod tests {
             gateway: Some("10.9.0.1".parse().unwrap()),
             mac: MacAddr([2, 0x42, 10, 9, 0, 2]),
             requested_ipv4: None,
+            address6: Some("fd00:9::2/64".parse().unwrap()),
+            gateway6: Some("fd00:9::1".parse().unwrap()),
+            requested_ipv6: None,
             aliases: vec!["web".into()],
             dns_names: vec![],
             ports: vec![],
@@ -153,5 +174,8 @@ mod tests {
         store.remove_network(&net.id).unwrap();
         assert!(store.load_networks().unwrap().is_empty());
         assert!(store.load_endpoints().unwrap().is_empty());
+        let id = store.engine_id().unwrap();
+        assert_eq!(id.len(), 64);
+        assert_eq!(Store::open(dir.path()).unwrap().engine_id().unwrap(), id);
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -25,17 +25,22 @@ pub struct NetworkConfig {
     /// The default `bridge` network (berthd `--bridge NAME`, `--bip CIDR`); `None` for
     /// `--bridge none`: no `bridge` network, no nft table until a network is created.
     pub default_bridge: Option<DefaultBridge>,
-    /// The nftables table of berth's own (`ip <name>`), berthd `--firewall-table`.
+    /// The nftables table of berth's own (`inet <name>`), berthd `--firewall-table`.
     pub firewall_table: String,
 }
 
 /// The Linux bridge of the default network and, when given, its fixed gateway/subnet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DefaultBridge {
     /// Linux bridge name (≤ 15 bytes), `berth0` by default.
     pub name: String,
     /// `--bip`: the gateway address with the subnet's prefix, e.g. `10.213.4.1/24`.
     pub bip: Option<Ipv4Net>,
+    /// berthd `--ipv6`: the default bridge is dual-stack.
+    pub ipv6: bool,
+    /// `--fixed-cidr-v6`: its IPv6 subnet; without it, a /64 of the engine's ULA prefix,
+    /// as Docker 28 picks one.
+    pub fixed_cidr_v6: Option<Ipv6Net>,
 }
 
 /// `POST /networks/create` as berth takes it. Address fields are strings so the crate gives
@@ -79,6 +84,17 @@ pub struct IpamPool {
     pub aux_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
+/// A network's IPv6 pool after validation (`--ipv6`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipam6Pool {
+    pub subnet: Ipv6Net,
+    pub gateway: Ipv6Addr,
+    /// Addresses are allocated from here when set (inside `subnet`).
+    pub ip_range: Option<Ipv6Net>,
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv6Addr>,
+}
+
 /// What a network is: `bridge` networks have a Linux bridge and a pool; `host` and `null`
 /// are Docker's pre-defined `host` and `none` networks, listed but never attached through
 /// this crate (the daemon handles `--network host|none` itself).
@@ -118,6 +134,9 @@ pub struct Network {
     pub bridge: Option<String>,
     /// Empty for `host`/`null`.
     pub ipam: Vec<IpamPool>,
+    /// The IPv6 pool of a network created with `--ipv6` (`enable_ipv6`).
+    #[serde(default)]
+    pub ipam6: Option<Ipam6Pool>,
     pub ipam_options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     /// Driver options as Docker reports them (`com.docker.network.bridge.name` etc.).
@@ -196,7 +215,7 @@ impl TryFrom<String> for MacAddr {
 pub struct EndpointRequest {
     /// `--ip`: must lie in the network's subnet (or ip-range) and be free.
     pub ipv4: Option<Ipv4Addr>,
-    /// `--ip6`: IPv6 is NotImplemented, so `Some` fails.
+    /// `--ip6`: must lie in the network's IPv6 subnet and be free; only on IPv6 networks.
     pub ipv6: Option<Ipv6Addr>,
     pub mac: Option<MacAddr>,
     /// `--network-alias`; kept in the record for the daemon's DNS.
@@ -233,6 +252,15 @@ pub struct Endpoint {
     pub mac: MacAddr,
     /// The address the client asked for (`IPAMConfig.IPv4Address`), if any.
     pub requested_ipv4: Option<Ipv4Addr>,
+    /// The IPv6 address with the subnet's prefix length, on IPv6 networks.
+    #[serde(default)]
+    pub address6: Option<Ipv6Net>,
+    /// The IPv6 default route's gateway (`None` on internal networks).
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    /// `IPAMConfig.IPv6Address` (`--ip6`), if any.
+    #[serde(default)]
+    pub requested_ipv6: Option<Ipv6Addr>,
     pub aliases: Vec<String>,
     pub dns_names: Vec<String>,
     /// Ports published through this endpoint (re-bound and re-added after a restart).
@@ -280,7 +308,8 @@ impl fmt::Display for Protocol {
 /// One `-p` binding after the daemon has expanded ranges of container ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRequest {
-    /// `None`, `0.0.0.0`: every host address. IPv6 host addresses are NotImplemented.
+    /// `None`: every host address, IPv4 and (when the container has one) IPv6, as Docker
+    /// 28 publishes `-p 8080:80`; `0.0.0.0` or `::`: every address of that family.
     pub host_ip: Option<IpAddr>,
     /// First host port; 0 takes an ephemeral port from the kernel.
     pub host_port: u16,
@@ -294,10 +323,11 @@ pub struct PortRequest {
 /// A port as published (what `docker port` and `NetworkSettings.Ports` show).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedPort {
-    /// `0.0.0.0` for every host address.
-    pub host_ip: Ipv4Addr,
+    /// `0.0.0.0` (`::`) for every host address of the family; the container's address is
+    /// of the same family.
+    pub host_ip: IpAddr,
     pub host_port: u16,
-    pub container_ip: Ipv4Addr,
+    pub container_ip: IpAddr,
     pub container_port: u16,
     pub proto: Protocol,
 }

@@ -113,7 +113,7 @@ fn gone_soon(link: &str) -> bool {
 
 fn table_exists(table: &str) -> bool {
     Command::new("nft")
-        .args(["list", "table", "ip", table])
+        .args(["list", "table", "inet", table])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
@@ -139,6 +139,7 @@ impl Fixture {
             default_bridge: Some(DefaultBridge {
                 name: format!("bt{pid}{tag}"),
                 bip: Some(format!("10.213.{third_octet}.1/24").parse().unwrap()),
+                ..Default::default()
             }),
             firewall_table: format!("berth_test_{pid}_{tag}"),
         };

@@ -310,6 +310,7 @@ mod tests {
             predefined,
             bridge: Some("br0".into()),
             ipam: Vec::new(),
+            ipam6: None,
             ipam_options: Default::default(),
             labels: [("tier".to_string(), "front".to_string())]
                 .into_iter()

@@ -140,6 +140,16 @@ fn endpoint_request(
                 .map_err(|_| NetworkError::invalid(format!("invalid IPv4 address: {a}")))
         })
         .transpose()?;
+    let ipv6 = settings
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv6_address.as_deref())
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| NetworkError::invalid(format!("invalid IPv6 address: {a}")))
+        })
+        .transpose()?;
     let mac = network
         .chosen_macs
         .get(name)
@@ -147,7 +157,7 @@ fn endpoint_request(
         .transpose()?;
     Ok(EndpointRequest {
         ipv4,
-        ipv6: None,
+        ipv6,
         mac,
         aliases: settings.aliases.clone().unwrap_or_default(),
         dns_names: if user_network {
@@ -157,6 +167,12 @@ fn endpoint_request(
         },
         interface: None,
     })
+}
+
+/// An endpoint's addresses as /etc/hosts lists them: IPv4, then IPv6 when it has one.
+fn own_addresses(endpoint: &Endpoint) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+    std::iter::once(endpoint.address.addr().into())
+        .chain(endpoint.address6.map(|a| a.addr().into()))
 }
 
 /// Sets up the container's networking for a start.
@@ -309,7 +325,8 @@ fn connect_all(
         links: links.iter().map(|l| (l.ip, l.names.clone())).collect(),
         own: endpoints
             .iter()
-            .map(|(_, e)| (e.address.addr(), hostname.as_str(), domainname.as_str()))
+            .flat_map(|(_, e)| own_addresses(e))
+            .map(|ip| (ip, hostname.as_str(), domainname.as_str()))
             .collect(),
     };
     let resolv = etc_files::resolv_conf(host_resolv, &asked, !user_networks.is_empty());
@@ -501,16 +518,19 @@ fn update_files(
     let hosts = std::fs::read_to_string(&hosts_path).map_err(|err| {
         NetworkError::Internal(format!("reading {}: {err}", hosts_path.display()))
     })?;
-    let line = etc_files::own_line(
-        endpoint.address.addr(),
-        record.config.hostname.as_deref().unwrap_or_default(),
-        record.config.domainname.as_deref().unwrap_or_default(),
-    );
-    let updated = if joined {
-        etc_files::hosts_with(&hosts, &line)
-    } else {
-        etc_files::hosts_without(&hosts, &line)
-    };
+    let mut updated = hosts.clone();
+    for ip in own_addresses(endpoint) {
+        let line = etc_files::own_line(
+            ip,
+            record.config.hostname.as_deref().unwrap_or_default(),
+            record.config.domainname.as_deref().unwrap_or_default(),
+        );
+        updated = if joined {
+            etc_files::hosts_with(&updated, &line)
+        } else {
+            etc_files::hosts_without(&updated, &line)
+        };
+    }
     if updated != hosts {
         write(&hosts_path, &updated)?;
     }

@@ -103,7 +103,7 @@ pub(super) fn register(
             &record.id,
             endpoint.dns_names.clone(),
             vec![endpoint.address.addr()],
-            Vec::new(),
+            endpoint.address6.iter().map(|a| a.addr()).collect(),
         );
     }
     let sockets = berth_dns::bind_in_netns(netns, berth_dns::EMBEDDED_DNS_ADDR)
@@ -242,7 +242,7 @@ pub(super) fn refresh(
                     &record.id,
                     endpoint.dns_names.clone(),
                     vec![endpoint.address.addr()],
-                    Vec::new(),
+                    endpoint.address6.iter().map(|a| a.addr()).collect(),
                 );
             }
             Ok(())

@@ -1,7 +1,7 @@
 //! The container's `/etc/hosts` and `/etc/resolv.conf`, as Docker writes them once the
 //! container's addresses are known (at each start).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What every container's hosts file starts with.
 pub const HOSTS_BASE: &str = "127.0.0.1\tlocalhost
@@ -39,9 +39,9 @@ pub struct Hosts<'a> {
     pub extra: Vec<(String, String)>,
     /// `--link` entries: the linked container's address and its names.
     pub links: Vec<(Ipv4Addr, Vec<String>)>,
-    /// The container's own address on each of its networks, with its hostname (Docker
-    /// writes a line per endpoint).
-    pub own: Vec<(Ipv4Addr, &'a str, &'a str)>,
+    /// The container's own addresses on each of its networks, with its hostname (Docker
+    /// writes a line per address: the IPv4 one, then the IPv6 one on IPv6 networks).
+    pub own: Vec<(IpAddr, &'a str, &'a str)>,
 }
 
 impl Hosts<'_> {
@@ -62,7 +62,7 @@ impl Hosts<'_> {
 
 /// The hosts line of a container's own address on one network, as [`Hosts::render`]
 /// writes it.
-pub fn own_line(ip: Ipv4Addr, hostname: &str, domainname: &str) -> String {
+pub fn own_line(ip: IpAddr, hostname: &str, domainname: &str) -> String {
     if domainname.is_empty() {
         format!("{ip}\t{hostname}\n")
     } else {
@@ -218,12 +218,13 @@ mod tests {
             own: vec![
                 ("10.0.0.7".parse().unwrap(), "box", ""),
                 ("10.1.0.7".parse().unwrap(), "box", "corp"),
+                ("fd00:1::7".parse().unwrap(), "box", "corp"),
             ],
         };
         let text = hosts.render();
         assert!(text.starts_with(HOSTS_BASE));
         assert!(text
-            .ends_with("10.0.0.5\tdb\n10.0.0.6\tw web\n10.0.0.7\tbox\n10.1.0.7\tbox.corp box\n"));
+            .ends_with("10.0.0.5\tdb\n10.0.0.6\tw web\n10.0.0.7\tbox\n10.1.0.7\tbox.corp box\nfd00:1::7\tbox.corp box\n"));
     }
 
     #[test]

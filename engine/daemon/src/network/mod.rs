@@ -111,6 +111,16 @@ impl NetworkService {
                         })
                     })
                     .transpose()?,
+                ipv6: options.ipv6,
+                fixed_cidr_v6: options
+                    .fixed_cidr_v6
+                    .as_deref()
+                    .map(|cidr| {
+                        cidr.parse::<ipnet::Ipv6Net>().map_err(|_| {
+                            NetworkError::invalid(format!("invalid CIDR address: {cidr}"))
+                        })
+                    })
+                    .transpose()?,
             }),
             None => None,
         };
@@ -178,6 +188,7 @@ pub fn plan_create(
             name: found.name,
             default_bridge,
             subnets: found.ipam,
+            subnet6: found.ipam6,
             user_subnet: !default_bridge,
         })
     };

@@ -135,6 +135,8 @@ pub struct Resolved {
     /// The default `bridge` (no `--ip`, no aliases there).
     pub default_bridge: bool,
     pub subnets: Vec<berth_network::IpamPool>,
+    /// The IPv6 pool of a network created with `--ipv6`.
+    pub subnet6: Option<berth_network::Ipam6Pool>,
     /// Whether the user chose its subnet (an `--ip` is only allowed then).
     pub user_subnet: bool,
 }
@@ -264,10 +266,22 @@ pub fn check_endpoint(network: &Resolved, settings: &EndpointSettings) -> Result
             )));
         }
     }
-    if ipv6.is_some() {
-        return Err(NetworkError::NotSupported(
-            "--ip6 (IPv6 networks)".to_string(),
-        ));
+    if let Some(text) = ipv6 {
+        let address: std::net::Ipv6Addr = text
+            .parse()
+            .map_err(|_| invalid(format!("invalid IPv6 address: {text}")))?;
+        if !network.user_subnet {
+            return Err(NetworkError::invalid("user specified IP address is supported only when connecting to networks with user configured subnets"));
+        }
+        let inside = network
+            .subnet6
+            .as_ref()
+            .is_some_and(|pool| pool.subnet.contains(&address));
+        if !inside {
+            return Err(invalid(format!(
+                "no configured subnet or ip-range contain the IP address {text}"
+            )));
+        }
     }
     if let Some(mac) = settings.mac_address.as_deref().filter(|m| !m.is_empty()) {
         mac.parse::<berth_network::MacAddr>()
@@ -288,6 +302,7 @@ mod tests {
                 name: "bridge".into(),
                 default_bridge: true,
                 subnets: Vec::new(),
+                subnet6: None,
                 user_subnet: false,
             }),
             "front" => Ok(Resolved {
@@ -300,6 +315,12 @@ mod tests {
                     ip_range: None,
                     aux_addresses: Default::default(),
                 }],
+                subnet6: Some(berth_network::Ipam6Pool {
+                    subnet: "fd00:1::/64".parse().unwrap(),
+                    gateway: "fd00:1::1".parse().unwrap(),
+                    ip_range: None,
+                    aux_addresses: Default::default(),
+                }),
                 user_subnet: true,
             }),
             other => Err(NetworkError::NotFound(format!("network {other} not found"))),
@@ -372,6 +393,48 @@ mod tests {
         );
         let later = missing.unwrap();
         assert_eq!(later.networks[0].0, "nope", "looked for again at the start");
+        let ip6 = |a: &str| EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv6_address: Some(a.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let front = Mode::Named("front".into());
+        assert!(plan(
+            &front,
+            None,
+            &with_endpoint("front", ip6("fd00:1::9")),
+            &resolver
+        )
+        .is_ok());
+        let err = plan(
+            &front,
+            None,
+            &with_endpoint("front", ip6("fd00:2::9")),
+            &resolver,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "invalid config for network front: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address fd00:2::9");
+        let err = plan(
+            &front,
+            None,
+            &with_endpoint("front", ip6("10.1.0.9")),
+            &resolver,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "invalid config for network front: invalid endpoint settings:\ninvalid IPv6 address: 10.1.0.9");
+        let err = plan(
+            &Mode::Bridge,
+            Some("default"),
+            &with_endpoint("default", ip6("fd00:1::9")),
+            &resolver,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "user specified IP address is supported on user defined networks only"
+        );
     }
 
     #[test]

@@ -72,7 +72,9 @@ fn host_ip(ip: Option<&str>) -> Result<Option<IpAddr>> {
                 .trim_end_matches(']')
                 .parse()
                 .map_err(|_| NetworkError::invalid(format!("invalid host IP address: {text}")))?;
-            Ok((!ip.is_unspecified() || ip.is_ipv6()).then_some(ip))
+            // `0.0.0.0` and `::` stay: each means every address of its family only, as
+            // in Docker 28, where an empty host IP means both.
+            Ok(Some(ip))
         }
     }
 }
@@ -112,11 +114,6 @@ pub fn requests(
         for binding in list {
             let (start, end) = host_ports(binding.host_port.as_deref().unwrap_or(""))?;
             let ip = host_ip(binding.host_ip.as_deref())?;
-            if matches!(ip, Some(IpAddr::V6(_))) {
-                return Err(NetworkError::NotSupported(
-                    "publishing ports on IPv6 host addresses".to_string(),
-                ));
-            }
             requests.push(PortRequest {
                 host_ip: ip,
                 host_port: start,

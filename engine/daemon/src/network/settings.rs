@@ -80,7 +80,12 @@ pub fn fill_endpoint(settings: &mut EndpointSettings, endpoint: &berth_network::
     settings.ip_prefix_len = Some(endpoint.address.prefix_len() as i64);
     settings.mac_address = Some(endpoint.mac.to_string());
     settings.dns_names = (!endpoint.dns_names.is_empty()).then(|| endpoint.dns_names.clone());
-    settings.ipv6_gateway = Some(String::new());
-    settings.global_ipv6_address = Some(String::new());
-    settings.global_ipv6_prefix_len = Some(0);
+    settings.ipv6_gateway = Some(endpoint.gateway6.map(|g| g.to_string()).unwrap_or_default());
+    settings.global_ipv6_address = Some(
+        endpoint
+            .address6
+            .map(|a| a.addr().to_string())
+            .unwrap_or_default(),
+    );
+    settings.global_ipv6_prefix_len = Some(endpoint.address6.map_or(0, |a| a.prefix_len() as i64));
 }

@@ -25,6 +25,9 @@ fn created(time: std::time::SystemTime) -> String {
 /// Docker's `Network` object. `containers` is `None` for a listing (Docker leaves that
 /// map empty there) and the attached containers for an inspect.
 pub fn network(network: &berth_network::Network, containers: Option<Vec<Attached>>) -> Network {
+    let aux =
+        |addrs: Vec<(String, String)>| (!addrs.is_empty()).then(|| addrs.into_iter().collect());
+    // Docker lists the IPv4 pool, then the IPv6 one.
     let config: Vec<IpamConfig> = network
         .ipam
         .iter()
@@ -32,13 +35,24 @@ pub fn network(network: &berth_network::Network, containers: Option<Vec<Attached
             subnet: Some(pool.subnet.to_string()),
             ip_range: pool.ip_range.map(|r| r.to_string()),
             gateway: Some(pool.gateway.to_string()),
-            auxiliary_addresses: (!pool.aux_addresses.is_empty()).then(|| {
-                pool.aux_addresses
+            auxiliary_addresses: aux(pool
+                .aux_addresses
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect()),
+        })
+        .chain(network.ipam6.iter().map(|pool| {
+            IpamConfig {
+                subnet: Some(pool.subnet.to_string()),
+                ip_range: pool.ip_range.map(|r| r.to_string()),
+                gateway: Some(pool.gateway.to_string()),
+                auxiliary_addresses: aux(pool
+                    .aux_addresses
                     .iter()
                     .map(|(k, v)| (k.clone(), v.to_string()))
-                    .collect()
-            }),
-        })
+                    .collect()),
+            }
+        }))
         .collect();
     let containers: HashMap<String, NetworkContainer> = containers
         .unwrap_or_default()
@@ -55,7 +69,16 @@ pub fn network(network: &berth_network::Network, containers: Option<Vec<Attached
                         c.settings.ip_address.unwrap_or_default(),
                         c.settings.ip_prefix_len.unwrap_or(0)
                     )),
-                    ipv6_address: Some(String::new()),
+                    // Docker shows "" for a container without an IPv6 address.
+                    ipv6_address: Some(
+                        c.settings
+                            .global_ipv6_address
+                            .filter(|a| !a.is_empty())
+                            .map(|a| {
+                                format!("{a}/{}", c.settings.global_ipv6_prefix_len.unwrap_or(0))
+                            })
+                            .unwrap_or_default(),
+                    ),
                 },
             )
         })
@@ -118,7 +141,7 @@ pub fn settings(network: &ContainerNetwork, exposed: &BTreeSet<ContainerPort>) -
         endpoint_id: field(|s| s.endpoint_id.clone()),
         gateway: field(|s| s.gateway.clone()),
         global_ipv6_address: field(|s| s.global_ipv6_address.clone()),
-        global_ipv6_prefix_len: Some(0),
+        global_ipv6_prefix_len: Some(bridge.and_then(|s| s.global_ipv6_prefix_len).unwrap_or(0)),
         ip_address: field(|s| s.ip_address.clone()),
         ip_prefix_len: Some(bridge.and_then(|s| s.ip_prefix_len).unwrap_or(0)),
         ipv6_gateway: field(|s| s.ipv6_gateway.clone()),

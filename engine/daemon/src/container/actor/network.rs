@@ -284,6 +284,7 @@ impl Handler<ConnectNetwork> for ContainerActor {
             name: network.name.clone(),
             default_bridge,
             subnets: network.ipam.clone(),
+            subnet6: network.ipam6.clone(),
             user_subnet: !default_bridge,
         };
         if let Err(err) = crate::network::mode::check_endpoint(&resolved, &settings) {
