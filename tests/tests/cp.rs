@@ -166,6 +166,12 @@ fn files_go_into_running_and_stopped_containers_owned_by_root_unless_archived() 
     d.berth(&["create", "--name", "fresh", "busybox", "cat", "/etc/added"])
         .ok();
     d.docker(&["cp", &file, "fresh:/etc/added"]).ok();
+    // And out of it, before its first start (HEAD and GET on its unmounted rootfs).
+    let out = d.docker(&["cp", "fresh:/etc/added", "-"]).ok();
+    assert!(
+        out.stdout.contains("added") && out.stdout.contains("note\n"),
+        "{out}"
+    );
     assert_eq!(d.berth(&["start", "-a", "fresh"]).ok().stdout, "note\n");
     d.berth(&["rm", "-f", "target", "fresh"]).ok();
 }

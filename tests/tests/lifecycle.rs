@@ -647,3 +647,23 @@ fn rm_moves_the_directory_out_at_once_and_the_trash_empties() {
         std::fs::read_dir(&trash).is_ok_and(|mut entries| entries.next().is_none())
     });
 }
+
+#[test]
+fn inspect_lists_the_running_execs_in_exec_ids() {
+    berth_tests::needs_root!();
+    let d = Daemon::with_busybox();
+    d.run_detached(&["--name", "host", "busybox", "sleep", "60"]);
+    assert!(d.inspect("host")["ExecIDs"].is_null());
+    d.berth(&["exec", "host", "true"]).ok();
+    eventually("the finished exec to leave ExecIDs", || {
+        d.inspect("host")["ExecIDs"].is_null()
+    });
+    let exec = d.berth_background(&["exec", "host", "sleep", "30"]);
+    eventually("the exec to be listed", || {
+        d.inspect("host")["ExecIDs"]
+            .as_array()
+            .is_some_and(|ids| ids.len() == 1)
+    });
+    d.berth(&["rm", "-f", "host"]).ok();
+    drop(exec);
+}

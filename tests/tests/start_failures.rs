@@ -161,9 +161,6 @@ fn an_interrupt_the_container_takes_is_forwarded_and_the_run_goes_on() {
 }
 
 #[test]
-#[ignore = "known regression since the chaos branch landed: with the supervisor stopped, the \
-            create of `berth run` is not seen by the API until the spawn's 60 s deadline \
-            passes, so the run ends with that error before the signals are sent (issue 12)"]
 fn a_second_sigterm_ends_a_run_whose_start_hangs_on_a_stopped_supervisor() {
     berth_tests::needs_root!();
     let d = Daemon::with_busybox();
@@ -172,6 +169,10 @@ fn a_second_sigterm_ends_a_run_whose_start_hangs_on_a_stopped_supervisor() {
     let frozen = Frozen::freeze(d.supervisor_pid());
     let run = d.berth_background(&["run", "--name", "stuck", "busybox", "true"]);
     wait_created(&d, "stuck");
+    // Inspect and the listing answer while the start waits on the supervisor.
+    let listed = d.api("GET", "/containers/json?all=1", None).json();
+    assert_eq!(listed[0]["Names"][0], "/stuck", "{listed}");
+    assert_eq!(listed[0]["State"], "created", "{listed}");
     std::thread::sleep(Duration::from_millis(500));
     kill(run.pid(), libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(500));

@@ -289,10 +289,13 @@ async fn restore(engine: &Engine, records: Vec<(ContainerDir, ContainerRecord)>)
             record.state.status = Status::Running;
             was_live = true;
         }
-        let addr = ContainerActor::new(record, dir.clone(), engine.services.clone()).start();
+        let actor = ContainerActor::new(record, dir.clone(), engine.services.clone());
+        let view = actor.published();
+        let addr = actor.start();
         engine.names().do_send(Register {
             id: id.clone(),
             addr: addr.clone(),
+            view,
         });
         match known.remove(&id) {
             Some(live) if live.running => {

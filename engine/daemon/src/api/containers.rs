@@ -10,10 +10,10 @@ use hyper::{Request, Response, StatusCode};
 use super::error::ApiError;
 use super::http::{json, no_content, read_json, ApiResult, Body, Query};
 use crate::container::actor::{
-    ContainerActor, Inspect, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
+    ContainerActor, Kill, Remove, Renamed, Snapshot, Start, Stop, Wait, WaitCondition,
 };
 use crate::container::create::validate_name;
-use crate::container::names::{All, Lookup, RenameEntry};
+use crate::container::names::{AllViews, Lookup, LookupView, RenameEntry};
 use crate::container::record::{ContainerRecord, Status};
 use crate::container::{creation, notify, signal, view};
 use crate::engine::Engine;
@@ -47,8 +47,9 @@ pub async fn create(engine: &Engine, req: Request<Incoming>) -> ApiResult {
 }
 
 pub async fn inspect(engine: &Engine, id: &str) -> ApiResult {
-    let (_, addr) = find(engine, id).await?;
-    json(StatusCode::OK, &addr.send(Inspect).await?)
+    // Read from what the actor published: a start in progress must not hold inspect up.
+    let view = engine.names().send(LookupView(id.to_string())).await??;
+    json(StatusCode::OK, &view.get().inspect())
 }
 
 pub async fn start(engine: &Engine, id: &str) -> ApiResult {
@@ -298,15 +299,8 @@ pub(super) fn labels_match(record: &ContainerRecord, filters: &super::http::Filt
     filters.get("label").iter().all(has) && !filters.get("label!").iter().any(has)
 }
 
-/// Every container's record, as its actor holds it now; a container removed meanwhile is
-/// left out.
+/// Every container's record as its actor last published it, without waiting on any actor.
 pub(super) async fn snapshots(engine: &Engine) -> Result<Vec<ContainerRecord>, ApiError> {
-    let addrs = engine.names().send(All).await?;
-    let mut records = Vec::with_capacity(addrs.len());
-    for addr in addrs {
-        if let Ok(record) = addr.send(Snapshot).await {
-            records.push(record);
-        }
-    }
-    Ok(records)
+    let views = engine.names().send(AllViews).await?;
+    Ok(views.iter().map(|view| view.get().record.clone()).collect())
 }

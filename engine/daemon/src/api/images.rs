@@ -13,8 +13,6 @@ use hyper::{Request, StatusCode};
 
 use super::error::ApiError;
 use super::http::{json, status_only, ApiResult, Query};
-use crate::container::actor::Snapshot;
-use crate::container::names::All;
 use crate::engine::Engine;
 
 /// A blocking `Read` over an async request body, so the importer can run on a blocking
@@ -116,12 +114,11 @@ fn created_unix(record: &berth_images::ImageRecord) -> i64 {
 
 async fn containers_per_image(engine: &Engine) -> std::collections::HashMap<String, i64> {
     let mut counts = std::collections::HashMap::new();
-    if let Ok(addrs) = engine.names().send(All).await {
-        for addr in addrs {
-            if let Ok(record) = addr.send(Snapshot).await {
-                *counts.entry(record.image_id).or_insert(0) += 1;
-            }
-        }
+    for record in super::containers::snapshots(engine)
+        .await
+        .unwrap_or_default()
+    {
+        *counts.entry(record.image_id).or_insert(0) += 1;
     }
     counts
 }
@@ -289,15 +286,13 @@ pub async fn remove(engine: &Engine, name: &str, req: Request<Incoming>) -> ApiR
     let force = query.flag("force");
     // Which containers use which image, decided before the store is asked to delete.
     let mut users: std::collections::HashMap<String, (String, bool)> = Default::default();
-    for addr in engine.names().send(All).await? {
-        if let Ok(record) = addr.send(Snapshot).await {
-            let running = record.state.status.is_live();
-            let entry = users
-                .entry(record.image_id.clone())
-                .or_insert((record.id.clone(), running));
-            if running && !entry.1 {
-                *entry = (record.id.clone(), true);
-            }
+    for record in super::containers::snapshots(engine).await? {
+        let running = record.state.status.is_live();
+        let entry = users
+            .entry(record.image_id.clone())
+            .or_insert((record.id.clone(), running));
+        if running && !entry.1 {
+            *entry = (record.id.clone(), true);
         }
     }
     let images = engine.images.clone();

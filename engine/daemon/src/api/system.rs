@@ -9,8 +9,6 @@ use hyper::{Method, Response, StatusCode};
 
 use super::http::{full, json, ApiResult};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::container::actor::Snapshot;
-use crate::container::names::All;
 use crate::container::record::Status;
 use crate::engine::Engine;
 
@@ -122,15 +120,13 @@ fn total_memory() -> i64 {
 }
 
 pub async fn info(engine: &Engine) -> ApiResult {
-    let addrs = engine.names().send(All).await?;
+    let records = super::containers::snapshots(engine).await?;
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
-    for addr in &addrs {
-        if let Ok(record) = addr.send(Snapshot).await {
-            match record.state.status {
-                Status::Running | Status::Restarting => running += 1,
-                Status::Paused => paused += 1,
-                _ => stopped += 1,
-            }
+    for record in &records {
+        match record.state.status {
+            Status::Running | Status::Restarting => running += 1,
+            Status::Paused => paused += 1,
+            _ => stopped += 1,
         }
     }
     let images = engine.images.list().len() as i64;

@@ -142,10 +142,12 @@ pub async fn create(
     services
         .events
         .do_send(Publish(notify::event(&record, "create")));
-    let addr = ContainerActor::new(record, dir, services.clone()).start();
+    let actor = ContainerActor::new(record, dir, services.clone());
+    let view = actor.published();
     services.names.do_send(Register {
         id: id.clone(),
-        addr,
+        addr: actor.start(),
+        view,
     });
     Ok(Created { id, warnings })
 }

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod output;
 pub mod proc_top;
 pub mod process;
+pub mod published;
 pub mod record;
 pub mod rootfs_view;
 pub mod signal;

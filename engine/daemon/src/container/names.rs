@@ -7,6 +7,7 @@ use actix::prelude::*;
 
 use super::actor::ContainerActor;
 use super::error::Error;
+use super::published::PublishedView;
 
 #[derive(Default)]
 pub struct Names {
@@ -16,7 +17,9 @@ pub struct Names {
 
 struct Entry {
     name: String,
+    /// Both unset until the container is registered.
     addr: Option<Addr<ContainerActor>>,
+    view: Option<PublishedView>,
 }
 
 impl Actor for Names {
@@ -49,6 +52,7 @@ impl Handler<Reserve> for Names {
             Entry {
                 name: msg.name,
                 addr: None,
+                view: None,
             },
         );
         Ok(())
@@ -61,6 +65,7 @@ impl Handler<Reserve> for Names {
 pub struct Register {
     pub id: String,
     pub addr: Addr<ContainerActor>,
+    pub view: PublishedView,
 }
 
 impl Handler<Register> for Names {
@@ -68,6 +73,7 @@ impl Handler<Register> for Names {
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
         if let Some(entry) = self.by_id.get_mut(&msg.id) {
             entry.addr = Some(msg.addr);
+            entry.view = Some(msg.view);
         }
     }
 }
@@ -88,7 +94,47 @@ impl Handler<Unregister> for Names {
     }
 }
 
-/// Finds a container the way Docker does: full ID, then name, then a unique ID prefix.
+impl Names {
+    /// Finds a registered container the way Docker does: full ID, then name, then a unique
+    /// ID prefix.
+    fn resolve(&self, query: &str) -> Result<(&String, &Entry), Error> {
+        let not_found = || Error::NoSuchContainer(query.to_string());
+        // A container still being created is not found yet.
+        fn registered<'a>(
+            (id, entry): (&'a String, &'a Entry),
+            query: &str,
+        ) -> Result<(&'a String, &'a Entry), Error> {
+            match entry.addr {
+                Some(_) => Ok((id, entry)),
+                None => Err(Error::NoSuchContainer(query.to_string())),
+            }
+        }
+        if query.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(found) = self.by_id.get_key_value(query) {
+            return registered(found, query);
+        }
+        let bare = query.strip_prefix('/').unwrap_or(query);
+        if let Some(found) = self
+            .by_name
+            .get(bare)
+            .and_then(|id| self.by_id.get_key_value(id))
+        {
+            return registered(found, query);
+        }
+        let mut matches = self.by_id.iter().filter(|(id, _)| id.starts_with(query));
+        match (matches.next(), matches.next()) {
+            (Some(found), None) => registered(found, query),
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
+                "multiple IDs found with provided prefix: {query}"
+            ))),
+            _ => Err(not_found()),
+        }
+    }
+}
+
+/// A container's ID and actor, found as [`Names::resolve`] finds it.
 #[derive(Message)]
 #[rtype(result = "Result<(String, Addr<ContainerActor>), Error>")]
 pub struct Lookup(pub String);
@@ -96,34 +142,23 @@ pub struct Lookup(pub String);
 impl Handler<Lookup> for Names {
     type Result = Result<(String, Addr<ContainerActor>), Error>;
     fn handle(&mut self, Lookup(query): Lookup, _: &mut Context<Self>) -> Self::Result {
-        let not_found = || Error::NoSuchContainer(query.clone());
-        if query.is_empty() {
-            return Err(not_found());
-        }
-        let found = |id: &String, entry: &Entry| {
-            entry
-                .addr
-                .clone()
-                .map(|addr| (id.clone(), addr))
-                .ok_or_else(not_found)
-        };
-        if let Some(entry) = self.by_id.get(&query) {
-            return found(&query, entry);
-        }
-        let bare = query.strip_prefix('/').unwrap_or(&query);
-        if let Some(id) = self.by_name.get(bare) {
-            if let Some(entry) = self.by_id.get(id) {
-                return found(id, entry);
-            }
-        }
-        let mut matches = self.by_id.iter().filter(|(id, _)| id.starts_with(&query));
-        match (matches.next(), matches.next()) {
-            (Some((id, entry)), None) => found(id, entry),
-            (Some(_), Some(_)) => Err(Error::invalid(format!(
-                "multiple IDs found with provided prefix: {query}"
-            ))),
-            _ => Err(not_found()),
-        }
+        let (id, entry) = self.resolve(&query)?;
+        let addr = entry.addr.clone().ok_or(Error::NoSuchContainer(query))?;
+        Ok((id.clone(), addr))
+    }
+}
+
+/// A container's published state, found as [`Names::resolve`] finds it: for readers that
+/// must not wait on the actor.
+#[derive(Message)]
+#[rtype(result = "Result<PublishedView, Error>")]
+pub struct LookupView(pub String);
+
+impl Handler<LookupView> for Names {
+    type Result = Result<PublishedView, Error>;
+    fn handle(&mut self, LookupView(query): LookupView, _: &mut Context<Self>) -> Self::Result {
+        let (_, entry) = self.resolve(&query)?;
+        entry.view.clone().ok_or(Error::NoSuchContainer(query))
     }
 }
 
@@ -154,7 +189,7 @@ impl Handler<RenameEntry> for Names {
     }
 }
 
-/// Every registered container, for listings and counts.
+/// Every registered container's actor.
 #[derive(Message)]
 #[rtype(result = "Vec<Addr<ContainerActor>>")]
 pub struct All;
@@ -163,5 +198,17 @@ impl Handler<All> for Names {
     type Result = Vec<Addr<ContainerActor>>;
     fn handle(&mut self, _: All, _: &mut Context<Self>) -> Self::Result {
         self.by_id.values().filter_map(|e| e.addr.clone()).collect()
+    }
+}
+
+/// Every registered container's published state, for listings and counts.
+#[derive(Message)]
+#[rtype(result = "Vec<PublishedView>")]
+pub struct AllViews;
+
+impl Handler<AllViews> for Names {
+    type Result = Vec<PublishedView>;
+    fn handle(&mut self, _: AllViews, _: &mut Context<Self>) -> Self::Result {
+        self.by_id.values().filter_map(|e| e.view.clone()).collect()
     }
 }

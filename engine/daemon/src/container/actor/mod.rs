@@ -16,10 +16,10 @@ use tokio::sync::{oneshot, watch};
 use super::error::Error;
 use super::exec::Execs;
 use super::output::{LogProgress, OutputHub};
+use super::published::{Published, PublishedView};
 use super::record::{ContainerDir, ContainerRecord, Status};
 use super::spec;
 use super::stdio::{StdinPort, TerminalHandle};
-use super::view;
 use crate::engine::Services;
 use crate::events::Publish;
 use crate::stats;
@@ -65,6 +65,8 @@ pub struct ContainerActor {
     /// How far the current run's output has reached the log file, for `logs -f`; `None`
     /// while nothing pumps output.
     log_progress: Option<tokio::sync::watch::Receiver<LogProgress>>,
+    /// What inspect and listings read without a message; see [`PublishedView`].
+    published: PublishedView,
     persist_seq: Arc<AtomicU64>,
     persist_lock: Arc<parking_lot::Mutex<()>>,
     /// Whether output is still being copied from the container's pipes.
@@ -115,6 +117,11 @@ impl Actor for ContainerActor {
 
 impl ContainerActor {
     pub fn new(record: ContainerRecord, dir: ContainerDir, services: Arc<Services>) -> Self {
+        let published = PublishedView::new(Published {
+            record: record.clone(),
+            dir: dir.clone(),
+            exec_ids: Vec::new(),
+        });
         ContainerActor {
             record,
             dir,
@@ -128,6 +135,7 @@ impl ContainerActor {
             kill_timer: None,
             stop_requested: false,
             log_progress: None,
+            published,
             persist_seq: Arc::default(),
             persist_lock: Arc::default(),
             pump_running: false,
@@ -151,6 +159,7 @@ impl ContainerActor {
     /// [`Self::persist`], with a handle that completes once the record is written (or the
     /// write was skipped for a newer one).
     fn save_record(&self) -> tokio::task::JoinHandle<()> {
+        self.publish();
         let seq = self.persist_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let latest = self.persist_seq.clone();
         let lock = self.persist_lock.clone();
@@ -165,6 +174,21 @@ impl ContainerActor {
                 tracing::error!("{err}");
             }
         })
+    }
+
+    /// The handle readers hold on what this actor publishes.
+    pub fn published(&self) -> PublishedView {
+        self.published.clone()
+    }
+
+    /// Publishes the record and running execs as they are now. Every record change is saved,
+    /// and every save publishes; exec starts and exits publish themselves.
+    pub(in crate::container) fn publish(&self) {
+        self.published.set(Published {
+            record: self.record.clone(),
+            dir: self.dir.clone(),
+            exec_ids: self.execs.running_ids(),
+        });
     }
 
     fn not_running(&self) -> Error {
@@ -303,20 +327,6 @@ impl Handler<Renamed> for ContainerActor {
         let old_name = std::mem::replace(&mut self.record.name, name);
         self.persist();
         self.emit("rename", &[("oldName", format!("/{old_name}"))]);
-    }
-}
-
-#[derive(Message)]
-#[rtype(result = "bollard_stubs::models::ContainerInspectResponse")]
-pub struct Inspect;
-
-impl Handler<Inspect> for ContainerActor {
-    type Result = MessageResult<Inspect>;
-    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Self::Result {
-        let mut inspected = view::inspect(&self.record, &self.dir);
-        let execs = self.execs.running_ids();
-        inspected.exec_ids = (!execs.is_empty()).then_some(execs);
-        MessageResult(inspected)
     }
 }
 

@@ -326,6 +326,7 @@ impl Handler<ExecExited> for ContainerActor {
             Ok(exec) => exec.record_exit(msg.pid, i64::from(msg.exit.exit_code)),
             Err(_) => tracing::debug!("exit of a forgotten exec {}", msg.exec_id),
         }
+        self.publish();
         self.emit(
             "exec_die",
             &[

@@ -119,50 +119,57 @@ impl Handler<StartExec> for ContainerActor {
             async move { supervisor.exec(request, process_io).await }
                 .into_actor(self)
                 .map(move |outcome, act, _| {
-                    let exec = act.execs.get_mut(&id)?;
-                    let started = match outcome {
-                        Ok(Ok(started)) => started,
-                        Ok(Err(failure)) => {
-                            // 127 for a missing command, 126 for anything that could not be
-                            // run, as Docker's CLI expects of `exec`.
-                            let code = match failure.kind {
-                                StartFailureKind::NotFound => 127,
-                                _ => 126,
-                            };
-                            let why = Error::invalid(format!(
-                                "exec failed: unable to start container process: {}",
-                                failure.message
-                            ));
-                            return Ok(failed_start(exec, &settings, output, code, why));
-                        }
-                        // The supervisor died or missed its deadline: the exec did not run (as
-                        // Docker's when containerd fails it), and an attached client, whose
-                        // connection was taken over already, reads 126 as its exit code.
-                        Err(error) => {
-                            let why = supervisor_error(error);
-                            return Ok(failed_start(exec, &settings, output, 126, why));
-                        }
-                    };
-                    let (exit_sender, exited) = oneshot::channel();
-                    exec.exit_waiters.push(exit_sender);
-                    exec.state = State::Running {
-                        pid: started.spawned.pid,
-                    };
-                    let stdin = connect_exec_io(exec, &settings, started.terminal, daemon_io, hub)
-                        .map_err(|error| {
-                            Error::internal(format!("connecting to exec {id}: {error}"))
-                        })?
-                        .map(|port| watch::channel(Some(port)).1);
-                    Ok(ExecStart {
-                        tty: settings.tty,
-                        attach_stdout: settings.attach_stdout,
-                        attach_stderr: settings.attach_stderr,
-                        output,
-                        stdin,
-                        detach_keys: settings.detach_keys.clone(),
-                        failure: None,
-                        exited,
-                    })
+                    // Run at once: `?` and `return` leave it, not the map, so the
+                    // execs are published whatever became of this one.
+                    let started = (|| {
+                        let exec = act.execs.get_mut(&id)?;
+                        let started = match outcome {
+                            Ok(Ok(started)) => started,
+                            Ok(Err(failure)) => {
+                                // 127 for a missing command, 126 for anything that could not be
+                                // run, as Docker's CLI expects of `exec`.
+                                let code = match failure.kind {
+                                    StartFailureKind::NotFound => 127,
+                                    _ => 126,
+                                };
+                                let why = Error::invalid(format!(
+                                    "exec failed: unable to start container process: {}",
+                                    failure.message
+                                ));
+                                return Ok(failed_start(exec, &settings, output, code, why));
+                            }
+                            // The supervisor died or missed its deadline: the exec did not run (as
+                            // Docker's when containerd fails it), and an attached client, whose
+                            // connection was taken over already, reads 126 as its exit code.
+                            Err(error) => {
+                                let why = supervisor_error(error);
+                                return Ok(failed_start(exec, &settings, output, 126, why));
+                            }
+                        };
+                        let (exit_sender, exited) = oneshot::channel();
+                        exec.exit_waiters.push(exit_sender);
+                        exec.state = State::Running {
+                            pid: started.spawned.pid,
+                        };
+                        let stdin =
+                            connect_exec_io(exec, &settings, started.terminal, daemon_io, hub)
+                                .map_err(|error| {
+                                    Error::internal(format!("connecting to exec {id}: {error}"))
+                                })?
+                                .map(|port| watch::channel(Some(port)).1);
+                        Ok(ExecStart {
+                            tty: settings.tty,
+                            attach_stdout: settings.attach_stdout,
+                            attach_stderr: settings.attach_stderr,
+                            output,
+                            stdin,
+                            detach_keys: settings.detach_keys.clone(),
+                            failure: None,
+                            exited,
+                        })
+                    })();
+                    act.publish();
+                    started
                 }),
         ))
     }
