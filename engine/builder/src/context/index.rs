@@ -409,6 +409,7 @@ impl Index {
         if *extracted {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let spool = std::fs::File::open(&self.spool).map_err(io_err("opening", &self.spool))?;
         let reader = std::io::BufReader::with_capacity(1 << 20, spool);
         fsdriver::extract::Extractor::detect()
@@ -422,6 +423,11 @@ impl Index {
                 _ => ContextError::Archive(e.to_string()),
             })?;
         *extracted = true;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            entries = self.entries.len(),
+            "build context extracted"
+        );
         Ok(())
     }
 }
