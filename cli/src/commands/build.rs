@@ -19,6 +19,7 @@ use crate::client::{bytes_body, empty_body, Client};
 use crate::error::CliError;
 use crate::image_build::context::{self, Source};
 use crate::image_build::display::Display;
+use crate::image_build::upload::Upload;
 use crate::image_build::{parse_secret, query, secrets_header, MAX_SECRETS_HEADER, SECRETS_HEADER};
 use crate::progress::{fail_if_error, MessageSplitter};
 
@@ -37,8 +38,18 @@ fn read_stdin() -> Result<Vec<u8>, CliError> {
     Ok(data)
 }
 
-/// The context's bytes (none for a remote one) and the Dockerfile's name in it.
-fn prepare(args: &BuildArgs) -> Result<(Option<Vec<u8>>, Option<String>), CliError> {
+/// What the request carries as the context.
+enum Context {
+    /// Built in memory: from stdin, or with a Dockerfile added from elsewhere.
+    Bytes(Vec<u8>),
+    /// A directory tarred while it is uploaded: (root, Dockerfile in it).
+    Walk(std::path::PathBuf, String),
+    /// A URL the daemon fetches.
+    Remote,
+}
+
+/// The context (see [`Context`]) and the Dockerfile's name in it.
+fn prepare(args: &BuildArgs) -> Result<(Context, Option<String>), CliError> {
     let dockerfile_from_stdin = args.file.as_deref() == Some("-");
     match context::detect(&args.context) {
         Source::Stdin => {
@@ -49,7 +60,7 @@ fn prepare(args: &BuildArgs) -> Result<(Option<Vec<u8>>, Option<String>), CliErr
             }
             let data = read_stdin()?;
             if context::is_archive(&data) {
-                return Ok((Some(data), args.file.clone()));
+                return Ok((Context::Bytes(data), args.file.clone()));
             }
             if args.file.is_some() {
                 return Err(failure(
@@ -57,11 +68,11 @@ fn prepare(args: &BuildArgs) -> Result<(Option<Vec<u8>>, Option<String>), CliErr
                 ));
             }
             Ok((
-                Some(context::dockerfile_context(&data)?),
+                Context::Bytes(context::dockerfile_context(&data)?),
                 Some("Dockerfile".to_owned()),
             ))
         }
-        Source::Remote(_) => Ok((None, args.file.clone())),
+        Source::Remote(_) => Ok((Context::Remote, args.file.clone())),
         Source::Local(dir) => {
             let cwd = std::env::current_dir()
                 .map_err(|e| CliError::io("reading the current directory", e))?;
@@ -72,9 +83,9 @@ fn prepare(args: &BuildArgs) -> Result<(Option<Vec<u8>>, Option<String>), CliErr
                 context::local_dir(&dir, given, &cwd)?
             };
             let outside = relative.starts_with("../");
-            let mut tar = Vec::new();
-            context::write_tar(&root, &relative, &mut tar)?;
             if dockerfile_from_stdin || outside {
+                let mut tar = Vec::new();
+                context::write_tar(&root, &relative, &mut tar)?;
                 let dockerfile = if dockerfile_from_stdin {
                     read_stdin()?
                 } else {
@@ -83,9 +94,9 @@ fn prepare(args: &BuildArgs) -> Result<(Option<Vec<u8>>, Option<String>), CliErr
                         .map_err(|e| failure(format!("unable to open Dockerfile: {e}")))?
                 };
                 let (tar, name) = context::add_dockerfile(&tar, &dockerfile)?;
-                return Ok((Some(tar), Some(name)));
+                return Ok((Context::Bytes(tar), Some(name)));
             }
-            Ok((Some(tar), Some(relative)))
+            Ok((Context::Walk(root, relative.clone()), Some(relative)))
         }
     }
 }
@@ -165,10 +176,23 @@ pub async fn build(client: &mut Client, args: BuildArgs) -> Result<(), CliError>
         }
         headers.push((SECRETS_HEADER, header));
     }
-    let body = tar.map(bytes_body).unwrap_or_else(empty_body);
-    let response = client
+    let (body, upload) = match tar {
+        Context::Bytes(data) => (bytes_body(data), None),
+        Context::Remote => (empty_body(), None),
+        Context::Walk(root, dockerfile) => {
+            let (upload, body) = Upload::start(root, dockerfile)?;
+            (body, Some(upload))
+        }
+    };
+    let sent = client
         .stream_with_headers(Method::POST, &path, body, &headers)
-        .await?;
+        .await;
+    if let Some(upload) = upload {
+        // Once the daemon answers it has read the whole body (or stopped
+        // reading): the walk has ended either way.
+        upload.finish()?;
+    }
+    let response = sent?;
 
     let tty = match args.progress.as_str() {
         "tty" => true,

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod display;
 pub mod dockerignore;
+pub mod upload;
 
 use std::collections::BTreeMap;
 

@@ -8,7 +8,7 @@
 //! extractor, and every later one reads the files it left.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -78,18 +78,55 @@ pub(crate) struct Index {
     extracted: Mutex<bool>,
 }
 
-/// What reads the stream passes on to the spool.
-struct Tee<R, W> {
+/// What reads the stream passes on to the spool, in buffers of [`SPOOL_CHUNK`] that a
+/// thread of its own writes: the page cache copies (a big part of an unchanged rebuild's
+/// time) then overlap the parsing and hashing instead of adding to them.
+struct Tee<R> {
     inner: R,
-    out: W,
+    buf: Vec<u8>,
+    /// `None` once the writer has stopped (it failed; [`Tee::finish`] says why).
+    out: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
-impl<R: Read, W: Write> Read for Tee<R, W> {
+const SPOOL_CHUNK: usize = 1 << 20;
+/// Chunks the parser may run ahead of the spool writer.
+const SPOOL_QUEUED: usize = 4;
+
+impl<R> Tee<R> {
+    fn send(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(SPOOL_CHUNK));
+        if let Some(out) = &self.out {
+            if out.send(chunk).is_err() {
+                self.out = None;
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
+        self.buf.extend_from_slice(&buf[..n]);
+        if self.buf.len() >= SPOOL_CHUNK {
+            self.send();
+        }
         Ok(n)
     }
+}
+
+/// Writes the chunks it receives to `file` until the sender is dropped.
+fn spool_writer(
+    file: std::fs::File,
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut file = file;
+    for chunk in chunks {
+        file.write_all(&chunk)?;
+    }
+    file.flush()
 }
 
 fn split_parent(name: &str) -> (&str, &str) {
@@ -106,16 +143,35 @@ impl Index {
             spool: spool.to_path_buf(),
             extracted: Mutex::new(false),
         };
+        let (tx, rx) = std::sync::mpsc::sync_channel(SPOOL_QUEUED);
+        let writer = std::thread::Builder::new()
+            .name("context-spool".into())
+            .spawn(move || spool_writer(file, rx))
+            .map_err(io_err("starting the writer of", spool))?;
         let tee = Tee {
             inner: reader,
-            out: BufWriter::with_capacity(1 << 20, file),
+            buf: Vec::with_capacity(SPOOL_CHUNK),
+            out: Some(tx),
         };
+        let read = index.read_entries(tee);
+        // The writer ends once the sender is gone, whatever the reading did.
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the spool writer panicked")));
+        read?;
+        written.map_err(io_err("writing", spool)).map(|_| index)
+    }
+
+    fn read_entries<R: Read>(&mut self, tee: Tee<R>) -> Result<(), ContextError> {
         let mut archive = tar::Archive::new(tee);
         let bad = |e: std::io::Error| ContextError::Archive(e.to_string());
+        // One buffer for every file's content: blake3's own `update_reader` zeroes 64 KiB
+        // on each call, which for thousands of small files cost more than the hashing.
+        let mut buf = vec![0; 1 << 16];
         for entry in archive.entries().map_err(bad)? {
             let mut entry = entry.map_err(bad)?;
-            index.add(&mut entry)?;
-            if index.entries.len() > MAX_ENTRIES {
+            self.add(&mut entry, &mut buf)?;
+            if self.entries.len() > MAX_ENTRIES {
                 return Err(ContextError::Archive(format!(
                     "more than {MAX_ENTRIES} entries"
                 )));
@@ -124,13 +180,15 @@ impl Index {
         // What follows the end-of-archive blocks is read too: the client's whole body.
         let mut tee = archive.into_inner();
         std::io::copy(&mut tee, &mut std::io::sink()).map_err(bad)?;
-        tee.out
-            .flush()
-            .map_err(io_err("writing", spool))
-            .map(|_| index)
+        tee.send();
+        Ok(())
     }
 
-    fn add<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ContextError> {
+    fn add<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        buf: &mut [u8],
+    ) -> Result<(), ContextError> {
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).to_string();
         // As the extractor confines a `../` name to the root rather than refusing it.
         let name = resolve::clean_clamped(&raw_name);
@@ -149,9 +207,16 @@ impl Index {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let offset = entry.raw_file_position();
                 let mut hasher = blake3::Hasher::new();
-                hasher
-                    .update_reader(&mut *entry)
-                    .map_err(|e| bad(&e.to_string()))?;
+                loop {
+                    match entry.read(buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            hasher.update(&buf[..n]);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(bad(&e.to_string())),
+                    }
+                }
                 Kind::File {
                     hash: *hasher.finalize().as_bytes(),
                     offset,
@@ -344,6 +409,7 @@ impl Index {
         if *extracted {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let spool = std::fs::File::open(&self.spool).map_err(io_err("opening", &self.spool))?;
         let reader = std::io::BufReader::with_capacity(1 << 20, spool);
         fsdriver::extract::Extractor::detect()
@@ -357,6 +423,11 @@ impl Index {
                 _ => ContextError::Archive(e.to_string()),
             })?;
         *extracted = true;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            entries = self.entries.len(),
+            "build context extracted"
+        );
         Ok(())
     }
 }

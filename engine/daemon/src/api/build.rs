@@ -400,8 +400,8 @@ pub async fn build(engine: &Engine, req: Request<Incoming>) -> ApiResult {
             quiet: request.quiet,
             sent: Default::default(),
         };
+        let started = std::time::Instant::now();
         let result = run_build(&engine, arbiter, request, source, &dir, &stream);
-        let _ = std::fs::remove_dir_all(&dir);
         if let Err(err) = result {
             tracing::info!("build failed: {err}");
             if stream.sent_any() {
@@ -411,6 +411,12 @@ pub async fn build(engine: &Engine, req: Request<Incoming>) -> ApiResult {
                 let _ = early_tx.send(build_error(&err));
             }
         }
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "build done");
+        // The response ends here; the scratch directory (the spooled context at least) is
+        // removed after, so the client does not wait for it. Each build has a directory of
+        // its own, and one left by a crash is removed at the next start (`build_dir`).
+        drop(stream);
+        let _ = std::fs::remove_dir_all(&dir);
     });
     let first = tokio::select! {
         biased;
@@ -453,7 +459,12 @@ fn run_build(
             source,
         })?;
     }
+    let started = std::time::Instant::now();
     let context = context::open(source, &places, &request.dockerfile).map_err(context_err)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "build context read and indexed"
+    );
     let mut options = request.options;
     options.dockerfile = context
         .dockerfile(&request.dockerfile)

@@ -186,12 +186,18 @@ impl Executor for DaemonExecutor {
         spec: &CommitSpec,
     ) -> Result<String, ExecError> {
         let parent = parent.map(digest).transpose()?;
+        let started = std::time::Instant::now();
         let layer = layer.map(|upper| berth_images::StepLayer { upper, skip: &[] });
         let image = self
             .engine
             .images
             .build_step(parent.as_ref(), layer, &self.tmp(), step(spec))
             .map_err(from_images)?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            with_layer = layer.is_some(),
+            "build step stored"
+        );
         Ok(image.id.to_string())
     }
 
