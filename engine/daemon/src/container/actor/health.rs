@@ -60,8 +60,17 @@ impl Handler<HealthResult> for ContainerActor {
         let Some(health) = self.record.state.health.as_mut() else {
             return;
         };
+        let streak = health.failing_streak;
         let changed = health.record(&probe, started_at, result);
-        self.persist();
+        // The status and the failing streak are written durably when they move. A result
+        // that repeats the last one's verdict (a healthy container's, every interval) is
+        // written without the fsyncs: a kill -9 still loses none, and a power cut at most
+        // the last results of the log, instead of a durable write per container per check.
+        if changed.is_some() || health.failing_streak != streak {
+            self.persist();
+        } else {
+            self.persist_replace();
+        }
         if let Some(status) = changed {
             self.emit(&format!("health_status: {}", status.as_str()), &[]);
         }

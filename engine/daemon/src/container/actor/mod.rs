@@ -17,7 +17,7 @@ use super::error::Error;
 use super::exec::Execs;
 use super::output::{LogProgress, OutputHub};
 use super::published::{Published, PublishedView};
-use super::record::{ContainerDir, ContainerRecord, Status};
+use super::record::{ContainerDir, ContainerRecord, Durability, Status};
 use super::spec;
 use super::stdio::{StdinPort, TerminalHandle};
 use crate::engine::Services;
@@ -161,6 +161,16 @@ impl ContainerActor {
     /// [`Self::persist`], with a handle that completes once the record is written (or the
     /// write was skipped for a newer one).
     fn save_record(&self) -> tokio::task::JoinHandle<()> {
+        self.save_record_as(Durability::Durable)
+    }
+
+    /// [`Self::persist`] without the fsyncs, for changes a power cut may lose but a kill -9
+    /// must not (a healthcheck's result that repeats the last one's verdict).
+    fn persist_replace(&self) {
+        drop(self.save_record_as(Durability::Replace));
+    }
+
+    fn save_record_as(&self, durability: Durability) -> tokio::task::JoinHandle<()> {
         self.publish();
         let seq = self.persist_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let latest = self.persist_seq.clone();
@@ -172,7 +182,7 @@ impl ContainerActor {
             if latest.load(Ordering::SeqCst) != seq {
                 return;
             }
-            if let Err(err) = record.save(&dir) {
+            if let Err(err) = record.save_as(&dir, durability) {
                 tracing::error!("{err}");
             }
         })
