@@ -75,6 +75,15 @@ stop_pid() { # stop_pid PID [SECONDS]
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# berthd's accept rule in iptables' and ip6tables' FORWARD outlives it, as its nft table does.
+forget_forward_rule() { # TABLE
+  local tool
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    while "$tool" -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
+      --comment "berth $1" -j ACCEPT 2>/dev/null; do :; done
+  done
+}
 restore_iptables() { # as benches/e2e/run.sh
   local now t
   now=$(iptables-save 2>/dev/null) || return 0
@@ -100,6 +109,7 @@ cleanup() {
     done
     ip link show "$BERTH_BRIDGE" >/dev/null 2>&1 && ip link delete "$BERTH_BRIDGE"
     nft delete table inet "$BERTH_TABLE" 2>/dev/null; nft delete table ip "$BERTH_TABLE" 2>/dev/null
+    forget_forward_rule "$BERTH_TABLE"
   fi
   if [ -n "$DOCKERD_PID" ]; then
     stop_pid "$DOCKERD_PID" 60

@@ -339,6 +339,16 @@ restore_iptables() {
   log "put the iptables rules back as they were before dockerd"
 }
 
+# berthd's accept rule in iptables' and ip6tables' FORWARD outlives it, as its nft table does.
+forget_forward_rule() { # TABLE
+  local tool
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    while "$tool" -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
+      --comment "berth $1" -j ACCEPT 2>/dev/null; do :; done
+  done
+}
+
 cleanup() {
   local rc=$?
   set +e
@@ -373,12 +383,9 @@ cleanup() {
     while read -r m; do umount -l "$m" 2>/dev/null || log "could not unmount $m"; done
   [ -n "$IPTABLES_BEFORE" ] && restore_iptables
   [ -n "$IP_FORWARD_BEFORE" ] && echo "$IP_FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
-  # berthd's one rule in iptables' FORWARD outlives it, as its nft table does (after the
-  # restore above, which brings it back when berthd made it before dockerd started).
-  if [ -n "$BERTHD_PID" ] && command -v iptables >/dev/null; then
-    while iptables -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
-      --comment "berth $BERTH_TABLE" -j ACCEPT 2>/dev/null; do :; done
-  fi
+  # After the restore above, which brings the rule back when berthd made it before dockerd
+  # started.
+  [ -z "$BERTHD_PID" ] || forget_forward_rule "$BERTH_TABLE"
   # Bridges the peers made, if this run started them (a berth-only run touches no network).
   local link
   if [ -n "$DOCKERD_PID" ]; then

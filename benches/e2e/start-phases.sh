@@ -34,6 +34,15 @@ done
 
 T=$(mktemp -d "${E2E_TMP:-/tmp}/berth-phases.XXXXXX")
 PID=""
+# berthd's accept rule in iptables' and ip6tables' FORWARD outlives it, as its nft table does.
+forget_forward_rule() { # TABLE
+  local tool
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    while "$tool" -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
+      --comment "berth $1" -j ACCEPT 2>/dev/null; do :; done
+  done
+}
 stop_daemon() {
   [ -n "$PID" ] || return 0
   local ids i
@@ -46,7 +55,8 @@ stop_daemon() {
   # the supervisor leaves on its own once it has no containers
   for i in $(seq 100); do pgrep -f "berth-supervisor --exec-root $T/d/exec" >/dev/null || break; sleep 0.1; done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
-  nft delete table ip "$TABLE" 2>/dev/null || true
+  nft delete table inet "$TABLE" 2>/dev/null || nft delete table ip "$TABLE" 2>/dev/null || true
+  forget_forward_rule "$TABLE"
 }
 cleanup() { stop_daemon; rm -rf "$T"; }
 trap cleanup EXIT

@@ -167,6 +167,17 @@ fn quick_berth_only_run_prints_parsable_tables() {
     // Everything the run made lived in its scratch directory, which it removed.
     let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+    // Nor did the accept rule berthd puts in iptables' and ip6tables' FORWARD stay behind.
+    for tool in ["iptables", "ip6tables"] {
+        let Ok(listed) = Command::new(tool).args(["-w", "-S", "FORWARD"]).output() else {
+            continue;
+        };
+        let rules = String::from_utf8_lossy(&listed.stdout);
+        assert!(
+            !rules.contains("\"berth berth_bench\""),
+            "{tool} FORWARD rule left behind:\n{rules}"
+        );
+    }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mountinfo.contains(&*scratch.path().to_string_lossy()),
