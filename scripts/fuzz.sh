@@ -87,14 +87,17 @@ crashed=()
 for target in "${targets[@]}"; do
   corpus=$FUZZ_WORK/corpus/$target
   artifacts=$FUZZ_WORK/artifacts/$target
-  mkdir -p "$corpus" "$artifacts"
+  # Targets that need files (tar_extract's scene) make them under the temporary directory:
+  # the work directory's, so that they go with it.
+  scratch=$FUZZ_WORK/tmp/$target
+  mkdir -p "$corpus" "$artifacts" "$scratch"
   args=("$corpus")
   seeds=$(seeds_of "$target")
   [ -n "$seeds" ] && args+=("fuzz/seeds/$seeds")
   read -r -a extra <<<"$(options_of "$target")"
   log "$target: ${seconds}s from ${seeds:-no seeds}"
   # -print_final_stats gives the figures the README records: execs, exec/s, coverage.
-  if "$bin_dir/$target" "${args[@]}" "${extra[@]}" \
+  if TMPDIR=$scratch "$bin_dir/$target" "${args[@]}" "${extra[@]}" \
     -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="$artifacts/" >"$FUZZ_WORK/$target.log" 2>&1; then
     grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
