@@ -381,6 +381,11 @@ impl Daemon {
     /// `events`).
     pub fn docker_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(DOCKER_CLI);
+        // The CLI's own scratch (a git context's clone, /tmp/docker-build-git*, which it leaves
+        // when the build fails) goes in the test's directory, removed with it.
+        if let Some(base) = self.docker_config.parent() {
+            cmd.env("TMPDIR", base);
+        }
         cmd.args(args)
             .env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", &self.docker_config)
