@@ -282,6 +282,78 @@ fn health_survives_a_daemon_restart_and_checks_go_on() {
     d.docker(&["rm", "-f", "db"]).ok();
 }
 
+/// The container's record as berthd last wrote it to its data root.
+fn record_on_disk(d: &Daemon, name: &str) -> Value {
+    let id = d.inspect(name)["Id"].as_str().unwrap().to_string();
+    let path = d.data_root.join("containers").join(id).join("config.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_repeated_verdict_is_not_written_per_check_but_a_moving_streak_is() {
+    berth_tests::needs_root!();
+    let mut d = Daemon::with_busybox();
+    for (name, cmd) in [("ok", "true"), ("failing", "false")] {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--health-cmd",
+            cmd,
+            "--health-interval",
+            "100ms",
+            "--health-retries",
+            "1000",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    }
+    wait_for_health(&d, "ok", "healthy");
+    // The move to healthy was written; the results that repeat it are not, every one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while record_on_disk(&d, "ok")["state"]["health"]["status"] != "healthy" {
+        assert!(Instant::now() < deadline, "healthy never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let written = record_on_disk(&d, "ok");
+    let logged = |h: &Value| h["Log"].as_array().unwrap().last().unwrap()["End"].clone();
+    let shown = logged(&health(&d, "ok"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_ne!(logged(&health(&d, "ok")), shown, "no check ran");
+    assert_eq!(
+        record_on_disk(&d, "ok"),
+        written,
+        "a repeated verdict was written"
+    );
+    // A failing streak that counts towards the retries is written as it grows.
+    let streak_on_disk =
+        |d: &Daemon| record_on_disk(d, "failing")["state"]["health"]["failing_streak"].as_u64();
+    while streak_on_disk(&d).unwrap_or(0) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the failing streak was not written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What was written is what a daemon killed meanwhile finds.
+    let streak = streak_on_disk(&d).unwrap();
+    d.kill9();
+    d.restart();
+    let ok = health(&d, "ok");
+    assert_eq!(ok["Status"], "healthy", "{ok}");
+    assert!(!ok["Log"].as_array().unwrap().is_empty(), "{ok}");
+    let failing = health(&d, "failing");
+    assert_eq!(failing["Status"], "starting", "{failing}");
+    assert!(
+        failing["FailingStreak"].as_u64().unwrap() >= streak,
+        "{failing}"
+    );
+    d.docker(&["rm", "-f", "ok", "failing"]).ok();
+}
+
 /// A `docker save` archive (the manifest.json form) of the busybox rootfs as one layer, with
 /// `config` as the image config's `config`.
 fn archive_with_config(config: Value) -> Vec<u8> {

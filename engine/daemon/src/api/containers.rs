@@ -322,5 +322,8 @@ pub(super) fn labels_match(record: &ContainerRecord, filters: &super::http::Filt
 /// Every container's record as its actor last published it, without waiting on any actor.
 pub(super) async fn snapshots(engine: &Engine) -> Result<Vec<ContainerRecord>, ApiError> {
     let views = engine.names().send(AllViews).await?;
-    Ok(views.iter().map(|view| view.get().record.clone()).collect())
+    Ok(views
+        .iter()
+        .map(|view| ContainerRecord::clone(&view.get().record))
+        .collect())
 }

@@ -13,7 +13,9 @@ use super::record::{ContainerDir, ContainerRecord};
 use super::view;
 
 pub struct Published {
-    pub record: ContainerRecord,
+    /// Shared with the write of the record that published it, and kept as it is by a
+    /// publish of the execs alone (an exec's start or exit changes nothing else).
+    pub record: Arc<ContainerRecord>,
     pub dir: ContainerDir,
     /// The execs running in it, for inspect's `ExecIDs`.
     pub exec_ids: Vec<String>,

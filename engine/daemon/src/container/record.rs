@@ -170,39 +170,47 @@ pub enum RecordError {
     },
 }
 
-/// How a record write survives the machine's crash (see [`ContainerRecord::save_as`]).
+/// How a record write survives the machine's crash. Either way the write is atomic (temp
+/// file and rename), so a kill -9 never leaves a torn or lost record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// Temp file, fsync, rename, fsync of the directory.
     Durable,
-    /// Temp file and rename only.
+    /// Temp file and rename only: a power cut may bring the previous record back.
     Replace,
 }
 
+impl Durability {
+    /// What every write of this record needs: durable, unless the container is removed when
+    /// it stops (`--rm`). Such a container does not outlive a host crash anyway, since the
+    /// next daemon removes every stopped one it finds (as Docker does), and the fsyncs would
+    /// sit on the path of its create, start and exit.
+    pub fn of(record: &ContainerRecord) -> Durability {
+        if record.host_config.auto_remove == Some(true) {
+            Durability::Replace
+        } else {
+            Durability::Durable
+        }
+    }
+}
+
 impl ContainerRecord {
-    /// Writes the record atomically. It is made durable (fsynced) unless the container is
-    /// removed when it stops (`--rm`): such a container does not outlive a host crash
-    /// anyway, since the next daemon removes every stopped one it finds (as Docker does),
-    /// and the fsyncs would sit on the path of its create, start and exit.
+    /// Writes the record atomically, as durably as [`Durability::of`] says it needs.
     pub fn save(&self, dir: &ContainerDir) -> Result<(), RecordError> {
-        self.save_as(dir, Durability::Durable)
+        self.save_as(dir, Durability::of(self))
     }
 
-    /// Writes the record atomically; `Durability::Replace` skips the fsyncs (a kill -9
-    /// loses nothing written, a power cut may bring the previous record back), as every
-    /// write of a `--rm` container does.
+    /// Writes the record atomically, with the fsyncs only for `Durability::Durable`.
     pub fn save_as(&self, dir: &ContainerDir, durability: Durability) -> Result<(), RecordError> {
         let path = dir.record();
         let bytes = serde_json::to_vec(self).map_err(|err| RecordError::Decode {
             path: path.clone(),
             source: err,
         })?;
-        let written =
-            if self.host_config.auto_remove == Some(true) || durability == Durability::Replace {
-                fsdriver::atomic::write_replace(&path, &bytes)
-            } else {
-                fsdriver::atomic::write_atomic(&path, &bytes)
-            };
+        let written = match durability {
+            Durability::Durable => fsdriver::atomic::write_atomic(&path, &bytes),
+            Durability::Replace => fsdriver::atomic::write_replace(&path, &bytes),
+        };
         written.map_err(|source| RecordError::Write { path, source })
     }
 

@@ -5,7 +5,7 @@
 pub mod monitor;
 pub mod probe;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard_stubs::models::HealthConfig;
 use chrono::{DateTime, Utc};
@@ -212,6 +212,47 @@ impl Health {
         let excess = self.log.len().saturating_sub(LOG_KEPT);
         self.log.drain(..excess);
         (self.status != before).then_some(self.status)
+    }
+}
+
+/// How long a container's health log may go unwritten while its verdict holds: a daemon
+/// restarted after a kill -9 shows the status and failing streak as they were, and a log at
+/// most this much older.
+pub const LOG_WRITE_EVERY: Duration = Duration::from_secs(30);
+
+/// How a check's result reaches the container's record on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthWrite {
+    /// The status, or a failing streak that still counts towards the retries, moved: what a
+    /// restart must find exactly, written as durably as every change of the record.
+    Durable,
+    /// Only the log moved, and it was last written [`LOG_WRITE_EVERY`] ago or never: written
+    /// without the fsyncs (a kill -9 loses nothing written, a power cut may).
+    Log,
+    /// Only the log moved, and it was written lately: kept in memory (inspect shows it) until
+    /// the next write of the record. dockerd writes no result at all that way.
+    Memory,
+}
+
+/// What a result that took the health from `before` (status, failing streak) to `after`
+/// writes, the log having last been written at `log_written`.
+pub fn write_for(
+    before: (HealthStatus, u32),
+    after: &Health,
+    retries: u32,
+    log_written: Option<Instant>,
+    now: Instant,
+) -> HealthWrite {
+    let (status, streak) = before;
+    // Past the retries a growing streak changes nothing: the container is unhealthy until a
+    // check passes, which moves the status.
+    let streak_counts = streak.min(after.failing_streak) < retries;
+    if after.status != status || (after.failing_streak != streak && streak_counts) {
+        return HealthWrite::Durable;
+    }
+    match log_written {
+        Some(at) if now.saturating_duration_since(at) < LOG_WRITE_EVERY => HealthWrite::Memory,
+        _ => HealthWrite::Log,
     }
 }
 

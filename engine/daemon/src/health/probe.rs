@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::{CheckResult, Probe, OUTPUT_KEPT};
 use crate::container::actor::ContainerActor;
-use crate::container::exec::{CreateExec, InspectExec, StartExec};
+use crate::container::exec::{CreateExec, CreateProbeExec, InspectExec, StartExec};
 
 /// Runs `probe` in container `id`; a check that cannot run is a failure (exit code -1) that
 /// says why, as Docker records it.
@@ -38,11 +38,13 @@ async fn check(
         attach_stderr: Some(true),
         ..Default::default()
     };
-    let exec_id = addr
-        .send(CreateExec {
+    // An exec as Docker's probes are (ExecIDs while it runs, its events), whose exit code
+    // comes with its exit: no inspect of it afterwards.
+    let (exec_id, exit_code) = addr
+        .send(CreateProbeExec(CreateExec {
             typed: id.to_string(),
             body,
-        })
+        }))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
@@ -56,49 +58,46 @@ async fn check(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let mut output = Vec::new();
-    let finished = match started.output {
-        Some(mut chunks) => {
-            let exited = started.exited;
-            let collect = async {
-                while let Some(chunk) = chunks.recv().await {
-                    let room = OUTPUT_KEPT.saturating_sub(output.len());
-                    output.extend_from_slice(&chunk.data[..chunk.data.len().min(room)]);
-                }
-                let _ = exited.await;
-            };
-            tokio::time::timeout(probe.timeout, collect).await.is_ok()
-        }
-        None => tokio::time::timeout(probe.timeout, started.exited)
-            .await
-            .is_ok(),
-    };
     if let Some(failure) = started.failure {
         return Err(failure.to_string());
     }
-    let inspect = addr
-        .send(InspectExec(exec_id))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    if !finished {
-        // The check hangs: it is ended, and counts as a failure with Docker's text.
-        if let Some(pid) = inspect["Pid"].as_i64().filter(|p| *p > 0) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+    let mut output = Vec::new();
+    let mut chunks = started.output;
+    let finished = async {
+        if let Some(chunks) = chunks.as_mut() {
+            while let Some(chunk) = chunks.recv().await {
+                let room = OUTPUT_KEPT.saturating_sub(output.len());
+                output.extend_from_slice(&chunk.data[..chunk.data.len().min(room)]);
+            }
         }
-        return Ok((
-            -1,
-            format!(
-                "Health check exceeded timeout ({})",
-                go_duration(probe.timeout)
-            ),
-        ));
+        exit_code.await
+    };
+    match tokio::time::timeout(probe.timeout, finished).await {
+        Ok(Ok(code)) => Ok((code, String::from_utf8_lossy(&output).into_owned())),
+        // The exec was forgotten before its exit was recorded (the container went).
+        Ok(Err(_)) => Err(format!("healthcheck for container {id} has no exit code")),
+        Err(_) => {
+            // The check hangs: it is ended, and counts as a failure with Docker's text.
+            let inspect = addr
+                .send(InspectExec(exec_id))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if let Some(pid) = inspect["Pid"].as_i64().filter(|p| *p > 0) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            Ok((
+                -1,
+                format!(
+                    "Health check exceeded timeout ({})",
+                    go_duration(probe.timeout)
+                ),
+            ))
+        }
     }
-    let code = inspect["ExitCode"].as_i64().unwrap_or(-1);
-    Ok((code, String::from_utf8_lossy(&output).into_owned()))
 }
 
 /// A duration as Go prints it for whole units: `500ms`, `3s`, `1m30s`.

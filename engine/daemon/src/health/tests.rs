@@ -118,3 +118,55 @@ fn the_requests_healthcheck_takes_what_it_leaves_unset_from_the_images() {
     assert_eq!(Probe::from_config(Some(&none)), None);
     assert_eq!(merge(None, None), None);
 }
+
+/// Runs `codes` through a fresh health (retries 3, no start period) and answers what each
+/// result writes, the log counting as written when a result wrote it, `gap` apart.
+fn writes(codes: &[i64], gap: Duration) -> Vec<HealthWrite> {
+    let probe = Probe::from_config(Some(&config(&["CMD", "true"]))).unwrap();
+    let started = Utc::now() - chrono::Duration::seconds(60);
+    let mut health = Health::restart(None);
+    let t0 = Instant::now();
+    let mut written = None;
+    let mut out = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let now = t0 + gap * i as u32;
+        let before = (health.status, health.failing_streak);
+        health.record(&probe, started, result(Utc::now(), *code));
+        let write = write_for(before, &health, probe.retries, written, now);
+        if write != HealthWrite::Memory {
+            written = Some(now);
+        }
+        out.push(write);
+    }
+    out
+}
+
+#[test]
+fn a_repeated_verdict_is_written_only_now_and_then() {
+    use HealthWrite::*;
+    let second = Duration::from_secs(1);
+    // Starting → healthy is durable; then the log is written once, and again only once
+    // LOG_WRITE_EVERY has passed since.
+    let healthy = writes(&[0; 33], second);
+    assert_eq!(healthy[0], Durable);
+    assert!(healthy[1..30].iter().all(|w| *w == Memory), "{healthy:?}");
+    assert_eq!(healthy[30], Log);
+    assert_eq!(healthy[31..], [Memory, Memory]);
+    // Checks further apart than that write their log every time.
+    assert_eq!(writes(&[0, 0, 0], LOG_WRITE_EVERY), [Durable, Log, Log]);
+}
+
+#[test]
+fn the_status_and_a_counting_failing_streak_are_written_durably() {
+    use HealthWrite::*;
+    let second = Duration::from_secs(1);
+    // healthy, then failures: streaks 1 and 2 count towards the 3 retries, the third turns
+    // the container unhealthy; past that a growing streak changes nothing a restart needs.
+    let failing = writes(&[0, 1, 1, 1, 1, 1, 0, 0], second);
+    assert_eq!(
+        failing,
+        [Durable, Durable, Durable, Durable, Memory, Memory, Durable, Memory]
+    );
+    // A failure then a pass while healthy: the streak went 0 → 1 → 0, both written.
+    assert_eq!(writes(&[0, 1, 0], second), [Durable, Durable, Durable]);
+}

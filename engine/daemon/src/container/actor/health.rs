@@ -5,7 +5,7 @@ use actix::prelude::*;
 
 use super::ContainerActor;
 use crate::health::monitor::{HealthResult, Unwatch, Watch};
-use crate::health::{Health, HealthStatus, Probe};
+use crate::health::{write_for, Health, HealthStatus, HealthWrite, Probe};
 
 impl ContainerActor {
     fn probe(&self) -> Option<Probe> {
@@ -60,16 +60,24 @@ impl Handler<HealthResult> for ContainerActor {
         let Some(health) = self.record.state.health.as_mut() else {
             return;
         };
-        let streak = health.failing_streak;
+        let before = (health.status, health.failing_streak);
         let changed = health.record(&probe, started_at, result);
-        // The status and the failing streak are written durably when they move. A result
-        // that repeats the last one's verdict (a healthy container's, every interval) is
-        // written without the fsyncs: a kill -9 still loses none, and a power cut at most
-        // the last results of the log, instead of a durable write per container per check.
-        if changed.is_some() || health.failing_streak != streak {
-            self.persist();
-        } else {
-            self.persist_replace();
+        let now = std::time::Instant::now();
+        // A healthy container's result repeats the last verdict every interval: written
+        // whole every time, the record cost most of a check's CPU in berthd. See
+        // `health::write_for` and the README's design section.
+        match write_for(before, health, probe.retries, self.health_log_written, now) {
+            HealthWrite::Durable => {
+                self.health_log_written = Some(now);
+                self.persist();
+            }
+            HealthWrite::Log => {
+                self.health_log_written = Some(now);
+                self.persist_replace();
+            }
+            HealthWrite::Memory => {
+                self.publish();
+            }
         }
         if let Some(status) = changed {
             self.emit(&format!("health_status: {}", status.as_str()), &[]);

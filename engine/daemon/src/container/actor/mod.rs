@@ -70,6 +70,8 @@ pub struct ContainerActor {
     /// What inspect and listings read without a message; see [`PublishedView`].
     published: PublishedView,
     persist_seq: Arc<AtomicU64>,
+    /// When a healthcheck's result last wrote the record (see `health::write_for`).
+    health_log_written: Option<std::time::Instant>,
     persist_lock: Arc<parking_lot::Mutex<()>>,
     /// Whether output is still being copied from the container's pipes.
     pump_running: bool,
@@ -120,7 +122,7 @@ impl Actor for ContainerActor {
 impl ContainerActor {
     pub fn new(record: ContainerRecord, dir: ContainerDir, services: Arc<Services>) -> Self {
         let published = PublishedView::new(Published {
-            record: record.clone(),
+            record: Arc::new(record.clone()),
             dir: dir.clone(),
             exec_ids: Vec::new(),
         });
@@ -139,6 +141,7 @@ impl ContainerActor {
             log_progress: None,
             published,
             persist_seq: Arc::default(),
+            health_log_written: None,
             persist_lock: Arc::default(),
             pump_running: false,
             exit_awaiting_output: None,
@@ -161,21 +164,21 @@ impl ContainerActor {
     /// [`Self::persist`], with a handle that completes once the record is written (or the
     /// write was skipped for a newer one).
     fn save_record(&self) -> tokio::task::JoinHandle<()> {
-        self.save_record_as(Durability::Durable)
+        self.save_record_as(Durability::of(&self.record))
     }
 
     /// [`Self::persist`] without the fsyncs, for changes a power cut may lose but a kill -9
-    /// must not (a healthcheck's result that repeats the last one's verdict).
+    /// must not (a healthcheck's log, written now and then).
     fn persist_replace(&self) {
         drop(self.save_record_as(Durability::Replace));
     }
 
     fn save_record_as(&self, durability: Durability) -> tokio::task::JoinHandle<()> {
-        self.publish();
+        // The copy published is the one written: one copy of the record per save.
+        let record = self.publish();
         let seq = self.persist_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let latest = self.persist_seq.clone();
         let lock = self.persist_lock.clone();
-        let record = self.record.clone();
         let dir = self.dir.clone();
         actix_rt::task::spawn_blocking(move || {
             let _guard = lock.lock();
@@ -193,11 +196,25 @@ impl ContainerActor {
         self.published.clone()
     }
 
-    /// Publishes the record and running execs as they are now. Every record change is saved,
-    /// and every save publishes; exec starts and exits publish themselves.
-    pub(in crate::container) fn publish(&self) {
+    /// Publishes the record and running execs as they are now, and answers the record as
+    /// published. Every record change is published (saved, or for a healthcheck's result
+    /// perhaps only published); exec starts and exits publish themselves.
+    pub(in crate::container) fn publish(&self) -> Arc<ContainerRecord> {
+        let record = Arc::new(self.record.clone());
         self.published.set(Published {
-            record: self.record.clone(),
+            record: record.clone(),
+            dir: self.dir.clone(),
+            exec_ids: self.execs.running_ids(),
+        });
+        record
+    }
+
+    /// Publishes the running execs with the record as last published, which is the record
+    /// as it is (every change of it is published): no copy of the record for an exec's exit.
+    pub(in crate::container) fn publish_execs(&self) {
+        let last = self.published.get();
+        self.published.set(Published {
+            record: last.record.clone(),
             dir: self.dir.clone(),
             exec_ids: self.execs.running_ids(),
         });

@@ -87,6 +87,9 @@ struct Exec {
     terminal: Option<TerminalHandle>,
     /// Told once the exit code is recorded.
     exit_waiters: Vec<oneshot::Sender<()>>,
+    /// Told the exit code once it is recorded: a healthcheck's probe reads it from here
+    /// rather than inspecting the exec after its exit.
+    exit_code: Option<oneshot::Sender<i64>>,
 }
 
 impl Exec {
@@ -107,6 +110,9 @@ impl Exec {
     fn record_exit(&mut self, pid: i32, code: i64) {
         self.state = State::Exited { pid, code };
         self.terminal = None;
+        if let Some(exit_code) = self.exit_code.take() {
+            let _ = exit_code.send(code);
+        }
         for waiter in self.exit_waiters.drain(..) {
             let _ = waiter.send(());
         }
@@ -255,6 +261,36 @@ impl Handler<CreateExec> for ContainerActor {
     type Result = Result<String, Error>;
 
     fn handle(&mut self, msg: CreateExec, _: &mut Context<Self>) -> Self::Result {
+        self.create_exec(msg, None)
+    }
+}
+
+/// [`CreateExec`] for a healthcheck: the same exec (Docker registers its probes as execs,
+/// with their events), answered with a receiver of its exit code.
+#[derive(Message)]
+#[rtype(result = "Result<(String, oneshot::Receiver<i64>), Error>")]
+pub struct CreateProbeExec(pub CreateExec);
+
+impl Handler<CreateProbeExec> for ContainerActor {
+    type Result = Result<(String, oneshot::Receiver<i64>), Error>;
+
+    fn handle(
+        &mut self,
+        CreateProbeExec(msg): CreateProbeExec,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let (sender, exit_code) = oneshot::channel();
+        let id = self.create_exec(msg, Some(sender))?;
+        Ok((id, exit_code))
+    }
+}
+
+impl ContainerActor {
+    fn create_exec(
+        &mut self,
+        msg: CreateExec,
+        exit_code: Option<oneshot::Sender<i64>>,
+    ) -> Result<String, Error> {
         let CreateExec { typed, body } = msg;
         let cmd = body.cmd.unwrap_or_default();
         if cmd.is_empty() {
@@ -301,6 +337,7 @@ impl Handler<CreateExec> for ContainerActor {
             state: State::Created,
             terminal: None,
             exit_waiters: Vec::new(),
+            exit_code,
         });
         self.execs.trim(&self.services.execs);
         Ok(id)
@@ -326,7 +363,7 @@ impl Handler<ExecExited> for ContainerActor {
             Ok(exec) => exec.record_exit(msg.pid, i64::from(msg.exit.exit_code)),
             Err(_) => tracing::debug!("exit of a forgotten exec {}", msg.exec_id),
         }
-        self.publish();
+        self.publish_execs();
         self.emit(
             "exec_die",
             &[
