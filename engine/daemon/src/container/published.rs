@@ -1,4 +1,5 @@
-//! What each container's actor last published of itself: its record as last saved and its
+//! What each container's actor last published of itself: its record as last changed (every
+//! save publishes; a healthcheck's result may be published and written only later) and its
 //! running execs. Inspect and listings read it without messaging the actor, which answers
 //! nothing else while it starts the container (a start waits on the supervisor, up to its
 //! deadline when that one is stuck), so `ps` or `inspect` never queue behind a start. This

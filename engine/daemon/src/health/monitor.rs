@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -12,10 +13,11 @@ use chrono::{DateTime, Utc};
 use super::{probe, CheckResult, Probe};
 use crate::container::actor::ContainerActor;
 
-/// A check's result, for the container's actor to record.
+/// A check's result, for the container's actor to record, with the probe that made it (its
+/// retries and start period decide what the result means).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct HealthResult(pub CheckResult);
+pub struct HealthResult(pub CheckResult, pub Arc<Probe>);
 
 /// Start checking container `id` (it started, or a restarted daemon adopted it).
 #[derive(Message)]
@@ -34,7 +36,8 @@ pub struct Unwatch(pub String);
 
 struct Watched {
     addr: Addr<ContainerActor>,
-    probe: Probe,
+    /// Shared with every check it runs: nothing of it is copied per check.
+    probe: Arc<Probe>,
     started_at: DateTime<Utc>,
     /// Which watch this is: a check due for an earlier run of the container is dropped.
     generation: u64,
@@ -99,7 +102,9 @@ impl HealthMonitor {
                 else {
                     return;
                 };
-                watched.addr.do_send(HealthResult(result));
+                watched
+                    .addr
+                    .do_send(HealthResult(result, watched.probe.clone()));
                 let delay = watched.probe.next_delay(watched.started_at, Utc::now());
                 act.schedule(id, generation, Instant::now() + delay, ctx);
             }));
@@ -119,7 +124,7 @@ impl Handler<Watch> for HealthMonitor {
             msg.id.clone(),
             Watched {
                 addr: msg.addr,
-                probe: msg.probe,
+                probe: Arc::new(msg.probe),
                 started_at: msg.started_at,
                 generation,
             },

@@ -1,6 +1,7 @@
 //! One healthcheck: the probe's command run as an exec in the container, its output kept
 //! (up to [`OUTPUT_KEPT`] bytes), and the exec killed if it outlives the probe's timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
@@ -13,7 +14,7 @@ use crate::container::exec::{CreateExec, CreateProbeExec, InspectExec, StartExec
 
 /// Runs `probe` in container `id`; a check that cannot run is a failure (exit code -1) that
 /// says why, as Docker records it.
-pub async fn run(addr: Addr<ContainerActor>, id: String, probe: Probe) -> CheckResult {
+pub async fn run(addr: Addr<ContainerActor>, id: String, probe: Arc<Probe>) -> CheckResult {
     let start = Utc::now();
     let (exit_code, output) = match check(&addr, &id, &probe).await {
         Ok(outcome) => outcome,

@@ -50,12 +50,11 @@ impl ContainerActor {
 impl Handler<HealthResult> for ContainerActor {
     type Result = ();
 
-    fn handle(&mut self, HealthResult(result): HealthResult, _: &mut Context<Self>) {
+    fn handle(&mut self, HealthResult(result, probe): HealthResult, _: &mut Context<Self>) {
         // A paused container refuses execs: that says nothing of its health.
-        let running = self.record.state.status == crate::container::record::Status::Running;
-        let (Some(probe), true) = (self.probe(), running) else {
+        if self.record.state.status != crate::container::record::Status::Running {
             return;
-        };
+        }
         let started_at = self.record.state.started_at.unwrap_or(result.start);
         let Some(health) = self.record.state.health.as_mut() else {
             return;
