@@ -375,21 +375,7 @@ fn create_bodies_carry_the_same_networking_as_dockers() {
         for args in cases {
             let mut argv = vec!["create"];
             argv.extend_from_slice(args);
-            let out = docker(standin, config, &argv);
-            assert!(
-                out.status.success(),
-                "docker {argv:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let theirs = networking(&standin.take_body("/containers/create"));
-            let out = berth(standin, &argv);
-            assert!(
-                out.status.success(),
-                "berth {argv:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let ours = networking(&standin.take_body("/containers/create"));
-            assert_eq!(ours, theirs, "for {argv:?}");
+            same_body(standin, config, &argv, "/containers/create", networking);
         }
     });
 }
@@ -512,21 +498,13 @@ fn create_bodies_carry_the_same_limits_health_and_namespaces_as_dockers() {
         for args in cases {
             let mut argv = vec!["create"];
             argv.extend_from_slice(args);
-            let out = docker(standin, config, &argv);
-            assert!(
-                out.status.success(),
-                "docker {argv:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
+            same_body(
+                standin,
+                config,
+                &argv,
+                "/containers/create",
+                limits_and_isolation,
             );
-            let theirs = limits_and_isolation(&standin.take_body("/containers/create"));
-            let out = berth(standin, &argv);
-            assert!(
-                out.status.success(),
-                "berth {argv:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let ours = limits_and_isolation(&standin.take_body("/containers/create"));
-            assert_eq!(ours, theirs, "for {argv:?}");
         }
     });
 }
@@ -566,21 +544,7 @@ fn update_bodies_are_dockers() {
         for args in cases {
             let mut argv = vec!["update"];
             argv.extend_from_slice(args);
-            let out = docker(standin, config, &argv);
-            assert!(
-                out.status.success(),
-                "docker {argv:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let theirs = meaningful(&standin.take_body("/update"));
-            let out = berth(standin, &argv);
-            assert!(
-                out.status.success(),
-                "berth {argv:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let ours = meaningful(&standin.take_body("/update"));
-            assert_eq!(ours, theirs, "for {argv:?}");
+            same_body(standin, config, &argv, "/update", meaningful);
         }
     });
 }
@@ -681,17 +645,7 @@ fn cidfile_is_dockers() {
                     "busybox",
                 ][..],
             ] {
-                let theirs = docker(standin, config, args);
-                let ours = berth(standin, args);
-                assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
-                let first = |o: &Output| {
-                    String::from_utf8_lossy(&o.stderr)
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                        .replace("docker", "berth")
-                };
-                assert_eq!(first(&ours), first(&theirs), "{args:?}");
+                same_refusal(standin, config, args);
             }
             std::fs::remove_file(&path).unwrap();
         }
@@ -778,17 +732,7 @@ fn bad_limits_health_and_namespace_flags_read_as_dockers() {
                 "busybox",
             ],
         ] {
-            let theirs = docker(standin, config, args);
-            let ours = berth(standin, args);
-            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
-            let first = |o: &Output| {
-                String::from_utf8_lossy(&o.stderr)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .replace("docker", "berth")
-            };
-            assert_eq!(first(&ours), first(&theirs), "{args:?}");
+            same_refusal(standin, config, args);
         }
         // Values that do not parse: both name the value in Go's words (clap frames them).
         for (args, words) in [
@@ -839,17 +783,7 @@ fn bad_networking_flags_read_as_dockers() {
                 "busybox",
             ],
         ] {
-            let theirs = docker(standin, config, args);
-            let ours = berth(standin, args);
-            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
-            let first = |o: &Output| {
-                String::from_utf8_lossy(&o.stderr)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .replace("docker", "berth")
-            };
-            assert_eq!(first(&ours), first(&theirs), "{args:?}");
+            same_refusal(standin, config, args);
         }
     });
 }
@@ -905,26 +839,50 @@ fn network_bodies_are_dockers() {
             ),
         ];
         for (args, path) in cases {
-            let out = docker(standin, config, args);
-            assert!(
-                out.status.success(),
-                "docker {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let theirs = meaningful(&standin.take_body(path));
-            let out = berth(standin, args);
-            assert!(
-                out.status.success(),
-                "berth {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let ours = meaningful(&standin.take_body(path));
-            assert_eq!(ours, theirs, "for {args:?}");
+            same_body(standin, config, args, path, meaningful);
         }
         // Both print the new network's ID.
         let out = berth(standin, &["network", "create", "x"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "n0ffee\n");
     });
+}
+
+/// Both clients run `args` successfully, and the bodies they send to the path containing
+/// `path` are the same once `shape` has picked what the comparison is about.
+fn same_body<T: PartialEq + std::fmt::Debug>(
+    standin: &StandIn,
+    config: &Path,
+    args: &[&str],
+    path: &str,
+    shape: impl Fn(&Value) -> T,
+) {
+    let body = |client: &str, out: Output| {
+        assert!(
+            out.status.success(),
+            "{client} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        shape(&standin.take_body(path))
+    };
+    let theirs = body("docker", docker(standin, config, args));
+    let ours = body("berth", berth(standin, args));
+    assert_eq!(ours, theirs, "for {args:?}");
+}
+
+/// Both clients refuse `args` with the same status and the same first line of stderr
+/// (the program's name aside).
+fn same_refusal(standin: &StandIn, config: &Path, args: &[&str]) {
+    let theirs = docker(standin, config, args);
+    let ours = berth(standin, args);
+    assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+    let first = |o: &Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .replace("docker", "berth")
+    };
+    assert_eq!(first(&ours), first(&theirs), "{args:?}");
 }
 
 /// Both clients' stdout, stderr and status for the same command.

@@ -5,7 +5,7 @@
 //! An uncompressed layer's blob is its tar, so its digest is its diff_id: those bytes are
 //! hashed once, by the extractor, rather than again as the blob is written.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use crate::compression::{self, Compression, CompressionError};
 use crate::content::{BlobWriter, ContentError, ContentStore, Descriptor};
@@ -34,6 +34,9 @@ pub enum ImportError {
     Compression(#[from] CompressionError),
     #[error("invalid layer tar: {0}")]
     Read(#[source] io::Error),
+    /// The function writing a layer tar ([`ingest_written`]) failed.
+    #[error("writing the layer tar: {0}")]
+    Write(#[source] io::Error),
 }
 
 impl ImportError {
@@ -43,6 +46,7 @@ impl ImportError {
             ImportError::Layer(e) => e.kind(),
             ImportError::Compression(e) => e.kind(),
             ImportError::Read(_) => crate::ErrorKind::InvalidArgument,
+            ImportError::Write(_) => crate::ErrorKind::Internal,
         }
     }
 }
@@ -147,6 +151,116 @@ pub fn ingest_layer(
     reader: impl Read,
 ) -> Result<IngestedLayer, ImportError> {
     receive_layer(content, layers, reader)?.commit()
+}
+
+/// What writes a layer tar for [`ingest_written`].
+pub type LayerWriter<'a> = dyn FnMut(&mut dyn Write) -> io::Result<()> + Send + 'a;
+
+/// Buffers the writer hands on to the reader at a time, and how many may wait.
+const CHUNK: usize = 1 << 20;
+const QUEUED: usize = 4;
+
+/// Stores the plain layer tar that `write` writes, as [`ingest_layer`] stores a stream: the
+/// tar is extracted (and written as the blob) while it is written, on a thread of its own,
+/// with no file of its own in between. Nothing is stored unless `write` succeeds: a writer
+/// that stops early would otherwise leave a truncated tar that reads as a complete one.
+pub fn ingest_written(
+    content: &ContentStore,
+    layers: &LayerStore,
+    write: &mut LayerWriter<'_>,
+) -> Result<IngestedLayer, ImportError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUED);
+    std::thread::scope(|scope| {
+        let writer = std::thread::Builder::new()
+            .name("layer-tar".into())
+            .spawn_scoped(scope, move || {
+                let mut out = ChunkWriter {
+                    tx,
+                    buf: Vec::with_capacity(CHUNK),
+                };
+                write(&mut out).and_then(|()| out.send())
+            })
+            .map_err(ImportError::Write)?;
+        let received = receive_layer(
+            content,
+            layers,
+            ChunkReader {
+                rx,
+                current: Vec::new(),
+                at: 0,
+            },
+        );
+        // The reader is gone by now, so a writer still writing fails rather than waits.
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the layer tar's writer panicked")));
+        match (written, received) {
+            (Ok(()), received) => received?.commit(),
+            // The store stopped reading (a bad entry, a full disk): its error says why.
+            (Err(e), Err(stored)) if e.kind() == io::ErrorKind::BrokenPipe => Err(stored),
+            (Err(e), _) => Err(ImportError::Write(e)),
+        }
+    })
+}
+
+/// The writing end of [`ingest_written`]'s channel.
+struct ChunkWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.send(chunk).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the layer store stopped reading the tar",
+            )
+        })
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading end: the chunks in order, then the end once the writer is gone.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Copies everything read from `source` into the blob being written.

@@ -10,7 +10,7 @@ use common::Tar;
 use fsdriver::compression::Compression;
 use fsdriver::content::ContentStore;
 use fsdriver::extract::{ExtractLimits, Extractor};
-use fsdriver::import::{ingest_layer, receive_layer};
+use fsdriver::import::{ingest_layer, ingest_written, receive_layer};
 use fsdriver::layer::{LayerError, LayerStore};
 use fsdriver::{overlay, Digest, ErrorKind};
 
@@ -196,6 +196,61 @@ fn a_received_layer_is_stored_only_when_committed() {
             b"hi"
         );
     }
+}
+
+#[test]
+fn a_written_layer_is_stored_as_a_streamed_one_and_a_failed_writer_stores_nothing() {
+    if common::skipped_without_root() {
+        return;
+    }
+    // Bigger than the chunks the writer hands on, so the store reads while it writes.
+    let mut tar = Tar::new();
+    for i in 0..40 {
+        tar.file(&format!("f{i}"), &[i as u8; 100_000]);
+    }
+    let tar = tar.bytes();
+    let root = tempfile::tempdir().unwrap();
+    let content = ContentStore::open(root.path()).unwrap();
+    let layers = LayerStore::open(root.path()).unwrap();
+    let ingested = ingest_written(&content, &layers, &mut |out: &mut dyn Write| {
+        out.write_all(&tar)
+    })
+    .unwrap();
+    assert_eq!(ingested.diff_id, Digest::of_bytes(&tar));
+    assert_eq!(ingested.blob.digest, Digest::of_bytes(&tar));
+    assert_eq!(&*content.read(&ingested.blob.digest).unwrap(), &tar[..]);
+    assert_eq!(
+        fs::read(layers.path(&ingested.diff_id).join("f39")).unwrap(),
+        vec![39u8; 100_000]
+    );
+
+    // A writer that fails after a whole entry (a tar the store would read as complete)
+    // or in the middle of one stores nothing, and its error is the one reported.
+    for cut in [512 + 100_000 + 352, 3_000_000] {
+        let root = tempfile::tempdir().unwrap();
+        let content = ContentStore::open(root.path()).unwrap();
+        let layers = LayerStore::open(root.path()).unwrap();
+        let err = ingest_written(&content, &layers, &mut |out: &mut dyn Write| {
+            out.write_all(&tar[..cut])?;
+            Err(std::io::Error::other("the spool went away"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("the spool went away"), "{err}");
+        assert_store_empty(root.path());
+    }
+
+    // A store that stops reading (a bad entry) reports its own error, not the writer's.
+    let root = tempfile::tempdir().unwrap();
+    let content = ContentStore::open(root.path()).unwrap();
+    let layers = LayerStore::open(root.path()).unwrap();
+    let escaping = Tar::new().hardlink("x", "../../../etc/passwd").bytes();
+    let err = ingest_written(&content, &layers, &mut |out: &mut dyn Write| {
+        out.write_all(&escaping)?;
+        out.write_all(&tar)
+    })
+    .unwrap_err();
+    assert!(!err.to_string().contains("writing the layer tar"), "{err}");
+    assert_store_empty(root.path());
 }
 
 #[test]

@@ -135,19 +135,9 @@ pub fn stage(request: &Request<'_>) -> Result<(), CopyError> {
         rootfs,
         layer,
     } = *request;
-    let dest_is_dir_by_name = dest.ends_with('/');
-    if inputs.len() > 1 && !dest_is_dir_by_name {
-        return Err(CopyError::DestNotDir(what));
-    }
     let empty = empty_root();
     let root = rootfs.unwrap_or(&empty);
-    let resolved = resolve_in(root, dest, true, Confinement::Clamp)?;
-    let relative = resolved
-        .strip_prefix(root)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let exists_as_dir = std::fs::metadata(&resolved).is_ok_and(|m| m.is_dir());
-    let into_dir = dest_is_dir_by_name || exists_as_dir || inputs.len() > 1;
+    let landing = Landing::resolve(what, inputs.len(), dest, root)?;
     for input in inputs {
         let (name, meta_source) = match input {
             Input::Path { name, path, .. } => (name.as_str(), Some(path)),
@@ -155,21 +145,7 @@ pub fn stage(request: &Request<'_>) -> Result<(), CopyError> {
         };
         let is_dir = meta_source.is_some_and(|p| std::fs::metadata(p).is_ok_and(|m| m.is_dir()));
         let archive = extract && !is_dir && meta_source.is_some_and(|p| is_archive(p));
-        let base = Path::new(name)
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        // Where this input's content goes, relative to the layer.
-        let (target_dir, target) = if is_dir || archive {
-            (relative.clone(), relative.clone())
-        } else if into_dir {
-            (relative.clone(), relative.join(&base))
-        } else {
-            (
-                relative.parent().map(Path::to_path_buf).unwrap_or_default(),
-                relative.clone(),
-            )
-        };
+        let (target_dir, target) = landing.target(name, is_dir || archive);
         make_parents(root, layer, &target_dir, attributes.owner)?;
         match input {
             Input::Inline { content, .. } => {
@@ -211,8 +187,69 @@ impl ContextError {
     }
 }
 
+/// Where a request's inputs land, relative to the layer's root.
+pub(crate) struct Landing {
+    /// The destination, resolved inside the parent image's files.
+    relative: PathBuf,
+    /// Whether inputs go into it (rather than becoming it).
+    into_dir: bool,
+}
+
+impl Landing {
+    /// Resolves `dest` inside the image whose files are at `root`.
+    pub(crate) fn resolve(
+        what: &'static str,
+        inputs: usize,
+        dest: &str,
+        root: &Path,
+    ) -> Result<Landing, CopyError> {
+        let dest_is_dir_by_name = dest.ends_with('/');
+        if inputs > 1 && !dest_is_dir_by_name {
+            return Err(CopyError::DestNotDir(what));
+        }
+        let resolved = resolve_in(root, dest, true, Confinement::Clamp)?;
+        let relative = resolved
+            .strip_prefix(root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let exists_as_dir = std::fs::metadata(&resolved).is_ok_and(|m| m.is_dir());
+        Ok(Landing {
+            relative,
+            into_dir: dest_is_dir_by_name || exists_as_dir || inputs > 1,
+        })
+    }
+
+    /// The directory that must exist for the input `name`, and where its content goes
+    /// (relative to the layer): a directory's contents (or an unpacked archive's,
+    /// `contents`) go into the destination itself.
+    pub(crate) fn target(&self, name: &str, contents: bool) -> (PathBuf, PathBuf) {
+        let relative = &self.relative;
+        if contents {
+            return (relative.clone(), relative.clone());
+        }
+        if self.into_dir {
+            let base = Path::new(name)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            return (relative.clone(), relative.join(base));
+        }
+        let parent = relative.parent().map(Path::to_path_buf).unwrap_or_default();
+        (parent, relative.clone())
+    }
+}
+
+/// The mode and owner a directory the layer needs at `at` gets: the image's own when it
+/// has one there, else root's 0755 (or the `--chown` owner).
+pub(crate) fn parent_attrs(root: &Path, at: &Path, owner: Option<(u32, u32)>) -> (u32, (u32, u32)) {
+    match std::fs::metadata(root.join(at)) {
+        Ok(meta) if meta.is_dir() => (meta.mode() & 0o7777, (meta.uid(), meta.gid())),
+        _ => (0o755, owner.unwrap_or((0, 0))),
+    }
+}
+
 /// A path that never exists, standing for the root of an empty image.
-fn empty_root() -> PathBuf {
+pub(crate) fn empty_root() -> PathBuf {
     PathBuf::from("/nonexistent/berth-empty-image-root")
 }
 
@@ -252,10 +289,7 @@ fn make_parents(
             continue;
         }
         std::fs::create_dir(&staged).map_err(ContextError::from_io("creating", &staged))?;
-        let (mode, ids) = match std::fs::metadata(root.join(&at)) {
-            Ok(meta) if meta.is_dir() => (meta.mode() & 0o7777, (meta.uid(), meta.gid())),
-            _ => (0o755, owner.unwrap_or((0, 0))),
-        };
+        let (mode, ids) = parent_attrs(root, &at, owner);
         set_attrs(&staged, mode, ids)?;
     }
     Ok(())
@@ -353,9 +387,11 @@ fn copy_tree(
 
 /// Whether ADD unpacks the file: it reads as a (possibly compressed) tar.
 fn is_archive(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
+    File::open(path).is_ok_and(is_archive_stream)
+}
+
+/// Whether the content `file` reads is a (possibly compressed) tar.
+pub(crate) fn is_archive_stream(file: impl Read) -> bool {
     let Ok((_, mut stream)) = fsdriver::compression::decompress(file) else {
         return false;
     };

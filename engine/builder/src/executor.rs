@@ -9,6 +9,9 @@ use oci_spec::image::Config;
 
 use crate::ErrorKind;
 
+/// What writes a layer tar for [`Executor::commit_tar`].
+pub type LayerWriter<'a> = dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'a;
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("{message}")]
 pub struct ExecError {
@@ -136,6 +139,16 @@ pub trait Executor: Sync {
         &self,
         parent: Option<&str>,
         layer: Option<&Path>,
+        spec: &CommitSpec,
+    ) -> Result<String, ExecError>;
+
+    /// A new image: `parent` (or nothing) plus the plain layer tar that `write` writes
+    /// (a COPY's, straight from the context). It may be called on another thread, and its
+    /// tar read as it is written; nothing is stored if it fails.
+    fn commit_tar(
+        &self,
+        parent: Option<&str>,
+        write: &mut LayerWriter<'_>,
         spec: &CommitSpec,
     ) -> Result<String, ExecError>;
 

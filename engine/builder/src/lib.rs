@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod copy;
+mod copy_layer;
 pub mod dockerfile;
 pub mod executor;
 pub mod healthcheck;

@@ -7,6 +7,7 @@ use crate::cache::StepKey;
 use crate::config::{self, StageState};
 use crate::context::{self, Context};
 use crate::copy::{self, Attributes, Input};
+use crate::copy_layer;
 use crate::dockerfile::{CommandForm, CopySource, CopySpec, Heredoc, Instruction, Located};
 use crate::executor::{CommitSpec, ExecError, Network, Progress, RunOutcome, RunSpec};
 use crate::mounts;
@@ -439,6 +440,35 @@ fn copy_step(
         extra: &extra,
     };
     cached(shared, state, &key, progress, || {
+        let context = shared.builder.context;
+        let attributes = |rootfs: Option<&Path>| -> Result<Attributes, BuildError> {
+            let owner = chown
+                .as_deref()
+                .map(|spec| copy::lookup_owner(rootfs, spec))
+                .transpose()
+                .map_err(|source| BuildError::Copy { what, source })?;
+            Ok(Attributes { owner, mode })
+        };
+        if from.is_none() && copy_layer::applies(context, &inputs, what == "ADD") {
+            // Straight from the spool: each file is created once, in the layer store.
+            let plan = with_rootfs(shared, parent.as_deref(), |rootfs| {
+                let request = copy_layer::Request {
+                    what,
+                    inputs: &inputs,
+                    dest: &dest,
+                    attributes: attributes(rootfs)?,
+                    rootfs,
+                };
+                copy_layer::plan(context, &request)
+                    .map_err(|source| BuildError::Copy { what, source })
+            })?;
+            let mut write = |out: &mut dyn std::io::Write| plan.write(out);
+            return Ok(shared.builder.executor.commit_tar(
+                parent.as_deref(),
+                &mut write,
+                &commit,
+            )?);
+        }
         if from.is_none() && !patterns.is_empty() {
             shared
                 .builder
@@ -448,16 +478,11 @@ fn copy_step(
         }
         let layer = scratch_dir(shared)?;
         with_rootfs(shared, parent.as_deref(), |rootfs| {
-            let owner = chown
-                .as_deref()
-                .map(|spec| copy::lookup_owner(rootfs, spec))
-                .transpose()
-                .map_err(|source| BuildError::Copy { what, source })?;
             copy::stage(&copy::Request {
                 what,
                 inputs: &inputs,
                 dest: &dest,
-                attributes: Attributes { owner, mode },
+                attributes: attributes(rootfs)?,
                 extract: what == "ADD",
                 rootfs,
                 layer: layer.path(),

@@ -9,7 +9,7 @@ use berth_builder::build::{BuildError, Builder, Options};
 use berth_builder::cache::Cache;
 use berth_builder::context::Context;
 use berth_builder::executor::{
-    BaseImage, CommitSpec, ExecError, Executor, Network, Progress, RunOutcome, RunSpec,
+    BaseImage, CommitSpec, ExecError, Executor, LayerWriter, Network, Progress, RunOutcome, RunSpec,
 };
 use berth_builder::ErrorKind;
 use oci_spec::image::Config;
@@ -23,6 +23,8 @@ struct Fake {
     images: Mutex<HashMap<String, (Config, Vec<String>)>>,
     runs: Mutex<Vec<RunSpec>>,
     tags: Mutex<Vec<(String, String)>>,
+    /// The layer tars of COPY steps made straight from the context.
+    tars: Mutex<Vec<Vec<u8>>>,
     next: Mutex<u64>,
 }
 
@@ -46,6 +48,7 @@ impl Fake {
             images: Mutex::new(HashMap::new()),
             runs: Mutex::new(Vec::new()),
             tags: Mutex::new(Vec::new()),
+            tars: Mutex::new(Vec::new()),
             next: Mutex::new(0),
         };
         let base = root.join("sha256:base");
@@ -153,6 +156,22 @@ impl Executor for Fake {
         spec: &CommitSpec,
     ) -> Result<String, ExecError> {
         Ok(self.new_image(parent, layer, spec))
+    }
+    fn commit_tar(
+        &self,
+        parent: Option<&str>,
+        write: &mut LayerWriter<'_>,
+        spec: &CommitSpec,
+    ) -> Result<String, ExecError> {
+        let mut tar = Vec::new();
+        write(&mut tar).unwrap();
+        self.tars.lock().unwrap().push(tar.clone());
+        let layer = tempfile::tempdir().unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_ownerships(true);
+        archive.unpack(layer.path()).unwrap();
+        Ok(self.new_image(parent, Some(layer.path()), spec))
     }
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), ExecError> {
         match url.strip_prefix("http://files.test/") {

@@ -62,11 +62,17 @@ pub(crate) fn config_blob(
     serde_json::to_vec(&value).expect("image config serializes")
 }
 
-/// A new layer for a step: the directory holding its files, and paths in it to leave out.
-#[derive(Debug, Clone, Copy)]
-pub struct StepLayer<'a> {
-    pub upper: &'a Path,
-    pub skip: &'a [PathBuf],
+/// A new layer for a step.
+pub enum StepLayer<'a> {
+    /// A directory laid out like an overlay upper directory (a RUN's), with paths in it
+    /// to leave out.
+    Upper {
+        upper: &'a Path,
+        skip: &'a [PathBuf],
+    },
+    /// A plain layer tar that the function writes (a COPY's, straight from the build
+    /// context), stored as it is written.
+    Tar(&'a mut fsdriver::import::LayerWriter<'a>),
 }
 
 fn empty_image_config() -> ImageConfiguration {
@@ -85,7 +91,8 @@ fn empty_image_config() -> ImageConfiguration {
 
 impl ImageStore {
     /// Stores the image `parent` (or an empty image) plus `layer`, with `step`'s
-    /// configuration and history entry. `scratch` holds the layer tar while it is stored.
+    /// configuration and history entry. `scratch` holds the tar of an upper directory
+    /// while it is stored.
     pub fn build_step(
         &self,
         parent: Option<&Digest>,
@@ -110,13 +117,17 @@ impl ImageStore {
             None => Vec::new(),
         };
         let ingested = match layer {
-            Some(layer) => {
-                let tar = layer_tar(layer.upper, layer.skip, scratch)?;
+            Some(StepLayer::Upper { upper, skip }) => {
+                let tar = layer_tar(upper, skip, scratch)?;
                 Some(
                     fsdriver::import::ingest_layer(&self.content, &self.layers, tar)
                         .map_err(fsdriver::Error::from)?,
                 )
             }
+            Some(StepLayer::Tar(write)) => Some(
+                fsdriver::import::ingest_written(&self.content, &self.layers, write)
+                    .map_err(fsdriver::Error::from)?,
+            ),
             None => None,
         };
 

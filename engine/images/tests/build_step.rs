@@ -63,7 +63,7 @@ fn configuration_steps_add_history_and_file_steps_add_layers() {
     let copy = store
         .build_step(
             Some(&env.id),
-            Some(StepLayer {
+            Some(StepLayer::Upper {
                 upper: &upper,
                 skip: &[],
             }),

@@ -121,7 +121,7 @@ impl LinuxHost {
                             e,
                         )
                     })?;
-                rtnl.add_address(idx, plan.address).map_err(|e| {
+                rtnl.add_address(idx, plan.address.into()).map_err(|e| {
                     Error::netlink(
                         format!("add address {} to {}", plan.address, plan.interface),
                         e,
@@ -134,14 +134,14 @@ impl LinuxHost {
                         &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", plan.interface),
                         "0",
                     )?;
-                    rtnl.add_address6(idx, addr6).map_err(|e| {
+                    rtnl.add_address(idx, addr6.into()).map_err(|e| {
                         Error::netlink(format!("add address {addr6} to {}", plan.interface), e)
                     })?;
                 }
                 rtnl.set_up(idx, None)
                     .map_err(|e| Error::netlink(format!("set {} up", plan.interface), e))?;
                 if let Some(gw) = plan.gateway6 {
-                    rtnl.add_default_route6(idx, gw).map_err(|e| {
+                    rtnl.add_default_route(idx, gw.into()).map_err(|e| {
                         Error::netlink(
                             format!("add IPv6 default route via {gw} dev {}", plan.interface),
                             e,
@@ -149,7 +149,7 @@ impl LinuxHost {
                     })?;
                 }
                 if let Some(gw) = plan.gateway {
-                    rtnl.add_default_route(idx, gw).map_err(|e| {
+                    rtnl.add_default_route(idx, gw.into()).map_err(|e| {
                         Error::netlink(
                             format!("add default route via {gw} dev {}", plan.interface),
                             e,
@@ -295,19 +295,13 @@ impl Host for LinuxHost {
             .addresses(idx)
             .map_err(|e| Error::netlink(what("list addresses of"), e))?;
         if !addrs.contains(&gateway) {
-            match rtnl.add_address(idx, gateway) {
-                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
-                    return Err(Error::netlink(
-                        format!("add address {gateway} to bridge {name}"),
-                        e,
-                    ))
-                }
-                _ => {}
-            }
+            rtnl.add_address(idx, gateway.into()).map_err(|e| {
+                Error::netlink(format!("add address {gateway} to bridge {name}"), e)
+            })?;
         }
         if let Some(gw6) = gateway6 {
             write_sysctl(&format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "0")?;
-            rtnl.add_address6(idx, gw6)
+            rtnl.add_address(idx, gw6.into())
                 .map_err(|e| Error::netlink(format!("add address {gw6} to bridge {name}"), e))?;
         }
         rtnl.set_up(idx, None)

@@ -2,7 +2,7 @@
 //! pool that overlaps neither another network nor a host route, and handing out addresses.
 //! Pure: no OS access, so every rule is unit-tested.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -243,92 +243,6 @@ fn first_host(subnet: &Ipv4Net) -> Result<Ipv4Addr> {
         )));
     }
     Ok(Ipv4Addr::from(u32::from(subnet.network()) + 1))
-}
-
-/// The addresses of one network in use, and where the next search starts. Docker hands
-/// addresses out serially (the one after the last given, wrapping), so an address just
-/// released is not reused at once, which keeps stale ARP entries of a peer harmless.
-#[derive(Debug)]
-pub struct Allocator {
-    pool: IpamPool,
-    used: BTreeSet<u32>,
-    cursor: u32,
-}
-
-impl Allocator {
-    pub fn new(pool: IpamPool) -> Allocator {
-        let mut used = BTreeSet::new();
-        used.insert(u32::from(pool.gateway));
-        used.extend(pool.aux_addresses.values().map(|ip| u32::from(*ip)));
-        let (first, _) = range_of(&pool);
-        Allocator {
-            pool,
-            used,
-            cursor: first,
-        }
-    }
-
-    pub fn pool(&self) -> &IpamPool {
-        &self.pool
-    }
-
-    /// Marks an address restored from disk as taken. Errors if it lies outside the pool
-    /// or is already taken (two records claiming one address).
-    pub fn claim(&mut self, ip: Ipv4Addr) -> Result<()> {
-        self.check_in_pool(ip)?;
-        if !self.used.insert(u32::from(ip)) {
-            return Err(Error::Conflict("Address already in use".into()));
-        }
-        Ok(())
-    }
-
-    /// Takes `wanted` (`--ip`) or the next free address.
-    pub fn allocate(&mut self, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
-        if let Some(ip) = wanted {
-            self.check_in_pool(ip)?;
-            if !self.used.insert(u32::from(ip)) {
-                return Err(Error::Conflict("Address already in use".into()));
-            }
-            return Ok(ip);
-        }
-        let (first, last) = range_of(&self.pool);
-        let start = self.cursor.clamp(first, last);
-        let found = (start..=last)
-            .chain(first..start)
-            .find(|a| !self.used.contains(a))
-            .ok_or_else(|| Error::Unavailable("no available addresses on this pool".into()))?;
-        self.used.insert(found);
-        self.cursor = if found == last { first } else { found + 1 };
-        Ok(Ipv4Addr::from(found))
-    }
-
-    pub fn release(&mut self, ip: Ipv4Addr) {
-        if ip != self.pool.gateway && !self.pool.aux_addresses.values().any(|a| *a == ip) {
-            self.used.remove(&u32::from(ip));
-        }
-    }
-
-    /// Docker accepts `--ip` anywhere in the subnet when an ip-range is set, as long as it is
-    /// a host address of the subnet.
-    fn check_in_pool(&self, ip: Ipv4Addr) -> Result<()> {
-        let subnet = self.pool.subnet;
-        if !subnet.contains(&ip) || ip == subnet.network() || ip == subnet.broadcast() {
-            return Err(Error::InvalidArgument(format!(
-                "no configured subnet or ip-range contain the IP address {ip}"
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// First and last allocatable address (network and broadcast of the subnet excluded).
-fn range_of(pool: &IpamPool) -> (u32, u32) {
-    let net = pool.ip_range.unwrap_or(pool.subnet);
-    let sub_first = u32::from(pool.subnet.network()) + 1;
-    let sub_last = u32::from(pool.subnet.broadcast()) - 1;
-    let first = u32::from(net.network()).max(sub_first);
-    let last = u32::from(net.broadcast()).min(sub_last);
-    (first, last)
 }
 
 #[cfg(test)]

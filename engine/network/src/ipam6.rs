@@ -2,7 +2,7 @@
 //! pool (a /64 of a ULA /48 of this engine's own), and handing out addresses. Pure: no OS
 //! access, so every rule is unit-tested.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
@@ -148,89 +148,10 @@ pub fn check(subnet: Ipv6Net, req: &IpamRequest) -> std::result::Result<Ipam6Poo
     })
 }
 
-/// The IPv6 addresses of one network in use. Serial like the IPv4 allocator (the one after
-/// the last given, wrapping), so an address just released is not reused at once.
-#[derive(Debug)]
-pub struct Allocator6 {
-    pool: Ipam6Pool,
-    used: BTreeSet<u128>,
-    cursor: u128,
-}
-
-impl Allocator6 {
-    pub fn new(pool: Ipam6Pool) -> Allocator6 {
-        let mut used = BTreeSet::new();
-        used.insert(u128::from(pool.gateway));
-        used.extend(pool.aux_addresses.values().map(|ip| u128::from(*ip)));
-        let (first, _) = range_of(&pool);
-        Allocator6 {
-            pool,
-            used,
-            cursor: first,
-        }
-    }
-
-    pub fn pool(&self) -> &Ipam6Pool {
-        &self.pool
-    }
-
-    /// Marks an address restored from disk as taken; errors when outside the subnet or
-    /// already taken (two records claiming one address).
-    pub fn claim(&mut self, ip: Ipv6Addr) -> Result<()> {
-        self.check_in_pool(ip)?;
-        if !self.used.insert(u128::from(ip)) {
-            return Err(Error::Conflict("Address already in use".into()));
-        }
-        Ok(())
-    }
-
-    /// Takes `wanted` (`--ip6`) or the next free address.
-    pub fn allocate(&mut self, wanted: Option<Ipv6Addr>) -> Result<Ipv6Addr> {
-        if let Some(ip) = wanted {
-            self.claim(ip)?;
-            return Ok(ip);
-        }
-        let (first, last) = range_of(&self.pool);
-        let start = self.cursor.clamp(first, last);
-        let found = (start..=last)
-            .chain(first..start)
-            .find(|a| !self.used.contains(a))
-            .ok_or_else(|| Error::Unavailable("no available addresses on this pool".into()))?;
-        self.used.insert(found);
-        self.cursor = if found == last { first } else { found + 1 };
-        Ok(Ipv6Addr::from(found))
-    }
-
-    pub fn release(&mut self, ip: Ipv6Addr) {
-        if ip != self.pool.gateway && !self.pool.aux_addresses.values().any(|a| *a == ip) {
-            self.used.remove(&u128::from(ip));
-        }
-    }
-
-    /// Any address of the subnet but its subnet-router anycast address (its first), as
-    /// Docker takes an `--ip6` outside the ip-range.
-    fn check_in_pool(&self, ip: Ipv6Addr) -> Result<()> {
-        let subnet = self.pool.subnet;
-        if !subnet.contains(&ip) || ip == subnet.network() {
-            return Err(Error::InvalidArgument(format!(
-                "no configured subnet or ip-range contain the IP address {ip}"
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// First and last allocatable address: the ip-range (or subnet) without the subnet's
-/// first address. IPv6 has no broadcast, so the last address is a host's.
-fn range_of(pool: &Ipam6Pool) -> (u128, u128) {
-    let net = pool.ip_range.unwrap_or(pool.subnet);
-    let first = u128::from(net.network()).max(u128::from(pool.subnet.network()) + 1);
-    (first, u128::from(net.broadcast()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allocator::Allocator;
 
     fn net(s: &str) -> Ipv6Net {
         s.parse().unwrap()
@@ -323,7 +244,7 @@ mod tests {
     #[test]
     fn addresses_come_in_turn_skipping_anycast_and_gateway() {
         let pool = pool_for(net("fd00:9::/125")).unwrap(); // ::0 anycast, ::1 gateway
-        let mut a = Allocator6::new(pool);
+        let mut a = Allocator::new(pool);
         let ip = |n: u16| Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, n);
         for n in 2..=7 {
             assert_eq!(a.allocate(None).unwrap(), ip(n));
@@ -359,7 +280,7 @@ mod tests {
     fn an_ip_range_bounds_what_is_handed_out_but_not_ip6() {
         let mut pool = pool_for(net("fd00:9::/64")).unwrap();
         pool.ip_range = Some(net("fd00:9::8/126"));
-        let mut a = Allocator6::new(pool);
+        let mut a = Allocator::new(pool);
         let ip = |n: u16| Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, n);
         assert_eq!(a.allocate(None).unwrap(), ip(8));
         assert_eq!(a.allocate(Some(ip(0x99))).unwrap(), ip(0x99));

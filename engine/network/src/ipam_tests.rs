@@ -1,4 +1,5 @@
 use super::*;
+use crate::allocator::Allocator;
 
 fn req(subnet: &str, range: &str, gw: &str) -> IpamRequest {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());

@@ -18,6 +18,7 @@
 //! [`Networks::set_bridge_port_limit`] lowers the threshold (tests use 1). From 512 ports
 //! on a bridge, `net.core.netdev_max_backlog` is raised to 4,096 (see `networks.rs`).
 
+mod allocator;
 mod error;
 mod firewall;
 mod host;

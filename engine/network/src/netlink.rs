@@ -5,10 +5,10 @@
 //! is how the container side is configured (see `host.rs`).
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net};
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
@@ -198,82 +198,56 @@ impl Rtnl {
         Ok(out)
     }
 
-    pub(crate) fn add_address(&mut self, index: u32, addr: Ipv4Net) -> io::Result<()> {
+    /// Adds an address to link `index`; one the link has already is not an error. IPv4
+    /// addresses get their broadcast address (below /31). IPv6 ones are added without
+    /// duplicate address detection (`nodad`, as Docker adds them): IPAM already made them
+    /// unique on the link, and DAD would keep them tentative, unusable, for a second or more
+    /// after the container starts.
+    pub(crate) fn add_address(&mut self, index: u32, addr: IpNet) -> io::Result<()> {
         let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
         msg.header.prefix_len = addr.prefix_len();
         msg.header.index = index;
-        let ip = std::net::IpAddr::V4(addr.addr());
-        msg.attributes.push(AddressAttribute::Local(ip));
-        msg.attributes.push(AddressAttribute::Address(ip));
-        if addr.prefix_len() < 31 {
-            msg.attributes
-                .push(AddressAttribute::Broadcast(addr.broadcast()));
+        msg.attributes.push(AddressAttribute::Address(addr.addr()));
+        match addr {
+            IpNet::V4(v4) => {
+                msg.header.family = AddressFamily::Inet;
+                msg.attributes.push(AddressAttribute::Local(addr.addr()));
+                if v4.prefix_len() < 31 {
+                    msg.attributes
+                        .push(AddressAttribute::Broadcast(v4.broadcast()));
+                }
+            }
+            IpNet::V6(_) => {
+                msg.header.family = AddressFamily::Inet6;
+                msg.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
         }
-        self.ack(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
+        self.create_or_keep(RouteNetlinkMessage::NewAddress(msg))
     }
 
-    /// Adds an IPv6 address without duplicate address detection (`nodad`, as Docker adds
-    /// them): IPAM already made it unique on the link, and DAD would keep it tentative,
-    /// unusable, for a second or more after the container starts. An address the link has
-    /// already is not an error.
-    pub(crate) fn add_address6(&mut self, index: u32, addr: Ipv6Net) -> io::Result<()> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet6;
-        msg.header.prefix_len = addr.prefix_len();
-        msg.header.index = index;
-        msg.attributes
-            .push(AddressAttribute::Address(std::net::IpAddr::V6(addr.addr())));
-        msg.attributes
-            .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        match self.ack(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Adds the IPv6 `default via gateway dev index`; an existing one is kept.
-    pub(crate) fn add_default_route6(&mut self, index: u32, gateway: Ipv6Addr) -> io::Result<()> {
+    /// Adds `default via gateway dev index` in the gateway's family; an existing default
+    /// route is kept (a second network does not take the way out from the first, as in
+    /// Docker).
+    pub(crate) fn add_default_route(&mut self, index: u32, gateway: IpAddr) -> io::Result<()> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet6;
+        let (family, via) = match gateway {
+            IpAddr::V4(v4) => (AddressFamily::Inet, RouteAddress::Inet(v4)),
+            IpAddr::V6(v6) => (AddressFamily::Inet6, RouteAddress::Inet6(v6)),
+        };
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(via));
         msg.attributes.push(RouteAttribute::Oif(index));
-        match self.ack(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            other => other,
-        }
+        self.create_or_keep(RouteNetlinkMessage::NewRoute(msg))
     }
 
-    /// Adds `default via gateway dev index`; an existing default route is kept (a second
-    /// network does not take the way out from the first, as in Docker).
-    pub(crate) fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> io::Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(index));
-        match self.ack(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
+    /// Sends a create request; an object that exists already (EEXIST) is kept.
+    fn create_or_keep(&mut self, msg: RouteNetlinkMessage) -> io::Result<()> {
+        match self.ack(msg, NLM_F_CREATE | NLM_F_EXCL) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             other => other,
         }

@@ -14,15 +14,16 @@ use std::time::SystemTime;
 use ipnet::{Ipv4Net, Ipv6Net};
 use parking_lot::{Mutex, RwLock};
 
+use crate::allocator::Allocator;
 use crate::error::{Error, Result};
 use crate::firewall::{self, Firewall, NetRules};
 use crate::host::Host;
-use crate::ipam::{self, Allocator};
-use crate::ipam6::{self, Allocator6};
+use crate::ipam;
+use crate::ipam6;
 use crate::ports::Reservation;
 use crate::reaper::Reaper;
 use crate::state::Store;
-use crate::types::{CreateNetwork, Driver, Endpoint, Network, NetworkConfig};
+use crate::types::{CreateNetwork, Driver, Endpoint, Ipam6Pool, IpamPool, Network, NetworkConfig};
 
 /// Docker's option naming a bridge network's Linux bridge.
 pub(crate) const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
@@ -81,9 +82,9 @@ pub(crate) struct NetEntry {
 
 pub(crate) struct NetState {
     /// `None` for `host` and `none`.
-    pub alloc: Option<Allocator>,
+    pub alloc: Option<Allocator<IpamPool>>,
     /// IPv6 networks only.
-    pub alloc6: Option<Allocator6>,
+    pub alloc6: Option<Allocator<Ipam6Pool>>,
     pub endpoints: usize,
     /// Endpoints that are ports of the bridge (the others are routed).
     pub bridged: usize,
@@ -99,7 +100,7 @@ pub(crate) struct Attached {
 impl NetEntry {
     pub(crate) fn new(net: Network) -> NetEntry {
         let alloc = net.ipam.first().cloned().map(Allocator::new);
-        let alloc6 = net.ipam6.clone().map(Allocator6::new);
+        let alloc6 = net.ipam6.clone().map(Allocator::new);
         NetEntry {
             net,
             state: Mutex::new(NetState {

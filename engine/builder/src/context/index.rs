@@ -43,6 +43,9 @@ struct Entry {
     uid: u64,
     gid: u64,
     size: u64,
+    /// Seconds, as the tar header gives them: a COPY keeps a file's modification time.
+    /// Not hashed (nor is it on disk): Docker's cache ignores times too.
+    mtime: u64,
 }
 
 impl Entry {
@@ -53,6 +56,7 @@ impl Entry {
             uid: 0,
             gid: 0,
             size: 0,
+            mtime: 0,
         }
     }
 
@@ -65,6 +69,28 @@ impl Entry {
         };
         kind | (self.mode & 0o7777)
     }
+}
+
+/// An entry as a COPY straight from the spool reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Item<'a> {
+    /// Its content is `size` bytes at `offset` in the spool.
+    File {
+        offset: u64,
+        size: u64,
+    },
+    Dir,
+    Symlink(&'a Path),
+    /// A device or a pipe.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spooled<'a> {
+    pub(crate) item: Item<'a>,
+    /// Permission bits.
+    pub(crate) mode: u32,
+    pub(crate) mtime: u64,
 }
 
 /// The context's entries by relative path (`""` is its root), with each directory's
@@ -203,6 +229,7 @@ impl Index {
         let mode = number(header.mode().map(u64::from), &old.mode)? as u32;
         let uid = number(header.uid(), &old.uid)?;
         let gid = number(header.gid(), &old.gid)?;
+        let mtime = number(header.mtime(), &old.mtime)?;
         let kind = match header.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let offset = entry.raw_file_position();
@@ -267,6 +294,7 @@ impl Index {
             uid,
             gid,
             size,
+            mtime,
         };
         self.insert(name, new, &bad)
     }
@@ -343,6 +371,30 @@ impl Index {
             Some(Kind::Symlink(target)) => Some(target.clone()),
             _ => None,
         }
+    }
+
+    /// What a COPY of the entry `rel` needs of it (see [`Spooled`]).
+    pub(crate) fn spooled(&self, rel: &str) -> Option<Spooled<'_>> {
+        let entry = self.entries.get(rel)?;
+        let item = match &entry.kind {
+            Kind::File { offset, .. } => Item::File {
+                offset: *offset,
+                size: entry.size,
+            },
+            Kind::Dir => Item::Dir,
+            Kind::Symlink(target) => Item::Symlink(target),
+            Kind::Other => Item::Other,
+        };
+        Some(Spooled {
+            item,
+            mode: entry.mode & 0o7777,
+            mtime: entry.mtime,
+        })
+    }
+
+    /// The plain tar the entries were read from.
+    pub(crate) fn spool(&self) -> &Path {
+        &self.spool
     }
 
     /// The names in directory `rel`, sorted.

@@ -7,7 +7,7 @@
 //! over the index or the disk alike: a `..` or a symlink that would leave the context is
 //! refused, never followed.
 
-mod index;
+pub(crate) mod index;
 mod resolve;
 
 use std::io::Read;
@@ -124,6 +124,17 @@ impl Context {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A streamed context's index (its entries and spool); `None` for files on disk.
+    pub(crate) fn index(&self) -> Option<&Index> {
+        self.index.as_deref()
+    }
+
+    /// `path` (a [`Source`]'s) relative to the root, as the index names it.
+    pub(crate) fn relative_name(&self, path: &Path) -> Option<String> {
+        self.relative(path)
+            .map(|rel| rel.to_string_lossy().to_string())
     }
 
     /// Makes the files of a streamed context exist under [`Context::root`] (once, whoever

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::ApiError;
 use super::http::{json, ApiResult, Body, Query};
 use crate::build::context::{self, BodyReader, Chunk, Places, Source};
-use crate::build::remote::{self, Remote, RemoteError};
+use crate::build::remote::{self, Patience, Remote, RemoteError};
 use crate::build::DaemonExecutor;
 use crate::engine::Engine;
 
@@ -339,7 +339,9 @@ async fn remote_source(remote: Remote, dir: &Path) -> Result<Source, ApiError> {
     match remote {
         Remote::Http(url) => {
             let file = dir.join("remote");
-            remote::fetch(&url, &file).await.map_err(failed)?;
+            remote::fetch(&url, &file, Patience::default())
+                .await
+                .map_err(failed)?;
             Ok(Source::Fetched(file))
         }
         Remote::Git {
@@ -349,7 +351,13 @@ async fn remote_source(remote: Remote, dir: &Path) -> Result<Source, ApiError> {
         } => {
             let dest = dir.join("git");
             let root = actix_rt::task::spawn_blocking(move || {
-                remote::clone(&url, reference.as_deref(), subdir.as_deref(), &dest)
+                remote::clone(
+                    &url,
+                    reference.as_deref(),
+                    subdir.as_deref(),
+                    &dest,
+                    Patience::default(),
+                )
             })
             .await
             .map_err(|e| ApiError::internal(format!("cloning the build context: {e}")))?

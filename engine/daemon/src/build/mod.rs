@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::transfers::pull::{pull, PullRequest};
 use actix_rt::ArbiterHandle;
 use berth_builder::executor::{
-    BaseImage, CommitSpec, ExecError, Executor, Progress, RunOutcome, RunSpec,
+    BaseImage, CommitSpec, ExecError, Executor, LayerWriter, Progress, RunOutcome, RunSpec,
 };
 use berth_builder::ErrorKind;
 use berth_distribution::Credentials;
@@ -187,7 +187,8 @@ impl Executor for DaemonExecutor {
     ) -> Result<String, ExecError> {
         let parent = parent.map(digest).transpose()?;
         let started = std::time::Instant::now();
-        let layer = layer.map(|upper| berth_images::StepLayer { upper, skip: &[] });
+        let with_layer = layer.is_some();
+        let layer = layer.map(|upper| berth_images::StepLayer::Upper { upper, skip: &[] });
         let image = self
             .engine
             .images
@@ -195,8 +196,33 @@ impl Executor for DaemonExecutor {
             .map_err(from_images)?;
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
-            with_layer = layer.is_some(),
+            with_layer,
             "build step stored"
+        );
+        Ok(image.id.to_string())
+    }
+
+    fn commit_tar(
+        &self,
+        parent: Option<&str>,
+        write: &mut LayerWriter<'_>,
+        spec: &CommitSpec,
+    ) -> Result<String, ExecError> {
+        let parent = parent.map(digest).transpose()?;
+        let started = std::time::Instant::now();
+        let image = self
+            .engine
+            .images
+            .build_step(
+                parent.as_ref(),
+                Some(berth_images::StepLayer::Tar(write)),
+                &self.tmp(),
+                step(spec),
+            )
+            .map_err(from_images)?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "build step stored from a layer tar"
         );
         Ok(image.id.to_string())
     }

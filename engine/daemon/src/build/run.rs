@@ -221,7 +221,7 @@ fn commit(
         .images
         .build_step(
             Some(&parent),
-            Some(berth_images::StepLayer {
+            Some(berth_images::StepLayer::Upper {
                 upper: &upper,
                 skip: &skip,
             }),
