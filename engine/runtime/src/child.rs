@@ -46,7 +46,7 @@ pub fn run(plan: &Plan, ends: ChildEnds) -> ! {
 }
 
 /// Joins the running container `plan` describes and execs the new process; never returns.
-pub fn run_in_container(plan: &EnterPlan, ends: ChildEnds) -> ! {
+pub fn run_in_container(plan: &EnterPlan<'_>, ends: ChildEnds) -> ! {
     let ChildEnds { io, go, report } = ends;
     report_and_exit(enter_and_exec(plan, io, go), report)
 }
@@ -178,12 +178,12 @@ fn set_up_and_exec(plan: &Plan, io: ChildIo, go: OwnedFd) -> Result<Never, Start
 
 /// The container is in place already: join its namespaces (the pid namespace was entered at
 /// clone), take the stdio from inside it, and become the process.
-fn enter_and_exec(plan: &EnterPlan, io: ChildIo, go: OwnedFd) -> Result<Never, StartFailure> {
+fn enter_and_exec(plan: &EnterPlan<'_>, io: ChildIo, go: OwnedFd) -> Result<Never, StartFailure> {
     reset_signals();
     wait_for_go(go)?;
     // SAFETY: only sets close-on-exec flags.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    for namespace in &plan.namespaces {
+    for namespace in plan.namespaces {
         namespace.join().map_err(other)?;
     }
     match io {

@@ -154,7 +154,15 @@ pub fn with_pid_namespace_for_children<T>(
     pid_namespace: &OpenNamespace,
     create: impl FnOnce() -> T,
 ) -> Result<T, NamespaceError> {
-    let own = open(LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
+    // The caller's own pid namespace never changes: opened once, not per exec.
+    static OWN: std::sync::OnceLock<OpenNamespace> = std::sync::OnceLock::new();
+    let own = match OWN.get() {
+        Some(own) => own,
+        None => {
+            let opened = open(LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
+            OWN.get_or_init(|| opened)
+        }
+    };
     pid_namespace.join()?;
     let created = create();
     own.join()?;

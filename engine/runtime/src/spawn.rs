@@ -11,7 +11,7 @@
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 use nix::sys::signal::{kill, Signal};
@@ -19,6 +19,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::child::{self, ChildEnds, ChildIo};
+use crate::enter::ExecTarget;
 use crate::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::os_error::OsError;
 use crate::plan::{self, Plan, PlanError, ProcessPlan};
@@ -36,6 +37,8 @@ pub enum SpawnError {
     },
     #[error("{what}: {source}")]
     Os { what: &'static str, source: OsError },
+    #[error("joining cgroup {path} (writing its cgroup.procs): {source}")]
+    JoinCgroup { path: String, source: OsError },
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     /// The container's process reported why it could not start.
@@ -106,6 +109,15 @@ pub fn spawn(config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, SpawnErr
 /// [`spawn`] with the process's stdio chosen by `io`: the caller's descriptors, or a terminal
 /// whose master is returned (the spec's `process.terminal` must say the same).
 pub fn spawn_with(config: &ContainerConfig, io: ProcessIo) -> Result<Started, SpawnError> {
+    spawn_container(config, io).map(|(started, _)| started)
+}
+
+/// [`spawn_with`], which also returns what execs into the new container need of it: keep it
+/// while the container runs, drop it when its PID 1 is reaped (see [`ExecTarget`]).
+pub fn spawn_container(
+    config: &ContainerConfig,
+    io: ProcessIo,
+) -> Result<(Started, ExecTarget), SpawnError> {
     let plan = Plan::new(config, hierarchy()?)?;
     check_io(&plan.process, &io)?;
     let cgroup = cgroup(config)?;
@@ -123,13 +135,22 @@ pub fn spawn_with(config: &ContainerConfig, io: ProcessIo) -> Result<Started, Sp
     let launch = Launch {
         clone_flags: plan.namespaces.clone_flags.bits(),
         pid_namespace: plan.join_pid.as_ref(),
-        cgroup: &*cgroup,
-        cgroup_path: &plan.cgroup_path,
+        cgroup: CgroupJoin::Manager(&*cgroup),
     };
     let started = cgroup
         .apply(&resources)
         .map_err(cgroup_error)
-        .and_then(|()| launch.start(io, |ends| child::run(&plan, ends)));
+        .and_then(|()| launch.start(io, |ends| child::run(&plan, ends)))
+        .and_then(|started| {
+            let pid = started.spawned.pid;
+            match ExecTarget::with_filter(config, pid, plan.process.seccomp.clone()) {
+                Ok(target) => Ok((started, target)),
+                Err(error) => {
+                    abandon(pid);
+                    Err(error)
+                }
+            }
+        });
     if started.is_err() {
         if let Err(e) = cgroup.remove() {
             tracing::warn!(cgroup = %plan.cgroup_path, error = %e, "removing the cgroup of a failed start");
@@ -159,8 +180,40 @@ pub(crate) struct Launch<'a> {
     pub clone_flags: libc::c_int,
     /// An existing pid namespace for the process (a container's, for exec).
     pub pid_namespace: Option<&'a OpenNamespace>,
-    pub cgroup: &'a dyn berth_cgroups::CgroupManager,
-    pub cgroup_path: &'a str,
+    pub cgroup: CgroupJoin<'a>,
+}
+
+/// How the new process gets into its cgroup.
+pub(crate) enum CgroupJoin<'a> {
+    /// Moved by PID through the manager (a container's first process).
+    Manager(&'a dyn berth_cgroups::CgroupManager),
+    /// The cgroup's `cgroup.procs` files, opened beforehand (execs).
+    Procs { files: &'a [OwnedFd], path: &'a str },
+}
+
+impl CgroupJoin<'_> {
+    fn add(&self, pid: i32) -> Result<(), SpawnError> {
+        match self {
+            CgroupJoin::Manager(cgroup) => {
+                cgroup.add_task(pid).map_err(|source| SpawnError::Cgroup {
+                    path: cgroup.path().to_owned(),
+                    source,
+                })
+            }
+            CgroupJoin::Procs { files, path } => {
+                let pid = pid.to_string();
+                for file in *files {
+                    rustix::io::write(file, pid.as_bytes()).map_err(|e| {
+                        SpawnError::JoinCgroup {
+                            path: (*path).to_owned(),
+                            source: e.into(),
+                        }
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Launch<'_> {
@@ -242,12 +295,9 @@ impl Launch<'_> {
         }
         let pid = pid as i32;
 
-        if let Err(source) = self.cgroup.add_task(pid) {
+        if let Err(error) = self.cgroup.add(pid) {
             abandon(pid);
-            return Err(SpawnError::Cgroup {
-                path: self.cgroup_path.to_owned(),
-                source,
-            });
+            return Err(error);
         }
         // If the child died already the write fails; its report (or silence) says the rest.
         let _ = std::fs::File::from(go_write).write_all(&[1]);

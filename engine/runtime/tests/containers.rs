@@ -1107,7 +1107,7 @@ impl Exec {
 
 fn exec_in(
     c: &Container,
-    running: &Started,
+    target: &mut berth_runtime::ExecTarget,
     args: &[&str],
     edit: impl FnOnce(&mut Process),
     user: Option<&str>,
@@ -1116,7 +1116,6 @@ fn exec_in(
     process.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
     edit(&mut process);
     let config = berth_runtime::ExecConfig {
-        container: c.config.clone(),
         process,
         user: user.map(str::to_owned),
     };
@@ -1126,12 +1125,9 @@ fn exec_in(
         stdout: write.try_clone().expect("dup"),
         stderr: write,
     };
-    let started = berth_runtime::exec(
-        &config,
-        running.pid.as_raw(),
-        berth_runtime::ProcessIo::Pipes(stdio),
-    )
-    .map_err(|e| e.to_start_failure())?;
+    let started = target
+        .exec(&config, berth_runtime::ProcessIo::Pipes(stdio))
+        .map_err(|e| e.to_start_failure())?;
     Ok(Exec {
         pid: Pid::from_raw(started.spawned.pid),
         output: read.into(),
@@ -1167,22 +1163,25 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     ]));
     process.set_cwd("/work".into());
     let config = berth_runtime::ExecConfig {
-        container: c.config.clone(),
         process,
         user: None,
     };
+    // One target for every exec below: the namespaces and cgroup files it opens at the
+    // first serve the others.
+    let mut target = berth_runtime::ExecTarget::new(&c.config, running.pid.as_raw())
+        .map_err(|e| e.to_string())?;
     let (read, write) = nix::unistd::pipe().map_err(|e| e.to_string())?;
     let (stdin_read, stdin_write) = nix::unistd::pipe().map_err(|e| e.to_string())?;
-    let started = berth_runtime::exec(
-        &config,
-        running.pid.as_raw(),
-        berth_runtime::ProcessIo::Pipes(Stdio {
-            stdin: Some(stdin_read),
-            stdout: write.try_clone().map_err(|e| e.to_string())?,
-            stderr: write,
-        }),
-    )
-    .map_err(|e| e.to_string())?;
+    let started = target
+        .exec(
+            &config,
+            berth_runtime::ProcessIo::Pipes(Stdio {
+                stdin: Some(stdin_read),
+                stdout: write.try_clone().map_err(|e| e.to_string())?,
+                stderr: write,
+            }),
+        )
+        .map_err(|e| e.to_string())?;
     let exec = Exec {
         pid: Pid::from_raw(started.spawned.pid),
         output: read.into(),
@@ -1238,16 +1237,12 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
         .set_args(Some(vec!["sh".into(), "-c".into(), "id -u; tty".into()]))
         .set_terminal(Some(true));
     let config = berth_runtime::ExecConfig {
-        container: c.config.clone(),
         process,
         user: Some("app".into()),
     };
-    let started = berth_runtime::exec(
-        &config,
-        running.pid.as_raw(),
-        berth_runtime::ProcessIo::Terminal,
-    )
-    .map_err(|e| e.to_string())?;
+    let started = target
+        .exec(&config, berth_runtime::ProcessIo::Terminal)
+        .map_err(|e| e.to_string())?;
     let output = read_terminal(started.terminal.ok_or("no terminal came back")?)?;
     let _ = waitpid(Pid::from_raw(started.spawned.pid), None);
     ensure!(
@@ -1256,14 +1251,14 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     );
 
     // Failures are classified as for a container's first process.
-    let missing = exec_in(&c, &running, &["nosuch"], |_| {}, None);
+    let missing = exec_in(&c, &mut target, &["nosuch"], |_| {}, None);
     ensure!(
         matches!(&missing, Err(f) if f.kind == StartFailureKind::NotFound
             && f.message.contains("executable file not found")),
         "a missing command: {:?}",
         missing.map(|_| ())
     );
-    let directory = exec_in(&c, &running, &["/work"], |_| {}, None);
+    let directory = exec_in(&c, &mut target, &["/work"], |_| {}, None);
     ensure!(
         matches!(&directory, Err(f) if f.kind == StartFailureKind::PermissionDenied),
         "a directory: {:?}",
@@ -1271,7 +1266,7 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     );
     let no_dir = exec_in(
         &c,
-        &running,
+        &mut target,
         &["true"],
         |p| {
             p.set_cwd("/nowhere".into());
