@@ -7,9 +7,9 @@
 //! through `/proc/<pid>/ns/*` while the container's PID 1 is the caller's (unreaped) child,
 //! so the PID cannot name anyone else, and once open the descriptors name the namespaces
 //! themselves: the caller drops the target when it reaps PID 1, which lets them go. The
-//! process is cloned straight into the container's pid namespace, placed in the container's
-//! cgroup, and joins the other namespaces itself, the mount namespace last (which also makes
-//! the container's root its root). It then gets the container's seccomp filter and the
+//! process is vforked (`crate::vfork`) straight into the container's pid namespace, writes
+//! itself into the container's cgroup, and joins the other namespaces itself, the mount
+//! namespace last (which also makes the container's root its root). It then gets the container's seccomp filter and the
 //! capabilities, rlimits and no_new_privs of its own process spec, which the engine derives
 //! from the container's.
 
@@ -23,7 +23,8 @@ use crate::child;
 use crate::namespaces::{self, OpenNamespace};
 use crate::plan::{self, ProcessPlan};
 use crate::seccomp::SeccompFilter;
-use crate::spawn::{self, check_io, CgroupJoin, Launch, SpawnError};
+use crate::spawn::{self, check_io, Creation, Launch, SpawnError};
+use crate::vfork::ExecSlot;
 use crate::{ContainerConfig, ExecConfig, ProcessIo, Started};
 
 /// The namespaces an exec'd process joins after clone, in order. User and time namespaces
@@ -39,7 +40,12 @@ const JOINED: [(LinuxNamespaceType, &str); 5] = [
 /// Everything the new process does, decided before the clone.
 pub struct EnterPlan<'a> {
     pub namespaces: &'a [OpenNamespace],
+    /// The container's `cgroup.procs`, which the process writes itself into.
+    pub cgroup_procs: &'a [OwnedFd],
+    pub cgroup_path: &'a str,
     pub process: ProcessPlan,
+    /// What the vfork child leaves for the caller to free.
+    pub slot: &'a ExecSlot,
 }
 
 /// What the execs into one running container share, kept by the caller for the container's
@@ -116,19 +122,27 @@ impl ExecTarget {
             Some(opened) => opened,
             empty => empty.insert(open(self.pid, &*self.cgroup)?),
         };
+        let slot = ExecSlot::default();
         let plan = EnterPlan {
             namespaces: &opened.namespaces,
+            cgroup_procs: &opened.cgroup_procs,
+            cgroup_path: self.cgroup.path(),
             process,
+            slot: &slot,
         };
         let launch = Launch {
             clone_flags: 0,
             pid_namespace: Some(&opened.pid_namespace),
-            cgroup: CgroupJoin::Procs {
-                files: &opened.cgroup_procs,
-                path: self.cgroup.path(),
-            },
+            creation: Creation::Vfork,
         };
-        launch.start(io, |ends| child::run_in_container(&plan, ends))
+        let started = launch.start(io, |ends| child::run_in_container(&plan, ends))?;
+        // Silence on the report pipe means an exec only if the child got that far (it may
+        // have been killed on the way).
+        if !slot.reached_exec() {
+            spawn::abandon(started.spawned.pid);
+            return Err(SpawnError::EndedEarly);
+        }
+        Ok(started)
     }
 }
 

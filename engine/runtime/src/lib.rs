@@ -63,6 +63,7 @@ mod shm;
 mod spawn;
 mod terminal;
 mod user;
+mod vfork;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;

@@ -1286,6 +1286,55 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     Ok(())
 }
 
+/// An exec's child runs in the caller's memory (vfork): what it allocates must be freed,
+/// whether it execs or fails, or a supervisor running healthchecks grows without end.
+fn execs_leave_nothing_on_the_callers_heap(fx: &Fixture) -> TestResult {
+    let c = container(
+        fx,
+        "exec-heap",
+        &["sh", "-c", "echo ready; exec sleep 1000"],
+    );
+    let mut running = c.start().map_err(|f| f.message)?;
+    running.read_line()?;
+    let mut target = berth_runtime::ExecTarget::new(&c.config, running.pid.as_raw())
+        .map_err(|e| e.to_string())?;
+    let round = |target: &mut berth_runtime::ExecTarget| -> TestResult {
+        let (code, output) = exec_in(&c, target, &["echo", "hi"], |_| {}, None)
+            .map_err(|f| f.message)?
+            .finish()?;
+        ensure!(
+            code == 0 && output == "hi\n",
+            "echo gave {code}, {output:?}"
+        );
+        let missing = exec_in(&c, target, &["nosuch"], |_| {}, None);
+        ensure!(
+            matches!(&missing, Err(f) if f.kind == StartFailureKind::NotFound),
+            "a missing command: {:?}",
+            missing.map(|_| ())
+        );
+        Ok(())
+    };
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let in_use = || unsafe { libc::mallinfo2() }.uordblks;
+    for _ in 0..20 {
+        round(&mut target)?;
+    }
+    let before = in_use();
+    const ROUNDS: usize = 200;
+    for _ in 0..ROUNDS {
+        round(&mut target)?;
+    }
+    let grown = in_use().saturating_sub(before);
+    // An exec's arguments and environment alone are a few hundred bytes: a leak of them
+    // per exec would be tens of kilobytes here.
+    ensure!(
+        grown < 8 * 1024,
+        "the heap grew by {grown} bytes over {} execs",
+        2 * ROUNDS
+    );
+    Ok(())
+}
+
 fn memory_limit_kills_and_pids_limit_contains_a_fork_bomb(fx: &Fixture) -> TestResult {
     let limits = |c: &mut Container, memory: Option<i64>, pids: Option<i64>| {
         let mut resources = c.linux().resources().clone().unwrap_or_default();
@@ -1501,6 +1550,7 @@ const TESTS: &[(&str, Test)] = tests![
     the_kernel_applies_the_i386_rules_to_32_bit_calls,
     terminal_comes_from_the_containers_devpts,
     exec_joins_the_containers_namespaces_cgroup_and_filter,
+    execs_leave_nothing_on_the_callers_heap,
 ];
 
 fn main() {
