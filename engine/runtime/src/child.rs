@@ -5,7 +5,7 @@
 //! credentials). Every failure becomes a [`StartFailure`] written to the report pipe.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
@@ -53,9 +53,10 @@ pub fn run(plan: &Plan, ends: ChildEnds) -> ! {
 
 /// Joins the running container `plan` describes and execs the new process; never returns.
 /// Runs as a vfork child (see `crate::vfork`).
-pub fn run_in_container(plan: &EnterPlan<'_>, ends: ChildEnds) -> ! {
+/// `fds` are its `cgroup.procs` files, then its namespaces, as `plan` lists them.
+pub fn run_in_container(plan: &EnterPlan<'_>, ends: ChildEnds, fds: &[RawFd]) -> ! {
     let ChildEnds { io, go: _, report } = ends;
-    report_and_exit(enter_and_exec(plan, io), report)
+    report_and_exit(enter_and_exec(plan, io, fds), report)
 }
 
 fn report_and_exit(result: Result<Never, StartFailure>, report: OwnedFd) -> ! {
@@ -189,10 +190,17 @@ fn set_up_and_exec(plan: &Plan, io: ChildIo, go: Option<OwnedFd>) -> Result<Neve
 
 /// The container is in place already: join its cgroup and namespaces (the pid namespace was
 /// entered at clone), take the stdio from inside it, and become the process.
-fn enter_and_exec(plan: &EnterPlan<'_>, io: ChildIo) -> Result<Never, StartFailure> {
+fn enter_and_exec(plan: &EnterPlan<'_>, io: ChildIo, fds: &[RawFd]) -> Result<Never, StartFailure> {
     reset_signals();
+    if fds.len() != plan.cgroup_procs + plan.namespaces.len() {
+        return Err(other("the exec's process got the wrong descriptors"));
+    }
+    // SAFETY: open descriptors of this process until exec (close-on-exec), owned by the
+    // caller's plan.
+    let borrow = |fd: &RawFd| unsafe { BorrowedFd::borrow_raw(*fd) };
+    let (cgroup_procs, namespaces) = fds.split_at(plan.cgroup_procs);
     // Before the namespaces: the cgroup namespace joined next has the cgroup as its root.
-    for file in plan.cgroup_procs {
+    for file in cgroup_procs.iter().map(borrow) {
         // "0" is the writer itself, whatever its PID in the container's namespace.
         rustix::io::write(file, b"0").map_err(|e| {
             other(format!(
@@ -204,8 +212,8 @@ fn enter_and_exec(plan: &EnterPlan<'_>, io: ChildIo) -> Result<Never, StartFailu
     }
     // SAFETY: only sets close-on-exec flags.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    for namespace in plan.namespaces {
-        namespace.join().map_err(other)?;
+    for (namespace, fd) in plan.namespaces.iter().zip(namespaces.iter().map(borrow)) {
+        namespace.join_through(fd).map_err(other)?;
     }
     match io {
         // Inside the mount namespace now: a missing stdin is the container's /dev/null.

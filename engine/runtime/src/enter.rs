@@ -13,7 +13,7 @@
 //! capabilities, rlimits and no_new_privs of its own process spec, which the engine derives
 //! from the container's.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -39,9 +39,11 @@ const JOINED: [(LinuxNamespaceType, &str); 5] = [
 
 /// Everything the new process does, decided before the clone.
 pub struct EnterPlan<'a> {
+    /// Joined through the descriptors the child is given (their numbers there may differ),
+    /// in this order, after the `cgroup.procs` files.
     pub namespaces: &'a [OpenNamespace],
-    /// The container's `cgroup.procs`, which the process writes itself into.
-    pub cgroup_procs: &'a [OwnedFd],
+    /// How many `cgroup.procs` files (one per hierarchy) the child is given first.
+    pub cgroup_procs: usize,
     pub cgroup_path: &'a str,
     pub process: ProcessPlan,
     /// What the vfork child leaves for the caller to free.
@@ -125,17 +127,20 @@ impl ExecTarget {
         let slot = ExecSlot::default();
         let plan = EnterPlan {
             namespaces: &opened.namespaces,
-            cgroup_procs: &opened.cgroup_procs,
+            cgroup_procs: opened.cgroup_procs.len(),
             cgroup_path: self.cgroup.path(),
             process,
             slot: &slot,
         };
+        let extra: Vec<BorrowedFd<'_>> = (opened.cgroup_procs.iter().map(AsFd::as_fd))
+            .chain(opened.namespaces.iter().map(OpenNamespace::fd))
+            .collect();
         let launch = Launch {
             clone_flags: 0,
             pid_namespace: Some(&opened.pid_namespace),
-            creation: Creation::Vfork,
+            creation: Creation::Vfork { extra: &extra },
         };
-        let started = launch.start(io, |ends| child::run_in_container(&plan, ends))?;
+        let started = launch.start(io, |ends, fds| child::run_in_container(&plan, ends, fds))?;
         // Silence on the report pipe means an exec only if the child got that far (it may
         // have been killed on the way).
         if !slot.reached_exec() {

@@ -79,6 +79,7 @@ pub use seccomp::{SeccompError, SeccompFilter};
 pub use spawn::{cgroup, spawn, spawn_container, spawn_with, SpawnError};
 pub use terminal::TerminalError;
 pub use user::{resolve as resolve_user, ExecUser, UserError};
+pub use vfork::reserve_descriptors;
 
 /// Where the container's root filesystem comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use nix::sys::signal::{kill, Signal};
@@ -143,7 +143,7 @@ pub fn spawn_container(
     let started = cgroup
         .apply(&resources)
         .map_err(cgroup_error)
-        .and_then(|()| launch.start(io, |ends| child::run(&plan, ends)))
+        .and_then(|()| launch.start(io, |ends, _| child::run(&plan, ends)))
         .and_then(|started| {
             let pid = started.spawned.pid;
             match ExecTarget::with_filter(config, pid, plan.process.seccomp.clone()) {
@@ -193,16 +193,18 @@ pub(crate) enum Creation<'a> {
         cgroup: &'a dyn berth_cgroups::CgroupManager,
     },
     /// `CLONE_VM | CLONE_VFORK` (see `crate::vfork`): the child joins its cgroup itself and
-    /// the caller is suspended until it execs or exits. Execs.
-    Vfork,
+    /// the caller is suspended until it execs or exits. Execs. The child gets `extra` too,
+    /// maybe under other numbers, which it is given.
+    Vfork { extra: &'a [BorrowedFd<'a>] },
 }
 
 impl Launch<'_> {
-    /// Clones, runs `child` in the new process, and returns once its program runs.
+    /// Clones, runs `child` in the new process (with the numbers of [`Creation::Vfork`]'s
+    /// `extra` there), and returns once its program runs.
     pub fn start(
         &self,
         io: ProcessIo,
-        child: impl FnOnce(ChildEnds) -> Infallible,
+        child: impl FnOnce(ChildEnds, &[RawFd]) -> Infallible,
     ) -> Result<Started, SpawnError> {
         let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(os("creating the report pipe"))?;
@@ -231,13 +233,13 @@ impl Launch<'_> {
                 &report_read,
                 &console,
             )?,
-            Creation::Vfork => {
+            Creation::Vfork { extra } => {
                 let ends = ChildEnds {
                     io: child_io,
                     go: None,
                     report: report_write,
                 };
-                let clone = || vfork::clone_vfork(self.clone_flags, child, ends);
+                let clone = || vfork::clone_vfork(self.clone_flags, ends, extra, child);
                 match self.pid_namespace {
                     Some(pid_namespace) => {
                         namespaces::with_pid_namespace_for_children(pid_namespace, clone)??
@@ -284,7 +286,7 @@ impl Launch<'_> {
     fn fork(
         &self,
         cgroup: &dyn berth_cgroups::CgroupManager,
-        child: impl FnOnce(ChildEnds) -> Infallible,
+        child: impl FnOnce(ChildEnds, &[RawFd]) -> Infallible,
         child_io: ChildIo,
         report_write: OwnedFd,
         report_read: &OwnedFd,
@@ -320,11 +322,12 @@ impl Launch<'_> {
                     // death.
                     unsafe { libc::close(fd) };
                 }
-                match child(ChildEnds {
+                let ends = ChildEnds {
                     io: child_io,
                     go: Some(go_read),
                     report: report_write,
-                }) {}
+                };
+                match child(ends, &[]) {}
             }
             // The parent's copies of the child's ends close here.
             pid

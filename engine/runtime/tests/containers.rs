@@ -1288,7 +1288,10 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
 
 /// An exec's child runs in the caller's memory (vfork): what it allocates must be freed,
 /// whether it execs or fails, or a supervisor running healthchecks grows without end.
-fn execs_leave_nothing_on_the_callers_heap(fx: &Fixture) -> TestResult {
+fn execs_leave_nothing_on_the_callers_heap_or_descriptor_table(fx: &Fixture) -> TestResult {
+    // From here on execs share the descriptor table and move into slots (the test before
+    // this one ran them on a copied table).
+    berth_runtime::reserve_descriptors().map_err(|e| e.to_string())?;
     let c = container(
         fx,
         "exec-heap",
@@ -1319,12 +1322,18 @@ fn execs_leave_nothing_on_the_callers_heap(fx: &Fixture) -> TestResult {
     for _ in 0..20 {
         round(&mut target)?;
     }
-    let before = in_use();
+    let descriptors = || std::fs::read_dir("/proc/self/fd").map(|d| d.count());
+    let (before, open_before) = (in_use(), descriptors().map_err(|e| e.to_string())?);
     const ROUNDS: usize = 200;
     for _ in 0..ROUNDS {
         round(&mut target)?;
     }
     let grown = in_use().saturating_sub(before);
+    let open_after = descriptors().map_err(|e| e.to_string())?;
+    ensure!(
+        open_after == open_before,
+        "{open_before} descriptors open before the execs, {open_after} after"
+    );
     // An exec's arguments and environment alone are a few hundred bytes: a leak of them
     // per exec would be tens of kilobytes here.
     ensure!(
@@ -1550,7 +1559,7 @@ const TESTS: &[(&str, Test)] = tests![
     the_kernel_applies_the_i386_rules_to_32_bit_calls,
     terminal_comes_from_the_containers_devpts,
     exec_joins_the_containers_namespaces_cgroup_and_filter,
-    execs_leave_nothing_on_the_callers_heap,
+    execs_leave_nothing_on_the_callers_heap_or_descriptor_table,
 ];
 
 fn main() {

@@ -156,10 +156,12 @@ pub fn run<S: Spawner>(options: SupervisorOptions, spawner: S) -> Result<(), Sup
 /// `berth-supervisor --exec-root DIR`: the supervisor of `exec_root` with berth-runtime's
 /// spawner, connected as [`crate::SupervisorClient::connect_or_start`] arranges. See [`run`].
 pub fn run_supervisor(exec_root: &Path) -> Result<(), SupervisorError> {
-    run(
-        SupervisorOptions::from_env(exec_root.to_owned())?,
-        RuntimeSpawner::default(),
-    )
+    let options = SupervisorOptions::from_env(exec_root.to_owned())?;
+    // First, while the descriptor table is short: the slots are reserved low in it.
+    if let Err(error) = berth_runtime::reserve_descriptors() {
+        tracing::warn!("execs will copy the descriptor table: {error}");
+    }
+    run(options, RuntimeSpawner::default())
 }
 
 struct Supervisor<S> {
