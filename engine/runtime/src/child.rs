@@ -17,6 +17,7 @@ use crate::devices;
 use crate::enter::EnterPlan;
 use crate::exec::{self, ExecError, PreparedExec};
 use crate::init;
+use crate::limits;
 use crate::mounts::{self, RootDir};
 use crate::namespaces;
 use crate::os_error::OsError;
@@ -262,6 +263,15 @@ fn become_process(
         PreparedExec::new(&program, &process.args, &env).map_err(exec_failure)?
     };
     drop_privileges(process)?;
+    // Last, after every open: the supervisor's own table may be past the inherited limit.
+    if !process
+        .rlimits
+        .iter()
+        .any(|limit| limit.resource == libc::RLIMIT_NOFILE)
+    {
+        limits::restore_inherited()
+            .map_err(|e| other(format!("restoring the descriptor limit: {e}")))?;
+    }
 
     if init {
         init::fork_container_process().map_err(other)?;

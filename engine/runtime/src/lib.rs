@@ -52,6 +52,7 @@ mod devices;
 mod enter;
 mod exec;
 mod init;
+mod limits;
 mod mount_options;
 mod mounts;
 mod namespaces;
@@ -71,6 +72,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use enter::ExecTarget;
+pub use limits::raise_descriptor_limit;
 pub use plan::{
     cgroup_path, PlanError, GROUP_ADD_ANNOTATION, SHM_FROM_ANNOTATION, USER_ANNOTATION,
 };

@@ -1292,6 +1292,10 @@ fn execs_leave_nothing_on_the_callers_heap_or_descriptor_table(fx: &Fixture) -> 
     // From here on execs share the descriptor table and move into slots (the test before
     // this one ran them on a copied table).
     berth_runtime::reserve_descriptors().map_err(|e| e.to_string())?;
+    // As the supervisor, with a raised descriptor limit that its processes do not inherit.
+    let inherited = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(|e| e.to_string())?;
+    berth_runtime::raise_descriptor_limit().map_err(|e| e.to_string())?;
     let c = container(
         fx,
         "exec-heap",
@@ -1301,6 +1305,24 @@ fn execs_leave_nothing_on_the_callers_heap_or_descriptor_table(fx: &Fixture) -> 
     running.read_line()?;
     let mut target = berth_runtime::ExecTarget::new(&c.config, running.pid.as_raw())
         .map_err(|e| e.to_string())?;
+    // Without a NOFILE of its own in the spec (which would win).
+    let no_rlimits = |p: &mut Process| {
+        p.set_rlimits(None);
+    };
+    let (code, limit) = exec_in(
+        &c,
+        &mut target,
+        &["sh", "-c", "ulimit -n"],
+        no_rlimits,
+        None,
+    )
+    .map_err(|f| f.message)?
+    .finish()?;
+    ensure!(
+        code == 0 && limit.trim() == inherited.0.to_string(),
+        "the exec's descriptor limit is {limit:?}, the caller's was {}",
+        inherited.0
+    );
     let round = |target: &mut berth_runtime::ExecTarget| -> TestResult {
         let (code, output) = exec_in(&c, target, &["echo", "hi"], |_| {}, None)
             .map_err(|f| f.message)?

@@ -161,6 +161,9 @@ pub fn run_supervisor(exec_root: &Path) -> Result<(), SupervisorError> {
     if let Err(error) = berth_runtime::reserve_descriptors() {
         tracing::warn!("execs will copy the descriptor table: {error}");
     }
+    if let Err(error) = berth_runtime::raise_descriptor_limit() {
+        tracing::warn!("keeping the inherited descriptor limit: {error}");
+    }
     run(options, RuntimeSpawner::default())
 }
 
