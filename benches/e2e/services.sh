@@ -81,7 +81,7 @@ one_health() {
   for i in $(seq "$n"); do
     e "$eng" run -d --label "$LABEL" --name "e2e-h-$i" --health-cmd true --health-interval 1s \
       --health-retries 3 busybox sleep 100000 >/dev/null 2>>"$T/errors.log" ||
-      { log "$eng: run -d e2e-h-$i failed: $(tail -1 "$T/errors.log")"; return 1; }
+      { log "$eng: run -d e2e-h-$i failed: $(grep -v "^Run '" "$T/errors.log" | tail -1)"; return 1; }
   done
   log "$eng: $n containers with a 1 s healthcheck started in $(elapsed "$s")s"
   for i in $(seq 120); do

@@ -57,6 +57,16 @@ pub(crate) fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     file.write_all(value.as_bytes())
 }
 
+/// Opens `path` for writing and keeps it open, for a file written again and again
+/// (`cgroup.procs`, by processes that join the cgroup themselves).
+pub(crate) fn open_for_writing(path: &Path) -> Result<std::os::fd::OwnedFd> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|e| io_error("open", path, e))
+}
+
 /// Creates one directory; one that exists already is fine.
 pub(crate) fn mkdir(path: &Path) -> Result<()> {
     match fs::create_dir(path) {

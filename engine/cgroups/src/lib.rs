@@ -80,6 +80,11 @@ pub trait CgroupManager: Send + Sync {
     fn update(&self, resources: &LinuxResources) -> Result<()>;
     /// Moves a process (with all its threads) into the cgroup.
     fn add_task(&self, pid: i32) -> Result<()>;
+    /// Opens `cgroup.procs` of the cgroup in every hierarchy (one on v2) for writing
+    /// (close-on-exec). A process joins the cgroup by writing "0" (itself) to each, which
+    /// lets a process that cannot be waited for by its parent (a vfork child) join on its
+    /// own, and saves the opens when many processes join one cgroup.
+    fn open_procs(&self) -> Result<Vec<std::os::fd::OwnedFd>>;
     /// The processes in the cgroup and in any cgroup below it.
     fn procs(&self) -> Result<Vec<i32>>;
     /// Freezes every process and returns once the kernel reports the cgroup frozen.

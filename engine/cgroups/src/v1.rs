@@ -151,6 +151,13 @@ impl CgroupManager for V1Manager {
         Ok(())
     }
 
+    fn open_procs(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
+        self.hierarchies()
+            .into_iter()
+            .map(|(_, dir)| fsio::open_for_writing(&dir.join("cgroup.procs")))
+            .collect()
+    }
+
     fn procs(&self) -> Result<Vec<i32>> {
         let dir = PROCS_HIERARCHY_PREFERENCE
             .iter()

@@ -148,6 +148,10 @@ impl CgroupManager for V2Manager {
         fsio::write(&self.file("cgroup.procs"), &pid.to_string())
     }
 
+    fn open_procs(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
+        Ok(vec![fsio::open_for_writing(&self.file("cgroup.procs"))?])
+    }
+
     fn procs(&self) -> Result<Vec<i32>> {
         fsio::procs_recursive(&self.dir)
     }

@@ -106,8 +106,18 @@ impl ProcessCapabilities {
 }
 
 /// The capabilities this process may hand on: its own bounding set, as far as the kernel
-/// knows capabilities.
+/// knows capabilities. Read once: the supervisor's bounding set never changes, and every
+/// exec would otherwise read /proc for it.
 pub fn available() -> Result<CapabilitySet, CapabilityError> {
+    static AVAILABLE: std::sync::OnceLock<CapabilitySet> = std::sync::OnceLock::new();
+    if let Some(known) = AVAILABLE.get() {
+        return Ok(*known);
+    }
+    let read = read_available()?;
+    Ok(*AVAILABLE.get_or_init(|| read))
+}
+
+fn read_available() -> Result<CapabilitySet, CapabilityError> {
     let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .map_err(|e| CapabilityError::LastCap(e.into()))?
         .trim()

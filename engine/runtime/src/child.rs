@@ -1,8 +1,11 @@
-//! The container's process between clone(2) and execve(2). It runs in the supervisor's
-//! copied memory; every failure becomes a [`StartFailure`] written to the report pipe.
+//! The container's process between clone(2) and execve(2). A container's first process runs
+//! in the supervisor's copied memory; an exec'd one in the supervisor's own memory while it
+//! is suspended (`crate::vfork`, whose rules the exec path keeps: it frees what it allocates,
+//! leaves what it holds at execve in the `ExecSlot`, and uses raw system calls for its
+//! credentials). Every failure becomes a [`StartFailure`] written to the report pipe.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
@@ -14,6 +17,7 @@ use crate::devices;
 use crate::enter::EnterPlan;
 use crate::exec::{self, ExecError, PreparedExec};
 use crate::init;
+use crate::limits;
 use crate::mounts::{self, RootDir};
 use crate::namespaces;
 use crate::os_error::OsError;
@@ -22,15 +26,18 @@ use crate::rootfs;
 use crate::shm;
 use crate::terminal;
 use crate::user;
+use crate::vfork::ExecSlot;
 use crate::{StartFailure, StartFailureKind, Stdio};
 
 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 
 /// The new process's ends of the handshake, and its stdio: the caller's descriptors, or the
-/// socket over which it sends the master of the terminal it makes.
+/// socket over which it sends the master of the terminal it makes. Descriptors only, nothing
+/// on the heap: a vfork child gets a bitwise copy (see `crate::vfork`).
 pub struct ChildEnds {
     pub io: ChildIo,
-    pub go: OwnedFd,
+    /// Only for a fork-like clone, whose parent moves it into its cgroup.
+    pub go: Option<OwnedFd>,
     pub report: OwnedFd,
 }
 
@@ -46,9 +53,11 @@ pub fn run(plan: &Plan, ends: ChildEnds) -> ! {
 }
 
 /// Joins the running container `plan` describes and execs the new process; never returns.
-pub fn run_in_container(plan: &EnterPlan, ends: ChildEnds) -> ! {
-    let ChildEnds { io, go, report } = ends;
-    report_and_exit(enter_and_exec(plan, io, go), report)
+/// Runs as a vfork child (see `crate::vfork`).
+/// `fds` are its `cgroup.procs` files, then its namespaces, as `plan` lists them.
+pub fn run_in_container(plan: &EnterPlan<'_>, ends: ChildEnds, fds: &[RawFd]) -> ! {
+    let ChildEnds { io, go: _, report } = ends;
+    report_and_exit(enter_and_exec(plan, io, fds), report)
 }
 
 fn report_and_exit(result: Result<Never, StartFailure>, report: OwnedFd) -> ! {
@@ -60,6 +69,8 @@ fn report_and_exit(result: Result<Never, StartFailure>, report: OwnedFd) -> ! {
     if let Ok(message) = serde_json::to_vec(&failure) {
         let _ = std::fs::File::from(report).write_all(&message);
     }
+    // Freed here, not left behind: a vfork child allocated it in the supervisor's heap.
+    drop(failure);
     // SAFETY: leaves without running the supervisor's destructors or atexit handlers.
     unsafe { libc::_exit(code) }
 }
@@ -84,9 +95,11 @@ fn os_failure(what: String) -> impl FnOnce(OsError) -> StartFailure {
     move |e| other(format!("{what}: {e}"))
 }
 
-fn set_up_and_exec(plan: &Plan, io: ChildIo, go: OwnedFd) -> Result<Never, StartFailure> {
+fn set_up_and_exec(plan: &Plan, io: ChildIo, go: Option<OwnedFd>) -> Result<Never, StartFailure> {
     reset_signals();
-    wait_for_go(go)?;
+    if let Some(go) = go {
+        wait_for_go(go)?;
+    }
     let (stdin_is_null, terminal) = match io {
         ChildIo::Pipes(stdio) => {
             let stdin_is_null = stdio.stdin.is_none();
@@ -173,18 +186,35 @@ fn set_up_and_exec(plan: &Plan, io: ChildIo, go: OwnedFd) -> Result<Never, Start
     if plan.root_readonly {
         rootfs::remount_readonly(Path::new("/")).map_err(other)?;
     }
-    become_process(&plan.process, plan.init)
+    become_process(&plan.process, plan.init, None)
 }
 
-/// The container is in place already: join its namespaces (the pid namespace was entered at
-/// clone), take the stdio from inside it, and become the process.
-fn enter_and_exec(plan: &EnterPlan, io: ChildIo, go: OwnedFd) -> Result<Never, StartFailure> {
+/// The container is in place already: join its cgroup and namespaces (the pid namespace was
+/// entered at clone), take the stdio from inside it, and become the process.
+fn enter_and_exec(plan: &EnterPlan<'_>, io: ChildIo, fds: &[RawFd]) -> Result<Never, StartFailure> {
     reset_signals();
-    wait_for_go(go)?;
+    if fds.len() != plan.cgroup_procs + plan.namespaces.len() {
+        return Err(other("the exec's process got the wrong descriptors"));
+    }
+    // SAFETY: open descriptors of this process until exec (close-on-exec), owned by the
+    // caller's plan.
+    let borrow = |fd: &RawFd| unsafe { BorrowedFd::borrow_raw(*fd) };
+    let (cgroup_procs, namespaces) = fds.split_at(plan.cgroup_procs);
+    // Before the namespaces: the cgroup namespace joined next has the cgroup as its root.
+    for file in cgroup_procs.iter().map(borrow) {
+        // "0" is the writer itself, whatever its PID in the container's namespace.
+        rustix::io::write(file, b"0").map_err(|e| {
+            other(format!(
+                "joining cgroup {} (writing its cgroup.procs): {}",
+                plan.cgroup_path,
+                OsError::from(e)
+            ))
+        })?;
+    }
     // SAFETY: only sets close-on-exec flags.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    for namespace in &plan.namespaces {
-        namespace.join().map_err(other)?;
+    for (namespace, fd) in plan.namespaces.iter().zip(namespaces.iter().map(borrow)) {
+        namespace.join_through(fd).map_err(other)?;
     }
     match io {
         // Inside the mount namespace now: a missing stdin is the container's /dev/null.
@@ -193,12 +223,17 @@ fn enter_and_exec(plan: &EnterPlan, io: ChildIo, go: OwnedFd) -> Result<Never, S
             terminal::take_new(plan.process.console_size, socket).map_err(other)?
         }
     }
-    become_process(&plan.process, false)
+    become_process(&plan.process, false, Some(plan.slot))
 }
 
 /// What every process does once its container is in place: its working directory, limits,
-/// user, capabilities, no_new_privs and seccomp filter, then exec.
-fn become_process(process: &ProcessPlan, init: bool) -> Result<Never, StartFailure> {
+/// user, capabilities, no_new_privs and seccomp filter, then exec. A vfork child leaves what
+/// it holds at execve in `slot`.
+fn become_process(
+    process: &ProcessPlan,
+    init: bool,
+    slot: Option<&ExecSlot>,
+) -> Result<Never, StartFailure> {
     std::env::set_current_dir(&process.cwd).map_err(|e| {
         other(format!(
             "chdir to {}: {}",
@@ -217,15 +252,26 @@ fn become_process(process: &ProcessPlan, init: bool) -> Result<Never, StartFailu
         })?;
     }
 
-    let program = exec::find_executable(&process.args[0], exec::path_variable(&process.env))
-        .map_err(exec_failure)?;
-    let home = become_user(process)?;
-    let mut env = process.env.clone();
-    if !env.iter().any(|var| var.starts_with("HOME=")) {
-        env.push(format!("HOME={home}"));
-    }
-    let prepared = PreparedExec::new(&program, &process.args, &env).map_err(exec_failure)?;
+    let prepared = {
+        let program = exec::find_executable(&process.args[0], exec::path_variable(&process.env))
+            .map_err(exec_failure)?;
+        let home = become_user(process)?;
+        let mut env = process.env.clone();
+        if !env.iter().any(|var| var.starts_with("HOME=")) {
+            env.push(format!("HOME={home}"));
+        }
+        PreparedExec::new(&program, &process.args, &env).map_err(exec_failure)?
+    };
     drop_privileges(process)?;
+    // Last, after every open: the supervisor's own table may be past the inherited limit.
+    if !process
+        .rlimits
+        .iter()
+        .any(|limit| limit.resource == libc::RLIMIT_NOFILE)
+    {
+        limits::restore_inherited()
+            .map_err(|e| other(format!("restoring the descriptor limit: {e}")))?;
+    }
 
     if init {
         init::fork_container_process().map_err(other)?;
@@ -233,7 +279,10 @@ fn become_process(process: &ProcessPlan, init: bool) -> Result<Never, StartFailu
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         process.user.umask as libc::mode_t,
     ));
-    Err(exec_failure(prepared.exec()))
+    match slot {
+        Some(slot) => Err(exec_failure(slot.keep(prepared).exec())),
+        None => Err(exec_failure(prepared.exec())),
+    }
 }
 
 /// The supervisor's handlers and blocked signals must not outlive the fork: exec keeps
@@ -363,18 +412,17 @@ fn become_user(process: &ProcessPlan) -> Result<String, StartFailure> {
     .map_err(other)?;
     // SAFETY: plain prctl calls with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    let gids: Vec<nix::unistd::Gid> = groups
-        .iter()
-        .map(|g| nix::unistd::Gid::from_raw(*g))
-        .collect();
-    nix::unistd::setgroups(&gids)
-        .map_err(|e| other(format!("setgroups {groups:?}: {}", OsError::from(e))))?;
-    let gid_ = nix::unistd::Gid::from_raw(gid);
-    nix::unistd::setresgid(gid_, gid_, gid_)
-        .map_err(|e| other(format!("setgid {gid}: {}", OsError::from(e))))?;
-    let uid_ = nix::unistd::Uid::from_raw(uid);
-    nix::unistd::setresuid(uid_, uid_, uid_)
-        .map_err(|e| other(format!("setuid {uid}: {}", OsError::from(e))))?;
+    // Raw system calls: glibc's wrappers would also change the credentials of the threads
+    // they believe this process has, which for a vfork child are the supervisor's.
+    // SAFETY: the pointer and length describe `groups`.
+    let set = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    credentials_set(set).map_err(|e| other(format!("setgroups {groups:?}: {e}")))?;
+    // SAFETY: integer arguments only.
+    let set = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    credentials_set(set).map_err(|e| other(format!("setgid {gid}: {e}")))?;
+    // SAFETY: integer arguments only.
+    let set = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    credentials_set(set).map_err(|e| other(format!("setuid {uid}: {e}")))?;
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     Ok(home)
 }
@@ -435,6 +483,13 @@ fn give_stdio_to(uid: u32) -> Result<(), StartFailure> {
         }
     }
     Ok(())
+}
+
+fn credentials_set(result: libc::c_long) -> Result<(), OsError> {
+    match result {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error().into()),
+    }
 }
 
 fn set_no_new_privileges() -> Result<(), StartFailure> {

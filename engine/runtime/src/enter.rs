@@ -1,22 +1,31 @@
 //! `docker exec`: a new process inside a running container.
 //!
-//! The container is already set up; the new process only joins it. The supervisor opens the
-//! container's namespaces through `/proc/<pid>/ns/*` while the container's PID 1 is its
-//! (unreaped) child, so the PID cannot name anyone else; the process is cloned straight into
-//! the container's pid namespace, placed in the container's cgroup, and joins the other
-//! namespaces itself, the mount namespace last (which also makes the container's root its
-//! root). It then gets the container's seccomp filter and the capabilities, rlimits and
-//! no_new_privs of its own process spec, which the engine derives from the container's.
+//! The container is already set up; the new process only joins it. What every exec of one
+//! container shares is prepared once and kept in an [`ExecTarget`]: the container's compiled
+//! seccomp filter, its `--group-add` entries, its cgroup, and (from the first exec on) its
+//! namespaces and the `cgroup.procs` files of its cgroup, open. The namespaces are opened
+//! through `/proc/<pid>/ns/*` while the container's PID 1 is the caller's (unreaped) child,
+//! so the PID cannot name anyone else, and once open the descriptors name the namespaces
+//! themselves: the caller drops the target when it reaps PID 1, which lets them go. The
+//! process is vforked (`crate::vfork`) straight into the container's pid namespace, writes
+//! itself into the container's cgroup, and joins the other namespaces itself, the mount
+//! namespace last (which also makes the container's root its root). It then gets the container's seccomp filter and the
+//! capabilities, rlimits and no_new_privs of its own process spec, which the engine derives
+//! from the container's.
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::child;
 use crate::namespaces::{self, OpenNamespace};
 use crate::plan::{self, ProcessPlan};
-use crate::spawn::{self, check_io, Launch, SpawnError};
-use crate::{ExecConfig, ProcessIo, Started};
+use crate::seccomp::SeccompFilter;
+use crate::spawn::{self, check_io, Creation, Launch, SpawnError};
+use crate::vfork::ExecSlot;
+use crate::{ContainerConfig, ExecConfig, ProcessIo, Started};
 
 /// The namespaces an exec'd process joins after clone, in order. User and time namespaces
 /// are never made by berth.
@@ -29,48 +38,133 @@ const JOINED: [(LinuxNamespaceType, &str); 5] = [
 ];
 
 /// Everything the new process does, decided before the clone.
-pub struct EnterPlan {
-    pub namespaces: Vec<OpenNamespace>,
+pub struct EnterPlan<'a> {
+    /// Joined through the descriptors the child is given (their numbers there may differ),
+    /// in this order, after the `cgroup.procs` files.
+    pub namespaces: &'a [OpenNamespace],
+    /// How many `cgroup.procs` files (one per hierarchy) the child is given first.
+    pub cgroup_procs: usize,
+    pub cgroup_path: &'a str,
     pub process: ProcessPlan,
+    /// What the vfork child leaves for the caller to free.
+    pub slot: &'a ExecSlot,
 }
 
-/// Starts `config.process` inside the running container whose PID 1 is `container_pid` (as
-/// seen from the host; it must be the caller's child, not yet reaped), and returns once its
-/// program runs. Must be called from a single-threaded process. The caller reaps the new
-/// process; the container's cgroup stays the container's.
-pub fn exec(config: &ExecConfig, container_pid: i32, io: ProcessIo) -> Result<Started, SpawnError> {
-    let seccomp = config
-        .container
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|linux| linux.seccomp().as_ref());
-    let process = ProcessPlan::new(
-        &config.process,
-        config.user.clone(),
-        crate::plan::group_add(&config.container.spec),
-        seccomp,
-    )?;
-    check_io(&process, &io)?;
-    let proc_ns = Path::new("/proc")
-        .join(container_pid.to_string())
-        .join("ns");
+/// What the execs into one running container share, kept by the caller for the container's
+/// life (see the module's documentation).
+pub struct ExecTarget {
+    pid: i32,
+    seccomp: Option<Arc<SeccompFilter>>,
+    group_add: Vec<String>,
+    cgroup: Box<dyn berth_cgroups::CgroupManager>,
+    /// Opened at the first exec.
+    opened: Option<Opened>,
+}
+
+struct Opened {
+    pid_namespace: OpenNamespace,
+    /// In [`JOINED`]'s order.
+    namespaces: Vec<OpenNamespace>,
+    /// The container's `cgroup.procs`, one per hierarchy.
+    cgroup_procs: Vec<OwnedFd>,
+}
+
+impl std::fmt::Debug for ExecTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecTarget")
+            .field("pid", &self.pid)
+            .field("cgroup", &self.cgroup.path())
+            .field("opened", &self.opened.is_some())
+            .finish()
+    }
+}
+
+impl ExecTarget {
+    /// The running container `config` describes, whose PID 1 is `pid` as seen from the host:
+    /// the caller's child, not yet reaped, or a process the caller holds (a pidfd) and
+    /// checks to be the container's after each exec. Compiles the container's seccomp
+    /// filter; nothing is opened yet.
+    pub fn new(config: &ContainerConfig, pid: i32) -> Result<ExecTarget, SpawnError> {
+        let seccomp = plan::compile_seccomp(&config.spec)?;
+        ExecTarget::with_filter(config, pid, seccomp)
+    }
+
+    /// [`ExecTarget::new`] with the filter compiled already (by the container's start).
+    pub(crate) fn with_filter(
+        config: &ContainerConfig,
+        pid: i32,
+        seccomp: Option<Arc<SeccompFilter>>,
+    ) -> Result<ExecTarget, SpawnError> {
+        Ok(ExecTarget {
+            pid,
+            seccomp,
+            group_add: plan::group_add(&config.spec),
+            cgroup: spawn::cgroup(config)?,
+            opened: None,
+        })
+    }
+
+    /// The container's PID 1.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Starts `config.process` inside the container and returns once its program runs. Must
+    /// be called from a single-threaded process. The caller reaps the new process; the
+    /// container's cgroup stays the container's.
+    pub fn exec(&mut self, config: &ExecConfig, io: ProcessIo) -> Result<Started, SpawnError> {
+        let process = ProcessPlan::new(
+            &config.process,
+            config.user.clone(),
+            self.group_add.clone(),
+            self.seccomp.clone(),
+        )?;
+        check_io(&process, &io)?;
+        let opened = match &mut self.opened {
+            Some(opened) => opened,
+            empty => empty.insert(open(self.pid, &*self.cgroup)?),
+        };
+        let slot = ExecSlot::default();
+        let plan = EnterPlan {
+            namespaces: &opened.namespaces,
+            cgroup_procs: opened.cgroup_procs.len(),
+            cgroup_path: self.cgroup.path(),
+            process,
+            slot: &slot,
+        };
+        let extra: Vec<BorrowedFd<'_>> = (opened.cgroup_procs.iter().map(AsFd::as_fd))
+            .chain(opened.namespaces.iter().map(OpenNamespace::fd))
+            .collect();
+        let launch = Launch {
+            clone_flags: 0,
+            pid_namespace: Some(&opened.pid_namespace),
+            creation: Creation::Vfork { extra: &extra },
+        };
+        let started = launch.start(io, |ends, fds| child::run_in_container(&plan, ends, fds))?;
+        // Silence on the report pipe means an exec only if the child got that far (it may
+        // have been killed on the way).
+        if !slot.reached_exec() {
+            spawn::abandon(started.spawned.pid);
+            return Err(SpawnError::EndedEarly);
+        }
+        Ok(started)
+    }
+}
+
+fn open(pid: i32, cgroup: &dyn berth_cgroups::CgroupManager) -> Result<Opened, SpawnError> {
+    let proc_ns = Path::new("/proc").join(pid.to_string()).join("ns");
     let pid_namespace = namespaces::open(LinuxNamespaceType::Pid, &proc_ns.join("pid"))?;
     let namespaces = JOINED
         .iter()
         .map(|(typ, name)| namespaces::open(*typ, &proc_ns.join(name)))
         .collect::<Result<Vec<_>, _>>()?;
-    let plan = EnterPlan {
+    let cgroup_procs = cgroup.open_procs().map_err(|source| SpawnError::Cgroup {
+        path: cgroup.path().to_owned(),
+        source,
+    })?;
+    Ok(Opened {
+        pid_namespace,
         namespaces,
-        process,
-    };
-    let cgroup = spawn::cgroup(&config.container)?;
-    let cgroup_path = plan::cgroup_path(&config.container);
-    let launch = Launch {
-        clone_flags: 0,
-        pid_namespace: Some(&pid_namespace),
-        cgroup: &*cgroup,
-        cgroup_path: &cgroup_path,
-    };
-    launch.start(io, |ends| child::run_in_container(&plan, ends))
+        cgroup_procs,
+    })
 }

@@ -82,32 +82,48 @@ pub fn find_executable(program: &str, path: &str) -> Result<PathBuf, ExecError> 
 }
 
 /// The arguments and environment, converted before the last steps so that execve itself is
-/// the only thing left that can fail.
+/// the only thing left that can fail. It holds every allocation execve reads (the pointer
+/// arrays too), so that a vfork child can leave all of it to the supervisor to free.
 pub struct PreparedExec {
     path: CString,
     shown_path: String,
-    args: Vec<CString>,
-    env: Vec<CString>,
+    _args: Vec<CString>,
+    _env: Vec<CString>,
+    /// NULL-terminated pointers into `_args` and `_env`, whose heap buffers never move.
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
 }
 
 impl PreparedExec {
     pub fn new(path: &Path, args: &[String], env: &[String]) -> Result<PreparedExec, ExecError> {
         let c = |text: &str| CString::new(text).map_err(|_| ExecError::Nul(text.into()));
         let shown_path = path.display().to_string();
+        let args: Vec<CString> = args.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
+        let env: Vec<CString> = env.iter().map(|e| c(e)).collect::<Result<_, _>>()?;
+        let pointers = |list: &[CString]| {
+            list.iter()
+                .map(|s| s.as_ptr())
+                .chain([std::ptr::null()])
+                .collect()
+        };
         Ok(PreparedExec {
             path: c(&shown_path)?,
             shown_path,
-            args: args.iter().map(|a| c(a)).collect::<Result<_, _>>()?,
-            env: env.iter().map(|e| c(e)).collect::<Result<_, _>>()?,
+            argv: pointers(&args),
+            envp: pointers(&env),
+            _args: args,
+            _env: env,
         })
     }
 
     /// Replaces the process; returns only on failure.
     pub fn exec(&self) -> ExecError {
-        let error = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
+        // SAFETY: every pointer points into a CString this value owns, and both arrays end
+        // with NULL.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
         ExecError::Execve {
             path: self.shown_path.clone(),
-            source: io::Error::from(error).into(),
+            source: io::Error::last_os_error().into(),
         }
     }
 }

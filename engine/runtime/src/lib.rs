@@ -39,10 +39,11 @@
 //! 1 and 2; the master travels back to the caller over a socketpair (SCM_RIGHTS) before the
 //! program is exec'd, as runc's console socket does.
 //!
-//! [`exec`] starts another process in a running container (`docker exec`): it joins the
-//! container's namespaces (through `/proc/<pid>/ns/*`) and cgroup, and gets the container's
-//! seccomp filter and whatever capabilities, rlimits and no_new_privs its process spec gives.
-//! The same handshake and failure reports apply.
+//! [`ExecTarget::exec`] starts another process in a running container (`docker exec`): it
+//! joins the container's namespaces (through `/proc/<pid>/ns/*`, opened once per container)
+//! and cgroup, and gets the container's seccomp filter (compiled once, at its start, when
+//! [`spawn_container`] made the target) and whatever capabilities, rlimits and no_new_privs
+//! its process spec gives. The same failure reports apply.
 
 mod capabilities;
 mod child;
@@ -51,6 +52,7 @@ mod devices;
 mod enter;
 mod exec;
 mod init;
+mod limits;
 mod mount_options;
 mod mounts;
 mod namespaces;
@@ -62,21 +64,24 @@ mod shm;
 mod spawn;
 mod terminal;
 mod user;
+mod vfork;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use enter::exec;
+pub use enter::ExecTarget;
+pub use limits::raise_descriptor_limit;
 pub use plan::{
     cgroup_path, PlanError, GROUP_ADD_ANNOTATION, SHM_FROM_ANNOTATION, USER_ANNOTATION,
 };
 pub use rootfs::{make_mounts_private, mount_rootfs, RootfsError};
 pub use seccomp::{SeccompError, SeccompFilter};
-pub use spawn::{cgroup, spawn, spawn_with, SpawnError};
+pub use spawn::{cgroup, spawn, spawn_container, spawn_with, SpawnError};
 pub use terminal::TerminalError;
 pub use user::{resolve as resolve_user, ExecUser, UserError};
+pub use vfork::reserve_descriptors;
 
 /// Where the container's root filesystem comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -147,12 +152,10 @@ pub struct Started {
     pub terminal: Option<OwnedFd>,
 }
 
-/// A process to start inside a running container (`docker exec`).
+/// A process to start inside a running container (`docker exec`), whose cgroup, namespaces
+/// and seccomp filter come from the container's [`ExecTarget`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecConfig {
-    /// The running container's configuration, as it was spawned: its cgroup and seccomp
-    /// filter apply to the new process too.
-    pub container: ContainerConfig,
     /// What to run and as what: args, env, cwd, capabilities, rlimits, no_new_privileges,
     /// terminal and console size. The user is `user` when given, else `process.user`.
     pub process: oci_spec::runtime::Process,

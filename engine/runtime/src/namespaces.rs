@@ -2,7 +2,7 @@
 //! the process sits in its cgroup), existing ones named by path are joined with setns(2).
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::os_error::OsError;
@@ -138,8 +138,18 @@ impl OpenNamespace {
     }
 
     pub fn join(&self) -> Result<(), NamespaceError> {
+        self.join_through(self.fd.as_fd())
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Joins this namespace through `fd`, a descriptor of it under another number (a vfork
+    /// child's copy).
+    pub fn join_through(&self, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), NamespaceError> {
         let flag = CloneFlags::from_bits_truncate(self.typ as libc::c_int);
-        nix::sched::setns(&self.fd, flag).map_err(|e| NamespaceError::Join {
+        nix::sched::setns(fd, flag).map_err(|e| NamespaceError::Join {
             kind: kind_name(self.typ),
             path: self.path.display().to_string(),
             source: e.into(),
@@ -154,7 +164,15 @@ pub fn with_pid_namespace_for_children<T>(
     pid_namespace: &OpenNamespace,
     create: impl FnOnce() -> T,
 ) -> Result<T, NamespaceError> {
-    let own = open(LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
+    // The caller's own pid namespace never changes: opened once, not per exec.
+    static OWN: std::sync::OnceLock<OpenNamespace> = std::sync::OnceLock::new();
+    let own = match OWN.get() {
+        Some(own) => own,
+        None => {
+            let opened = open(LinuxNamespaceType::Pid, Path::new("/proc/self/ns/pid"))?;
+            OWN.get_or_init(|| opened)
+        }
+    };
     pid_namespace.join()?;
     let created = create();
     own.join()?;

@@ -2,8 +2,9 @@
 //! forking: a bad spec fails here, with nothing created yet, and the child only carries out.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use oci_spec::runtime::{LinuxDevice, LinuxSeccomp, Mount, PosixRlimitType, Process, Spec};
+use oci_spec::runtime::{LinuxDevice, Mount, PosixRlimitType, Process, Spec};
 
 use crate::capabilities::{self, CapabilityError, CapabilitySet, ProcessCapabilities};
 use crate::mounts::{CgroupMounts, CgroupView};
@@ -98,7 +99,8 @@ pub struct ProcessPlan {
     pub no_new_privileges: bool,
     pub rlimits: Vec<Rlimit>,
     pub oom_score_adj: Option<i32>,
-    pub seccomp: Option<SeccompFilter>,
+    /// Shared with every other process of the container (compiled once, at its start).
+    pub seccomp: Option<Arc<SeccompFilter>>,
     /// A terminal from the container's devpts instead of the caller's descriptors.
     pub terminal: bool,
     /// (rows, columns) of that terminal at start.
@@ -107,13 +109,13 @@ pub struct ProcessPlan {
 
 impl ProcessPlan {
     /// `user_name` is `-u` as typed and `group_add` the `--group-add` entries (both resolved
-    /// inside the container later); `seccomp` is the
-    /// container's filter, which every process of the container gets.
+    /// inside the container later); `seccomp` is the container's compiled filter, which
+    /// every process of the container gets.
     pub fn new(
         process: &Process,
         user_name: Option<String>,
         group_add: Vec<String>,
-        seccomp: Option<&LinuxSeccomp>,
+        seccomp: Option<Arc<SeccompFilter>>,
     ) -> Result<ProcessPlan, PlanError> {
         let args = process.args().clone().unwrap_or_default();
         if args.is_empty() {
@@ -152,7 +154,7 @@ impl ProcessPlan {
                 .map(|r| rlimit(r.typ(), r.soft(), r.hard()))
                 .collect(),
             oom_score_adj: process.oom_score_adj(),
-            seccomp: seccomp.map(SeccompFilter::compile).transpose()?,
+            seccomp,
             terminal: process.terminal().unwrap_or(false),
             console_size: process
                 .console_size()
@@ -202,12 +204,8 @@ impl Plan {
         }
         let annotations = spec.annotations().as_ref();
         let user_name = annotations.and_then(|a| a.get(USER_ANNOTATION)).cloned();
-        let process = ProcessPlan::new(
-            process,
-            user_name,
-            group_add(spec),
-            linux.seccomp().as_ref(),
-        )?;
+        let process =
+            ProcessPlan::new(process, user_name, group_add(spec), compile_seccomp(spec)?)?;
 
         let namespaces =
             NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or_default())?;
@@ -281,6 +279,15 @@ impl Plan {
             namespaces,
         })
     }
+}
+
+/// The container's seccomp filter, compiled from `linux.seccomp`.
+pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<Arc<SeccompFilter>>, PlanError> {
+    let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    Ok(profile
+        .map(SeccompFilter::compile)
+        .transpose()?
+        .map(Arc::new))
 }
 
 /// The container's cgroup: `linux.cgroupsPath`, or `/berth/<id>` when the spec names none.

@@ -1,17 +1,19 @@
 //! The supervisor's side of starting a container: the cgroup, the clone, and the handshake
 //! that tells a started program from a failed setup.
 //!
-//! Two pipes link the supervisor and the new process. Over `go` the supervisor says the
-//! process now sits in its cgroup (with its limits in force), so it may unshare its cgroup
-//! namespace and go on. `report` is close-on-exec: a successful execve closes it with
+//! Two pipes link the supervisor and a container's first process. Over `go` the supervisor
+//! says the process now sits in its cgroup (with its limits in force), so it may unshare its
+//! cgroup namespace and go on. `report` is close-on-exec: a successful execve closes it with
 //! nothing written, while a failure is written there as a [`StartFailure`] before the
 //! process exits. A process with a terminal also gets one end of a socketpair, over which it
 //! sends the terminal's master before it execs. Exec into a running container
-//! (`crate::enter`) goes through the same [`Launch`].
+//! (`crate::enter`) goes through the same [`Launch`], but vforks (`crate::vfork`): the
+//! supervisor is suspended until the child execs, so there is no `go`, and the child joins
+//! its cgroup itself.
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use nix::sys::signal::{kill, Signal};
@@ -19,10 +21,12 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::child::{self, ChildEnds, ChildIo};
+use crate::enter::ExecTarget;
 use crate::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::os_error::OsError;
 use crate::plan::{self, Plan, PlanError, ProcessPlan};
 use crate::terminal::{self, TerminalError};
+use crate::vfork;
 use crate::{ContainerConfig, ProcessIo, Spawned, StartFailure, StartFailureKind, Started, Stdio};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,8 @@ pub enum SpawnError {
     },
     #[error("{what}: {source}")]
     Os { what: &'static str, source: OsError },
+    #[error("the exec'd process ended before its program started")]
+    EndedEarly,
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     /// The container's process reported why it could not start.
@@ -106,6 +112,15 @@ pub fn spawn(config: &ContainerConfig, stdio: Stdio) -> Result<Spawned, SpawnErr
 /// [`spawn`] with the process's stdio chosen by `io`: the caller's descriptors, or a terminal
 /// whose master is returned (the spec's `process.terminal` must say the same).
 pub fn spawn_with(config: &ContainerConfig, io: ProcessIo) -> Result<Started, SpawnError> {
+    spawn_container(config, io).map(|(started, _)| started)
+}
+
+/// [`spawn_with`], which also returns what execs into the new container need of it: keep it
+/// while the container runs, drop it when its PID 1 is reaped (see [`ExecTarget`]).
+pub fn spawn_container(
+    config: &ContainerConfig,
+    io: ProcessIo,
+) -> Result<(Started, ExecTarget), SpawnError> {
     let plan = Plan::new(config, hierarchy()?)?;
     check_io(&plan.process, &io)?;
     let cgroup = cgroup(config)?;
@@ -123,13 +138,22 @@ pub fn spawn_with(config: &ContainerConfig, io: ProcessIo) -> Result<Started, Sp
     let launch = Launch {
         clone_flags: plan.namespaces.clone_flags.bits(),
         pid_namespace: plan.join_pid.as_ref(),
-        cgroup: &*cgroup,
-        cgroup_path: &plan.cgroup_path,
+        creation: Creation::Fork { cgroup: &*cgroup },
     };
     let started = cgroup
         .apply(&resources)
         .map_err(cgroup_error)
-        .and_then(|()| launch.start(io, |ends| child::run(&plan, ends)));
+        .and_then(|()| launch.start(io, |ends, _| child::run(&plan, ends)))
+        .and_then(|started| {
+            let pid = started.spawned.pid;
+            match ExecTarget::with_filter(config, pid, plan.process.seccomp.clone()) {
+                Ok(target) => Ok((started, target)),
+                Err(error) => {
+                    abandon(pid);
+                    Err(error)
+                }
+            }
+        });
     if started.is_err() {
         if let Err(e) = cgroup.remove() {
             tracing::warn!(cgroup = %plan.cgroup_path, error = %e, "removing the cgroup of a failed start");
@@ -153,25 +177,35 @@ pub(crate) fn check_io(process: &ProcessPlan, io: &ProcessIo) -> Result<(), Plan
     }
 }
 
-/// How a new process is created: with which clone flags, in which pid namespace, and in which
-/// cgroup it must sit before it may go on.
+/// How a new process is created: with which clone flags, in which pid namespace, and how it
+/// gets into its cgroup.
 pub(crate) struct Launch<'a> {
     pub clone_flags: libc::c_int,
     /// An existing pid namespace for the process (a container's, for exec).
     pub pid_namespace: Option<&'a OpenNamespace>,
-    pub cgroup: &'a dyn berth_cgroups::CgroupManager,
-    pub cgroup_path: &'a str,
+    pub creation: Creation<'a>,
+}
+
+pub(crate) enum Creation<'a> {
+    /// A fork-like clone (new namespaces may come with it): the caller moves the child into
+    /// `cgroup` by PID, then tells it to go on. A container's first process.
+    Fork {
+        cgroup: &'a dyn berth_cgroups::CgroupManager,
+    },
+    /// `CLONE_VM | CLONE_VFORK` (see `crate::vfork`): the child joins its cgroup itself and
+    /// the caller is suspended until it execs or exits. Execs. The child gets `extra` too,
+    /// maybe under other numbers, which it is given.
+    Vfork { extra: &'a [BorrowedFd<'a>] },
 }
 
 impl Launch<'_> {
-    /// Clones, runs `child` in the new process, and returns once its program runs.
+    /// Clones, runs `child` in the new process (with the numbers of [`Creation::Vfork`]'s
+    /// `extra` there), and returns once its program runs.
     pub fn start(
         &self,
         io: ProcessIo,
-        child: impl FnOnce(ChildEnds) -> Infallible,
+        child: impl FnOnce(ChildEnds, &[RawFd]) -> Infallible,
     ) -> Result<Started, SpawnError> {
-        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(os("creating the start pipe"))?;
         let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(os("creating the report pipe"))?;
         let (child_io, console) = match io {
@@ -190,67 +224,30 @@ impl Launch<'_> {
                 (ChildIo::Terminal(theirs), Some(ours))
             }
         };
-
-        let flags = self.clone_flags | libc::SIGCHLD;
-        let parent_ends = [
-            go_write.as_raw_fd(),
-            report_read.as_raw_fd(),
-            console.as_ref().map_or(-1, AsRawFd::as_raw_fd),
-        ];
-        let clone = move || {
-            // A raw clone behaves like fork but can create namespaces for the child alone.
-            // The caller is single-threaded, so the copied memory holds no lock taken by
-            // another thread.
-            // SAFETY: no stack is given, so the child runs on a copy of ours, as after fork.
-            let pid = unsafe {
-                libc::syscall(
-                    libc::SYS_clone,
-                    flags as libc::c_ulong,
-                    0usize,
-                    0usize,
-                    0usize,
-                    0usize,
-                )
-            };
-            if pid == 0 {
-                for fd in parent_ends.into_iter().filter(|fd| *fd >= 0) {
-                    // SAFETY: the child's copies of the supervisor's ends; it never uses
-                    // them, and holding the write end of `go` would hide the supervisor's
-                    // death.
-                    unsafe { libc::close(fd) };
-                }
-                match child(ChildEnds {
+        let pid = match self.creation {
+            Creation::Fork { cgroup } => self.fork(
+                cgroup,
+                child,
+                child_io,
+                report_write,
+                &report_read,
+                &console,
+            )?,
+            Creation::Vfork { extra } => {
+                let ends = ChildEnds {
                     io: child_io,
-                    go: go_read,
+                    go: None,
                     report: report_write,
-                }) {}
+                };
+                let clone = || vfork::clone_vfork(self.clone_flags, ends, extra, child);
+                match self.pid_namespace {
+                    Some(pid_namespace) => {
+                        namespaces::with_pid_namespace_for_children(pid_namespace, clone)??
+                    }
+                    None => clone()?,
+                }
             }
-            // The parent's copies of the child's ends close here.
-            pid
         };
-        let pid = match self.pid_namespace {
-            Some(pid_namespace) => {
-                namespaces::with_pid_namespace_for_children(pid_namespace, clone)?
-            }
-            None => clone(),
-        };
-        if pid < 0 {
-            return Err(SpawnError::Os {
-                what: "clone",
-                source: std::io::Error::last_os_error().into(),
-            });
-        }
-        let pid = pid as i32;
-
-        if let Err(source) = self.cgroup.add_task(pid) {
-            abandon(pid);
-            return Err(SpawnError::Cgroup {
-                path: self.cgroup_path.to_owned(),
-                source,
-            });
-        }
-        // If the child died already the write fails; its report (or silence) says the rest.
-        let _ = std::fs::File::from(go_write).write_all(&[1]);
 
         let mut report = Vec::new();
         std::fs::File::from(report_read)
@@ -283,10 +280,87 @@ impl Launch<'_> {
             terminal,
         })
     }
+
+    /// The fork-like clone: returns the child's PID once it sits in `cgroup` and was told
+    /// to go on.
+    fn fork(
+        &self,
+        cgroup: &dyn berth_cgroups::CgroupManager,
+        child: impl FnOnce(ChildEnds, &[RawFd]) -> Infallible,
+        child_io: ChildIo,
+        report_write: OwnedFd,
+        report_read: &OwnedFd,
+        console: &Option<OwnedFd>,
+    ) -> Result<i32, SpawnError> {
+        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(os("creating the start pipe"))?;
+        let flags = self.clone_flags | libc::SIGCHLD;
+        let parent_ends = [
+            go_write.as_raw_fd(),
+            report_read.as_raw_fd(),
+            console.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+        ];
+        let clone = move || {
+            // A raw clone behaves like fork but can create namespaces for the child alone.
+            // The caller is single-threaded, so the copied memory holds no lock taken by
+            // another thread.
+            // SAFETY: no stack is given, so the child runs on a copy of ours, as after fork.
+            let pid = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    flags as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            };
+            if pid == 0 {
+                for fd in parent_ends.into_iter().filter(|fd| *fd >= 0) {
+                    // SAFETY: the child's copies of the supervisor's ends; it never uses
+                    // them, and holding the write end of `go` would hide the supervisor's
+                    // death.
+                    unsafe { libc::close(fd) };
+                }
+                let ends = ChildEnds {
+                    io: child_io,
+                    go: Some(go_read),
+                    report: report_write,
+                };
+                match child(ends, &[]) {}
+            }
+            // The parent's copies of the child's ends close here.
+            pid
+        };
+        let pid = match self.pid_namespace {
+            Some(pid_namespace) => {
+                namespaces::with_pid_namespace_for_children(pid_namespace, clone)?
+            }
+            None => clone(),
+        };
+        if pid < 0 {
+            return Err(SpawnError::Os {
+                what: "clone",
+                source: std::io::Error::last_os_error().into(),
+            });
+        }
+        let pid = pid as i32;
+
+        if let Err(source) = cgroup.add_task(pid) {
+            abandon(pid);
+            return Err(SpawnError::Cgroup {
+                path: cgroup.path().to_owned(),
+                source,
+            });
+        }
+        // If the child died already the write fails; its report (or silence) says the rest.
+        let _ = std::fs::File::from(go_write).write_all(&[1]);
+        Ok(pid)
+    }
 }
 
 /// Kills and reaps a child that will never be told to go on.
-fn abandon(pid: i32) {
+pub(crate) fn abandon(pid: i32) {
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     let _ = waitpid(Pid::from_raw(pid), None);
 }

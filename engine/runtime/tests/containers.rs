@@ -1107,7 +1107,7 @@ impl Exec {
 
 fn exec_in(
     c: &Container,
-    running: &Started,
+    target: &mut berth_runtime::ExecTarget,
     args: &[&str],
     edit: impl FnOnce(&mut Process),
     user: Option<&str>,
@@ -1116,7 +1116,6 @@ fn exec_in(
     process.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
     edit(&mut process);
     let config = berth_runtime::ExecConfig {
-        container: c.config.clone(),
         process,
         user: user.map(str::to_owned),
     };
@@ -1126,12 +1125,9 @@ fn exec_in(
         stdout: write.try_clone().expect("dup"),
         stderr: write,
     };
-    let started = berth_runtime::exec(
-        &config,
-        running.pid.as_raw(),
-        berth_runtime::ProcessIo::Pipes(stdio),
-    )
-    .map_err(|e| e.to_start_failure())?;
+    let started = target
+        .exec(&config, berth_runtime::ProcessIo::Pipes(stdio))
+        .map_err(|e| e.to_start_failure())?;
     Ok(Exec {
         pid: Pid::from_raw(started.spawned.pid),
         output: read.into(),
@@ -1167,22 +1163,25 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     ]));
     process.set_cwd("/work".into());
     let config = berth_runtime::ExecConfig {
-        container: c.config.clone(),
         process,
         user: None,
     };
+    // One target for every exec below: the namespaces and cgroup files it opens at the
+    // first serve the others.
+    let mut target = berth_runtime::ExecTarget::new(&c.config, running.pid.as_raw())
+        .map_err(|e| e.to_string())?;
     let (read, write) = nix::unistd::pipe().map_err(|e| e.to_string())?;
     let (stdin_read, stdin_write) = nix::unistd::pipe().map_err(|e| e.to_string())?;
-    let started = berth_runtime::exec(
-        &config,
-        running.pid.as_raw(),
-        berth_runtime::ProcessIo::Pipes(Stdio {
-            stdin: Some(stdin_read),
-            stdout: write.try_clone().map_err(|e| e.to_string())?,
-            stderr: write,
-        }),
-    )
-    .map_err(|e| e.to_string())?;
+    let started = target
+        .exec(
+            &config,
+            berth_runtime::ProcessIo::Pipes(Stdio {
+                stdin: Some(stdin_read),
+                stdout: write.try_clone().map_err(|e| e.to_string())?,
+                stderr: write,
+            }),
+        )
+        .map_err(|e| e.to_string())?;
     let exec = Exec {
         pid: Pid::from_raw(started.spawned.pid),
         output: read.into(),
@@ -1238,16 +1237,12 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
         .set_args(Some(vec!["sh".into(), "-c".into(), "id -u; tty".into()]))
         .set_terminal(Some(true));
     let config = berth_runtime::ExecConfig {
-        container: c.config.clone(),
         process,
         user: Some("app".into()),
     };
-    let started = berth_runtime::exec(
-        &config,
-        running.pid.as_raw(),
-        berth_runtime::ProcessIo::Terminal,
-    )
-    .map_err(|e| e.to_string())?;
+    let started = target
+        .exec(&config, berth_runtime::ProcessIo::Terminal)
+        .map_err(|e| e.to_string())?;
     let output = read_terminal(started.terminal.ok_or("no terminal came back")?)?;
     let _ = waitpid(Pid::from_raw(started.spawned.pid), None);
     ensure!(
@@ -1256,14 +1251,14 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     );
 
     // Failures are classified as for a container's first process.
-    let missing = exec_in(&c, &running, &["nosuch"], |_| {}, None);
+    let missing = exec_in(&c, &mut target, &["nosuch"], |_| {}, None);
     ensure!(
         matches!(&missing, Err(f) if f.kind == StartFailureKind::NotFound
             && f.message.contains("executable file not found")),
         "a missing command: {:?}",
         missing.map(|_| ())
     );
-    let directory = exec_in(&c, &running, &["/work"], |_| {}, None);
+    let directory = exec_in(&c, &mut target, &["/work"], |_| {}, None);
     ensure!(
         matches!(&directory, Err(f) if f.kind == StartFailureKind::PermissionDenied),
         "a directory: {:?}",
@@ -1271,7 +1266,7 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     );
     let no_dir = exec_in(
         &c,
-        &running,
+        &mut target,
         &["true"],
         |p| {
             p.set_cwd("/nowhere".into());
@@ -1287,6 +1282,86 @@ fn exec_joins_the_containers_namespaces_cgroup_and_filter(fx: &Fixture) -> TestR
     ensure!(
         kill(running.pid, None).is_ok(),
         "the container died during the execs"
+    );
+    Ok(())
+}
+
+/// An exec's child runs in the caller's memory (vfork): what it allocates must be freed,
+/// whether it execs or fails, or a supervisor running healthchecks grows without end.
+fn execs_leave_nothing_on_the_callers_heap_or_descriptor_table(fx: &Fixture) -> TestResult {
+    // From here on execs share the descriptor table and move into slots (the test before
+    // this one ran them on a copied table).
+    berth_runtime::reserve_descriptors().map_err(|e| e.to_string())?;
+    // As the supervisor, with a raised descriptor limit that its processes do not inherit.
+    let inherited = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(|e| e.to_string())?;
+    berth_runtime::raise_descriptor_limit().map_err(|e| e.to_string())?;
+    let c = container(
+        fx,
+        "exec-heap",
+        &["sh", "-c", "echo ready; exec sleep 1000"],
+    );
+    let mut running = c.start().map_err(|f| f.message)?;
+    running.read_line()?;
+    let mut target = berth_runtime::ExecTarget::new(&c.config, running.pid.as_raw())
+        .map_err(|e| e.to_string())?;
+    // Without a NOFILE of its own in the spec (which would win).
+    let no_rlimits = |p: &mut Process| {
+        p.set_rlimits(None);
+    };
+    let (code, limit) = exec_in(
+        &c,
+        &mut target,
+        &["sh", "-c", "ulimit -n"],
+        no_rlimits,
+        None,
+    )
+    .map_err(|f| f.message)?
+    .finish()?;
+    ensure!(
+        code == 0 && limit.trim() == inherited.0.to_string(),
+        "the exec's descriptor limit is {limit:?}, the caller's was {}",
+        inherited.0
+    );
+    let round = |target: &mut berth_runtime::ExecTarget| -> TestResult {
+        let (code, output) = exec_in(&c, target, &["echo", "hi"], |_| {}, None)
+            .map_err(|f| f.message)?
+            .finish()?;
+        ensure!(
+            code == 0 && output == "hi\n",
+            "echo gave {code}, {output:?}"
+        );
+        let missing = exec_in(&c, target, &["nosuch"], |_| {}, None);
+        ensure!(
+            matches!(&missing, Err(f) if f.kind == StartFailureKind::NotFound),
+            "a missing command: {:?}",
+            missing.map(|_| ())
+        );
+        Ok(())
+    };
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let in_use = || unsafe { libc::mallinfo2() }.uordblks;
+    for _ in 0..20 {
+        round(&mut target)?;
+    }
+    let descriptors = || std::fs::read_dir("/proc/self/fd").map(|d| d.count());
+    let (before, open_before) = (in_use(), descriptors().map_err(|e| e.to_string())?);
+    const ROUNDS: usize = 200;
+    for _ in 0..ROUNDS {
+        round(&mut target)?;
+    }
+    let grown = in_use().saturating_sub(before);
+    let open_after = descriptors().map_err(|e| e.to_string())?;
+    ensure!(
+        open_after == open_before,
+        "{open_before} descriptors open before the execs, {open_after} after"
+    );
+    // An exec's arguments and environment alone are a few hundred bytes: a leak of them
+    // per exec would be tens of kilobytes here.
+    ensure!(
+        grown < 8 * 1024,
+        "the heap grew by {grown} bytes over {} execs",
+        2 * ROUNDS
     );
     Ok(())
 }
@@ -1506,6 +1581,7 @@ const TESTS: &[(&str, Test)] = tests![
     the_kernel_applies_the_i386_rules_to_32_bit_calls,
     terminal_comes_from_the_containers_devpts,
     exec_joins_the_containers_namespaces_cgroup_and_filter,
+    execs_leave_nothing_on_the_callers_heap_or_descriptor_table,
 ];
 
 fn main() {

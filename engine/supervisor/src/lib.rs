@@ -73,8 +73,10 @@ mod supervisor;
 
 pub use client::{ClientError, ContainerIo, KnownContainer, SupervisorClient};
 pub use exit::{read_exit_record, ExitRecord, EXIT_FILE};
-pub use protocol::{ExecRequest, ExitEvent, Refusal, SpawnRequest, PROTOCOL_VERSION};
-pub use spawner::{RuntimeSpawner, Spawner};
+pub use protocol::{
+    ExecRequest, ExitEvent, OrphanContainer, Refusal, SpawnRequest, PROTOCOL_VERSION,
+};
+pub use spawner::{Entered, RuntimeSpawner, Spawner};
 pub use supervisor::{run, run_supervisor, SupervisorError, SupervisorOptions, CONNECTION_FD_ENV};
 
 /// The file name of the supervisor's executable; berthd starts the one in its own directory.

@@ -12,6 +12,10 @@
 //! Version 2 added terminals (a spawn or exec whose process gets a pty: the reply carries its
 //! master), a kept writer of a container's stdin with `CloseStdin` to let it go, and `Exec`,
 //! whose process is reported in [`ExitEvent`]s carrying the exec's ID.
+//!
+//! Version 3: an [`ExecRequest`] names its container and carries only the process; the
+//! container's configuration comes along only for an orphan (a container this supervisor
+//! did not spawn), since the supervisor keeps what execs need from each spawn.
 
 use std::path::PathBuf;
 
@@ -22,7 +26,7 @@ use crate::exit::ExitRecord;
 
 /// Bumped whenever a message changes shape, so that a daemon never talks to a supervisor left
 /// running by an older berthd without noticing.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What the daemon asks of the supervisor to start one container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,13 +42,24 @@ pub struct SpawnRequest {
 pub struct ExecRequest {
     /// The exec's own ID, which its exit event carries.
     pub exec_id: String,
-    /// The container to enter; it must be running. `config.container.id` names it too.
+    /// The container to enter (its full ID); it must be running.
+    pub container: String,
+    /// The process: what to run, and as whom.
     pub config: ExecConfig,
-    /// The container's PID 1 when this supervisor does not parent it (the one that did
-    /// died, see berthd's `supervision`): entered through it, once it is known to be the
-    /// container's (alive, in the container's cgroup) after its namespaces were opened.
+    /// Set when this supervisor does not parent the container (the one that did died, see
+    /// berthd's `supervision`), so it knows nothing of it.
     #[serde(default)]
-    pub orphan_pid: Option<i32>,
+    pub orphan: Option<OrphanContainer>,
+}
+
+/// A container whose supervisor died, as an exec into it needs it described.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrphanContainer {
+    /// Its PID 1, entered through `/proc/<pid>`, once it is known to be the container's
+    /// (alive, in the container's cgroup) after its namespaces were opened.
+    pub pid: i32,
+    /// As it was spawned: its cgroup, seccomp filter and `--group-add` apply to the exec.
+    pub config: Box<ContainerConfig>,
 }
 
 /// A container's exit, or the exit of a process exec'd into it, as reported to the connected
@@ -217,4 +232,58 @@ pub(crate) struct ListedContainer {
     pub kept: usize,
     pub stdin_writer: bool,
     pub terminal: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_runtime::Rootfs;
+
+    fn request(orphan: Option<OrphanContainer>) -> ExecRequest {
+        let mut process = oci_spec::runtime::Process::default();
+        process.set_args(Some(vec!["true".into()]));
+        ExecRequest {
+            exec_id: "e1".into(),
+            container: "c1".into(),
+            config: ExecConfig {
+                process,
+                user: Some("app".into()),
+            },
+            orphan,
+        }
+    }
+
+    #[test]
+    fn an_exec_request_carries_the_container_only_for_an_orphan() {
+        let plain = serde_json::to_value(request(None)).unwrap();
+        assert_eq!(plain["container"], "c1");
+        assert!(plain["orphan"].is_null());
+        // Only the process: nothing of the container's spec (its seccomp profile) travels.
+        assert!(plain["config"].get("container").is_none());
+        let back: ExecRequest = serde_json::from_value(plain).unwrap();
+        assert!(back.orphan.is_none());
+        assert_eq!(back.config.user.as_deref(), Some("app"));
+
+        let orphan = OrphanContainer {
+            pid: 4321,
+            config: Box::new(ContainerConfig {
+                id: "c1".into(),
+                spec: oci_spec::runtime::Spec::default(),
+                rootfs: Rootfs::Directory("/rootfs".into()),
+                init: false,
+            }),
+        };
+        let text = serde_json::to_string(&request(Some(orphan))).unwrap();
+        let back: ExecRequest = serde_json::from_str(&text).unwrap();
+        let orphan = back.orphan.unwrap();
+        assert_eq!((orphan.pid, orphan.config.id.as_str()), (4321, "c1"));
+    }
+
+    #[test]
+    fn a_request_without_the_orphan_field_is_no_orphan() {
+        let mut value = serde_json::to_value(request(None)).unwrap();
+        value.as_object_mut().unwrap().remove("orphan");
+        let back: ExecRequest = serde_json::from_value(value).unwrap();
+        assert!(back.orphan.is_none());
+    }
 }

@@ -477,12 +477,12 @@ fn an_exec_is_reported_with_its_id_and_refused_outside_a_running_container() {
             process.set_args(Some(vec!["/bin/sh".into(), "-c".into(), script.into()]));
             ExecRequest {
                 exec_id: exec_id.into(),
+                container: container.id.clone(),
                 config: ExecConfig {
-                    container: container.clone(),
                     process,
                     user: None,
                 },
-                orphan_pid: None,
+                orphan: None,
             }
         };
 

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode};
 use berth_runtime::{
     ContainerConfig, ExecConfig, ProcessIo, Spawned, StartFailure, StartFailureKind, Started,
 };
-use berth_supervisor::{run, Spawner, SupervisorOptions};
+use berth_supervisor::{run, Entered, Spawner, SupervisorOptions};
 use oci_spec::runtime::Process;
 
 struct PlainSpawner;
@@ -109,12 +109,15 @@ impl Spawner for PlainSpawner {
 
     fn exec(
         &mut self,
+        _container: Entered<'_>,
         config: &ExecConfig,
-        _container_pid: i32,
         io: ProcessIo,
     ) -> Result<Started, StartFailure> {
         start(Some(&config.process), io)
     }
+
+    // Keeps nothing per container.
+    fn forget(&mut self, _id: &str) {}
 }
 
 fn main() -> ExitCode {

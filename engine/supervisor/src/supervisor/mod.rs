@@ -23,7 +23,7 @@ use crate::protocol::{
     ExecRequest, ExitEvent, Refusal, Reply, Request, RequestBody, SpawnDescriptors, SpawnRequest,
     StdioLayout, SupervisorMessage, PROTOCOL_VERSION,
 };
-use crate::spawner::{RuntimeSpawner, Spawner};
+use crate::spawner::{Entered, RuntimeSpawner, Spawner};
 use connection::Connection;
 use setup::Resources;
 use table::{Exited, KeptDescriptors, Table, Target};
@@ -156,10 +156,15 @@ pub fn run<S: Spawner>(options: SupervisorOptions, spawner: S) -> Result<(), Sup
 /// `berth-supervisor --exec-root DIR`: the supervisor of `exec_root` with berth-runtime's
 /// spawner, connected as [`crate::SupervisorClient::connect_or_start`] arranges. See [`run`].
 pub fn run_supervisor(exec_root: &Path) -> Result<(), SupervisorError> {
-    run(
-        SupervisorOptions::from_env(exec_root.to_owned())?,
-        RuntimeSpawner,
-    )
+    let options = SupervisorOptions::from_env(exec_root.to_owned())?;
+    // First, while the descriptor table is short: the slots are reserved low in it.
+    if let Err(error) = berth_runtime::reserve_descriptors() {
+        tracing::warn!("execs will copy the descriptor table: {error}");
+    }
+    if let Err(error) = berth_runtime::raise_descriptor_limit() {
+        tracing::warn!("keeping the inherited descriptor limit: {error}");
+    }
+    run(options, RuntimeSpawner::default())
 }
 
 struct Supervisor<S> {
@@ -369,6 +374,7 @@ impl<S: Spawner> Supervisor<S> {
                         // Reaped as a stray, since the table never knew it.
                         // SAFETY: kill takes plain integers.
                         unsafe { libc::kill(spawned.pid, libc::SIGKILL) };
+                        self.spawner.forget(&config.id);
                         return (Reply::Failed(failure), Vec::new());
                     }
                 };
@@ -396,10 +402,10 @@ impl<S: Spawner> Supervisor<S> {
     ) -> (Reply, Vec<OwnedFd>) {
         let ExecRequest {
             exec_id,
+            container,
             config,
-            orphan_pid,
+            orphan,
         } = request;
-        let container = config.container.id.clone();
         if fds.len() != stdio.count() {
             let refusal = Refusal::Descriptors {
                 expected: stdio.count(),
@@ -410,20 +416,28 @@ impl<S: Spawner> Supervisor<S> {
         if let Err(refusal) = self.table.check_new_exec(&exec_id) {
             return (Reply::Refused(refusal), Vec::new());
         }
-        let mut orphan = None;
-        let container_pid = match (self.table.target(&container), orphan_pid) {
-            (Ok(Target::Running(pid)), _) => pid,
+        let mut held = None;
+        let entered = match (self.table.target(&container), &orphan) {
+            (Ok(Target::Running(pid)), _) => Entered::Child {
+                id: &container,
+                pid,
+            },
             (Ok(Target::Exited), _) => {
                 return (
                     Reply::Refused(Refusal::NotRunning { id: container }),
                     Vec::new(),
                 )
             }
-            (Err(Refusal::UnknownContainer { .. }), Some(pid)) => {
-                match orphan::Orphan::hold(pid, &config.container) {
-                    Ok(held) => {
-                        orphan = Some(held);
-                        pid
+            (Err(Refusal::UnknownContainer { .. }), Some(orphan))
+                if orphan.config.id == container =>
+            {
+                match orphan::Orphan::hold(orphan.pid, &orphan.config) {
+                    Ok(orphan_held) => {
+                        held = Some(orphan_held);
+                        Entered::Orphan {
+                            pid: orphan.pid,
+                            config: &orphan.config,
+                        }
                     }
                     Err(refusal) => return (Reply::Refused(refusal), Vec::new()),
                 }
@@ -431,8 +445,8 @@ impl<S: Spawner> Supervisor<S> {
             (Err(refusal), _) => return (Reply::Refused(refusal), Vec::new()),
         };
         let io = process_io(stdio, &mut fds.into_iter());
-        let started = self.spawner.exec(&config, container_pid, io);
-        if let (Ok(started), Some(orphan)) = (&started, &orphan) {
+        let started = self.spawner.exec(entered, &config, io);
+        if let (Ok(started), Some(orphan)) = (&started, &held) {
             // Its namespaces were opened by PID: they were the container's only if that
             // process is still the container's PID 1 now.
             if let Err(refusal) = orphan.still_the_container() {
@@ -499,6 +513,8 @@ impl<S: Spawner> Supervisor<S> {
             let event = match self.table.record_exit(pid, exit.clone()) {
                 None => continue,
                 Some(Exited::Container { id, state_dir }) => {
+                    // Its namespaces and cgroup files, held for execs, go with it.
+                    self.spawner.forget(id);
                     let durable = self.connection.is_none();
                     if let Err(error) = write_exit_record(state_dir, &exit, durable) {
                         tracing::error!("container {id} exited with {}: {error}", exit.exit_code);

@@ -93,6 +93,8 @@ pub struct ContainerActor {
     orphaned: bool,
     /// The PID 1 whose exit berthd took without the supervisor's report (it was stuck).
     taken_exit_pid: i32,
+    /// What the execs of the current run start from, built at the first (see `ExecBase`).
+    pub(crate) exec_base: Option<crate::container::exec::ExecBase>,
 }
 
 struct Waiter {
@@ -150,6 +152,7 @@ impl ContainerActor {
             remove_volumes: false,
             process: None,
             supervised_by: 0,
+            exec_base: None,
             orphaned: false,
             taken_exit_pid: 0,
         }

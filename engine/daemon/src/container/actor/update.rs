@@ -105,6 +105,8 @@ impl Handler<Update> for ContainerActor {
             .then(move |applied, act, _| {
                 let saved = applied.is_ok().then(|| {
                     act.record.host_config = merged;
+                    // The record changed: the next exec builds from the new one.
+                    act.exec_base = None;
                     act.emit("update", &[]);
                     act.save_record()
                 });

@@ -10,7 +10,10 @@
 //! This file holds the execs' bookkeeping, create, exit, inspect and resize; `start` the
 //! start of an exec's process and its stdio.
 
+mod base;
 mod start;
+
+pub(crate) use base::ExecBase;
 
 use start::event_action;
 pub use start::{CheckExec, ExecStart, StartExec};

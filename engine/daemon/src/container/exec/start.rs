@@ -8,10 +8,11 @@ use std::sync::Arc;
 use actix::prelude::*;
 use berth_runtime::{ProcessIo, StartFailureKind, Stdio};
 use berth_stdio::DetachKeys;
-use berth_supervisor::{ClientError, ExecRequest, Refusal};
+use berth_supervisor::{ClientError, ExecRequest, OrphanContainer, Refusal};
 use oci_spec::runtime::{LinuxCapabilitiesBuilder, Process};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::base::ExecBase;
 use super::{check_enterable, replace_or_append, Exec, Settings, State};
 use crate::container::actor::ContainerActor;
 use crate::container::create::DEFAULT_PATH;
@@ -256,17 +257,34 @@ impl ContainerActor {
         &mut self,
         msg: &StartExec,
     ) -> Result<(ExecRequest, ProcessIo, ExecIo, Settings), Error> {
-        let container =
-            spec::runtime_config(&self.record, &self.dir, &self.services.cgroup_parent)?;
-        let hostname = self.record.config.hostname.clone().unwrap_or_default();
-        let container_env = self.record.config.env.clone().unwrap_or_default();
+        let pid = self.record.state.pid;
+        // Its supervisor died: the one serving now knows nothing of it, and enters it
+        // through its PID 1 with the configuration it was spawned with.
+        let orphan = match self.is_orphaned() {
+            true => Some(OrphanContainer {
+                pid,
+                config: Box::new(spec::runtime_config(
+                    &self.record,
+                    &self.dir,
+                    &self.services.cgroup_parent,
+                )?),
+            }),
+            false => None,
+        };
+        let (record, dir, cgroup_parent) = (&self.record, &self.dir, &self.services.cgroup_parent);
+        let base = ExecBase::current(&mut self.exec_base, pid, || match &orphan {
+            Some(orphan) => ExecBase::new(pid, &orphan.config),
+            None => ExecBase::new(pid, &spec::runtime_config(record, dir, cgroup_parent)?),
+        })?;
+        let hostname = self.record.config.hostname.as_deref().unwrap_or_default();
+        let container_env = self.record.config.env.as_deref().unwrap_or_default();
         let exec = self.execs.get_mut(&msg.id)?;
         exec.check_startable()?;
         let mut settings = exec.settings.clone();
         if msg.console_size.is_some() {
             settings.console_size = msg.console_size;
         }
-        let process = exec_process(&container, &settings, &hostname, &container_env)?;
+        let process = exec_process(&base.process, &settings, hostname, container_env)?;
         let (process_io, daemon_io) = exec_stdio(&settings, msg.attached)?;
         // Claimed: a second start is refused while this one runs.
         exec.state = State::Running { pid: 0 };
@@ -274,22 +292,12 @@ impl ContainerActor {
         // `--group-add`, as in Docker.
         let user = Some(settings.user.clone())
             .filter(|u| !u.is_empty())
-            .or_else(|| {
-                container
-                    .spec
-                    .annotations()
-                    .as_ref()
-                    .and_then(|a| a.get(berth_runtime::USER_ANNOTATION).cloned())
-            });
+            .or_else(|| base.user.clone());
         let request = ExecRequest {
             exec_id: exec.id.clone(),
-            config: berth_runtime::ExecConfig {
-                container,
-                process,
-                user,
-            },
-            // Its supervisor died: the one serving now enters it through its PID 1.
-            orphan_pid: self.is_orphaned().then_some(self.record.state.pid),
+            container: self.record.id.clone(),
+            config: berth_runtime::ExecConfig { process, user },
+            orphan,
         };
         Ok((request, process_io, daemon_io, settings))
     }
@@ -298,16 +306,12 @@ impl ContainerActor {
 /// The exec's process: the container's, with the exec's command, environment, working
 /// directory and terminal, and every capability for `--privileged`.
 fn exec_process(
-    container: &berth_runtime::ContainerConfig,
+    container: &Process,
     settings: &Settings,
     hostname: &str,
     container_env: &[String],
 ) -> Result<Process, Error> {
-    let mut process = container
-        .spec
-        .process()
-        .clone()
-        .ok_or_else(|| Error::internal("the container's spec has no process"))?;
+    let mut process = container.clone();
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),
