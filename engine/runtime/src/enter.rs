@@ -12,10 +12,16 @@
 //! namespace last (which also makes the container's root its root). It then gets the container's seccomp filter and the
 //! capabilities, rlimits and no_new_privs of its own process spec, which the engine derives
 //! from the container's.
+//!
+//! Kept descriptors have a budget: ~18 per container on cgroup v1 (12 hierarchies), and a
+//! supervisor that cannot raise its hard limit would run out at about a thousand exec'd
+//! containers. So all targets together keep at most half of the descriptor limit open; past
+//! that, a target opens what an exec needs for that exec alone and closes it after.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
@@ -67,6 +73,56 @@ struct Opened {
     namespaces: Vec<OpenNamespace>,
     /// The container's `cgroup.procs`, one per hierarchy.
     cgroup_procs: Vec<OwnedFd>,
+    /// Counted in [`KEPT`] (kept for the container's life, not for one exec).
+    kept: bool,
+}
+
+/// Descriptors the targets of this process keep open between execs.
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
+impl Opened {
+    fn descriptors(&self) -> usize {
+        1 + self.namespaces.len() + self.cgroup_procs.len()
+    }
+
+    /// Counts these descriptors as kept, if the budget has room for them.
+    fn keep(&mut self) -> bool {
+        self.kept = reserve(&KEPT, self.descriptors(), keep_budget());
+        self.kept
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if self.kept {
+            KEPT.fetch_sub(self.descriptors(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Adds `n` to `kept` unless that would pass `budget`.
+fn reserve(kept: &AtomicUsize, n: usize, budget: usize) -> bool {
+    kept.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+        (now + n <= budget).then_some(now + n)
+    })
+    .is_ok()
+}
+
+/// Half of this process's soft descriptor limit, read at the first exec (the supervisor
+/// raises its limit at start, before any).
+fn keep_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+            0 => usize::try_from(limit.rlim_cur / 2).unwrap_or(usize::MAX),
+            _ => 512,
+        }
+    })
 }
 
 impl std::fmt::Debug for ExecTarget {
@@ -120,9 +176,17 @@ impl ExecTarget {
             self.seccomp.clone(),
         )?;
         check_io(&process, &io)?;
+        // Past the budget: opened for this exec alone, closed when it has started.
+        let mut this_exec_only = None;
         let opened = match &mut self.opened {
             Some(opened) => opened,
-            empty => empty.insert(open(self.pid, &*self.cgroup)?),
+            empty => {
+                let mut opened = open(self.pid, &*self.cgroup)?;
+                match opened.keep() {
+                    true => empty.insert(opened),
+                    false => this_exec_only.insert(opened),
+                }
+            }
         };
         let slot = ExecSlot::default();
         let plan = EnterPlan {
@@ -166,5 +230,23 @@ fn open(pid: i32, cgroup: &dyn berth_cgroups::CgroupManager) -> Result<Opened, S
         pid_namespace,
         namespaces,
         cgroup_procs,
+        kept: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_descriptors_stay_within_the_budget() {
+        let kept = AtomicUsize::new(0);
+        assert!(reserve(&kept, 18, 40));
+        assert!(reserve(&kept, 18, 40));
+        // A third container's 18 would pass 40: its execs open and close their own.
+        assert!(!reserve(&kept, 18, 40));
+        assert_eq!(kept.load(Ordering::Relaxed), 36);
+        assert!(reserve(&kept, 4, 40));
+        assert!(!reserve(&kept, 1, 40));
+    }
 }
