@@ -169,7 +169,8 @@ impl Handler<StartExec> for ContainerActor {
                             exited,
                         })
                     })();
-                    act.publish();
+                    // An exec's start changes no record field, only the running execs.
+                    act.publish_execs();
                     started
                 }),
         ))
