@@ -462,3 +462,58 @@ fn docker_py_sees_health() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.stdout, "ok\n", "{out}");
 }
+
+#[test]
+fn a_plain_stop_writes_the_results_kept_in_memory() {
+    berth_tests::needs_root!();
+    let mut d = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ok",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    wait_for_health(&d, "ok", "healthy");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while record_on_disk(&d, "ok")["state"]["health"]["status"] != "healthy" {
+        assert!(Instant::now() < deadline, "healthy never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{v}: {e}"))
+    };
+    // Read by path: the daemon is stopped for the last reading.
+    let id = d.inspect("ok")["Id"].as_str().unwrap().to_string();
+    let path = d.data_root.join("containers").join(id).join("config.json");
+    let last_on_disk = || {
+        let record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        time(
+            &record["state"]["health"]["log"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()["end"],
+        )
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let shown = health(&d, "ok");
+    let shown = time(&shown["Log"].as_array().unwrap().last().unwrap()["End"]);
+    // Results that only add to the log wait in memory (up to 30 s)...
+    assert!(last_on_disk() < shown, "the log was written per check");
+    // ...and a plain stop writes them.
+    assert!(d.terminate().success());
+    assert!(
+        last_on_disk() >= shown,
+        "the stop lost the log kept in memory"
+    );
+    d.restart();
+}

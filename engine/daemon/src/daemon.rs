@@ -11,8 +11,8 @@ use berth_supervisor::ExitRecord;
 
 use crate::api;
 use crate::config::{DaemonConfig, Host};
-use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, Remove};
-use crate::container::names::{Names, Register, Reserve};
+use crate::container::actor::{Adopt, AdoptedIo, ContainerActor, Exited, FlushHealth, Remove};
+use crate::container::names::{All, Names, Register, Reserve};
 use crate::container::process::unknown_exit;
 use crate::container::record::{ContainerDir, ContainerRecord, RecordError, Status};
 use crate::engine::{Engine, Services};
@@ -182,10 +182,28 @@ async fn serve(config: DaemonConfig) -> Result<()> {
             let _ = std::fs::remove_file(path);
         }
     }
+    flush_health(&engine).await;
     // Running containers stay with the supervisor (live restore is the default); the next
     // berthd adopts them.
     System::current().stop();
     Ok(())
+}
+
+/// Writes the healthcheck results that are only in memory, so a plain stop loses none of the
+/// log (a kill -9 loses at most its last 30 s: see `health::write_for`). Bounded, so that a
+/// stuck disk cannot hold the stop.
+async fn flush_health(engine: &Engine) {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+    let Ok(actors) = engine.names().send(All).await else {
+        return;
+    };
+    let flushes = actors.iter().map(|addr| addr.send(FlushHealth));
+    if tokio::time::timeout(PATIENCE, futures_util::future::join_all(flushes))
+        .await
+        .is_err()
+    {
+        tracing::warn!("healthcheck logs not all written within {PATIENCE:?} of the stop");
+    }
 }
 
 /// The records of the containers a previous daemon created.

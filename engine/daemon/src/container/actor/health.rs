@@ -75,11 +75,32 @@ impl Handler<HealthResult> for ContainerActor {
                 self.persist_replace();
             }
             HealthWrite::Memory => {
+                self.health_unsaved = true;
                 self.publish();
             }
         }
         if let Some(status) = changed {
             self.emit(&format!("health_status: {}", status.as_str()), &[]);
         }
+    }
+}
+
+/// Write the health log if results are in memory only (a daemon that stops): what
+/// `write_for` left unwritten would otherwise be lost to a plain restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushHealth;
+
+impl Handler<FlushHealth> for ContainerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: FlushHealth, _: &mut Context<Self>) -> Self::Result {
+        if !self.health_unsaved {
+            return Box::pin(async {});
+        }
+        let written = self.save_record_as(crate::container::record::Durability::Replace);
+        Box::pin(async move {
+            let _ = written.await;
+        })
     }
 }

@@ -38,6 +38,7 @@ mod update;
 
 pub use copy_in::{CopyInGuard, OpenView};
 pub use detached::Detached;
+pub use health::FlushHealth;
 pub use io::{Adopt, AdoptedIo, Attach, Attachment, Resize};
 pub use lifecycle::{Exited, Kill, Start, Stop};
 pub use network::{ConnectNetwork, DisconnectNetwork};
@@ -72,6 +73,8 @@ pub struct ContainerActor {
     persist_seq: Arc<AtomicU64>,
     /// When a healthcheck's result last wrote the record (see `health::write_for`).
     health_log_written: Option<std::time::Instant>,
+    /// A health result is published but not written (see `health::write_for`).
+    health_unsaved: bool,
     persist_lock: Arc<parking_lot::Mutex<()>>,
     /// Whether output is still being copied from the container's pipes.
     pump_running: bool,
@@ -144,6 +147,7 @@ impl ContainerActor {
             published,
             persist_seq: Arc::default(),
             health_log_written: None,
+            health_unsaved: false,
             persist_lock: Arc::default(),
             pump_running: false,
             exit_awaiting_output: None,
@@ -160,25 +164,26 @@ impl ContainerActor {
 
     /// Saves the record off the actor's thread. Writes may finish out of order, so each
     /// carries a sequence number and a write that is no longer the newest is skipped.
-    fn persist(&self) {
+    fn persist(&mut self) {
         drop(self.save_record());
     }
 
     /// [`Self::persist`], with a handle that completes once the record is written (or the
     /// write was skipped for a newer one).
-    fn save_record(&self) -> tokio::task::JoinHandle<()> {
+    fn save_record(&mut self) -> tokio::task::JoinHandle<()> {
         self.save_record_as(Durability::of(&self.record))
     }
 
     /// [`Self::persist`] without the fsyncs, for changes a power cut may lose but a kill -9
     /// must not (a healthcheck's log, written now and then).
-    fn persist_replace(&self) {
+    fn persist_replace(&mut self) {
         drop(self.save_record_as(Durability::Replace));
     }
 
-    fn save_record_as(&self, durability: Durability) -> tokio::task::JoinHandle<()> {
+    fn save_record_as(&mut self, durability: Durability) -> tokio::task::JoinHandle<()> {
         // The copy published is the one written: one copy of the record per save.
         let record = self.publish();
+        self.health_unsaved = false;
         let seq = self.persist_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let latest = self.persist_seq.clone();
         let lock = self.persist_lock.clone();
