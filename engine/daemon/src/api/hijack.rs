@@ -54,7 +54,12 @@ pub fn upgrade<B>(
                     // The upgraded connection owns the socket: `socket` stays open.
                     until_the_answer_is_read(socket).await;
                 }
-                attach::serve(TokioIo::new(upgraded), session.await).await
+                let drop_unread = move || {
+                    if let Some(socket) = socket {
+                        drop_unread_input(socket);
+                    }
+                };
+                attach::serve(TokioIo::new(upgraded), session.await, drop_unread).await
             }
             Err(err) => tracing::debug!("the client did not take the upgraded connection: {err}"),
         }
@@ -102,5 +107,51 @@ fn unread_by_peer(fd: std::os::fd::RawFd) -> libc::c_int {
         queued
     } else {
         0
+    }
+}
+
+/// Reads and drops what the client sent that is still queued on `socket`, without waiting
+/// for more: a unix socket closed with unread input tells its peer ECONNRESET instead of
+/// end-of-file (a TCP one sends a reset), and the client may then drop output it has not
+/// read yet.
+fn drop_unread_input(ConnectionSocket(fd): ConnectionSocket) {
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: `buf` is writable for its length; `fd` is the open socket the upgraded
+        // connection owns (it closes after this returns).
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    use super::{drop_unread_input, ConnectionSocket};
+
+    /// What the client reads once the daemon closes a connection it sent input on.
+    fn end_seen_by_client(drop_unread: bool) -> std::io::Result<usize> {
+        let (mut client, mut daemon) = UnixStream::pair()?;
+        client.write_all(b"input nobody asked for")?;
+        daemon.write_all(b"output")?;
+        if drop_unread {
+            drop_unread_input(ConnectionSocket(daemon.as_raw_fd()));
+        }
+        drop(daemon);
+        let mut output = [0u8; 6];
+        client.read_exact(&mut output)?;
+        client.read(&mut [0u8; 1])
+    }
+
+    #[test]
+    fn input_left_unread_resets_the_connection_and_dropping_it_does_not() {
+        let reset = end_seen_by_client(false).unwrap_err();
+        assert_eq!(reset.kind(), std::io::ErrorKind::ConnectionReset);
+        assert_eq!(end_seen_by_client(true).unwrap(), 0);
     }
 }

@@ -82,7 +82,9 @@ enum Stop {
 }
 
 /// Serves `session` on the hijacked connection `io` until one of the ends above.
-pub async fn serve<T>(io: T, session: Session)
+/// `drop_unread` is called just before the connection closes: it must drop whatever the
+/// client sent that is still in the socket (see there).
+pub async fn serve<T>(io: T, session: Session, drop_unread: impl FnOnce())
 where
     T: AsyncRead + AsyncWrite + 'static,
 {
@@ -147,6 +149,10 @@ where
     }
     let _ = writer.flush().await;
     let _ = writer.shutdown().await;
+    // The input task may not have run since the client's last bytes came (a session whose
+    // output was all there when it began ends without waiting once); closing a socket with
+    // unread input resets it, and the client then loses the end of the output.
+    drop_unread();
     input_task.abort();
 }
 
@@ -208,7 +214,7 @@ mod tests {
     /// A client on one end of an in-memory duplex, the session on the other.
     fn start(session: Session) -> tokio::io::DuplexStream {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        actix_rt::spawn(serve(server, session));
+        actix_rt::spawn(serve(server, session, || {}));
         client
     }
 
