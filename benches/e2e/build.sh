@@ -27,6 +27,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=firewall.sh
+source "$HERE/firewall.sh"
 BERTH_ONLY=0 APPEND=1
 for arg in "$@"; do
   case $arg in
@@ -75,26 +77,6 @@ stop_pid() { # stop_pid PID [SECONDS]
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# berthd's accept rule in iptables' and ip6tables' FORWARD outlives it, as its nft table does.
-forget_forward_rule() { # TABLE
-  local tool
-  for tool in iptables ip6tables; do
-    command -v "$tool" >/dev/null || continue
-    while "$tool" -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
-      --comment "berth $1" -j ACCEPT 2>/dev/null; do :; done
-  done
-}
-restore_iptables() { # as benches/e2e/run.sh
-  local now t
-  now=$(iptables-save 2>/dev/null) || return 0
-  [ "$(grep -v '^#' <<<"$now")" = "$(grep -v '^#' <<<"$IPTABLES_BEFORE")" ] && return 0
-  for t in $(sed -n 's/^\*//p' <<<"$now"); do
-    grep -qx "\*$t" <<<"$IPTABLES_BEFORE" && continue
-    iptables -t "$t" -F && iptables -t "$t" -X
-    iptables -t "$t" -S | awk '$1=="-P"{print $2}' | while read -r chain; do iptables -t "$t" -P "$chain" ACCEPT; done
-  done
-  grep -q '^\*' <<<"$IPTABLES_BEFORE" && iptables-restore <<<"$IPTABLES_BEFORE"
-}
 
 cleanup() {
   local rc=$? link p

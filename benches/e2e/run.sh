@@ -302,6 +302,8 @@ DENSITY_FIGURES=(
 source "$HERE/network.sh"
 # shellcheck source=services.sh
 source "$HERE/services.sh"
+# shellcheck source=firewall.sh
+source "$HERE/firewall.sh"
 
 # ---------------------------------------------------------------------------------------
 # Clean-up: containers, daemons (by PID), mounts, network leftovers, directories
@@ -322,31 +324,6 @@ remove_all_containers() {
   ids=$(e "$1" ps -aq 2>/dev/null) || return 0
   # shellcheck disable=SC2086
   [ -z "$ids" ] || e "$1" rm -f $ids >/dev/null 2>&1 || true
-}
-# Docker (and podman's CNI bridge) add iptables rules and set a DROP forward policy; put the
-# tables back as they were before dockerd started. A table that did not exist then is emptied
-# and its built-in chains set back to ACCEPT.
-restore_iptables() {
-  local now t
-  now=$(iptables-save 2>/dev/null) || return 0
-  [ "$(grep -v '^#' <<<"$now")" = "$(grep -v '^#' <<<"$IPTABLES_BEFORE")" ] && return 0
-  for t in $(sed -n 's/^\*//p' <<<"$now"); do
-    grep -qx "\*$t" <<<"$IPTABLES_BEFORE" && continue
-    iptables -t "$t" -F && iptables -t "$t" -X
-    iptables -t "$t" -S | awk '$1=="-P"{print $2}' | while read -r chain; do iptables -t "$t" -P "$chain" ACCEPT; done
-  done
-  grep -q '^\*' <<<"$IPTABLES_BEFORE" && iptables-restore <<<"$IPTABLES_BEFORE"
-  log "put the iptables rules back as they were before dockerd"
-}
-
-# berthd's accept rule in iptables' and ip6tables' FORWARD outlives it, as its nft table does.
-forget_forward_rule() { # TABLE
-  local tool
-  for tool in iptables ip6tables; do
-    command -v "$tool" >/dev/null || continue
-    while "$tool" -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
-      --comment "berth $1" -j ACCEPT 2>/dev/null; do :; done
-  done
 }
 
 cleanup() {
@@ -381,7 +358,7 @@ cleanup() {
   # Whatever is still mounted below the scratch directory, deepest first.
   awk -v t="$T" '$5 == t || index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || log "could not unmount $m"; done
-  [ -n "$IPTABLES_BEFORE" ] && restore_iptables
+  [ -n "$IPTABLES_BEFORE" ] && restore_iptables && log "the iptables rules are as they were before dockerd"
   [ -n "$IP_FORWARD_BEFORE" ] && echo "$IP_FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
   # After the restore above, which brings the rule back when berthd made it before dockerd
   # started.

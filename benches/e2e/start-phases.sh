@@ -23,6 +23,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=firewall.sh
+source "$HERE/firewall.sh"
 BIN=${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-$REPO/target}/release}
 CONC=${CONC:-8}
 ROUNDS=${ROUNDS:-10}
@@ -34,15 +36,6 @@ done
 
 T=$(mktemp -d "${E2E_TMP:-/tmp}/berth-phases.XXXXXX")
 PID=""
-# berthd's accept rule in iptables' and ip6tables' FORWARD outlives it, as its nft table does.
-forget_forward_rule() { # TABLE
-  local tool
-  for tool in iptables ip6tables; do
-    command -v "$tool" >/dev/null || continue
-    while "$tool" -w -D FORWARD -m mark --mark 0x1000000/0x1000000 -m comment \
-      --comment "berth $1" -j ACCEPT 2>/dev/null; do :; done
-  done
-}
 stop_daemon() {
   [ -n "$PID" ] || return 0
   local ids i
